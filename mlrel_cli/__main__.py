@@ -1,0 +1,3 @@
+from mlrel_cli.cli.app import main
+
+main()

@@ -1,0 +1,226 @@
+"""``mlrel init``: a starting policy inferred from a reference log.
+
+The policy it writes is checked before it is returned: ``mlrel validate`` on
+that same reference passes with it. Where the reference itself would fail a
+default check (duplicate ids, gaps in traffic), the policy is relaxed for
+that check and a comment at the top of the file says so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.errors import LogError
+from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy_float
+from mlrel_cli.policy import Policy, dump_policy
+from mlrel_cli.report import Status
+from mlrel_cli.stats.metrics import TASK_METRICS
+from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+
+MAX_ALLOWED_CATEGORIES = 100
+MAX_SEGMENT_CATEGORIES = 20
+MISSING_MARGIN = 0.05
+LATENCY_SLO_FACTOR = 1.5
+
+ROLE_CANDIDATES = {
+    "timestamp": ("timestamp", "ts", "time", "event_time", "served_at", "created_at"),
+    "id": ("prediction_id", "request_id", "id", "event_id", "row_id"),
+    "model_version": ("model_version", "version", "model"),
+    "prediction": ("prediction", "score", "pred", "y_pred", "probability", "output"),
+    "label": ("label", "target", "y", "y_true", "outcome", "ground_truth"),
+    "latency": ("latency_ms", "latency", "duration_ms", "response_time_ms"),
+}
+
+
+def _ceil(value: float, digits: int = 3) -> float:
+    scale = 10**digits
+    return math.ceil(value * scale) / scale
+
+
+def _find_roles(log: Log) -> dict[str, str]:
+    names = log.column_names
+    lower = {n.lower(): n for n in names}
+    roles: dict[str, str] = {}
+    for role, candidates in ROLE_CANDIDATES.items():
+        for candidate in candidates:
+            if candidate in lower:
+                roles[role] = lower[candidate]
+                break
+    if "timestamp" not in roles:
+        for field in log.schema:
+            if pa.types.is_timestamp(field.type):
+                roles["timestamp"] = field.name
+                break
+    if "prediction" not in roles:
+        raise LogError(
+            "cannot tell which column holds the model's output; name it 'prediction' or write columns.prediction "
+            "in a policy by hand",
+            log.path,
+        )
+    return roles
+
+
+def infer_policy(reference: Log, model: str | None = None) -> str:
+    roles = _find_roles(reference)
+    role_columns = set(roles.values())
+    notes: list[str] = []
+
+    prediction = reference.column(roles["prediction"])
+    label = reference.column(roles["label"]) if "label" in roles else None
+    task = infer_task(prediction, label)
+
+    features: dict[str, Any] = {}
+    segments: list[str] = []
+    for field in reference.schema:
+        if field.name in role_columns or field.name in reference.partition_columns:
+            continue
+        kind = kind_of_type(field.type)
+        if kind is None:
+            continue
+        column = reference.column(field.name)
+        n = len(column)
+        spec: dict[str, Any] = {}
+        if kind == "numeric":
+            values = to_numpy_float(column)
+            missing_rate = float(np.isnan(values).mean())
+            valid = values[~np.isnan(values)]
+            spec["kind"] = "numeric"
+            spec["dtype"] = str(field.type)
+            if len(valid):
+                spec["min"] = float(valid.min())
+                spec["max"] = float(valid.max())
+        else:
+            missing_rate = column.null_count / n if n else 0.0
+            counts = pc.value_counts(pc.drop_null(column))
+            counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
+            distinct = len(counts)
+            if is_text_like(distinct, n - column.null_count):
+                spec["kind"] = "text"
+            else:
+                spec["kind"] = "categorical"
+                if distinct <= MAX_ALLOWED_CATEGORIES:
+                    order = np.argsort(-counts.field("counts").to_numpy(zero_copy_only=False), kind="stable")
+                    values_list = counts.field("values")
+                    if pa.types.is_dictionary(values_list.type):
+                        values_list = values_list.dictionary_decode()
+                    spec["allowed"] = [values_list[int(i)].as_py() for i in order]
+                if 2 <= distinct <= MAX_SEGMENT_CATEGORIES and len(segments) < 2:
+                    segments.append(field.name)
+        spec["max_missing"] = min(1.0, _ceil(missing_rate + MISSING_MARGIN, 2))
+        features[field.name] = spec
+
+    validate: dict[str, Any] = {}
+    if "latency" in roles:
+        latency = to_numpy_float(reference.column(roles["latency"]))
+        latency = latency[np.isfinite(latency)]
+        if len(latency):
+            p99 = float(np.percentile(latency, 99))
+            validate["latency"] = {"p99_ms": round(p99 * LATENCY_SLO_FACTOR, 1)}
+            notes.append(f"latency p99 SLO set to {LATENCY_SLO_FACTOR}x the reference p99 ({p99:.1f} ms)")
+    if label is not None:
+        bound = _starting_bound(task, prediction, label)
+        if bound is not None:
+            validate["performance"] = {"metrics": bound}
+            notes.append("performance thresholds are the reference's value with a margin: tune them")
+
+    policy: dict[str, Any] = {"version": 1}
+    if model:
+        policy["model"] = model
+    policy["task"] = task
+    policy["columns"] = {role: roles[role] for role in ROLE_CANDIDATES if role in roles}
+    if segments:
+        policy["segments"] = segments
+    policy["features"] = features
+    if validate:
+        policy["validate"] = validate
+
+    _relax_until_it_passes(reference, policy, notes)
+    header = [
+        f"# mlrel policy inferred from {reference.path} ({reference.num_rows:,} rows).",
+        "# A starting point: review the ranges, categories and thresholds. Reference: docs/policy.md",
+        *(f"# note: {note}" for note in notes),
+    ]
+    return "\n".join(header) + "\n" + dump_policy(policy)
+
+
+def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray) -> dict[str, Any] | None:
+    keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label))
+    pred = pc.filter(prediction, keep)
+    truth = pc.filter(label, keep)
+    if len(truth) < 100:
+        return None
+    if task == BINARY and kind_of_type(prediction.type) == "numeric":
+        y = to_numpy_float(truth) == 1.0
+        metrics = TASK_METRICS[BINARY](y, to_numpy_float(pred))
+        if math.isfinite(metrics["roc_auc"]):
+            return {"roc_auc": {"min": round(max(0.0, metrics["roc_auc"] - 0.05), 3)}}
+    if task == MULTICLASS:
+        metrics = TASK_METRICS[MULTICLASS](
+            pc.cast(truth, pa.string()).to_numpy(zero_copy_only=False).astype(str),
+            pc.cast(pred, pa.string()).to_numpy(zero_copy_only=False).astype(str),
+        )
+        return {"accuracy": {"min": round(max(0.0, metrics["accuracy"] - 0.05), 3)}}
+    if task == REGRESSION:
+        metrics = TASK_METRICS[REGRESSION](to_numpy_float(truth), to_numpy_float(pred))
+        if math.isfinite(metrics["mae"]):
+            return {"mae": {"max": float(f"{metrics['mae'] * 1.25:.4g}")}}
+    return None
+
+
+def _relax_until_it_passes(reference: Log, policy: dict[str, Any], notes: list[str]) -> None:
+    """Run validate on the reference with the new policy; loosen what the reference itself fails."""
+    from mlrel_cli.analysis.validate import validate
+
+    for _ in range(5):
+        report = validate(reference, Policy.model_validate(policy), now=None)
+        # warnings too: a metric bound within noise of the reference would flap on the next day
+        bad = [
+            c
+            for c in report.checks
+            if c.status in (Status.FAIL, Status.INCONCLUSIVE)
+            or (c.status == Status.WARN and c.name.startswith("performance:"))
+        ]
+        if not bad:
+            return
+        section = policy.setdefault("validate", {})
+        for check in bad:
+            family = check.name.split(":")[0].split("[")[0]
+            if family == "duplicates":
+                section["duplicates"] = {"max_fraction": min(1.0, _ceil(float(check.value) * 1.1, 4))}
+                notes.append(f"the reference repeats ids ({check.value:.2%}); duplicates limit set to match")
+            elif family == "downtime":
+                section["downtime"] = {"enabled": False}
+                notes.append(f"downtime check disabled: the reference itself has gaps ({check.message})")
+            elif family == "prediction" and check.details.get("constant"):
+                section["prediction"] = {"allow_constant": True}
+                notes.append("the reference's predictions are constant; allowed")
+            elif family == "prediction":
+                section["prediction"] = {"max_invalid_fraction": min(1.0, _ceil(float(check.value) * 1.1, 4))}
+                notes.append(f"the reference has invalid predictions ({check.value:.2%}); limit set to match")
+            elif family == "performance" and check.status == Status.INCONCLUSIVE:
+                section.setdefault("performance", {})["min_rows"] = 1
+                notes.append("few labelled rows in the reference: performance.min_rows lowered to 1")
+            elif family == "performance":
+                # a segment is worse than the whole: the starting bound must hold for every segment
+                metric = check.name.split(":")[1].split("[")[0]
+                bound = section["performance"]["metrics"][metric]
+                segment = "[" in check.name
+                low, high = ("segment_min", "segment_max") if segment else ("min", "max")
+                if bound.get("min") is not None:
+                    current = bound.get(low, bound["min"])
+                    bound[low] = round(max(0.0, min(current, float(check.value) - 0.05)), 3)
+                if bound.get("max") is not None:
+                    current = bound.get(high, bound["max"])
+                    bound[high] = float(f"{max(current, float(check.value) * 1.25):.4g}")
+            elif family == "fairness":
+                section["fairness"] = {"enabled": False}
+            else:
+                section.setdefault(family, {})["enabled"] = False
+                notes.append(f"check '{family}' disabled: the reference itself fails it ({check.message})")
+    # a policy that still fails its own reference would be a broken promise
+    raise LogError("could not infer a policy that the reference passes; write one by hand", reference.path)

@@ -1,0 +1,980 @@
+"""``mlrel validate``: the gate before a change ships and the first look during an incident.
+
+The log is read one column at a time (two or three where a check needs them
+together), so memory stays bounded by a column. Every check of spec 2.1 is a
+function that returns Checks; ``validate`` runs them and builds the Report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.durations import format_duration
+from mlrel_cli.errors import PolicyError
+from mlrel_cli.logs import (
+    JoinedLabels,
+    Log,
+    Roles,
+    infer_task,
+    is_text_like,
+    join_labels,
+    kind_of_type,
+    resolve_roles,
+    to_numpy_float,
+    to_timestamps_us,
+)
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Check, Report, Status, overall_status
+from mlrel_cli.stats.inference import bootstrap_se
+from mlrel_cli.stats.metrics import TASK_METRICS
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+
+Progress = Callable[[str], None]
+
+AUTO_WINDOWS = (60, 300, 900, 3600, 6 * 3600, 86400)  # seconds
+AUTO_WINDOW_MIN_EXPECTED = 50  # rows per window at the mean rate
+MIN_WINDOWS = 3
+
+
+def judge_max(value: float, fail: float | None, warn: float | None = None) -> Status:
+    if fail is not None and value > fail:
+        return Status.FAIL
+    if warn is not None and value > warn:
+        return Status.WARN
+    return Status.PASS
+
+
+def judge_min(value: float, fail: float | None, warn: float | None = None) -> Status:
+    if fail is not None and value < fail:
+        return Status.FAIL
+    if warn is not None and value < warn:
+        return Status.WARN
+    return Status.PASS
+
+
+@dataclass
+class _Context:
+    log: Log
+    policy: Policy
+    roles: Roles
+    reference: Log | None
+    reference_roles: Roles | None
+    labels: JoinedLabels | None
+    now: dt.datetime
+    progress: Progress
+
+    def source(self, path: str) -> str:
+        return self.policy.source_of(path)
+
+
+def validate(
+    log: Log,
+    policy: Policy,
+    reference: Log | None = None,
+    labels: Log | None = None,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Run every enabled check of the policy's ``validate`` section on the log."""
+    roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
+    reference_roles = resolve_roles(reference, policy) if reference is not None else None
+    joined = join_labels(log, roles, labels, policy) if labels is not None else None
+    ctx = _Context(
+        log=log,
+        policy=policy,
+        roles=roles,
+        reference=reference,
+        reference_roles=reference_roles,
+        labels=joined,
+        now=now or dt.datetime.now(dt.UTC),
+        progress=progress or (lambda _step: None),
+    )
+    spec = policy.validate_
+    checks: list[Check] = []
+    if spec.schema_.enabled:
+        checks.extend(check_schema(ctx))
+    ctx.progress("features")
+    for name, kind in roles.features.items():
+        checks.extend(check_feature(ctx, name, kind))
+        ctx.progress(name)
+    if spec.prediction.enabled:
+        checks.extend(check_prediction(ctx))
+    if spec.duplicates.enabled:
+        checks.extend(check_duplicates(ctx))
+    checks.extend(check_time(ctx))
+    if spec.latency.enabled:
+        checks.extend(check_latency(ctx))
+    label_checks, task, segment_rows = check_labels_and_performance(ctx)
+    checks.extend(label_checks)
+    if spec.fairness.enabled and spec.fairness.segment:
+        checks.extend(check_fairness(ctx, task))
+
+    status = overall_status(checks)
+    inputs = {
+        "log": log.path,
+        "rows": log.num_rows,
+        "files": len(log.files),
+        "reference": reference.path if reference else None,
+        "labels": labels.path if labels else None,
+        "policy": list(policy.files),
+        "task": task,
+        "features": roles.features,
+        "not_checked": roles.skipped,
+    }
+    return Report(
+        command="validate",
+        status=status,
+        summary=_summary(status, checks, log.num_rows),
+        checks=tuple(checks),
+        inputs=inputs,
+        sections={"segments": segment_rows},
+    )
+
+
+def _summary(status: Status, checks: list[Check], rows: int) -> str:
+    failed = [c.name for c in checks if c.status == Status.FAIL]
+    inconclusive = [c.name for c in checks if c.status == Status.INCONCLUSIVE]
+    warned = [c.name for c in checks if c.status == Status.WARN]
+    head = f"{len(checks)} checks on {rows:,} rows"
+    if status == Status.FAIL:
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        return f"{head}: {len(failed)} failed ({', '.join(failed[:3])}{more})."
+    if status == Status.INCONCLUSIVE:
+        return f"{head}: not enough data to judge {', '.join(inconclusive[:3])}."
+    if status == Status.WARN:
+        return f"{head}: all passed, {len(warned)} with warnings ({', '.join(warned[:3])})."
+    return f"{head}: all passed."
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _declared_type(text: str) -> pa.DataType | None:
+    try:
+        return pa.type_for_alias(text)
+    except (ValueError, KeyError):
+        return None
+
+
+def check_schema(ctx: _Context) -> list[Check]:
+    problems: list[str] = []
+    schema = ctx.log.schema
+    features = ctx.policy.features or {}
+    for name, spec in features.items():
+        actual = schema.field(name).type
+        if spec.dtype:
+            declared = _declared_type(spec.dtype)
+            if declared is None:
+                problems.append(f"{name}: declared dtype '{spec.dtype}' is not an Arrow type name")
+            elif not _same_family(declared, actual):
+                problems.append(f"{name}: declared {spec.dtype}, found {actual}")
+        if spec.kind == "numeric" and kind_of_type(actual) != "numeric":
+            problems.append(f"{name}: declared numeric, found {actual}")
+    if ctx.reference is not None:
+        expected = set(ctx.reference.column_names) - ctx.reference.partition_columns
+        if ctx.labels is not None:
+            expected.discard(ctx.policy.columns.label)
+        for name in sorted(expected - set(schema.names)):
+            problems.append(f"{name}: in the reference, missing from the log")
+        for name in sorted(expected & set(schema.names)):
+            ref_type = ctx.reference.schema.field(name).type
+            cur_type = schema.field(name).type
+            if not _same_family(ref_type, cur_type):
+                problems.append(f"{name}: {ref_type} in the reference, {cur_type} in the log")
+    status = Status.FAIL if problems else Status.PASS
+    message = "; ".join(problems[:3]) if problems else f"{len(schema)} columns as expected"
+    return [
+        Check(
+            name="schema",
+            status=status,
+            value=len(problems),
+            threshold=0,
+            message=message,
+            details={"problems": problems, "columns": {f.name: str(f.type) for f in schema}},
+            source=ctx.source("validate.schema"),
+        )
+    ]
+
+
+def _same_family(a: pa.DataType, b: pa.DataType) -> bool:
+    """Types a check treats alike: any integer or float is numeric, any string-like is text."""
+    if a == b:
+        return True
+    ka, kb = kind_of_type(a), kind_of_type(b)
+    if ka is None or kb is None:
+        return False
+    if pa.types.is_boolean(a) != pa.types.is_boolean(b):
+        return False
+    return ka == kb
+
+
+# ---------------------------------------------------------------- features
+
+
+def check_feature(ctx: _Context, name: str, kind: str) -> list[Check]:
+    spec = (ctx.policy.features or {}).get(name)
+    column = ctx.log.column(name)
+    ref_column = None
+    if ctx.reference is not None and ctx.reference.has(name):
+        ref_column = ctx.reference.column(name)
+    checks: list[Check] = []
+    if kind == "numeric" and kind_of_type(column.type) == "numeric":
+        values = to_numpy_float(column)
+        missing = np.isnan(values)
+        ref_values = None
+        if ref_column is not None and kind_of_type(ref_column.type) == "numeric":
+            ref_values = to_numpy_float(ref_column)
+        ref_missing_rate = float(np.isnan(ref_values).mean()) if ref_values is not None else None
+        if ctx.policy.validate_.missing.enabled:
+            checks.append(_missing_check(ctx, name, float(missing.mean()), ref_missing_rate))
+        if ctx.policy.validate_.ranges.enabled:
+            checks.extend(_range_check(ctx, name, values[~missing], ref_values))
+        return checks
+
+    n = len(column)
+    n_missing = column.null_count
+    ref_missing_rate = ref_column.null_count / len(ref_column) if ref_column is not None and len(ref_column) else None
+    if ctx.policy.validate_.missing.enabled:
+        checks.append(_missing_check(ctx, name, n_missing / n if n else 0.0, ref_missing_rate))
+    if ctx.policy.validate_.unseen_categories.enabled:
+        checks.extend(_unseen_check(ctx, name, kind, spec, column, ref_column))
+    return checks
+
+
+def _missing_check(ctx: _Context, name: str, rate: float, ref_rate: float | None) -> Check:
+    cfg = ctx.policy.validate_.missing
+    spec = (ctx.policy.features or {}).get(name)
+    details: dict[str, Any] = {"column": name}
+    if spec is not None and spec.max_missing is not None:
+        fail, warn = spec.max_missing, None
+        source = ctx.source(f"features.{name}.max_missing")
+    elif ref_rate is not None:
+        fail, warn = min(1.0, ref_rate + cfg.tolerance), None
+        source = f"reference + validate.missing.tolerance ({ctx.source('validate.missing.tolerance')})"
+        details["reference_rate"] = ref_rate
+    else:
+        fail, warn = cfg.max_fraction, cfg.warn_fraction
+        source = ctx.source("validate.missing")
+        details["warn_threshold"] = warn
+    status = judge_max(rate, fail, warn)
+    breached = {Status.FAIL: fail, Status.WARN: warn}.get(status)
+    return Check(
+        name=f"missing:{name}",
+        status=status,
+        value=rate,
+        threshold=fail,
+        message=f"{rate:.2%} missing" + (f" (above {breached:.2%})" if breached is not None else ""),
+        details=details,
+        source=source,
+    )
+
+
+def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.ndarray | None) -> list[Check]:
+    cfg = ctx.policy.validate_.ranges
+    spec = (ctx.policy.features or {}).get(name)
+    lo = spec.min if spec is not None else None
+    hi = spec.max if spec is not None else None
+    source = ctx.source(f"features.{name}") if spec is not None and (lo is not None or hi is not None) else None
+    if lo is None and hi is None and ref_values is not None:
+        ref_valid = ref_values[~np.isnan(ref_values)]
+        if len(ref_valid):
+            lo, hi = float(ref_valid.min()), float(ref_valid.max())
+            source = "reference"
+    if lo is None and hi is None:
+        return []
+    below = values < lo if lo is not None else np.zeros(len(values), dtype=bool)
+    above = values > hi if hi is not None else np.zeros(len(values), dtype=bool)
+    outside = below | above
+    n_out = int(np.count_nonzero(outside))
+    rate = n_out / len(values) if len(values) else 0.0
+    top: list[float] = []
+    if n_out:
+        offenders = values[outside]
+        distance = np.maximum((lo - offenders) if lo is not None else 0, (offenders - hi) if hi is not None else 0)
+        order = np.argsort(-distance, kind="stable")[: cfg.top * 4]
+        top = list(dict.fromkeys(float(v) for v in offenders[order]))[: cfg.top]
+    status = judge_max(rate, cfg.max_fraction, cfg.warn_fraction)
+    return [
+        Check(
+            name=f"range:{name}",
+            status=status,
+            value=rate,
+            threshold=cfg.max_fraction,
+            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi)}]"
+            if n_out
+            else f"within [{_num(lo)}, {_num(hi)}]",
+            details={
+                "column": name,
+                "min": lo,
+                "max": hi,
+                "below": int(np.count_nonzero(below)),
+                "above": int(np.count_nonzero(above)),
+                "top": top,
+                "range_from": source,
+                "warn_threshold": cfg.warn_fraction,
+            },
+            source=ctx.source("validate.ranges.max_fraction") if source == "reference" else source,
+        )
+    ]
+
+
+def _num(value: float | None) -> str:
+    return "-inf" if value is None else f"{value:g}"
+
+
+def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
+    counts = pc.value_counts(pc.drop_null(column))
+    counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
+    values = counts.field("values")
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values.to_pylist(), counts.field("counts").to_numpy(zero_copy_only=False)
+
+
+def _unseen_check(
+    ctx: _Context, name: str, kind: str, spec: Any, column: pa.ChunkedArray, ref_column: pa.ChunkedArray | None
+) -> list[Check]:
+    cfg = ctx.policy.validate_.unseen_categories
+    values, counts = _value_counts(column)
+    n_valid = int(counts.sum())
+    if spec is not None and spec.allowed is not None:
+        known = {_norm(v) for v in spec.allowed}
+        known_from = "policy"
+        source = ctx.source(f"features.{name}.allowed")
+    elif ref_column is not None:
+        ref_values, _ = _value_counts(ref_column)
+        if kind == "text" or ((spec is None or spec.kind is None) and is_text_like(len(ref_values), len(ref_column))):
+            return [_skipped(f"unseen:{name}", "mostly distinct values: an id or free text, not categories")]
+        known = {_norm(v) for v in ref_values}
+        known_from = "reference"
+        source = ctx.source("validate.unseen_categories.max_fraction")
+    else:
+        return []
+    if kind == "text":
+        return [_skipped(f"unseen:{name}", "declared text: not judged as categories")]
+    unseen = [(v, int(c)) for v, c in zip(values, counts, strict=True) if _norm(v) not in known]
+    unseen.sort(key=lambda item: -item[1])
+    n_unseen = sum(c for _, c in unseen)
+    rate = n_unseen / n_valid if n_valid else 0.0
+    status = judge_max(rate, cfg.max_fraction, cfg.warn_fraction)
+    return [
+        Check(
+            name=f"unseen:{name}",
+            status=status,
+            value=rate,
+            threshold=cfg.max_fraction,
+            message=(
+                f"{len(unseen)} unseen categories in {n_unseen:,} rows, e.g. "
+                + ", ".join(repr(v) for v, _ in unseen[:3])
+                if unseen
+                else f"all {len(values)} categories known"
+            ),
+            details={
+                "column": name,
+                "unseen_categories": len(unseen),
+                "top": [{"value": v, "count": c} for v, c in unseen[: cfg.top]],
+                "known_from": known_from,
+                "warn_threshold": cfg.warn_fraction,
+            },
+            source=source,
+        )
+    ]
+
+
+def _norm(value: Any) -> Any:
+    """Compare categories across types: 1 in the policy matches 1 or '1' in the log."""
+    return str(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def _skipped(name: str, why: str) -> Check:
+    return Check(name=name, status=Status.SKIPPED, message=why)
+
+
+# ---------------------------------------------------------------- prediction sanity, duplicates
+
+
+def check_prediction(ctx: _Context) -> list[Check]:
+    cfg = ctx.policy.validate_.prediction
+    column = ctx.log.column(ctx.roles.prediction)
+    n = len(column)
+    details: dict[str, Any] = {"column": ctx.roles.prediction}
+    problems: list[str] = []
+    if kind_of_type(column.type) == "numeric":
+        values = to_numpy_float(column)
+        n_null = column.null_count
+        n_nan = int(np.count_nonzero(np.isnan(values))) - n_null
+        n_inf = int(np.count_nonzero(np.isinf(values)))
+        finite = values[np.isfinite(values)]
+        invalid = n_null + n_nan + n_inf
+        details.update(null=n_null, nan=n_nan, inf=n_inf)
+        task = ctx.policy.task
+        if task == BINARY or (task is None and len(finite) and finite.min() >= -1e-9 and finite.max() <= 1 + 1e-9):
+            outside = int(np.count_nonzero((finite < 0) | (finite > 1)))
+            details["outside_0_1"] = outside
+            invalid += outside
+            if outside:
+                problems.append(f"{outside:,} probabilities outside [0, 1]")
+        distinct = np.unique(finite[: min(len(finite), 1_000_000)]) if len(finite) else finite
+        constant = len(finite) > 1 and len(distinct) == 1 and finite.min() == finite.max()
+        if constant:
+            details["constant_value"] = float(finite[0])
+    else:
+        invalid = column.null_count
+        details.update(null=column.null_count)
+        constant = len(column) > 1 and pc.count_distinct(column).as_py() == 1
+    rate = invalid / n if n else 0.0
+    if invalid:
+        problems.insert(0, f"{invalid:,} invalid outputs (null, NaN, infinite or out of range)")
+    status = judge_max(rate, cfg.max_invalid_fraction)
+    if constant and not cfg.allow_constant:
+        status = Status.FAIL
+        problems.append("the model returns one constant value")
+    return [
+        Check(
+            name="prediction",
+            status=status,
+            value=rate,
+            threshold=cfg.max_invalid_fraction,
+            message="; ".join(problems) if problems else "no invalid outputs",
+            details={**details, "constant": bool(constant)},
+            source=ctx.source("validate.prediction"),
+        )
+    ]
+
+
+def check_duplicates(ctx: _Context) -> list[Check]:
+    if ctx.roles.id is None:
+        return []
+    cfg = ctx.policy.validate_.duplicates
+    ids = ctx.log.column(ctx.roles.id)
+    n_valid = len(ids) - ids.null_count
+    distinct = pc.count_distinct(ids, mode="only_valid").as_py()
+    duplicates = n_valid - distinct
+    top: list[dict[str, Any]] = []
+    if duplicates:
+        values, counts = _value_counts(ids)
+        order = np.argsort(-counts, kind="stable")[: cfg.top]
+        top = [{"value": values[i], "count": int(counts[i])} for i in order if counts[i] > 1]
+    rate = duplicates / n_valid if n_valid else 0.0
+    return [
+        Check(
+            name="duplicates",
+            status=judge_max(rate, cfg.max_fraction),
+            value=rate,
+            threshold=cfg.max_fraction,
+            message=f"{duplicates:,} rows repeat an id of '{ctx.roles.id}'" if duplicates else "ids are unique",
+            details={"column": ctx.roles.id, "duplicate_rows": duplicates, "top": top},
+            source=ctx.source("validate.duplicates.max_fraction"),
+        )
+    ]
+
+
+# ---------------------------------------------------------------- volume, freshness, downtime
+
+
+def check_time(ctx: _Context) -> list[Check]:
+    spec = ctx.policy.validate_
+    checks: list[Check] = []
+    n = ctx.log.num_rows
+    if spec.volume.enabled:
+        lo, hi = spec.volume.min_rows, spec.volume.max_rows
+        status = Status.FAIL if (lo is not None and n < lo) or (hi is not None and n > hi) else Status.PASS
+        bounds = f"[{lo if lo is not None else 0:,}, {hi:,}]" if hi is not None else f">= {lo or 0:,}"
+        checks.append(
+            Check(
+                name="volume",
+                status=status,
+                value=n,
+                threshold={"min_rows": lo, "max_rows": hi},
+                message=f"{n:,} rows" + (f", outside {bounds}" if status == Status.FAIL else ""),
+                source=ctx.source("validate.volume"),
+            )
+        )
+    if ctx.roles.timestamp is None or not (spec.freshness.enabled or spec.downtime.enabled):
+        return checks
+    ts = to_timestamps_us(ctx.log.column(ctx.roles.timestamp), f"{ctx.log.path}: {ctx.roles.timestamp}")
+    if len(ts) == 0:
+        return [*checks, _skipped("freshness", "no timestamps")]
+    newest = int(ts.max())
+    oldest = int(ts.min())
+    if spec.freshness.enabled:
+        newest_dt = _from_us(newest)
+        age = ctx.now - newest_dt
+        max_age = spec.freshness.max_age
+        status = Status.FAIL if max_age is not None and age > max_age else Status.PASS
+        checks.append(
+            Check(
+                name="freshness",
+                status=status,
+                value=age.total_seconds(),
+                threshold=max_age.total_seconds() if max_age else None,
+                message=f"newest prediction {_human(age)} old"
+                + ("" if max_age else " (not judged: set validate.freshness.max_age)"),
+                details={"newest": newest_dt, "oldest": _from_us(oldest), "now": ctx.now},
+                source=ctx.source("validate.freshness.max_age"),
+            )
+        )
+    if spec.downtime.enabled:
+        checks.append(_downtime_check(ctx, ts, oldest, newest))
+    return checks
+
+
+def _from_us(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us))
+
+
+def _human(delta: dt.timedelta) -> str:
+    seconds = delta.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{sign}{seconds / size:.1f}{unit}"
+    return f"{sign}{seconds:.0f}s"
+
+
+def choose_window(n: int, span_us: int) -> int | None:
+    """The shortest window (µs) in which the mean traffic is at least 50 rows, with 3 windows or more.
+
+    Fifty rows expected makes an empty window by chance about e^-50 unlikely,
+    so an empty window is downtime, not noise.
+    """
+    if span_us <= 0:
+        return None
+    for seconds in AUTO_WINDOWS:
+        width = seconds * 1_000_000
+        if span_us / width >= MIN_WINDOWS and n * width / span_us >= AUTO_WINDOW_MIN_EXPECTED:
+            return width
+    return None
+
+
+def _downtime_check(ctx: _Context, ts: np.ndarray, oldest: int, newest: int) -> Check:
+    cfg = ctx.policy.validate_.downtime
+    span = newest - oldest
+    if cfg.window == "auto":
+        width = choose_window(len(ts), span)
+        if width is None:
+            return _skipped("downtime", "too little traffic or too short a span to judge gaps")
+    else:
+        width = int(cfg.window.total_seconds() * 1_000_000)
+    counts = np.bincount((ts - oldest) // width)
+    interior = counts[1:-1]  # the first and last windows are cut by the log's edges
+    if len(interior) < 1:
+        return _skipped("downtime", f"fewer than {MIN_WINDOWS} windows of {_human(dt.timedelta(microseconds=width))}")
+    typical = float(np.median(interior))
+    low_limit = cfg.min_fraction * typical
+    empty = interior == 0
+    low = interior < low_limit
+    flagged = np.flatnonzero(low)
+    gaps: list[dict[str, Any]] = []
+    for run in np.split(flagged, np.flatnonzero(np.diff(flagged) != 1) + 1) if len(flagged) else []:
+        first, last = int(run[0]) + 1, int(run[-1]) + 1  # +1: index into counts, not interior
+        gaps.append(
+            {
+                "start": _from_us(oldest + first * width),
+                "end": _from_us(oldest + (last + 1) * width),
+                "rows": int(counts[first : last + 1].sum()),
+                "expected_rows": typical * (last - first + 1),
+                "empty": bool(np.all(counts[first : last + 1] == 0)),
+            }
+        )
+    gaps.sort(key=lambda g: g["rows"] - g["expected_rows"])
+    if empty.any():
+        status = Status.FAIL
+    elif low.any():
+        status = Status.WARN
+    else:
+        status = Status.PASS
+    window_text = format_duration(dt.timedelta(microseconds=width))
+    message = (
+        f"{int(empty.sum())} empty and {int((low & ~empty).sum())} thin {window_text} windows: probable downtime"
+        if low.any()
+        else f"traffic in every {window_text} window (median {typical:.0f} rows)"
+    )
+    return Check(
+        name="downtime",
+        status=status,
+        value=int(low.sum()),
+        threshold=cfg.min_fraction,
+        message=message,
+        details={
+            "window": window_text,
+            "windows": len(interior),
+            "median_rows": typical,
+            "empty_windows": int(empty.sum()),
+            "thin_windows": int((low & ~empty).sum()),
+            "gaps": gaps[:10],
+        },
+        source=ctx.source("validate.downtime"),
+    )
+
+
+# ---------------------------------------------------------------- latency
+
+
+def check_latency(ctx: _Context) -> list[Check]:
+    if ctx.roles.latency is None:
+        return []
+    cfg = ctx.policy.validate_.latency
+    values = to_numpy_float(ctx.log.column(ctx.roles.latency))
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return [_skipped("latency", "no latency values")]
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    checks = []
+    for name, value, slo in (("p50", p50, cfg.p50_ms), ("p95", p95, cfg.p95_ms), ("p99", p99, cfg.p99_ms)):
+        status = judge_max(float(value), slo)
+        checks.append(
+            Check(
+                name=f"latency:{name}",
+                status=status,
+                value=float(value),
+                threshold=slo,
+                message=f"{name} {value:.1f} ms" + (f" (SLO {slo:g} ms)" if slo else " (no SLO set)"),
+                details={"column": ctx.roles.latency, "max": float(values.max())},
+                source=ctx.source(f"validate.latency.{name}_ms"),
+            )
+        )
+    return checks
+
+
+# ---------------------------------------------------------------- labels, performance, segments
+
+
+def _label_array(ctx: _Context) -> pa.Array | None:
+    if ctx.labels is not None:
+        return ctx.labels.labels
+    if ctx.roles.label is not None:
+        return ctx.log.column(ctx.roles.label).combine_chunks()
+    return None
+
+
+def check_labels_and_performance(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
+    spec = ctx.policy.validate_
+    labels = _label_array(ctx)
+    checks: list[Check] = []
+    task = ctx.policy.task
+    if labels is None:
+        if spec.label_coverage.enabled:
+            checks.append(_skipped("label_coverage", "no label column and no --labels file"))
+        if task is None:
+            task = infer_task(ctx.log.column(ctx.roles.prediction), None)
+        return checks, task, []
+
+    n = len(labels)
+    covered = n - labels.null_count
+    coverage = covered / n if n else 0.0
+    if spec.label_coverage.enabled:
+        cfg = spec.label_coverage
+        checks.append(
+            Check(
+                name="label_coverage",
+                status=judge_min(coverage, cfg.min_fraction, cfg.warn_below),
+                value=coverage,
+                threshold=cfg.min_fraction,
+                message=f"{coverage:.1%} of predictions have a label ({covered:,} of {n:,})",
+                details={"labelled": covered, "rows": n, "warn_below": cfg.warn_below},
+                source=ctx.source("validate.label_coverage"),
+            )
+        )
+        if ctx.labels is not None and ctx.labels.label_times_us is not None and ctx.roles.timestamp:
+            checks.extend(_label_lag_check(ctx))
+
+    prediction = ctx.log.column(ctx.roles.prediction)
+    if task is None:
+        task = infer_task(prediction, labels)
+    if not spec.performance.enabled:
+        return checks, task, []
+    perf_checks, segment_rows = _performance(ctx, task, prediction.combine_chunks(), labels)
+    return checks + perf_checks, task, segment_rows
+
+
+def _label_lag_check(ctx: _Context) -> list[Check]:
+    assert ctx.labels is not None and ctx.labels.label_times_us is not None and ctx.roles.timestamp
+    cfg = ctx.policy.validate_.label_coverage
+    served = ctx.log.column(ctx.roles.timestamp)
+    valid = pc.is_valid(served).to_numpy(zero_copy_only=False)
+    served_us = np.full(len(served), -1, dtype=np.int64)
+    served_us[valid] = to_timestamps_us(served, ctx.log.path)
+    arrived = ctx.labels.label_times_us
+    both = (arrived >= 0) & (served_us >= 0) & valid
+    if not both.any():
+        return [_skipped("label_lag", "no label arrival times")]
+    lag_s = (arrived[both] - served_us[both]) / 1e6
+    p50, p95 = np.percentile(lag_s, [50, 95])
+    max_lag = cfg.max_lag.total_seconds() if cfg.max_lag else None
+    return [
+        Check(
+            name="label_lag",
+            status=judge_max(float(p95), max_lag),
+            value=float(p95),
+            threshold=max_lag,
+            message=f"labels arrive after {_human(dt.timedelta(seconds=float(p50)))} (median), "
+            f"{_human(dt.timedelta(seconds=float(p95)))} (p95)",
+            details={"p50_seconds": float(p50), "p95_seconds": float(p95), "max_seconds": float(lag_s.max())},
+            source=ctx.source("validate.label_coverage.max_lag"),
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """The rows with a label and a usable prediction, encoded for the task's metric function."""
+
+    truth: np.ndarray
+    predicted: np.ndarray
+    keep: np.ndarray  # boolean mask over the log's rows
+
+
+def _prepare(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array) -> _Labelled:
+    cfg = ctx.policy.validate_.performance
+    keep = labels.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
+    if task == BINARY:
+        truth = _is_positive(labels, cfg.positive_label)
+        if kind_of_type(prediction.type) == "numeric":
+            score = to_numpy_float(prediction)
+        else:
+            score = _is_positive(prediction, cfg.positive_label).astype(np.float64)
+        keep &= np.isfinite(score)
+        return _Labelled(truth[keep], score[keep], keep)
+    if task == MULTICLASS:
+        truth_list = pc.cast(labels, pa.string()).to_numpy(zero_copy_only=False)
+        pred_list = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+        return _Labelled(truth_list[keep].astype(str), pred_list[keep].astype(str), keep)
+    y = to_numpy_float(labels)
+    p = to_numpy_float(prediction)
+    keep &= np.isfinite(y) & np.isfinite(p)
+    return _Labelled(y[keep], p[keep], keep)
+
+
+def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
+    if pa.types.is_boolean(array.type):
+        target = pa.scalar(str(positive).lower() in ("1", "true"))
+    elif kind_of_type(array.type) == "numeric":
+        try:
+            target = pa.scalar(float(positive))
+        except ValueError:
+            raise PolicyError(
+                f"validate.performance.positive_label: {positive!r} is not a number, but the labels are numeric"
+            ) from None
+        array = pc.cast(array, pa.float64())
+    else:
+        target = pa.scalar(str(positive))
+        array = pc.cast(array, pa.string())
+    return pc.fill_null(pc.equal(array, target), False).to_numpy(zero_copy_only=False)
+
+
+def _compute(task: str, data: _Labelled, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
+    truth = data.truth if mask is None else data.truth[mask]
+    predicted = data.predicted if mask is None else data.predicted[mask]
+    if task == BINARY:
+        return TASK_METRICS[task](truth, predicted, threshold)
+    return TASK_METRICS[task](truth, predicted)
+
+
+def _performance(
+    ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    cfg = ctx.policy.validate_.performance
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return [_skipped("performance", f"task '{task}' metrics are not built yet")], []
+    data = _prepare(ctx, task, prediction, labels)
+    n = len(data.truth)
+    if n < cfg.min_rows:
+        return [
+            Check(
+                name="performance",
+                status=Status.INCONCLUSIVE,
+                value=n,
+                threshold=cfg.min_rows,
+                message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
+                source=ctx.source("validate.performance.min_rows"),
+            )
+        ], []
+    metrics = _compute(task, data, None, cfg.decision_threshold)
+    checks = [_metric_check(ctx, task, name, value, None, data, None) for name, value in metrics.items()]
+
+    segment_rows: list[dict[str, Any]] = []
+    for segment in ctx.roles.segments:
+        values = ctx.log.column(segment).combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        encoded = pc.dictionary_encode(pc.cast(values, pa.string()) if not pa.types.is_string(values.type) else values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[data.keep]
+        names = encoded.dictionary.to_pylist()
+        sizes = np.bincount(codes[codes >= 0], minlength=len(names))
+        order = np.argsort(-sizes, kind="stable")
+        for rank, code in enumerate(order):
+            size = int(sizes[code])
+            row: dict[str, Any] = {"segment": segment, "value": names[code], "rows": size}
+            if rank >= cfg.max_segments:
+                row["judged"] = False
+                row["why"] = f"beyond the {cfg.max_segments} largest segments"
+            elif size < cfg.min_segment_size:
+                row["judged"] = False
+                row["why"] = f"fewer than {cfg.min_segment_size} labelled rows"
+            else:
+                row["judged"] = True
+                seg_metrics = _compute(task, data, codes == code, cfg.decision_threshold)
+                row["metrics"] = seg_metrics
+                for name in cfg.metrics:
+                    if name in seg_metrics:
+                        checks.append(
+                            _metric_check(
+                                ctx, task, name, seg_metrics[name], f"{segment}={names[code]}", data, codes == code
+                            )
+                        )
+            segment_rows.append(row)
+    return checks, segment_rows
+
+
+def _metric_check(
+    ctx: _Context,
+    task: str,
+    name: str,
+    value: float,
+    segment: str | None,
+    data: _Labelled,
+    mask: np.ndarray | None,
+) -> Check:
+    """Judge a metric against its bound, allowing for sampling noise.
+
+    A value beyond the bound fails only when it is beyond it by more than
+    z * SE (z from ``performance.confidence``, SE by the bootstrap); within
+    the noise it warns. A small segment's metric moves a lot by chance, and a
+    gate that fails on noise is soon ignored.
+    """
+    cfg = ctx.policy.validate_.performance
+    bound = cfg.metrics.get(name)
+    if bound is not None and segment is not None:
+        bound = bound.for_segment()
+    label = f"performance:{name}" + (f"[{segment}]" if segment else "")
+    rows = int(mask.sum()) if mask is not None else len(data.truth)
+    if not np.isfinite(value):
+        return _skipped(label, "undefined on these rows (for example one class only)")
+    status = Status.PASS
+    threshold: dict[str, float | None] | None = None
+    details: dict[str, Any] = {
+        "segment": segment,
+        "rows": rows,
+        "higher_is_better": METRIC_BY_NAME[name].higher_is_better,
+    }
+    message = f"{name} {value:.4g} on {rows:,} labelled rows"
+    if bound is None:
+        message += " (no threshold set)"
+    else:
+        threshold = {"min": bound.min, "max": bound.max}
+        shortfall = max(
+            (bound.min - value) if bound.min is not None else 0.0,
+            (value - bound.max) if bound.max is not None else 0.0,
+        )
+        if shortfall > 0:
+            from scipy.stats import norm
+
+            se = _metric_se(task, name, data, mask, cfg.decision_threshold)
+            z = float(norm.ppf(cfg.confidence))
+            details.update(standard_error=se, z=z)
+            if np.isfinite(se) and shortfall <= z * se:
+                status = Status.WARN
+                message += f", beyond its bound but within sampling noise (SE {se:.3g})"
+            else:
+                status = Status.FAIL
+                message += f", beyond its bound by {shortfall:.3g}" + (f" (SE {se:.3g})" if np.isfinite(se) else "")
+    return Check(
+        name=label,
+        status=status,
+        value=float(value),
+        threshold=threshold,
+        message=message,
+        details=details,
+        source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
+    )
+
+
+def _metric_se(task: str, name: str, data: _Labelled, mask: np.ndarray | None, threshold: float) -> float:
+    truth = data.truth if mask is None else data.truth[mask]
+    predicted = data.predicted if mask is None else data.predicted[mask]
+    if task == BINARY:
+
+        def statistic(t: np.ndarray, p: np.ndarray) -> float:
+            return TASK_METRICS[task](t, p, threshold)[name]
+    else:
+
+        def statistic(t: np.ndarray, p: np.ndarray) -> float:
+            return TASK_METRICS[task](t, p)[name]
+
+    return bootstrap_se(statistic, (truth, predicted))
+
+
+# ---------------------------------------------------------------- fairness
+
+
+def check_fairness(ctx: _Context, task: str | None) -> list[Check]:
+    cfg = ctx.policy.validate_.fairness
+    segment = cfg.segment
+    assert segment is not None
+    info = METRIC_BY_NAME[cfg.metric]
+    if task not in info.tasks:
+        return [_skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")]
+    prediction = ctx.log.column(ctx.roles.prediction).combine_chunks()
+    labels = _label_array(ctx)
+    if cfg.metric == "positive_rate":
+        labels_for_prep = labels if labels is not None else pa.array([0] * len(prediction), type=pa.int8())
+        keep_all = labels is None
+    else:
+        if labels is None:
+            return [_skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")]
+        labels_for_prep, keep_all = labels, False
+    if keep_all:
+        score = to_numpy_float(prediction) if kind_of_type(prediction.type) == "numeric" else None
+        if score is None:
+            return [_skipped(f"fairness:{segment}", "positive_rate needs a numeric score")]
+        keep = np.isfinite(score)
+        data = _Labelled(np.zeros(int(keep.sum()), dtype=bool), score[keep], keep)
+    else:
+        data = _prepare(ctx, task, prediction, labels_for_prep)
+    values = ctx.log.column(segment).combine_chunks()
+    groups = pc.cast(values, pa.string()).to_numpy(zero_copy_only=False)[data.keep]
+    names, codes = np.unique(groups.astype(str), return_inverse=True)
+    sizes = np.bincount(codes, minlength=len(names))
+    per_group: dict[str, float] = {}
+    small: dict[str, int] = {}
+    for code, group in enumerate(names):
+        if sizes[code] < cfg.min_group_size:
+            small[str(group)] = int(sizes[code])
+            continue
+        metric = _compute(task, data, codes == code, ctx.policy.validate_.performance.decision_threshold)
+        if np.isfinite(metric.get(cfg.metric, np.nan)):
+            per_group[str(group)] = float(metric[cfg.metric])
+    if len(per_group) < 2:
+        return [
+            Check(
+                name=f"fairness:{segment}",
+                status=Status.INCONCLUSIVE,
+                message=f"fewer than 2 groups of '{segment}' with {cfg.min_group_size} rows or more",
+                details={"groups": per_group, "too_small": small},
+                source=ctx.source("validate.fairness.min_group_size"),
+            )
+        ]
+    best = max(per_group, key=per_group.__getitem__)
+    worst = min(per_group, key=per_group.__getitem__)
+    gap = per_group[best] - per_group[worst]
+    return [
+        Check(
+            name=f"fairness:{segment}",
+            status=judge_max(gap, cfg.max_gap),
+            value=gap,
+            threshold=cfg.max_gap,
+            message=f"{cfg.metric} gap {gap:.3f} between {segment}={best} ({per_group[best]:.3f}) "
+            f"and {segment}={worst} ({per_group[worst]:.3f})",
+            details={"metric": cfg.metric, "groups": per_group, "too_small": small},
+            source=ctx.source("validate.fairness.max_gap"),
+        )
+    ]

@@ -1,0 +1,36 @@
+"""Small helpers the command modules share: loading the policy, resolving paths, parsing times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from mlrel_cli.errors import MlrelError
+
+
+def load(policy_path: Path | None):  # type: ignore[no-untyped-def]
+    from mlrel_cli.policy import load_policy
+
+    return load_policy(policy_path)
+
+
+def history_path(option: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+    """--history wins; a relative ``history:`` in the policy is relative to the policy file."""
+    if option is not None:
+        return option
+    if policy.history:
+        path = Path(policy.history)
+        if not path.is_absolute() and policy_path is not None:
+            path = policy_path.parent / path
+        return path
+    return None
+
+
+def parse_time(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MlrelError(f"{option}: '{text}' is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

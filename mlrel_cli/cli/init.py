@@ -1,0 +1,40 @@
+"""mlrel init: write a starting policy inferred from a reference log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, errors_to_exit_codes
+from mlrel_cli.cli.options import DebugOpt
+from mlrel_cli.errors import OutputError
+
+
+@app.command(epilog="Example: mlrel init --from samples/reference.parquet -o policy.yaml")
+def init(
+    reference: Annotated[Path, typer.Option("--from", help="Reference log to infer the policy from.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the policy here [default: stdout].")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model name to record in the policy.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Infer columns, task type, feature kinds, ranges, categories and missing rates from a reference log."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.init import infer_policy
+        from mlrel_cli.logs import open_log
+        from mlrel_cli.outputs import check_writable, write_atomic
+
+        if output is not None:
+            check_writable(output, "policy")
+            if output.exists() and not force:
+                raise OutputError("policy file already exists; pass --force to overwrite it", str(output))
+        text = infer_policy(open_log(reference, "reference"), model=model)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            write_atomic(output, text)
+            typer.echo(f"wrote {output}; try: mlrel validate {reference} -p {output}", err=True)

@@ -1,0 +1,57 @@
+"""Options every command shares, as Annotated aliases, and the output step they drive."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", "-p", help="Policy YAML file (defaults apply where it is silent, or when omitted)."),
+]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option("--format", "-f", help="Report format on stdout [default: table]."),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text (also when NO_COLOR is set or not a TTY).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="List every check, passing ones included.")]
+HistoryOpt = Annotated[
+    Path | None,
+    typer.Option("--history", help="Append this run's JSON report as one line to this file (JSON Lines)."),
+]
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    fmt: Format | None
+    output: Path | None
+    quiet: bool
+    no_color: bool
+    verbose: bool = False
+    history: Path | None = None
+
+    @property
+    def color(self) -> bool:
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        return sys.stdout.isatty()

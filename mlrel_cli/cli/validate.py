@@ -1,0 +1,67 @@
+"""mlrel validate: parse options, call analysis.validate, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.common import history_path, load, parse_time
+from mlrel_cli.cli.options import (
+    DebugOpt,
+    FormatOpt,
+    HistoryOpt,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    VerboseOpt,
+)
+
+
+@app.command(
+    epilog="Example: mlrel validate samples/current.parquet --reference samples/reference.parquet "
+    "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
+)
+def validate(
+    log: Annotated[Path, typer.Argument(help="Prediction log: a Parquet file, a directory of them, or a glob.")],
+    policy: PolicyOpt = None,
+    reference: Annotated[
+        Path | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", "-l", help="Late labels (Parquet with id and label columns).")
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Judge freshness as of this ISO-8601 time [default: now].")
+    ] = None,
+    history: HistoryOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a prediction log: schema, missing values, ranges, categories, ids, labels,
+    prediction sanity, volume, freshness, downtime, latency, performance and fairness."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.validate import validate as run_validate
+        from mlrel_cli.logs import open_log
+        from mlrel_cli.outputs import check_writable
+
+        as_of = parse_time(now, "--now")
+        loaded = load(policy)
+        history_file = history_path(history, loaded, policy)
+        if output is not None:
+            check_writable(output, "report")
+        if history_file is not None:
+            check_writable(history_file, "run history")
+        current = open_log(log, "log")
+        ref = open_log(reference, "reference") if reference is not None else None
+        label_log = open_log(labels, "labels file") if labels is not None else None
+        report = run_validate(current, loaded, reference=ref, labels=label_log, now=as_of)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

@@ -1,0 +1,583 @@
+"""The policy: everything a team decides about one model, in one YAML file.
+
+Loading validates the whole file before any log is read. Every problem is
+reported with its path in the file (``validate.missing.max_fraction``) and,
+for an unknown key or value, the closest known one. A policy may
+``extends:`` a base policy; ``Policy.source_of`` tells which file set a
+value, so reports can say where each threshold came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from mlrel_cli.durations import format_duration, parse_duration
+from mlrel_cli.errors import PolicyError
+from mlrel_cli.stats.names import DRIFT_METHODS, METRIC_BY_NAME, TASKS
+
+DEFAULT_SOURCE = "default"
+
+
+def _duration(value: Any) -> dt.timedelta | None:
+    if value is None or isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit (write it as a duration such as 15m or 1h)")
+    return parse_duration(value)
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Task = Literal[TASKS]  # type: ignore[valid-type]
+DriftMethod = Literal[DRIFT_METHODS]  # type: ignore[valid-type]
+FeatureKind = Literal["numeric", "categorical", "text"]
+
+
+class Section(BaseModel):
+    """Base of every policy section: unknown keys are errors, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Check(Section):
+    enabled: bool = True
+
+
+# ---------------------------------------------------------------- columns, features
+
+
+class Columns(Section):
+    """Names of the columns that play a role; the defaults are the spec's names."""
+
+    timestamp: str = "timestamp"
+    id: str = "prediction_id"
+    model_version: str = "model_version"
+    prediction: str = "prediction"
+    label: str = "label"
+    latency: str = "latency_ms"
+    label_timestamp: str = "label_timestamp"
+    query: str | None = None
+    position: str | None = None
+
+
+class Feature(Section):
+    kind: FeatureKind | None = None
+    dtype: str | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int | bool] | None = None
+    max_missing: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Feature:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Bound(Section):
+    """Limits on a metric: ``min``/``max`` overall and per segment, unless ``segment_min``/``segment_max``
+    give segments their own (a segment's metric is often lower than the whole's)."""
+
+    min: float | None = None
+    max: float | None = None
+    segment_min: float | None = None
+    segment_max: float | None = None
+
+    def for_segment(self) -> Bound:
+        return Bound(
+            min=self.segment_min if self.segment_min is not None else self.min,
+            max=self.segment_max if self.segment_max is not None else self.max,
+        )
+
+
+class ProxyMetric(Section):
+    """A business metric over log columns (built by the ranking issue; the format is fixed now)."""
+
+    kind: Literal["mean", "rate", "ratio"]
+    column: str | None = None
+    numerator: str | None = None
+    denominator: str | None = None
+    per: Literal["request", "query"] = "request"
+    higher_is_better: bool = True
+    min: float | None = None
+    max: float | None = None
+
+
+# ---------------------------------------------------------------- validate
+
+
+class SchemaCheck(Check):
+    pass
+
+
+class MissingCheck(Check):
+    max_fraction: Fraction = 0.5
+    warn_fraction: Fraction = 0.05
+    tolerance: Fraction = 0.05
+
+
+class RangesCheck(Check):
+    max_fraction: Fraction = 0.01
+    warn_fraction: Fraction = 0.001
+    top: int = Field(default=5, ge=1, le=100)
+
+
+class UnseenCategoriesCheck(Check):
+    max_fraction: Fraction = 0.01
+    warn_fraction: Fraction = 0.0
+    top: int = Field(default=5, ge=1, le=100)
+
+
+class DuplicatesCheck(Check):
+    max_fraction: Fraction = 0.0
+    top: int = Field(default=5, ge=1, le=100)
+
+
+class LabelCoverageCheck(Check):
+    min_fraction: Fraction = 0.0
+    warn_below: Fraction = 0.5
+    max_lag: Duration | None = None
+
+
+class PredictionCheck(Check):
+    max_invalid_fraction: Fraction = 0.0
+    allow_constant: bool = False
+
+
+class VolumeCheck(Check):
+    min_rows: int | None = Field(default=None, ge=0)
+    max_rows: int | None = Field(default=None, ge=0)
+
+
+class FreshnessCheck(Check):
+    max_age: Duration | None = None
+
+
+class DowntimeCheck(Check):
+    window: Duration | Literal["auto"] = "auto"
+    min_fraction: Fraction = 0.1
+
+
+class LatencyCheck(Check):
+    p50_ms: float | None = Field(default=None, gt=0)
+    p95_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
+
+
+class PerformanceCheck(Check):
+    min_rows: int = Field(default=100, ge=1)
+    min_segment_size: int = Field(default=100, ge=1)
+    max_segments: int = Field(default=50, ge=1)
+    decision_threshold: Fraction = 0.5
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    positive_label: str | int | bool = 1
+    metrics: dict[str, Bound] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> PerformanceCheck:
+        for name in self.metrics:
+            _check_metric_name(name)
+        return self
+
+
+class FairnessCheck(Check):
+    segment: str | None = None
+    metric: str = "positive_rate"
+    max_gap: Fraction = 0.1
+    min_group_size: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> FairnessCheck:
+        _check_metric_name(self.metric)
+        return self
+
+
+class Validate(Section):
+    schema_: SchemaCheck = Field(default_factory=SchemaCheck, alias="schema")
+    missing: MissingCheck = Field(default_factory=MissingCheck)
+    ranges: RangesCheck = Field(default_factory=RangesCheck)
+    unseen_categories: UnseenCategoriesCheck = Field(default_factory=UnseenCategoriesCheck)
+    duplicates: DuplicatesCheck = Field(default_factory=DuplicatesCheck)
+    label_coverage: LabelCoverageCheck = Field(default_factory=LabelCoverageCheck)
+    prediction: PredictionCheck = Field(default_factory=PredictionCheck)
+    volume: VolumeCheck = Field(default_factory=VolumeCheck)
+    freshness: FreshnessCheck = Field(default_factory=FreshnessCheck)
+    downtime: DowntimeCheck = Field(default_factory=DowntimeCheck)
+    latency: LatencyCheck = Field(default_factory=LatencyCheck)
+    performance: PerformanceCheck = Field(default_factory=PerformanceCheck)
+    fairness: FairnessCheck = Field(default_factory=FairnessCheck)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- drift, compare, rollback, postmortem
+
+
+class DriftFeature(Section):
+    method: DriftMethod | None = None
+    warn: float | None = Field(default=None, ge=0)
+    fail: float | Literal["auto"] | None = None
+    critical: bool = False
+
+
+class DriftDefaults(Section):
+    numeric: DriftMethod = "jensen_shannon"
+    categorical: DriftMethod = "jensen_shannon"
+
+
+class DriftTests(Section):
+    alpha: Fraction = 0.05
+    correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
+
+
+class Drift(Section):
+    methods: DriftDefaults = Field(default_factory=DriftDefaults)
+    features: dict[str, DriftFeature] = Field(default_factory=dict)
+    bins: int = Field(default=10, ge=2, le=1000)
+    window: Duration | None = None
+    min_rows: int = Field(default=100, ge=1)
+    false_alarm_rate: Fraction = 0.01
+    tests: DriftTests = Field(default_factory=DriftTests)
+    critical: list[str] = Field(default_factory=list)
+    max_drifted_share: Fraction = 0.5
+    prediction: bool = True
+    label: bool = True
+    concept: bool = True
+
+
+class Bootstrap(Section):
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
+class Compare(Section):
+    mode: Literal["canary", "shadow"] = "canary"
+    primary_metric: str | None = None
+    min_rows: int = Field(default=500, ge=1)
+    alpha: Fraction = 0.05
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+    max_latency_increase: Fraction = 0.1
+    max_error_rate_increase: Fraction = 0.001
+    segment_correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
+    reject_on_segment_regression: bool = True
+    top_disagreements: int = Field(default=10, ge=0, le=1000)
+
+
+class Rollback(Section):
+    require_reason: bool = True
+    require_incident: bool = False
+
+
+class Postmortem(Section):
+    availability_target: float = Field(default=0.9995, gt=0.0, lt=1.0)
+    primary_metric: str | None = None
+    window: Duration = Field(default_factory=lambda: dt.timedelta(minutes=15))
+    change_window: Duration = Field(default_factory=lambda: dt.timedelta(hours=2))
+
+
+# ---------------------------------------------------------------- the policy
+
+
+class Policy(Section):
+    version: Literal[1] = 1
+    extends: str | list[str] | None = None
+    model: str | None = None
+    task: Task | None = None
+    columns: Columns = Field(default_factory=Columns)
+    features: dict[str, Feature] | None = None
+    ignore: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
+    proxy_metrics: dict[str, ProxyMetric] = Field(default_factory=dict)
+    history: str | None = None
+    registry: str | None = None
+    engine: Literal["local", "dask"] = "local"
+    validate_: Validate = Field(default_factory=Validate, alias="validate")
+    drift: Drift = Field(default_factory=Drift)
+    compare: Compare = Field(default_factory=Compare)
+    rollback: Rollback = Field(default_factory=Rollback)
+    postmortem: Postmortem = Field(default_factory=Postmortem)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _files: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files this policy was read from, base policies first."""
+        return self._files
+
+    def source_of(self, path: str) -> str:
+        """The file that set ``path`` (such as ``validate.missing.max_fraction``), or ``default``."""
+        while path:
+            if path in self._sources:
+                return self._sources[path]
+            path = path.rpartition(".")[0]
+        return DEFAULT_SOURCE
+
+    def is_set(self, path: str) -> bool:
+        return self.source_of(path) != DEFAULT_SOURCE
+
+    def explicit_columns(self) -> dict[str, str]:
+        """Roles whose column name some policy file wrote down (so the log must have it)."""
+        return {
+            role: name
+            for role, name in self.columns.model_dump().items()
+            if name is not None and self.is_set(f"columns.{role}")
+        }
+
+
+def _check_metric_name(name: str) -> None:
+    if name not in METRIC_BY_NAME:
+        raise ValueError(f"unknown metric '{name}'{_suggest(name, METRIC_BY_NAME)}")
+
+
+def _suggest(word: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_policy() -> Policy:
+    return Policy()
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """Read, merge (``extends``) and validate a policy; raise PolicyError naming each problem."""
+    if path is None:
+        return default_policy()
+    path = Path(path)
+    merged, sources, files = _read_with_bases(path, chain=())
+    try:
+        policy = Policy.model_validate(merged)
+    except ValidationError as exc:
+        problems: list[str] = []
+        seen_paths: set[tuple[Any, ...]] = set()
+        for error in exc.errors():
+            # a union (such as a duration or 'auto') reports once per member: keep the first
+            file_loc = _file_loc(error["loc"])
+            if file_loc in seen_paths:
+                continue
+            seen_paths.add(file_loc)
+            problems.append(_describe(error))
+        raise PolicyError(_join_problems(problems), str(path)) from None
+    policy._sources = sources
+    policy._files = files
+    return policy
+
+
+def _join_problems(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems: " + "; ".join(problems)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise PolicyError("policy file not found", str(path))
+    if path.is_dir():
+        raise PolicyError("policy path is a directory, not a file", str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy: {exc}", str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PolicyError(f"policy is not valid YAML: {problem}", where) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"policy must be a mapping of keys, not a {type(data).__name__}", str(path))
+    return data
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise PolicyError("policy extends itself in a cycle", cycle)
+    data = _read_yaml(path)
+    bases = data.get("extends")
+    if bases is None:
+        base_list: list[Any] = []
+    elif isinstance(bases, str):
+        base_list = [bases]
+    elif isinstance(bases, list):
+        base_list = bases
+    else:
+        raise PolicyError("extends: must be a file path or a list of file paths", str(path))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    files: list[str] = []
+    for base in base_list:
+        if not isinstance(base, str):
+            raise PolicyError(f"extends: {base!r} is not a file path", str(path))
+        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        base_data, base_sources, base_files = _read_with_bases(base_path, (*chain, resolved))
+        merged = _deep_merge(merged, base_data)
+        sources.update(base_sources)
+        files.extend(f for f in base_files if f not in files)
+
+    own = {k: v for k, v in data.items() if k != "extends"}
+    merged = _deep_merge(merged, own)
+    for leaf in _leaf_paths(own):
+        sources[leaf] = str(path)
+    files.append(str(path))
+    return merged, sources, tuple(files)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _leaf_paths(data: dict[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            paths.extend(_leaf_paths(value, path + "."))
+        else:
+            paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- error messages
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``path: message``, with a did-you-mean where it helps."""
+    loc = _file_loc(error["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = _field_names(parent) if parent is not None else []
+        return f"{path}: unknown key '{loc[-1]}'{_suggest(str(loc[-1]), known)}"
+    if kind == "literal_error":
+        options = _literal_options(loc)
+        label = "method" if loc and loc[-1] == "method" else "value"
+        allowed = ", ".join(repr(o) for o in options)
+        return f"{path}: unknown {label} {value!r}{_suggest(str(value), options)}; expected one of {allowed}"
+    message = error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if isinstance(value, dict | list):
+        return f"{path}: {message}"
+    return f"{path}: {message} (got {value!r})"
+
+
+def _file_loc(loc: Any) -> tuple[Any, ...]:
+    """The path in the file: pydantic adds union members and validator names to locations."""
+    return tuple(
+        part
+        for part in loc
+        if not (isinstance(part, str) and ("[" in part or part.startswith("function") or part == "literal"))
+    )
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional / Union / Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        out = []
+        for arg in typing.get_args(annotation):
+            out.extend(_unwrap(arg))
+        return out
+    return [annotation]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Follow a location through the policy's models to the model that holds the last key."""
+    current: Any = Policy
+    for part in loc:
+        next_type = None
+        for candidate in _unwrap(current):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                field = _field_by_key(candidate, str(part))
+                if field is not None:
+                    next_type = field.annotation
+                    break
+            elif typing.get_origin(candidate) is dict:
+                next_type = typing.get_args(candidate)[1]
+                break
+            elif typing.get_origin(candidate) is list:
+                next_type = typing.get_args(candidate)[0]
+                break
+        if next_type is None:
+            return None
+        current = next_type
+    for candidate in _unwrap(current):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_by_key(model: type[BaseModel], key: str) -> Any:
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return field
+    return None
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _literal_options(loc: tuple[Any, ...]) -> list[str]:
+    parent = _model_at(loc[:-1])
+    if parent is None:
+        return []
+    field = _field_by_key(parent, str(loc[-1]))
+    if field is None:
+        return []
+    options: list[str] = []
+    for candidate in _unwrap(field.annotation):
+        if typing.get_origin(candidate) is Literal:
+            options.extend(str(o) for o in typing.get_args(candidate))
+    return options
+
+
+# ---------------------------------------------------------------- writing (mlrel init)
+
+
+def dump_policy(data: dict[str, Any]) -> str:
+    """YAML for a policy dict, durations spelled as people write them, keys in the given order."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dt.timedelta):
+            return format_duration(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return yaml.safe_dump(convert(data), sort_keys=False, default_flow_style=None, width=100)

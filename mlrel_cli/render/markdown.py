@@ -1,0 +1,54 @@
+"""Markdown: for a pull-request comment or a post-mortem."""
+
+from __future__ import annotations
+
+from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.report import Report, Status
+
+ICONS = {
+    Status.FAIL: "❌ fail",
+    Status.INCONCLUSIVE: "❔ inconclusive",
+    Status.WARN: "⚠️ warn",
+    Status.PASS: "✅ pass",
+    Status.SKIPPED: "➖ skipped",
+}
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: Report) -> str:
+    lines = [
+        f"## mlrel {report.command}: {ICONS[report.status]}",
+        "",
+        report.summary,
+        "",
+    ]
+    inputs = {k: v for k, v in report.inputs.items() if isinstance(v, str | int) and v is not None}
+    if inputs:
+        lines.append(" · ".join(f"**{k}**: `{v}`" for k, v in inputs.items()))
+        lines.append("")
+    lines += ["| status | check | value | limit | details | threshold from |", "|---|---|---:|---:|---|---|"]
+    for check in report.ordered_checks():
+        detail = check.message
+        offenders = top_offenders(check, limit=5)
+        if offenders and offenders not in detail:
+            detail = f"{detail}; top: {offenders}"
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(x)
+                for x in (
+                    ICONS[check.status],
+                    f"`{check.name}`",
+                    fmt_value(check, check.value),
+                    fmt_value(check, check.threshold),
+                    detail,
+                    check.source or "",
+                )
+            )
+            + " |"
+        )
+    lines += ["", f"<sub>generated {report.generated_at} by mlrel</sub>", ""]
+    return "\n".join(lines)

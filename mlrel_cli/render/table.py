@@ -1,0 +1,83 @@
+"""The terminal report (rich): the verdict first, the worst checks first, then the rest."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.report import Report, Status
+
+STYLES = {
+    Status.FAIL: "bold red",
+    Status.INCONCLUSIVE: "bold magenta",
+    Status.WARN: "yellow",
+    Status.PASS: "green",
+    Status.SKIPPED: "dim",
+}
+# beyond this many checks, the passing ones are counted instead of listed (unless verbose)
+MAX_ROWS = 25
+
+
+def verdict_line(report: Report) -> str:
+    return f"{report.status.value.upper()}  mlrel {report.command}: {report.summary}"
+
+
+def build(report: Report, verbose: bool = False) -> Group:
+    header = Text.assemble(
+        (f" {report.status.value.upper()} ", STYLES[report.status] + " reverse"),
+        "  ",
+        (f"mlrel {report.command}", "bold"),
+        f"  {report.summary}",
+    )
+    checks = report.ordered_checks()
+    shown = checks
+    hidden = 0
+    if not verbose and len(checks) > MAX_ROWS:
+        shown = [c for c in checks if c.status not in (Status.PASS, Status.SKIPPED)]
+        shown = shown or checks[:0]
+        hidden = len(checks) - len(shown)
+    table = Table(show_header=True, header_style="bold", expand=False, pad_edge=False, box=None)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check", no_wrap=True, overflow="fold")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("limit", justify="right", no_wrap=True)
+    table.add_column("details", overflow="fold")
+    for check in shown:
+        detail = check.message
+        offenders = top_offenders(check)
+        if offenders and offenders not in detail:
+            detail = f"{detail}; top: {offenders}"
+        table.add_row(
+            Text(check.status.value, style=STYLES[check.status]),
+            check.name,
+            fmt_value(check, check.value),
+            fmt_value(check, check.threshold),
+            detail,
+        )
+    parts: list[object] = [header, Text("")]
+    if shown:
+        parts.append(table)
+    if hidden:
+        parts.append(Text(f"{hidden} more checks passed or were skipped (--verbose lists them)", style="dim"))
+    counts = report.counts()
+    tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    parts.append(Text(f"checks: {tally}", style="dim"))
+    return Group(*parts)
+
+
+def render_text(report: Report, color: bool = False, width: int = 120, verbose: bool = False) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+    )
+    console.print(build(report, verbose=verbose))
+    return buffer.getvalue()

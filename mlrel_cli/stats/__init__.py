@@ -1,0 +1,1 @@
+"""Pure statistics on numpy arrays: no I/O, no printing."""

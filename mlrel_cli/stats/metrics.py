@@ -1,0 +1,125 @@
+"""Classification and regression metrics, vectorised over numpy arrays.
+
+Each returns a float, NaN where the metric is undefined on the data (ROC AUC
+with one class only, R² on a constant label). The definitions follow
+scikit-learn's (precision of no predicted positive is 0, macro averages over
+the classes present in labels or predictions) and are tested against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+
+LOG_LOSS_EPS = 1e-15
+
+
+# ---------------------------------------------------------------- binary
+
+
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[int, int, int, int]:
+    tp = int(np.count_nonzero(y_true & y_pred))
+    fp = int(np.count_nonzero(~y_true & y_pred))
+    fn = int(np.count_nonzero(y_true & ~y_pred))
+    tn = len(y_true) - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+def _safe_ratio(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney form of the AUC: ties between a positive and a negative count half."""
+    from scipy.stats import rankdata
+
+    y_true = np.asarray(y_true, dtype=bool)
+    n_pos = int(np.count_nonzero(y_true))
+    n_neg = len(y_true) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score, method="average")
+    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
+    p = np.clip(np.asarray(score, dtype=np.float64), LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    y = np.asarray(y_true, dtype=bool)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
+def brier(y_true: np.ndarray, score: np.ndarray) -> float:
+    return float(np.mean((np.asarray(score, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2))
+
+
+def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """All binary metrics at once; ``y_true`` is boolean (positive class), ``score`` a probability."""
+    y_true = np.asarray(y_true, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    y_pred = score >= threshold
+    tp, fp, fn, tn = _confusion(y_true, y_pred)
+    precision = _safe_ratio(tp, tp + fp)
+    recall = _safe_ratio(tp, tp + fn)
+    return {
+        "accuracy": (tp + tn) / len(y_true) if len(y_true) else float("nan"),
+        "precision": precision,
+        "recall": recall,
+        "f1": _safe_ratio(2 * precision * recall, precision + recall),
+        "roc_auc": roc_auc(y_true, score),
+        "log_loss": log_loss(y_true, score),
+        "brier": brier(y_true, score),
+        "positive_rate": float(np.mean(y_pred)) if len(y_pred) else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------- multiclass
+
+
+def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-averaged precision, recall, F1 over the classes seen in either array."""
+    classes, codes = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]), return_inverse=True)
+    k = len(classes)
+    t = codes[: len(y_true)]
+    p = codes[len(y_true) :]
+    confusion = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+    tp = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0)
+    actual = confusion.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(actual > 0, tp / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return {
+        "accuracy": float(tp.sum() / len(t)) if len(t) else float("nan"),
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "f1": float(f1.mean()),
+    }
+
+
+# ---------------------------------------------------------------- regression
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    err = p - y
+    nonzero = y != 0
+    ss_res = float(np.sum(err**2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2)) if len(y) else 0.0
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "mape": float(np.mean(np.abs(err[nonzero] / y[nonzero]))) if nonzero.any() else float("nan"),
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+    }
+
+
+TASK_METRICS: dict[str, Callable[..., dict[str, float]]] = {
+    BINARY: binary_metrics,
+    MULTICLASS: multiclass_metrics,
+    REGRESSION: regression_metrics,
+}

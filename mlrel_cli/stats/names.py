@@ -1,0 +1,42 @@
+"""The names the policy may use for metrics and drift methods.
+
+Kept free of numpy so that loading a policy (for ``mlrel rollback`` at 3 a.m.)
+imports nothing heavy; the implementations live in ``metrics.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BINARY = "binary_classification"
+MULTICLASS = "multiclass_classification"
+REGRESSION = "regression"
+RANKING = "ranking"
+TASKS = (BINARY, MULTICLASS, REGRESSION, RANKING)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    tasks: tuple[str, ...]
+    higher_is_better: bool
+    description: str
+
+
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("accuracy", (BINARY, MULTICLASS), True, "share of correct predicted classes"),
+    MetricInfo("precision", (BINARY, MULTICLASS), True, "binary: of predicted positives; multiclass: macro"),
+    MetricInfo("recall", (BINARY, MULTICLASS), True, "binary: of actual positives; multiclass: macro"),
+    MetricInfo("f1", (BINARY, MULTICLASS), True, "harmonic mean of precision and recall (macro for multiclass)"),
+    MetricInfo("roc_auc", (BINARY,), True, "area under the ROC curve of the score, ties counted half"),
+    MetricInfo("log_loss", (BINARY,), False, "mean negative log-likelihood, scores clipped to [1e-15, 1-1e-15]"),
+    MetricInfo("brier", (BINARY,), False, "mean squared error of the score against the 0/1 label"),
+    MetricInfo("positive_rate", (BINARY,), True, "share of predictions at or above the decision threshold"),
+    MetricInfo("rmse", (REGRESSION,), False, "root mean squared error"),
+    MetricInfo("mae", (REGRESSION,), False, "mean absolute error"),
+    MetricInfo("mape", (REGRESSION,), False, "mean absolute percentage error over rows whose label is not 0"),
+    MetricInfo("r2", (REGRESSION,), True, "coefficient of determination"),
+)
+METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+DRIFT_METHODS = ("psi", "ks", "wasserstein", "jensen_shannon", "chi2")
