@@ -352,6 +352,7 @@ def join_labels(log: Log, roles: Roles, labels: Log, policy: Policy) -> JoinedLa
     table = labels.read(wanted)
     log_ids = log.column(roles.id)
     label_ids = table.column(0)
+    original_type = label_ids.type
     if label_ids.type != log_ids.type:
         try:
             label_ids = pc.cast(label_ids, log_ids.type)

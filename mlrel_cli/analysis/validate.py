@@ -307,9 +307,9 @@ def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.nd
             status=status,
             value=rate,
             threshold=cfg.max_fraction,
-            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi)}]"
+            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi, "inf")}]"
             if n_out
-            else f"within [{_num(lo)}, {_num(hi)}]",
+            else f"within [{_num(lo)}, {_num(hi, "inf")}]",
             details={
                 "column": name,
                 "min": lo,
@@ -325,8 +325,8 @@ def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.nd
     ]
 
 
-def _num(value: float | None) -> str:
-    return "-inf" if value is None else f"{value:g}"
+def _num(value: float | None, missing: str = "-inf") -> str:
+    return missing if value is None else f"{value:g}"
 
 
 def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
@@ -515,7 +515,11 @@ def check_time(ctx: _Context) -> list[Check]:
                 status=status,
                 value=age.total_seconds(),
                 threshold=max_age.total_seconds() if max_age else None,
-                message=f"newest prediction {_human(age)} old"
+                message=(
+                    f"newest prediction {_human(age)} old"
+                    if age >= dt.timedelta(0)
+                    else f"newest prediction {_human(-age)} after the time judged against"
+                )
                 + ("" if max_age else " (not judged: set validate.freshness.max_age)"),
                 details={"newest": newest_dt, "oldest": _from_us(oldest), "now": ctx.now},
                 source=ctx.source("validate.freshness.max_age"),

@@ -27,7 +27,9 @@ from mlrel_cli.cli.options import (
     "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
 )
 def validate(
-    log: Annotated[Path, typer.Argument(help="Prediction log: a Parquet file, a directory of them, or a glob.")],
+    log: Annotated[
+        Path, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")
+    ],
     policy: PolicyOpt = None,
     reference: Annotated[
         Path | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")

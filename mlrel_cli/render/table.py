@@ -31,7 +31,7 @@ def build(report: Report, verbose: bool = False) -> Group:
         (f" {report.status.value.upper()} ", STYLES[report.status] + " reverse"),
         "  ",
         (f"mlrel {report.command}", "bold"),
-        f"  {report.summary}",
+        Text(f"  {report.summary}"),
     )
     checks = report.ordered_checks()
     shown = checks
@@ -53,10 +53,10 @@ def build(report: Report, verbose: bool = False) -> Group:
             detail = f"{detail}; top: {offenders}"
         table.add_row(
             Text(check.status.value, style=STYLES[check.status]),
-            check.name,
-            fmt_value(check, check.value),
-            fmt_value(check, check.threshold),
-            detail,
+            Text(check.name),
+            Text(fmt_value(check, check.value)),
+            Text(fmt_value(check, check.threshold)),
+            Text(detail),
         )
     parts: list[object] = [header, Text("")]
     if shown:
