@@ -364,7 +364,10 @@ def join_labels(log: Log, roles: Roles, labels: Log, policy: Policy) -> JoinedLa
     index = pc.index_in(log_ids, value_set=label_ids.combine_chunks())
     matched = len(index) - index.null_count
     if matched == 0:
-        raise LogError(f"labels file matches none of the log's {len(log_ids)} ids on column '{cols.id}'", labels.path)
+        types = f"; its ids are {original_type}, the log's {log_ids.type}" if original_type != log_ids.type else ""
+        raise LogError(
+            f"labels file matches none of the log's {len(log_ids):,} ids on column '{cols.id}'{types}", labels.path
+        )
     index = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
     joined = table.column(1).combine_chunks().take(index)
     if roles.label is not None:

@@ -319,7 +319,14 @@ class Policy(Section):
         return self._files
 
     def source_of(self, path: str) -> str:
-        """The file that set ``path`` (such as ``validate.missing.max_fraction``), or ``default``."""
+        """The file that set ``path`` (such as ``validate.missing.max_fraction``), or ``default``.
+
+        For a section, the file that set something inside it (the last one read wins).
+        """
+        if path not in self._sources:
+            inside = [source for key, source in self._sources.items() if key.startswith(path + ".")]
+            if inside:
+                return inside[-1]
         while path:
             if path in self._sources:
                 return self._sources[path]

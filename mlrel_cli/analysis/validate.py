@@ -307,9 +307,9 @@ def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.nd
             status=status,
             value=rate,
             threshold=cfg.max_fraction,
-            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi, "inf")}]"
+            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi, 'inf')}]"
             if n_out
-            else f"within [{_num(lo)}, {_num(hi, "inf")}]",
+            else f"within [{_num(lo)}, {_num(hi, 'inf')}]",
             details={
                 "column": name,
                 "min": lo,
@@ -320,7 +320,7 @@ def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.nd
                 "range_from": source,
                 "warn_threshold": cfg.warn_fraction,
             },
-            source=ctx.source("validate.ranges.max_fraction") if source == "reference" else source,
+            source=ctx.source("validate.ranges.max_fraction"),
         )
     ]
 
@@ -586,7 +586,7 @@ def _downtime_check(ctx: _Context, ts: np.ndarray, oldest: int, newest: int) -> 
                 "end": _from_us(oldest + (last + 1) * width),
                 "rows": int(counts[first : last + 1].sum()),
                 "expected_rows": typical * (last - first + 1),
-                "empty": bool(np.all(counts[first : last + 1] == 0)),
+                "empty_windows": int(np.count_nonzero(counts[first : last + 1] == 0)),
             }
         )
     gaps.sort(key=lambda g: g["rows"] - g["expected_rows"])
