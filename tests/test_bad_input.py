@@ -104,9 +104,7 @@ def test_policy_column_missing_from_log(mlrel, outputs, write_log, write_policy)
 
 def test_policy_feature_missing_from_log(mlrel, outputs, write_log, write_policy) -> None:
     policy = write_policy("features:\n  xx: {kind: numeric}\n")
-    _assert_clean_error(
-        _run(mlrel, outputs, write_log(binary_log()), "-p", policy), "features.xx", "did you mean 'x'"
-    )
+    _assert_clean_error(_run(mlrel, outputs, write_log(binary_log()), "-p", policy), "features.xx", "did you mean 'x'")
 
 
 def test_no_prediction_column(mlrel, outputs, write_log) -> None:

@@ -14,8 +14,16 @@ from sklearn.metrics import roc_auc_score
 
 def test_samples_pass_with_the_example_policy(mlrel, samples) -> None:
     code, report = mlrel.json(
-        "validate", samples / "current.parquet", "--reference", samples / "reference.parquet",
-        "--labels", samples / "labels.parquet", "-p", "configs/fraud.yaml", "--now", "2026-11-24T23:59:00Z",
+        "validate",
+        samples / "current.parquet",
+        "--reference",
+        samples / "reference.parquet",
+        "--labels",
+        samples / "labels.parquet",
+        "-p",
+        "configs/fraud.yaml",
+        "--now",
+        "2026-11-24T23:59:00Z",
     )
     assert code == 0, [c for c in report["checks"] if c["status"] == "fail"]
     assert report["command"] == "validate" and report["status"] == "pass"
@@ -31,7 +39,7 @@ def test_samples_pass_with_the_example_policy(mlrel, samples) -> None:
 def test_performance_matches_sklearn_and_labels_join(mlrel, write_log, samples) -> None:
     import pyarrow.parquet as pq
 
-    code, report = mlrel.json("validate", samples / "current.parquet", "--labels", samples / "labels.parquet")
+    _code, report = mlrel.json("validate", samples / "current.parquet", "--labels", samples / "labels.parquet")
     log = pq.read_table(samples / "current.parquet").to_pandas()
     labels = pq.read_table(samples / "labels.parquet").to_pandas()
     joined = log.merge(labels, on="prediction_id")
@@ -131,10 +139,10 @@ def test_prediction_sanity(mlrel, write_log, write_policy, prediction, problem) 
 def test_freshness_against_now(mlrel, write_log, write_policy) -> None:
     log = write_log(binary_log())  # newest row at T0 + 1999 s
     policy = write_policy("validate:\n  freshness: {max_age: 1h}\n")
-    code, report = mlrel.json("validate", log, "-p", policy, "--now", "2026-11-23T03:00:00Z")
+    _, report = mlrel.json("validate", log, "-p", policy, "--now", "2026-11-23T03:00:00Z")
     c = check(report, "freshness")
     assert c["status"] == "fail" and c["value"] == pytest.approx(3 * 3600 - 1999)
-    code, report = mlrel.json("validate", log, "-p", policy, "--now", "2026-11-23T00:40:00Z")
+    _code, report = mlrel.json("validate", log, "-p", policy, "--now", "2026-11-23T00:40:00Z")
     assert check(report, "freshness")["status"] == "pass"
 
 
@@ -172,7 +180,7 @@ def test_small_segments_reported_not_judged(mlrel, write_log, write_policy) -> N
         "segments: [city]\nvalidate:\n  performance: {min_segment_size: 100, metrics: {roc_auc: {min: 0.99}}}\n"
     )
     _, report = mlrel.json("validate", write_log(binary_log(city=city)), "-p", policy)
-    tiny = [s for s in report["segments"] if s["value"] == "tiny"][0]
+    tiny = next(s for s in report["segments"] if s["value"] == "tiny")
     assert tiny["judged"] is False and tiny["rows"] == 50
     assert not [c for c in report["checks"] if "tiny" in c["name"]]
     assert check(report, "performance:roc_auc[city=paris]")["status"] == "fail"
