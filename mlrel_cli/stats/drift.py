@@ -1,0 +1,234 @@
+"""Drift methods as data: one immutable table of name, column kinds, default thresholds and function.
+
+Every function compares a reference summary with a current one and returns a
+``DriftScore``. Distances (``psi``, ``wasserstein``, ``jensen_shannon``) flag
+drift when the score is above the threshold; tests (``ks``, ``chi2``) report a
+p-value and flag drift when it is below alpha after correction across
+features. Formulas, binning and edge cases: docs/drift.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary, aligned_counts
+
+PSI_EPS = 1e-4  # proportion given to an empty bin so PSI stays finite
+NOISE_RESAMPLES = 100
+NOISE_MAX_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class DriftScore:
+    score: float  # the distance, or the p-value for a test
+    statistic: float  # the distance again, or the test statistic
+    p_value: float | None = None
+
+
+Summary = NumericSummary | CategoricalSummary
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kinds: frozenset[str]
+    is_test: bool
+    fail: float  # default fail threshold (alpha for tests)
+    warn: float | None  # default warn threshold
+    noise_rate: float  # the null quantile shrinks as n_eff ** -noise_rate
+    compute: Callable[[Summary, Summary, int], DriftScore]
+    description: str
+
+
+# ---------------------------------------------------------------- the statistics
+
+
+def _proportions(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else counts.astype(np.float64)
+
+
+def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Population stability index: sum (q - p) ln(q / p), empty bins given PSI_EPS."""
+    p = np.clip(_proportions(np.asarray(ref_counts, dtype=np.float64)), PSI_EPS, None)
+    q = np.clip(_proportions(np.asarray(cur_counts, dtype=np.float64)), PSI_EPS, None)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def js_distance_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance, natural log (as scipy.spatial.distance.jensenshannon): in [0, sqrt(ln 2)]."""
+    from scipy.special import rel_entr
+
+    p = _proportions(np.asarray(ref_counts, dtype=np.float64))
+    q = _proportions(np.asarray(cur_counts, dtype=np.float64))
+    m = (p + q) / 2.0
+    divergence = 0.5 * np.sum(rel_entr(p, m)) + 0.5 * np.sum(rel_entr(q, m))
+    return float(np.sqrt(max(divergence, 0.0)))
+
+
+def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
+    """Exact 1-Wasserstein distance of two sorted samples, as the integral of |Q_ref(u) - Q_cur(u)| du.
+
+    On the merged grid of both samples' quantile levels the two quantile
+    functions are constant between grid points, so the integral is a sum.
+    """
+    n, m = len(ref), len(cur)
+    if n == m:
+        return float(np.mean(np.abs(ref - cur)))
+    levels = np.concatenate([np.arange(1, n + 1) / n, np.arange(1, m + 1) / m])
+    levels.sort()
+    widths = np.diff(levels, prepend=0.0)
+    mid = levels - widths / 2.0
+    ir = np.minimum((mid * n).astype(np.int64), n - 1)
+    ic = np.minimum((mid * m).astype(np.int64), m - 1)
+    return float(np.sum(widths * np.abs(ref[ir] - cur[ic])))
+
+
+def ks_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and asymptotic p-value (scipy's method='asymp')."""
+    from scipy.stats import kstwo
+
+    n, m = len(ref), len(cur)
+    # both ECDFs at every observed value; the largest gap is at one of them (ties included)
+    d1 = np.abs(np.searchsorted(cur, ref, side="right") / m - np.searchsorted(ref, ref, side="right") / n).max()
+    d2 = np.abs(np.searchsorted(ref, cur, side="right") / n - np.searchsorted(cur, cur, side="right") / m).max()
+    d = float(max(d1, d2))
+    en = max(1.0, float(np.round(n * m / (n + m))))
+    return d, float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
+
+
+def chi2_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square test of homogeneity on the 2 x K table (no continuity correction)."""
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([ref_counts, cur_counts]).astype(np.float64)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+# ---------------------------------------------------------------- per summary kind
+
+
+def _binned(ref: Summary, cur: Summary, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary):
+        edges = ref.quantile_edges(bins)
+        return ref.bin_counts(edges), cur.bin_counts(edges)
+    assert isinstance(ref, CategoricalSummary) and isinstance(cur, CategoricalSummary)
+    r, c, _ = aligned_counts(ref, cur)
+    return r, c
+
+
+def _psi(ref: Summary, cur: Summary, bins: int) -> DriftScore:
+    score = psi_from_counts(*_binned(ref, cur, bins))
+    return DriftScore(score, score)
+
+
+def _js(ref: Summary, cur: Summary, bins: int) -> DriftScore:
+    score = js_distance_from_counts(*_binned(ref, cur, bins))
+    return DriftScore(score, score)
+
+
+def _chi2(ref: Summary, cur: Summary, bins: int) -> DriftScore:
+    statistic, p = chi2_from_counts(*_binned(ref, cur, bins))
+    return DriftScore(p, statistic, p)
+
+
+def _wasserstein(ref: Summary, cur: Summary, bins: int) -> DriftScore:
+    assert isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary)
+    distance = wasserstein_sorted(ref.sorted_values, cur.sorted_values)
+    scale = ref.std()
+    if not scale > 0:  # a constant reference: fall back to the current's spread
+        scale = cur.std()
+    if not scale > 0:
+        score = 0.0 if distance == 0 else float("inf")
+    else:
+        score = distance / scale
+    return DriftScore(score, distance)
+
+
+def _ks(ref: Summary, cur: Summary, bins: int) -> DriftScore:
+    assert isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary)
+    d, p = ks_sorted(ref.sorted_values, cur.sorted_values)
+    return DriftScore(p, d, p)
+
+
+NUMERIC = frozenset({"numeric"})
+CATEGORICAL = frozenset({"categorical"})
+BOTH = NUMERIC | CATEGORICAL
+
+METHODS: tuple[Method, ...] = (
+    Method("psi", BOTH, False, 0.25, 0.1, 1.0, _psi, "population stability index on reference-quantile bins"),
+    Method("jensen_shannon", BOTH, False, 0.1, None, 0.5, _js, "Jensen-Shannon distance (natural log)"),
+    Method("wasserstein", NUMERIC, False, 0.1, None, 0.5, _wasserstein, "1-Wasserstein / reference std"),
+    Method("ks", NUMERIC, True, 0.05, None, 0.5, _ks, "two-sample Kolmogorov-Smirnov test"),
+    Method("chi2", CATEGORICAL, True, 0.05, None, 0.5, _chi2, "chi-square test of homogeneity"),
+)
+METHOD_BY_NAME = {m.name: m for m in METHODS}
+
+
+def breaches(method: Method, score: float, threshold: float) -> bool:
+    return score < threshold if method.is_test else score > threshold
+
+
+# ---------------------------------------------------------------- noise
+
+
+def resample_like(ref: Summary, n: int, rng: np.random.Generator) -> Summary:
+    """A sample of n rows drawn from the reference: what an unchanged current log of n rows looks like."""
+    if isinstance(ref, NumericSummary):
+        values = ref.sorted_values[rng.integers(0, ref.count, n)]
+        values.sort()
+        return NumericSummary(values, 0)
+    counts = rng.multinomial(n, _proportions(ref.counts.astype(np.float64)))
+    return CategoricalSummary(ref.categories, counts, 0)
+
+
+def null_quantile(
+    method: Method, ref: Summary, n: int, quantile: float, bins: int, seed: int = 0
+) -> float:
+    """The score an unchanged log of n rows exceeds with probability 1 - quantile.
+
+    Resamples min(n, 2000) rows from the reference 100 times and takes the
+    quantile of the scores; then scales it from that size to the effective
+    size of a comparison of n current rows with the reference,
+    n_eff = n N / (n + N), at the method's rate (1 for PSI, 1/2 for
+    distances whose square is a divergence or that shrink as 1/sqrt(n)).
+    """
+    if ref.count == 0 or n <= 0:
+        return float("inf")
+    rng = np.random.default_rng(seed)
+    n0 = min(n, NOISE_MAX_ROWS)
+    scores = np.array(
+        [method.compute(ref, resample_like(ref, n0, rng), bins).score for _ in range(NOISE_RESAMPLES)]
+    )
+    scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        return float("inf")
+    q0 = float(np.quantile(scores, quantile))
+    n_eff = n * ref.count / (n + ref.count)
+    return q0 * (n0 / n_eff) ** method.noise_rate
+
+
+# ---------------------------------------------------------------- multiple testing
+
+
+def adjust_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
+    """Benjamini-Hochberg (false discovery rate), Bonferroni (family-wise) or none."""
+    p = np.asarray(p_values, dtype=np.float64)
+    k = len(p)
+    if k == 0 or correction == "none":
+        return p.copy()
+    if correction == "bonferroni":
+        return np.minimum(p * k, 1.0)
+    order = np.argsort(p)
+    ranked = p[order] * k / np.arange(1, k + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(k)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out

@@ -1,0 +1,114 @@
+"""Mergeable summaries of one column, built per row group, file or window and merged.
+
+- ``NumericSummary`` keeps the exact sorted finite values (merging is a merge
+  of sorted arrays), plus counts of missing values. KS and Wasserstein need
+  the whole distribution; keeping it exactly costs 8 bytes a value, one
+  column at a time, and gives exact statistics. Bin counts, moments and
+  quantiles are derived from it.
+- ``CategoricalSummary`` keeps the count of every category (merging adds).
+
+Both are plain frozen dataclasses over numpy arrays: no I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NumericSummary:
+    sorted_values: np.ndarray  # finite values, ascending
+    missing: int  # nulls and NaN
+    infinite: int = 0
+
+    @classmethod
+    def from_values(cls, values: np.ndarray, nulls: int = 0) -> NumericSummary:
+        """``values`` as float64 with NaN for missing; ``nulls`` counts missing values not in the array."""
+        finite_mask = np.isfinite(values)
+        finite = values[finite_mask]
+        nan = int(np.count_nonzero(np.isnan(values)))
+        infinite = len(values) - len(finite) - nan
+        return cls(np.sort(finite), missing=nulls + nan, infinite=infinite)
+
+    @property
+    def count(self) -> int:
+        return len(self.sorted_values)
+
+    @property
+    def total(self) -> int:
+        return self.count + self.missing + self.infinite
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+    def mean(self) -> float:
+        return float(self.sorted_values.mean()) if self.count else float("nan")
+
+    def std(self) -> float:
+        return float(self.sorted_values.std()) if self.count else float("nan")
+
+    def quantile_edges(self, bins: int) -> np.ndarray:
+        """Interior edges at the 1/bins, ..., (bins-1)/bins quantiles, duplicates removed."""
+        if self.count == 0:
+            return np.empty(0)
+        positions = (np.arange(1, bins) * self.count) // bins
+        return np.unique(self.sorted_values[positions])
+
+    def bin_counts(self, edges: np.ndarray) -> np.ndarray:
+        """Counts in (-inf, e0], (e0, e1], ..., (e_last, inf): a value equal to an edge goes left."""
+        cuts = np.searchsorted(self.sorted_values, edges, side="right")
+        return np.diff(np.concatenate(([0], cuts, [self.count]))).astype(np.int64)
+
+    def merge(self, other: NumericSummary) -> NumericSummary:
+        merged = np.concatenate([self.sorted_values, other.sorted_values])
+        merged.sort(kind="stable")  # two sorted runs: a linear merge
+        return NumericSummary(merged, self.missing + other.missing, self.infinite + other.infinite)
+
+
+@dataclass(frozen=True)
+class CategoricalSummary:
+    categories: tuple[object, ...]
+    counts: np.ndarray  # int64, aligned with categories
+    missing: int
+
+    @classmethod
+    def from_counts(cls, categories: list[object], counts: np.ndarray, missing: int) -> CategoricalSummary:
+        return cls(tuple(categories), np.asarray(counts, dtype=np.int64), missing)
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def total(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[object, int]:
+        return dict(zip(self.categories, (int(c) for c in self.counts), strict=True))
+
+    def merge(self, other: CategoricalSummary) -> CategoricalSummary:
+        merged = self.as_dict()
+        for category, count in other.as_dict().items():
+            merged[category] = merged.get(category, 0) + count
+        return CategoricalSummary.from_counts(
+            list(merged), np.fromiter(merged.values(), dtype=np.int64), self.missing + other.missing
+        )
+
+
+def aligned_counts(reference: CategoricalSummary, current: CategoricalSummary) -> tuple[np.ndarray, np.ndarray, list]:
+    """Both sides' counts over the union of categories: the reference's first, then unseen ones."""
+    ref = reference.as_dict()
+    cur = current.as_dict()
+    order = list(ref) + [c for c in cur if c not in ref]
+    return (
+        np.array([ref.get(c, 0) for c in order], dtype=np.float64),
+        np.array([cur.get(c, 0) for c in order], dtype=np.float64),
+        order,
+    )
