@@ -230,7 +230,7 @@ class DriftFeature(Section):
 
 
 class DriftDefaults(Section):
-    numeric: DriftMethod = "jensen_shannon"
+    numeric: DriftMethod = "wasserstein"
     categorical: DriftMethod = "jensen_shannon"
 
 
@@ -252,6 +252,15 @@ class Drift(Section):
     prediction: bool = True
     label: bool = True
     concept: bool = True
+    concept_metric: str | None = None
+    concept_max_degradation: float = Field(default=0.02, ge=0)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> Drift:
+        if self.concept_metric is not None:
+            _check_metric_name(self.concept_metric)
+        return self
 
 
 class Bootstrap(Section):

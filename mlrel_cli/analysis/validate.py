@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -880,10 +881,8 @@ def _metric_check(
             (value - bound.max) if bound.max is not None else 0.0,
         )
         if shortfall > 0:
-            from scipy.stats import norm
-
             se = _metric_se(task, name, data, mask, cfg.decision_threshold)
-            z = float(norm.ppf(cfg.confidence))
+            z = float(NormalDist().inv_cdf(cfg.confidence))
             details.update(standard_error=se, z=z)
             if np.isfinite(se) and shortfall <= z * se:
                 status = Status.WARN

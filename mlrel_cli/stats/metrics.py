@@ -33,16 +33,27 @@ def _safe_ratio(num: float, den: float) -> float:
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney form of the AUC: ties between a positive and a negative count half."""
-    from scipy.stats import rankdata
+    """Mann-Whitney form of the AUC: ties between a positive and a negative count half.
 
+    Sum of the positives' average ranks, computed per group of tied scores
+    from one sort, without building the rank array.
+    """
     y_true = np.asarray(y_true, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    n = len(y_true)
     n_pos = int(np.count_nonzero(y_true))
-    n_neg = len(y_true) - n_pos
+    n_neg = n - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = rankdata(score, method="average")
-    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    order = np.argsort(score, kind="quicksort")
+    sorted_scores = score[order]
+    ends = np.append(np.flatnonzero(np.diff(sorted_scores)) + 1, n)
+    starts = np.append(0, ends[:-1])
+    positives_before = np.concatenate(([0], np.cumsum(y_true[order], dtype=np.int64)))
+    positives = positives_before[ends] - positives_before[starts]
+    average_rank = (starts + ends + 1) / 2.0  # ranks start+1 .. end, 1-based
+    rank_sum = float(np.dot(average_rank, positives))
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
 def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -116,6 +127,19 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mape": float(np.mean(np.abs(err[nonzero] / y[nonzero]))) if nonzero.any() else float("nan"),
         "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
     }
+
+
+def metric_value(task: str, name: str, truth: np.ndarray, predicted: np.ndarray, threshold: float = 0.5) -> float:
+    """One metric; cheaper than the task's full set where that matters (bootstrap loops)."""
+    if task == BINARY:
+        if name == "roc_auc":
+            return roc_auc(truth, predicted)
+        if name == "log_loss":
+            return log_loss(truth, predicted)
+        if name == "brier":
+            return brier(truth, predicted)
+        return binary_metrics(truth, predicted, threshold)[name]
+    return TASK_METRICS[task](truth, predicted)[name]
 
 
 TASK_METRICS: dict[str, Callable[..., dict[str, float]]] = {

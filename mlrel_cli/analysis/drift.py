@@ -1,0 +1,789 @@
+"""``mlrel drift``: how far production moved from the reference, in which features, and since when.
+
+Per feature: a summary of each side (read one column at a time), the
+method's score against its threshold, the score an unchanged log of the
+same size would reach by chance (below it the feature is judged; above it
+the feature is inconclusive), unseen categories and the missing-rate
+change; with a window, the same per window and the onset. Then the
+prediction, the label and the performance metric. The verdict is the
+policy's: a drifted critical feature, too large a share of drifted
+features, or a degraded metric fails the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.durations import format_duration
+from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.logs import Log, Roles, infer_task, join_labels, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Check, Report, Status
+from mlrel_cli.stats.drift import METHOD_BY_NAME, Method, adjust_p_values, breaches, null_quantile
+from mlrel_cli.stats.inference import bootstrap_se
+from mlrel_cli.stats.metrics import metric_value
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+
+Progress = Callable[[str], None]
+DEFAULT_CONCEPT_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+TOP_UNSEEN = 5
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    start: dt.datetime
+    end: dt.datetime
+    rows: int
+    score: float | None
+    threshold: float | None
+    status: Status
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    role: str  # feature, prediction, label
+    kind: str
+    method: str
+    score: float | None
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    warn: float | None
+    status: Status
+    message: str
+    source: str
+    critical: bool
+    rows_reference: int
+    rows_current: int
+    noise: float | None = None
+    missing_reference: float = 0.0
+    missing_current: float = 0.0
+    unseen: dict[str, Any] | None = None
+    windows: tuple[WindowScore, ...] = ()
+    onset: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "kind": self.kind,
+            "method": self.method,
+            "score": self.score,
+            "threshold": self.threshold,
+            "warn_threshold": self.warn,
+            "status": self.status.value,
+            "onset": self.onset,
+            "critical": self.critical,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "noise": self.noise,
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+            "missing_reference": self.missing_reference,
+            "missing_current": self.missing_current,
+            "missing_change": self.missing_current - self.missing_reference,
+            "unseen": self.unseen,
+            "threshold_source": self.source,
+            "message": self.message,
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "rows": w.rows,
+                    "score": w.score,
+                    "threshold": w.threshold,
+                    "status": w.status.value,
+                }
+                for w in self.windows
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to compare for one column: where it is on each side and how to judge it."""
+
+    name: str
+    role: str
+    kind: str
+    method: Method
+    fail: float | str
+    warn: float | None
+    source: str
+    critical: bool
+    reference_column: str
+    current_column: str
+
+
+@dataclass
+class _Windows:
+    starts_us: np.ndarray  # start of each window
+    width_us: int
+    order: np.ndarray  # current rows sorted by window (rows without a timestamp dropped)
+    bounds: np.ndarray  # offsets into order: window i is order[bounds[i]:bounds[i+1]]
+
+
+@dataclass
+class _Sides:
+    """Values of one column on each side, summarised."""
+
+    reference: NumericSummary | CategoricalSummary
+    current: NumericSummary | CategoricalSummary
+    windows: list[NumericSummary | CategoricalSummary] = field(default_factory=list)
+
+
+def drift(
+    reference: Log,
+    current: Log,
+    policy: Policy,
+    window: dt.timedelta | None = None,
+    labels: Log | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    progress = progress or (lambda _step: None)
+    spec = policy.drift
+    ref_roles = resolve_roles(reference, policy)
+    cur_roles = resolve_roles(current, policy, label_from_labels_file=labels is not None)
+    window = window or spec.window
+    labels_type = None
+    if labels is not None and labels.has(policy.columns.label):
+        labels_type = labels.schema.field(policy.columns.label).type
+    plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type)
+
+    windows = None
+    if window is not None:
+        if cur_roles.timestamp is None:
+            raise LogError(
+                f"--window needs a timestamp column, and the current log has no column "
+                f"'{policy.columns.timestamp}' (set columns.timestamp)",
+                current.path,
+            )
+        windows = _cut_windows(current, cur_roles.timestamp, window)
+
+    current_labels = None
+    if labels is not None:
+        current_labels = join_labels(current, cur_roles, labels, policy).labels
+
+    def run(plan: _Plan) -> FeatureDrift:
+        result = _compare(plan, reference, current, policy, windows, current_labels)
+        progress(plan.name)
+        return result
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(run, plans))
+    results = _correct_tests(results, policy)
+
+    concept = None
+    task = policy.task
+    if spec.concept:
+        concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
+    return _report(results, not_compared, concept, policy, reference, current, window, task)
+
+
+# ---------------------------------------------------------------- planning
+
+
+def _plan(
+    policy: Policy,
+    reference: Log,
+    current: Log,
+    ref_roles: Roles,
+    cur_roles: Roles,
+    labels_type: pa.DataType | None,
+) -> tuple[list[_Plan], dict[str, str]]:
+    spec = policy.drift
+    critical = set(spec.critical) | {name for name, f in spec.features.items() if f.critical}
+    plans: list[_Plan] = []
+    not_compared: dict[str, str] = {}
+    for name in spec.features:
+        if name not in cur_roles.features and name != cur_roles.prediction and name != cur_roles.label:
+            raise PolicyError(
+                f"drift.features.{name}: '{name}' is not a feature of the current log",
+                policy.source_of(f"drift.features.{name}"),
+            )
+
+    columns: list[tuple[str, str, str]] = [(name, "feature", kind) for name, kind in cur_roles.features.items()]
+    if spec.prediction:
+        columns.append((cur_roles.prediction, "prediction", ""))
+    if spec.label and ref_roles.label is not None and (cur_roles.label is not None or labels_type is not None):
+        columns.append((policy.columns.label, "label", ""))
+
+    for name, role, kind in columns:
+        if not reference.has(name):
+            not_compared[name] = "not in the reference"
+            continue
+        ref_type = reference.schema.field(name).type
+        cur_type = labels_type if role == "label" and labels_type is not None else current.schema.field(name).type
+        ref_kind, cur_kind = kind_of_type(ref_type), kind_of_type(cur_type)
+        if ref_kind != cur_kind or pa.types.is_boolean(ref_type) != pa.types.is_boolean(cur_type):
+            raise LogError(
+                f"column '{name}' is {ref_type} in the reference but {cur_type} in the current log: "
+                "they cannot be compared",
+                current.path,
+            )
+        if kind == "text":
+            not_compared[name] = "declared text"
+            continue
+        if role != "feature":
+            kind = ref_kind or "categorical"
+            if role == "label" and policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
+                kind = "categorical" if _few_values(reference, name) else "numeric"
+            if role == "prediction" and ref_kind == "categorical":
+                kind = "categorical"
+        feature_spec = spec.features.get(name)
+        method_name = (feature_spec.method if feature_spec else None) or getattr(spec.methods, kind)
+        method = METHOD_BY_NAME[method_name]
+        if kind not in method.kinds:
+            where = f"drift.features.{name}.method" if feature_spec and feature_spec.method else f"drift.methods.{kind}"
+            raise PolicyError(
+                f"{where}: method '{method_name}' does not apply to {kind} column '{name}'"
+                f" (use one of {', '.join(m for m, info in METHOD_BY_NAME.items() if kind in info.kinds)})",
+                policy.source_of(where),
+            )
+        fail: float | str = method.fail
+        warn = method.warn
+        source = policy.source_of(f"drift.methods.{kind}")
+        if feature_spec is not None:
+            if feature_spec.fail is not None:
+                fail = feature_spec.fail
+                source = policy.source_of(f"drift.features.{name}.fail")
+            if feature_spec.warn is not None:
+                warn = feature_spec.warn
+        if method.is_test:
+            fail, warn = policy.drift.tests.alpha, None
+            source = policy.source_of("drift.tests.alpha")
+        plans.append(
+            _Plan(
+                name=name,
+                role=role,
+                kind=kind,
+                method=method,
+                fail=fail,
+                warn=warn,
+                source=source,
+                critical=name in critical,
+                reference_column=name,
+                current_column=name,
+            )
+        )
+    return plans, not_compared
+
+
+def _few_values(log: Log, name: str) -> bool:
+    distinct = pc.count_distinct(log.column(name)).as_py()
+    return distinct <= 20
+
+
+def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
+    from mlrel_cli.logs import _timestamps_keeping_rows
+
+    ts = _timestamps_keeping_rows(current.column(timestamp), f"{current.path}: {timestamp}")
+    valid = ts >= 0
+    if not valid.any():
+        raise LogError(f"timestamp column '{timestamp}' has no values to cut windows from", current.path)
+    width_us = int(width.total_seconds() * 1_000_000)
+    first = int(ts[valid].min())
+    origin = first - first % width_us  # windows aligned on the clock: 10:00, 11:00, ...
+    index = np.where(valid, (ts - origin) // width_us, -1)
+    n_windows = int(index.max()) + 1
+    if n_windows > 10_000:
+        raise LogError(
+            f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window",
+            current.path,
+        )
+    order = np.argsort(index, kind="stable")
+    order = order[index[order] >= 0]
+    bounds = np.searchsorted(index[order], np.arange(n_windows + 1))
+    starts = origin + np.arange(n_windows, dtype=np.int64) * width_us
+    return _Windows(starts, width_us, order, bounds)
+
+
+# ---------------------------------------------------------------- reading and summarising
+
+
+def _summarise(
+    column: pa.ChunkedArray | pa.Array, kind: str, windows: _Windows | None
+) -> tuple[NumericSummary | CategoricalSummary, list[NumericSummary | CategoricalSummary]]:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if kind == "numeric":
+        values = to_numpy_float(column)
+        whole = NumericSummary.from_values(values)
+        parts: list[NumericSummary | CategoricalSummary] = []
+        if windows is not None:
+            ordered = values[windows.order]
+            parts = [
+                NumericSummary.from_values(ordered[windows.bounds[i] : windows.bounds[i + 1]])
+                for i in range(len(windows.starts_us))
+            ]
+        return whole, parts
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = pc.cast(column, pa.string())
+    encoded = pc.dictionary_encode(column)
+    categories = encoded.dictionary.to_pylist()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    k = len(categories)
+    counts = np.bincount(codes[codes >= 0], minlength=k)
+    whole = CategoricalSummary.from_counts(categories, counts, int(np.count_nonzero(codes < 0)))
+    parts = []
+    if windows is not None:
+        ordered = codes[windows.order]
+        n_windows = len(windows.starts_us)
+        window_of_row = np.repeat(np.arange(n_windows), np.diff(windows.bounds))
+        present = ordered >= 0
+        matrix = np.bincount(window_of_row[present] * k + ordered[present], minlength=n_windows * k)
+        matrix = matrix.reshape(n_windows, k)
+        missing = np.bincount(window_of_row[~present], minlength=n_windows)
+        parts = [CategoricalSummary.from_counts(categories, matrix[i], int(missing[i])) for i in range(n_windows)]
+    return whole, parts
+
+
+def _read(log: Log, name: str, labels: pa.Array | None, role: str) -> pa.Array | pa.ChunkedArray:
+    if role == "label" and labels is not None:
+        return labels
+    return log.column(name)
+
+
+# ---------------------------------------------------------------- judging
+
+
+def _compare(
+    plan: _Plan,
+    reference: Log,
+    current: Log,
+    policy: Policy,
+    windows: _Windows | None,
+    current_labels: pa.Array | None,
+) -> FeatureDrift:
+    spec = policy.drift
+    ref_summary, _ = _summarise(_read(reference, plan.reference_column, None, plan.role), plan.kind, None)
+    cur_summary, window_summaries = _summarise(
+        _read(current, plan.current_column, current_labels, plan.role), plan.kind, windows
+    )
+    quantile = 1.0 - spec.false_alarm_rate
+    noise_cache: dict[int, float] = {}
+
+    def noise_at(n: int) -> float:
+        bucket = 1 << max(0, int(n).bit_length() - 1)  # a power of two at or below n: conservative
+        if bucket not in noise_cache:
+            noise_cache[bucket] = null_quantile(plan.method, ref_summary, bucket, quantile, spec.bins)
+        return noise_cache[bucket]
+
+    def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
+        """status, score, result, threshold, why-inconclusive"""
+        if ref_summary.count == 0:
+            return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
+        if cur.count == 0:
+            return Status.INCONCLUSIVE, None, None, None, "no values in the current log"
+        if cur.count < spec.min_rows:
+            return Status.INCONCLUSIVE, None, None, None, f"{cur.count:,} rows, fewer than {spec.min_rows:,}"
+        result = plan.method.compute(ref_summary, cur, spec.bins)
+        if plan.method.is_test:
+            return Status.PASS, result.score, result, plan.method.fail, ""  # decided after correction
+        noise = noise_at(cur.count)
+        threshold = noise if plan.fail == "auto" else float(plan.fail)
+        if plan.fail != "auto" and noise >= threshold:
+            return (
+                Status.INCONCLUSIVE,
+                result.score,
+                result,
+                threshold,
+                f"{cur.count:,} rows are too few for {plan.method.name}: unchanged data scores up to "
+                f"{noise:.3g} by chance",
+            )
+        if breaches(plan.method, result.score, threshold):
+            return Status.FAIL, result.score, result, threshold, ""
+        if plan.warn is not None and breaches(plan.method, result.score, plan.warn):
+            return Status.WARN, result.score, result, threshold, ""
+        return Status.PASS, result.score, result, threshold, ""
+
+    status, score, result, threshold, why = judge(cur_summary)
+    window_scores = []
+    if windows is not None:
+        for i, summary in enumerate(window_summaries):
+            w_status, w_score, _, w_threshold, _ = judge(summary)
+            start = _from_us(int(windows.starts_us[i]))
+            window_scores.append(
+                WindowScore(
+                    start=start,
+                    end=start + dt.timedelta(microseconds=windows.width_us),
+                    rows=summary.count,
+                    score=w_score,
+                    threshold=w_threshold,
+                    status=w_status,
+                )
+            )
+    onset = next((w.start for w in window_scores if w.status == Status.FAIL), None)
+    noise_value = None if plan.method.is_test or cur_summary.count == 0 else noise_at(cur_summary.count)
+    return FeatureDrift(
+        name=plan.name,
+        role=plan.role,
+        kind=plan.kind,
+        method=plan.method.name,
+        score=score,
+        statistic=result.statistic if result is not None else None,
+        p_value=result.p_value if result is not None else None,
+        threshold=threshold if threshold is not None else (plan.fail if plan.fail != "auto" else float("nan")),
+        warn=plan.warn,
+        status=status,
+        message=why or _describe(plan, status, score, threshold),
+        source=plan.source,
+        critical=plan.critical,
+        rows_reference=ref_summary.count,
+        rows_current=cur_summary.count,
+        noise=noise_value,
+        missing_reference=ref_summary.missing_rate,
+        missing_current=cur_summary.missing_rate,
+        unseen=_unseen(ref_summary, cur_summary),
+        windows=tuple(window_scores),
+        onset=onset,
+    )
+
+
+def _describe(plan: _Plan, status: Status, score: float | None, threshold: float | None) -> str:
+    if score is None or threshold is None:
+        return ""
+    verb = {Status.FAIL: "drifted", Status.WARN: "moved", Status.PASS: "stable"}.get(status, "")
+    relation = ("<" if score < threshold else ">=") if plan.method.is_test else (">" if score > threshold else "<=")
+    label = "p" if plan.method.is_test else plan.method.name
+    auto = " (auto)" if plan.fail == "auto" else ""
+    return f"{verb}: {label} {score:.3g} {relation} {threshold:.3g}{auto}"
+
+
+def _unseen(ref: Any, cur: Any) -> dict[str, Any] | None:
+    if not isinstance(cur, CategoricalSummary) or not isinstance(ref, CategoricalSummary):
+        return None
+    known = set(ref.categories)
+    unseen = sorted(
+        ((c, int(n)) for c, n in zip(cur.categories, cur.counts, strict=True) if c not in known and n > 0),
+        key=lambda item: -item[1],
+    )
+    rows = sum(n for _, n in unseen)
+    return {
+        "categories": len(unseen),
+        "rows": rows,
+        "fraction": rows / cur.count if cur.count else 0.0,
+        "top": [{"value": c, "count": n} for c, n in unseen[:TOP_UNSEEN]],
+    }
+
+
+def _from_us(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+
+
+def _correct_tests(results: list[FeatureDrift], policy: Policy) -> list[FeatureDrift]:
+    """Opt-in tests: adjust p-values across features (and across features within each window)."""
+    spec = policy.drift.tests
+    tested = [i for i, r in enumerate(results) if METHOD_BY_NAME[r.method].is_test and r.p_value is not None]
+    if not tested:
+        return results
+    adjusted = adjust_p_values(np.array([results[i].p_value for i in tested]), spec.correction)
+    out = list(results)
+    for i, p_adj in zip(tested, adjusted, strict=True):
+        r = out[i]
+        status = Status.FAIL if p_adj < spec.alpha else Status.PASS
+        verb = "drifted" if status == Status.FAIL else "stable"
+        message = f"{verb}: p {r.p_value:.3g}, {spec.correction.replace('_', '-')} adjusted {p_adj:.3g} vs {spec.alpha}"
+        out[i] = replace(r, score=float(p_adj), status=status, message=message)
+    n_windows = max((len(r.windows) for r in out), default=0)
+    for w in range(n_windows):
+        members = [i for i in tested if w < len(out[i].windows) and out[i].windows[w].score is not None]
+        if not members:
+            continue
+        adjusted = adjust_p_values(np.array([out[i].windows[w].score for i in members]), spec.correction)
+        for i, p_adj in zip(members, adjusted, strict=True):
+            windows = list(out[i].windows)
+            status = Status.FAIL if p_adj < spec.alpha else Status.PASS
+            windows[w] = replace(windows[w], score=float(p_adj), status=status)
+            onset = next((x.start for x in windows if x.status == Status.FAIL), None)
+            out[i] = replace(out[i], windows=tuple(windows), onset=onset)
+    return out
+
+
+# ---------------------------------------------------------------- concept drift
+
+
+@dataclass(frozen=True)
+class ConceptDrift:
+    metric: str
+    reference: float
+    current: float
+    degradation: float
+    standard_error: float
+    threshold: float
+    status: Status
+    message: str
+    rows_reference: int
+    rows_current: int
+
+
+def _concept(
+    reference: Log,
+    current: Log,
+    ref_roles: Roles,
+    cur_roles: Roles,
+    current_labels: pa.Array | None,
+    policy: Policy,
+) -> tuple[ConceptDrift | None, str | None]:
+    spec = policy.drift
+    task = policy.task
+    if ref_roles.label is None:
+        return None, task or infer_task(reference.column(ref_roles.prediction), None)
+    ref_pred = reference.column(ref_roles.prediction).combine_chunks()
+    ref_label = reference.column(ref_roles.label).combine_chunks()
+    task = task or infer_task(reference.column(ref_roles.prediction), ref_label)
+    cur_label = current_labels
+    if cur_label is None and cur_roles.label is not None:
+        cur_label = current.column(cur_roles.label).combine_chunks()
+    if cur_label is None or task not in DEFAULT_CONCEPT_METRIC:
+        return None, task
+    metric = spec.concept_metric or DEFAULT_CONCEPT_METRIC[task]
+    if task not in METRIC_BY_NAME[metric].tasks:
+        raise PolicyError(
+            f"drift.concept_metric: '{metric}' does not apply to task '{task}'",
+            policy.source_of("drift.concept_metric"),
+        )
+    cur_pred = current.column(cur_roles.prediction).combine_chunks()
+    ref_data = _labelled(task, ref_pred, ref_label, policy)
+    cur_data = _labelled(task, cur_pred, cur_label, policy)
+    if min(len(ref_data[0]), len(cur_data[0])) < policy.validate_.performance.min_rows:
+        return (
+            ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"),
+                         spec.concept_max_degradation, Status.INCONCLUSIVE,
+                         f"too few labelled rows ({len(ref_data[0]):,} reference, {len(cur_data[0]):,} current)",
+                         len(ref_data[0]), len(cur_data[0])),
+            task,
+        )  # fmt: skip
+    threshold = policy.validate_.performance.decision_threshold
+
+    def value(truth: np.ndarray, predicted: np.ndarray) -> float:
+        return metric_value(task, metric, truth, predicted, threshold)
+
+    ref_value = value(*ref_data)
+    cur_value = value(*cur_data)
+    higher = METRIC_BY_NAME[metric].higher_is_better
+    degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
+    se = float("nan")
+    if degradation > spec.concept_max_degradation:  # only a breach needs to be told from noise
+        se = float(np.hypot(bootstrap_se(value, ref_data), bootstrap_se(value, cur_data)))
+    z = float(NormalDist().inv_cdf(spec.confidence))
+    excess = degradation - spec.concept_max_degradation
+    if not np.isfinite(degradation):
+        status, message = Status.INCONCLUSIVE, f"{metric} undefined on these rows"
+    elif excess > 0 and (not np.isfinite(se) or excess > z * se):
+        status, message = Status.FAIL, f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}"
+    elif excess > 0:
+        status = Status.WARN
+        message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
+    else:
+        status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
+    return (
+        ConceptDrift(metric, ref_value, cur_value, degradation, se, spec.concept_max_degradation, status, message,
+                     len(ref_data[0]), len(cur_data[0])),
+        task,
+    )  # fmt: skip
+
+
+def _labelled(task: str, prediction: pa.Array, label: pa.Array, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label))
+    prediction, label = pc.filter(prediction, keep), pc.filter(label, keep)
+    if task == BINARY:
+        positive = policy.validate_.performance.positive_label
+        if kind_of_type(label.type) == "numeric" and not pa.types.is_boolean(label.type):
+            truth = to_numpy_float(label) == float(positive)
+        else:
+            truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive).lower()
+            if pa.types.is_boolean(label.type):
+                truth = to_numpy_float(pc.cast(label, pa.int8())) == 1.0
+        score = to_numpy_float(prediction)
+        ok = np.isfinite(score)
+        return truth[ok], score[ok]
+    if task == MULTICLASS:
+        return (
+            pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str),
+            pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False).astype(str),
+        )
+    y, p = to_numpy_float(label), to_numpy_float(prediction)
+    ok = np.isfinite(y) & np.isfinite(p)
+    return y[ok], p[ok]
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _report(
+    results: list[FeatureDrift],
+    not_compared: dict[str, str],
+    concept: ConceptDrift | None,
+    policy: Policy,
+    reference: Log,
+    current: Log,
+    window: dt.timedelta | None,
+    task: str | None,
+) -> Report:
+    spec = policy.drift
+    features = [r for r in results if r.role == "feature"]
+    outputs = [r for r in results if r.role != "feature"]
+    ranked = sorted(features, key=_rank_key)
+    judged = [r for r in features if r.status != Status.INCONCLUSIVE]
+    drifted = [r for r in features if r.status == Status.FAIL]
+    share = len(drifted) / len(judged) if judged else 0.0
+    critical_drifted = [r for r in results if r.critical and r.status == Status.FAIL]
+    critical_unjudged = [r for r in results if r.critical and r.status == Status.INCONCLUSIVE]
+
+    checks: list[Check] = []
+    for r in ranked + outputs:
+        gate = r.status
+        if r.status == Status.FAIL and not r.critical:
+            gate = Status.WARN  # drifted, but only critical features and the share decide the run
+        label = r.name if r.role == "feature" else f"{r.role}:{r.name}"
+        checks.append(
+            Check(
+                name=f"drift:{label}",
+                status=gate,
+                value=r.score,
+                threshold=r.threshold,
+                message=r.message + (" [critical]" if r.critical else ""),
+                details={
+                    "method": r.method,
+                    "drift_status": r.status.value,
+                    "onset": r.onset,
+                    "noise": r.noise,
+                    "missing_change": r.missing_current - r.missing_reference,
+                    "unseen": r.unseen,
+                    "windows": [w.score for w in r.windows],
+                    "window_status": [w.status.value for w in r.windows],
+                    "is_test": METHOD_BY_NAME[r.method].is_test,
+                },
+                source=r.source,
+            )
+        )
+    share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
+    checks.append(
+        Check(
+            name="drifted_share",
+            status=share_status,
+            value=share,
+            threshold=spec.max_drifted_share,
+            message=f"{len(drifted)} of {len(judged)} judged features drifted",
+            details={"drifted": [r.name for r in drifted]},
+            source=policy.source_of("drift.max_drifted_share"),
+        )
+    )
+    if concept is not None:
+        checks.append(
+            Check(
+                name=f"concept:{concept.metric}",
+                status=concept.status,
+                value=concept.degradation,
+                threshold=concept.threshold,
+                message=concept.message,
+                details={
+                    "reference": concept.reference,
+                    "current": concept.current,
+                    "standard_error": concept.standard_error,
+                    "rows_reference": concept.rows_reference,
+                    "rows_current": concept.rows_current,
+                },
+                source=policy.source_of("drift.concept_max_degradation"),
+            )
+        )
+
+    if critical_drifted or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
+        status = Status.FAIL
+    elif (features and not judged) or critical_unjudged:
+        status = Status.INCONCLUSIVE
+    elif any(c.status != Status.PASS for c in checks):
+        status = Status.WARN
+    else:
+        status = Status.PASS
+
+    summary = _summary(status, features, drifted, critical_drifted, concept, share, spec.max_drifted_share)
+    inputs = {
+        "reference": reference.path,
+        "current": current.path,
+        "rows_reference": reference.num_rows,
+        "rows_current": current.num_rows,
+        "policy": list(policy.files),
+        "task": task,
+        "window": format_duration(window) if window else None,
+        "not_compared": not_compared,
+    }
+    return Report(
+        command="drift",
+        status=status,
+        summary=summary,
+        checks=tuple(checks),
+        inputs=inputs,
+        sections={
+            "features": [r.to_dict() for r in ranked],
+            "outputs": [r.to_dict() for r in outputs],
+            "concept": None
+            if concept is None
+            else {
+                "metric": concept.metric,
+                "reference": concept.reference,
+                "current": concept.current,
+                "degradation": concept.degradation,
+                "standard_error": concept.standard_error,
+                "threshold": concept.threshold,
+                "status": concept.status.value,
+            },
+        },
+    )
+
+
+def _rank_key(r: FeatureDrift) -> tuple[int, float]:
+    """Drifted first, then by how far past its threshold the score is."""
+    order = {Status.FAIL: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.PASS: 3}[r.status]
+    if r.score is None or not r.threshold or not np.isfinite(r.threshold):
+        return order, 0.0
+    ratio = (r.threshold / max(r.score, 1e-300)) if METHOD_BY_NAME[r.method].is_test else r.score / r.threshold
+    return order, -ratio
+
+
+def _summary(
+    status: Status,
+    features: list[FeatureDrift],
+    drifted: list[FeatureDrift],
+    critical: list[FeatureDrift],
+    concept: ConceptDrift | None,
+    share: float,
+    max_share: float,
+) -> str:
+    parts = []
+    if drifted:
+        names = ", ".join(r.name + (f" (since {_short(r.onset)})" if r.onset else "") for r in drifted[:4])
+        more = f" and {len(drifted) - 4} more" if len(drifted) > 4 else ""
+        parts.append(f"{len(drifted)} of {len(features)} features drifted: {names}{more}")
+    else:
+        parts.append(f"no drift in {len(features)} features")
+    if critical:
+        parts.append("critical: " + ", ".join(r.name for r in critical))
+    if share > max_share:
+        parts.append(f"{share:.0%} drifted, above the {max_share:.0%} limit")
+    if concept is not None and concept.status in (Status.FAIL, Status.WARN):
+        parts.append(concept.message)
+    inconclusive = [r.name for r in features if r.status == Status.INCONCLUSIVE]
+    if inconclusive:
+        parts.append(f"{len(inconclusive)} not judged (too little data)")
+    return "; ".join(parts) + "."
+
+
+def _short(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""

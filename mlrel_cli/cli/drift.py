@@ -1,0 +1,71 @@
+"""mlrel drift: parse options, call analysis.drift, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.common import history_path, load
+from mlrel_cli.cli.options import (
+    DebugOpt,
+    FormatOpt,
+    HistoryOpt,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    VerboseOpt,
+)
+from mlrel_cli.errors import MlrelError
+
+
+@app.command(
+    epilog="Example: mlrel drift --reference samples/reference.parquet --current samples/current.parquet "
+    "-p configs/fraud.yaml --window 1h"
+)
+def drift(
+    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],
+    current: Annotated[Path, typer.Option("--current", "-c", help="Current log (production).")],
+    policy: PolicyOpt = None,
+    window: Annotated[
+        str | None, typer.Option("--window", "-w", help="Cut the current log by time: 15m, 1h, 1d.")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
+    ] = None,
+    history: HistoryOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """How far production moved from the reference: per feature, prediction, label and metric, and since when."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.drift import drift as run_drift
+        from mlrel_cli.durations import parse_duration
+        from mlrel_cli.logs import open_log
+        from mlrel_cli.outputs import check_writable
+
+        width = None
+        if window is not None:
+            try:
+                width = parse_duration(window)
+            except ValueError as exc:
+                raise MlrelError(f"--window: {exc}") from None
+        loaded = load(policy)
+        history_file = history_path(history, loaded, policy)
+        if output is not None:
+            check_writable(output, "report")
+        if history_file is not None:
+            check_writable(history_file, "run history")
+        ref = open_log(reference, "reference")
+        cur = open_log(current, "current log")
+        label_log = open_log(labels, "labels file") if labels is not None else None
+        report = run_drift(ref, cur, loaded, window=width, labels=label_log)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
