@@ -118,3 +118,10 @@ def test_null_quantile_shrinks_with_sample_size() -> None:
     assert small > large > 0
     # at 100 rows the 99th percentile of an unchanged sample sits near 0.2 sd: the 0.1 threshold is noise
     assert small > 0.1
+
+
+@pytest.mark.parametrize(("n", "m"), [(5000, 100), (20_000, 37), (300, 299), (1000, 1000)])
+def test_wasserstein_paths_match_scipy(n: int, m: int) -> None:
+    rng = np.random.default_rng(n + m)
+    ref, cur = np.sort(rng.lognormal(0, 1, n)), np.sort(rng.lognormal(0.3, 1.2, m))
+    assert wasserstein_sorted(ref, cur) == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9)

@@ -13,6 +13,7 @@ Both are plain frozen dataclasses over numpy arrays: no I/O here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,11 +45,21 @@ class NumericSummary:
     def missing_rate(self) -> float:
         return self.missing / self.total if self.total else 0.0
 
+    @cached_property
+    def prefix_sums(self) -> np.ndarray:
+        """prefix_sums[k] = sum of the k smallest values; lets W1 against this sample cost O(m log n)."""
+        return np.concatenate(([0.0], np.cumsum(self.sorted_values, dtype=np.float64)))
+
     def mean(self) -> float:
         return float(self.sorted_values.mean()) if self.count else float("nan")
 
-    def std(self) -> float:
+    @cached_property
+    def _std(self) -> float:
         return float(self.sorted_values.std()) if self.count else float("nan")
+
+    def std(self) -> float:
+        """Population standard deviation (cached: the noise estimate asks for it a hundred times)."""
+        return self._std
 
     def quantile_edges(self, bins: int) -> np.ndarray:
         """Interior edges at the 1/bins, ..., (bins-1)/bins quantiles, duplicates removed."""
