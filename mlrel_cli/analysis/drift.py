@@ -379,7 +379,9 @@ def _compare(
     noise_cache: dict[int, float] = {}
 
     def noise_at(n: int) -> float:
-        bucket = 1 << max(0, int(n).bit_length() - 1)  # a power of two at or below n: conservative
+        # sizes rounded down to a quarter power of two: a few noise estimates serve every window, and a
+        # smaller size has more noise, so the rounding errs towards 'inconclusive', never towards a false alarm
+        bucket = max(1, int(2 ** (np.floor(4 * np.log2(max(n, 1))) / 4)))
         if bucket not in noise_cache:
             noise_cache[bucket] = null_quantile(plan.method, ref_summary, bucket, quantile, spec.bins)
         return noise_cache[bucket]

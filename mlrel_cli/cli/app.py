@@ -81,9 +81,8 @@ def errors_to_exit_codes(debug: bool) -> Iterator[None]:
 def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ignore[no-untyped-def]
     """Render, write the report file and the history line, print, and exit with the report's code."""
     from mlrel_cli.outputs import append_history, write_atomic
-    from mlrel_cli.render import format_for_path, render
+    from mlrel_cli.render import format_for_path, render, verdict_line
     from mlrel_cli.render.json import render_line
-    from mlrel_cli.render.table import build, verdict_line
 
     fmt = (opts.fmt or Format.table).value
     file_text = None
@@ -104,6 +103,8 @@ def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ig
         typer.echo(stdout_text, nl=False)
     else:
         from rich.console import Console
+
+        from mlrel_cli.render.table import build
 
         width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
         console = Console(

@@ -35,5 +35,10 @@ def format_for_path(path: str, default: str) -> str:
     return SUFFIXES.get(os.path.splitext(path)[1].lower(), default)
 
 
+def verdict_line(report: Report) -> str:
+    """The one-line verdict of --quiet (no rich import: cron and CI paths stay light)."""
+    return f"{report.status.value.upper()}  mlrel {report.command}: {report.summary}"
+
+
 def render(report: Report, fmt: str) -> str:
     return renderer(fmt)(report)

@@ -8,7 +8,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.render.values import fmt_value, sparkline, top_offenders
 from mlrel_cli.report import Report, Status
 
 STYLES = {
@@ -18,12 +18,14 @@ STYLES = {
     Status.PASS: "green",
     Status.SKIPPED: "dim",
 }
+WINDOW_STYLES = {"fail": "red", "warn": "yellow", "inconclusive": "magenta", "pass": "green"}
 # beyond this many checks, the passing ones are counted instead of listed (unless verbose)
 MAX_ROWS = 25
 
 
-def verdict_line(report: Report) -> str:
-    return f"{report.status.value.upper()}  mlrel {report.command}: {report.summary}"
+def _short_time(value: object) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text[:16].replace("T", " ")
 
 
 def build(report: Report, verbose: bool = False) -> Group:
@@ -51,12 +53,22 @@ def build(report: Report, verbose: bool = False) -> Group:
         offenders = top_offenders(check)
         if offenders and offenders not in detail:
             detail = f"{detail}; top: {offenders}"
+        detail_text = Text(detail)
+        windows = check.details.get("windows") if check.details else None
+        if windows:
+            threshold = check.threshold if isinstance(check.threshold, int | float) else None
+            line = sparkline(
+                windows, check.details.get("window_status", []), threshold, bool(check.details.get("is_test"))
+            )
+            detail_text = Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line), "  ", detail)
+            if check.details.get("onset"):
+                detail_text.append(f" since {_short_time(check.details['onset'])}")
         table.add_row(
             Text(check.status.value, style=STYLES[check.status]),
             Text(check.name),
             Text(fmt_value(check, check.value)),
             Text(fmt_value(check, check.threshold)),
-            Text(detail),
+            detail_text,
         )
     parts: list[object] = [header, Text("")]
     if shown:

@@ -46,3 +46,45 @@ def top_offenders(check: Check, limit: int = 3) -> str:
         else:
             items.append(f"{item:g}" if isinstance(item, float) else str(item))
     return ", ".join(items)
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(
+    scores: list[float | None],
+    statuses: list[str],
+    threshold: float | None = None,
+    is_test: bool = False,
+    width: int = 32,
+) -> list[tuple[str, str]]:
+    """Window scores as block characters, each with the status of its window(s).
+
+    Heights are relative to the threshold (a full block is at or past it), so
+    a stable feature reads low and a drifted one high. More windows than
+    ``width`` are grouped, keeping the highest score and the worst status of
+    each group, so a breach is never averaged away. For tests (p-values) the
+    height follows the status.
+    """
+    if not scores:
+        return []
+    groups = max(1, -(-len(scores) // width))
+    order = {"fail": 4, "inconclusive": 3, "warn": 2, "pass": 1, "skipped": 0}
+    cells: list[tuple[float | None, str]] = []
+    for start in range(0, len(scores), groups):
+        chunk = [s for s in scores[start : start + groups] if s is not None]
+        status = max(statuses[start : start + groups], key=lambda s: order.get(s, 0))
+        cells.append((max(chunk) if chunk else None, status))
+    finite = [c for c, _ in cells if c is not None]
+    scale = threshold if threshold and threshold > 0 else (max(finite) if finite else 0.0)
+    top = len(BLOCKS) - 1
+    out = []
+    for value, status in cells:
+        if value is None:
+            out.append((" ", status))
+        elif is_test:
+            out.append((BLOCKS[top if status == "fail" else 1], status))
+        else:
+            level = 0 if scale <= 0 else min(top, int(value / scale * top))
+            out.append((BLOCKS[level], status))
+    return out

@@ -26,12 +26,19 @@ class NumericSummary:
 
     @classmethod
     def from_values(cls, values: np.ndarray, nulls: int = 0) -> NumericSummary:
-        """``values`` as float64 with NaN for missing; ``nulls`` counts missing values not in the array."""
-        finite_mask = np.isfinite(values)
-        finite = values[finite_mask]
-        nan = int(np.count_nonzero(np.isnan(values)))
-        infinite = len(values) - len(finite) - nan
-        return cls(np.sort(finite), missing=nulls + nan, infinite=infinite)
+        """``values`` as float64 with NaN for missing; ``nulls`` counts missing values not in the array.
+
+        One sort does it all: NaN sorts last and infinities next to it, so the
+        finite values are a slice of the sorted copy.
+        """
+        ordered = np.sort(values)
+        end = len(ordered)
+        if end and np.isnan(ordered[-1]):
+            end = int(np.searchsorted(np.isnan(ordered), True))
+        start = int(np.searchsorted(ordered[:end], -np.inf, side="right"))
+        stop = int(np.searchsorted(ordered[:end], np.inf, side="left"))
+        nan = len(ordered) - end
+        return cls(ordered[start:stop], missing=nulls + nan, infinite=(start + end - stop))
 
     @property
     def count(self) -> int:
