@@ -18,7 +18,7 @@ def test_empty_policy_gives_documented_defaults(write_policy) -> None:
     policy = load_policy(write_policy(""))
     assert policy.validate_.missing.max_fraction == 0.5
     assert policy.validate_.ranges.max_fraction == 0.01
-    assert policy.drift.methods.numeric == "jensen_shannon"
+    assert policy.drift.methods.numeric == "wasserstein"
     assert policy.columns.id == "prediction_id"
     assert policy.source_of("validate.missing.max_fraction") == "default"
 

@@ -668,7 +668,7 @@ def _report(
                     "noise": r.noise,
                     "missing_change": r.missing_current - r.missing_reference,
                     "unseen": r.unseen,
-                    "windows": [w.score for w in r.windows],
+                    "window_scores": [w.score for w in r.windows],
                     "window_status": [w.status.value for w in r.windows],
                     "is_test": METHOD_BY_NAME[r.method].is_test,
                 },

@@ -54,7 +54,7 @@ def build(report: Report, verbose: bool = False) -> Group:
         if offenders and offenders not in detail:
             detail = f"{detail}; top: {offenders}"
         detail_text = Text(detail)
-        windows = check.details.get("windows") if check.details else None
+        windows = check.details.get("window_scores") if check.details else None
         if windows:
             threshold = check.threshold if isinstance(check.threshold, int | float) else None
             line = sparkline(
