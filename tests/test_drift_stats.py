@@ -125,3 +125,9 @@ def test_wasserstein_paths_match_scipy(n: int, m: int) -> None:
     rng = np.random.default_rng(n + m)
     ref, cur = np.sort(rng.lognormal(0, 1, n)), np.sort(rng.lognormal(0.3, 1.2, m))
     assert wasserstein_sorted(ref, cur) == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_wasserstein_in_blocks_is_the_same() -> None:
+    rng = np.random.default_rng(11)
+    ref, cur = np.sort(rng.normal(0, 1, 500)), np.sort(rng.normal(0.5, 2, 333))
+    assert wasserstein_sorted(ref, cur, block=7) == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9)

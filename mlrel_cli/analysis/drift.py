@@ -181,7 +181,8 @@ def drift(
         progress(plan.name)
         return result
 
-    workers = max(1, min(4, os.cpu_count() or 1))
+    # two columns in flight per core: enough to overlap reading with sorting, and memory stays ~ 4 columns
+    workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(run, plans))
     results = _correct_tests(results, policy)
@@ -315,15 +316,13 @@ def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
 
 
 def _summarise(
-    column: pa.ChunkedArray | pa.Array, kind: str, windows: _Windows | None
+    load: Callable[[], pa.ChunkedArray | pa.Array], kind: str, windows: _Windows | None
 ) -> tuple[NumericSummary | CategoricalSummary, list[NumericSummary | CategoricalSummary]]:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
+    """Summarise one column; ``load`` reads it here so the Arrow copy can be freed before sorting."""
+    column = load()
     if kind == "numeric":
-        values = to_numpy_float(column)
-        whole = NumericSummary.from_values(values)
+        values = float_values(column)
+        del column  # from here on only the numpy copy is held: memory of one column, not two
         parts: list[NumericSummary | CategoricalSummary] = []
         if windows is not None:
             ordered = values[windows.order]
@@ -331,32 +330,58 @@ def _summarise(
                 NumericSummary.from_values(ordered[windows.bounds[i] : windows.bounds[i + 1]])
                 for i in range(len(windows.starts_us))
             ]
-        return whole, parts
+            del ordered
+        return NumericSummary.from_values(values, in_place=True), parts
+    if isinstance(column, pa.ChunkedArray) and pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    elif pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = pc.cast(column, pa.string())
+    if windows is None:
+        counts = pc.value_counts(column)
+        counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
+        values_field, counts_field = counts.field("values"), counts.field("counts").to_numpy(zero_copy_only=False)
+        present = values_field.is_valid().to_numpy(zero_copy_only=False)
+        missing = int(counts_field[~present].sum())
+        return CategoricalSummary.from_counts(
+            [v for v, ok in zip(values_field.to_pylist(), present, strict=True) if ok], counts_field[present], missing
+        ), []
     encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.unify_dictionaries().combine_chunks()
+    del column
     categories = encoded.dictionary.to_pylist()
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     k = len(categories)
     counts = np.bincount(codes[codes >= 0], minlength=k)
     whole = CategoricalSummary.from_counts(categories, counts, int(np.count_nonzero(codes < 0)))
-    parts = []
-    if windows is not None:
-        ordered = codes[windows.order]
-        n_windows = len(windows.starts_us)
-        window_of_row = np.repeat(np.arange(n_windows), np.diff(windows.bounds))
-        present = ordered >= 0
-        matrix = np.bincount(window_of_row[present] * k + ordered[present], minlength=n_windows * k)
-        matrix = matrix.reshape(n_windows, k)
-        missing = np.bincount(window_of_row[~present], minlength=n_windows)
-        parts = [CategoricalSummary.from_counts(categories, matrix[i], int(missing[i])) for i in range(n_windows)]
+    ordered = codes[windows.order]
+    n_windows = len(windows.starts_us)
+    window_of_row = np.repeat(np.arange(n_windows), np.diff(windows.bounds))
+    present = ordered >= 0
+    matrix = np.bincount(window_of_row[present] * k + ordered[present], minlength=n_windows * k)
+    matrix = matrix.reshape(n_windows, k)
+    missing = np.bincount(window_of_row[~present], minlength=n_windows)
+    parts = [CategoricalSummary.from_counts(categories, matrix[i], int(missing[i])) for i in range(n_windows)]
     return whole, parts
 
 
-def _read(log: Log, name: str, labels: pa.Array | None, role: str) -> pa.Array | pa.ChunkedArray:
+def float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A writable float64 copy with NaN for nulls, filled chunk by chunk (no combined Arrow copy)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = np.empty(len(column), dtype=np.float64)
+    position = 0
+    for chunk in chunks:
+        out[position : position + len(chunk)] = to_numpy_float(chunk)
+        position += len(chunk)
+    return out
+
+
+def _loader(log: Log, name: str, labels: pa.Array | None, role: str) -> Callable[[], pa.Array | pa.ChunkedArray]:
     if role == "label" and labels is not None:
-        return labels
-    return log.column(name)
+        return lambda: labels
+    return lambda: log.column(name)
 
 
 # ---------------------------------------------------------------- judging
@@ -371,9 +396,9 @@ def _compare(
     current_labels: pa.Array | None,
 ) -> FeatureDrift:
     spec = policy.drift
-    ref_summary, _ = _summarise(_read(reference, plan.reference_column, None, plan.role), plan.kind, None)
+    ref_summary, _ = _summarise(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
     cur_summary, window_summaries = _summarise(
-        _read(current, plan.current_column, current_labels, plan.role), plan.kind, windows
+        _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
     )
     quantile = 1.0 - spec.false_alarm_rate
     noise_cache: dict[int, float] = {}

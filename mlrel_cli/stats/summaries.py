@@ -25,13 +25,18 @@ class NumericSummary:
     infinite: int = 0
 
     @classmethod
-    def from_values(cls, values: np.ndarray, nulls: int = 0) -> NumericSummary:
+    def from_values(cls, values: np.ndarray, nulls: int = 0, in_place: bool = False) -> NumericSummary:
         """``values`` as float64 with NaN for missing; ``nulls`` counts missing values not in the array.
 
         One sort does it all: NaN sorts last and infinities next to it, so the
-        finite values are a slice of the sorted copy.
+        finite values are a slice of the sorted array. ``in_place`` sorts the
+        caller's array instead of a copy (it must be writable and not needed).
         """
-        ordered = np.sort(values)
+        if in_place:
+            values.sort()
+            ordered = values
+        else:
+            ordered = np.sort(values)
         end = len(ordered)
         if end and np.isnan(ordered[-1]):
             end = int(np.searchsorted(np.isnan(ordered), True))
