@@ -29,6 +29,14 @@ def render(report: Report) -> str:
     if inputs:
         lines.append(" · ".join(f"**{k}**: `{v}`" for k, v in inputs.items()))
         lines.append("")
+    section = report.sections.get("table")
+    if section and section.get("rows"):
+        lines += [f"### {section.get('title', '')}", "", "| " + " | ".join(section["columns"]) + " |"]
+        lines.append("|" + "---|" * len(section["columns"]))
+        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section["rows"]]
+        lines.append("")
+    if not report.checks:
+        return "\n".join([*lines, f"<sub>generated {report.generated_at} by mlrel</sub>", ""])
     lines += ["| status | check | value | limit | details | threshold from |", "|---|---|---:|---:|---|---|"]
     for check in report.ordered_checks():
         detail = check.message

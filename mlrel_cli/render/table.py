@@ -75,7 +75,17 @@ def build(report: Report, verbose: bool = False) -> Group:
         parts.append(table)
     if hidden:
         parts.append(Text(f"{hidden} more checks passed or were skipped (--verbose lists them)", style="dim"))
+    section = report.sections.get("table")
+    if section and section.get("rows"):
+        extra = Table(title=section.get("title"), show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in section["columns"]:
+            extra.add_column(column, overflow="fold")
+        for row in section["rows"]:
+            extra.add_row(*(Text(str(cell)) for cell in row))
+        parts.append(extra)
     counts = report.counts()
+    if not report.checks:
+        return Group(*parts)
     tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
     parts.append(Text(f"checks: {tally}", style="dim"))
     return Group(*parts)

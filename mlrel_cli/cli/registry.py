@@ -1,0 +1,231 @@
+"""mlrel registry ...: show, history, register, promote, set-fallback."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
+
+registry_app = typer.Typer(
+    help="Record and inspect model versions and every change to what serves traffic.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(registry_app, name="registry")
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="MLREL_REGISTRY",
+        help="Registry YAML file or MLflow tracking URI [default: policy's registry:, else ./registry.yaml].",
+    ),
+]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who makes the change [default: the user].")]
+
+
+class Stage(StrEnum):
+    canary = "canary"
+    production = "production"
+
+
+def actor_name(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return os.environ.get("MLREL_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def resolve_registry(option: str | None, policy_path: Path | None):  # type: ignore[no-untyped-def]
+    """--registry, else the policy's registry: (relative to the policy file), else ./registry.yaml."""
+    from mlrel_cli.registry import open_registry
+
+    if option:
+        return open_registry(option)
+    if policy_path is not None:
+        from mlrel_cli.policy import load_policy
+
+        policy = load_policy(policy_path)
+        if policy.registry:
+            location = policy.registry
+            if "://" not in location and not Path(location).is_absolute():
+                location = str(policy_path.parent / location)
+            return open_registry(location)
+    return open_registry("registry.yaml")
+
+
+@registry_app.command("show", epilog="Example: mlrel registry show checkout-fraud --registry registry.yaml")
+def show(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Which version serves production, the fallback, the canary, and every version."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry.reports import show_report
+
+        reg = resolve_registry(registry, policy)
+        emit(show_report(reg.location, model, reg.read(model)), OutputOptions(fmt, output, quiet, no_color), None)
+
+
+@registry_app.command("history", epilog="Example: mlrel registry history checkout-fraud --since 7d")
+def history(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only events after this: a duration (7d, 12h) or an ISO time.")
+    ] = None,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """The append-only history of change events: registrations, promotions, rollbacks."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry.reports import history_report
+
+        reg = resolve_registry(registry, policy)
+        record = reg.read(model)
+        emit(
+            history_report(reg.location, model, record, _since(since)),
+            OutputOptions(fmt, output, quiet, no_color),
+            None,
+        )
+
+
+def _since(text: str | None) -> str | None:
+    import datetime as dt
+
+    from mlrel_cli.cli.common import parse_time
+    from mlrel_cli.durations import parse_duration
+
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.now(dt.UTC) - parse_duration(text)
+    except ValueError:
+        moment = parse_time(text, "--since")
+        assert moment is not None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@registry_app.command(
+    "register", epilog="Example: mlrel registry register checkout-fraud v42 --artifact s3://models/fraud/v42"
+)
+def register(
+    model: Annotated[str, typer.Argument(help="Model name (created if new).")],
+    version: Annotated[str, typer.Argument(help="Version name, such as v42.")],
+    artifact: Annotated[str, typer.Option("--artifact", help="Where the model artifact lives (URI).")],
+    code_version: Annotated[
+        str | None, typer.Option("--code-version", help="Git sha or image of the code that built it.")
+    ] = None,
+    config: Annotated[str | None, typer.Option("--config", help="Reference to its training config.")] = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Record a new version as a candidate."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry import model as rules
+        from mlrel_cli.registry.reports import change_report
+
+        reg = resolve_registry(registry, policy)
+        who = actor_name(actor)
+        record, event = reg.change(
+            model,
+            lambda rec: rules.register(rec, model, version, artifact, code_version, config, who, rules.utc_now()),
+            create=True,
+        )
+        summary = f"registered {model} {version} as a candidate."
+        emit(change_report("registry register", reg.location, model, record, event, summary),
+             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+
+
+@registry_app.command(
+    "promote", epilog="Example: mlrel registry promote checkout-fraud v42 --stage canary --traffic 0.05"
+)
+def promote(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to promote.")],
+    stage: Annotated[
+        Stage, typer.Option("--stage", help="canary (a share of traffic) or production.")
+    ] = Stage.production,
+    traffic: Annotated[
+        float | None, typer.Option("--traffic", min=0.0, max=1.0, help="The canary's share of traffic, 0-1.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote a version that was rolled back.")] = False,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move a version to canary (with its traffic share, step by step) or to production."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.errors import MlrelError
+        from mlrel_cli.registry import model as rules
+        from mlrel_cli.registry.reports import change_report
+
+        if stage == Stage.production and traffic is not None:
+            raise MlrelError("--traffic applies to --stage canary only (production takes all traffic)")
+        reg = resolve_registry(registry, policy)
+        who = actor_name(actor)
+        record, event = reg.change(
+            model,
+            lambda rec: rules.promote(rec, model, version, stage.value, traffic, who, rules.utc_now(), reason, force),
+        )
+        share = f" at {traffic:.0%} of traffic" if traffic is not None else ""
+        summary = f"promoted {model} {version} to {stage.value}{share}."
+        emit(change_report("registry promote", reg.location, model, record, event, summary),
+             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+
+
+@registry_app.command("set-fallback", epilog="Example: mlrel registry set-fallback checkout-fraud v0-naive")
+def set_fallback(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="The naive fallback version.")],
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Name the naive fallback model that `mlrel rollback --to fallback` switches to."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry import model as rules
+        from mlrel_cli.registry.reports import change_report
+
+        reg = resolve_registry(registry, policy)
+        who = actor_name(actor)
+        record, event = reg.change(model, lambda rec: rules.set_fallback(rec, model, version, who, rules.utc_now()))
+        emit(change_report("registry set-fallback", reg.location, model, record, event,
+                           f"{model} falls back to {version}."),
+             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip

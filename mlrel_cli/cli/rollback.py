@@ -1,0 +1,75 @@
+"""mlrel rollback: mitigation in one command, safe at 3 a.m."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
+from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, resolve_registry
+
+
+@app.command(
+    epilog='Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes'
+)
+def rollback(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    to: Annotated[
+        str, typer.Option("--to", help="previous (last good production version), fallback, or a VERSION.")
+    ] = "previous",
+    reason: Annotated[str | None, typer.Option("--reason", help="Why: recorded in the history.")] = None,
+    incident: Annotated[str | None, typer.Option("--incident", help="Incident id, such as INC-2231.")] = None,
+    actor: ActorOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Allow a target that was rolled back before.")] = False,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Move production back to the previous version (or the naive fallback), mark the replaced one
+    rolled_back, and record who, when, why and for which incident."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.errors import MlrelError
+        from mlrel_cli.registry import model as rules
+        from mlrel_cli.registry.reports import rollback_report
+
+        require_reason, require_incident = True, False
+        if policy is not None:
+            from mlrel_cli.policy import load_policy
+
+            loaded = load_policy(policy)
+            require_reason, require_incident = loaded.rollback.require_reason, loaded.rollback.require_incident
+        if require_reason and not reason and not dry_run:
+            raise MlrelError("--reason is required: say why, for the history and the post-mortem")
+        if require_incident and not incident and not dry_run:
+            raise MlrelError("--incident is required by the policy (rollback.require_incident)")
+        reg = resolve_registry(registry, policy)
+        plan = rules.plan_rollback(reg.read(model), model, to, force)
+        opts = OutputOptions(fmt, output, quiet, no_color)
+        if dry_run:
+            emit(rollback_report(reg.location, plan, None, dry_run=True), opts, None)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise MlrelError("refusing to roll back without confirmation: stdin is not a terminal; pass --yes")
+            typer.echo(
+                f"Roll {model} back from {plan.from_version} to {plan.to_version} ({plan.target_kind}, "
+                f"last in production {plan.last_in_production or 'never'}, code {plan.code_version or 'unknown'})?",
+                err=True,
+            )
+            if not typer.confirm("Proceed", default=False, err=True):
+                raise MlrelError("rollback cancelled; nothing was changed")
+        change = rules.rollback_change(
+            model, plan, to, force, confirmed_by_person=not yes, actor=actor_name(actor), reason=reason or "",
+            incident=incident,
+        )  # fmt: skip
+        _record, event = reg.change(model, change)
+        done = plan.model_copy(update={"from_version": event.from_version, "to_version": event.to_version})
+        emit(rollback_report(reg.location, done, event, dry_run=False), opts, None)

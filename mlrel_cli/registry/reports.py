@@ -1,0 +1,116 @@
+"""Reports of the registry commands and of rollback (what the renderers print)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrel_cli.registry.model import Event, ModelRecord, RollbackPlan
+from mlrel_cli.report import Check, Report, Status
+
+
+def _event_dict(event: Event) -> dict[str, Any]:
+    return event.model_dump(by_alias=False, exclude_none=True)
+
+
+def show_report(location: str, model: str, record: ModelRecord) -> Report:
+    rows = [
+        [v.version, v.status, v.traffic if v.traffic is not None else "", v.code_version or "", v.created, v.artifact]
+        for v in record.versions
+    ]
+    canary = record.version(record.canary) if record.canary else None
+    canary_text = f", canary {record.canary} at {canary.traffic:.0%}" if canary and canary.traffic is not None else ""
+    summary = (
+        f"{model}: production {record.production or 'none'}, fallback {record.fallback or 'none'}{canary_text}; "
+        f"{len(record.versions)} versions, {len(record.history)} events."
+    )
+    return Report(
+        command="registry show",
+        status=Status.PASS,
+        summary=summary,
+        checks=(),
+        inputs={"registry": location, "model": model},
+        sections={
+            "model": model,
+            "production": record.production,
+            "fallback": record.fallback,
+            "canary": record.canary,
+            "versions": [v.model_dump(exclude_none=True) for v in record.versions],
+            "table": {
+                "title": "versions",
+                "columns": ["version", "status", "traffic", "code", "created", "artifact"],
+                "rows": rows,
+            },
+        },
+    )
+
+
+def history_report(location: str, model: str, record: ModelRecord, since: str | None) -> Report:
+    events = [e for e in record.history if since is None or e.time >= since]
+    rows = [
+        [e.time, e.action, e.from_version or "", e.to_version or "", e.stage or "",
+         f"{e.traffic:.0%}" if e.traffic is not None else "", e.actor, e.incident or "", e.reason or ""]
+        for e in events
+    ]  # fmt: skip
+    since_text = f" since {since}" if since else ""
+    return Report(
+        command="registry history",
+        status=Status.PASS,
+        summary=f"{model}: {len(events)} change events{since_text}.",
+        checks=(),
+        inputs={"registry": location, "model": model, "since": since},
+        sections={
+            "model": model,
+            "events": [_event_dict(e) for e in events],
+            "table": {
+                "title": "history",
+                "columns": ["time", "action", "from", "to", "stage", "traffic", "actor", "incident", "reason"],
+                "rows": rows,
+            },
+        },
+    )
+
+
+def change_report(command: str, location: str, model: str, record: ModelRecord, event: Event, summary: str) -> Report:
+    return Report(
+        command=command,
+        status=Status.PASS,
+        summary=summary,
+        checks=(Check(name=event.action, status=Status.PASS, value=event.to_version, message=summary),),
+        inputs={"registry": location, "model": model},
+        sections={"model": model, "production": record.production, "event": _event_dict(event)},
+    )
+
+
+def rollback_report(location: str, plan: RollbackPlan, event: Event | None, dry_run: bool) -> Report:
+    if dry_run:
+        summary = (
+            f"dry run: would roll {plan.model} back from {plan.from_version} to {plan.to_version}; nothing changed."
+        )
+    else:
+        summary = f"{plan.model} rolled back from {plan.from_version} to {plan.to_version}."
+    last = plan.last_in_production or "never"
+    return Report(
+        command="rollback",
+        status=Status.PASS,
+        summary=summary,
+        checks=(
+            Check(
+                name="rollback",
+                status=Status.PASS,
+                value=plan.to_version,
+                threshold=None,
+                message=f"{plan.from_version} -> {plan.to_version} ({plan.target_kind}; last in production: {last}; "
+                f"code {plan.code_version or 'unknown'})",
+            ),
+        ),
+        inputs={"registry": location, "model": plan.model},
+        sections={
+            "model": plan.model,
+            "from_version": plan.from_version,
+            "to_version": plan.to_version,
+            "target": plan.target_kind,
+            "dry_run": dry_run,
+            "plan": plan.model_dump(),
+            "event": _event_dict(event) if event else None,
+        },
+    )
