@@ -39,8 +39,8 @@ def make_registry(path: Path, versions: int, events: int) -> None:
         "production": production,
         "fallback": names[0],
         "versions": [
-            {"version": n, "artifact": f"s3://models/fraud/{n}", "code_version": f"{i:040x}", "created": "2026-01-01T00:00:00Z",
-             "status": "production" if n == production else "retired"}
+            {"version": n, "artifact": f"s3://models/fraud/{n}", "code_version": f"{i:040x}",
+             "created": "2026-01-01T00:00:00Z", "status": "production" if n == production else "retired"}
             for i, n in enumerate(names)
         ],
     }  # fmt: skip
