@@ -104,9 +104,7 @@ def ensure_venv(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "evidently==0.7.23", "pandas<3", "nannyml"], check=True
-        )
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently==0.7.23", "pandas<3", "nannyml"], check=True)
     return python
 
 

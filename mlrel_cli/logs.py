@@ -90,9 +90,7 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
         )
         partition_fields = [f for f in dataset.schema if f.name not in file_schema.names]
         schema = pa.schema([*file_schema, *partition_fields])
-        dataset = ds.dataset(
-            list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir
-        )
+        dataset = ds.dataset(list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir)
     except (pa.ArrowException, OSError) as exc:
         raise LogError(f"cannot open the {label}: {_first_line(exc)}", text) from None
     if num_rows == 0 and not allow_empty:
@@ -159,9 +157,7 @@ class Roles:
 
     @property
     def role_columns(self) -> set[str]:
-        return {
-            c for c in (self.timestamp, self.id, self.model_version, self.prediction, self.label, self.latency) if c
-        }
+        return {c for c in (self.timestamp, self.id, self.model_version, self.prediction, self.label, self.latency) if c}
 
 
 def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False) -> Roles:
@@ -209,8 +205,7 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
     fairness = policy.validate_.fairness.segment
     if fairness and fairness not in names:
         raise PolicyError(
-            f"validate.fairness.segment: column '{fairness}' is not in the {log.label}"
-            f"{_suggest_column(fairness, names)}",
+            f"validate.fairness.segment: column '{fairness}' is not in the {log.label}{_suggest_column(fairness, names)}",
             source("validate.fairness.segment"),
         )
 
@@ -226,8 +221,7 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
             kind = spec.kind or kind_of_type(log.schema.field(name).type)
             if kind is None:
                 raise PolicyError(
-                    f"features.{name}: column type {log.schema.field(name).type} is neither numeric nor categorical"
-                    " (set kind)",
+                    f"features.{name}: column type {log.schema.field(name).type} is neither numeric nor categorical (set kind)",
                     source(f"features.{name}"),
                 )
             features[name] = kind
@@ -309,9 +303,7 @@ def to_timestamps_us(array: pa.ChunkedArray, where: str) -> np.ndarray:
         else:
             raise LogError(f"timestamp column has type {dtype}; expected a timestamp or ISO-8601 strings", where)
     except pa.ArrowInvalid as exc:
-        raise LogError(
-            f"timestamp column holds a value that is not an ISO-8601 time: {_first_line(exc)}", where
-        ) from None
+        raise LogError(f"timestamp column holds a value that is not an ISO-8601 time: {_first_line(exc)}", where) from None
     values = pc.drop_null(converted)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
@@ -365,9 +357,7 @@ def join_labels(log: Log, roles: Roles, labels: Log, policy: Policy) -> JoinedLa
     matched = len(index) - index.null_count
     if matched == 0:
         types = f"; its ids are {original_type}, the log's {log_ids.type}" if original_type != log_ids.type else ""
-        raise LogError(
-            f"labels file matches none of the log's {len(log_ids):,} ids on column '{cols.id}'{types}", labels.path
-        )
+        raise LogError(f"labels file matches none of the log's {len(log_ids):,} ids on column '{cols.id}'{types}", labels.path)
     index = index.combine_chunks() if isinstance(index, pa.ChunkedArray) else index
     joined = table.column(1).combine_chunks().take(index)
     if roles.label is not None:

@@ -269,6 +269,10 @@ class Bootstrap(Section):
     seed: int = 0
 
 
+# metrics compare measures beyond the model metrics of validate
+COMPARE_EXTRA_METRICS = ("latency_p50", "latency_p95", "latency_p99", "error_rate", "mean_score")
+
+
 class Compare(Section):
     mode: Literal["canary", "shadow"] = "canary"
     primary_metric: str | None = None
@@ -281,6 +285,15 @@ class Compare(Section):
     segment_correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
     reject_on_segment_regression: bool = True
     top_disagreements: int = Field(default=10, ge=0, le=1000)
+    min_paired_fraction: Fraction = 0.9
+    min_segment_size: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> Compare:
+        for name in [self.primary_metric, *self.max_regression]:
+            if name is not None and name not in COMPARE_EXTRA_METRICS:
+                _check_metric_name(name)
+        return self
 
 
 class Rollback(Section):
@@ -348,9 +361,7 @@ class Policy(Section):
     def explicit_columns(self) -> dict[str, str]:
         """Roles whose column name some policy file wrote down (so the log must have it)."""
         return {
-            role: name
-            for role, name in self.columns.model_dump().items()
-            if name is not None and self.is_set(f"columns.{role}")
+            role: name for role, name in self.columns.model_dump().items() if name is not None and self.is_set(f"columns.{role}")
         }
 
 
@@ -511,9 +522,7 @@ def _describe(error: Any) -> str:
 def _file_loc(loc: Any) -> tuple[Any, ...]:
     """The path in the file: pydantic adds union members and validator names to locations."""
     return tuple(
-        part
-        for part in loc
-        if not (isinstance(part, str) and ("[" in part or part.startswith("function") or part == "literal"))
+        part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function") or part == "literal"))
     )
 
 

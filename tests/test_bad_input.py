@@ -87,9 +87,7 @@ def test_unknown_policy_key(mlrel, outputs, write_log, write_policy) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "text", ["validate:\n  ranges: {max_fraction: '5%'}\n", "validate:\n  ranges: {max_fraction: -0.1}\n"]
-)
+@pytest.mark.parametrize("text", ["validate:\n  ranges: {max_fraction: '5%'}\n", "validate:\n  ranges: {max_fraction: -0.1}\n"])
 def test_threshold_wrong_type_or_out_of_range(mlrel, outputs, write_log, write_policy, text) -> None:
     result = _run(mlrel, outputs, write_log(binary_log()), "-p", write_policy(text))
     _assert_clean_error(result, "validate.ranges.max_fraction")
@@ -97,9 +95,7 @@ def test_threshold_wrong_type_or_out_of_range(mlrel, outputs, write_log, write_p
 
 def test_policy_column_missing_from_log(mlrel, outputs, write_log, write_policy) -> None:
     policy = write_policy("columns: {label: is_fraud}\n")
-    _assert_clean_error(
-        _run(mlrel, outputs, write_log(binary_log()), "-p", policy), "columns.label", "'is_fraud'", str(policy)
-    )
+    _assert_clean_error(_run(mlrel, outputs, write_log(binary_log()), "-p", policy), "columns.label", "'is_fraud'", str(policy))
 
 
 def test_policy_feature_missing_from_log(mlrel, outputs, write_log, write_policy) -> None:
@@ -120,9 +116,7 @@ def test_labels_without_id_column(mlrel, outputs, write_log) -> None:
 
 def test_labels_whose_ids_do_not_match(mlrel, outputs, write_log) -> None:
     labels = write_log({"prediction_id": list(range(100)), "label": [1] * 100})
-    _assert_clean_error(
-        _run(mlrel, outputs, write_log(binary_log()), "--labels", labels), "matches none", "int64", "string"
-    )
+    _assert_clean_error(_run(mlrel, outputs, write_log(binary_log()), "--labels", labels), "matches none", "int64", "string")
 
 
 def test_bad_now_option(mlrel, outputs, write_log) -> None:

@@ -166,9 +166,7 @@ def test_method_that_does_not_fit_the_kind(mlrel, write_log, write_policy) -> No
 
 def test_missing_current_log(mlrel, write_log, tmp_path) -> None:
     result = mlrel("drift", "-r", write_log(_log(0)), "-c", tmp_path / "nope.parquet")
-    assert (
-        result.exit_code == 2 and result.stderr.strip() == f"error: current log not found ({tmp_path / 'nope.parquet'})"
-    )
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: current log not found ({tmp_path / 'nope.parquet'})"
 
 
 def test_empty_window_is_reported(mlrel, write_log) -> None:

@@ -27,9 +27,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 def test_psi_by_hand() -> None:
     # p = (0.5, 0.5), q = (0.25, 0.75):
     # (0.25 - 0.5) ln(0.25/0.5) + (0.75 - 0.5) ln(0.75/0.5) = 0.25 ln 2 + 0.25 ln 1.5 = 0.27465...
-    assert psi_from_counts(np.array([50, 50]), np.array([25, 75])) == pytest.approx(
-        0.25 * np.log(2) + 0.25 * np.log(1.5)
-    )
+    assert psi_from_counts(np.array([50, 50]), np.array([25, 75])) == pytest.approx(0.25 * np.log(2) + 0.25 * np.log(1.5))
 
 
 def test_psi_empty_bin_uses_epsilon() -> None:

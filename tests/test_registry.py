@@ -79,9 +79,7 @@ def test_rollback_to_previous(mlrel, registry) -> None:
 
 
 def test_rollback_to_fallback_and_to_a_version(mlrel, registry) -> None:
-    code, report, _ = _json(
-        mlrel, "rollback", "fraud", "--to", "fallback", "--reason", "x", "--yes", "--registry", registry
-    )
+    code, report, _ = _json(mlrel, "rollback", "fraud", "--to", "fallback", "--reason", "x", "--yes", "--registry", registry)
     assert code == 0 and report["to_version"] == "naive"
     code, report, _ = _json(mlrel, "rollback", "fraud", "--to", "v40", "--reason", "x", "--yes", "--registry", registry)
     assert code == 0 and report["from_version"] == "naive" and report["to_version"] == "v40"
@@ -161,9 +159,7 @@ def test_register_twice_and_unknown_model(mlrel, registry) -> None:
 
 
 def test_registry_from_the_policy(mlrel, registry, write_policy) -> None:
-    policy = write_policy(
-        f"registry: {registry.name}\nrollback: {{require_incident: true}}\n", registry.name + ".policy.yaml"
-    )
+    policy = write_policy(f"registry: {registry.name}\nrollback: {{require_incident: true}}\n", registry.name + ".policy.yaml")
     result = mlrel("rollback", "fraud", "--reason", "r", "--yes", "-p", policy)
     assert result.exit_code == 2 and "--incident is required" in result.stderr
     assert mlrel("rollback", "fraud", "--reason", "r", "--incident", "I-1", "--yes", "-p", policy).exit_code == 0

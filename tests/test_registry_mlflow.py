@@ -130,10 +130,7 @@ def test_unreachable_server_is_a_clean_error(mlrel) -> None:
 
 def test_twenty_concurrent_writers_lose_no_event(server, mlrel, model) -> None:
     for i in range(20):
-        assert (
-            mlrel("registry", "register", model, f"c{i}", "--artifact", f"s3://m/c{i}", "--registry", server).exit_code
-            == 0
-        )
+        assert mlrel("registry", "register", model, f"c{i}", "--artifact", f"s3://m/c{i}", "--registry", server).exit_code == 0
     _, before = _json(mlrel, "registry", "history", model, "--registry", server)
     commands = [
         ["registry", "promote", model, f"c{i}"]

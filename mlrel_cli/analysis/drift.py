@@ -231,8 +231,7 @@ def _plan(
         ref_kind, cur_kind = kind_of_type(ref_type), kind_of_type(cur_type)
         if ref_kind != cur_kind or pa.types.is_boolean(ref_type) != pa.types.is_boolean(cur_type):
             raise LogError(
-                f"column '{name}' is {ref_type} in the reference but {cur_type} in the current log: "
-                "they cannot be compared",
+                f"column '{name}' is {ref_type} in the reference but {cur_type} in the current log: they cannot be compared",
                 current.path,
             )
         if kind == "text":
@@ -430,8 +429,7 @@ def _compare(
                 result.score,
                 result,
                 threshold,
-                f"{cur.count:,} rows are too few for {plan.method.name}: unchanged data scores up to "
-                f"{noise:.3g} by chance",
+                f"{cur.count:,} rows are too few for {plan.method.name}: unchanged data scores up to {noise:.3g} by chance",
             )
         if breaches(plan.method, result.score, threshold):
             return Status.FAIL, result.score, result, threshold, ""

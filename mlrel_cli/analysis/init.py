@@ -182,8 +182,7 @@ def _relax_until_it_passes(reference: Log, policy: dict[str, Any], notes: list[s
         bad = [
             c
             for c in report.checks
-            if c.status in (Status.FAIL, Status.INCONCLUSIVE)
-            or (c.status == Status.WARN and c.name.startswith("performance:"))
+            if c.status in (Status.FAIL, Status.INCONCLUSIVE) or (c.status == Status.WARN and c.name.startswith("performance:"))
         ]
         if not bad:
             return

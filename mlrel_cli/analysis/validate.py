@@ -372,8 +372,7 @@ def _unseen_check(
             value=rate,
             threshold=cfg.max_fraction,
             message=(
-                f"{len(unseen)} unseen categories in {n_unseen:,} rows, e.g. "
-                + ", ".join(repr(v) for v, _ in unseen[:3])
+                f"{len(unseen)} unseen categories in {n_unseen:,} rows, e.g. " + ", ".join(repr(v) for v, _ in unseen[:3])
                 if unseen
                 else f"all {len(values)} categories known"
             ),
@@ -784,9 +783,7 @@ def _compute(task: str, data: _Labelled, mask: np.ndarray | None, threshold: flo
     return TASK_METRICS[task](truth, predicted)
 
 
-def _performance(
-    ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array
-) -> tuple[list[Check], list[dict[str, Any]]]:
+def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array) -> tuple[list[Check], list[dict[str, Any]]]:
     cfg = ctx.policy.validate_.performance
     if task not in (BINARY, MULTICLASS, REGRESSION):
         return [_skipped("performance", f"task '{task}' metrics are not built yet")], []
@@ -832,9 +829,7 @@ def _performance(
                 for name in cfg.metrics:
                     if name in seg_metrics:
                         checks.append(
-                            _metric_check(
-                                ctx, task, name, seg_metrics[name], f"{segment}={names[code]}", data, codes == code
-                            )
+                            _metric_check(ctx, task, name, seg_metrics[name], f"{segment}={names[code]}", data, codes == code)
                         )
             segment_rows.append(row)
     return checks, segment_rows

@@ -31,9 +31,7 @@ def drift(
     reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],
     current: Annotated[Path, typer.Option("--current", "-c", help="Current log (production).")],
     policy: PolicyOpt = None,
-    window: Annotated[
-        str | None, typer.Option("--window", "-w", help="Cut the current log by time: 15m, 1h, 1d.")
-    ] = None,
+    window: Annotated[str | None, typer.Option("--window", "-w", help="Cut the current log by time: 15m, 1h, 1d.")] = None,
     labels: Annotated[
         Path | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
     ] = None,

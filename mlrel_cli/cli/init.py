@@ -15,9 +15,7 @@ from mlrel_cli.errors import OutputError
 @app.command(epilog="Example: mlrel init --from samples/reference.parquet -o policy.yaml")
 def init(
     reference: Annotated[Path, typer.Option("--from", help="Reference log to infer the policy from.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the policy here [default: stdout].")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the policy here [default: stdout].")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model name to record in the policy.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")] = False,
     debug: DebugOpt = False,

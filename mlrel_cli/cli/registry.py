@@ -125,9 +125,7 @@ def _since(text: str | None) -> str | None:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@registry_app.command(
-    "register", epilog="Example: mlrel registry register checkout-fraud v42 --artifact s3://models/fraud/v42"
-)
+@registry_app.command("register", epilog="Example: mlrel registry register checkout-fraud v42 --artifact s3://models/fraud/v42")
 def register(
     model: Annotated[str, typer.Argument(help="Model name (created if new).")],
     version: Annotated[str, typer.Argument(help="Version name, such as v42.")],
@@ -162,15 +160,11 @@ def register(
              OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
 
 
-@registry_app.command(
-    "promote", epilog="Example: mlrel registry promote checkout-fraud v42 --stage canary --traffic 0.05"
-)
+@registry_app.command("promote", epilog="Example: mlrel registry promote checkout-fraud v42 --stage canary --traffic 0.05")
 def promote(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version to promote.")],
-    stage: Annotated[
-        Stage, typer.Option("--stage", help="canary (a share of traffic) or production.")
-    ] = Stage.production,
+    stage: Annotated[Stage, typer.Option("--stage", help="canary (a share of traffic) or production.")] = Stage.production,
     traffic: Annotated[
         float | None, typer.Option("--traffic", min=0.0, max=1.0, help="The canary's share of traffic, 0-1.")
     ] = None,

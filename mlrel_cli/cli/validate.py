@@ -27,9 +27,7 @@ from mlrel_cli.cli.options import (
     "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
 )
 def validate(
-    log: Annotated[
-        Path, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")
-    ],
+    log: Annotated[Path, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")],
     policy: PolicyOpt = None,
     reference: Annotated[
         Path | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")
@@ -37,9 +35,7 @@ def validate(
     labels: Annotated[
         Path | None, typer.Option("--labels", "-l", help="Late labels (Parquet with id and label columns).")
     ] = None,
-    now: Annotated[
-        str | None, typer.Option("--now", help="Judge freshness as of this ISO-8601 time [default: now].")
-    ] = None,
+    now: Annotated[str | None, typer.Option("--now", help="Judge freshness as of this ISO-8601 time [default: now].")] = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,

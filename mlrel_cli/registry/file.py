@@ -169,9 +169,7 @@ class FileRegistry:
             record.pop("history", None)
         data["events"] = events
         header = f"# mlrel model registry; its history is in {self.ledger.name}. Change it with `mlrel registry`.\n"
-        text = header + yaml.dump(
-            data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True
-        )
+        text = header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
         directory = self.path.parent if str(self.path.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         try:

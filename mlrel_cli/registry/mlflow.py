@@ -154,9 +154,7 @@ class MlflowRegistry:
                 if version.traffic is None:
                     self._call("untag", self.client.delete_model_version_tag, model, number, "mlrel.traffic")
                 else:
-                    self._call(
-                        "tag", self.client.set_model_version_tag, model, number, "mlrel.traffic", str(version.traffic)
-                    )
+                    self._call("tag", self.client.set_model_version_tag, model, number, "mlrel.traffic", str(version.traffic))
         for alias in ALIASES:
             target = getattr(new, alias)
             if target == getattr(old, alias):

@@ -79,9 +79,7 @@ class RegistryFile(_Record):
 # ---------------------------------------------------------------- the rules
 
 
-def _with_status(
-    record: ModelRecord, changes: dict[str, VersionStatus], traffic: dict[str, float | None]
-) -> list[Version]:
+def _with_status(record: ModelRecord, changes: dict[str, VersionStatus], traffic: dict[str, float | None]) -> list[Version]:
     out = []
     for v in record.versions:
         if v.version in changes or v.version in traffic:
@@ -178,8 +176,7 @@ def plan_rollback(record: ModelRecord, model: str, to: str, force: bool) -> Roll
         target = _previous_production(record)
         if target is None:
             raise RegistryError(
-                f"model '{model}' has no earlier production version that was not rolled back; "
-                "use --to fallback or --to VERSION"
+                f"model '{model}' has no earlier production version that was not rolled back; use --to fallback or --to VERSION"
             )
         kind = "previous"
     elif to == "fallback":
@@ -221,16 +218,12 @@ def apply_rollback(
     record: ModelRecord, plan: RollbackPlan, actor: str, reason: str, incident: str | None, now: str
 ) -> tuple[ModelRecord, Event]:
     if record.production != plan.from_version:
-        raise RegistryError(
-            f"production of '{plan.model}' changed while planning (now '{record.production}'); nothing was done"
-        )
+        raise RegistryError(f"production of '{plan.model}' changed while planning (now '{record.production}'); nothing was done")
     event = Event(
         time=now, actor=actor, action="rollback", from_version=plan.from_version, to_version=plan.to_version,
         stage="production", reason=reason, incident=incident,
     )  # fmt: skip
-    versions = _with_status(
-        record, {plan.from_version: "rolled_back", plan.to_version: "production"}, {plan.to_version: None}
-    )
+    versions = _with_status(record, {plan.from_version: "rolled_back", plan.to_version: "production"}, {plan.to_version: None})
     canary = None if record.canary in (plan.from_version, plan.to_version) else record.canary
     return (
         record.model_copy(

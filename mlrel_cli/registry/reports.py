@@ -83,9 +83,7 @@ def change_report(command: str, location: str, model: str, record: ModelRecord, 
 
 def rollback_report(location: str, plan: RollbackPlan, event: Event | None, dry_run: bool) -> Report:
     if dry_run:
-        summary = (
-            f"dry run: would roll {plan.model} back from {plan.from_version} to {plan.to_version}; nothing changed."
-        )
+        summary = f"dry run: would roll {plan.model} back from {plan.from_version} to {plan.to_version}; nothing changed."
     else:
         summary = f"{plan.model} rolled back from {plan.from_version} to {plan.to_version}."
     last = plan.last_in_production or "never"

@@ -57,9 +57,7 @@ def build(report: Report, verbose: bool = False) -> Group:
         windows = check.details.get("window_scores") if check.details else None
         if windows:
             threshold = check.threshold if isinstance(check.threshold, int | float) else None
-            line = sparkline(
-                windows, check.details.get("window_status", []), threshold, bool(check.details.get("is_test"))
-            )
+            line = sparkline(windows, check.details.get("window_status", []), threshold, bool(check.details.get("is_test")))
             detail_text = Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line), "  ", detail)
             if check.details.get("onset"):
                 detail_text.append(f" since {_short_time(check.details['onset'])}")

@@ -74,9 +74,7 @@ def _kl_terms(p: np.ndarray, m: np.ndarray) -> float:
     return float(np.sum(p[nonzero] * np.log(p[nonzero] / m[nonzero])))
 
 
-def wasserstein_sorted(
-    ref: np.ndarray, cur: np.ndarray, ref_prefix: np.ndarray | None = None, block: int = 1 << 20
-) -> float:
+def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray, ref_prefix: np.ndarray | None = None, block: int = 1 << 20) -> float:
     """Exact 1-Wasserstein distance of two sorted samples: the integral of |Q_ref(u) - Q_cur(u)| du.
 
     The current's quantile function is the constant c_j on each level

@@ -1,0 +1,738 @@
+"""``mlrel compare``: judge candidate models against the baseline before they take all traffic.
+
+Canary mode (different requests to each model): each metric's difference
+with a bootstrap interval from multinomial resampling of cells
+(stats/resampling.py), Mann-Whitney U on per-request latency and scores,
+and a Kayenta-style pass / marginal / fail per metric. Shadow mode (the
+same requests, paired on the id): agreement, the distribution of
+differences, paired bootstrap deltas, McNemar's test and the requests the
+models disagree on most. Per segment: the primary metric, with the
+Benjamini-Hochberg correction across segments. Verdict: promote, reject or
+inconclusive, with the reasons that decided it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.errors import LogError, MlrelError
+from mlrel_cli.logs import Log, Roles, infer_task, join_labels, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Check, Report, Status
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.drift import adjust_p_values
+from mlrel_cli.stats.metrics import TASK_METRICS
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+
+PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
+MANN_WHITNEY_MAX_ROWS = 100_000
+PAIRED_MAX_ROWS = 10_000
+
+
+@dataclass
+class ModelRows:
+    """One model's rows: everything a comparison reads, as numpy arrays."""
+
+    version: str
+    rows: int
+    score: np.ndarray | None  # numeric prediction, NaN where invalid
+    classes: np.ndarray | None  # predicted class as text (classification)
+    truth: np.ndarray | None  # labels (bool for binary, float for regression, text for multiclass), by row
+    labelled: np.ndarray  # bool
+    latency: np.ndarray | None
+    invalid: np.ndarray  # bool: null, NaN, infinite or out-of-range output
+    segments: dict[str, np.ndarray] = field(default_factory=dict)
+    ids: pa.Array | None = None
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    baseline: float
+    candidate: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    higher_is_better: bool
+    classification: str  # pass, marginal, fail
+    gating: bool
+    allowed_regression: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "higher_is_better": self.higher_is_better,
+            "classification": self.classification,
+            "gating": self.gating,
+            "allowed_regression": self.allowed_regression,
+        }
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_models(
+    policy: Policy,
+    log: Log | None,
+    baseline: str | None,
+    candidates: list[str],
+    baseline_log: Log | None,
+    candidate_logs: list[Log],
+    labels: Log | None,
+) -> tuple[ModelRows, list[ModelRows], str]:
+    if log is not None:
+        if not baseline or not candidates:
+            raise MlrelError("--log needs --baseline VERSION and at least one --candidate VERSION")
+        roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
+        if roles.model_version is None:
+            raise LogError(
+                f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
+                log.path,
+            )
+        versions = pc.unique(log.column(roles.model_version)).to_pylist()
+        for version in [baseline, *candidates]:
+            if version not in [str(v) for v in versions]:
+                shown = ", ".join(str(v) for v in versions[:10])
+                raise LogError(f"version '{version}' is not in the log's {roles.model_version} (has: {shown})", log.path)
+        table = _read(log, roles, policy, labels)
+        column = pc.cast(table.column("__version"), pa.string())
+        base = _rows(table.filter(pc.equal(column, baseline)), baseline, roles, policy)
+        cands = [_rows(table.filter(pc.equal(column, c)), c, roles, policy) for c in candidates]
+    else:
+        if baseline_log is None or not candidate_logs:
+            raise MlrelError("give --log with --baseline and --candidate, or --baseline-log and --candidate-log")
+        base = _from_log(baseline_log, policy, labels, baseline)
+        names = candidates if len(candidates) == len(candidate_logs) else [None] * len(candidate_logs)
+        cands = [_from_log(c, policy, labels, n) for c, n in zip(candidate_logs, names, strict=True)]
+    task = policy.task or _task(base)
+    for model in [base, *cands]:
+        if model.rows == 0:
+            raise LogError(f"model '{model.version}' has no rows")
+    return base, cands, task
+
+
+def _from_log(log: Log, policy: Policy, labels: Log | None, name: str | None) -> ModelRows:
+    roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
+    table = _read(log, roles, policy, labels)
+    version = name
+    if version is None and roles.model_version is not None:
+        values = pc.unique(table.column("__version")).to_pylist()
+        version = str(values[0]) if len(values) == 1 else None
+    return _rows(table, version or log.path.rsplit("/", 1)[-1], roles, policy)
+
+
+def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Table:
+    columns = {"__prediction": roles.prediction}
+    if roles.latency:
+        columns["__latency"] = roles.latency
+    if roles.model_version:
+        columns["__version"] = roles.model_version
+    if roles.id:
+        columns["__id"] = roles.id
+    if roles.label and labels is None:
+        columns["__label"] = roles.label
+    for segment in policy.segments:
+        columns[f"__seg_{segment}"] = segment
+    names = list(dict.fromkeys(columns.values()))
+    table = log.read(names)
+    out = {key: table.column(name) for key, name in columns.items()}
+    if labels is not None:
+        out["__label"] = pa.chunked_array([join_labels(log, roles, labels, policy).labels])
+    return pa.table(out)
+
+
+def _rows(table: pa.Table, version: str, roles: Roles, policy: Policy) -> ModelRows:
+    prediction = table.column("__prediction")
+    n = table.num_rows
+    score = classes = None
+    if kind_of_type(prediction.type) == "numeric":
+        score = to_numpy_float(prediction)
+        invalid = ~np.isfinite(score)
+        if policy.task in (BINARY, None):
+            outside = np.isfinite(score) & ((score < 0) | (score > 1))
+            if policy.task == BINARY:
+                invalid |= outside
+    else:
+        classes = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+        invalid = pc.is_null(prediction).to_numpy(zero_copy_only=False)
+    truth = None
+    labelled = np.zeros(n, dtype=bool)
+    if "__label" in table.column_names:
+        label = table.column("__label")
+        labelled = pc.is_valid(label).to_numpy(zero_copy_only=False) & ~invalid
+        truth = label
+    latency = to_numpy_float(table.column("__latency")) if "__latency" in table.column_names else None
+    segments = {
+        s: pc.cast(table.column(f"__seg_{s}"), pa.string()).to_numpy(zero_copy_only=False).astype(str) for s in policy.segments
+    }
+    ids = table.column("__id").combine_chunks() if "__id" in table.column_names else None
+    model = ModelRows(version, n, score, classes, None, labelled, latency, invalid, segments, ids)
+    model.truth = truth  # encoded once the task is known
+    return model
+
+
+def _task(model: ModelRows) -> str:
+    prediction = pa.chunked_array([pa.array(model.score if model.score is not None else model.classes)])
+    return infer_task(prediction, model.truth)
+
+
+def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
+    """Labels as the task needs them: bool (binary), text (multiclass), float (regression)."""
+    if model.truth is None:
+        return
+    label = model.truth
+    if task == BINARY:
+        positive = policy.validate_.performance.positive_label
+        if pa.types.is_boolean(label.type):
+            values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
+            model.truth = values if str(positive).lower() in ("1", "true") else ~values
+        elif kind_of_type(label.type) == "numeric":
+            model.truth = to_numpy_float(label) == float(positive)
+        else:
+            model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+    elif task == MULTICLASS:
+        model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    else:
+        model.truth = to_numpy_float(label)
+        model.labelled &= np.isfinite(model.truth)
+
+
+# ---------------------------------------------------------------- canary
+
+
+def _higher_is_better(name: str) -> bool:
+    if name in LOWER_IS_BETTER_EXTRA:
+        return False
+    if name == "mean_score":
+        return True
+    return METRIC_BY_NAME[name].higher_is_better
+
+
+def _allowed(name: str, policy: Policy, baseline_value: float) -> float:
+    spec = policy.compare
+    if name in spec.max_regression:
+        return float(spec.max_regression[name])
+    if name.startswith("latency_"):
+        return spec.max_latency_increase * abs(baseline_value)
+    if name == "error_rate":
+        return spec.max_error_rate_increase
+    return 0.0
+
+
+def _gating(name: str, primary: str, policy: Policy) -> bool:
+    return name == primary or name in policy.compare.max_regression or name in ("latency_p99", "error_rate")
+
+
+def _classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
+    higher = _higher_is_better(name)
+    delta = cand - base
+    allowed = _allowed(name, policy, base)
+    improvement = delta if higher else -delta
+    worse_beyond = improvement < -allowed
+    significant_worse = (high < 0) if higher else (low > 0)
+    if not np.isfinite(delta):
+        classification = "marginal"
+    elif worse_beyond and significant_worse:
+        classification = "fail"
+    elif worse_beyond or significant_worse:
+        classification = "marginal"
+    else:
+        classification = "pass"
+    return MetricResult(
+        name=name, baseline=base, candidate=cand, delta=delta, ci_low=low, ci_high=high, p_value=float("nan"),
+        higher_is_better=higher, classification=classification, gating=_gating(name, primary, policy),
+        allowed_regression=allowed,
+    )  # fmt: skip
+
+
+def _label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
+    keep = model.labelled if mask is None else model.labelled & mask
+    truth = model.truth[keep]  # type: ignore[index]
+    if task == BINARY:
+        return TASK_METRICS[task](truth, model.score[keep], threshold)  # type: ignore[index]
+    if task == MULTICLASS:
+        return TASK_METRICS[task](truth, model.classes[keep])  # type: ignore[index]
+    return TASK_METRICS[task](truth, model.score[keep])  # type: ignore[index]
+
+
+def _label_deviations(
+    task: str, base: ModelRows, cand: ModelRows, base_mask: np.ndarray | None, cand_mask: np.ndarray | None,
+    policy: Policy, rng: np.random.Generator,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Bootstrap deviations of each label metric's delta, from resampled cells of both groups."""
+    resamples = policy.compare.bootstrap.resamples
+    threshold = policy.validate_.performance.decision_threshold
+    keep_b = base.labelled if base_mask is None else base.labelled & base_mask
+    keep_c = cand.labelled if cand_mask is None else cand.labelled & cand_mask
+    if task == BINARY:
+        edges = rs.score_edges([base.score[keep_b], cand.score[keep_c]], threshold)  # type: ignore[index]
+        out: dict[str, np.ndarray] = {}
+        both = []
+        for model, keep in ((base, keep_b), (cand, keep_c)):
+            cells = rs.binary_cells(model.truth[keep], model.score[keep], edges, threshold)  # type: ignore[index]
+            k = len(cells.positives)
+            point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
+            draws = rs.resample_counts(cells.counts, resamples, rng)
+            boot = rs.binary_metrics_from_counts(cells, draws[:, :k], draws[:, k:])
+            both.append({name: boot[name] - point[name][0] for name in boot})
+        for name in both[0]:
+            out[name] = both[1][name] - both[0][name]
+        return out
+    # multiclass accuracy and regression errors: cells of correctness / error quantiles
+    devs = []
+    for model, keep in ((base, keep_b), (cand, keep_c)):
+        if task == MULTICLASS:
+            correct = model.truth[keep] == model.classes[keep]  # type: ignore[index]
+            counts = np.array([correct.sum(), (~correct).sum()], dtype=np.float64)
+            draws = rs.resample_counts(counts, resamples, rng)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                devs.append({"accuracy": draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()})
+        else:
+            err = model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
+            abs_err = np.abs(err)
+            edges = np.unique(np.quantile(abs_err, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1])) if len(err) else []
+            index = np.searchsorted(edges, abs_err, side="right")
+            k = len(edges) + 1
+            counts = np.bincount(index, minlength=k).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_abs = np.where(counts > 0, np.bincount(index, abs_err, minlength=k) / counts, 0)
+                mean_sq = np.where(counts > 0, np.bincount(index, err**2, minlength=k) / counts, 0)
+                draws = rs.resample_counts(counts, resamples, rng)
+                n = draws.sum(axis=1)
+                devs.append({
+                    "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
+                    "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
+                })  # fmt: skip
+    return {name: devs[1][name] - devs[0][name] for name in devs[0]}
+
+
+def compare_canary(
+    task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> tuple[list[MetricResult], dict[str, Any]]:
+    spec = policy.compare
+    confidence = spec.bootstrap.confidence
+    results: list[MetricResult] = []
+    enough_labels = min(base.labelled.sum(), cand.labelled.sum()) >= 2 and base.truth is not None
+    if enough_labels and cand.truth is not None:
+        threshold = policy.validate_.performance.decision_threshold
+        values_b = _label_metrics(task, base, None, threshold)
+        values_c = _label_metrics(task, cand, None, threshold)
+        deviations = _label_deviations(task, base, cand, None, None, policy, rng)
+        for name in values_b:
+            point = values_c[name] - values_b[name]
+            low, high = rs.interval(point, deviations.get(name, np.array([])), confidence)
+            result = _classify(name, values_b[name], values_c[name], low, high, policy, primary)
+            p = rs.bootstrap_p_value(point, deviations.get(name, np.array([])))
+            results.append(_with_p(result, p))
+    # error rate: a binomial per group
+    counts_b = np.array([base.invalid.sum(), (~base.invalid).sum()], dtype=np.float64)
+    counts_c = np.array([cand.invalid.sum(), (~cand.invalid).sum()], dtype=np.float64)
+    rate_b, rate_c = counts_b[0] / counts_b.sum(), counts_c[0] / counts_c.sum()
+    dev = _rate_deviation(counts_c, spec.bootstrap.resamples, rng) - _rate_deviation(counts_b, spec.bootstrap.resamples, rng)
+    low, high = rs.interval(rate_c - rate_b, dev, confidence)
+    results.append(_with_p(_classify("error_rate", rate_b, rate_c, low, high, policy, primary),
+                           rs.bootstrap_p_value(rate_c - rate_b, dev)))  # fmt: skip
+    mann_whitney: dict[str, Any] = {}
+    if base.latency is not None and cand.latency is not None:
+        lb, lc = base.latency[np.isfinite(base.latency)], cand.latency[np.isfinite(cand.latency)]
+        if len(lb) and len(lc):
+            edges = rs.latency_edges([lb, lc])
+            hb, hc = rs.histogram(lb, edges), rs.histogram(lc, edges)
+            qs = [50.0, 95.0, 99.0]
+            point_b, point_c = np.percentile(lb, qs), np.percentile(lc, qs)
+            binned_b = rs.percentiles_from_counts(hb[None, :], edges, qs)[0]
+            binned_c = rs.percentiles_from_counts(hc[None, :], edges, qs)[0]
+            boot_b = rs.percentiles_from_counts(rs.resample_counts(hb, spec.bootstrap.resamples, rng), edges, qs)
+            boot_c = rs.percentiles_from_counts(rs.resample_counts(hc, spec.bootstrap.resamples, rng), edges, qs)
+            for j, q in enumerate(qs):
+                name = f"latency_p{int(q)}"
+                deviation = (boot_c[:, j] - binned_c[j]) - (boot_b[:, j] - binned_b[j])
+                point = float(point_c[j] - point_b[j])
+                low, high = rs.interval(point, deviation, confidence)
+                result = _classify(name, float(point_b[j]), float(point_c[j]), low, high, policy, primary)
+                results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
+            mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
+    if base.score is not None and cand.score is not None:
+        sb, sc = base.score[np.isfinite(base.score)], cand.score[np.isfinite(cand.score)]
+        if len(sb) and len(sc):
+            mann_whitney["score"] = _mann_whitney(sb, sc, rng)
+    return results, mann_whitney
+
+
+def _with_p(result: MetricResult, p: float) -> MetricResult:
+    from dataclasses import replace
+
+    return replace(result, p_value=p)
+
+
+def _rate_deviation(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    draws = rs.resample_counts(counts, resamples, rng)
+    return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
+
+
+def _mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Mann-Whitney U (two-sided, asymptotic) on per-request values, as Kayenta judges a canary.
+
+    At most 100,000 values a side (a random sample beyond): at millions, the
+    test flags differences too small to matter, and the ranking costs seconds.
+    """
+    from scipy.stats import mannwhitneyu
+
+    def sample(values: np.ndarray) -> np.ndarray:
+        if len(values) <= MANN_WHITNEY_MAX_ROWS:
+            return values
+        return values[rng.choice(len(values), MANN_WHITNEY_MAX_ROWS, replace=False)]
+
+    b, c = sample(baseline), sample(candidate)
+    result = mannwhitneyu(c, b, alternative="two-sided", method="asymptotic")
+    return {
+        "u": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "median_baseline": float(np.median(baseline)),
+        "median_candidate": float(np.median(candidate)),
+        "effect": float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
+    }
+
+
+# ---------------------------------------------------------------- segments
+
+
+def compare_segments(
+    task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    spec = policy.compare
+    if base.truth is None or cand.truth is None or primary not in PRIMARY.values():
+        return []
+    threshold = policy.validate_.performance.decision_threshold
+    rows: list[dict[str, Any]] = []
+    for segment in policy.segments:
+        values = sorted(set(base.segments[segment][base.labelled]) | set(cand.segments[segment][cand.labelled]))
+        for value in values:
+            mask_b, mask_c = base.segments[segment] == value, cand.segments[segment] == value
+            n_b, n_c = int((mask_b & base.labelled).sum()), int((mask_c & cand.labelled).sum())
+            row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
+            if min(n_b, n_c) < spec.min_segment_size:
+                row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
+                rows.append(row)
+                continue
+            vb = _label_metrics(task, base, mask_b, threshold).get(primary, np.nan)
+            vc = _label_metrics(task, cand, mask_c, threshold).get(primary, np.nan)
+            deviations = _label_deviations(task, base, cand, mask_b, mask_c, policy, rng).get(primary, np.array([]))
+            point = vc - vb
+            low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
+            higher = _higher_is_better(primary)
+            improvement_dev = deviations if higher else -deviations
+            improvement = point if higher else -point
+            # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
+            finite = improvement_dev[np.isfinite(improvement_dev)]
+            p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
+            row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
+                       p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
+            rows.append(row)
+    judged = [r for r in rows if r.get("judged")]
+    if judged:
+        adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
+        allowed = float(spec.max_regression.get(primary, 0.0))
+        for r, p in zip(judged, adjusted, strict=True):
+            improvement = r["delta"] if _higher_is_better(primary) else -r["delta"]
+            r["p_adjusted"] = float(p)
+            r["worse"] = bool(p < spec.alpha and improvement < -allowed)
+    return rows
+
+
+# ---------------------------------------------------------------- shadow
+
+
+def compare_shadow(
+    task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> tuple[list[MetricResult], dict[str, Any]]:
+    spec = policy.compare
+    if base.ids is None or cand.ids is None:
+        raise LogError(f"shadow mode pairs requests on the id column '{policy.columns.id}', which a log lacks")
+    index = pc.index_in(cand.ids, value_set=base.ids)
+    paired_c = index.is_valid().to_numpy(zero_copy_only=False)
+    paired_b = index.fill_null(0).to_numpy(zero_copy_only=False)[paired_c]
+    n_pairs = int(paired_c.sum())
+    fraction = n_pairs / min(base.rows, cand.rows)
+    if fraction < spec.min_paired_fraction:
+        raise LogError(
+            f"shadow mode: only {fraction:.1%} of requests pair on '{policy.columns.id}' ({n_pairs:,} pairs), below "
+            f"compare.min_paired_fraction {spec.min_paired_fraction:.0%}: are these logs of the same requests?"
+        )
+    pb, pc_ = _subset(base, paired_b), _subset(cand, np.flatnonzero(paired_c))
+    details: dict[str, Any] = {"pairs": n_pairs, "paired_fraction": fraction}
+    threshold = policy.validate_.performance.decision_threshold
+    if pb.score is not None and pc_.score is not None:
+        diff = pc_.score - pb.score
+        finite = np.isfinite(diff)
+        details["difference"] = {
+            "mean": float(np.mean(diff[finite])) if finite.any() else None,
+            "p5": float(np.percentile(diff[finite], 5)) if finite.any() else None,
+            "p50": float(np.percentile(diff[finite], 50)) if finite.any() else None,
+            "p95": float(np.percentile(diff[finite], 95)) if finite.any() else None,
+        }
+        order = np.argsort(-np.abs(np.where(finite, diff, 0)), kind="stable")[: spec.top_disagreements]
+        ids = pc_.ids.to_pylist() if pc_.ids is not None else [None] * len(diff)
+        details["top_disagreements"] = [
+            {
+                "id": ids[i],
+                "baseline": float(pb.score[i]),
+                "candidate": float(pc_.score[i]),
+                "difference": float(diff[i]),
+            }
+            for i in order
+        ]
+        if task == BINARY:
+            details["agreement"] = float(np.mean((pb.score >= threshold) == (pc_.score >= threshold)))
+    elif pb.classes is not None and pc_.classes is not None:
+        details["agreement"] = float(np.mean(pb.classes == pc_.classes))
+    results: list[MetricResult] = []
+    both = pb.labelled & pc_.labelled if pb.truth is not None else np.zeros(n_pairs, dtype=bool)
+    if both.sum() >= 2:
+        pb.labelled, pc_.labelled = both, both
+        vb = _label_metrics(task, pb, None, threshold)
+        vc = _label_metrics(task, pc_, None, threshold)
+        deviations = _paired_deviations(task, pb, pc_, both, policy, rng)
+        for name in vb:
+            point = vc[name] - vb[name]
+            low, high = rs.interval(point, deviations[name], spec.bootstrap.confidence)
+            result = _classify(name, vb[name], vc[name], low, high, policy, primary)
+            results.append(_with_p(result, rs.bootstrap_p_value(point, deviations[name])))
+        if task in (BINARY, MULTICLASS):
+            correct_b = _correct(task, pb, both, threshold)
+            correct_c = _correct(task, pc_, both, threshold)
+            details["mcnemar"] = rs.mcnemar(correct_b, correct_c)
+    return results, details
+
+
+def _subset(model: ModelRows, index: np.ndarray) -> ModelRows:
+    def take(a: Any) -> Any:
+        return None if a is None else a[index]
+
+    return ModelRows(
+        version=model.version, rows=len(index), score=take(model.score), classes=take(model.classes),
+        truth=take(model.truth), labelled=model.labelled[index], latency=take(model.latency),
+        invalid=model.invalid[index], segments={k: v[index] for k, v in model.segments.items()},
+        ids=model.ids.take(pa.array(index)) if model.ids is not None else None,
+    )  # fmt: skip
+
+
+def _correct(task: str, model: ModelRows, keep: np.ndarray, threshold: float) -> np.ndarray:
+    if task == BINARY:
+        return (model.score[keep] >= threshold) == model.truth[keep]  # type: ignore[index]
+    return model.classes[keep] == model.truth[keep]  # type: ignore[index]
+
+
+def _paired_deviations(
+    task: str, base: ModelRows, cand: ModelRows, keep: np.ndarray, policy: Policy, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Paired bootstrap: the same resampled requests for both models, at most 10,000 per resample.
+
+    Resampling m of n pairs and scaling the deviations by sqrt(m / n) keeps a
+    day of shadow traffic to a few seconds (the m-out-of-n bootstrap).
+    """
+    index = np.flatnonzero(keep)
+    n = len(index)
+    m = min(n, PAIRED_MAX_ROWS)
+    threshold = policy.validate_.performance.decision_threshold
+    resamples = policy.compare.bootstrap.resamples
+    point_b = _label_metrics(task, base, keep, threshold)
+    point_c = _label_metrics(task, cand, keep, threshold)
+    names = list(point_b)
+    out = {name: np.empty(resamples) for name in names}
+    scale = np.sqrt(m / n)
+    for r in range(resamples):
+        chosen = index[rng.integers(0, n, m)]
+        # duplicates matter in a bootstrap: compute on the drawn rows directly
+        sub_b = _subset(base, chosen)
+        sub_c = _subset(cand, chosen)
+        sub_b.labelled = sub_c.labelled = np.ones(m, dtype=bool)
+        mb = _label_metrics(task, sub_b, None, threshold)
+        mc = _label_metrics(task, sub_c, None, threshold)
+        for name in names:
+            out[name][r] = ((mc[name] - mb[name]) - (point_c[name] - point_b[name])) * scale
+    return out
+
+
+# ---------------------------------------------------------------- verdict and report
+
+
+def compare(
+    policy: Policy,
+    base: ModelRows,
+    candidates: list[ModelRows],
+    task: str,
+    mode: str | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> Report:
+    spec = policy.compare
+    mode = mode or spec.mode
+    primary = spec.primary_metric or PRIMARY.get(task, "error_rate")
+    if primary in METRIC_BY_NAME and task not in METRIC_BY_NAME[primary].tasks:
+        raise MlrelError(f"compare.primary_metric '{primary}' does not apply to task '{task}'")
+    for model in [base, *candidates]:
+        encode_truth(model, task, policy)
+    rng = np.random.default_rng(spec.bootstrap.seed)
+    entries = []
+    for cand in candidates:
+        if mode == "shadow":
+            metrics, details = compare_shadow(task, base, cand, policy, primary, rng)
+            segments: list[dict[str, Any]] = []
+        else:
+            metrics, details = compare_canary(task, base, cand, policy, primary, rng)
+            details = {"mann_whitney": details}
+            segments = compare_segments(task, base, cand, policy, primary, rng)
+        verdict, reasons, score = _verdict(base, cand, metrics, segments, policy, primary, mode)
+        entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
+                        "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
+                        "rows": cand.rows, "labelled_rows": int(cand.labelled.sum()), **details})  # fmt: skip
+    ranked = _rank(entries, primary)
+    promotable = [e for e in ranked if e["verdict"] == "promote"]
+    if promotable:
+        overall, recommended = "promote", promotable[0]["version"]
+    elif all(e["verdict"] == "inconclusive" for e in ranked):
+        overall, recommended = "inconclusive", None
+    else:
+        overall, recommended = "reject", None
+    return _report(overall, recommended, ranked, base, policy, primary, mode, task, inputs or {})
+
+
+def _verdict(
+    base: ModelRows, cand: ModelRows, metrics: list[MetricResult], segments: list[dict[str, Any]], policy: Policy,
+    primary: str, mode: str,
+) -> tuple[str, list[str], float]:  # fmt: skip
+    spec = policy.compare
+    reasons: list[str] = []
+    failed = [m for m in metrics if m.gating and m.classification == "fail"]
+    for m in failed:
+        reasons.append(
+            f"{m.name} worse: {m.baseline:.4g} -> {m.candidate:.4g} (delta {m.delta:+.3g}, "
+            f"{spec.bootstrap.confidence:.0%} CI [{m.ci_low:+.3g}, {m.ci_high:+.3g}], allowed {m.allowed_regression:.3g})"
+        )
+    worse_segments = [s for s in segments if s.get("worse")]
+    if worse_segments and spec.reject_on_segment_regression:
+        for s in worse_segments:
+            reasons.append(
+                f"segment {s['segment']}={s['value']}: {primary} {s['baseline']:.4g} -> {s['candidate']:.4g} "
+                f"(adjusted p {s['p_adjusted']:.3g})"
+            )
+    labelled = min(int(base.labelled.sum()), int(cand.labelled.sum()))
+    counted = min(base.rows, cand.rows)
+    primary_result = next((m for m in metrics if m.name == primary), None)
+    classified = [m for m in metrics]
+    score = (
+        100.0 * sum(1.0 if m.classification == "pass" else 0.5 if m.classification == "marginal" else 0.0
+                    for m in classified) / len(classified)
+        if classified else 0.0
+    )  # fmt: skip
+    if failed or (worse_segments and spec.reject_on_segment_regression):
+        return "reject", reasons, score
+    needed_rows = labelled if primary in METRIC_BY_NAME else counted
+    if primary_result is None and base.truth is None:
+        return "inconclusive", [*reasons, f"no labels to compare {primary} (give --labels, or a label column)"], score
+    if needed_rows < spec.min_rows or primary_result is None:
+        kind = "labelled " if primary in METRIC_BY_NAME else ""
+        why = f"too little data: {needed_rows:,} {kind}rows on the smaller side, fewer than compare.min_rows {spec.min_rows:,}"
+        return "inconclusive", [*reasons, why], score
+    marginal = [m.name for m in metrics if m.gating and m.classification == "marginal"]
+    reasons.append(
+        f"no gating metric significantly worse ({primary} {primary_result.baseline:.4g} -> "
+        f"{primary_result.candidate:.4g})" + (f"; marginal: {', '.join(marginal)}" if marginal else "")
+    )
+    if worse_segments:
+        reasons.append("worse segments noted, not gating: " + ", ".join(f"{s['segment']}={s['value']}" for s in worse_segments))
+    return "promote", reasons, score
+
+
+def _rank(entries: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
+    order = {"promote": 0, "inconclusive": 1, "reject": 2}
+
+    def key(entry: dict[str, Any]) -> tuple[int, float]:
+        metric = entry["metrics"].get(primary)
+        value = metric["candidate"] if metric else float("nan")
+        higher = _higher_is_better(primary)
+        signed = -value if higher else value
+        return order[entry["verdict"]], signed if np.isfinite(signed) else float("inf")
+
+    ranked = sorted(entries, key=key)
+    for rank, entry in enumerate(ranked, start=1):
+        entry["rank"] = rank
+    return ranked
+
+
+def _report(
+    overall: str, recommended: str | None, ranked: list[dict[str, Any]], base: ModelRows, policy: Policy,
+    primary: str, mode: str, task: str, inputs: dict[str, Any],
+) -> Report:  # fmt: skip
+    status = {"promote": Status.PASS, "reject": Status.FAIL, "inconclusive": Status.INCONCLUSIVE}[overall]
+    checks: list[Check] = []
+    for entry in ranked:
+        for name, m in entry["metrics"].items():
+            cls = m["classification"]
+            check_status = {"pass": Status.PASS, "marginal": Status.WARN, "fail": Status.FAIL}[cls]
+            if not m["gating"] and check_status == Status.FAIL:
+                check_status = Status.WARN
+            checks.append(
+                Check(
+                    name=f"{entry['version']}:{name}",
+                    status=check_status,
+                    value=m["delta"],
+                    threshold=m["allowed_regression"],
+                    message=f"{m['baseline']:.4g} -> {m['candidate']:.4g}, CI [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}]"
+                    f" ({cls}{', gating' if m['gating'] else ''})",
+                    details={"ci": [m["ci_low"], m["ci_high"]], "p_value": m["p_value"]},
+                    source=policy.source_of(f"compare.max_regression.{name}"),
+                )
+            )
+        for s in entry["segments"]:
+            if s.get("worse"):
+                checks.append(
+                    Check(
+                        name=f"{entry['version']}:{primary}[{s['segment']}={s['value']}]",
+                        status=Status.FAIL if policy.compare.reject_on_segment_regression else Status.WARN,
+                        value=s["delta"],
+                        threshold=0.0,
+                        message=f"{s['baseline']:.4g} -> {s['candidate']:.4g}, adjusted p {s['p_adjusted']:.3g}",
+                        source=policy.source_of("compare.reject_on_segment_regression"),
+                    )
+                )
+        checks.append(
+            Check(
+                name=f"{entry['version']}:verdict",
+                status={"promote": Status.PASS, "reject": Status.FAIL, "inconclusive": Status.INCONCLUSIVE}[entry["verdict"]],
+                value=entry["verdict"],
+                message="; ".join(entry["reasons"]),
+                details={"score": entry["score"], "rank": entry["rank"]},
+            )
+        )
+    if overall == "promote":
+        summary = f"promote {recommended}: " + ranked[0]["reasons"][-1]
+    else:
+        summary = f"{overall}: " + "; ".join(f"{e['version']}: {e['reasons'][0]}" for e in ranked if e["reasons"])
+    return Report(
+        command="compare",
+        status=status,
+        summary=summary,
+        checks=tuple(checks),
+        inputs={
+            **inputs,
+            "baseline": base.version,
+            "mode": mode,
+            "task": task,
+            "primary_metric": primary,
+            "policy": list(policy.files),
+        },
+        sections={"verdict": overall, "recommended": recommended, "baseline": base.version, "candidates": ranked},
+    )

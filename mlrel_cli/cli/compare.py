@@ -1,0 +1,87 @@
+"""mlrel compare: parse options, call analysis.compare, render."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.common import history_path, load
+from mlrel_cli.cli.options import (
+    DebugOpt,
+    FormatOpt,
+    HistoryOpt,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    VerboseOpt,
+)
+
+
+class Mode(StrEnum):
+    canary = "canary"
+    shadow = "shadow"
+
+
+@app.command(
+    epilog="Example: mlrel compare --log samples/canary.parquet --baseline v41 --candidate v42 "
+    "--labels samples/canary_labels.parquet -p configs/fraud.yaml"
+)
+def compare(
+    log: Annotated[Path | None, typer.Option("--log", help="One log with a model_version column.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline version (with --log).")] = None,
+    candidate: Annotated[list[str] | None, typer.Option("--candidate", help="Candidate version; repeat for several.")] = None,
+    baseline_log: Annotated[Path | None, typer.Option("--baseline-log", help="The baseline's own log.")] = None,
+    candidate_log: Annotated[
+        list[Path] | None, typer.Option("--candidate-log", help="A candidate's own log; repeat for several.")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
+    mode: Annotated[Mode | None, typer.Option("--mode", help="canary (different requests) or shadow (same requests).")] = None,
+    policy: PolicyOpt = None,
+    history: HistoryOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Judge candidate models against the baseline: promote (exit 0), reject (1) or inconclusive (3)."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.compare import compare as run_compare
+        from mlrel_cli.analysis.compare import load_models
+        from mlrel_cli.errors import MlrelError
+        from mlrel_cli.logs import open_log
+        from mlrel_cli.outputs import check_writable
+
+        if log is not None and (baseline_log is not None or candidate_log):
+            raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
+        loaded = load(policy)
+        history_file = history_path(history, loaded, policy)
+        if output is not None:
+            check_writable(output, "report")
+        if history_file is not None:
+            check_writable(history_file, "run history")
+        label_log = open_log(labels, "labels file") if labels is not None else None
+        base, cands, task = load_models(
+            loaded,
+            open_log(log, "log") if log is not None else None,
+            baseline,
+            list(candidate or []),
+            open_log(baseline_log, "baseline log") if baseline_log is not None else None,
+            [open_log(p, "candidate log") for p in candidate_log or []],
+            label_log,
+        )
+        inputs = {
+            "log": str(log) if log else None,
+            "baseline_log": str(baseline_log) if baseline_log else None,
+            "candidate_logs": [str(p) for p in candidate_log or []],
+            "labels": str(labels) if labels else None,
+        }
+        report = run_compare(loaded, base, cands, task, mode.value if mode else None, inputs)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
