@@ -423,7 +423,9 @@ def _compare(
             return Status.PASS, result.score, result, plan.method.fail, ""  # decided after correction
         noise = noise_at(cur.count)
         threshold = noise if plan.fail == "auto" else float(plan.fail)
-        if plan.fail != "auto" and noise >= threshold:
+        beyond_noise = breaches(plan.method, result.score, noise)
+        if plan.fail != "auto" and noise >= threshold and not (breaches(plan.method, result.score, threshold) and beyond_noise):
+            # too few rows to tell a pass from chance; a score past both the threshold and the noise is still drift
             return (
                 Status.INCONCLUSIVE,
                 result.score,

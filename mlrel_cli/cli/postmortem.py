@@ -1,0 +1,88 @@
+"""mlrel postmortem: draft a blameless post-mortem from the logs, the registry and the run history."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlrel_cli.cli.app import app, errors_to_exit_codes
+from mlrel_cli.cli.common import history_path, load
+from mlrel_cli.cli.options import DebugOpt, PolicyOpt, QuietOpt
+
+
+class PostmortemFormat(StrEnum):
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command(
+    epilog="Example: mlrel postmortem --incident configs/incident-example.yaml -p configs/fraud.yaml "
+    "--log samples/incident.parquet --reference samples/reference.parquet --registry samples/registry.yaml "
+    "-o POSTMORTEM.md"
+)
+def postmortem(
+    incident: Annotated[Path, typer.Option("--incident", help="Incident YAML: id, title, severity, known times.")],
+    policy: PolicyOpt = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Prediction log covering before and during.")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", "-r", help="Reference log, for drift at the onset.")] = None,
+    registry: Annotated[
+        str | None, typer.Option("--registry", envvar="MLREL_REGISTRY", help="Registry file or MLflow URI.")
+    ] = None,
+    history: Annotated[
+        Path | None, typer.Option("--history", help="Run history (JSON Lines) of validate, drift, compare.")
+    ] = None,
+    fmt: Annotated[PostmortemFormat, typer.Option("--format", "-f", help="markdown or json.")] = PostmortemFormat.markdown,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
+    ] = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Draft a blameless post-mortem: impact, timeline, onset, times to detect and mitigate, root-cause candidates."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.postmortem import load_incident
+        from mlrel_cli.analysis.postmortem import postmortem as run_postmortem
+        from mlrel_cli.cli.registry import resolve_registry
+        from mlrel_cli.logs import open_log
+        from mlrel_cli.outputs import check_writable, write_atomic
+        from mlrel_cli.render import format_for_path, verdict_line
+        from mlrel_cli.render.json import render as render_json
+        from mlrel_cli.render.postmortem import draw_chart
+        from mlrel_cli.render.postmortem import render as render_markdown
+
+        facts = load_incident(incident)
+        loaded = load(policy)
+        if output is not None:
+            check_writable(output, "post-mortem")
+        reg = None
+        if registry is not None or loaded.registry is not None:
+            reg = resolve_registry(registry, policy)
+        report = run_postmortem(
+            facts,
+            loaded,
+            open_log(log, "log") if log is not None else None,
+            labels=open_log(labels, "labels file") if labels is not None else None,
+            reference=open_log(reference, "reference") if reference is not None else None,
+            registry=reg,
+            history=history_path(history, loaded, policy),
+        )
+        chart = None
+        if output is not None and format_for_path(str(output), fmt.value) == "markdown":
+            chart_path = output.with_suffix(".png")
+            if draw_chart(report, str(chart_path)):
+                chart = chart_path.name
+        file_format = format_for_path(str(output), fmt.value) if output is not None else fmt.value
+        text = render_json(report) if file_format == "json" else render_markdown(report, chart)
+        if output is not None:
+            write_atomic(output, text)
+        if quiet:
+            typer.echo(verdict_line(report))
+        elif output is None:
+            typer.echo(text, nl=False)
+        else:
+            typer.echo(f"{verdict_line(report)}\nwrote {output}" + (f" and {output.with_suffix('.png')}" if chart else ""))
+        raise typer.Exit(report.exit_code)

@@ -1,0 +1,138 @@
+"""The post-mortem draft in Markdown: facts first, then the sections people fill in, in blameless words."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mlrel_cli.report import Report
+
+
+def _t(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value) if value is not None else "unknown"
+
+
+def _minutes(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds / 60:.0f} min"
+
+
+def render(report: Report, chart: str | None = None) -> str:
+    facts = report.sections["postmortem"]
+    incident = facts["incident"]
+    times = facts["times"]
+    impact = facts["impact"]
+    lines = [
+        f"# Post-mortem {incident['id']}: {incident['title']}",
+        "",
+        f"*Severity {incident['severity']} · draft by mlrel {report.generated_at} · blameless: this document is "
+        "about systems and decisions, not people.*",
+        "",
+        "## Summary",
+        "",
+        report.summary,
+        "",
+        "## Impact",
+        "",
+    ]
+    if impact:
+        metric = impact.get("metric")
+        lines.append(f"- Predictions served while degraded: **{impact.get('predictions_affected', 0):,}** "
+                     f"({_t(impact.get('from'))} to {_t(impact.get('to'))})")  # fmt: skip
+        if metric and impact.get("before") is not None and impact.get("during") is not None:
+            lines.append(f"- {metric}: {impact['before']:.4g} before, **{impact['during']:.4g}** during")
+    else:
+        lines.append("- Not determined (see below).")
+    if facts["segments"]:
+        lines += ["", "Segments hit hardest:", "", "| segment | before | after | rows after onset |", "|---|---:|---:|---:|"]
+        for s in facts["segments"][:5]:
+            lines.append(f"| {s['segment']}={s['value']} | {s['before']:.4g} | {s['after']:.4g} | {s['rows_after']:,} |")
+    lines += ["", "## Timeline (UTC)", "", "| time | source | event |", "|---|---|---|"]
+    for entry in facts["timeline"]:
+        lines.append(f"| {_t(entry['time'])} | {entry['source']} | {str(entry['event']).replace('|', '/')} |")
+    if chart:
+        lines += ["", f"![{facts['metric']} per window, onset and changes marked]({chart})"]
+    budget = times["weekly_error_budget_s"]
+    lines += [
+        "",
+        "## Detection and mitigation",
+        "",
+        f"- Onset: {_t(times.get('onset'))}",
+        f"- Time to detect (onset to detection): **{_minutes(times.get('time_to_detect_s'))}**",
+        f"- Time to mitigate (detection to mitigation): **{_minutes(times.get('time_to_mitigate_s'))}**",
+        f"- Error budget: {_minutes(times.get('impact_s'))} of impact against {budget / 60:.1f} min a week at "
+        f"{times['availability_target']:.2%} availability"
+        + (f" (**{times['error_budget_used']:.0%}** used)" if "error_budget_used" in times else ""),
+        "",
+        "## Root-cause candidates",
+        "",
+    ]
+    if facts["root_causes"]:
+        for cause in facts["root_causes"]:
+            lines.append(f"{cause['rank']}. **{cause['kind']}**: {cause['summary']}")
+    else:
+        lines.append("No candidate found in the evidence mlrel could read.")
+    if facts["undetermined"]:
+        lines += ["", "### Not determined", ""] + [f"- {item}" for item in facts["undetermined"]]
+    if incident.get("notes"):
+        lines += ["", "## Notes from the responders", "", incident["notes"].strip()]
+    lines += [
+        "",
+        "## What went well",
+        "",
+        "- _to fill in_",
+        "",
+        "## What went wrong",
+        "",
+        "- _to fill in: describe conditions and gaps in the system, not individual mistakes_",
+        "",
+        "## Where we got lucky",
+        "",
+        "- _to fill in_",
+        "",
+        "## Action items",
+        "",
+        "| action | kind (detect / mitigate / prevent) | owner | due |",
+        "|---|---|---|---|",
+        "| _to fill in_ | | | |",
+        "",
+        f"Responders: {', '.join(incident.get('responders') or []) or 'to fill in'}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def draw_chart(report: Report, path: str) -> bool:
+    """The metric per window with the onset and each change event marked, as a PNG; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    facts = report.sections["postmortem"]
+    points = [(p["start"], p["value"]) for p in facts["series"] if p["value"] is not None]
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=110)
+    ax.plot([p[0] for p in points], [p[1] for p in points], color="#1f77b4", linewidth=1.5)
+    if facts["onset"]:
+        ax.axvline(facts["onset"], color="#d62728", linestyle="--", linewidth=1.5, label="onset")
+    for change in facts["changes"]:
+        ax.axvline(change["time"], color="#7f7f7f", linestyle=":", linewidth=1)
+        ax.annotate(f"{change['action']} {change['to']}", (change["time"], ax.get_ylim()[1]), fontsize=7,
+                    rotation=90, va="top", ha="right", color="#555555")  # fmt: skip
+    for name, color in (("detected", "#ff7f0e"), ("mitigated", "#2ca02c")):
+        moment = facts["incident"].get(name)
+        if moment:
+            ax.axvline(dt.datetime.fromisoformat(moment.replace("Z", "+00:00")), color=color, linewidth=1, label=name)
+    ax.set_ylabel(facts["metric"])
+    ax.set_title(f"{facts['incident']['id']}: {facts['metric']} per window")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
