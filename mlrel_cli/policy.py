@@ -244,6 +244,7 @@ class Drift(Section):
     features: dict[str, DriftFeature] = Field(default_factory=dict)
     bins: int = Field(default=10, ge=2, le=1000)
     window: Duration | None = None
+    onset_windows: int = Field(default=2, ge=1, le=100)
     min_rows: int = Field(default=100, ge=1)
     false_alarm_rate: Fraction = 0.01
     tests: DriftTests = Field(default_factory=DriftTests)

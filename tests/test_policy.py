@@ -103,7 +103,7 @@ def test_every_problem_is_reported_at_once(write_policy) -> None:
 
 def test_example_policies_load() -> None:
     configs = Path(__file__).resolve().parent.parent / "configs"
-    files = sorted(configs.glob("*.yaml"))
+    files = sorted(p for p in configs.glob("*.yaml") if not p.name.startswith("incident"))
     assert files
     for path in files:
         load_policy(path)

@@ -455,7 +455,7 @@ def _compare(
                     status=w_status,
                 )
             )
-    onset = next((w.start for w in window_scores if w.status == Status.FAIL), None)
+    onset = first_onset(window_scores, spec.onset_windows)
     noise_value = None if plan.method.is_test or cur_summary.count == 0 else noise_at(cur_summary.count)
     return FeatureDrift(
         name=plan.name,
@@ -468,7 +468,7 @@ def _compare(
         threshold=threshold if threshold is not None else (plan.fail if plan.fail != "auto" else float("nan")),
         warn=plan.warn,
         status=status,
-        message=why or _describe(plan, status, score, threshold),
+        message=why or _describe(plan, status, score, threshold, onset, window_scores),
         source=plan.source,
         critical=plan.critical,
         rows_reference=ref_summary.count,
@@ -482,9 +482,37 @@ def _compare(
     )
 
 
-def _describe(plan: _Plan, status: Status, score: float | None, threshold: float | None) -> str:
+def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistence: int) -> dt.datetime | None:
+    """The start of the first run of ``persistence`` consecutive windows past the fail threshold.
+
+    With a hundred windows a day, one window in a hundred crosses by chance;
+    asking for two in a row makes a chance onset a rare event, and a real
+    shift lasts longer than one window.
+    """
+    run = 0
+    for i, window in enumerate(windows):
+        run = run + 1 if window.status == Status.FAIL else 0
+        if run >= persistence:
+            return windows[i - persistence + 1].start
+    return None
+
+
+def _describe(
+    plan: _Plan,
+    status: Status,
+    score: float | None,
+    threshold: float | None,
+    onset: dt.datetime | None = None,
+    windows: list[WindowScore] | None = None,
+) -> str:
     if score is None or threshold is None:
         return ""
+    if onset is not None and status != Status.FAIL and not plan.method.is_test:
+        peak = max((w.score for w in windows or [] if w.score is not None and w.status == Status.FAIL), default=score)
+        return (
+            f"drifted from {onset:%Y-%m-%d %H:%M}: {plan.method.name} up to {peak:.3g} > {threshold:.3g} per window "
+            f"(whole log {score:.3g})"
+        )
     verb = {Status.FAIL: "drifted", Status.WARN: "moved", Status.PASS: "stable"}.get(status, "")
     relation = ("<" if score < threshold else ">=") if plan.method.is_test else (">" if score > threshold else "<=")
     label = "p" if plan.method.is_test else plan.method.name
@@ -537,7 +565,7 @@ def _correct_tests(results: list[FeatureDrift], policy: Policy) -> list[FeatureD
             windows = list(out[i].windows)
             status = Status.FAIL if p_adj < spec.alpha else Status.PASS
             windows[w] = replace(windows[w], score=float(p_adj), status=status)
-            onset = next((x.start for x in windows if x.status == Status.FAIL), None)
+            onset = first_onset(windows, policy.drift.onset_windows)
             out[i] = replace(out[i], windows=tuple(windows), onset=onset)
     return out
 
@@ -668,15 +696,16 @@ def _report(
     outputs = [r for r in results if r.role != "feature"]
     ranked = sorted(features, key=_rank_key)
     judged = [r for r in features if r.status != Status.INCONCLUSIVE]
-    drifted = [r for r in features if r.status == Status.FAIL]
+    # drifted: over the whole log, or in a persistent run of windows (the onset)
+    drifted = [r for r in features if r.status == Status.FAIL or r.onset is not None]
     share = len(drifted) / len(judged) if judged else 0.0
-    critical_drifted = [r for r in results if r.critical and r.status == Status.FAIL]
+    critical_drifted = [r for r in results if r.critical and (r.status == Status.FAIL or r.onset is not None)]
     critical_unjudged = [r for r in results if r.critical and r.status == Status.INCONCLUSIVE]
 
     checks: list[Check] = []
     for r in ranked + outputs:
-        gate = r.status
-        if r.status == Status.FAIL and not r.critical:
+        gate = Status.FAIL if r.onset is not None and r.status in (Status.PASS, Status.WARN) else r.status
+        if gate == Status.FAIL and not r.critical:
             gate = Status.WARN  # drifted, but only critical features and the share decide the run
         label = r.name if r.role == "feature" else f"{r.role}:{r.name}"
         checks.append(
@@ -777,7 +806,7 @@ def _report(
 
 def _rank_key(r: FeatureDrift) -> tuple[int, float]:
     """Drifted first, then by how far past its threshold the score is."""
-    order = {Status.FAIL: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.PASS: 3}[r.status]
+    order = 0 if r.onset is not None else {Status.FAIL: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.PASS: 3}[r.status]
     if r.score is None or not r.threshold or not np.isfinite(r.threshold):
         return order, 0.0
     ratio = (r.threshold / max(r.score, 1e-300)) if METHOD_BY_NAME[r.method].is_test else r.score / r.threshold

@@ -59,7 +59,7 @@ def build(report: Report, verbose: bool = False) -> Group:
             threshold = check.threshold if isinstance(check.threshold, int | float) else None
             line = sparkline(windows, check.details.get("window_status", []), threshold, bool(check.details.get("is_test")))
             detail_text = Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line), "  ", detail)
-            if check.details.get("onset"):
+            if check.details.get("onset") and "drifted from" not in detail:
                 detail_text.append(f" since {_short_time(check.details['onset'])}")
         table.add_row(
             Text(check.status.value, style=STYLES[check.status]),

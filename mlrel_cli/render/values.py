@@ -60,8 +60,8 @@ def sparkline(
 ) -> list[tuple[str, str]]:
     """Window scores as block characters, each with the status of its window(s).
 
-    Heights are relative to the threshold (a full block is at or past it), so
-    a stable feature reads low and a drifted one high. More windows than
+    Heights are relative to twice the threshold (the threshold is half
+    height), so a stable feature reads low and a drifted one high. More windows than
     ``width`` are grouped, keeping the highest score and the worst status of
     each group, so a breach is never averaged away. For tests (p-values) the
     height follows the status.
@@ -76,7 +76,7 @@ def sparkline(
         status = max(statuses[start : start + groups], key=lambda s: order.get(s, 0))
         cells.append((max(chunk) if chunk else None, status))
     finite = [c for c, _ in cells if c is not None]
-    scale = threshold if threshold and threshold > 0 else (max(finite) if finite else 0.0)
+    scale = 2 * threshold if threshold and threshold > 0 else (max(finite) if finite else 0.0)
     top = len(BLOCKS) - 1
     out = []
     for value, status in cells:
