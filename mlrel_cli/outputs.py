@@ -28,10 +28,21 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, file_mode(target))
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write report: {exc.strerror}", str(target)) from None
+
+
+def file_mode(target: Path) -> int:
+    """Keep an existing file's permissions; a new one gets the usual 0666 less the umask (mkstemp makes 0600)."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def append_history(path: str | os.PathLike[str], line: str) -> None:

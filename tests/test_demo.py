@@ -18,6 +18,6 @@ def test_demo_walks_through_the_incident(tmp_path) -> None:
         assert f"$ cd {folder} && {command}" in out
     assert "amount (since 2026-11-25 13:00)" in out
     assert "reject: v42" in out and "rolled back from v42 to v41" in out
-    for name in ("POSTMORTEM.md", "POSTMORTEM.png", "drift.md", "compare.md", "validate.md", "registry.yaml"):
+    for name in ("POSTMORTEM.md", "POSTMORTEM.png", "drift.html", "compare.html", "validate.md", "registry.yaml"):
         assert (folder / name).exists(), name
     assert "v42 promoted to production" in (folder / "POSTMORTEM.md").read_text()

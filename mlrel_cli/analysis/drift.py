@@ -73,6 +73,7 @@ class FeatureDrift:
     unseen: dict[str, Any] | None = None
     windows: tuple[WindowScore, ...] = ()
     onset: dt.datetime | None = None
+    histogram: dict[str, list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class FeatureDrift:
             "unseen": self.unseen,
             "threshold_source": self.source,
             "message": self.message,
+            "histogram": self.histogram,
             "windows": [
                 {
                     "start": w.start,
@@ -479,7 +481,29 @@ def _compare(
         unseen=_unseen(ref_summary, cur_summary),
         windows=tuple(window_scores),
         onset=onset,
+        histogram=_histogram(ref_summary, cur_summary, spec.bins),
     )
+
+
+def _histogram(ref: Any, cur: Any, bins: int) -> dict[str, list[Any]] | None:
+    """Both sides' proportions over the reference's quantile bins (numeric) or the top categories, for charts."""
+    if ref.count == 0 or cur.count == 0:
+        return None
+    if isinstance(ref, NumericSummary):
+        edges = ref.quantile_edges(bins)
+        labels = [f"<={e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if len(edges) else "all"]
+        r, c = ref.bin_counts(edges), cur.bin_counts(edges)
+    else:
+        from mlrel_cli.stats.summaries import aligned_counts
+
+        r, c, order = aligned_counts(ref, cur)
+        top = np.argsort(-(r / r.sum() + c / c.sum()), kind="stable")[:12]
+        labels, r, c = [str(order[i]) for i in top], r[top], c[top]
+    return {
+        "labels": labels,
+        "reference": [float(x) for x in r / ref.count],
+        "current": [float(x) for x in c / cur.count],
+    }
 
 
 def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistence: int) -> dt.datetime | None:

@@ -101,7 +101,6 @@ def validate(
     checks: list[Check] = []
     if spec.schema_.enabled:
         checks.extend(check_schema(ctx))
-    ctx.progress("features")
     for name, kind in roles.features.items():
         checks.extend(check_feature(ctx, name, kind))
         ctx.progress(name)

@@ -24,10 +24,10 @@ STORY = [
       "-p", "policy.yaml", "--now", "2026-11-24T23:59:00Z", "-o", "validate.md"], 0),
     ("After lunch, fraud slips through. Which features moved, and since when?",
      ["drift", "--reference", "reference.parquet", "--current", "incident.parquet", "-p", "policy.yaml",
-      "--window", "15m", "-o", "drift.md"], None),
+      "--window", "15m", "-o", "drift.html"], None),
     ("Is v42 worse than v41 on the same day's traffic?",
      ["compare", "--log", "incident.parquet", "--baseline", "v41", "--candidate", "v42", "-p", "policy.yaml",
-      "-o", "compare.md"], 1),
+      "-o", "compare.html"], 1),
     ("Mitigate first: roll back to the last good version.",
      ["rollback", "checkout-fraud", "--reason", "v42 lets fraud through (compare: roc_auc worse)",
       "--incident", "INC-2231", "--actor", "sam", "--yes"], 0),
@@ -66,4 +66,5 @@ def demo(
         typer.echo(f"Done in {time.perf_counter() - started:.1f} s. Files in {folder}:")
         for name in written:
             typer.echo(f"  {name}")
-        typer.echo(f"\nRead the draft: {folder / 'POSTMORTEM.md'}")
+        typer.echo(f"\nOpen the reports: {folder / 'drift.html'} and {folder / 'compare.html'}")
+        typer.echo(f"Read the post-mortem draft: {folder / 'POSTMORTEM.md'}")

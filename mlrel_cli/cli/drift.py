@@ -20,6 +20,7 @@ from mlrel_cli.cli.options import (
     QuietOpt,
     VerboseOpt,
 )
+from mlrel_cli.cli.progress import progress
 from mlrel_cli.errors import MlrelError
 
 
@@ -65,5 +66,6 @@ def drift(
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
-        report = run_drift(ref, cur, loaded, window=width, labels=label_log)
+        with progress("drift", quiet) as step:
+            report = run_drift(ref, cur, loaded, window=width, labels=label_log, progress=step)
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

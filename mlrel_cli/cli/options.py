@@ -17,6 +17,7 @@ class Format(StrEnum):
     json = "json"
     markdown = "markdown"
     junit = "junit"
+    html = "html"
 
 
 PolicyOpt = Annotated[
@@ -29,7 +30,7 @@ FormatOpt = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml)."),
+    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text (also when NO_COLOR is set or not a TTY).")]

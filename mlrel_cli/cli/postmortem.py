@@ -16,6 +16,7 @@ from mlrel_cli.cli.options import DebugOpt, PolicyOpt, QuietOpt
 class PostmortemFormat(StrEnum):
     markdown = "markdown"
     json = "json"
+    html = "html"
 
 
 @app.command(
@@ -35,7 +36,7 @@ def postmortem(
     history: Annotated[
         Path | None, typer.Option("--history", help="Run history (JSON Lines) of validate, drift, compare.")
     ] = None,
-    fmt: Annotated[PostmortemFormat, typer.Option("--format", "-f", help="markdown or json.")] = PostmortemFormat.markdown,
+    fmt: Annotated[PostmortemFormat, typer.Option("--format", "-f", help="markdown, json or html.")] = PostmortemFormat.markdown,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
     ] = None,
@@ -76,7 +77,14 @@ def postmortem(
             if draw_chart(report, str(chart_path)):
                 chart = chart_path.name
         file_format = format_for_path(str(output), fmt.value) if output is not None else fmt.value
-        text = render_json(report) if file_format == "json" else render_markdown(report, chart)
+        if file_format == "json":
+            text = render_json(report)
+        elif file_format == "html":
+            from mlrel_cli.render.html import render as render_html
+
+            text = render_html(report)
+        else:
+            text = render_markdown(report, chart)
         if output is not None:
             write_atomic(output, text)
         if quiet:

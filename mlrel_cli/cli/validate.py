@@ -20,6 +20,7 @@ from mlrel_cli.cli.options import (
     QuietOpt,
     VerboseOpt,
 )
+from mlrel_cli.cli.progress import progress
 
 
 @app.command(
@@ -61,5 +62,6 @@ def validate(
         current = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
-        report = run_validate(current, loaded, reference=ref, labels=label_log, now=as_of)
+        with progress("validate", quiet) as step:
+            report = run_validate(current, loaded, reference=ref, labels=label_log, now=as_of, progress=step)
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

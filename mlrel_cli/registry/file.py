@@ -29,6 +29,7 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
+from mlrel_cli.outputs import file_mode
 from mlrel_cli.registry.interface import Change
 from mlrel_cli.registry.model import Event, ModelRecord, RegistryError, RegistryFile
 
@@ -177,6 +178,7 @@ class FileRegistry:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(tmp, file_mode(self.path))
             os.replace(tmp, self.path)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)

@@ -10,8 +10,16 @@ from collections.abc import Callable
 
 from mlrel_cli.report import Report
 
-FORMATS = ("table", "json", "markdown", "junit")
-SUFFIXES = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".xml": "junit", ".txt": "table"}
+FORMATS = ("table", "json", "markdown", "junit", "html")
+SUFFIXES = {
+    ".json": "json",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".xml": "junit",
+    ".txt": "table",
+    ".html": "html",
+    ".htm": "html",
+}
 
 
 def renderer(fmt: str) -> Callable[..., str]:
@@ -21,6 +29,8 @@ def renderer(fmt: str) -> Callable[..., str]:
         from mlrel_cli.render.markdown import render
     elif fmt == "junit":
         from mlrel_cli.render.junit import render
+    elif fmt == "html":
+        from mlrel_cli.render.html import render
     elif fmt == "table":
         from mlrel_cli.render.table import render_text as render
     else:
