@@ -10,7 +10,7 @@ import typer
 
 from mlrel_cli.cli.app import app, errors_to_exit_codes
 from mlrel_cli.cli.common import history_path, load
-from mlrel_cli.cli.options import DebugOpt, PolicyOpt, QuietOpt
+from mlrel_cli.cli.options import DebugOpt, NoColorOpt, PolicyOpt, QuietOpt
 
 
 class PostmortemFormat(StrEnum):
@@ -41,6 +41,7 @@ def postmortem(
         Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
     ] = None,
     quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Draft a blameless post-mortem: impact, timeline, onset, times to detect and mitigate, root-cause candidates."""
@@ -89,8 +90,30 @@ def postmortem(
             write_atomic(output, text)
         if quiet:
             typer.echo(verdict_line(report))
+            raise typer.Exit(report.exit_code)
+        if output is not None:
+            _metric_line(report, no_color)
         elif output is None:
             typer.echo(text, nl=False)
         else:
             typer.echo(f"{verdict_line(report)}\nwrote {output}" + (f" and {output.with_suffix('.png')}" if chart else ""))
         raise typer.Exit(report.exit_code)
+
+
+def _metric_line(report, no_color: bool) -> None:  # type: ignore[no-untyped-def]
+    """The metric per window as a one-line sparkline, onset in red: the shape of the incident at a glance."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from mlrel_cli.render.values import sparkline
+
+    facts = report.sections["postmortem"]
+    values = [p["value"] for p in facts["series"]]
+    if not any(v is not None for v in values):
+        return
+    onset = facts["onset"]
+    statuses = ["fail" if onset is not None and p["start"] >= onset else "pass" for p in facts["series"]]
+    line = sparkline(values, statuses, width=60)
+    colors = {"fail": "red", "pass": "green"}
+    text = Text.assemble(f"{facts['metric']} per window ", *((c, colors.get(s, "")) for c, s in line))
+    Console(highlight=False, no_color=no_color or None).print(text)
