@@ -91,12 +91,12 @@ def postmortem(
         if quiet:
             typer.echo(verdict_line(report))
             raise typer.Exit(report.exit_code)
-        if output is not None:
-            _metric_line(report, no_color)
-        elif output is None:
+        if output is None:
             typer.echo(text, nl=False)
         else:
-            typer.echo(f"{verdict_line(report)}\nwrote {output}" + (f" and {output.with_suffix('.png')}" if chart else ""))
+            typer.echo(verdict_line(report))
+            _metric_line(report, no_color)
+            typer.echo(f"wrote {output}" + (f" and {output.with_suffix('.png')}" if chart else ""))
         raise typer.Exit(report.exit_code)
 
 
