@@ -309,6 +309,25 @@ class Postmortem(Section):
     change_window: Duration = Field(default_factory=lambda: dt.timedelta(hours=2))
 
 
+class Retrain(Section):
+    """How `mlrel retrain-set` draws a training set, so the same set can be rebuilt in CI."""
+
+    strategy: Literal["recent", "upsample-weak-segments", "season", "segment"] = "recent"
+    seed: int = 0
+    last: Duration | None = None
+    rows: int | None = Field(default=None, ge=1)
+    start: str | None = None
+    end: str | None = None
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    segment_column: str | None = None
+    values: list[str] | None = None
+    segments: list[str] | None = None
+    worst: int = Field(default=1, ge=1)
+    factor: float | None = Field(default=None, ge=1.0)
+    target_share: Fraction | None = None
+    min_segment_size: int = Field(default=100, ge=1)
+
+
 # ---------------------------------------------------------------- the policy
 
 
@@ -330,6 +349,7 @@ class Policy(Section):
     compare: Compare = Field(default_factory=Compare)
     rollback: Rollback = Field(default_factory=Rollback)
     postmortem: Postmortem = Field(default_factory=Postmortem)
+    retrain: Retrain = Field(default_factory=Retrain)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
