@@ -165,11 +165,14 @@ def _weak_segments(spec: Retrain, log: Log, roles: Roles, policy: Policy, lookup
         total_loss += float(loss[ok].sum())
         total_labelled += int(ok.sum())
         for column in columns:
-            groups = pc.cast(batch.column(batch.schema.get_field_index(column)), pa.string()).to_numpy(zero_copy_only=False)
-            names, codes = np.unique(groups[ok].astype(str), return_inverse=True)
-            batch_sums = np.bincount(codes, weights=loss[ok], minlength=len(names))
-            batch_sizes = np.bincount(codes, minlength=len(names))
-            for name, total, size in zip(names, batch_sums, batch_sizes, strict=True):
+            grouped = (
+                pa.table({"g": pc.cast(batch.column(batch.schema.get_field_index(column)), pa.string()), "loss": loss})
+                .filter(pa.array(ok))
+                .group_by("g")
+                .aggregate([("loss", "sum"), ("loss", "count")])
+            )
+            for name, total, size in zip(grouped["g"].to_pylist(), grouped["loss_sum"].to_pylist(),
+                                         grouped["loss_count"].to_pylist(), strict=True):  # fmt: skip
                 sums[column][str(name)] = sums[column].get(str(name), 0.0) + float(total)
                 sizes_by[column][str(name)] = sizes_by[column].get(str(name), 0) + int(size)
     if total_labelled == 0:
@@ -249,7 +252,13 @@ def retrain_set(log: Log, policy: Policy, spec: Retrain, output: Path, labels: L
         for fragment in log.dataset.get_fragments():
             scan = {"filter": expression} if expression is not None else {}
             # in order (a byte-identical rebuild), one batch read ahead (memory at a batch, not a file)
-            for batch in fragment.to_batches(use_threads=False, batch_size=131_072, batch_readahead=1, **scan):
+            for batch in fragment.to_batches(
+                use_threads=False,
+                batch_size=131_072,
+                batch_readahead=1,
+                fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+                **scan,
+            ):
                 counts["rows"] += batch.num_rows
                 label = _label_of(batch, roles, lookup, policy)
                 keep = pc.is_valid(label).to_numpy(zero_copy_only=False)
@@ -278,7 +287,12 @@ def retrain_set(log: Log, policy: Policy, spec: Retrain, output: Path, labels: L
                 for c in segment_columns:
                     _tally(after[c], groups[c].take(pa.array(index)))
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp_name, out.schema, compression="snappy", write_statistics=True)
+                    # dictionary-encode the repetitive string columns only: an id column never compresses that way,
+                    # and trying costs most of the write
+                    dictionary = [f.name for f in out.schema if f.name != roles.id and kind_of_type(f.type) == "categorical"]
+                    writer = pq.ParquetWriter(
+                        tmp_name, out.schema, compression="lz4", use_dictionary=dictionary, write_statistics=True
+                    )
                 elif out.schema != writer.schema:
                     out = out.cast(writer.schema)
                 writer.write_batch(out, row_group_size=131_072)
