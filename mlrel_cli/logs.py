@@ -195,6 +195,7 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
         "latency": present(cols.latency),
     }
     taken = {c for c in roles.values() if c} | {cols.label_timestamp}
+    taken |= {c for c in (cols.query, cols.position) if c}
 
     for i, segment in enumerate(policy.segments):
         if segment not in names:

@@ -178,6 +178,7 @@ class PerformanceCheck(Check):
     min_segment_size: int = Field(default=100, ge=1)
     max_segments: int = Field(default=50, ge=1)
     decision_threshold: Fraction = 0.5
+    k: int = Field(default=10, ge=1, le=1000)
     confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
     positive_label: str | int | bool = 1
     metrics: dict[str, Bound] = Field(default_factory=dict)

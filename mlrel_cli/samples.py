@@ -10,6 +10,9 @@ A binary classifier that scores checkout requests for fraud. It writes:
   v41 serves until 13:00 UTC, when v42 takes all traffic, until the rollback
   at 13:55; v42 scores worse and its feature pipeline reads ``amount`` 1.8
   times too large;
+- ``ranking_reference.parquet`` and ``ranking_current.parquet``: a search
+  ranking model's results (ten per query, clicks, purchases, revenue) on a
+  good day (v7) and on a day when v8 shipped at 12:00 and ranks badly;
 - ``registry.yaml`` and ``registry.history.jsonl``: the model's registry up
   to that deploy (v41 in production since 2026-11-20, v42 registered,
   canaried at 5 % from 12:30 and promoted at 13:00; ``naive`` fallback).
@@ -136,6 +139,7 @@ def main(out: Path, rows: int = 20_000) -> None:
     incident = make_day(rng, rows, incident_day, "i", "v41", bad_from_us=deploy_us, bad_until_us=rollback_us)
     pq.write_table(pa.table(incident), out / "incident.parquet", row_group_size=8192)
     write_registry(out)
+    write_ranking(out)
 
 
 def write_registry(out: Path) -> None:
@@ -231,3 +235,42 @@ def write_demo(out: Path) -> None:
     main(out)
     (out / "policy.yaml").write_text(DEMO_POLICY)
     (out / "incident.yaml").write_text(DEMO_INCIDENT)
+
+
+def make_ranking_day(rng: np.random.Generator, queries: int, day_start_us: int, bad_from_us: int | None = None) -> pa.Table:
+    """A day of search results, ten per query; from ``bad_from_us`` v8 ranks them, badly (top results rarely relevant)."""
+    per = 10
+    ts = np.repeat(daily_times(rng, queries, day_start_us), per)
+    bad = ts >= bad_from_us if bad_from_us is not None else np.zeros(len(ts), dtype=bool)
+    relevance = rng.beta(0.6, 2.0, queries * per)
+    noise = np.where(bad, 2.5, 0.15)
+    score = relevance + rng.normal(0, 1, queries * per) * noise
+    # each query's results shown by decreasing score
+    query = np.repeat(np.arange(queries), per)
+    order = np.lexsort((-score, query))
+    position = np.empty(queries * per, dtype=np.int16)
+    position[order] = np.tile(np.arange(1, per + 1), queries)
+    examine = 1.0 / position  # users look at the top results first
+    clicked = rng.random(queries * per) < examine * relevance * 1.6
+    purchased = clicked & (rng.random(queries * per) < relevance)
+    revenue = np.where(purchased, np.round(rng.lognormal(3.5, 0.6, queries * per), 2), 0.0)
+    return pa.table({
+        "timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+        "query_id": pa.array([f"q{day_start_us // 86_400_000_000}-{i:06d}" for i in query]),
+        "position": pa.array(position),
+        "score": pa.array(np.round(score, 4)),
+        "clicked": pa.array(clicked.astype(np.int8)),
+        "purchased": pa.array(purchased.astype(np.int8)),
+        "revenue": pa.array(revenue),
+        "model_version": pa.array(np.where(bad, "v8", "v7").tolist()),
+        "device": pa.array(rng.choice(["mobile", "desktop"], size=queries, p=[0.7, 0.3]).repeat(per)),
+    })  # fmt: skip
+
+
+def write_ranking(out: Path, queries: int = 4000) -> None:
+    """ranking_reference.parquet (a good day, v7) and ranking_current.parquet (v8 released at 12:00)."""
+    rng = np.random.default_rng(SEED + 7)
+    day = REFERENCE_DAY_US - 2 * DAY_US  # 2026-11-21, and the release day 2026-11-22
+    pq.write_table(make_ranking_day(rng, queries, day), out / "ranking_reference.parquet")
+    current = make_ranking_day(rng, queries, day + DAY_US, bad_from_us=day + DAY_US + 12 * 3600 * 1_000_000)
+    pq.write_table(current, out / "ranking_current.parquet")

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.durations import format_duration
-from mlrel_cli.errors import PolicyError
+from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.logs import (
     JoinedLabels,
     Log,
@@ -35,7 +35,7 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 
 Progress = Callable[[str], None]
 
@@ -113,6 +113,7 @@ def validate(
         checks.extend(check_latency(ctx))
     label_checks, task, segment_rows = check_labels_and_performance(ctx)
     checks.extend(label_checks)
+    checks.extend(check_proxy_metrics(ctx))
     if spec.fairness.enabled and spec.fairness.segment:
         checks.extend(check_fairness(ctx, task))
 
@@ -784,6 +785,8 @@ def _compute(task: str, data: _Labelled, mask: np.ndarray | None, threshold: flo
 
 def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array) -> tuple[list[Check], list[dict[str, Any]]]:
     cfg = ctx.policy.validate_.performance
+    if task == RANKING:
+        return _ranking_performance(ctx, labels), []
     if task not in (BINARY, MULTICLASS, REGRESSION):
         return [_skipped("performance", f"task '{task}' metrics are not built yet")], []
     data = _prepare(ctx, task, prediction, labels)
@@ -975,3 +978,100 @@ def check_fairness(ctx: _Context, task: str | None) -> list[Check]:
             source=ctx.source("validate.fairness.max_gap"),
         )
     ]
+
+
+# ---------------------------------------------------------------- ranking and proxy metrics
+
+
+def _query_codes(ctx: _Context) -> np.ndarray:
+    """Each row's query as an integer code (the query column is required for ranking and per-query metrics)."""
+    cols = ctx.policy.columns
+    if not cols.query or not ctx.log.has(cols.query):
+        raise PolicyError(
+            f"columns.query: a ranking log needs its query (or session) id column; '{cols.query}' is not in the log"
+            if cols.query
+            else "columns.query: set the query (or session) id column of the ranking log",
+            ctx.source("columns.query"),
+        )
+    encoded = pc.dictionary_encode(ctx.log.column(cols.query)).combine_chunks()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _ranking_performance(ctx: _Context, labels: pa.Array) -> list[Check]:
+    from mlrel_cli.stats.ranking import group_queries, ranking_metrics
+
+    cfg = ctx.policy.validate_.performance
+    cols = ctx.policy.columns
+    codes = _query_codes(ctx)
+    if not cols.position or not ctx.log.has(cols.position):
+        raise PolicyError("columns.position: a ranking log needs the position each result was shown at",
+                          ctx.source("columns.position"))  # fmt: skip
+    position = ctx.log.column(cols.position)
+    if not pa.types.is_integer(position.type):
+        raise LogError(f"position column '{cols.position}' must hold integers, not {position.type}", ctx.log.path)
+    gain = to_numpy_float(labels)
+    keep = (codes >= 0) & np.isfinite(gain)
+    pos = to_numpy_float(position)
+    keep &= np.isfinite(pos)
+    queries = group_queries(codes[keep], pos[keep], gain[keep])
+    if queries.count < cfg.min_rows:
+        return [Check(name="performance", status=Status.INCONCLUSIVE, value=queries.count, threshold=cfg.min_rows,
+                      message=f"only {queries.count:,} queries with labels; at least {cfg.min_rows:,} are needed",
+                      source=ctx.source("validate.performance.min_rows"))]  # fmt: skip
+    values = ranking_metrics(queries, cfg.k)
+    checks = []
+    for full_name, value in values.items():
+        name = full_name.split("@")[0]
+        bound = cfg.metrics.get(name)
+        status = Status.PASS
+        if bound is not None and ((bound.min is not None and value < bound.min) or (bound.max is not None and value > bound.max)):
+            status = Status.FAIL
+        checks.append(Check(
+            name=f"performance:{full_name}", status=status, value=value,
+            threshold={"min": bound.min, "max": bound.max} if bound else None,
+            message=f"{full_name} {value:.4g} over {queries.count:,} queries" + ("" if bound else " (no threshold set)"),
+            source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
+        ))  # fmt: skip
+    return checks
+
+
+def check_proxy_metrics(ctx: _Context) -> list[Check]:
+    from mlrel_cli.stats.ranking import proxy_value
+
+    checks = []
+    codes = None
+    for name, spec in ctx.policy.proxy_metrics.items():
+        needed = {"column": spec.column} if spec.kind in ("mean", "rate") else {
+            "numerator": spec.numerator, "denominator": spec.denominator}  # fmt: skip
+        arrays: dict[str, np.ndarray] = {}
+        for key, column in needed.items():
+            if not column:
+                raise PolicyError(
+                    f"proxy_metrics.{name}.{key}: a {spec.kind} metric needs it", ctx.source(f"proxy_metrics.{name}")
+                )
+            if not ctx.log.has(column):
+                raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is not in the log",
+                                  ctx.source(f"proxy_metrics.{name}.{key}"))  # fmt: skip
+            array = ctx.log.column(column)
+            if kind_of_type(array.type) != "numeric" and not pa.types.is_boolean(array.type):
+                raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is {array.type}, not numeric",
+                                  ctx.source(f"proxy_metrics.{name}.{key}"))  # fmt: skip
+            arrays[key] = to_numpy_float(pc.cast(array, pa.float64()) if pa.types.is_boolean(array.type) else array)
+        if spec.per == "query" and codes is None:
+            codes = _query_codes(ctx)
+        value = proxy_value(spec.kind, arrays.get("column"), arrays.get("numerator"), arrays.get("denominator"),
+                            codes if spec.per == "query" else None)  # fmt: skip
+        if not np.isfinite(value):
+            checks.append(Check(name=f"proxy:{name}", status=Status.INCONCLUSIVE,
+                                message="undefined on this log (no values, or the denominator sums to zero)"))  # fmt: skip
+            continue
+        failed = (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
+        checks.append(Check(
+            name=f"proxy:{name}", status=Status.FAIL if failed else Status.PASS, value=value,
+            threshold={"min": spec.min, "max": spec.max} if spec.min is not None or spec.max is not None else None,
+            message=f"{name} ({spec.kind} per {spec.per}) {value:.4g}"
+            + ("" if spec.min is not None or spec.max is not None else " (no threshold set)"),
+            details={"higher_is_better": spec.higher_is_better},
+            source=ctx.source(f"proxy_metrics.{name}"),
+        ))  # fmt: skip
+    return checks

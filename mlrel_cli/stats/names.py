@@ -36,6 +36,10 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("mae", (REGRESSION,), False, "mean absolute error"),
     MetricInfo("mape", (REGRESSION,), False, "mean absolute percentage error over rows whose label is not 0"),
     MetricInfo("r2", (REGRESSION,), True, "coefficient of determination"),
+    MetricInfo("ndcg", (RANKING,), True, "NDCG@k over queries with engagement (k: validate.performance.k)"),
+    MetricInfo("mrr", (RANKING,), True, "mean reciprocal rank of the first engaged result (0 when none)"),
+    MetricInfo("ctr", (RANKING,), True, "share of the top-k results engaged with, averaged over queries"),
+    MetricInfo("no_engagement", (RANKING,), False, "share of queries with no engagement at all"),
 )
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 

@@ -1,0 +1,131 @@
+"""Ranking metrics over a log of shown results, and proxy metrics over any columns.
+
+A ranking log has one row per shown result: a query (or session) id, the
+position shown (1 = top), the model's score and an engagement label (0/1
+click, or a graded gain). Metrics judge what users saw, so results are
+ordered by position within each query; the score is not needed for them.
+All functions are vectorised over the rows: queries are runs of one sorted
+code array, never a Python loop over queries. Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Queries:
+    """Rows sorted by (query, position), with each row's query index and rank within its query (1-based)."""
+
+    query: np.ndarray  # int64 query index per row, non-decreasing
+    rank: np.ndarray  # int64 rank within the query, 1-based, by position
+    gain: np.ndarray  # float64 engagement (0 = none)
+    starts: np.ndarray  # first row of each query
+    count: int  # number of queries
+
+
+def group_queries(query_codes: np.ndarray, position: np.ndarray, gain: np.ndarray) -> Queries:
+    """Sort rows by query then position; ranks count the results shown, whatever the position numbers."""
+    order = np.lexsort((position, query_codes))
+    q = np.asarray(query_codes)[order]
+    g = np.asarray(gain, dtype=np.float64)[order]
+    starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]]) if len(q) else np.empty(0, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, len(q)])
+    query_index = np.repeat(np.arange(len(starts)), sizes)
+    rank = np.arange(len(q)) - np.repeat(starts, sizes) + 1
+    return Queries(query_index, rank, g, starts, len(starts))
+
+
+def _per_query_sum(queries: Queries, values: np.ndarray) -> np.ndarray:
+    return np.bincount(queries.query, weights=values, minlength=queries.count)
+
+
+def ndcg_per_query(queries: Queries, k: int) -> np.ndarray:
+    """NDCG@k per query, gain / log2(rank + 1); NaN for a query with no engagement (no ideal ranking to compare)."""
+    discount = 1.0 / np.log2(queries.rank + 1.0)
+    top = queries.rank <= k
+    dcg = _per_query_sum(queries, np.where(top, queries.gain * discount, 0.0))
+    # the ideal: each query's gains sorted from the largest, at ranks 1, 2, ...
+    order = np.lexsort((-queries.gain, queries.query))
+    ideal_gain = queries.gain[order]
+    ideal = _per_query_sum(queries, np.where(top, ideal_gain * discount, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ideal > 0, dcg / ideal, np.nan)
+
+
+def reciprocal_rank_per_query(queries: Queries) -> np.ndarray:
+    """1 / rank of the first engaged result; 0 for a query with no engagement."""
+    engaged = queries.gain > 0
+    first = np.full(queries.count, np.inf)
+    np.minimum.at(first, queries.query[engaged], queries.rank[engaged].astype(float))
+    return np.where(np.isfinite(first), 1.0 / first, 0.0)
+
+
+def ctr_at_k_per_query(queries: Queries, k: int) -> np.ndarray:
+    """Share of the top-k results shown that were engaged with, per query."""
+    top = queries.rank <= k
+    shown = np.bincount(queries.query[top], minlength=queries.count)
+    engaged = np.bincount(queries.query[top & (queries.gain > 0)], minlength=queries.count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(shown > 0, engaged / shown, np.nan)
+
+
+def no_engagement_per_query(queries: Queries) -> np.ndarray:
+    engaged = np.bincount(queries.query[queries.gain > 0], minlength=queries.count)
+    return (engaged == 0).astype(float)
+
+
+def ranking_metrics(queries: Queries, k: int) -> dict[str, float]:
+    """Means over queries: NDCG@k over queries with engagement, the others over all queries."""
+    ndcg = ndcg_per_query(queries, k)
+    return {
+        f"ndcg@{k}": float(np.nanmean(ndcg)) if np.isfinite(ndcg).any() else float("nan"),
+        "mrr": float(reciprocal_rank_per_query(queries).mean()) if queries.count else float("nan"),
+        f"ctr@{k}": float(np.nanmean(ctr_at_k_per_query(queries, k))) if queries.count else float("nan"),
+        "no_engagement": float(no_engagement_per_query(queries).mean()) if queries.count else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------- proxy metrics
+
+
+def proxy_value(
+    kind: str,
+    values: np.ndarray | None,
+    numerator: np.ndarray | None,
+    denominator: np.ndarray | None,
+    query_codes: np.ndarray | None = None,
+) -> float:
+    """A business metric: mean of a column, rate of non-zero values, or ratio of two sums.
+
+    With ``query_codes`` the metric is computed per query first, then
+    averaged over queries (each query counts once, however many results it
+    showed); queries whose denominator sums to zero are left out.
+    """
+    if query_codes is None:
+        if kind == "mean":
+            finite = values[np.isfinite(values)]  # type: ignore[index]
+            return float(finite.mean()) if len(finite) else float("nan")
+        if kind == "rate":
+            finite = values[np.isfinite(values)]  # type: ignore[index]
+            return float((finite != 0).mean()) if len(finite) else float("nan")
+        total = float(np.nansum(denominator))  # type: ignore[arg-type]
+        return float(np.nansum(numerator)) / total if total != 0 else float("nan")  # type: ignore[arg-type]
+    codes, inverse = np.unique(query_codes, return_inverse=True)
+    n = len(codes)
+    if kind in ("mean", "rate"):
+        v = values.astype(np.float64)  # type: ignore[union-attr]
+        ok = np.isfinite(v)
+        x = (v != 0).astype(float) if kind == "rate" else v
+        sums = np.bincount(inverse[ok], weights=x[ok], minlength=n)
+        counts = np.bincount(inverse[ok], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per = np.where(counts > 0, sums / counts, np.nan)
+    else:
+        num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
+        den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per = np.where(den != 0, num / den, np.nan)
+    return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
