@@ -292,9 +292,7 @@ class Compare(Section):
 
     @model_validator(mode="after")
     def _known_metrics(self) -> Compare:
-        for name in [self.primary_metric, *self.max_regression]:
-            if name is not None and name not in COMPARE_EXTRA_METRICS:
-                _check_metric_name(name)
+        # proxy metric names are checked against proxy_metrics by the Policy validator
         return self
 
 
@@ -353,6 +351,16 @@ class Policy(Section):
     retrain: Retrain = Field(default_factory=Retrain)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _compare_metrics_known(self) -> Policy:
+        for name in [self.compare.primary_metric, *self.compare.max_regression]:
+            if name is None or name in COMPARE_EXTRA_METRICS or name in self.proxy_metrics:
+                continue
+            if name not in METRIC_BY_NAME:
+                known = [*METRIC_BY_NAME, *COMPARE_EXTRA_METRICS, *self.proxy_metrics]
+                raise ValueError(f"compare: unknown metric '{name}'{_suggest(name, known)}")
+        return self
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _files: tuple[str, ...] = PrivateAttr(default=())

@@ -61,3 +61,49 @@ def test_ratio_with_zero_denominator_is_inconclusive(mlrel, write_log, write_pol
     )
     _, report = mlrel.json("validate", write_log(table), "-p", policy)
     assert check(report, "proxy:per_zero")["status"] == "inconclusive"
+
+
+def test_compare_rejects_the_bad_ranking_model(mlrel) -> None:
+    code, report = mlrel.json("compare", "--log", BAD, "--baseline", "v7", "--candidate", "v8", "-p", POLICY)
+    assert code == 1 and report["verdict"] == "reject"
+    metrics = report["candidates"][0]["metrics"]
+    assert metrics["ndcg"]["classification"] == "fail" and metrics["ndcg"]["gating"]
+    assert metrics["conversion"]["ci_high"] < 0  # resampled by whole queries
+    assert "mrr" in metrics and "no_engagement" in metrics
+
+
+def test_compare_equal_ranking_models_is_not_rejected(mlrel, write_log) -> None:
+    table = pq.read_table(GOOD)
+    half = pa.compute.less(pa.compute.cast(table["position"], pa.int64()), 100)  # every row
+    queries = table["query_id"].to_numpy(zero_copy_only=False)
+    version = ["v7" if int(q.split("-")[1]) % 2 == 0 else "v7b" for q in queries]
+    log = write_log(
+        table.filter(half).set_column(table.schema.get_field_index("model_version"), "model_version", pa.array(version))
+    )
+    _code, report = mlrel.json("compare", "--log", log, "--baseline", "v7", "--candidate", "v7b", "-p", POLICY)
+    assert report["verdict"] != "reject", report["candidates"][0]["reasons"]
+
+
+def test_drift_window_finds_the_engagement_drop(mlrel) -> None:
+    code, report = mlrel.json("drift", "-r", GOOD, "-c", BAD, "-p", POLICY, "--window", "1h")
+    conversion = next(p for p in report["proxy_metrics"] if p["name"] == "conversion")
+    assert conversion["onset"] == "2026-11-22T12:00:00Z"
+    assert conversion["reference"] > conversion["current"]
+    assert code == 1 and "conversion (since 2026-11-22 12:00)" in report["summary"]
+
+
+def test_postmortem_on_a_proxy_metric_without_labels(mlrel, tmp_path, write_log, write_policy) -> None:
+    unlabelled = write_log(pq.read_table(BAD).drop(["clicked"]))
+    incident = tmp_path / "incident.yaml"
+    incident.write_text("id: INC-1\ntitle: engagement dropped\ndetected: 2026-11-22T13:10:00Z\nmitigated: 2026-11-22T13:30:00Z\n")
+    policy = write_policy(
+        "task: ranking\ncolumns: {timestamp: timestamp, query: query_id, position: position, prediction: score}\n"
+        "proxy_metrics:\n  conversion: {kind: rate, column: purchased, per: query}\n"
+        "postmortem: {primary_metric: conversion, window: 1h}\n"
+    )
+    result = mlrel("postmortem", "--incident", incident, "-p", policy, "--log", unlabelled, "--format", "json")
+    import json
+
+    facts = json.loads(result.stdout)["postmortem"]
+    assert facts["metric"] == "conversion" and facts["onset"] == "2026-11-22T12:00:00Z"
+    assert facts["impact"]["during"] < facts["impact"]["before"]

@@ -27,9 +27,9 @@ from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.drift import adjust_p_values
 from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 
-PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
 LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
 MANN_WHITNEY_MAX_ROWS = 100_000
 PAIRED_MAX_ROWS = 10_000
@@ -49,6 +49,9 @@ class ModelRows:
     invalid: np.ndarray  # bool: null, NaN, infinite or out-of-range output
     segments: dict[str, np.ndarray] = field(default_factory=dict)
     ids: pa.Array | None = None
+    query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
+    position: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,17 @@ def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Tabl
         columns["__label"] = roles.label
     for segment in policy.segments:
         columns[f"__seg_{segment}"] = segment
+    cols = policy.columns
+    if cols.query and log.has(cols.query):
+        columns["__query"] = cols.query
+    if cols.position and log.has(cols.position):
+        columns["__position"] = cols.position
+    for spec in policy.proxy_metrics.values():
+        for column in (spec.column, spec.numerator, spec.denominator):
+            if column:
+                if not log.has(column):
+                    raise LogError(f"proxy metric column '{column}' is not in the log", log.path)
+                columns[f"__col_{column}"] = column
     names = list(dict.fromkeys(columns.values()))
     table = log.read(names)
     out = {key: table.column(name) for key, name in columns.items()}
@@ -179,6 +193,17 @@ def _rows(table: pa.Table, version: str, roles: Roles, policy: Policy) -> ModelR
     }
     ids = table.column("__id").combine_chunks() if "__id" in table.column_names else None
     model = ModelRows(version, n, score, classes, None, labelled, latency, invalid, segments, ids)
+    if "__query" in table.column_names:
+        encoded = pc.dictionary_encode(table.column("__query")).combine_chunks()
+        model.query = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if "__position" in table.column_names:
+        model.position = to_numpy_float(table.column("__position"))
+    for name in table.column_names:
+        if name.startswith("__col_"):
+            column = table.column(name)
+            if pa.types.is_boolean(column.type):
+                column = pc.cast(column, pa.float64())
+            model.columns[name.removeprefix("__col_")] = to_numpy_float(column)
     model.truth = truth  # encoded once the task is known
     return model
 
@@ -204,7 +229,7 @@ def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
             model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
     elif task == MULTICLASS:
         model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
-    else:
+    else:  # regression, and a ranking log's engagement gain
         model.truth = to_numpy_float(label)
         model.labelled &= np.isfinite(model.truth)
 
@@ -212,12 +237,14 @@ def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
 # ---------------------------------------------------------------- canary
 
 
-def _higher_is_better(name: str) -> bool:
+def _higher_is_better(name: str, policy: Policy | None = None) -> bool:
     if name in LOWER_IS_BETTER_EXTRA:
         return False
     if name == "mean_score":
         return True
-    return METRIC_BY_NAME[name].higher_is_better
+    if policy is not None and name in policy.proxy_metrics:
+        return policy.proxy_metrics[name].higher_is_better
+    return METRIC_BY_NAME[name.split("@")[0]].higher_is_better
 
 
 def _allowed(name: str, policy: Policy, baseline_value: float) -> float:
@@ -236,7 +263,7 @@ def _gating(name: str, primary: str, policy: Policy) -> bool:
 
 
 def _classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
-    higher = _higher_is_better(name)
+    higher = _higher_is_better(name, policy)
     delta = cand - base
     allowed = _allowed(name, policy, base)
     improvement = delta if higher else -delta
@@ -325,6 +352,11 @@ def compare_canary(
     confidence = spec.bootstrap.confidence
     results: list[MetricResult] = []
     enough_labels = min(base.labelled.sum(), cand.labelled.sum()) >= 2 and base.truth is not None
+    if task == RANKING:
+        if enough_labels and cand.truth is not None:
+            results.extend(_ranking_results(base, cand, policy, primary, rng))
+        enough_labels = False
+    results.extend(_proxy_results(base, cand, policy, primary, rng))
     if enough_labels and cand.truth is not None:
         threshold = policy.validate_.performance.decision_threshold
         values_b = _label_metrics(task, base, None, threshold)
@@ -371,6 +403,119 @@ def compare_canary(
     return results, mann_whitney
 
 
+def _mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap deviations of a mean, resampling whole units (queries, requests) through 512 quantile cells."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return np.full(resamples, np.nan)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]))
+    index = np.searchsorted(edges, finite, side="right")
+    k = len(edges) + 1
+    counts = np.bincount(index, minlength=k).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, np.bincount(index, weights=finite, minlength=k) / counts, 0.0)
+    draws = rs.resample_counts(counts, resamples, rng)
+    return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
+
+
+def _ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap deviations of sum(num) / sum(den), rows grouped into cells by their numerator."""
+    ok = np.isfinite(num) & np.isfinite(den)
+    num, den = num[ok], den[ok]
+    if len(num) == 0 or den.sum() == 0:
+        return np.full(resamples, np.nan)
+    edges = np.unique(np.quantile(num, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]))
+    index = np.searchsorted(edges, num, side="right")
+    k = len(edges) + 1
+    counts = np.bincount(index, minlength=k).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_num = np.where(counts > 0, np.bincount(index, weights=num, minlength=k) / counts, 0.0)
+        mean_den = np.where(counts > 0, np.bincount(index, weights=den, minlength=k) / counts, 0.0)
+        draws = rs.resample_counts(counts, resamples, rng)
+        return (draws @ mean_num) / (draws @ mean_den) - (counts @ mean_num) / (counts @ mean_den)
+
+
+def _ranking_results(
+    base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[MetricResult]:
+    """Ranking metrics per query on each side; intervals from resampling whole queries."""
+    from mlrel_cli.stats import ranking
+
+    k = policy.validate_.performance.k
+    per_model = []
+    for model in (base, cand):
+        if model.query is None or model.position is None:
+            raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)")
+        keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
+        queries = ranking.group_queries(model.query[keep], model.position[keep], model.truth[keep])  # type: ignore[index]
+        per_model.append({
+            f"ndcg@{k}": ranking.ndcg_per_query(queries, k), "mrr": ranking.reciprocal_rank_per_query(queries),
+            f"ctr@{k}": ranking.ctr_at_k_per_query(queries, k), "no_engagement": ranking.no_engagement_per_query(queries),
+        })  # fmt: skip
+    results = []
+    resamples = policy.compare.bootstrap.resamples
+    for name in per_model[0]:
+        vb, vc = per_model[0][name], per_model[1][name]
+        mb, mc = float(np.nanmean(vb)), float(np.nanmean(vc))
+        deviation = _mean_deviations(vc, resamples, rng) - _mean_deviations(vb, resamples, rng)
+        low, high = rs.interval(mc - mb, deviation, policy.compare.bootstrap.confidence)
+        metric = name.split("@")[0]
+        result = _classify(metric, mb, mc, low, high, policy, primary)
+        results.append(_with_p(result, rs.bootstrap_p_value(mc - mb, deviation)))
+    return results
+
+
+def _proxy_results(
+    base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[MetricResult]:
+    """Each proxy metric on both sides; per-query metrics resample whole queries."""
+    from mlrel_cli.stats.ranking import proxy_value
+
+    results = []
+    resamples = policy.compare.bootstrap.resamples
+    for name, spec in policy.proxy_metrics.items():
+        values, deviations = [], []
+        for model in (base, cand):
+            column = model.columns.get(spec.column) if spec.column else None
+            num = model.columns.get(spec.numerator) if spec.numerator else None
+            den = model.columns.get(spec.denominator) if spec.denominator else None
+            per_query = spec.per == "query"
+            if per_query and model.query is None:
+                raise LogError(f"proxy metric '{name}' is per query and the log has no query column (columns.query)")
+            value = proxy_value(spec.kind, column, num, den, model.query if per_query else None)
+            values.append(value)
+            if per_query:
+                unit = _per_query_values(spec.kind, column, num, den, model.query)  # type: ignore[arg-type]
+                deviations.append(_mean_deviations(unit, resamples, rng))
+            elif spec.kind == "ratio":
+                deviations.append(_ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
+            else:
+                unit = (column != 0).astype(float) if spec.kind == "rate" else column
+                deviations.append(_mean_deviations(unit, resamples, rng))  # type: ignore[arg-type]
+        deviation = deviations[1] - deviations[0]
+        low, high = rs.interval(values[1] - values[0], deviation, policy.compare.bootstrap.confidence)
+        result = _classify(name, values[0], values[1], low, high, policy, primary)
+        results.append(_with_p(result, rs.bootstrap_p_value(values[1] - values[0], deviation)))
+    return results
+
+
+def _per_query_values(
+    kind: str, column: np.ndarray | None, num: np.ndarray | None, den: np.ndarray | None, query: np.ndarray
+) -> np.ndarray:
+    codes, inverse = np.unique(query, return_inverse=True)
+    n = len(codes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind in ("mean", "rate"):
+            v = column.astype(float)  # type: ignore[union-attr]
+            ok = np.isfinite(v)
+            x = (v != 0).astype(float) if kind == "rate" else v
+            counts = np.bincount(inverse[ok], minlength=n)
+            return np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
+        sums_n = np.bincount(inverse, weights=np.nan_to_num(num), minlength=n)  # type: ignore[arg-type]
+        sums_d = np.bincount(inverse, weights=np.nan_to_num(den), minlength=n)  # type: ignore[arg-type]
+        return np.where(sums_d != 0, sums_n / sums_d, np.nan)
+
+
 def _with_p(result: MetricResult, p: float) -> MetricResult:
     from dataclasses import replace
 
@@ -413,7 +558,7 @@ def compare_segments(
     task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
     spec = policy.compare
-    if base.truth is None or cand.truth is None or primary not in PRIMARY.values():
+    if base.truth is None or cand.truth is None or primary not in PRIMARY.values() or task == RANKING:
         return []
     threshold = policy.validate_.performance.decision_threshold
     rows: list[dict[str, Any]] = []
@@ -432,7 +577,7 @@ def compare_segments(
             deviations = _label_deviations(task, base, cand, mask_b, mask_c, policy, rng).get(primary, np.array([]))
             point = vc - vb
             low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
-            higher = _higher_is_better(primary)
+            higher = _higher_is_better(primary, policy)
             improvement_dev = deviations if higher else -deviations
             improvement = point if higher else -point
             # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
@@ -446,7 +591,7 @@ def compare_segments(
         adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
         allowed = float(spec.max_regression.get(primary, 0.0))
         for r, p in zip(judged, adjusted, strict=True):
-            improvement = r["delta"] if _higher_is_better(primary) else -r["delta"]
+            improvement = r["delta"] if _higher_is_better(primary, policy) else -r["delta"]
             r["p_adjusted"] = float(p)
             r["worse"] = bool(p < spec.alpha and improvement < -allowed)
     return rows
@@ -598,7 +743,7 @@ def compare(
         entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
                         "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
                         "rows": cand.rows, "labelled_rows": int(cand.labelled.sum()), **details})  # fmt: skip
-    ranked = _rank(entries, primary)
+    ranked = _rank(entries, primary, _higher_is_better(primary, policy))
     promotable = [e for e in ranked if e["verdict"] == "promote"]
     if promotable:
         overall, recommended = "promote", promotable[0]["version"]
@@ -656,13 +801,12 @@ def _verdict(
     return "promote", reasons, score
 
 
-def _rank(entries: list[dict[str, Any]], primary: str) -> list[dict[str, Any]]:
+def _rank(entries: list[dict[str, Any]], primary: str, higher: bool) -> list[dict[str, Any]]:
     order = {"promote": 0, "inconclusive": 1, "reject": 2}
 
     def key(entry: dict[str, Any]) -> tuple[int, float]:
         metric = entry["metrics"].get(primary)
         value = metric["candidate"] if metric else float("nan")
-        higher = _higher_is_better(primary)
         signed = -value if higher else value
         return order[entry["verdict"]], signed if np.isfinite(signed) else float("inf")
 

@@ -193,7 +193,116 @@ def drift(
     task = policy.task
     if spec.concept:
         concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
-    return _report(results, not_compared, concept, policy, reference, current, window, task)
+    proxies = _proxy_windows(reference, current, policy, windows, cur_roles)
+    report = _report(results, not_compared, concept, policy, reference, current, window, task)
+    if not proxies:
+        return report
+    return _with_proxies(report, proxies)
+
+
+def _proxy_values(log: Log, policy: Policy, name: str, rows: np.ndarray | None, query: np.ndarray | None) -> tuple[float, float]:
+    """The proxy metric on these rows, and its standard error."""
+    from mlrel_cli.stats.ranking import proxy_standard_error, proxy_value
+
+    spec = policy.proxy_metrics[name]
+
+    def column(col: str | None) -> np.ndarray | None:
+        if not col:
+            return None
+        if not log.has(col):
+            raise PolicyError(
+                f"proxy_metrics.{name}: column '{col}' is not in the {log.label}", policy.source_of(f"proxy_metrics.{name}")
+            )
+        values = log.column(col)
+        if pa.types.is_boolean(values.type):
+            values = pc.cast(values, pa.float64())
+        if kind_of_type(values.type) != "numeric":
+            raise PolicyError(f"proxy_metrics.{name}: column '{col}' is {values.type}, not numeric",
+                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+        array = to_numpy_float(values)
+        return array if rows is None else array[rows]
+
+    q = None
+    if spec.per == "query":
+        q = query if rows is None or query is None else query[rows]
+    inputs = (spec.kind, column(spec.column), column(spec.numerator), column(spec.denominator), q)
+    return proxy_value(*inputs), proxy_standard_error(*inputs)
+
+
+def _query_codes(log: Log, policy: Policy) -> np.ndarray | None:
+    if not policy.columns.query or not log.has(policy.columns.query):
+        return None
+    encoded = pc.dictionary_encode(log.column(policy.columns.query)).combine_chunks()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: _Windows | None, roles: Roles) -> list[dict[str, Any]]:
+    """Each proxy metric on the reference, on the current log and per window, judged against its bounds."""
+    out = []
+    z = float(NormalDist().inv_cdf(policy.drift.confidence))
+    for name, spec in policy.proxy_metrics.items():
+        ref_query, cur_query = _query_codes(reference, policy), _query_codes(current, policy)
+        if spec.per == "query" and (ref_query is None or cur_query is None):
+            raise PolicyError(f"proxy_metrics.{name}: per query needs columns.query in both logs",
+                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+        ref_value, _ = _proxy_values(reference, policy, name, None, ref_query)
+        cur_value, cur_se = _proxy_values(current, policy, name, None, cur_query)
+
+        def judge(value: float, se: float, low: float | None = spec.min, high: float | None = spec.max, z: float = z) -> Status:
+            """Beyond a bound by more than z standard errors: a window of a few hundred queries is noisy."""
+            if not np.isfinite(value):
+                return Status.INCONCLUSIVE
+            margin = z * se if np.isfinite(se) else 0.0
+            if (low is not None and value < low - margin) or (high is not None and value > high + margin):
+                return Status.FAIL
+            if (low is not None and value < low) or (high is not None and value > high):
+                return Status.WARN
+            return Status.PASS
+
+        scores: list[WindowScore] = []
+        if windows is not None:
+            for i in range(len(windows.starts_us)):
+                rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]
+                value, se = _proxy_values(current, policy, name, rows, cur_query) if len(rows) else (np.nan, np.nan)
+                start = _from_us(int(windows.starts_us[i]))
+                scores.append(WindowScore(start, start + dt.timedelta(microseconds=windows.width_us), len(rows),
+                                          value if np.isfinite(value) else None, spec.min, judge(value, se)))  # fmt: skip
+        out.append({
+            "name": name, "kind": spec.kind, "per": spec.per, "higher_is_better": spec.higher_is_better,
+            "reference": ref_value, "current": cur_value, "min": spec.min, "max": spec.max,
+            "status": judge(cur_value, cur_se), "onset": first_onset(scores, policy.drift.onset_windows),
+            "windows": [{"start": w.start, "end": w.end, "rows": w.rows, "value": w.score, "status": w.status.value}
+                        for w in scores],
+        })  # fmt: skip
+    return out
+
+
+def _with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
+    from dataclasses import replace as replace_report
+
+    checks = list(report.checks)
+    for proxy in proxies:
+        status = Status.FAIL if proxy["onset"] is not None else proxy["status"]
+        bound = {"min": proxy["min"], "max": proxy["max"]}
+        since = f" since {proxy['onset']:%Y-%m-%d %H:%M}" if proxy["onset"] else ""
+        checks.append(Check(
+            name=f"proxy:{proxy['name']}", status=status, value=proxy["current"], threshold=bound,
+            message=f"{proxy['name']} {proxy['reference']:.4g} in the reference, {proxy['current']:.4g} now{since}",
+            details={"onset": proxy["onset"], "window_scores": [w["value"] for w in proxy["windows"]],
+                     "window_status": [w["status"] for w in proxy["windows"]]},
+        ))  # fmt: skip
+        proxy["status"] = proxy["status"].value
+    worst = max([report.status, *(c.status for c in checks[len(report.checks) :])], key=lambda s: s.severity)
+    summary = report.summary
+    failing = [p for p in proxies if p["onset"] is not None or p["status"] == "fail"]
+    if failing:
+        summary += (
+            " Proxy metrics beyond their bounds: "
+            + ", ".join(p["name"] + (f" (since {p['onset']:%Y-%m-%d %H:%M})" if p["onset"] else "") for p in failing)
+            + "."
+        )
+    return replace_report(report, status=worst, summary=summary, checks=tuple(checks),
+                          sections={**report.sections, "proxy_metrics": proxies})  # fmt: skip
 
 
 # ---------------------------------------------------------------- planning

@@ -159,7 +159,11 @@ def postmortem(
 
             task = infer_task(pa.chunked_array([prediction]), label)
         has_labels = label is not None and len(label) - label.null_count > 0
-        if has_labels:
+        proxy = spec.primary_metric if spec.primary_metric in policy.proxy_metrics else None
+        if proxy is not None:
+            metric_name = proxy
+            values = None  # computed per window below: a proxy metric is not a mean of rows in general
+        elif has_labels:
             metric_name = spec.primary_metric or DEFAULT_PRIMARY.get(task or BINARY, "log_loss")
             values = _per_row_metric(task or BINARY, metric_name, policy, prediction, label)
         else:
@@ -172,7 +176,20 @@ def postmortem(
         n_windows = int(windows.max()) + 1
         ok = (ts >= 0) & np.isfinite(values) if values is not None else ts >= 0
         rows = np.bincount(windows[ts >= 0], minlength=n_windows)
-        if values is not None:
+        if proxy is not None:
+            window_values, counts = _proxy_series(log, policy, proxy, windows, n_windows)
+            found = detect_change(window_values, counts)
+            for i in range(n_windows):
+                series.append({"start": _dt(origin + i * width_us), "rows": int(rows[i]),
+                               "value": float(window_values[i]) if np.isfinite(window_values[i]) else None})  # fmt: skip
+            if found.index is not None:
+                onset = _dt(origin + found.index * width_us)
+                recovered = _dt(origin + found.end * width_us) if found.end is not None else None
+                facts["change_point"] = {"p_value": found.p_value, "before": found.before, "after": found.after,
+                                         "recovered": recovered}  # fmt: skip
+            else:
+                undetermined.append(f"the onset: no significant change of {proxy} per window (p {found.p_value:.2g})")
+        elif values is not None:
             counts = np.bincount(windows[ok], minlength=n_windows).astype(float)
             sums = np.bincount(windows[ok], weights=values[ok], minlength=n_windows)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -201,6 +218,8 @@ def postmortem(
                 log.path,
             )
         impact = _impact(values, ts, onset, incident, metric_name, ok if values is not None else None)
+        if proxy is not None and onset is not None:
+            impact.update(_proxy_impact(log, policy, proxy, ts, onset, incident))
         if values is not None and onset is not None:
             recovered = facts["change_point"]["recovered"]
             segments = _segments(log, policy, values, ts, onset, recovered, metric_name)
@@ -235,6 +254,36 @@ def postmortem(
         inputs={"incident": incident.id, "log": log.path if log else None, "policy": list(policy.files)},
         sections={"postmortem": facts},
     )
+
+
+def _proxy_series(log: Log, policy: Policy, name: str, windows: np.ndarray, n_windows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The proxy metric per window (rows without a timestamp left out), and the rows in each."""
+    from mlrel_cli.analysis.drift import _proxy_values, _query_codes
+
+    query = _query_codes(log, policy)
+    valid = windows >= 0
+    order = np.argsort(np.where(valid, windows, n_windows), kind="stable")
+    bounds = np.searchsorted(np.where(valid, windows, n_windows)[order], np.arange(n_windows + 1))
+    values = np.full(n_windows, np.nan)
+    counts = np.diff(bounds).astype(float)
+    for i in range(n_windows):
+        rows = order[bounds[i] : bounds[i + 1]]
+        if len(rows):
+            values[i] = _proxy_values(log, policy, name, rows, query)[0]
+    return values, counts
+
+
+def _proxy_impact(log: Log, policy: Policy, name: str, ts: np.ndarray, onset: dt.datetime, incident: Incident) -> dict[str, Any]:
+    from mlrel_cli.analysis.drift import _proxy_values, _query_codes
+
+    query = _query_codes(log, policy)
+    end = incident.mitigated or incident.resolved
+    during = (ts >= _us(onset)) & ((ts < _us(end)) if end else True)
+    before = (ts >= 0) & (ts < _us(onset))
+    out: dict[str, Any] = {"metric": name}
+    out["before"] = _proxy_values(log, policy, name, np.flatnonzero(before), query)[0] if before.any() else None
+    out["during"] = _proxy_values(log, policy, name, np.flatnonzero(during), query)[0] if during.any() else None
+    return out
 
 
 def _in_incident(incident: Incident, ts: np.ndarray, onset: dt.datetime | None) -> np.ndarray | None:

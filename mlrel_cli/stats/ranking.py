@@ -129,3 +129,40 @@ def proxy_value(
         with np.errstate(invalid="ignore", divide="ignore"):
             per = np.where(den != 0, num / den, np.nan)
     return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
+
+
+def proxy_standard_error(
+    kind: str,
+    values: np.ndarray | None,
+    numerator: np.ndarray | None,
+    denominator: np.ndarray | None,
+    query_codes: np.ndarray | None = None,
+) -> float:
+    """Standard error of ``proxy_value``: of a mean over units (rows, or queries), or of a ratio by the delta method."""
+    if query_codes is not None:
+        codes, inverse = np.unique(query_codes, return_inverse=True)
+        n = len(codes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if kind in ("mean", "rate"):
+                v = values.astype(float)  # type: ignore[union-attr]
+                ok = np.isfinite(v)
+                x = (v != 0).astype(float) if kind == "rate" else v
+                counts = np.bincount(inverse[ok], minlength=n)
+                units = np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
+            else:
+                num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
+                den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
+                units = np.where(den != 0, num / den, np.nan)
+    elif kind == "ratio":
+        num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
+        den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
+        if len(num) < 2 or den.sum() == 0:
+            return float("nan")
+        ratio = num.sum() / den.sum()
+        residual = (num - ratio * den) / den.mean()
+        return float(residual.std(ddof=1) / np.sqrt(len(num)))
+    else:
+        v = values.astype(float)  # type: ignore[union-attr]
+        units = (v[np.isfinite(v)] != 0).astype(float) if kind == "rate" else v
+    units = units[np.isfinite(units)]
+    return float(units.std(ddof=1) / np.sqrt(len(units))) if len(units) > 1 else float("nan")
