@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from measure import measure
 
 HERE = Path(__file__).resolve().parent
 
@@ -63,18 +63,10 @@ def main() -> None:
     policy.write_text("segments: [country, device, plan]\ncompare: {bootstrap: {resamples: 1000}}\n")
     argv = [sys.executable, "-m", "mlrel_cli", "compare", "--log", str(log), "--baseline", "v41", "--candidate", "v42",
             "-p", str(policy), "-q"]  # fmt: skip
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:]);"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
-    )
     runs = []
     for _ in range(args.repeat):
-        out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-        lines = out.stdout.strip().splitlines()
-        wall, rss = lines[-1].split()
-        runs.append((float(wall), float(rss)))
-        verdict = lines[0]
+        wall, rss, verdict = measure(argv)
+        runs.append((wall, rss))
     print(f"rows: {args.rows:,} baseline + {args.rows:,} candidate, 3 segment columns (15 segments), 1,000 resamples")
     print(f"mlrel compare: median {statistics.median(r[0] for r in runs):.2f} s, peak RSS {max(r[1] for r in runs):.0f} MiB")
     print(verdict)

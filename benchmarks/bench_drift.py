@@ -23,6 +23,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from measure import measure
+
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "bench"
 FEATURES = [f"f{i}" for i in range(20)] + [f"c{i}" for i in range(5)]
@@ -76,24 +78,6 @@ MLREL_FLAGS = textwrap.dedent(
 )
 
 
-def timed(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) of the child, and its stdout."""
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        "w = time.perf_counter() - t;"
-        "sys.stderr.write(r.stderr[-2000:] if r.returncode not in (0, 1, 3) else '');"
-        "print(r.stdout);"
-        "print('TIMING', w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-    lines = out.stdout.strip().splitlines()
-    _, wall, rss, code = lines[-1].split()
-    if int(code) not in (0, 1, 3):
-        raise SystemExit(f"{argv[0]} exited {code}: {out.stderr}")
-    return float(wall), float(rss), "\n".join(lines[:-1])
-
-
 def score(flagged: set[str]) -> str:
     tp, fp = flagged & TRUE_DRIFT, flagged - TRUE_DRIFT
     missed = TRUE_DRIFT - flagged
@@ -139,7 +123,7 @@ def main() -> None:
 
     print(f"rows per side={args.rows:,}  features=25  repeat={args.repeat}")
     for name, argv in runs.items():
-        results = [timed(argv) for _ in range(args.repeat)]
+        results = [measure(argv) for _ in range(args.repeat)]
         wall = statistics.median(r[0] for r in results)
         rss = max(r[1] for r in results)
         stdout = results[-1][2]

@@ -9,7 +9,6 @@ Target (issue 9): under 20 s wall and 2 GiB peak, as a whole process.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from measure import measure
 
 HERE = Path(__file__).resolve().parent
 PER = 10
@@ -78,17 +78,10 @@ def main() -> None:
     policy = data / "ranking-policy.yaml"
     policy.write_text(POLICY)
     argv = [sys.executable, "-m", "mlrel_cli", "validate", str(log), "-p", str(policy), "-q"]
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:]);"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-    lines = out.stdout.strip().splitlines()
-    wall, rss, code = lines[-1].split()
+    wall, rss, verdict = measure(argv)
     print(f"{args.queries * PER:,} results in {args.queries:,} queries; NDCG@10, MRR and two proxy metrics")
-    print(f"mlrel validate: {float(wall):.1f} s wall, peak RSS {float(rss):.0f} MiB, exit {code}")
-    print(lines[0] if len(lines) > 1 else "")
+    print(f"mlrel validate: {float(wall):.1f} s wall, peak RSS {float(rss):.0f} MiB")
+    print(verdict)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Target (issue 10): under 20 s wall and 2 GiB peak, as a whole process.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_validate import make_log  # noqa: E402
+from measure import measure  # noqa: E402
 
 
 def main() -> None:
@@ -34,17 +34,10 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     argv = [sys.executable, "-m", "mlrel_cli", "retrain-set", "--log", str(log), "-o", str(out), "--force", "-q",
             "--strategy", "upsample-weak-segments", "--segments", "cat_0,cat_1", "--factor", "2"]  # fmt: skip
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:]);"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)"
-    )
-    result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-    lines = result.stdout.strip().splitlines()
-    wall, rss, code = lines[-1].split()
+    wall, rss, verdict = measure(argv)
     print(f"{args.rows:,} rows, 35 columns, upsample-weak-segments over cat_0 and cat_1")
-    print(f"mlrel retrain-set: {float(wall):.1f} s wall, peak RSS {float(rss):.0f} MiB, exit {code}")
-    print(lines[0] if lines[:-1] else "")
+    print(f"mlrel retrain-set: {float(wall):.1f} s wall, peak RSS {float(rss):.0f} MiB")
+    print(verdict)
 
 
 if __name__ == "__main__":

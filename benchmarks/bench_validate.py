@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from measure import measure
 
 HERE = Path(__file__).resolve().parent
 ROW_GROUP = 1_000_000
@@ -63,21 +62,6 @@ def make_log(path: Path, rows: int, seed: int) -> None:
     writer.close()
 
 
-def run(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and the child's peak RSS in MiB (measured in a fresh helper process)."""
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:]);"
-        "w = time.perf_counter() - t;"
-        "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-    wall, rss, code = out.stdout.strip().splitlines()[-1].split()
-    if int(code) not in (0, 1, 3):
-        raise SystemExit(f"{' '.join(argv)} exited {code}")
-    return float(wall), float(rss)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -101,14 +85,13 @@ def main() -> None:
     validate_cmd = [sys.executable, "-m", "mlrel_cli", "validate", str(log), "-q"]
     results = {}
     for name, cmd in (("pyarrow read (same columns)", read_cmd), ("mlrel validate", validate_cmd)):
-        runs = [run(cmd) for _ in range(args.repeat)]
+        runs = [measure(cmd)[:2] for _ in range(args.repeat)]
         results[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
     print(f"rows={args.rows:,} columns={len(columns)} cores={os.cpu_count()}")
     for name, (wall, rss) in results.items():
         print(f"{name:32s} {wall:7.2f} s   peak RSS {rss:7.0f} MiB")
     ratio = results["mlrel validate"][0] / results["pyarrow read (same columns)"][0]
     print(f"validate / read = {ratio:.2f}x (target <= 3x; peak RSS target < 2048 MiB)")
-    _ = resource  # the probe above measures RSS in its own process
 
 
 if __name__ == "__main__":

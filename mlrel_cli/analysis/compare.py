@@ -469,7 +469,7 @@ def _proxy_results(
     base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[MetricResult]:
     """Each proxy metric on both sides; per-query metrics resample whole queries."""
-    from mlrel_cli.stats.ranking import proxy_value
+    from mlrel_cli.stats.ranking import per_query_proxy, proxy_value
 
     results = []
     resamples = policy.compare.bootstrap.resamples
@@ -485,7 +485,7 @@ def _proxy_results(
             value = proxy_value(spec.kind, column, num, den, model.query if per_query else None)
             values.append(value)
             if per_query:
-                unit = _per_query_values(spec.kind, column, num, den, model.query)  # type: ignore[arg-type]
+                unit = per_query_proxy(spec.kind, column, num, den, model.query)  # type: ignore[arg-type]
                 deviations.append(_mean_deviations(unit, resamples, rng))
             elif spec.kind == "ratio":
                 deviations.append(_ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
@@ -497,23 +497,6 @@ def _proxy_results(
         result = _classify(name, values[0], values[1], low, high, policy, primary)
         results.append(_with_p(result, rs.bootstrap_p_value(values[1] - values[0], deviation)))
     return results
-
-
-def _per_query_values(
-    kind: str, column: np.ndarray | None, num: np.ndarray | None, den: np.ndarray | None, query: np.ndarray
-) -> np.ndarray:
-    codes, inverse = np.unique(query, return_inverse=True)
-    n = len(codes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind in ("mean", "rate"):
-            v = column.astype(float)  # type: ignore[union-attr]
-            ok = np.isfinite(v)
-            x = (v != 0).astype(float) if kind == "rate" else v
-            counts = np.bincount(inverse[ok], minlength=n)
-            return np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
-        sums_n = np.bincount(inverse, weights=np.nan_to_num(num), minlength=n)  # type: ignore[arg-type]
-        sums_d = np.bincount(inverse, weights=np.nan_to_num(den), minlength=n)  # type: ignore[arg-type]
-        return np.where(sums_d != 0, sums_n / sums_d, np.nan)
 
 
 def _with_p(result: MetricResult, p: float) -> MetricResult:

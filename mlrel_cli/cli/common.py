@@ -34,3 +34,16 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
     except ValueError:
         raise MlrelError(f"{option}: '{text}' is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def outputs_ready(output: Path | None, history: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+    """Resolve the history file and check both outputs can be written, before any work: a run that
+    cannot record its result must fail at once, not after minutes of reading."""
+    from mlrel_cli.outputs import check_writable
+
+    history_file = history_path(history, policy, policy_path)
+    if output is not None:
+        check_writable(output, "report")
+    if history_file is not None:
+        check_writable(history_file, "run history")
+    return history_file

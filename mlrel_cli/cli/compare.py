@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
-from mlrel_cli.cli.common import history_path, load
+from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
     FormatOpt,
@@ -57,16 +57,11 @@ def compare(
         from mlrel_cli.analysis.compare import load_models
         from mlrel_cli.errors import MlrelError
         from mlrel_cli.logs import open_log
-        from mlrel_cli.outputs import check_writable
 
         if log is not None and (baseline_log is not None or candidate_log):
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
-        history_file = history_path(history, loaded, policy)
-        if output is not None:
-            check_writable(output, "report")
-        if history_file is not None:
-            check_writable(history_file, "run history")
+        history_file = outputs_ready(output, history, loaded, policy)
         label_log = open_log(labels, "labels file") if labels is not None else None
         base, cands, task = load_models(
             loaded,

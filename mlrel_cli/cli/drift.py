@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
-from mlrel_cli.cli.common import history_path, load
+from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
     FormatOpt,
@@ -49,7 +49,6 @@ def drift(
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
         from mlrel_cli.logs import open_log
-        from mlrel_cli.outputs import check_writable
 
         width = None
         if window is not None:
@@ -58,11 +57,7 @@ def drift(
             except ValueError as exc:
                 raise MlrelError(f"--window: {exc}") from None
         loaded = load(policy)
-        history_file = history_path(history, loaded, policy)
-        if output is not None:
-            check_writable(output, "report")
-        if history_file is not None:
-            check_writable(history_file, "run history")
+        history_file = outputs_ready(output, history, loaded, policy)
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
-from mlrel_cli.cli.common import history_path, load, parse_time
+from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
     DebugOpt,
     FormatOpt,
@@ -50,15 +50,10 @@ def validate(
     with errors_to_exit_codes(debug):
         from mlrel_cli.analysis.validate import validate as run_validate
         from mlrel_cli.logs import open_log
-        from mlrel_cli.outputs import check_writable
 
         as_of = parse_time(now, "--now")
         loaded = load(policy)
-        history_file = history_path(history, loaded, policy)
-        if output is not None:
-            check_writable(output, "report")
-        if history_file is not None:
-            check_writable(history_file, "run history")
+        history_file = outputs_ready(output, history, loaded, policy)
         current = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None

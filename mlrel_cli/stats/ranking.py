@@ -91,6 +91,28 @@ def ranking_metrics(queries: Queries, k: int) -> dict[str, float]:
 # ---------------------------------------------------------------- proxy metrics
 
 
+def per_query_proxy(
+    kind: str,
+    values: np.ndarray | None,
+    numerator: np.ndarray | None,
+    denominator: np.ndarray | None,
+    query_codes: np.ndarray,
+) -> np.ndarray:
+    """The proxy metric of each query (NaN for a query with no value or a zero denominator)."""
+    codes, inverse = np.unique(query_codes, return_inverse=True)
+    n = len(codes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind in ("mean", "rate"):
+            v = values.astype(np.float64)  # type: ignore[union-attr]
+            ok = np.isfinite(v)
+            x = (v != 0).astype(float) if kind == "rate" else v
+            counts = np.bincount(inverse[ok], minlength=n)
+            return np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
+        num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
+        den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
+        return np.where(den != 0, num / den, np.nan)
+
+
 def proxy_value(
     kind: str,
     values: np.ndarray | None,
@@ -104,31 +126,17 @@ def proxy_value(
     averaged over queries (each query counts once, however many results it
     showed); queries whose denominator sums to zero are left out.
     """
-    if query_codes is None:
-        if kind == "mean":
-            finite = values[np.isfinite(values)]  # type: ignore[index]
-            return float(finite.mean()) if len(finite) else float("nan")
-        if kind == "rate":
-            finite = values[np.isfinite(values)]  # type: ignore[index]
-            return float((finite != 0).mean()) if len(finite) else float("nan")
-        total = float(np.nansum(denominator))  # type: ignore[arg-type]
-        return float(np.nansum(numerator)) / total if total != 0 else float("nan")  # type: ignore[arg-type]
-    codes, inverse = np.unique(query_codes, return_inverse=True)
-    n = len(codes)
-    if kind in ("mean", "rate"):
-        v = values.astype(np.float64)  # type: ignore[union-attr]
-        ok = np.isfinite(v)
-        x = (v != 0).astype(float) if kind == "rate" else v
-        sums = np.bincount(inverse[ok], weights=x[ok], minlength=n)
-        counts = np.bincount(inverse[ok], minlength=n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per = np.where(counts > 0, sums / counts, np.nan)
-    else:
-        num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
-        den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per = np.where(den != 0, num / den, np.nan)
-    return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
+    if query_codes is not None:
+        per = per_query_proxy(kind, values, numerator, denominator, query_codes)
+        return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
+    if kind == "mean":
+        finite = values[np.isfinite(values)]  # type: ignore[index]
+        return float(finite.mean()) if len(finite) else float("nan")
+    if kind == "rate":
+        finite = values[np.isfinite(values)]  # type: ignore[index]
+        return float((finite != 0).mean()) if len(finite) else float("nan")
+    total = float(np.nansum(denominator))  # type: ignore[arg-type]
+    return float(np.nansum(numerator)) / total if total != 0 else float("nan")  # type: ignore[arg-type]
 
 
 def proxy_standard_error(
@@ -140,19 +148,7 @@ def proxy_standard_error(
 ) -> float:
     """Standard error of ``proxy_value``: of a mean over units (rows, or queries), or of a ratio by the delta method."""
     if query_codes is not None:
-        codes, inverse = np.unique(query_codes, return_inverse=True)
-        n = len(codes)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if kind in ("mean", "rate"):
-                v = values.astype(float)  # type: ignore[union-attr]
-                ok = np.isfinite(v)
-                x = (v != 0).astype(float) if kind == "rate" else v
-                counts = np.bincount(inverse[ok], minlength=n)
-                units = np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
-            else:
-                num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
-                den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
-                units = np.where(den != 0, num / den, np.nan)
+        units = per_query_proxy(kind, values, numerator, denominator, query_codes)
     elif kind == "ratio":
         num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
         den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
