@@ -110,7 +110,7 @@ def make_day(
     }
 
 
-def main(out: Path, rows: int = 20_000) -> None:
+def main(out: Path, rows: int = 20_000, ranking: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
 
@@ -139,7 +139,8 @@ def main(out: Path, rows: int = 20_000) -> None:
     incident = make_day(rng, rows, incident_day, "i", "v41", bad_from_us=deploy_us, bad_until_us=rollback_us)
     pq.write_table(pa.table(incident), out / "incident.parquet", row_group_size=8192)
     write_registry(out)
-    write_ranking(out)
+    if ranking:
+        write_ranking(out)
 
 
 def write_registry(out: Path) -> None:
@@ -232,7 +233,7 @@ notes: |
 
 def write_demo(out: Path) -> None:
     """Everything the demo's story needs, in one folder."""
-    main(out)
+    main(out, ranking=False)
     (out / "policy.yaml").write_text(DEMO_POLICY)
     (out / "incident.yaml").write_text(DEMO_INCIDENT)
 

@@ -526,7 +526,9 @@ def check_time(ctx: _Context) -> list[Check]:
             )
         )
     if spec.downtime.enabled:
-        checks.append(_downtime_check(ctx, ts, oldest, newest))
+        # a ranking log has one row per result, all served at the query's time: count queries, not results
+        served = np.unique(ts) if ctx.policy.task == RANKING else ts
+        checks.append(_downtime_check(ctx, served, oldest, newest))
     return checks
 
 
