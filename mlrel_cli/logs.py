@@ -399,7 +399,10 @@ def infer_task(prediction: pa.ChunkedArray, label: pa.Array | pa.ChunkedArray | 
     if label is not None and len(label) - label.null_count > 0:
         label_kind = kind_of_type(label.type)
         if label_kind == "categorical" and not pa.types.is_boolean(label.type):
-            return MULTICLASS
+            # a probability against two label values ('yes' / 'no') is a binary classifier
+            two_values = pc.count_distinct(pc.drop_null(label)).as_py() <= 2
+            is_probability = len(values) > 0 and values.min() >= 0.0 and values.max() <= 1.0
+            return BINARY if two_values and is_probability else MULTICLASS
         distinct = pc.unique(pc.drop_null(label))
         distinct = distinct.combine_chunks() if isinstance(distinct, pa.ChunkedArray) else distinct
         label_values = set(distinct.to_pylist()) if len(distinct) <= 50 else None

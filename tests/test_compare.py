@@ -190,3 +190,10 @@ def test_latency_percentiles_from_a_fine_histogram() -> None:
     edges = rs.latency_edges([values])
     got = rs.percentiles_from_counts(rs.histogram(values, edges)[None, :], edges, [50, 95, 99])[0]
     assert got == pytest.approx(np.percentile(values, [50, 95, 99]), rel=0.01)
+
+
+def test_two_logs_of_the_same_version_are_named_by_file(mlrel, write_log) -> None:
+    base = write_log(_model("v41", 1000, 1.0, 1), name="monday.parquet")
+    cand = write_log(_model("v41", 1000, 1.0, 2), name="tuesday.parquet")
+    _, report = mlrel.json("compare", "--baseline-log", base, "--candidate-log", cand)
+    assert report["baseline"] == "v41" and report["candidates"][0]["version"] == "tuesday.parquet"

@@ -284,3 +284,15 @@ def test_history_appends_one_line_per_run(mlrel, samples, tmp_path, write_policy
     lines = history.read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["command"] == "validate" for line in lines)
     assert len((policy.parent / "policy-runs.jsonl").read_text().splitlines()) == 1
+
+
+def test_string_labels_with_a_probability_are_binary(mlrel, write_log, write_policy) -> None:
+    cols = binary_log()
+    cols["label"] = ["yes" if v else "no" for v in cols["label"]]
+    log = write_log(cols)
+    result = mlrel("validate", log)
+    assert result.exit_code == 2 and "positive_label: 1 is not one of the label values ('no', 'yes')" in result.stderr
+    _, report = mlrel.json("validate", log, "-p", write_policy("validate: {performance: {positive_label: 'yes'}}\n"))
+    assert report["inputs"]["task"] == "binary_classification"
+    expected = roc_auc_score(np.array(cols["label"]) == "yes", cols["prediction"])
+    assert check(report, "performance:roc_auc")["value"] == pytest.approx(expected)

@@ -14,6 +14,7 @@ inconclusive, with the reasons that decided it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,9 @@ def load_models(
         base = _from_log(baseline_log, policy, labels, baseline)
         names = candidates if len(candidates) == len(candidate_logs) else [None] * len(candidate_logs)
         cands = [_from_log(c, policy, labels, n) for c, n in zip(candidate_logs, names, strict=True)]
+        for cand, path in zip(cands, candidate_logs, strict=True):
+            if cand.version == base.version:  # both logs say the same version: name the candidate by its file
+                cand.version = Path(path.path).name
     task = policy.task or _task(base)
     for model in [base, *cands]:
         if model.rows == 0:

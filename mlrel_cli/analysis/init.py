@@ -32,8 +32,8 @@ ROLE_CANDIDATES = {
     "id": ("prediction_id", "request_id", "id", "event_id", "row_id"),
     "model_version": ("model_version", "version", "model"),
     "prediction": ("prediction", "score", "pred", "y_pred", "probability", "output"),
-    "label": ("label", "target", "y", "y_true", "outcome", "ground_truth"),
-    "latency": ("latency_ms", "latency", "duration_ms", "response_time_ms"),
+    "label": ("label", "target", "y", "y_true", "outcome", "ground_truth", "actual", "is_fraud", "churned", "converted"),
+    "latency": ("latency_ms", "latency", "duration_ms", "response_time_ms", "resp_ms", "elapsed_ms"),
 }
 
 

@@ -774,6 +774,13 @@ def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
     else:
         target = pa.scalar(str(positive))
         array = pc.cast(array, pa.string())
+        present = pc.unique(pc.drop_null(array))
+        if len(present) <= 50 and str(positive) not in present.to_pylist():
+            shown = ", ".join(repr(v) for v in sorted(present.to_pylist())[:10])
+            raise PolicyError(
+                f"validate.performance.positive_label: {positive!r} is not one of the label values ({shown}); "
+                "set it to the positive class"
+            )
     return pc.fill_null(pc.equal(array, target), False).to_numpy(zero_copy_only=False)
 
 
