@@ -178,3 +178,12 @@ def test_empty_window_is_reported(mlrel, write_log) -> None:
     _, report = mlrel.json("drift", "-r", write_log(_log(0)), "-c", write_log(cur), "--window", "1h")
     windows = feature(report, "x")["windows"]
     assert windows[5]["rows"] == 0 and windows[5]["status"] == "inconclusive" and windows[5]["score"] is None
+
+
+def test_id_like_strings_are_not_compared_as_categories(mlrel, write_log) -> None:
+    ref, cur = _log(0), _log(1)
+    ref["session"] = [f"r{i}" for i in range(N)]
+    cur["session"] = [f"c{i}" for i in range(N)]
+    code, report = mlrel.json("drift", "-r", write_log(ref), "-c", write_log(cur))
+    assert "session" in report["inputs"]["not_compared"] and code == 0
+    assert all(f["name"] != "session" for f in report["features"])

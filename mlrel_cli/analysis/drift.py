@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
-from mlrel_cli.logs import Log, Roles, infer_task, join_labels, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.logs import Log, Roles, infer_task, is_text_like, join_labels, kind_of_type, resolve_roles, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.drift import METHOD_BY_NAME, Method, adjust_p_values, breaches, null_quantile
@@ -348,6 +348,12 @@ def _plan(
         if kind == "text":
             not_compared[name] = "declared text"
             continue
+        declared = policy.features is not None and name in policy.features and policy.features[name].kind
+        if role == "feature" and kind == "categorical" and not declared:
+            column = reference.column(name)
+            if is_text_like(pc.count_distinct(column).as_py(), len(column) - column.null_count):
+                not_compared[name] = "mostly distinct values: an id or free text, not categories"
+                continue
         if role != "feature":
             kind = ref_kind or "categorical"
             if role == "label" and policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
