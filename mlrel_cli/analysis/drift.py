@@ -846,7 +846,7 @@ def _report(
         gate = Status.FAIL if r.onset is not None and r.status in (Status.PASS, Status.WARN) else r.status
         if gate == Status.FAIL and not r.critical:
             gate = Status.WARN  # drifted, but only critical features and the share decide the run
-        label = r.name if r.role == "feature" else f"{r.role}:{r.name}"
+        label = r.name if r.role == "feature" or r.name == r.role else f"{r.role}:{r.name}"
         checks.append(
             Check(
                 name=f"drift:{label}",

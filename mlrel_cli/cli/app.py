@@ -114,7 +114,7 @@ def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ig
             width=width or shutil.get_terminal_size().columns,
             soft_wrap=False,
         )
-        console.print(build(report, verbose=opts.verbose))
+        console.print(build(report, verbose=opts.verbose, width=console.width))
     raise typer.Exit(report.exit_code)
 
 

@@ -28,7 +28,7 @@ def _short_time(value: object) -> str:
     return text[:16].replace("T", " ")
 
 
-def build(report: Report, verbose: bool = False) -> Group:
+def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
     header = Text.assemble(
         (f" {report.status.value.upper()} ", STYLES[report.status] + " reverse"),
         "  ",
@@ -40,34 +40,42 @@ def build(report: Report, verbose: bool = False) -> Group:
     hidden = 0
     if not verbose and len(checks) > MAX_ROWS:
         shown = [c for c in checks if c.status not in (Status.PASS, Status.SKIPPED)]
-        shown = shown or checks[:0]
         hidden = len(checks) - len(shown)
+    with_windows = any(c.details.get("window_scores") for c in shown if c.details)
+    spark_width = 16 if width < 100 else 32
     table = Table(show_header=True, header_style="bold", expand=False, pad_edge=False, box=None)
     table.add_column("status", no_wrap=True)
     table.add_column("check", no_wrap=True, overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("limit", justify="right", no_wrap=True)
+    if with_windows:
+        table.add_column("windows", no_wrap=True)
     table.add_column("details", overflow="fold")
     for check in shown:
         detail = check.message
-        offenders = top_offenders(check)
+        offenders = top_offenders(check, limit=3)
         if offenders and offenders not in detail:
             detail = f"{detail}; top: {offenders}"
-        detail_text = Text(detail)
-        windows = check.details.get("window_scores") if check.details else None
-        if windows:
-            threshold = check.threshold if isinstance(check.threshold, int | float) else None
-            line = sparkline(windows, check.details.get("window_status", []), threshold, bool(check.details.get("is_test")))
-            detail_text = Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line), "  ", detail)
-            if check.details.get("onset") and "drifted from" not in detail:
-                detail_text.append(f" since {_short_time(check.details['onset'])}")
-        table.add_row(
+        if check.details.get("onset") and "drifted from" not in detail and "since" not in detail:
+            detail = f"{detail} since {_short_time(check.details['onset'])}"
+        cells = [
             Text(check.status.value, style=STYLES[check.status]),
             Text(check.name),
             Text(fmt_value(check, check.value)),
             Text(fmt_value(check, check.threshold)),
-            detail_text,
-        )
+        ]
+        if with_windows:
+            scores = check.details.get("window_scores") if check.details else None
+            threshold = check.threshold if isinstance(check.threshold, int | float) else None
+            line = (
+                sparkline(scores, check.details.get("window_status", []), threshold,
+                          bool(check.details.get("is_test")), width=spark_width)
+                if scores
+                else []
+            )  # fmt: skip
+            cells.append(Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line)))
+        cells.append(Text(detail))
+        table.add_row(*cells)
     parts: list[object] = [header, Text("")]
     if shown:
         parts.append(table)
@@ -99,5 +107,5 @@ def render_text(report: Report, color: bool = False, width: int = 120, verbose: 
         color_system="standard" if color else None,
         highlight=False,
     )
-    console.print(build(report, verbose=verbose))
+    console.print(build(report, verbose=verbose, width=width))
     return buffer.getvalue()

@@ -81,7 +81,7 @@ def sparkline(
     out = []
     for value, status in cells:
         if value is None:
-            out.append((" ", status))
+            out.append(("·", status))  # an empty or unjudged window; a space would let the line wrap
         elif is_test:
             out.append((BLOCKS[top if status == "fail" else 1], status))
         else:
