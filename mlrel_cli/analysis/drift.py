@@ -153,16 +153,25 @@ def drift(
     window: dt.timedelta | None = None,
     labels: Log | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
+    scheduler: str | None = None,
 ) -> Report:
     progress = progress or (lambda _step: None)
     spec = policy.drift
+    engine = engine or policy.engine
     ref_roles = resolve_roles(reference, policy)
     cur_roles = resolve_roles(current, policy, label_from_labels_file=labels is not None)
     window = window or spec.window
     labels_type = None
     if labels is not None and labels.has(policy.columns.label):
         labels_type = labels.schema.field(policy.columns.label).type
-    plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type)
+    from mlrel_cli.engine import check_engine
+
+    check_engine(engine, window is not None)
+    distributed = engine == "dask"
+    if distributed:
+        labels_type = None  # label and concept drift need the rows of both sides: local engine only, for now
+    plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type, distributed)
 
     windows = None
     if window is not None:
@@ -178,8 +187,23 @@ def drift(
     if labels is not None:
         current_labels = join_labels(current, cur_roles, labels, policy).labels
 
+    precomputed: dict[str, tuple[Any, Any]] = {}
+    if distributed:
+        from mlrel_cli.engine import dask as dask_engine
+
+        columns = {plan.reference_column: plan.kind for plan in plans}
+        with dask_engine.client(scheduler) as connection:
+            ref_side = dask_engine.summarise(connection, list(reference.files), columns, reference.label)
+            cur_side = dask_engine.summarise(connection, list(current.files), columns, current.label)
+        for plan in plans:
+            ref_summary, cur_summary = ref_side[plan.reference_column], cur_side[plan.current_column]
+            if plan.kind == "numeric":
+                ref_summary = NumericSummary.from_sketch(ref_summary)
+                cur_summary = NumericSummary.from_sketch(cur_summary)
+            precomputed[plan.name] = (ref_summary, cur_summary)
+
     def run(plan: _Plan) -> FeatureDrift:
-        result = _compare(plan, reference, current, policy, windows, current_labels)
+        result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name))
         progress(plan.name)
         return result
 
@@ -191,10 +215,14 @@ def drift(
 
     concept = None
     task = policy.task
-    if spec.concept:
+    if spec.concept and not distributed:
         concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
-    proxies = _proxy_windows(reference, current, policy, windows, cur_roles)
+    proxies = [] if distributed else _proxy_windows(reference, current, policy, windows, cur_roles)
     report = _report(results, not_compared, concept, policy, reference, current, window, task)
+    extra = {"engine": engine}
+    if distributed:
+        extra["not_computed"] = "label and concept drift, proxy windows, id-like column detection (local engine only)"
+    report = replace(report, inputs={**report.inputs, **extra})
     if not proxies:
         return report
     return _with_proxies(report, proxies)
@@ -315,6 +343,7 @@ def _plan(
     ref_roles: Roles,
     cur_roles: Roles,
     labels_type: pa.DataType | None,
+    distributed: bool = False,
 ) -> tuple[list[_Plan], dict[str, str]]:
     spec = policy.drift
     critical = set(spec.critical) | {name for name, f in spec.features.items() if f.critical}
@@ -349,7 +378,7 @@ def _plan(
             not_compared[name] = "declared text"
             continue
         declared = policy.features is not None and name in policy.features and policy.features[name].kind
-        if role == "feature" and kind == "categorical" and not declared:
+        if role == "feature" and kind == "categorical" and not declared and not distributed:
             column = reference.column(name)
             if is_text_like(pc.count_distinct(column).as_py(), len(column) - column.null_count):
                 not_compared[name] = "mostly distinct values: an id or free text, not categories"
@@ -510,12 +539,17 @@ def _compare(
     policy: Policy,
     windows: _Windows | None,
     current_labels: pa.Array | None,
+    precomputed: tuple[Any, Any] | None = None,
 ) -> FeatureDrift:
     spec = policy.drift
-    ref_summary, _ = _summarise(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
-    cur_summary, window_summaries = _summarise(
-        _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
-    )
+    if precomputed is not None:  # built on a cluster: no rows here
+        ref_summary, cur_summary = precomputed
+        window_summaries: list[Any] = []
+    else:
+        ref_summary, _ = _summarise(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
+        cur_summary, window_summaries = _summarise(
+            _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
+        )
     quantile = 1.0 - spec.false_alarm_rate
     noise_cache: dict[int, float] = {}
 

@@ -36,6 +36,12 @@ def drift(
     labels: Annotated[
         Path | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
     ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address; without it a local cluster of 2 workers.")
+    ] = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -62,5 +68,7 @@ def drift(
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("drift", quiet) as step:
-            report = run_drift(ref, cur, loaded, window=width, labels=label_log, progress=step)
+            report = run_drift(
+                ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
+            )
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

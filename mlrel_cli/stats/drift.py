@@ -199,7 +199,7 @@ def breaches(method: Method, score: float, threshold: float) -> bool:
 def resample_like(ref: Summary, n: int, rng: np.random.Generator) -> Summary:
     """A sample of n rows drawn from the reference: what an unchanged current log of n rows looks like."""
     if isinstance(ref, NumericSummary):
-        values = ref.sorted_values[rng.integers(0, ref.count, n)]
+        values = ref.sorted_values[rng.integers(0, len(ref.sorted_values), n)]
         values.sort()
         return NumericSummary(values, 0)
     counts = rng.multinomial(n, _proportions(ref.counts.astype(np.float64)))
@@ -218,10 +218,10 @@ def null_quantile(method: Method, ref: Summary, n: int, quantile: float, bins: i
     if ref.count == 0 or n <= 0:
         return float("inf")
     full_count = ref.count
-    if isinstance(ref, NumericSummary) and ref.count > NOISE_REFERENCE_POINTS:
+    if isinstance(ref, NumericSummary) and len(ref.sorted_values) > NOISE_REFERENCE_POINTS:
         # the reference's quantiles at 10,000 levels stand for it here: the noise is an estimate,
         # and comparing with 10,000 points instead of millions makes it cheap
-        picks = np.linspace(0, ref.count - 1, NOISE_REFERENCE_POINTS).round().astype(np.int64)
+        picks = np.linspace(0, len(ref.sorted_values) - 1, NOISE_REFERENCE_POINTS).round().astype(np.int64)
         ref = NumericSummary(ref.sorted_values[picks], 0)
     rng = np.random.default_rng(seed)
     n0 = min(n, NOISE_MAX_ROWS)

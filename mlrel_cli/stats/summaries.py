@@ -17,12 +17,20 @@ from functools import cached_property
 
 import numpy as np
 
+from mlrel_cli.stats.sketch import QuantileSketch
+
 
 @dataclass(frozen=True)
 class NumericSummary:
-    sorted_values: np.ndarray  # finite values, ascending
+    sorted_values: np.ndarray  # finite values, ascending (or, from a sketch, values at evenly spaced ranks)
     missing: int  # nulls and NaN
     infinite: int = 0
+    rows: int | None = None  # finite values stood for, when sorted_values is a sketch's points
+
+    @classmethod
+    def from_sketch(cls, sketch: QuantileSketch) -> NumericSummary:
+        """A summary whose values are a sketch's points: the same distribution at bounded rank error."""
+        return cls(sketch.points, sketch.missing, sketch.infinite, rows=sketch.rows)
 
     @classmethod
     def from_values(cls, values: np.ndarray, nulls: int = 0, in_place: bool = False) -> NumericSummary:
@@ -47,7 +55,7 @@ class NumericSummary:
 
     @property
     def count(self) -> int:
-        return len(self.sorted_values)
+        return self.rows if self.rows is not None else len(self.sorted_values)
 
     @property
     def total(self) -> int:
@@ -75,15 +83,20 @@ class NumericSummary:
 
     def quantile_edges(self, bins: int) -> np.ndarray:
         """Interior edges at the 1/bins, ..., (bins-1)/bins quantiles, duplicates removed."""
-        if self.count == 0:
+        n = len(self.sorted_values)
+        if n == 0:
             return np.empty(0)
-        positions = (np.arange(1, bins) * self.count) // bins
+        positions = (np.arange(1, bins) * n) // bins
         return np.unique(self.sorted_values[positions])
 
     def bin_counts(self, edges: np.ndarray) -> np.ndarray:
         """Counts in (-inf, e0], (e0, e1], ..., (e_last, inf): a value equal to an edge goes left."""
+        n = len(self.sorted_values)
         cuts = np.searchsorted(self.sorted_values, edges, side="right")
-        return np.diff(np.concatenate(([0], cuts, [self.count]))).astype(np.int64)
+        counts = np.diff(np.concatenate(([0], cuts, [n])))
+        if self.rows is not None and n:  # a sketch's points each stand for rows / n values
+            return np.round(counts * (self.rows / n)).astype(np.int64)
+        return counts.astype(np.int64)
 
     def merge(self, other: NumericSummary) -> NumericSummary:
         merged = np.concatenate([self.sorted_values, other.sorted_values])
