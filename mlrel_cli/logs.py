@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mlrel_cli.errors import LogError, PolicyError
@@ -61,16 +62,38 @@ class Log:
         return self.read([name]).column(0)
 
 
+def filesystem_of(location: str) -> tuple[pafs.FileSystem | None, str]:
+    """A URI's filesystem and path (``s3://``, ``gs://``, ``hdfs://`` through pyarrow); None for a local path."""
+    if location.startswith("file://"):
+        return None, location.removeprefix("file://")
+    if "://" not in location:
+        return None, location
+    try:
+        return pafs.FileSystem.from_uri(location)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise LogError(f"cannot open the filesystem of this URI: {_first_line(exc)}", location) from None
+
+
+def open_input(location: str):  # type: ignore[no-untyped-def]
+    """A readable binary stream for a local path or a URI."""
+    fs, path = filesystem_of(location)
+    return open(path, "rb") if fs is None else fs.open_input_stream(path)
+
+
 def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool = False) -> Log:
-    """Open a Parquet file, a directory of them (hive partitions allowed) or a glob."""
+    """Open a Parquet file, a directory of them (hive partitions allowed) or a glob; paths or URIs."""
     text = str(path)
-    files, base_dir = _expand(text, label)
+    fs, root = filesystem_of(text)
+    if fs is None:
+        files, base_dir = _expand(root, label)
+    else:
+        files, base_dir = _expand_remote(fs, root, text, label)
     schemas = []
     num_rows = 0
     row_groups = 0
     for file in files:
         try:
-            meta = pq.read_metadata(file)
+            meta = pq.read_metadata(file, filesystem=fs)
             schemas.append(meta.schema.to_arrow_schema())
         except (pa.ArrowException, OSError) as exc:
             raise LogError(f"{label} is not a readable Parquet file: {_first_line(exc)}", file) from None
@@ -87,18 +110,27 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
             format="parquet",
             partitioning=partitioning,
             partition_base_dir=base_dir,
+            filesystem=fs,
         )
         partition_fields = [f for f in dataset.schema if f.name not in file_schema.names]
         schema = pa.schema([*file_schema, *partition_fields])
-        dataset = ds.dataset(list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir)
+        dataset = ds.dataset(
+            list(files),
+            schema=schema,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=base_dir,
+            filesystem=fs,
+        )
     except (pa.ArrowException, OSError) as exc:
         raise LogError(f"cannot open the {label}: {_first_line(exc)}", text) from None
     if num_rows == 0 and not allow_empty:
         raise LogError(f"{label} is empty (0 rows)", text)
+    scheme = text.split("://", 1)[0] + "://" if fs is not None else ""
     return Log(
         label=label,
         path=text,
-        files=tuple(files),
+        files=tuple(scheme + f for f in files),  # URIs again, so a worker or a checksum can open them
         schema=schema,
         num_rows=num_rows,
         row_groups=row_groups,
@@ -131,6 +163,29 @@ def _expand(text: str, label: str) -> tuple[list[str], str | None]:
             raise LogError(f"{label} directory holds no Parquet files", text)
         return files, str(path)
     return [str(path)], None
+
+
+def _expand_remote(fs: pafs.FileSystem, root: str, text: str, label: str) -> tuple[list[str], str | None]:
+    try:
+        info = fs.get_file_info(root)
+        if info.type == pafs.FileType.NotFound:
+            raise LogError(f"{label} not found", text)
+        if info.type == pafs.FileType.File:
+            return [root], None
+        entries = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    except (pa.ArrowException, OSError) as exc:
+        raise LogError(f"cannot list the {label}: {_first_line(exc)}", text) from None
+    prefix = root.rstrip("/") + "/"
+    files = sorted(
+        e.path
+        for e in entries
+        if e.type == pafs.FileType.File
+        and not any(part.startswith((".", "_")) for part in e.path.removeprefix(prefix).split("/"))
+        and (e.path.endswith((".parquet", ".parq", ".pq")) or "." not in e.path.rsplit("/", 1)[-1])
+    )
+    if not files:
+        raise LogError(f"{label} directory holds no Parquet files", text)
+    return files, root
 
 
 def _first_line(exc: BaseException) -> str:

@@ -71,3 +71,10 @@ def test_a_corrupt_partition_is_named(mlrel, logs, scheduler, tmp_path) -> None:
 def test_window_is_refused_on_dask(mlrel, logs) -> None:
     result = mlrel("drift", "-r", logs / "reference", "-c", logs / "current", "--engine", "dask", "--window", "1h")
     assert result.exit_code == 2 and "not supported with --engine dask" in result.stderr
+
+
+def test_file_uris_reach_the_workers(mlrel, logs, scheduler) -> None:
+    args = ("drift", "-r", (logs / "reference").as_uri(), "-c", (logs / "current").as_uri(), "--format", "json")
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["inputs"]["rows_current"] == 60_000

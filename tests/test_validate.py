@@ -296,3 +296,16 @@ def test_string_labels_with_a_probability_are_binary(mlrel, write_log, write_pol
     assert report["inputs"]["task"] == "binary_classification"
     expected = roc_auc_score(np.array(cols["label"]) == "yes", cols["prediction"])
     assert check(report, "performance:roc_auc")["value"] == pytest.approx(expected)
+
+
+def test_logs_addressed_by_file_uri(mlrel, samples) -> None:
+    code, report = mlrel.json("validate", (samples / "current.parquet").as_uri())
+    assert code == 0 and report["inputs"]["rows"] == 20_000
+    import shutil
+
+    folder = samples / "day"
+    folder.mkdir()
+    shutil.copy(samples / "current.parquet", folder / "part-0.parquet")
+    shutil.copy(samples / "current.parquet", folder / "part-1.parquet")
+    _, report = mlrel.json("drift", "-r", (samples / "reference.parquet").as_uri(), "-c", folder.as_uri())
+    assert report["inputs"]["rows_current"] == 40_000

@@ -53,8 +53,10 @@ class _Plan:
 
 
 def sha256(path: str | Path) -> str:
+    from mlrel_cli.logs import open_input
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_input(str(path)) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,14 +32,14 @@ class Mode(StrEnum):
     "--labels samples/canary_labels.parquet -p configs/fraud.yaml"
 )
 def compare(
-    log: Annotated[Path | None, typer.Option("--log", help="One log with a model_version column.")] = None,
+    log: Annotated[str | None, typer.Option("--log", help="One log with a model_version column.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline version (with --log).")] = None,
     candidate: Annotated[list[str] | None, typer.Option("--candidate", help="Candidate version; repeat for several.")] = None,
-    baseline_log: Annotated[Path | None, typer.Option("--baseline-log", help="The baseline's own log.")] = None,
+    baseline_log: Annotated[str | None, typer.Option("--baseline-log", help="The baseline's own log.")] = None,
     candidate_log: Annotated[
-        list[Path] | None, typer.Option("--candidate-log", help="A candidate's own log; repeat for several.")
+        list[str] | None, typer.Option("--candidate-log", help="A candidate's own log; repeat for several.")
     ] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
     mode: Annotated[Mode | None, typer.Option("--mode", help="canary (different requests) or shadow (same requests).")] = None,
     policy: PolicyOpt = None,
     history: HistoryOpt = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,12 +28,12 @@ from mlrel_cli.errors import MlrelError
     "-p configs/fraud.yaml --window 1h"
 )
 def drift(
-    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],
-    current: Annotated[Path, typer.Option("--current", "-c", help="Current log (production).")],
+    reference: Annotated[str, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],
+    current: Annotated[str, typer.Option("--current", "-c", help="Current log (production).")],
     policy: PolicyOpt = None,
     window: Annotated[str | None, typer.Option("--window", "-w", help="Cut the current log by time: 15m, 1h, 1d.")] = None,
     labels: Annotated[
-        Path | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
+        str | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
     ] = None,
     engine: Annotated[
         str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")

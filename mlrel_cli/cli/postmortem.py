@@ -27,9 +27,9 @@ class PostmortemFormat(StrEnum):
 def postmortem(
     incident: Annotated[Path, typer.Option("--incident", help="Incident YAML: id, title, severity, known times.")],
     policy: PolicyOpt = None,
-    log: Annotated[Path | None, typer.Option("--log", help="Prediction log covering before and during.")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
-    reference: Annotated[Path | None, typer.Option("--reference", "-r", help="Reference log, for drift at the onset.")] = None,
+    log: Annotated[str | None, typer.Option("--log", help="Prediction log covering before and during.")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", "-r", help="Reference log, for drift at the onset.")] = None,
     registry: Annotated[
         str | None, typer.Option("--registry", envvar="MLREL_REGISTRY", help="Registry file or MLflow URI.")
     ] = None,

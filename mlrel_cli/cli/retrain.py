@@ -26,10 +26,10 @@ class Strategy(StrEnum):
     "--strategy upsample-weak-segments --factor 3",
 )
 def retrain_set(
-    log: Annotated[Path, typer.Option("--log", help="Labelled production log (file, directory or glob).")],
+    log: Annotated[str, typer.Option("--log", help="Labelled production log (file, directory or glob).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The training set to write (Parquet).")],
     policy: PolicyOpt = None,
-    labels: Annotated[Path | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
     strategy: Annotated[Strategy | None, typer.Option("--strategy", help="[default: policy retrain.strategy]")] = None,
     last: Annotated[str | None, typer.Option("--last", help="recent: the newest window, such as 7d.")] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="recent: the newest N labelled rows.")] = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,14 +27,10 @@ from mlrel_cli.cli.progress import progress
     "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
 )
 def validate(
-    log: Annotated[Path, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")],
+    log: Annotated[str, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")],
     policy: PolicyOpt = None,
-    reference: Annotated[
-        Path | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")
-    ] = None,
-    labels: Annotated[
-        Path | None, typer.Option("--labels", "-l", help="Late labels (Parquet with id and label columns).")
-    ] = None,
+    reference: Annotated[str | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")] = None,
+    labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels (Parquet with id and label columns).")] = None,
     now: Annotated[str | None, typer.Option("--now", help="Judge freshness as of this ISO-8601 time [default: now].")] = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,

@@ -26,12 +26,13 @@ def summarise_file(part: tuple[str, int], columns: dict[str, str]) -> dict[str, 
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from mlrel_cli.logs import to_numpy_float
+    from mlrel_cli.logs import filesystem_of, to_numpy_float
     from mlrel_cli.stats.sketch import QuantileSketch
     from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 
-    path, row_group = part
-    table = pq.ParquetFile(path).read_row_group(row_group, columns=list(columns))
+    location, row_group = part
+    fs, path = filesystem_of(location)  # the worker opens the file where it lies
+    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=list(columns))
     out: dict[str, Any] = {}
     for name, kind in columns.items():
         column = table.column(name)
@@ -80,9 +81,12 @@ def summarise(connection: Any, files: list[str], columns: dict[str, str], label:
     import pyarrow.parquet as pq
     from distributed import wait
 
+    from mlrel_cli.logs import filesystem_of
+
     parts = []
-    for path in files:  # footers only, on the client: which row groups there are
-        parts.extend((path, i) for i in range(pq.read_metadata(path).num_row_groups))
+    for location in files:  # footers only, on the client: which row groups there are
+        fs, path = filesystem_of(location)
+        parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
     futures = connection.map(summarise_file, parts, columns=columns, retries=RETRIES, pure=False)
     wait(futures)
     for future, (path, row_group) in zip(futures, parts, strict=True):
