@@ -176,19 +176,9 @@ def postmortem(
         n_windows = int(windows.max()) + 1
         ok = (ts >= 0) & np.isfinite(values) if values is not None else ts >= 0
         rows = np.bincount(windows[ts >= 0], minlength=n_windows)
+        window_values = None
         if proxy is not None:
             window_values, counts = _proxy_series(log, policy, proxy, windows, n_windows)
-            found = detect_change(window_values, counts)
-            for i in range(n_windows):
-                series.append({"start": _dt(origin + i * width_us), "rows": int(rows[i]),
-                               "value": float(window_values[i]) if np.isfinite(window_values[i]) else None})  # fmt: skip
-            if found.index is not None:
-                onset = _dt(origin + found.index * width_us)
-                recovered = _dt(origin + found.end * width_us) if found.end is not None else None
-                facts["change_point"] = {"p_value": found.p_value, "before": found.before, "after": found.after,
-                                         "recovered": recovered}  # fmt: skip
-            else:
-                undetermined.append(f"the onset: no significant change of {proxy} per window (p {found.p_value:.2g})")
         elif values is not None:
             counts = np.bincount(windows[ok], minlength=n_windows).astype(float)
             sums = np.bincount(windows[ok], weights=values[ok], minlength=n_windows)
@@ -196,6 +186,7 @@ def postmortem(
                 window_values = np.where(counts > 0, sums / counts, np.nan)
             if metric_name == "rmse":
                 window_values = np.sqrt(window_values)
+        if window_values is not None:
             found = detect_change(window_values, counts)
             for i in range(n_windows):
                 series.append({"start": _dt(origin + i * width_us), "rows": int(rows[i]),
