@@ -427,13 +427,13 @@ def join_labels(log: Log, roles: Roles, labels: Log, policy: Policy) -> JoinedLa
             joined = pc.coalesce(joined, own)
     times = None
     if has_time:
-        parsed = _timestamps_keeping_rows(table.column(2), labels.path)
+        parsed = timestamps_keeping_rows(table.column(2), labels.path)
         positions = index.fill_null(0).to_numpy(zero_copy_only=False)
         times = np.where(index.is_valid().to_numpy(zero_copy_only=False), parsed[positions], -1)
     return JoinedLabels(labels=joined, label_times_us=times, source=labels.path, matched=matched)
 
 
-def _timestamps_keeping_rows(array: pa.ChunkedArray, where: str) -> np.ndarray:
+def timestamps_keeping_rows(array: pa.ChunkedArray, where: str) -> np.ndarray:
     """Like to_timestamps_us but keeps row positions: nulls become -1."""
     valid = array.is_valid().to_numpy(zero_copy_only=False) if len(array) else np.zeros(0, dtype=bool)
     values = np.full(len(array), -1, dtype=np.int64)

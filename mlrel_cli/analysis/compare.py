@@ -332,15 +332,10 @@ def _label_deviations(
                 devs.append({"accuracy": draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()})
         else:
             err = model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
-            abs_err = np.abs(err)
-            edges = np.unique(np.quantile(abs_err, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1])) if len(err) else []
-            index = np.searchsorted(edges, abs_err, side="right")
-            k = len(edges) + 1
-            counts = np.bincount(index, minlength=k).astype(np.float64)
+            index, counts = rs.quantile_cells(np.abs(err))
+            mean_abs, mean_sq = rs.cell_means(index, counts, np.abs(err)), rs.cell_means(index, counts, err**2)
+            draws = rs.resample_counts(counts, resamples, rng)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean_abs = np.where(counts > 0, np.bincount(index, abs_err, minlength=k) / counts, 0)
-                mean_sq = np.where(counts > 0, np.bincount(index, err**2, minlength=k) / counts, 0)
-                draws = rs.resample_counts(counts, resamples, rng)
                 n = draws.sum(axis=1)
                 devs.append({
                     "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
@@ -412,12 +407,8 @@ def _mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generato
     finite = values[np.isfinite(values)]
     if len(finite) == 0:
         return np.full(resamples, np.nan)
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]))
-    index = np.searchsorted(edges, finite, side="right")
-    k = len(edges) + 1
-    counts = np.bincount(index, minlength=k).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, np.bincount(index, weights=finite, minlength=k) / counts, 0.0)
+    index, counts = rs.quantile_cells(finite)
+    means = rs.cell_means(index, counts, finite)
     draws = rs.resample_counts(counts, resamples, rng)
     return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
 
@@ -428,14 +419,10 @@ def _ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.
     num, den = num[ok], den[ok]
     if len(num) == 0 or den.sum() == 0:
         return np.full(resamples, np.nan)
-    edges = np.unique(np.quantile(num, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]))
-    index = np.searchsorted(edges, num, side="right")
-    k = len(edges) + 1
-    counts = np.bincount(index, minlength=k).astype(np.float64)
+    index, counts = rs.quantile_cells(num)
+    mean_num, mean_den = rs.cell_means(index, counts, num), rs.cell_means(index, counts, den)
+    draws = rs.resample_counts(counts, resamples, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_num = np.where(counts > 0, np.bincount(index, weights=num, minlength=k) / counts, 0.0)
-        mean_den = np.where(counts > 0, np.bincount(index, weights=den, minlength=k) / counts, 0.0)
-        draws = rs.resample_counts(counts, resamples, rng)
         return (draws @ mean_num) / (draws @ mean_den) - (counts @ mean_num) / (counts @ mean_den)
 
 

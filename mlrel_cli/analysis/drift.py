@@ -434,9 +434,9 @@ def _few_values(log: Log, name: str) -> bool:
 
 
 def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
-    from mlrel_cli.logs import _timestamps_keeping_rows
+    from mlrel_cli.logs import timestamps_keeping_rows
 
-    ts = _timestamps_keeping_rows(current.column(timestamp), f"{current.path}: {timestamp}")
+    ts = timestamps_keeping_rows(current.column(timestamp), f"{current.path}: {timestamp}")
     valid = ts >= 0
     if not valid.any():
         raise LogError(f"timestamp column '{timestamp}' has no values to cut windows from", current.path)

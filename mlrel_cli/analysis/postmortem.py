@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mlrel_cli.errors import MlrelError
-from mlrel_cli.logs import Log, _timestamps_keeping_rows, join_labels, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.logs import Log, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.changepoint import detect_change
@@ -147,7 +147,7 @@ def postmortem(
         roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
         if roles.timestamp is None:
             raise MlrelError(f"postmortem needs the log's timestamp column '{policy.columns.timestamp}'", log.path)
-        ts = _timestamps_keeping_rows(log.column(roles.timestamp), log.path)
+        ts = timestamps_keeping_rows(log.column(roles.timestamp), log.path)
         prediction = log.column(roles.prediction).combine_chunks()
         label = None
         if labels is not None:

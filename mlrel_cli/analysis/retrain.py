@@ -30,7 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
-from mlrel_cli.logs import Log, Roles, _timestamps_keeping_rows, infer_task, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.outputs import file_mode, write_atomic
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
@@ -205,7 +205,7 @@ def _weak_segments(spec: Retrain, log: Log, roles: Roles, policy: Policy, lookup
 
 def _recent_cutoff(spec: Retrain, log: Log, roles: Roles, plan: _Plan) -> None:
     assert roles.timestamp is not None
-    ts = _timestamps_keeping_rows(log.column(roles.timestamp), log.path)
+    ts = timestamps_keeping_rows(log.column(roles.timestamp), log.path)
     newest = int(ts.max())
     if spec.last is not None:
         plan.time_low_us = newest - int(spec.last.total_seconds() * 1_000_000)
@@ -354,7 +354,7 @@ def _tally(table: dict[str, int], values: pa.Array) -> None:
 def _select(plan: _Plan, batch: pa.RecordBatch, roles: Roles, groups: dict[str, pa.Array], log: Log) -> np.ndarray:
     keep = np.ones(batch.num_rows, dtype=bool)
     if roles.timestamp is not None and (plan.time_low_us is not None or plan.time_high_us is not None or plan.weekdays):
-        ts = _timestamps_keeping_rows(batch.column(batch.schema.get_field_index(roles.timestamp)), log.path)
+        ts = timestamps_keeping_rows(batch.column(batch.schema.get_field_index(roles.timestamp)), log.path)
         keep &= ts >= 0
         if plan.time_low_us is not None:
             keep &= ts >= plan.time_low_us

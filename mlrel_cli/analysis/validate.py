@@ -28,6 +28,7 @@ from mlrel_cli.logs import (
     join_labels,
     kind_of_type,
     resolve_roles,
+    timestamps_keeping_rows,
     to_numpy_float,
     to_timestamps_us,
 )
@@ -705,12 +706,9 @@ def check_labels_and_performance(ctx: _Context) -> tuple[list[Check], str | None
 def _label_lag_check(ctx: _Context) -> list[Check]:
     assert ctx.labels is not None and ctx.labels.label_times_us is not None and ctx.roles.timestamp
     cfg = ctx.policy.validate_.label_coverage
-    served = ctx.log.column(ctx.roles.timestamp)
-    valid = pc.is_valid(served).to_numpy(zero_copy_only=False)
-    served_us = np.full(len(served), -1, dtype=np.int64)
-    served_us[valid] = to_timestamps_us(served, ctx.log.path)
+    served_us = timestamps_keeping_rows(ctx.log.column(ctx.roles.timestamp), ctx.log.path)
     arrived = ctx.labels.label_times_us
-    both = (arrived >= 0) & (served_us >= 0) & valid
+    both = (arrived >= 0) & (served_us >= 0)
     if not both.any():
         return [_skipped("label_lag", "no label arrival times")]
     lag_s = (arrived[both] - served_us[both]) / 1e6

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from mlrel_cli.registry.model import Event, ModelRecord
-
-T = TypeVar("T")
 
 Change = Callable[[ModelRecord], tuple[ModelRecord, Event]]
 

@@ -110,6 +110,19 @@ def resample_counts(counts: np.ndarray, resamples: int, rng: np.random.Generator
     return rng.poisson(lam=np.broadcast_to(counts, (resamples, len(counts)))).astype(np.float64)
 
 
+def quantile_cells(key: np.ndarray, bins: int = SCORE_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped into cells at the quantiles of ``key``: each row's cell, and the count of each cell."""
+    edges = np.unique(np.quantile(key, np.linspace(0, 1, bins + 1)[1:-1])) if len(key) else np.empty(0)
+    index = np.searchsorted(edges, key, side="right")
+    return index, np.bincount(index, minlength=len(edges) + 1).astype(np.float64)
+
+
+def cell_means(index: np.ndarray, counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each cell's mean of ``values`` (0 in an empty cell)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.bincount(index, weights=values, minlength=len(counts)) / counts, 0.0)
+
+
 def latency_edges(values: list[np.ndarray], bins: int = LATENCY_BINS) -> np.ndarray:
     pooled = np.concatenate([v[np.isfinite(v)] for v in values])
     positive = pooled[pooled > 0]
