@@ -78,3 +78,52 @@ def test_file_uris_reach_the_workers(mlrel, logs, scheduler) -> None:
     result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["inputs"]["rows_current"] == 60_000
+
+
+def _killer(marker: str, key_prefix: str):
+    """A worker plugin that kills its worker (SIGKILL) the first time any worker starts a task of that name."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class KillOnce(WorkerPlugin):  # defined here so it is pickled by value, not imported on the workers
+        name = "kill-once"
+
+        def transition(self, key, start, finish, **kwargs):
+            import os
+            import signal
+
+            name = key[0] if isinstance(key, tuple) else key
+            if finish != "executing" or not str(name).startswith(key_prefix):
+                return
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnce()
+
+
+@pytest.mark.parametrize("allowed_failures", [3, 0])
+def test_a_worker_killed_mid_run(mlrel, logs, tmp_path, allowed_failures) -> None:
+    """Its task is retried and the answer is the same; when retries are spent, the partition is named."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    args = ("drift", "-r", logs / "reference", "-c", logs / "current", "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    marker = tmp_path / "killed"
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        client.register_plugin(_killer(str(marker), "summarise_file"))
+        result = mlrel(*args, "--engine", "dask", "--scheduler", cluster.scheduler_address)
+    assert marker.exists(), "no worker was killed: the test proved nothing"
+    if allowed_failures:
+        assert result.exit_code == 0, result.stderr
+        remote = json.loads(result.stdout)
+        for a, b in zip(local["features"], remote["features"], strict=True):
+            assert (b["name"], b["status"], b["rows_current"]) == (a["name"], a["status"], a["rows_current"])
+            assert b["score"] == pytest.approx(a["score"], abs=0.005)
+    else:
+        assert result.exit_code == 2 and result.stderr.startswith("error: ")
+        assert "row group" in result.stderr and "part-" in result.stderr and "died" in result.stderr, result.stderr

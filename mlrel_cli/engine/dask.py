@@ -92,10 +92,10 @@ def summarise(connection: Any, files: list[str], columns: dict[str, str], label:
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":
             error = future.exception()
-            raise LogError(
-                f"cannot summarise row group {row_group} of the {label} on the cluster: {type(error).__name__}: {error}",
-                path,
-            )
+            why = f"{type(error).__name__}: {error}"
+            if type(error).__name__ == "KilledWorker":
+                why = "every worker that ran it died (KilledWorker); the workers' logs say why"
+            raise LogError(f"cannot summarise row group {row_group} of the {label} on the cluster: {why}", path)
     layer = futures
     while len(layer) > 1:
         pairs = [connection.submit(merge_summaries, layer[i], layer[i + 1], retries=RETRIES, pure=False)
