@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_run(mlrel, logs, tmp_path, allowed_failures) -> Non
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
     with cluster, Client(cluster) as client:
-        client.register_plugin(_killer(str(marker), "summarise_file"))
+        client.register_plugin(_killer(str(marker), "run_on_row_group"))
         result = mlrel(*args, "--engine", "dask", "--scheduler", cluster.scheduler_address)
     assert marker.exists(), "no worker was killed: the test proved nothing"
     if allowed_failures:
@@ -127,3 +127,66 @@ def test_a_worker_killed_mid_run(mlrel, logs, tmp_path, allowed_failures) -> Non
     else:
         assert result.exit_code == 2 and result.stderr.startswith("error: ")
         assert "row group" in result.stderr and "part-" in result.stderr and "died" in result.stderr, result.stderr
+
+
+def _validate_logs(root):
+    """A reference and a troubled current log, each as 3 files of 4,000-row groups."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import binary_log
+
+    for name, seed in (("reference", 1), ("current", 2)):
+        cols = binary_log(30_000, seed=seed)
+        if name == "current":
+            rng = np.random.default_rng(7)
+            x = cols["x"] * 1.4  # some values beyond the reference's extremes
+            cols["x"] = pa.array(x, mask=rng.random(len(x)) < 0.03)
+            city = np.array(cols["city"], dtype=object)
+            city[rng.random(len(city)) < 0.04] = "lille"  # unseen
+            cols["city"] = city.tolist()
+            prediction = cols["prediction"].copy()
+            prediction[:40] = np.nan
+            cols["prediction"] = prediction
+        table = pa.table(cols)
+        if name == "current":
+            keep = np.r_[0:10_000, 12_000:30_000]  # 33 minutes without traffic: downtime
+            table = table.take(keep)
+        folder = root / name
+        folder.mkdir()
+        third = -(-table.num_rows // 3)
+        for i in range(3):
+            pq.write_table(table.slice(i * third, third), folder / f"part-{i}.parquet", row_group_size=4_000)
+
+
+def test_validate_same_checks_as_the_local_engine(mlrel, scheduler, tmp_path) -> None:
+    _validate_logs(tmp_path)
+    args = ("validate", tmp_path / "current", "-r", tmp_path / "reference", "--now", "2026-11-24T00:00:00Z", "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == 1, result.stderr
+    remote = json.loads(result.stdout)
+    assert remote["inputs"]["engine"] == "dask" and remote["status"] == local["status"] == "fail"
+    a = {c["name"]: c for c in local["checks"]}
+    b = {c["name"]: c for c in remote["checks"]}
+    judged = {"schema", "missing:x", "range:x", "missing:city", "unseen:city", "prediction", "volume", "freshness", "downtime"}
+    assert judged <= set(a) and judged <= set(b)
+    for name in judged:  # counts, extremes and offenders: exactly the same
+        assert (b[name]["status"], b[name]["value"], b[name]["details"]) == (
+            a[name]["status"],
+            a[name]["value"],
+            a[name]["details"],
+        ), name
+    assert a["range:x"]["status"] == "warn" and a["unseen:city"]["status"] == "fail" and a["downtime"]["status"] == "fail"
+    for name in ("latency:p50", "latency:p95", "latency:p99"):  # a sketch: within its rank error
+        assert b[name]["value"] == pytest.approx(a[name]["value"], rel=0.01)
+        assert b[name]["details"]["max"] == a[name]["details"]["max"]
+    assert b["label_coverage"]["value"] == a["label_coverage"]["value"]
+    not_run = {name for name, c in b.items() if c["status"] == "skipped"}
+    assert {"duplicates", "performance"} <= not_run  # said, not silently left out
+    assert set(b) - set(a) <= not_run
+
+
+def test_validate_labels_file_is_refused_on_dask(mlrel, samples) -> None:
+    result = mlrel("validate", samples / "current.parquet", "--labels", samples / "labels.parquet", "--engine", "dask")
+    assert result.exit_code == 2 and "local engine" in result.stderr

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from statistics import NormalDist
 from typing import Any
 
@@ -191,10 +192,11 @@ def drift(
     if distributed:
         from mlrel_cli.engine import dask as dask_engine
 
-        columns = {plan.reference_column: plan.kind for plan in plans}
+        kinds = {plan.reference_column: plan.kind for plan in plans}
+        build = partial(dask_engine.drift_summaries, kinds=kinds)
         with dask_engine.client(scheduler) as connection:
-            ref_side = dask_engine.summarise(connection, list(reference.files), columns, reference.label)
-            cur_side = dask_engine.summarise(connection, list(current.files), columns, current.label)
+            ref_side = dask_engine.reduce(connection, list(reference.files), list(kinds), build, reference.label)
+            cur_side = dask_engine.reduce(connection, list(current.files), list(kinds), build, current.label)
         for plan in plans:
             ref_summary, cur_summary = ref_side[plan.reference_column], cur_side[plan.current_column]
             if plan.kind == "numeric":

@@ -17,6 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis.facts import (
+    LabelCount,
+    NumericFacts,
+    PredictionFacts,
+    TimeFacts,
+    build,
+    category_counts,
+    columns_of,
+)
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.logs import (
@@ -37,6 +46,7 @@ from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.summaries import CategoricalSummary
 
 Progress = Callable[[str], None]
 
@@ -71,9 +81,14 @@ class _Context:
     labels: JoinedLabels | None
     now: dt.datetime
     progress: Progress
+    facts: Facts = None  # type: ignore[assignment]  # set right after construction: it needs the context
 
     def source(self, path: str) -> str:
         return self.policy.source_of(path)
+
+    @property
+    def distributed(self) -> bool:
+        return isinstance(self.facts, ClusterFacts)
 
 
 def validate(
@@ -83,8 +98,16 @@ def validate(
     labels: Log | None = None,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    engine: str | None = None,
+    scheduler: str | None = None,
 ) -> Report:
     """Run every enabled check of the policy's ``validate`` section on the log."""
+    from mlrel_cli.engine import check_engine
+
+    engine = engine or policy.engine
+    check_engine(engine)
+    if engine == "dask" and labels is not None:
+        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     joined = join_labels(log, roles, labels, policy) if labels is not None else None
@@ -98,25 +121,15 @@ def validate(
         now=now or dt.datetime.now(dt.UTC),
         progress=progress or (lambda _step: None),
     )
-    spec = policy.validate_
-    checks: list[Check] = []
-    if spec.schema_.enabled:
-        checks.extend(check_schema(ctx))
-    for name, kind in roles.features.items():
-        checks.extend(check_feature(ctx, name, kind))
-        ctx.progress(name)
-    if spec.prediction.enabled:
-        checks.extend(check_prediction(ctx))
-    if spec.duplicates.enabled:
-        checks.extend(check_duplicates(ctx))
-    checks.extend(check_time(ctx))
-    if spec.latency.enabled:
-        checks.extend(check_latency(ctx))
-    label_checks, task, segment_rows = check_labels_and_performance(ctx)
-    checks.extend(label_checks)
-    checks.extend(check_proxy_metrics(ctx))
-    if spec.fairness.enabled and spec.fairness.segment:
-        checks.extend(check_fairness(ctx, task))
+    if engine == "dask":
+        from mlrel_cli.engine import dask as dask_engine
+
+        with dask_engine.client(scheduler) as connection:
+            ctx.facts = ClusterFacts.gather(ctx, connection)
+        checks, task, segment_rows = _run_checks(ctx)
+    else:
+        ctx.facts = LocalFacts(ctx)
+        checks, task, segment_rows = _run_checks(ctx)
 
     status = overall_status(checks)
     inputs = {
@@ -129,6 +142,7 @@ def validate(
         "task": task,
         "features": roles.features,
         "not_checked": roles.skipped,
+        "engine": engine,
     }
     return Report(
         command="validate",
@@ -138,6 +152,51 @@ def validate(
         inputs=inputs,
         sections={"segments": segment_rows},
     )
+
+
+def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
+    spec = ctx.policy.validate_
+    checks: list[Check] = []
+    if spec.schema_.enabled:
+        checks.extend(check_schema(ctx))
+    for name, kind in ctx.roles.features.items():
+        checks.extend(check_feature(ctx, name, kind))
+        ctx.progress(name)
+    if spec.prediction.enabled:
+        checks.extend(check_prediction(ctx))
+    if spec.duplicates.enabled:
+        checks.extend(check_duplicates(ctx))
+    checks.extend(check_time(ctx))
+    if spec.latency.enabled:
+        checks.extend(check_latency(ctx))
+    if ctx.distributed:
+        return checks + _local_only_checks(ctx), ctx.policy.task, []
+    label_checks, task, segment_rows = check_labels_and_performance(ctx)
+    checks.extend(label_checks)
+    checks.extend(check_proxy_metrics(ctx))
+    if spec.fairness.enabled and spec.fairness.segment:
+        checks.extend(check_fairness(ctx, task))
+    return checks, task, segment_rows
+
+
+LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it with --engine local"
+
+
+def _local_only_checks(ctx: _Context) -> list[Check]:
+    """On a cluster: label coverage from counts; what needs rows together is named as not run, never left out silently."""
+    spec = ctx.policy.validate_
+    checks: list[Check] = []
+    if ctx.roles.label is not None and spec.label_coverage.enabled:
+        checks.append(_coverage_check(ctx, ctx.facts.labels()))
+    elif spec.label_coverage.enabled:
+        checks.append(_skipped("label_coverage", "no label column"))
+    if ctx.roles.label is not None and spec.performance.enabled:
+        checks.append(_skipped("performance", f"model metrics {LOCAL_ONLY}"))
+    if ctx.policy.proxy_metrics:
+        checks.append(_skipped("proxy_metrics", f"proxy metrics {LOCAL_ONLY}"))
+    if spec.fairness.enabled and spec.fairness.segment:
+        checks.append(_skipped("fairness", f"segment metrics {LOCAL_ONLY}"))
+    return checks
 
 
 def _summary(status: Status, checks: list[Check], rows: int) -> str:
@@ -221,32 +280,26 @@ def _same_family(a: pa.DataType, b: pa.DataType) -> bool:
 
 
 def check_feature(ctx: _Context, name: str, kind: str) -> list[Check]:
-    spec = (ctx.policy.features or {}).get(name)
-    column = ctx.log.column(name)
-    ref_column = None
-    if ctx.reference is not None and ctx.reference.has(name):
-        ref_column = ctx.reference.column(name)
     checks: list[Check] = []
-    if kind == "numeric" and kind_of_type(column.type) == "numeric":
-        values = to_numpy_float(column)
-        missing = np.isnan(values)
-        ref_values = None
-        if ref_column is not None and kind_of_type(ref_column.type) == "numeric":
-            ref_values = to_numpy_float(ref_column)
-        ref_missing_rate = float(np.isnan(ref_values).mean()) if ref_values is not None else None
-        if ctx.policy.validate_.missing.enabled:
-            checks.append(_missing_check(ctx, name, float(missing.mean()), ref_missing_rate))
-        if ctx.policy.validate_.ranges.enabled:
-            checks.extend(_range_check(ctx, name, values[~missing], ref_values))
+    cfg = ctx.policy.validate_
+    if kind == "numeric" and kind_of_type(ctx.log.schema.field(name).type) == "numeric":
+        ref = ctx.facts.reference_numeric(name)
+        lo, hi, range_from = range_bounds(ctx, name, ref)
+        facts = ctx.facts.numeric(name, lo, hi)
+        ref_rate = ref.missing / ref.rows if ref is not None and ref.rows else None
+        if cfg.missing.enabled:
+            checks.append(_missing_check(ctx, name, facts.missing / facts.rows if facts.rows else 0.0, ref_rate))
+        if cfg.ranges.enabled and range_from is not None:
+            checks.append(_range_check(ctx, name, facts, lo, hi, range_from))
         return checks
 
-    n = len(column)
-    n_missing = column.null_count
-    ref_missing_rate = ref_column.null_count / len(ref_column) if ref_column is not None and len(ref_column) else None
-    if ctx.policy.validate_.missing.enabled:
-        checks.append(_missing_check(ctx, name, n_missing / n if n else 0.0, ref_missing_rate))
-    if ctx.policy.validate_.unseen_categories.enabled:
-        checks.extend(_unseen_check(ctx, name, kind, spec, column, ref_column))
+    counts = ctx.facts.categorical(name)
+    ref_counts = ctx.facts.reference_categorical(name)
+    ref_rate = ref_counts.missing_rate if ref_counts is not None and ref_counts.total else None
+    if cfg.missing.enabled:
+        checks.append(_missing_check(ctx, name, counts.missing_rate, ref_rate))
+    if cfg.unseen_categories.enabled:
+        checks.extend(_unseen_check(ctx, name, kind, counts, ref_counts))
     return checks
 
 
@@ -278,53 +331,42 @@ def _missing_check(ctx: _Context, name: str, rate: float, ref_rate: float | None
     )
 
 
-def _range_check(ctx: _Context, name: str, values: np.ndarray, ref_values: np.ndarray | None) -> list[Check]:
-    cfg = ctx.policy.validate_.ranges
+def range_bounds(ctx: _Context, name: str, ref: NumericFacts | None) -> tuple[float | None, float | None, str | None]:
+    """The range a feature must keep: the policy's, else the reference's extremes; and where it came from."""
     spec = (ctx.policy.features or {}).get(name)
     lo = spec.min if spec is not None else None
     hi = spec.max if spec is not None else None
-    source = ctx.source(f"features.{name}") if spec is not None and (lo is not None or hi is not None) else None
-    if lo is None and hi is None and ref_values is not None:
-        ref_valid = ref_values[~np.isnan(ref_values)]
-        if len(ref_valid):
-            lo, hi = float(ref_valid.min()), float(ref_valid.max())
-            source = "reference"
-    if lo is None and hi is None:
-        return []
-    below = values < lo if lo is not None else np.zeros(len(values), dtype=bool)
-    above = values > hi if hi is not None else np.zeros(len(values), dtype=bool)
-    outside = below | above
-    n_out = int(np.count_nonzero(outside))
-    rate = n_out / len(values) if len(values) else 0.0
-    top: list[float] = []
-    if n_out:
-        offenders = values[outside]
-        distance = np.maximum((lo - offenders) if lo is not None else 0, (offenders - hi) if hi is not None else 0)
-        order = np.argsort(-distance, kind="stable")[: cfg.top * 4]
-        top = list(dict.fromkeys(float(v) for v in offenders[order]))[: cfg.top]
-    status = judge_max(rate, cfg.max_fraction, cfg.warn_fraction)
-    return [
-        Check(
-            name=f"range:{name}",
-            status=status,
-            value=rate,
-            threshold=cfg.max_fraction,
-            message=f"{n_out:,} values outside [{_num(lo)}, {_num(hi, 'inf')}]"
-            if n_out
-            else f"within [{_num(lo)}, {_num(hi, 'inf')}]",
-            details={
-                "column": name,
-                "min": lo,
-                "max": hi,
-                "below": int(np.count_nonzero(below)),
-                "above": int(np.count_nonzero(above)),
-                "top": top,
-                "range_from": source,
-                "warn_threshold": cfg.warn_fraction,
-            },
-            source=ctx.source("validate.ranges.max_fraction"),
-        )
-    ]
+    if lo is not None or hi is not None:
+        return lo, hi, ctx.source(f"features.{name}")
+    if ref is not None and ref.present:
+        return ref.low, ref.high, "reference"
+    return None, None, None
+
+
+def _range_check(ctx: _Context, name: str, facts: NumericFacts, lo: float | None, hi: float | None, range_from: str) -> Check:
+    cfg = ctx.policy.validate_.ranges
+    n_out = facts.below + facts.above
+    rate = n_out / facts.present if facts.present else 0.0
+    top = list(dict.fromkeys(float(v) for v in facts.offenders))[: cfg.top]
+    bounds = f"[{_num(lo)}, {_num(hi, 'inf')}]"
+    return Check(
+        name=f"range:{name}",
+        status=judge_max(rate, cfg.max_fraction, cfg.warn_fraction),
+        value=rate,
+        threshold=cfg.max_fraction,
+        message=f"{n_out:,} values outside {bounds}" if n_out else f"within {bounds}",
+        details={
+            "column": name,
+            "min": lo,
+            "max": hi,
+            "below": facts.below,
+            "above": facts.above,
+            "top": top,
+            "range_from": range_from,
+            "warn_threshold": cfg.warn_fraction,
+        },
+        source=ctx.source("validate.ranges.max_fraction"),
+    )
 
 
 def _num(value: float | None, missing: str = "-inf") -> str:
@@ -341,30 +383,29 @@ def _value_counts(column: pa.ChunkedArray) -> tuple[list[Any], np.ndarray]:
 
 
 def _unseen_check(
-    ctx: _Context, name: str, kind: str, spec: Any, column: pa.ChunkedArray, ref_column: pa.ChunkedArray | None
+    ctx: _Context, name: str, kind: str, counts: CategoricalSummary, ref_counts: CategoricalSummary | None
 ) -> list[Check]:
     cfg = ctx.policy.validate_.unseen_categories
-    values, counts = _value_counts(column)
-    n_valid = int(counts.sum())
+    spec = (ctx.policy.features or {}).get(name)
     if spec is not None and spec.allowed is not None:
         known = {_norm(v) for v in spec.allowed}
         known_from = "policy"
         source = ctx.source(f"features.{name}.allowed")
-    elif ref_column is not None:
-        ref_values, _ = _value_counts(ref_column)
-        if kind == "text" or ((spec is None or spec.kind is None) and is_text_like(len(ref_values), len(ref_column))):
+    elif ref_counts is not None:
+        declared_categorical = spec is not None and spec.kind is not None
+        if kind == "text" or (not declared_categorical and is_text_like(len(ref_counts.categories), ref_counts.total)):
             return [_skipped(f"unseen:{name}", "mostly distinct values: an id or free text, not categories")]
-        known = {_norm(v) for v in ref_values}
+        known = {_norm(v) for v in ref_counts.categories}
         known_from = "reference"
         source = ctx.source("validate.unseen_categories.max_fraction")
     else:
         return []
     if kind == "text":
         return [_skipped(f"unseen:{name}", "declared text: not judged as categories")]
-    unseen = [(v, int(c)) for v, c in zip(values, counts, strict=True) if _norm(v) not in known]
+    unseen = [(v, int(c)) for v, c in zip(counts.categories, counts.counts, strict=True) if _norm(v) not in known]
     unseen.sort(key=lambda item: -item[1])
     n_unseen = sum(c for _, c in unseen)
-    rate = n_unseen / n_valid if n_valid else 0.0
+    rate = n_unseen / counts.count if counts.count else 0.0
     status = judge_max(rate, cfg.max_fraction, cfg.warn_fraction)
     return [
         Check(
@@ -375,7 +416,7 @@ def _unseen_check(
             message=(
                 f"{len(unseen)} unseen categories in {n_unseen:,} rows, e.g. " + ", ".join(repr(v) for v, _ in unseen[:3])
                 if unseen
-                else f"all {len(values)} categories known"
+                else f"all {len(counts.categories)} categories known"
             ),
             details={
                 "column": name,
@@ -403,38 +444,27 @@ def _skipped(name: str, why: str) -> Check:
 
 def check_prediction(ctx: _Context) -> list[Check]:
     cfg = ctx.policy.validate_.prediction
-    column = ctx.log.column(ctx.roles.prediction)
-    n = len(column)
-    details: dict[str, Any] = {"column": ctx.roles.prediction}
+    facts = ctx.facts.prediction()
+    details: dict[str, Any] = {"column": ctx.roles.prediction, "null": facts.null}
     problems: list[str] = []
-    if kind_of_type(column.type) == "numeric":
-        values = to_numpy_float(column)
-        n_null = column.null_count
-        n_nan = int(np.count_nonzero(np.isnan(values))) - n_null
-        n_inf = int(np.count_nonzero(np.isinf(values)))
-        finite = values[np.isfinite(values)]
-        invalid = n_null + n_nan + n_inf
-        details.update(null=n_null, nan=n_nan, inf=n_inf)
+    invalid = facts.null
+    if facts.numeric:
+        invalid += facts.nan + facts.inf
+        details.update(nan=facts.nan, inf=facts.inf)
         task = ctx.policy.task
-        if task == BINARY or (task is None and len(finite) and finite.min() >= -1e-9 and finite.max() <= 1 + 1e-9):
-            outside = int(np.count_nonzero((finite < 0) | (finite > 1)))
-            details["outside_0_1"] = outside
-            invalid += outside
-            if outside:
-                problems.append(f"{outside:,} probabilities outside [0, 1]")
-        distinct = np.unique(finite[: min(len(finite), 1_000_000)]) if len(finite) else finite
-        constant = len(finite) > 1 and len(distinct) == 1 and finite.min() == finite.max()
-        if constant:
-            details["constant_value"] = float(finite[0])
-    else:
-        invalid = column.null_count
-        details.update(null=column.null_count)
-        constant = len(column) > 1 and pc.count_distinct(column).as_py() == 1
-    rate = invalid / n if n else 0.0
+        probability = facts.finite > 0 and facts.low >= -1e-9 and facts.high <= 1 + 1e-9
+        if task == BINARY or (task is None and probability):
+            details["outside_0_1"] = facts.outside_0_1
+            invalid += facts.outside_0_1
+            if facts.outside_0_1:
+                problems.append(f"{facts.outside_0_1:,} probabilities outside [0, 1]")
+        if facts.constant:
+            details["constant_value"] = facts.low
+    rate = invalid / facts.rows if facts.rows else 0.0
     if invalid:
         problems.insert(0, f"{invalid:,} invalid outputs (null, NaN, infinite or out of range)")
     status = judge_max(rate, cfg.max_invalid_fraction)
-    if constant and not cfg.allow_constant:
+    if facts.constant and not cfg.allow_constant:
         status = Status.FAIL
         problems.append("the model returns one constant value")
     return [
@@ -444,7 +474,7 @@ def check_prediction(ctx: _Context) -> list[Check]:
             value=rate,
             threshold=cfg.max_invalid_fraction,
             message="; ".join(problems) if problems else "no invalid outputs",
-            details={**details, "constant": bool(constant)},
+            details={**details, "constant": facts.constant},
             source=ctx.source("validate.prediction"),
         )
     ]
@@ -453,6 +483,8 @@ def check_prediction(ctx: _Context) -> list[Check]:
 def check_duplicates(ctx: _Context) -> list[Check]:
     if ctx.roles.id is None:
         return []
+    if ctx.distributed:
+        return [_skipped("duplicates", f"counting repeated ids {LOCAL_ONLY}")]
     cfg = ctx.policy.validate_.duplicates
     ids = ctx.log.column(ctx.roles.id)
     n_valid = len(ids) - ids.null_count
@@ -500,11 +532,10 @@ def check_time(ctx: _Context) -> list[Check]:
         )
     if ctx.roles.timestamp is None or not (spec.freshness.enabled or spec.downtime.enabled):
         return checks
-    ts = to_timestamps_us(ctx.log.column(ctx.roles.timestamp), f"{ctx.log.path}: {ctx.roles.timestamp}")
-    if len(ts) == 0:
+    times = ctx.facts.time()
+    if times.count == 0:
         return [*checks, _skipped("freshness", "no timestamps")]
-    newest = int(ts.max())
-    oldest = int(ts.min())
+    newest, oldest = times.newest, times.oldest
     if spec.freshness.enabled:
         newest_dt = _from_us(newest)
         age = ctx.now - newest_dt
@@ -527,9 +558,7 @@ def check_time(ctx: _Context) -> list[Check]:
             )
         )
     if spec.downtime.enabled:
-        # a ranking log has one row per result, all served at the query's time: count queries, not results
-        served = np.unique(ts) if ctx.policy.task == RANKING else ts
-        checks.append(_downtime_check(ctx, served, oldest, newest))
+        checks.append(_downtime_check(ctx, times))
     return checks
 
 
@@ -562,16 +591,22 @@ def choose_window(n: int, span_us: int) -> int | None:
     return None
 
 
-def _downtime_check(ctx: _Context, ts: np.ndarray, oldest: int, newest: int) -> Check:
+def downtime_window(ctx: _Context, times: TimeFacts) -> int | None:
     cfg = ctx.policy.validate_.downtime
-    span = newest - oldest
     if cfg.window == "auto":
-        width = choose_window(len(ts), span)
-        if width is None:
-            return _skipped("downtime", "too little traffic or too short a span to judge gaps")
-    else:
-        width = int(cfg.window.total_seconds() * 1_000_000)
-    counts = np.bincount((ts - oldest) // width)
+        return choose_window(times.count, times.newest - times.oldest)
+    return int(cfg.window.total_seconds() * 1_000_000)
+
+
+def _downtime_check(ctx: _Context, times: TimeFacts) -> Check:
+    cfg = ctx.policy.validate_.downtime
+    oldest = times.oldest
+    width = downtime_window(ctx, times)
+    if width is None:
+        return _skipped("downtime", "too little traffic or too short a span to judge gaps")
+    if ctx.policy.task == RANKING and ctx.distributed:
+        return _skipped("downtime", f"counting distinct query times {LOCAL_ONLY}")
+    counts = ctx.facts.windows(oldest, width, int((times.newest - oldest) // width) + 1)
     interior = counts[1:-1]  # the first and last windows are cut by the log's edges
     if len(interior) < 1:
         return _skipped("downtime", f"fewer than {MIN_WINDOWS} windows of {_human(dt.timedelta(microseconds=width))}")
@@ -630,8 +665,7 @@ def check_latency(ctx: _Context) -> list[Check]:
     if ctx.roles.latency is None:
         return []
     cfg = ctx.policy.validate_.latency
-    values = to_numpy_float(ctx.log.column(ctx.roles.latency))
-    values = values[np.isfinite(values)]
+    values = ctx.facts.latency()  # finite values (on a cluster, a sketch's points, the extremes exact)
     if len(values) == 0:
         return [_skipped("latency", "no latency values")]
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
@@ -675,22 +709,8 @@ def check_labels_and_performance(ctx: _Context) -> tuple[list[Check], str | None
             task = infer_task(ctx.log.column(ctx.roles.prediction), None)
         return checks, task, []
 
-    n = len(labels)
-    covered = n - labels.null_count
-    coverage = covered / n if n else 0.0
     if spec.label_coverage.enabled:
-        cfg = spec.label_coverage
-        checks.append(
-            Check(
-                name="label_coverage",
-                status=judge_min(coverage, cfg.min_fraction, cfg.warn_below),
-                value=coverage,
-                threshold=cfg.min_fraction,
-                message=f"{coverage:.1%} of predictions have a label ({covered:,} of {n:,})",
-                details={"labelled": covered, "rows": n, "warn_below": cfg.warn_below},
-                source=ctx.source("validate.label_coverage"),
-            )
-        )
+        checks.append(_coverage_check(ctx, LabelCount.of(labels)))
         if ctx.labels is not None and ctx.labels.label_times_us is not None and ctx.roles.timestamp:
             checks.extend(_label_lag_check(ctx))
 
@@ -701,6 +721,20 @@ def check_labels_and_performance(ctx: _Context) -> tuple[list[Check], str | None
         return checks, task, []
     perf_checks, segment_rows = _performance(ctx, task, prediction.combine_chunks(), labels)
     return checks + perf_checks, task, segment_rows
+
+
+def _coverage_check(ctx: _Context, labels: LabelCount) -> Check:
+    cfg = ctx.policy.validate_.label_coverage
+    coverage = labels.labelled / labels.rows if labels.rows else 0.0
+    return Check(
+        name="label_coverage",
+        status=judge_min(coverage, cfg.min_fraction, cfg.warn_below),
+        value=coverage,
+        threshold=cfg.min_fraction,
+        message=f"{coverage:.1%} of predictions have a label ({labels.labelled:,} of {labels.rows:,})",
+        details={"labelled": labels.labelled, "rows": labels.rows, "warn_below": cfg.warn_below},
+        source=ctx.source("validate.label_coverage"),
+    )
 
 
 def _label_lag_check(ctx: _Context) -> list[Check]:
@@ -1082,3 +1116,152 @@ def check_proxy_metrics(ctx: _Context) -> list[Check]:
             source=ctx.source(f"proxy_metrics.{name}"),
         ))  # fmt: skip
     return checks
+
+
+# ---------------------------------------------------------------- where the facts come from
+
+
+class LocalFacts:
+    """Facts built here from whole columns, read one at a time when a check asks."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self._timestamps: np.ndarray | None = None
+
+    def _reference_has(self, name: str) -> bool:
+        return self.ctx.reference is not None and self.ctx.reference.has(name)
+
+    def reference_numeric(self, name: str) -> NumericFacts | None:
+        reference = self.ctx.reference
+        if reference is None or not reference.has(name) or kind_of_type(reference.schema.field(name).type) != "numeric":
+            return None
+        return NumericFacts.of(reference.column(name))
+
+    def reference_categorical(self, name: str) -> CategoricalSummary | None:
+        reference = self.ctx.reference
+        return category_counts(reference.column(name)) if reference is not None and reference.has(name) else None
+
+    def numeric(self, name: str, lo: float | None, hi: float | None) -> NumericFacts:
+        return NumericFacts.of(self.ctx.log.column(name), lo, hi, keep=self.ctx.policy.validate_.ranges.top * 4)
+
+    def categorical(self, name: str) -> CategoricalSummary:
+        return category_counts(self.ctx.log.column(name))
+
+    def prediction(self) -> PredictionFacts:
+        return PredictionFacts.of(self.ctx.log.column(self.ctx.roles.prediction))
+
+    def time(self) -> TimeFacts:
+        ctx = self.ctx
+        assert ctx.roles.timestamp is not None
+        ts = to_timestamps_us(ctx.log.column(ctx.roles.timestamp), f"{ctx.log.path}: {ctx.roles.timestamp}")
+        if ctx.policy.task == RANKING:
+            ts = np.unique(ts)  # one row per result, all served at the query's time: count queries, not results
+        self._timestamps = ts
+        return TimeFacts(len(ts), int(ts.min()), int(ts.max())) if len(ts) else TimeFacts(0, 0, 0)
+
+    def windows(self, origin: int, width: int, n: int) -> np.ndarray:
+        ts, self._timestamps = self._timestamps, None
+        assert ts is not None, "time() comes first"
+        return np.bincount((ts - origin) // width, minlength=n)
+
+    def latency(self) -> np.ndarray:
+        assert self.ctx.roles.latency is not None
+        values = to_numpy_float(self.ctx.log.column(self.ctx.roles.latency))
+        return values[np.isfinite(values)]
+
+    def labels(self) -> LabelCount:
+        assert self.ctx.roles.label is not None
+        return LabelCount.of(self.ctx.log.column(self.ctx.roles.label))
+
+
+class ClusterFacts:
+    """Facts built on a Dask cluster from every row group, merged there: only they reach this process.
+
+    Three passes at most: the reference (its ranges and categories), the log
+    (every fact, the ranges known), and its timestamps once more for the
+    downtime windows, whose width depends on the span the second pass found.
+    """
+
+    def __init__(self, reference: dict[str, Any], current: dict[str, Any]) -> None:
+        self._reference = reference
+        self._current = current
+
+    @classmethod
+    def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
+        from functools import partial
+
+        from mlrel_cli.engine.dask import reduce
+
+        def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
+            return reduce(connection, list(log.files), columns_of(plan), partial(build, plan=plan), log.label) if plan else {}
+
+        log, roles, spec = ctx.log, ctx.roles, ctx.policy.validate_
+        numeric = {name for name, kind in roles.features.items()
+                   if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric"}  # fmt: skip
+        ref_plan: dict[str, Any] = {}
+        if ctx.reference is not None:
+            for name in roles.features:
+                if not ctx.reference.has(name):
+                    continue
+                if name not in numeric:
+                    ref_plan[f"categorical:{name}"] = ("categorical", name, {})
+                elif kind_of_type(ctx.reference.schema.field(name).type) == "numeric":
+                    ref_plan[f"numeric:{name}"] = ("numeric", name, {})
+        reference = run(ctx.reference, ref_plan) if ctx.reference is not None else {}
+
+        plan: dict[str, Any] = {}
+        for name in roles.features:
+            if name in numeric:
+                lo, hi, _ = range_bounds(ctx, name, reference.get(f"numeric:{name}"))
+                plan[f"numeric:{name}"] = ("numeric", name, {"lo": lo, "hi": hi, "keep": spec.ranges.top * 4})
+            else:
+                plan[f"categorical:{name}"] = ("categorical", name, {})
+        plan["prediction"] = ("prediction", roles.prediction, {})
+        where = f"{log.path}: {roles.timestamp}"
+        if roles.timestamp is not None:
+            plan["time"] = ("time", roles.timestamp, {"where": where})
+        if roles.latency is not None:
+            plan["latency"] = ("latency", roles.latency, {})
+        if roles.label is not None:
+            plan["labels"] = ("labels", roles.label, {})
+        current = run(log, plan)
+
+        times = current.get("time")
+        if spec.downtime.enabled and times is not None and times.count and ctx.policy.task != RANKING:
+            width = downtime_window(ctx, times)
+            if width is not None:
+                n = int((times.newest - times.oldest) // width) + 1
+                window_plan = {"windows": ("windows", roles.timestamp, {"where": where, "origin": times.oldest,
+                                                                        "width": width, "windows": n})}  # fmt: skip
+                current["windows"] = run(log, window_plan)["windows"]
+        return cls(reference, current)
+
+    def reference_numeric(self, name: str) -> NumericFacts | None:
+        return self._reference.get(f"numeric:{name}")
+
+    def reference_categorical(self, name: str) -> CategoricalSummary | None:
+        return self._reference.get(f"categorical:{name}")
+
+    def numeric(self, name: str, lo: float | None, hi: float | None) -> NumericFacts:
+        return self._current[f"numeric:{name}"]
+
+    def categorical(self, name: str) -> CategoricalSummary:
+        return self._current[f"categorical:{name}"]
+
+    def prediction(self) -> PredictionFacts:
+        return self._current["prediction"]
+
+    def time(self) -> TimeFacts:
+        return self._current["time"]
+
+    def windows(self, origin: int, width: int, n: int) -> np.ndarray:
+        return self._current["windows"].counts
+
+    def latency(self) -> np.ndarray:
+        return self._current["latency"].points
+
+    def labels(self) -> LabelCount:
+        return self._current["labels"]
+
+
+Facts = LocalFacts | ClusterFacts

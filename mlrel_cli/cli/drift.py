@@ -10,6 +10,7 @@ from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
+    EngineOpt,
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
@@ -17,6 +18,7 @@ from mlrel_cli.cli.options import (
     OutputOptions,
     PolicyOpt,
     QuietOpt,
+    SchedulerOpt,
     VerboseOpt,
 )
 from mlrel_cli.cli.progress import progress
@@ -35,12 +37,8 @@ def drift(
     labels: Annotated[
         str | None, typer.Option("--labels", "-l", help="Late labels of the current log, for label and concept drift.")
     ] = None,
-    engine: Annotated[
-        str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Dask scheduler address; without it a local cluster of 2 workers.")
-    ] = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,

@@ -32,6 +32,12 @@ OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html)."),
 ]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
+]
+SchedulerOpt = Annotated[
+    str | None, typer.Option("--scheduler", help="Dask scheduler address; without it a local cluster of 2 workers.")
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the one-line verdict.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text (also when NO_COLOR is set or not a TTY).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]

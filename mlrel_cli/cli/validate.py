@@ -10,6 +10,7 @@ from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
     DebugOpt,
+    EngineOpt,
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
@@ -17,6 +18,7 @@ from mlrel_cli.cli.options import (
     OutputOptions,
     PolicyOpt,
     QuietOpt,
+    SchedulerOpt,
     VerboseOpt,
 )
 from mlrel_cli.cli.progress import progress
@@ -32,6 +34,8 @@ def validate(
     reference: Annotated[str | None, typer.Option("--reference", "-r", help="Reference log: ranges, categories, schema.")] = None,
     labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels (Parquet with id and label columns).")] = None,
     now: Annotated[str | None, typer.Option("--now", help="Judge freshness as of this ISO-8601 time [default: now].")] = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -53,5 +57,7 @@ def validate(
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("validate", quiet) as step:
-            report = run_validate(current, loaded, reference=ref, labels=label_log, now=as_of, progress=step)
+            report = run_validate(
+                current, loaded, reference=ref, labels=label_log, now=as_of, progress=step, engine=engine, scheduler=scheduler
+            )
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

@@ -12,7 +12,7 @@ from mlrel_cli.errors import MlrelError
 ENGINES = ("local", "dask")
 
 
-def check_engine(name: str, window: bool) -> None:
+def check_engine(name: str, window: bool = False) -> None:
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
     if name == "dask" and window:

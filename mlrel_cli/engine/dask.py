@@ -12,7 +12,7 @@ on 127.0.0.1 and stopped afterwards. docs/scale.md.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mlrel_cli.errors import LogError, MlrelError
@@ -20,21 +20,33 @@ from mlrel_cli.errors import LogError, MlrelError
 RETRIES = 2
 
 
-def summarise_file(part: tuple[str, int], columns: dict[str, str]) -> dict[str, Any]:
-    """Runs on a worker: one row group's columns, summarised."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def read_row_group(part: tuple[str, int], columns: list[str]) -> Any:
+    """Runs on a worker: one row group's columns, read where the file lies."""
     import pyarrow.parquet as pq
 
-    from mlrel_cli.logs import filesystem_of, to_numpy_float
+    from mlrel_cli.logs import filesystem_of
+
+    location, row_group = part
+    fs, path = filesystem_of(location)
+    return pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=columns)
+
+
+def run_on_row_group(part: tuple[str, int], columns: list[str], build: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    return build(read_row_group(part, columns))
+
+
+def drift_summaries(table: Any, kinds: dict[str, str]) -> dict[str, Any]:
+    """A quantile sketch per numeric column, category counts per categorical one (as strings, like the local engine)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mlrel_cli.logs import to_numpy_float
     from mlrel_cli.stats.sketch import QuantileSketch
     from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 
-    location, row_group = part
-    fs, path = filesystem_of(location)  # the worker opens the file where it lies
-    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=list(columns))
     out: dict[str, Any] = {}
-    for name, kind in columns.items():
+    for name, kind in kinds.items():
         column = table.column(name)
         if kind == "numeric":
             exact = NumericSummary.from_values(to_numpy_float(column).copy(), in_place=True)
@@ -47,8 +59,6 @@ def summarise_file(part: tuple[str, int], columns: dict[str, str]) -> dict[str, 
             sizes = counts.field("counts").to_pylist()
             missing = sum(size for value, size in zip(values, sizes, strict=True) if value is None)
             kept = [(v, n) for v, n in zip(values, sizes, strict=True) if v is not None]
-            import numpy as np
-
             out[name] = CategoricalSummary.from_counts([v for v, _ in kept], np.array([n for _, n in kept]), missing)
     return out
 
@@ -76,8 +86,11 @@ def client(scheduler: str | None) -> Iterator[Any]:
         yield connection
 
 
-def summarise(connection: Any, files: list[str], columns: dict[str, str], label: str) -> dict[str, Any]:
-    """One summary per column over all row groups of all files, reduced in a tree on the cluster."""
+def reduce(
+    connection: Any, files: list[str], columns: list[str], build: Callable[[Any], dict[str, Any]], label: str
+) -> dict[str, Any]:
+    """``build`` run on every row group of every file (a table of ``columns`` in, a dict of mergeable summaries out),
+    the results merged pairwise in a tree on the cluster; one dict reaches the client."""
     import pyarrow.parquet as pq
     from distributed import wait
 
@@ -87,7 +100,9 @@ def summarise(connection: Any, files: list[str], columns: dict[str, str], label:
     for location in files:  # footers only, on the client: which row groups there are
         fs, path = filesystem_of(location)
         parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
-    futures = connection.map(summarise_file, parts, columns=columns, retries=RETRIES, pure=False)
+    if not parts:
+        return {}
+    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, retries=RETRIES, pure=False)
     wait(futures)
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":

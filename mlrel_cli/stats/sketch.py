@@ -8,7 +8,9 @@ quantile by at most 1/m in rank (half a point's share), so a tree of depth
 d merges keeps every quantile within d/m of its exact rank: with m = 10,000
 and a few hundred partitions, about 0.001. Distances computed on sketches
 (Wasserstein, KS, binned PSI and Jensen-Shannon) inherit that bound in rank
-terms; docs/scale.md.
+terms; docs/scale.md. The first and last points are the exact minimum and
+maximum (moving those two points by half a point's share in rank), so a
+range or a maximum read from a sketch is exact.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ class QuantileSketch:
     total: float  # sum of the finite values (exact)
     total_sq: float  # sum of their squares (exact)
 
+    @property
+    def low(self) -> float:
+        return float(self.points[0]) if len(self.points) else float("nan")
+
+    @property
+    def high(self) -> float:
+        return float(self.points[-1]) if len(self.points) else float("nan")
+
     @classmethod
     def from_sorted(cls, values: np.ndarray, missing: int = 0, infinite: int = 0, size: int = SKETCH_POINTS) -> QuantileSketch:
         n = len(values)
@@ -37,6 +47,7 @@ class QuantileSketch:
         else:
             ranks = ((np.arange(size) + 0.5) * n / size).astype(np.int64)
             points = values[np.minimum(ranks, n - 1)]
+            points[0], points[-1] = values[0], values[-1]
         return cls(points, n, missing, infinite, float(values.sum()), float(np.square(values).sum()))
 
     def merge(self, other: QuantileSketch, size: int = SKETCH_POINTS) -> QuantileSketch:
@@ -59,5 +70,6 @@ class QuantileSketch:
             cumulative = np.cumsum(weights)
             targets = (np.arange(size) + 0.5) * rows / size
             points = values[np.minimum(np.searchsorted(cumulative, targets), len(values) - 1)]
+            points[0], points[-1] = values[0], values[-1]
         return QuantileSketch(points, rows, self.missing + other.missing, self.infinite + other.infinite,
                               self.total + other.total, self.total_sq + other.total_sq)  # fmt: skip
