@@ -20,14 +20,23 @@ def scheduler():
         yield cluster.scheduler_address
 
 
+T0_US = 1_795_392_000 * 1_000_000  # 2026-11-23T00:00:00Z
+
+
 def _write_parts(folder, shift: float, seed: int) -> None:
+    """Three files of two hours each; the current log's x moves from 03:00 on, and its labels shift."""
     folder.mkdir(parents=True, exist_ok=True)
     for part in range(3):
         rng = np.random.default_rng(seed * 10 + part)
         n = 20_000
-        x = rng.normal(shift, 1, n)
+        ts = T0_US + part * 7_200_000_000 + np.sort(rng.integers(0, 7_200_000_000, n))
+        x = rng.normal(0, 1, n) + np.where(ts >= T0_US + 3 * 3_600_000_000, shift, 0.0)
         y = pa.array(rng.exponential(2, n), mask=rng.random(n) < 0.05)
-        table = pa.table({"x": x, "y": y, "city": rng.choice(["a", "b", "c"], n), "prediction": rng.random(n)})
+        table = pa.table({
+            "timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+            "x": x, "y": y, "city": rng.choice(["a", "b", "c"], n), "prediction": rng.random(n),
+            "label": (rng.random(n) < 0.3 + shift / 3).astype(np.int8),
+        })  # fmt: skip
         pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=5_000)
 
 
@@ -63,14 +72,31 @@ def test_a_corrupt_partition_is_named(mlrel, logs, scheduler, tmp_path) -> None:
     shutil.copytree(logs / "current", broken)
     data = (broken / "part-1.parquet").read_bytes()
     # the footer still reads (so the client opens the log), the first pages do not: the worker finds out
-    (broken / "part-1.parquet").write_bytes(data[:4] + b"\xff" * 400 + data[404:])
+    (broken / "part-1.parquet").write_bytes(data[:4] + b"\xff" * (len(data) // 2) + data[4 + len(data) // 2 :])
     result = mlrel("drift", "-r", logs / "reference", "-c", broken, "--engine", "dask", "--scheduler", scheduler)
     assert result.exit_code == 2 and "part-1.parquet" in result.stderr and result.stderr.startswith("error: ")
 
 
-def test_window_is_refused_on_dask(mlrel, logs) -> None:
-    result = mlrel("drift", "-r", logs / "reference", "-c", logs / "current", "--engine", "dask", "--window", "1h")
-    assert result.exit_code == 2 and "not supported with --engine dask" in result.stderr
+def remote_status(result) -> str:
+    return json.loads(result.stdout)["status"]
+
+
+def test_windows_and_label_drift_on_dask(mlrel, logs, scheduler) -> None:
+    args = ("drift", "-r", logs / "reference", "-c", logs / "current", "--window", "1h", "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == local["exit_code"] and remote_status(result) == local["status"] == "warn", result.stderr
+    remote = json.loads(result.stdout)
+    a = {f["name"]: f for f in local["features"] + local["outputs"]}
+    b = {f["name"]: f for f in remote["features"] + remote["outputs"]}
+    assert set(a) == set(b) and "label" in b  # label drift: its classes found on the cluster
+    assert b["label"]["kind"] == a["label"]["kind"] == "categorical" and b["label"]["score"] == pytest.approx(a["label"]["score"])
+    assert a["x"]["onset"] == b["x"]["onset"] == "2026-11-23T03:00:00Z"
+    for name in a:
+        wa, wb = a[name]["windows"], b[name]["windows"]
+        assert [(w["start"], w["rows"], w["status"]) for w in wb] == [(w["start"], w["rows"], w["status"]) for w in wa]
+        for x, y in zip(wa, wb, strict=True):
+            assert y["score"] == pytest.approx(x["score"], abs=0.01)
 
 
 def test_file_uris_reach_the_workers(mlrel, logs, scheduler) -> None:
@@ -78,6 +104,15 @@ def test_file_uris_reach_the_workers(mlrel, logs, scheduler) -> None:
     result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["inputs"]["rows_current"] == 60_000
+
+
+def test_labels_file_is_refused_on_dask(mlrel, samples) -> None:
+    for command in (
+        ("validate", samples / "current.parquet"),
+        ("drift", "-r", samples / "reference.parquet", "-c", samples / "current.parquet"),
+    ):
+        result = mlrel(*command, "--labels", samples / "labels.parquet", "--engine", "dask")
+        assert result.exit_code == 2 and "local engine" in result.stderr
 
 
 def _killer(marker: str, key_prefix: str):
@@ -185,8 +220,3 @@ def test_validate_same_checks_as_the_local_engine(mlrel, scheduler, tmp_path) ->
     not_run = {name for name, c in b.items() if c["status"] == "skipped"}
     assert {"duplicates", "performance"} <= not_run  # said, not silently left out
     assert set(b) - set(a) <= not_run
-
-
-def test_validate_labels_file_is_refused_on_dask(mlrel, samples) -> None:
-    result = mlrel("validate", samples / "current.parquet", "--labels", samples / "labels.parquet", "--engine", "dask")
-    assert result.exit_code == 2 and "local engine" in result.stderr

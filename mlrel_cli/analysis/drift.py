@@ -34,6 +34,7 @@ from mlrel_cli.stats.drift import METHOD_BY_NAME, Method, adjust_p_values, breac
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import metric_value
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 
 Progress = Callable[[str], None]
@@ -168,41 +169,37 @@ def drift(
         labels_type = labels.schema.field(policy.columns.label).type
     from mlrel_cli.engine import check_engine
 
-    check_engine(engine, window is not None)
+    check_engine(engine)
     distributed = engine == "dask"
-    if distributed:
-        labels_type = None  # label and concept drift need the rows of both sides: local engine only, for now
-    plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type, distributed)
+    if distributed and labels is not None:
+        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+    if window is not None and cur_roles.timestamp is None:
+        raise LogError(
+            f"--window needs a timestamp column, and the current log has no column "
+            f"'{policy.columns.timestamp}' (set columns.timestamp)",
+            current.path,
+        )
 
     windows = None
-    if window is not None:
-        if cur_roles.timestamp is None:
-            raise LogError(
-                f"--window needs a timestamp column, and the current log has no column "
-                f"'{policy.columns.timestamp}' (set columns.timestamp)",
-                current.path,
-            )
-        windows = _cut_windows(current, cur_roles.timestamp, window)
+    precomputed: dict[str, tuple[Any, Any, list[Any]]] = {}
+    if distributed:
+        from mlrel_cli.engine import dask as dask_engine
+
+        with dask_engine.client(scheduler) as connection:
+            plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
+                                        partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
+            windows, precomputed = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
+    else:
+        plans, not_compared = _plan(
+            policy, reference, current, ref_roles, cur_roles, labels_type, partial(_few_values, reference)
+        )
+        if window is not None:
+            assert cur_roles.timestamp is not None
+            windows = _cut_windows(current, cur_roles.timestamp, window)
 
     current_labels = None
     if labels is not None:
         current_labels = join_labels(current, cur_roles, labels, policy).labels
-
-    precomputed: dict[str, tuple[Any, Any]] = {}
-    if distributed:
-        from mlrel_cli.engine import dask as dask_engine
-
-        kinds = {plan.reference_column: plan.kind for plan in plans}
-        build = partial(dask_engine.drift_summaries, kinds=kinds)
-        with dask_engine.client(scheduler) as connection:
-            ref_side = dask_engine.reduce(connection, list(reference.files), list(kinds), build, reference.label)
-            cur_side = dask_engine.reduce(connection, list(current.files), list(kinds), build, current.label)
-        for plan in plans:
-            ref_summary, cur_summary = ref_side[plan.reference_column], cur_side[plan.current_column]
-            if plan.kind == "numeric":
-                ref_summary = NumericSummary.from_sketch(ref_summary)
-                cur_summary = NumericSummary.from_sketch(cur_summary)
-            precomputed[plan.name] = (ref_summary, cur_summary)
 
     def run(plan: _Plan) -> FeatureDrift:
         result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name))
@@ -223,7 +220,7 @@ def drift(
     report = _report(results, not_compared, concept, policy, reference, current, window, task)
     extra = {"engine": engine}
     if distributed:
-        extra["not_computed"] = "label and concept drift, proxy windows, id-like column detection (local engine only)"
+        extra["not_computed"] = "concept drift, proxy metrics, id-like column detection (local engine only)"
     report = replace(report, inputs={**report.inputs, **extra})
     if not proxies:
         return report
@@ -345,6 +342,7 @@ def _plan(
     ref_roles: Roles,
     cur_roles: Roles,
     labels_type: pa.DataType | None,
+    few_values: Callable[[str], bool],
     distributed: bool = False,
 ) -> tuple[list[_Plan], dict[str, str]]:
     spec = policy.drift
@@ -388,7 +386,7 @@ def _plan(
         if role != "feature":
             kind = ref_kind or "categorical"
             if role == "label" and policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
-                kind = "categorical" if _few_values(reference, name) else "numeric"
+                kind = "categorical" if few_values(name) else "numeric"
             if role == "prediction" and ref_kind == "categorical":
                 kind = "categorical"
         feature_spec = spec.features.get(name)
@@ -430,6 +428,52 @@ def _plan(
     return plans, not_compared
 
 
+def _summarise_on_cluster(
+    connection: Any, plans: list[_Plan], reference: Log, current: Log, roles: Roles, window: dt.timedelta | None
+) -> tuple[_Windows | None, dict[str, tuple[Any, Any, list[Any]]]]:
+    """Both sides summarised on the cluster (and the current log per window): only summaries come back."""
+    from mlrel_cli.engine import dask as dask_engine
+
+    kinds = {plan.reference_column: plan.kind for plan in plans}
+    grid = None
+    windows = None
+    if window is not None:
+        assert roles.timestamp is not None
+        where = f"{current.path}: {roles.timestamp}"
+        times = dask_engine.reduce(connection, list(current.files), [roles.timestamp],
+                                   partial(_time_facts, column=roles.timestamp, where=where), current.label)["time"]  # fmt: skip
+        if not times.count:
+            raise LogError(f"timestamp column '{roles.timestamp}' has no values to cut windows from", current.path)
+        origin, n_windows = window_grid(times.oldest, times.newest, window, current.path)
+        width_us = int(window.total_seconds() * 1_000_000)
+        grid = (roles.timestamp, where, origin, width_us, n_windows)
+        windows = _Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
+    columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
+    ref_side = dask_engine.reduce(connection, list(reference.files), list(kinds),
+                                  partial(dask_engine.drift_summaries, kinds=kinds), reference.label)  # fmt: skip
+    cur_side = dask_engine.reduce(connection, list(current.files), columns,
+                                  partial(dask_engine.drift_summaries, kinds=kinds, grid=grid), current.label)  # fmt: skip
+
+    def summary(sketch: Any) -> Any:
+        return NumericSummary.from_sketch(sketch) if isinstance(sketch, QuantileSketch) else sketch
+
+    precomputed = {}
+    for plan in plans:
+        parts = cur_side.get(f"{plan.current_column}@windows")
+        precomputed[plan.name] = (
+            summary(ref_side[plan.reference_column]),
+            summary(cur_side[plan.current_column]),
+            [summary(p) for p in parts.parts] if parts is not None else [],
+        )
+    return windows, precomputed
+
+
+def _time_facts(table: pa.Table, column: str, where: str) -> dict[str, Any]:
+    from mlrel_cli.analysis.facts import TimeFacts
+
+    return {"time": TimeFacts.of(table.column(column), where)}
+
+
 def _few_values(log: Log, name: str) -> bool:
     distinct = pc.count_distinct(log.column(name)).as_py()
     return distinct <= 20
@@ -442,16 +486,25 @@ def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
     valid = ts >= 0
     if not valid.any():
         raise LogError(f"timestamp column '{timestamp}' has no values to cut windows from", current.path)
+    origin, n_windows = window_grid(int(ts[valid].min()), int(ts[valid].max()), width, current.path)
+    return assign_windows(ts, origin, int(width.total_seconds() * 1_000_000), n_windows)
+
+
+def window_grid(oldest_us: int, newest_us: int, width: dt.timedelta, where: str) -> tuple[int, int]:
+    """The first window's start, aligned on the clock (10:00, 11:00, ...), and how many windows there are."""
     width_us = int(width.total_seconds() * 1_000_000)
-    first = int(ts[valid].min())
-    origin = first - first % width_us  # windows aligned on the clock: 10:00, 11:00, ...
-    index = np.where(valid, (ts - origin) // width_us, -1)
-    n_windows = int(index.max()) + 1
+    origin = oldest_us - oldest_us % width_us
+    n_windows = (newest_us - origin) // width_us + 1
     if n_windows > 10_000:
-        raise LogError(
-            f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window",
-            current.path,
-        )
+        raise LogError(f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window",
+                       where)  # fmt: skip
+    return origin, n_windows
+
+
+def assign_windows(ts: np.ndarray, origin: int, width_us: int, n_windows: int) -> _Windows:
+    """Rows (timestamps in µs, -1 when missing) grouped by window; rows outside the grid belong to none."""
+    index = np.where(ts >= 0, (ts - origin) // width_us, -1)
+    index[index >= n_windows] = -1
     order = np.argsort(index, kind="stable")
     order = order[index[order] >= 0]
     bounds = np.searchsorted(index[order], np.arange(n_windows + 1))
@@ -462,7 +515,7 @@ def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
 # ---------------------------------------------------------------- reading and summarising
 
 
-def _summarise(
+def summarise_column(
     load: Callable[[], pa.ChunkedArray | pa.Array], kind: str, windows: _Windows | None
 ) -> tuple[NumericSummary | CategoricalSummary, list[NumericSummary | CategoricalSummary]]:
     """Summarise one column; ``load`` reads it here so the Arrow copy can be freed before sorting."""
@@ -541,15 +594,14 @@ def _compare(
     policy: Policy,
     windows: _Windows | None,
     current_labels: pa.Array | None,
-    precomputed: tuple[Any, Any] | None = None,
+    precomputed: tuple[Any, Any, list[Any]] | None = None,
 ) -> FeatureDrift:
     spec = policy.drift
     if precomputed is not None:  # built on a cluster: no rows here
-        ref_summary, cur_summary = precomputed
-        window_summaries: list[Any] = []
+        ref_summary, cur_summary, window_summaries = precomputed
     else:
-        ref_summary, _ = _summarise(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
-        cur_summary, window_summaries = _summarise(
+        ref_summary, _ = summarise_column(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
+        cur_summary, window_summaries = summarise_column(
             _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
         )
     quantile = 1.0 - spec.false_alarm_rate

@@ -12,8 +12,6 @@ from mlrel_cli.errors import MlrelError
 ENGINES = ("local", "dask")
 
 
-def check_engine(name: str, window: bool = False) -> None:
+def check_engine(name: str) -> None:
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
-    if name == "dask" and window:
-        raise MlrelError("--window is not supported with --engine dask yet: run it on the local engine")

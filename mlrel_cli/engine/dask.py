@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from mlrel_cli.errors import LogError, MlrelError
@@ -35,32 +36,68 @@ def run_on_row_group(part: tuple[str, int], columns: list[str], build: Callable[
     return build(read_row_group(part, columns))
 
 
-def drift_summaries(table: Any, kinds: dict[str, str]) -> dict[str, Any]:
-    """A quantile sketch per numeric column, category counts per categorical one (as strings, like the local engine)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+@dataclass(frozen=True)
+class WindowParts:
+    """One summary per time window (the same windows on every row group), merged window by window."""
 
-    from mlrel_cli.logs import to_numpy_float
+    parts: list[Any]
+
+    def merge(self, other: WindowParts) -> WindowParts:
+        return WindowParts([a.merge(b) for a, b in zip(self.parts, other.parts, strict=True)])
+
+
+def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int, int, int] | None = None) -> dict[str, Any]:
+    """Runs on a worker: the local engine's summary of each column of a row group, numeric ones as quantile sketches;
+    with a window grid (timestamp column, where, origin, width, windows), also one summary per window."""
+    from mlrel_cli.analysis.drift import assign_windows, summarise_column
+    from mlrel_cli.logs import timestamps_keeping_rows
     from mlrel_cli.stats.sketch import QuantileSketch
-    from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+    from mlrel_cli.stats.summaries import NumericSummary
 
+    def small(summary: Any) -> Any:
+        if isinstance(summary, NumericSummary):
+            return QuantileSketch.from_sorted(summary.sorted_values, summary.missing, summary.infinite)
+        return summary
+
+    windows = None
+    if grid is not None:
+        column, where, origin, width, n_windows = grid
+        windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
     out: dict[str, Any] = {}
     for name, kind in kinds.items():
-        column = table.column(name)
-        if kind == "numeric":
-            exact = NumericSummary.from_values(to_numpy_float(column).copy(), in_place=True)
-            out[name] = QuantileSketch.from_sorted(exact.sorted_values, exact.missing, exact.infinite)
-        else:
-            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-                column = pc.cast(column, pa.string())
-            counts = pc.value_counts(column.combine_chunks())
-            values = counts.field("values").to_pylist()
-            sizes = counts.field("counts").to_pylist()
-            missing = sum(size for value, size in zip(values, sizes, strict=True) if value is None)
-            kept = [(v, n) for v, n in zip(values, sizes, strict=True) if v is not None]
-            out[name] = CategoricalSummary.from_counts([v for v, _ in kept], np.array([n for _, n in kept]), missing)
+        whole, parts = summarise_column(lambda name=name: table.column(name), kind, windows)
+        out[name] = small(whole)
+        if windows is not None:
+            out[f"{name}@windows"] = WindowParts([small(part) for part in parts])
     return out
+
+
+def distinct_values(table: Any, column: str, limit: int) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    values = pc.unique(pc.drop_null(table.column(column))).to_pylist()
+    return {"values": DistinctUpTo(frozenset(values) if len(values) <= limit else None, limit)}
+
+
+@dataclass(frozen=True)
+class DistinctUpTo:
+    """The distinct values of a column while there are at most ``limit`` of them; None beyond."""
+
+    values: frozenset[Any] | None
+    limit: int
+
+    def merge(self, other: DistinctUpTo) -> DistinctUpTo:
+        if self.values is None or other.values is None or len(self.values | other.values) > self.limit:
+            return DistinctUpTo(None, self.limit)
+        return DistinctUpTo(self.values | other.values, self.limit)
+
+
+def few_values(connection: Any, log: Any, name: str, limit: int = 20) -> bool:
+    """Whether a column holds at most ``limit`` distinct values (a label's classes), found on the cluster."""
+    from functools import partial
+
+    found = reduce(connection, list(log.files), [name], partial(distinct_values, column=name, limit=limit), log.label)
+    return bool(found) and found["values"].values is not None
 
 
 def merge_summaries(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
