@@ -220,3 +220,20 @@ def test_validate_same_checks_as_the_local_engine(mlrel, scheduler, tmp_path) ->
     not_run = {name for name, c in b.items() if c["status"] == "skipped"}
     assert {"duplicates", "performance"} <= not_run  # said, not silently left out
     assert set(b) - set(a) <= not_run
+
+
+def test_an_id_like_column_never_travels_as_categories(mlrel, scheduler, tmp_path) -> None:
+    """120,000 distinct strings: past the cap the cluster sends counts only, and the column is said not compared."""
+    for side in ("reference", "current"):
+        n = 120_000
+        rng = np.random.default_rng(len(side))
+        table = pa.table({"session": [f"{side}-{i}" for i in range(n)], "x": rng.normal(0, 1, n), "prediction": rng.random(n)})
+        pq.write_table(table, tmp_path / f"{side}.parquet", row_group_size=30_000)
+    ref, cur = tmp_path / "reference.parquet", tmp_path / "current.parquet"
+    result = mlrel("drift", "-r", ref, "-c", cur, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
+    report = json.loads(result.stdout)
+    assert "distinct values" in report["inputs"]["not_compared"]["session"]
+    assert [f["name"] for f in report["features"]] == ["x"]
+    result = mlrel("validate", cur, "-r", ref, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["unseen:session"]["status"] == "skipped" and checks["missing:session"]["value"] == 0.0

@@ -35,7 +35,7 @@ from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import metric_value
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
 from mlrel_cli.stats.sketch import QuantileSketch
-from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
 
 Progress = Callable[[str], None]
 DEFAULT_CONCEPT_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
@@ -189,6 +189,9 @@ def drift(
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
                                         partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
             windows, precomputed = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
+        for plan in [p for p in plans if p.name not in precomputed]:
+            not_compared[plan.name] = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
+            plans.remove(plan)
     else:
         plans, not_compared = _plan(
             policy, reference, current, ref_roles, cur_roles, labels_type, partial(_few_values, reference)
@@ -459,6 +462,9 @@ def _summarise_on_cluster(
 
     precomputed = {}
     for plan in plans:
+        if any(isinstance(side[column], TooManyCategories)
+               for side, column in ((ref_side, plan.reference_column), (cur_side, plan.current_column))):  # fmt: skip
+            continue  # not compared: the caller says why
         parts = cur_side.get(f"{plan.current_column}@windows")
         precomputed[plan.name] = (
             summary(ref_side[plan.reference_column]),

@@ -46,7 +46,7 @@ from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
-from mlrel_cli.stats.summaries import CategoricalSummary
+from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
 
 Progress = Callable[[str], None]
 
@@ -298,9 +298,12 @@ def check_feature(ctx: _Context, name: str, kind: str) -> list[Check]:
     ref_rate = ref_counts.missing_rate if ref_counts is not None and ref_counts.total else None
     if cfg.missing.enabled:
         checks.append(_missing_check(ctx, name, counts.missing_rate, ref_rate))
-    if cfg.unseen_categories.enabled:
-        checks.extend(_unseen_check(ctx, name, kind, counts, ref_counts))
-    return checks
+    if not cfg.unseen_categories.enabled:
+        return checks
+    if isinstance(counts, TooManyCategories) or isinstance(ref_counts, TooManyCategories):
+        why = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
+        return [*checks, _skipped(f"unseen:{name}", why)]
+    return [*checks, *_unseen_check(ctx, name, kind, counts, ref_counts)]
 
 
 def _missing_check(ctx: _Context, name: str, rate: float, ref_rate: float | None) -> Check:
@@ -1239,13 +1242,13 @@ class ClusterFacts:
     def reference_numeric(self, name: str) -> NumericFacts | None:
         return self._reference.get(f"numeric:{name}")
 
-    def reference_categorical(self, name: str) -> CategoricalSummary | None:
+    def reference_categorical(self, name: str) -> CategoricalSummary | TooManyCategories | None:
         return self._reference.get(f"categorical:{name}")
 
     def numeric(self, name: str, lo: float | None, hi: float | None) -> NumericFacts:
         return self._current[f"numeric:{name}"]
 
-    def categorical(self, name: str) -> CategoricalSummary:
+    def categorical(self, name: str) -> CategoricalSummary | TooManyCategories:
         return self._current[f"categorical:{name}"]
 
     def prediction(self) -> PredictionFacts:

@@ -33,7 +33,9 @@ def read_row_group(part: tuple[str, int], columns: list[str]) -> Any:
 
 
 def run_on_row_group(part: tuple[str, int], columns: list[str], build: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    return build(read_row_group(part, columns))
+    from mlrel_cli.stats.summaries import capped
+
+    return {key: capped(value) for key, value in build(read_row_group(part, columns)).items()}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class WindowParts:
     parts: list[Any]
 
     def merge(self, other: WindowParts) -> WindowParts:
-        return WindowParts([a.merge(b) for a, b in zip(self.parts, other.parts, strict=True)])
+        from mlrel_cli.stats.summaries import capped
+
+        return WindowParts([capped(a.merge(b)) for a, b in zip(self.parts, other.parts, strict=True)])
 
 
 def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int, int, int] | None = None) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int
     from mlrel_cli.analysis.drift import assign_windows, summarise_column
     from mlrel_cli.logs import timestamps_keeping_rows
     from mlrel_cli.stats.sketch import QuantileSketch
-    from mlrel_cli.stats.summaries import NumericSummary
+    from mlrel_cli.stats.summaries import NumericSummary, capped
 
     def small(summary: Any) -> Any:
         if isinstance(summary, NumericSummary):
@@ -68,7 +72,7 @@ def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int
         whole, parts = summarise_column(lambda name=name: table.column(name), kind, windows)
         out[name] = small(whole)
         if windows is not None:
-            out[f"{name}@windows"] = WindowParts([small(part) for part in parts])
+            out[f"{name}@windows"] = WindowParts([capped(small(part)) for part in parts])
     return out
 
 
@@ -101,7 +105,10 @@ def few_values(connection: Any, log: Any, name: str, limit: int = 20) -> bool:
 
 
 def merge_summaries(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    return {name: a[name].merge(b[name]) for name in a}
+    """Key by key; category counts past the cap become TooManyCategories, so no summary grows with the rows."""
+    from mlrel_cli.stats.summaries import capped
+
+    return {name: capped(a[name].merge(b[name])) for name in a}
 
 
 @contextlib.contextmanager

@@ -129,13 +129,44 @@ class CategoricalSummary:
     def as_dict(self) -> dict[object, int]:
         return dict(zip(self.categories, (int(c) for c in self.counts), strict=True))
 
-    def merge(self, other: CategoricalSummary) -> CategoricalSummary:
+    def merge(self, other: CategoricalSummary | TooManyCategories) -> CategoricalSummary | TooManyCategories:
+        if isinstance(other, TooManyCategories):
+            return other.merge(self)
         merged = self.as_dict()
         for category, count in other.as_dict().items():
             merged[category] = merged.get(category, 0) + count
         return CategoricalSummary.from_counts(
             list(merged), np.fromiter(merged.values(), dtype=np.int64), self.missing + other.missing
         )
+
+
+@dataclass(frozen=True)
+class TooManyCategories:
+    """What is left of category counts past ``MAX_CATEGORIES`` values: an id or free text, not categories.
+
+    The cap keeps a cluster's summaries small whatever the column holds; the
+    local engine, which has the column at hand, never needs it.
+    """
+
+    total: int
+    missing: int
+
+    @property
+    def missing_rate(self) -> float:
+        return self.missing / self.total if self.total else 0.0
+
+    def merge(self, other: CategoricalSummary | TooManyCategories) -> TooManyCategories:
+        return TooManyCategories(self.total + other.total, self.missing + other.missing)
+
+
+MAX_CATEGORIES = 100_000
+
+
+def capped(summary: object) -> object:
+    """Category counts past the cap become TooManyCategories; anything else is returned as it is."""
+    if isinstance(summary, CategoricalSummary) and len(summary.categories) > MAX_CATEGORIES:
+        return TooManyCategories(summary.total, summary.missing)
+    return summary
 
 
 def aligned_counts(reference: CategoricalSummary, current: CategoricalSummary) -> tuple[np.ndarray, np.ndarray, list]:
