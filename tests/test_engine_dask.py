@@ -237,3 +237,77 @@ def test_an_id_like_column_never_travels_as_categories(mlrel, scheduler, tmp_pat
     result = mlrel("validate", cur, "-r", ref, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["unseen:session"]["status"] == "skipped" and checks["missing:session"]["value"] == 0.0
+
+
+def _canary_log(path, task: str, n: int = 40_000) -> None:
+    """Two versions in one log, the candidate a little worse, in 8 row groups."""
+    rng = np.random.default_rng({"binary": 1, "regression": 2, "multiclass": 3}[task])
+    version = np.where(rng.random(n) < 0.5, "v1", "v2")
+    worse = version == "v2"
+    x = rng.normal(0, 1, n)
+    cols: dict = {"model_version": version, "latency_ms": rng.lognormal(3, 0.3, n) * np.where(worse, 1.05, 1.0)}
+    if task == "binary":
+        label = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(np.int8)
+        cols["prediction"] = 1 / (1 + np.exp(-(2 * x + rng.normal(0, np.where(worse, 1.5, 1.0), n))))
+    elif task == "regression":
+        label = 3 * x + rng.normal(0, 1, n)
+        cols["prediction"] = 3 * x + rng.normal(0, np.where(worse, 1.3, 1.0), n)
+    else:
+        classes = np.array(["cat", "dog", "fox"])
+        truth = rng.integers(0, 3, n)
+        wrong = rng.random(n) < np.where(worse, 0.35, 0.25)
+        label = classes[truth]
+        cols["prediction"] = classes[np.where(wrong, (truth + 1) % 3, truth)]
+    cols["label"] = label
+    pq.write_table(pa.table(cols), path, row_group_size=5_000)
+
+
+@pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
+def test_compare_same_judgement_as_the_local_engine(mlrel, scheduler, tmp_path, task) -> None:
+    _canary_log(tmp_path / "canary.parquet", task)
+    args = ("compare", "--log", tmp_path / "canary.parquet", "--baseline", "v1", "--candidate", "v2", "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == local["exit_code"] == 1, result.stderr
+    remote = json.loads(result.stdout)
+    assert remote["inputs"]["engine"] == "dask" and remote["inputs"]["task"] == local["inputs"]["task"]
+    (a,), (b,) = local["candidates"], remote["candidates"]
+    assert b["verdict"] == a["verdict"] == "reject" and (b["rows"], b["labelled_rows"]) == (a["rows"], a["labelled_rows"])
+    assert set(b["metrics"]) == set(a["metrics"])
+    for name, m in a["metrics"].items():
+        r = b["metrics"][name]
+        if name == "roc_auc":  # read from score cells: a tie within a bin counts half
+            assert r["candidate"] == pytest.approx(m["candidate"], abs=1e-3)
+        elif name.startswith("latency_"):  # a quantile sketch
+            assert r["candidate"] == pytest.approx(m["candidate"], rel=0.01)
+        else:  # counts and sums: exactly the local numbers
+            assert (r["baseline"], r["candidate"]) == pytest.approx((m["baseline"], m["candidate"]), rel=1e-9, abs=1e-12)
+        if m["ci_low"] is None:  # no interval for this metric (MAPE, R²): none on either engine
+            assert r["ci_low"] is None
+            continue
+        width = m["ci_high"] - m["ci_low"]
+        if width > 0:  # the same spread, from other draws
+            assert r["ci_high"] - r["ci_low"] == pytest.approx(width, rel=0.25), name
+        assert r["classification"] == m["classification"] or not m["gating"], name
+
+
+def test_compare_shadow_and_ranking_are_refused_on_dask(mlrel, tmp_path) -> None:
+    _canary_log(tmp_path / "canary.parquet", "binary")
+    args = ("compare", "--log", tmp_path / "canary.parquet", "--baseline", "v1", "--candidate", "v2", "--engine", "dask")
+    result = mlrel(*args, "--mode", "shadow")
+    assert result.exit_code == 2 and "--engine local" in result.stderr
+
+
+def test_compare_two_logs_on_dask(mlrel, scheduler, tmp_path) -> None:
+    _canary_log(tmp_path / "canary.parquet", "binary")
+    table = pq.read_table(tmp_path / "canary.parquet")
+    for version in ("v1", "v2"):
+        part = table.filter(pa.compute.equal(table.column("model_version"), version))
+        pq.write_table(part, tmp_path / f"{version}.parquet", row_group_size=4_000)
+    args = ("compare", "--baseline-log", tmp_path / "v1.parquet", "--candidate-log", tmp_path / "v2.parquet", "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    remote = json.loads(mlrel(*args, "--engine", "dask", "--scheduler", scheduler).stdout)
+    assert remote["inputs"]["baseline"] == local["inputs"]["baseline"] == "v1"
+    assert [(c["version"], c["verdict"]) for c in remote["candidates"]] == [
+        (c["version"], c["verdict"]) for c in local["candidates"]
+    ]

@@ -33,6 +33,7 @@ from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, R
 PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
 LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
 MANN_WHITNEY_MAX_ROWS = 100_000
+LATENCY_QUANTILES = [50.0, 95.0, 99.0]
 PAIRED_MAX_ROWS = 10_000
 
 
@@ -53,6 +54,14 @@ class ModelRows:
     query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
     position: np.ndarray | None = None
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
+
+    @property
+    def labelled_rows(self) -> int:
+        return int(self.labelled.sum())
+
+    @property
+    def has_labels(self) -> bool:
+        return self.truth is not None
 
 
 @dataclass(frozen=True)
@@ -221,21 +230,23 @@ def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
     """Labels as the task needs them: bool (binary), text (multiclass), float (regression)."""
     if model.truth is None:
         return
-    label = model.truth
+    model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
+    if task not in (BINARY, MULTICLASS):
+        model.labelled &= np.isfinite(model.truth)
+
+
+def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) -> np.ndarray:
+    """bool (binary: is it the positive label), text (multiclass), float (regression, a ranking's gain)."""
     if task == BINARY:
-        positive = policy.validate_.performance.positive_label
         if pa.types.is_boolean(label.type):
             values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
-            model.truth = values if str(positive).lower() in ("1", "true") else ~values
-        elif kind_of_type(label.type) == "numeric":
-            model.truth = to_numpy_float(label) == float(positive)
-        else:
-            model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
-    elif task == MULTICLASS:
-        model.truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
-    else:  # regression, and a ranking log's engagement gain
-        model.truth = to_numpy_float(label)
-        model.labelled &= np.isfinite(model.truth)
+            return values if str(positive).lower() in ("1", "true") else ~values
+        if kind_of_type(label.type) == "numeric":
+            return to_numpy_float(label) == float(positive)
+        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+    if task == MULTICLASS:
+        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    return to_numpy_float(label)
 
 
 # ---------------------------------------------------------------- canary
@@ -309,18 +320,9 @@ def _label_deviations(
     keep_c = cand.labelled if cand_mask is None else cand.labelled & cand_mask
     if task == BINARY:
         edges = rs.score_edges([base.score[keep_b], cand.score[keep_c]], threshold)  # type: ignore[index]
-        out: dict[str, np.ndarray] = {}
-        both = []
-        for model, keep in ((base, keep_b), (cand, keep_c)):
-            cells = rs.binary_cells(model.truth[keep], model.score[keep], edges, threshold)  # type: ignore[index]
-            k = len(cells.positives)
-            point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
-            draws = rs.resample_counts(cells.counts, resamples, rng)
-            boot = rs.binary_metrics_from_counts(cells, draws[:, :k], draws[:, k:])
-            both.append({name: boot[name] - point[name][0] for name in boot})
-        for name in both[0]:
-            out[name] = both[1][name] - both[0][name]
-        return out
+        cells = [rs.binary_cells(m.truth[keep], m.score[keep], edges, threshold)  # type: ignore[index]
+                 for m, keep in ((base, keep_b), (cand, keep_c))]  # fmt: skip
+        return binary_deviations(cells[0], cells[1], resamples, rng)[2]
     # multiclass accuracy and regression errors: cells of correctness / error quantiles
     devs = []
     for model, keep in ((base, keep_b), (cand, keep_c)):
@@ -344,11 +346,72 @@ def _label_deviations(
     return {name: devs[1][name] - devs[0][name] for name in devs[0]}
 
 
+def binary_deviations(
+    base: rs.BinaryCells, cand: rs.BinaryCells, resamples: int, rng: np.random.Generator
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Each side's metrics read from its cells, and the bootstrap deviations of every metric's delta."""
+    points, devs = [], []
+    for cells in (base, cand):
+        k = len(cells.positives)
+        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
+        draws = rs.resample_counts(cells.counts, resamples, rng)
+        boot = rs.binary_metrics_from_counts(cells, draws[:, :k], draws[:, k:])
+        points.append({name: float(value[0]) for name, value in point.items()})
+        devs.append({name: boot[name] - point[name][0] for name in boot})
+    return points[0], points[1], {name: devs[1][name] - devs[0][name] for name in devs[0]}
+
+
+def metric_results(
+    values_b: dict[str, float], values_c: dict[str, float], deviations: dict[str, np.ndarray], policy: Policy, primary: str
+) -> list[MetricResult]:
+    """Each metric's delta, its bootstrap interval and p-value, classified."""
+    results = []
+    for name in values_b:
+        point = values_c[name] - values_b[name]
+        deviation = deviations.get(name, np.array([]))
+        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
+        result = _classify(name, values_b[name], values_c[name], low, high, policy, primary)
+        results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
+    return results
+
+
+def error_rate_result(invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, policy: Policy, primary: str,
+                      rng: np.random.Generator) -> MetricResult:  # fmt: skip
+    """Invalid outputs: a binomial per group."""
+    resamples = policy.compare.bootstrap.resamples
+    counts_b = np.array([invalid_b, rows_b - invalid_b], dtype=np.float64)
+    counts_c = np.array([invalid_c, rows_c - invalid_c], dtype=np.float64)
+    rate_b, rate_c = counts_b[0] / counts_b.sum(), counts_c[0] / counts_c.sum()
+    dev = _rate_deviation(counts_c, resamples, rng) - _rate_deviation(counts_b, resamples, rng)
+    low, high = rs.interval(rate_c - rate_b, dev, policy.compare.bootstrap.confidence)
+    result = _classify("error_rate", rate_b, rate_c, low, high, policy, primary)
+    return _with_p(result, rs.bootstrap_p_value(rate_c - rate_b, dev))
+
+
+def latency_results(
+    point_b: np.ndarray, point_c: np.ndarray, hb: np.ndarray, hc: np.ndarray, edges: np.ndarray, policy: Policy,
+    primary: str, rng: np.random.Generator,
+) -> list[MetricResult]:  # fmt: skip
+    """p50 / p95 / p99 deltas: the point estimates given, the spread from resampled histograms."""
+    resamples = policy.compare.bootstrap.resamples
+    binned_b = rs.percentiles_from_counts(hb[None, :], edges, LATENCY_QUANTILES)[0]
+    binned_c = rs.percentiles_from_counts(hc[None, :], edges, LATENCY_QUANTILES)[0]
+    boot_b = rs.percentiles_from_counts(rs.resample_counts(hb, resamples, rng), edges, LATENCY_QUANTILES)
+    boot_c = rs.percentiles_from_counts(rs.resample_counts(hc, resamples, rng), edges, LATENCY_QUANTILES)
+    results = []
+    for j, q in enumerate(LATENCY_QUANTILES):
+        name = f"latency_p{int(q)}"
+        deviation = (boot_c[:, j] - binned_c[j]) - (boot_b[:, j] - binned_b[j])
+        point = float(point_c[j] - point_b[j])
+        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
+        result = _classify(name, float(point_b[j]), float(point_c[j]), low, high, policy, primary)
+        results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
+    return results
+
+
 def compare_canary(
     task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> tuple[list[MetricResult], dict[str, Any]]:
-    spec = policy.compare
-    confidence = spec.bootstrap.confidence
     results: list[MetricResult] = []
     enough_labels = min(base.labelled.sum(), cand.labelled.sum()) >= 2 and base.truth is not None
     if task == RANKING:
@@ -361,39 +424,17 @@ def compare_canary(
         values_b = _label_metrics(task, base, None, threshold)
         values_c = _label_metrics(task, cand, None, threshold)
         deviations = _label_deviations(task, base, cand, None, None, policy, rng)
-        for name in values_b:
-            point = values_c[name] - values_b[name]
-            low, high = rs.interval(point, deviations.get(name, np.array([])), confidence)
-            result = _classify(name, values_b[name], values_c[name], low, high, policy, primary)
-            p = rs.bootstrap_p_value(point, deviations.get(name, np.array([])))
-            results.append(_with_p(result, p))
-    # error rate: a binomial per group
-    counts_b = np.array([base.invalid.sum(), (~base.invalid).sum()], dtype=np.float64)
-    counts_c = np.array([cand.invalid.sum(), (~cand.invalid).sum()], dtype=np.float64)
-    rate_b, rate_c = counts_b[0] / counts_b.sum(), counts_c[0] / counts_c.sum()
-    dev = _rate_deviation(counts_c, spec.bootstrap.resamples, rng) - _rate_deviation(counts_b, spec.bootstrap.resamples, rng)
-    low, high = rs.interval(rate_c - rate_b, dev, confidence)
-    results.append(_with_p(_classify("error_rate", rate_b, rate_c, low, high, policy, primary),
-                           rs.bootstrap_p_value(rate_c - rate_b, dev)))  # fmt: skip
+        results.extend(metric_results(values_b, values_c, deviations, policy, primary))
+    invalid_b, invalid_c = int(base.invalid.sum()), int(cand.invalid.sum())
+    results.append(error_rate_result(invalid_b, base.rows, invalid_c, cand.rows, policy, primary, rng))
     mann_whitney: dict[str, Any] = {}
     if base.latency is not None and cand.latency is not None:
         lb, lc = base.latency[np.isfinite(base.latency)], cand.latency[np.isfinite(cand.latency)]
         if len(lb) and len(lc):
             edges = rs.latency_edges([lb, lc])
-            hb, hc = rs.histogram(lb, edges), rs.histogram(lc, edges)
-            qs = [50.0, 95.0, 99.0]
-            point_b, point_c = np.percentile(lb, qs), np.percentile(lc, qs)
-            binned_b = rs.percentiles_from_counts(hb[None, :], edges, qs)[0]
-            binned_c = rs.percentiles_from_counts(hc[None, :], edges, qs)[0]
-            boot_b = rs.percentiles_from_counts(rs.resample_counts(hb, spec.bootstrap.resamples, rng), edges, qs)
-            boot_c = rs.percentiles_from_counts(rs.resample_counts(hc, spec.bootstrap.resamples, rng), edges, qs)
-            for j, q in enumerate(qs):
-                name = f"latency_p{int(q)}"
-                deviation = (boot_c[:, j] - binned_c[j]) - (boot_b[:, j] - binned_b[j])
-                point = float(point_c[j] - point_b[j])
-                low, high = rs.interval(point, deviation, confidence)
-                result = _classify(name, float(point_b[j]), float(point_c[j]), low, high, policy, primary)
-                results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
+            point_b, point_c = np.percentile(lb, LATENCY_QUANTILES), np.percentile(lc, LATENCY_QUANTILES)
+            results.extend(latency_results(point_b, point_c, rs.histogram(lb, edges), rs.histogram(lc, edges), edges,
+                                           policy, primary, rng))  # fmt: skip
             mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
     if base.score is not None and cand.score is not None:
         sb, sc = base.score[np.isfinite(base.score)], cand.score[np.isfinite(cand.score)]
@@ -688,6 +729,43 @@ def _paired_deviations(
 # ---------------------------------------------------------------- verdict and report
 
 
+def compare_logs(
+    policy: Policy,
+    log: Log | None,
+    baseline: str | None,
+    candidates: list[str],
+    baseline_log: Log | None,
+    candidate_logs: list[Log],
+    labels: Log | None,
+    mode: str | None = None,
+    inputs: dict[str, Any] | None = None,
+    engine: str | None = None,
+    scheduler: str | None = None,
+) -> Report:
+    """Load the models (rows here, or summaries built on a Dask cluster) and judge them."""
+    from mlrel_cli.engine import check_engine
+
+    engine = engine or policy.engine
+    check_engine(engine)
+    inputs = {**(inputs or {}), "engine": engine}
+    if engine == "local":
+        base, cands, task = load_models(policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
+        return compare(policy, base, cands, task, mode, inputs)
+    if labels is not None:
+        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+    if (mode or policy.compare.mode) == "shadow":
+        raise MlrelError("shadow mode pairs the models' rows on the id, which needs them in one place: use --engine local")
+    from mlrel_cli.analysis.compare_cluster import load_models_on_cluster
+    from mlrel_cli.engine import dask as dask_engine
+
+    with dask_engine.client(scheduler) as connection:
+        base_summary, cand_summaries, task = load_models_on_cluster(
+            connection, policy, log, baseline, candidates, baseline_log, candidate_logs
+        )
+    inputs["not_computed"] = "per-segment verdicts, proxy metrics (local engine only)"
+    return compare(policy, base_summary, cand_summaries, task, mode, inputs)  # type: ignore[arg-type]
+
+
 def compare(
     policy: Policy,
     base: ModelRows,
@@ -702,11 +780,17 @@ def compare(
     if primary in METRIC_BY_NAME and task not in METRIC_BY_NAME[primary].tasks:
         raise MlrelError(f"compare.primary_metric '{primary}' does not apply to task '{task}'")
     for model in [base, *candidates]:
-        encode_truth(model, task, policy)
+        if isinstance(model, ModelRows):
+            encode_truth(model, task, policy)
     rng = np.random.default_rng(spec.bootstrap.seed)
     entries = []
     for cand in candidates:
-        if mode == "shadow":
+        if not isinstance(cand, ModelRows):  # summarised on a cluster
+            from mlrel_cli.analysis.compare_cluster import canary_from_summaries
+
+            metrics, details = canary_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
+            details, segments = {"mann_whitney": details}, []
+        elif mode == "shadow":
             metrics, details = compare_shadow(task, base, cand, policy, primary, rng)
             segments: list[dict[str, Any]] = []
         else:
@@ -716,7 +800,7 @@ def compare(
         verdict, reasons, score = _verdict(base, cand, metrics, segments, policy, primary, mode)
         entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
                         "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
-                        "rows": cand.rows, "labelled_rows": int(cand.labelled.sum()), **details})  # fmt: skip
+                        "rows": cand.rows, "labelled_rows": cand.labelled_rows, **details})  # fmt: skip
     ranked = _rank(entries, primary, _higher_is_better(primary, policy))
     promotable = [e for e in ranked if e["verdict"] == "promote"]
     if promotable:
@@ -747,7 +831,7 @@ def _verdict(
                 f"segment {s['segment']}={s['value']}: {primary} {s['baseline']:.4g} -> {s['candidate']:.4g} "
                 f"(adjusted p {s['p_adjusted']:.3g})"
             )
-    labelled = min(int(base.labelled.sum()), int(cand.labelled.sum()))
+    labelled = min(base.labelled_rows, cand.labelled_rows)
     counted = min(base.rows, cand.rows)
     primary_result = next((m for m in metrics if m.name == primary), None)
     classified = [m for m in metrics]
@@ -759,7 +843,7 @@ def _verdict(
     if failed or (worse_segments and spec.reject_on_segment_regression):
         return "reject", reasons, score
     needed_rows = labelled if primary in METRIC_BY_NAME else counted
-    if primary_result is None and base.truth is None:
+    if primary_result is None and not base.has_labels:
         return "inconclusive", [*reasons, f"no labels to compare {primary} (give --labels, or a label column)"], score
     if needed_rows < spec.min_rows or primary_result is None:
         kind = "labelled " if primary in METRIC_BY_NAME else ""

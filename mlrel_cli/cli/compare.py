@@ -11,6 +11,7 @@ from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
+    EngineOpt,
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
@@ -18,6 +19,7 @@ from mlrel_cli.cli.options import (
     OutputOptions,
     PolicyOpt,
     QuietOpt,
+    SchedulerOpt,
     VerboseOpt,
 )
 
@@ -42,6 +44,8 @@ def compare(
     labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,
     mode: Annotated[Mode | None, typer.Option("--mode", help="canary (different requests) or shadow (same requests).")] = None,
     policy: PolicyOpt = None,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -52,8 +56,7 @@ def compare(
 ) -> None:
     """Judge candidate models against the baseline: promote (exit 0), reject (1) or inconclusive (3)."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.analysis.compare import compare as run_compare
-        from mlrel_cli.analysis.compare import load_models
+        from mlrel_cli.analysis.compare import compare_logs
         from mlrel_cli.errors import MlrelError
         from mlrel_cli.logs import open_log
 
@@ -61,21 +64,23 @@ def compare(
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
-        label_log = open_log(labels, "labels file") if labels is not None else None
-        base, cands, task = load_models(
-            loaded,
-            open_log(log, "log") if log is not None else None,
-            baseline,
-            list(candidate or []),
-            open_log(baseline_log, "baseline log") if baseline_log is not None else None,
-            [open_log(p, "candidate log") for p in candidate_log or []],
-            label_log,
-        )
         inputs = {
             "log": str(log) if log else None,
             "baseline_log": str(baseline_log) if baseline_log else None,
             "candidate_logs": [str(p) for p in candidate_log or []],
             "labels": str(labels) if labels else None,
         }
-        report = run_compare(loaded, base, cands, task, mode.value if mode else None, inputs)
+        report = compare_logs(
+            loaded,
+            open_log(log, "log") if log is not None else None,
+            baseline,
+            list(candidate or []),
+            open_log(baseline_log, "baseline log") if baseline_log is not None else None,
+            [open_log(p, "candidate log") for p in candidate_log or []],
+            open_log(labels, "labels file") if labels is not None else None,
+            mode.value if mode else None,
+            inputs,
+            engine,
+            scheduler,
+        )
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

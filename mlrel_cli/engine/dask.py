@@ -12,6 +12,8 @@ on 127.0.0.1 and stopped afterwards. docs/scale.md.
 from __future__ import annotations
 
 import contextlib
+import logging
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +34,19 @@ def read_row_group(part: tuple[str, int], columns: list[str]) -> Any:
     return pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=columns)
 
 
-def run_on_row_group(part: tuple[str, int], columns: list[str], build: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def run_on_row_group(
+    part: tuple[str, int], columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False
+) -> dict[str, Any]:
     from mlrel_cli.stats.summaries import capped
 
-    return {key: capped(value) for key, value in build(read_row_group(part, columns)).items()}
+    table = read_row_group(part, columns)
+    built = build(table, seed=seed_of(part)) if seeded else build(table)
+    return {key: capped(value) for key, value in built.items()}
+
+
+def seed_of(part: tuple[str, int]) -> int:
+    """A row group's own random seed: the same sample on every run, whichever worker draws it."""
+    return zlib.crc32(f"{part[0]}:{part[1]}".encode())
 
 
 @dataclass(frozen=True)
@@ -125,13 +136,20 @@ def client(scheduler: str | None) -> Iterator[Any]:
         with connection:
             yield connection
         return
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+    # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                           silence_logs=logging.CRITICAL)  # fmt: skip
     with cluster, Client(cluster) as connection:
         yield connection
 
 
 def reduce(
-    connection: Any, files: list[str], columns: list[str], build: Callable[[Any], dict[str, Any]], label: str
+    connection: Any,
+    files: list[str],
+    columns: list[str],
+    build: Callable[..., dict[str, Any]],
+    label: str,
+    seeded: bool = False,
 ) -> dict[str, Any]:
     """``build`` run on every row group of every file (a table of ``columns`` in, a dict of mergeable summaries out),
     the results merged pairwise in a tree on the cluster; one dict reaches the client."""
@@ -146,7 +164,7 @@ def reduce(
         parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
     if not parts:
         return {}
-    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, retries=RETRIES, pure=False)
+    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, seeded=seeded, retries=RETRIES, pure=False)
     wait(futures)
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":

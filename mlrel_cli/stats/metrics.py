@@ -95,7 +95,13 @@ def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     k = len(classes)
     t = codes[: len(y_true)]
     p = codes[len(y_true) :]
-    confusion = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+    return multiclass_from_confusion(np.bincount(t * k + p, minlength=k * k).reshape(k, k))
+
+
+def multiclass_from_confusion(confusion: np.ndarray) -> dict[str, float]:
+    """The multiclass metrics from a confusion matrix (rows: true class, columns: predicted), macro-averaged
+    over the classes it holds: mergeable, so a cluster can add partitions' matrices and get the same numbers."""
+    total = confusion.sum()
     tp = np.diag(confusion).astype(np.float64)
     predicted = confusion.sum(axis=0)
     actual = confusion.sum(axis=1)
@@ -104,7 +110,7 @@ def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         recall = np.where(actual > 0, tp / actual, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     return {
-        "accuracy": float(tp.sum() / len(t)) if len(t) else float("nan"),
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
         "precision": float(precision.mean()),
         "recall": float(recall.mean()),
         "f1": float(f1.mean()),

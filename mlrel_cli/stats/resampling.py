@@ -48,24 +48,33 @@ def score_edges(scores: list[np.ndarray], threshold: float, bins: int = SCORE_BI
 
 
 def binary_cells(truth: np.ndarray, score: np.ndarray, edges: np.ndarray, threshold: float) -> BinaryCells:
+    return cells_from_sums(binary_cell_sums(truth, score, edges), edges, threshold)
+
+
+def binary_cell_sums(truth: np.ndarray, score: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Per (score bin, label): the count and the sums of squared error and log loss. Sums, so partitions add up."""
     # bin b holds scores in [edges[b-1], edges[b]): a score equal to the threshold edge is predicted positive
     index = np.searchsorted(edges, score, side="right")
     k = len(edges) + 1
     truth = truth.astype(bool)
     p = np.clip(score, 1e-15, 1 - 1e-15)
+    out = {}
+    for label, mask, squared, loss in ((1, truth, (1.0 - score) ** 2, -np.log(p)), (0, ~truth, score**2, -np.log1p(-p))):
+        out[f"count{label}"] = np.bincount(index[mask], minlength=k).astype(np.float64)
+        out[f"brier{label}"] = np.bincount(index[mask], weights=squared[mask], minlength=k)
+        out[f"loss{label}"] = np.bincount(index[mask], weights=loss[mask], minlength=k)
+    return out
 
-    def per_cell(mask: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.bincount(index[mask], minlength=k).astype(np.float64)
-        sums = np.bincount(index[mask], weights=values[mask], minlength=k)
+
+def cells_from_sums(sums: dict[str, np.ndarray], edges: np.ndarray, threshold: float) -> BinaryCells:
+    def mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return counts, np.where(counts > 0, sums / counts, 0.0)
+            return np.where(count > 0, total / count, 0.0)
 
-    pos, brier_pos = per_cell(truth, (1.0 - score) ** 2)
-    neg, brier_neg = per_cell(~truth, score**2)
-    _, ll_pos = per_cell(truth, -np.log(p))
-    _, ll_neg = per_cell(~truth, -np.log1p(-p))
+    pos, neg = sums["count1"], sums["count0"]
     lower_edges = np.concatenate([[-np.inf], edges])
-    return BinaryCells(pos, neg, brier_pos, brier_neg, ll_pos, ll_neg, lower_edges >= threshold)
+    return BinaryCells(pos, neg, mean(sums["brier1"], pos), mean(sums["brier0"], neg), mean(sums["loss1"], pos),
+                       mean(sums["loss0"], neg), lower_edges >= threshold)  # fmt: skip
 
 
 def binary_metrics_from_counts(cells: BinaryCells, pos: np.ndarray, neg: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,390 @@
+"""``mlrel compare`` on a Dask cluster: each model summarised next to the data, judged like the local canary.
+
+Every row group becomes, per model version, the local engine's own
+``ModelRows`` for those rows (the same validity, label and truth rules),
+reduced at once to mergeable pieces; three passes, each a tree reduction:
+
+1. a uniform sample of rows (about 100,000 a model): the task when the
+   policy does not name it, and Mann-Whitney's values, as the local engine
+   samples them;
+2. counts (rows, invalid outputs, labelled rows), the multiclass confusion
+   matrix, the regression error sums, and quantile sketches of the binary
+   scores, the regression errors and the latency;
+3. the cells the bootstrap resamples, over edges read from those sketches:
+   score bin x label with each cell's loss sums, error-size cells, latency
+   histograms.
+
+Counts, sums and the confusion matrix are exact, so accuracy, precision,
+recall, F1, log loss, Brier, the error rate, MAE, RMSE, MAPE and R² equal the
+local engine's. ROC AUC is read from the score cells (a tie within a bin
+counts half; at most the mass of one bin, 1/512, in practice far less) and
+latency percentiles from a sketch (docs/scale.md). Not on a cluster: shadow
+mode and ranking (they need rows together), per-segment verdicts and proxy
+metrics (reported as not computed), and a --labels file (a join).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.errors import LogError, MlrelError
+from mlrel_cli.logs import Log, infer_task, resolve_roles
+from mlrel_cli.policy import Policy
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.metrics import multiclass_from_confusion
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.sketch import QuantileSketch
+from mlrel_cli.stats.summaries import CategoricalSummary
+
+SAMPLE_ROWS = 100_000
+ALL = "__all__"
+
+
+@dataclass(frozen=True)
+class Sums:
+    """Numbers and arrays that merge by adding."""
+
+    values: dict[str, Any]
+
+    def merge(self, other: Sums) -> Sums:
+        return Sums({key: self.values[key] + other.values[key] for key in self.values})
+
+
+@dataclass(frozen=True)
+class TableSample:
+    table: pa.Table
+
+    def merge(self, other: TableSample) -> TableSample:
+        return TableSample(pa.concat_tables([self.table, other.table]))
+
+
+@dataclass
+class ModelSummary:
+    """One model as the cluster saw it: what the verdict and the canary read instead of rows."""
+
+    version: str
+    rows: int
+    labelled_rows: int
+    has_labels: bool
+    invalid: int = 0
+    sample: pa.Table | None = None
+    sketches: dict[str, QuantileSketch] | None = None
+    sums: dict[str, Any] | None = None
+    confusion: CategoricalSummary | None = None
+    cells: dict[str, Any] | None = None
+    edges: dict[str, np.ndarray] | None = None  # the cells' edges, the same for every model
+
+
+# ---------------------------------------------------------------- on the workers
+
+
+def _models(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str | None) -> dict[str, Any]:
+    """The local engine's ModelRows of each version's rows in this table (truth encoded when the task is known)."""
+    from mlrel_cli.analysis.compare import _rows, encode_truth
+
+    renamed = pa.table({key: table.column(name) for key, name in columns.items()})
+    out = {}
+    for version in versions:
+        part = renamed
+        if version != ALL:
+            part = renamed.filter(pc.equal(pc.cast(renamed.column("__version"), pa.string()), version))
+        model = _rows(part, version, None, policy)  # type: ignore[arg-type]
+        if task is not None:
+            encode_truth(model, task, policy)
+        out[version] = (part, model)
+    return out
+
+
+def sample_pass(
+    table: pa.Table, seed: int, columns: dict[str, str], versions: list[str], policy: Policy, fraction: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(seed)
+    for version, (part, _) in _models(table, columns, versions, policy, None).items():
+        keep = rng.random(part.num_rows) < fraction
+        out[f"{version}|sample"] = TableSample(part.filter(pa.array(keep)).drop_columns(
+            [c for c in part.column_names if c not in ("__prediction", "__label", "__latency")]))  # fmt: skip
+        out[f"{version}|rows"] = Sums({"rows": part.num_rows})
+    return out
+
+
+def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for version, (_, model) in _models(table, columns, versions, policy, task).items():
+        keep = model.labelled
+        sums: dict[str, Any] = {"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())}
+        if task == BINARY and model.truth is not None:
+            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
+        if task == REGRESSION and model.truth is not None:
+            truth, err = model.truth[keep], model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
+            nonzero = truth != 0
+            sums.update(sum_abs=float(np.abs(err).sum()), sum_sq=float((err**2).sum()), sum_y=float(truth.sum()),
+                        sum_y2=float((truth**2).sum()), sum_ape=float(np.abs(err[nonzero] / truth[nonzero]).sum()),
+                        nonzero=int(nonzero.sum()))  # fmt: skip
+            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(np.abs(err)))
+        if task == MULTICLASS and model.truth is not None:
+            pairs = pa.table({"t": model.truth[keep], "p": model.classes[keep]})  # type: ignore[index]
+            grouped = pairs.group_by(["t", "p"]).aggregate([([], "count_all")])
+            keys = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
+            out[f"{version}|confusion"] = CategoricalSummary.from_counts(keys, grouped.column("count_all").to_numpy(), 0)
+        if model.latency is not None:
+            latency = model.latency[np.isfinite(model.latency)]
+            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(latency))
+        out[f"{version}|counts"] = Sums(sums)
+    return out
+
+
+def cells_pass(
+    table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str, edges: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for version, (_, model) in _models(table, columns, versions, policy, task).items():
+        keep = model.labelled
+        cells: dict[str, Any] = {}
+        if task == BINARY and model.truth is not None:
+            cells.update(rs.binary_cell_sums(model.truth[keep], model.score[keep], edges["score"]))  # type: ignore[index]
+        if task == REGRESSION and model.truth is not None:
+            err = model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
+            index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
+            k = len(edges[f"{version}|error"]) + 1
+            cells["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
+            cells["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
+            cells["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
+        if model.latency is not None and "latency" in edges:
+            cells["latency"] = rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])
+        out[f"{version}|cells"] = Sums(cells)
+    return out
+
+
+# ---------------------------------------------------------------- on the client
+
+
+def load_models_on_cluster(
+    connection: Any,
+    policy: Policy,
+    log: Log | None,
+    baseline: str | None,
+    candidates: list[str],
+    baseline_log: Log | None,
+    candidate_logs: list[Log],
+) -> tuple[ModelSummary, list[ModelSummary], str]:
+    """Each model summarised on the cluster; the same inputs, checks and errors as the local load_models."""
+    from mlrel_cli.engine.dask import reduce
+
+    if log is not None:
+        if not baseline or not candidates:
+            raise MlrelError("--log needs --baseline VERSION and at least one --candidate VERSION")
+        sources = [(log, [baseline, *candidates])]
+    else:
+        if baseline_log is None or not candidate_logs:
+            raise MlrelError("give --log with --baseline and --candidate, or --baseline-log and --candidate-log")
+        sources = [(baseline_log, [ALL]), *[(c, [ALL]) for c in candidate_logs]]
+
+    policy = policy.model_copy(update={"segments": []})  # what travels to the workers: segments are not judged here
+    plans = []
+    for source, versions in sources:
+        roles = resolve_roles(source, policy)
+        columns = {"__prediction": roles.prediction}
+        for key, name in (("__label", roles.label), ("__latency", roles.latency), ("__version", roles.model_version)):
+            if name:
+                columns[key] = name
+        if log is not None and roles.model_version is None:
+            raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
+                           source.path)  # fmt: skip
+        if log is not None:
+            _check_versions(connection, source, roles.model_version, versions)  # type: ignore[arg-type]
+        plans.append((source, versions, columns))
+
+    def run(source: Log, columns: dict[str, str], build: Any, seeded: bool = False) -> dict[str, Any]:
+        return reduce(connection, list(source.files), list(dict.fromkeys(columns.values())), build, source.label, seeded)
+
+    samples = []
+    for source, versions, columns in plans:
+        fraction = min(1.0, SAMPLE_ROWS * len(versions) / max(source.num_rows, 1))  # ~100,000 rows a model
+        build = partial(sample_pass, columns=columns, versions=versions, policy=policy, fraction=fraction)
+        samples.append(run(source, columns, build, seeded=True))
+    task = policy.task
+    if task is None:
+        first = samples[0][f"{plans[0][1][0]}|sample"].table
+        label = first.column("__label") if "__label" in first.column_names else None
+        task = infer_task(first.column("__prediction"), label)
+    if task == RANKING:
+        raise MlrelError("compare of a ranking model needs whole queries together: run it with --engine local")
+
+    counted = [run(source, columns, partial(counts_pass, columns=columns, versions=versions, policy=policy, task=task))
+               for source, versions, columns in plans]  # fmt: skip
+    edges = _edges(counted, policy, task)
+    celled = [run(source, columns, partial(cells_pass, columns=columns, versions=versions, policy=policy, task=task,
+                                           edges=edges))
+              for source, versions, columns in plans]  # fmt: skip
+
+    models = []
+    for (source, versions, columns), sample, counts, cells in zip(plans, samples, counted, celled, strict=True):
+        for version in versions:
+            numbers = counts[f"{version}|counts"].values
+            name = version if version != ALL else _name_of(connection, source, columns.get("__version"))
+            models.append(ModelSummary(
+                version=name, rows=numbers["rows"], labelled_rows=numbers["labelled"], has_labels="__label" in columns,
+                invalid=numbers["invalid"], sample=sample[f"{version}|sample"].table,
+                sketches={key.split("|", 1)[1]: value for key, value in counts.items()
+                          if key.startswith(f"{version}|") and isinstance(value, QuantileSketch)},
+                sums=numbers, confusion=counts.get(f"{version}|confusion"), cells=cells[f"{version}|cells"].values,
+                edges=edges,
+            ))  # fmt: skip
+    base, cands = models[0], models[1:]
+    if log is None:
+        for cand, path in zip(cands, candidate_logs, strict=True):
+            if cand.version == base.version:  # both logs say the same version: name the candidate by its file
+                cand.version = Path(path.path).name
+    for model in models:
+        if model.rows == 0:
+            raise LogError(f"model '{model.version}' has no rows")
+    return base, cands, task
+
+
+def _check_versions(connection: Any, log: Log, column: str, versions: list[str]) -> None:
+    from mlrel_cli.engine.dask import distinct_values, reduce
+
+    found = reduce(connection, list(log.files), [column], partial(distinct_values, column=column, limit=10_000), log.label)
+    known = sorted(str(v) for v in (found["values"].values or ())) if found else []
+    for version in versions:
+        if found and found["values"].values is not None and version not in known:
+            raise LogError(f"version '{version}' is not in the log's {column} (has: {', '.join(known[:10])})", log.path)
+
+
+def _name_of(connection: Any, log: Log, column: str | None) -> str:
+    """The log's one model_version value if it has exactly one (as the local engine names it), else its file name."""
+    from mlrel_cli.engine.dask import distinct_values, reduce
+
+    if column is not None:
+        found = reduce(connection, list(log.files), [column], partial(distinct_values, column=column, limit=1), log.label)
+        if found and found["values"].values is not None and len(found["values"].values) == 1:
+            return str(next(iter(found["values"].values)))
+    return log.path.rsplit("/", 1)[-1]
+
+
+def _edges(counted: list[dict[str, Any]], policy: Policy, task: str) -> dict[str, np.ndarray]:
+    """Cell edges from the sketches: pooled score quantiles with the threshold, each model's error quantiles, latency."""
+    edges: dict[str, np.ndarray] = {}
+    threshold = policy.validate_.performance.decision_threshold
+    merged: dict[str, QuantileSketch] = {}
+    for counts in counted:
+        for key, value in counts.items():
+            if isinstance(value, QuantileSketch):
+                kind = key.split("|", 1)[1]
+                if kind == "error":
+                    points = value.points
+                    quantiles = np.quantile(points, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]) if len(points) else []
+                    edges[key] = np.unique(quantiles)
+                else:
+                    merged[kind] = merged[kind].merge(value) if kind in merged else value
+    if "score" in merged:
+        edges["score"] = rs.score_edges([merged["score"].points], threshold)
+    if "latency" in merged and merged["latency"].rows:
+        edges["latency"] = rs.latency_edges([merged["latency"].points])
+    return edges
+
+
+def canary_from_summaries(
+    task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
+) -> tuple[list[Any], dict[str, Any]]:
+    """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
+    from mlrel_cli.analysis.compare import (
+        LATENCY_QUANTILES,
+        _mann_whitney,
+        binary_deviations,
+        error_rate_result,
+        latency_results,
+        metric_results,
+    )
+
+    results = []
+    resamples = policy.compare.bootstrap.resamples
+    if min(base.labelled_rows, cand.labelled_rows) >= 2 and base.has_labels and cand.has_labels:
+        if task == BINARY:
+            threshold = policy.validate_.performance.decision_threshold
+            b, c = (rs.cells_from_sums(m.cells, m.edges["score"], threshold) for m in (base, cand))  # type: ignore[arg-type,index]
+            values_b, values_c, deviations = binary_deviations(b, c, resamples, rng)
+        elif task == MULTICLASS:
+            values_b, values_c = (_multiclass(m.confusion) for m in (base, cand))  # type: ignore[arg-type]
+            deviations = {"accuracy": _accuracy_deviation(cand, values_c, resamples, rng)
+                          - _accuracy_deviation(base, values_b, resamples, rng)}  # fmt: skip
+        else:
+            values_b, values_c = (_regression(m.sums) for m in (base, cand))  # type: ignore[arg-type]
+            dev_b, dev_c = (_regression_deviations(m.cells, resamples, rng) for m in (base, cand))  # type: ignore[arg-type]
+            deviations = {name: dev_c[name] - dev_b[name] for name in dev_b}
+        results.extend(metric_results(values_b, values_c, deviations, policy, primary))
+    results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
+    mann_whitney: dict[str, Any] = {}
+    if "latency" in (base.cells or {}) and "latency" in (cand.cells or {}):
+        sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]  # type: ignore[index]
+        if sketch_b.rows and sketch_c.rows:
+            point_b = np.percentile(sketch_b.points, LATENCY_QUANTILES)
+            point_c = np.percentile(sketch_c.points, LATENCY_QUANTILES)
+            results.extend(latency_results(point_b, point_c, base.cells["latency"], cand.cells["latency"],  # type: ignore[index]
+                                           base.edges["latency"], policy, primary, rng))  # type: ignore[index]  # fmt: skip
+            lb, lc = (_finite(m.sample, "__latency") for m in (base, cand))
+            if len(lb) and len(lc):
+                mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
+    sb, sc = (_finite(m.sample, "__prediction") for m in (base, cand))
+    if len(sb) and len(sc):
+        mann_whitney["score"] = _mann_whitney(sb, sc, rng)
+    return results, mann_whitney
+
+
+def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
+    from mlrel_cli.logs import kind_of_type, to_numpy_float
+
+    if sample is None or column not in sample.column_names or kind_of_type(sample.column(column).type) != "numeric":
+        return np.empty(0)
+    values = to_numpy_float(sample.column(column))
+    return values[np.isfinite(values)]
+
+
+def _multiclass(confusion: CategoricalSummary) -> dict[str, float]:
+    pairs = confusion.as_dict()
+    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for (t, p), n in pairs.items():
+        matrix[index[t], index[p]] += n
+    return multiclass_from_confusion(matrix)
+
+
+def _accuracy_deviation(model: ModelSummary, values: dict[str, float], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    correct = values["accuracy"] * model.labelled_rows
+    counts = np.array([correct, model.labelled_rows - correct], dtype=np.float64)
+    draws = rs.resample_counts(counts, resamples, rng)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
+
+
+def _regression(sums: dict[str, Any]) -> dict[str, float]:
+    n = sums["labelled"]
+    ss_tot = sums["sum_y2"] - sums["sum_y"] ** 2 / n if n else 0.0
+    return {
+        "rmse": float(np.sqrt(sums["sum_sq"] / n)) if n else float("nan"),
+        "mae": sums["sum_abs"] / n if n else float("nan"),
+        "mape": sums["sum_ape"] / sums["nonzero"] if sums["nonzero"] else float("nan"),
+        "r2": 1.0 - sums["sum_sq"] / ss_tot if ss_tot > 0 else float("nan"),
+    }
+
+
+def _regression_deviations(cells: dict[str, np.ndarray], resamples: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    counts = cells["error_count"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_abs = np.where(counts > 0, cells["error_abs"] / counts, 0.0)
+        mean_sq = np.where(counts > 0, cells["error_sq"] / counts, 0.0)
+        draws = rs.resample_counts(counts, resamples, rng)
+        n = draws.sum(axis=1)
+        return {
+            "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
+            "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
+        }
