@@ -217,8 +217,14 @@ def test_validate_same_checks_as_the_local_engine(mlrel, scheduler, tmp_path) ->
         assert b[name]["value"] == pytest.approx(a[name]["value"], rel=0.01)
         assert b[name]["details"]["max"] == a[name]["details"]["max"]
     assert b["label_coverage"]["value"] == a["label_coverage"]["value"]
+    metrics = [name for name in a if name.startswith("performance:")]
+    assert len(metrics) == 8 and remote["inputs"]["task"] == local["inputs"]["task"] == "binary_classification"
+    for name in metrics:  # counts and sums exact; ROC AUC from score cells; the noise allowance from a sample
+        tolerance = 1e-3 if name == "performance:roc_auc" else 1e-12
+        assert b[name]["value"] == pytest.approx(a[name]["value"], abs=tolerance), name
+        assert b[name]["status"] == a[name]["status"] and b[name]["details"]["rows"] == a[name]["details"]["rows"]
     not_run = {name for name, c in b.items() if c["status"] == "skipped"}
-    assert {"duplicates", "performance"} <= not_run  # said, not silently left out
+    assert {"duplicates"} <= not_run  # said, not silently left out
     assert set(b) - set(a) <= not_run
 
 
@@ -311,3 +317,22 @@ def test_compare_two_logs_on_dask(mlrel, scheduler, tmp_path) -> None:
     assert [(c["version"], c["verdict"]) for c in remote["candidates"]] == [
         (c["version"], c["verdict"]) for c in local["candidates"]
     ]
+
+
+@pytest.mark.parametrize(("task", "bound"), [("binary", "roc_auc: {min: 0.99}"), ("regression", "rmse: {max: 0.5}"),
+                                             ("multiclass", "accuracy: {min: 0.99}")])  # fmt: skip
+def test_validate_metrics_on_dask(mlrel, scheduler, tmp_path, task, bound) -> None:
+    _canary_log(tmp_path / "log.parquet", task)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"validate:\n  performance:\n    metrics:\n      {bound}\n")
+    args = ("validate", tmp_path / "log.parquet", "-p", policy, "--format", "json")
+    local = {c["name"]: c for c in json.loads(mlrel(*args).stdout)["checks"]}
+    remote = {c["name"]: c for c in json.loads(mlrel(*args, "--engine", "dask", "--scheduler", scheduler).stdout)["checks"]}
+    metrics = [name for name in local if name.startswith("performance:")]
+    assert metrics and set(metrics) <= set(remote)
+    judged = "performance:" + bound.split(":")[0]
+    assert local[judged]["status"] == remote[judged]["status"] == "fail"
+    se_local, se_remote = local[judged]["details"]["standard_error"], remote[judged]["details"]["standard_error"]
+    assert se_remote == pytest.approx(se_local, rel=0.3)  # the bootstrap on a sample, scaled to all the rows
+    for name in metrics:
+        assert remote[name]["value"] == pytest.approx(local[name]["value"], abs=1e-3 if name.endswith("roc_auc") else 1e-9)

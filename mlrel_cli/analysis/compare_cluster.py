@@ -34,35 +34,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis.facts import Sums, TableSample, confusion_counts, multiclass_from_pairs
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.metrics import multiclass_from_confusion
+from mlrel_cli.stats.metrics import regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import CategoricalSummary
 
 SAMPLE_ROWS = 100_000
 ALL = "__all__"
-
-
-@dataclass(frozen=True)
-class Sums:
-    """Numbers and arrays that merge by adding."""
-
-    values: dict[str, Any]
-
-    def merge(self, other: Sums) -> Sums:
-        return Sums({key: self.values[key] + other.values[key] for key in self.values})
-
-
-@dataclass(frozen=True)
-class TableSample:
-    table: pa.Table
-
-    def merge(self, other: TableSample) -> TableSample:
-        return TableSample(pa.concat_tables([self.table, other.table]))
 
 
 @dataclass
@@ -123,17 +106,11 @@ def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], p
         if task == BINARY and model.truth is not None:
             out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
         if task == REGRESSION and model.truth is not None:
-            truth, err = model.truth[keep], model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
-            nonzero = truth != 0
-            sums.update(sum_abs=float(np.abs(err).sum()), sum_sq=float((err**2).sum()), sum_y=float(truth.sum()),
-                        sum_y2=float((truth**2).sum()), sum_ape=float(np.abs(err[nonzero] / truth[nonzero]).sum()),
-                        nonzero=int(nonzero.sum()))  # fmt: skip
-            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(np.abs(err)))
+            truth, predicted = model.truth[keep], model.score[keep]  # type: ignore[index]
+            sums.update(regression_sums(truth, predicted))
+            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(np.abs(predicted - truth)))
         if task == MULTICLASS and model.truth is not None:
-            pairs = pa.table({"t": model.truth[keep], "p": model.classes[keep]})  # type: ignore[index]
-            grouped = pairs.group_by(["t", "p"]).aggregate([([], "count_all")])
-            keys = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
-            out[f"{version}|confusion"] = CategoricalSummary.from_counts(keys, grouped.column("count_all").to_numpy(), 0)
+            out[f"{version}|confusion"] = confusion_counts(model.truth[keep], model.classes[keep])  # type: ignore[index]
         if model.latency is not None:
             latency = model.latency[np.isfinite(model.latency)]
             out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(latency))
@@ -313,11 +290,11 @@ def canary_from_summaries(
             b, c = (rs.cells_from_sums(m.cells, m.edges["score"], threshold) for m in (base, cand))  # type: ignore[arg-type,index]
             values_b, values_c, deviations = binary_deviations(b, c, resamples, rng)
         elif task == MULTICLASS:
-            values_b, values_c = (_multiclass(m.confusion) for m in (base, cand))  # type: ignore[arg-type]
+            values_b, values_c = (multiclass_from_pairs(m.confusion) for m in (base, cand))  # type: ignore[arg-type]
             deviations = {"accuracy": _accuracy_deviation(cand, values_c, resamples, rng)
                           - _accuracy_deviation(base, values_b, resamples, rng)}  # fmt: skip
         else:
-            values_b, values_c = (_regression(m.sums) for m in (base, cand))  # type: ignore[arg-type]
+            values_b, values_c = (regression_from_sums(m.sums) for m in (base, cand))  # type: ignore[arg-type]
             dev_b, dev_c = (_regression_deviations(m.cells, resamples, rng) for m in (base, cand))  # type: ignore[arg-type]
             deviations = {name: dev_c[name] - dev_b[name] for name in dev_b}
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
@@ -348,33 +325,12 @@ def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _multiclass(confusion: CategoricalSummary) -> dict[str, float]:
-    pairs = confusion.as_dict()
-    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})
-    index = {c: i for i, c in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for (t, p), n in pairs.items():
-        matrix[index[t], index[p]] += n
-    return multiclass_from_confusion(matrix)
-
-
 def _accuracy_deviation(model: ModelSummary, values: dict[str, float], resamples: int, rng: np.random.Generator) -> np.ndarray:
     correct = values["accuracy"] * model.labelled_rows
     counts = np.array([correct, model.labelled_rows - correct], dtype=np.float64)
     draws = rs.resample_counts(counts, resamples, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
         return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
-
-
-def _regression(sums: dict[str, Any]) -> dict[str, float]:
-    n = sums["labelled"]
-    ss_tot = sums["sum_y2"] - sums["sum_y"] ** 2 / n if n else 0.0
-    return {
-        "rmse": float(np.sqrt(sums["sum_sq"] / n)) if n else float("nan"),
-        "mae": sums["sum_abs"] / n if n else float("nan"),
-        "mape": sums["sum_ape"] / sums["nonzero"] if sums["nonzero"] else float("nan"),
-        "r2": 1.0 - sums["sum_sq"] / ss_tot if ss_tot > 0 else float("nan"),
-    }
 
 
 def _regression_deviations(cells: dict[str, np.ndarray], resamples: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -178,6 +178,46 @@ class LabelCount:
         return LabelCount(self.rows + other.rows, self.labelled + other.labelled)
 
 
+@dataclass(frozen=True)
+class Sums:
+    """Numbers and arrays that merge by adding."""
+
+    values: dict[str, Any]
+
+    def merge(self, other: Sums) -> Sums:
+        return Sums({key: self.values[key] + other.values[key] for key in self.values})
+
+
+@dataclass(frozen=True)
+class TableSample:
+    """A uniform sample of rows (each partition's own Bernoulli draw), merged by concatenation."""
+
+    table: pa.Table
+
+    def merge(self, other: TableSample) -> TableSample:
+        return TableSample(pa.concat_tables([self.table, other.table]))
+
+
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> CategoricalSummary:
+    """Counts of each (true class, predicted class) pair: a confusion matrix that merges by adding."""
+    pairs = pa.table({"t": pa.array(truth, type=pa.string()), "p": pa.array(predicted, type=pa.string())})
+    grouped = pairs.group_by(["t", "p"]).aggregate([([], "count_all")])
+    keys = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
+    return CategoricalSummary.from_counts(keys, grouped.column("count_all").to_numpy(), 0)
+
+
+def multiclass_from_pairs(confusion: CategoricalSummary) -> dict[str, float]:
+    from mlrel_cli.stats.metrics import multiclass_from_confusion
+
+    pairs = confusion.as_dict()
+    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})  # type: ignore[misc]
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for (t, p), n in pairs.items():  # type: ignore[misc]
+        matrix[index[t], index[p]] += n
+    return multiclass_from_confusion(matrix)
+
+
 def latency_sketch(column: pa.Array | pa.ChunkedArray) -> QuantileSketch:
     exact = NumericSummary.from_values(to_numpy_float(column).copy(), in_place=True)
     return QuantileSketch.from_sorted(exact.sorted_values, exact.missing, exact.infinite)

@@ -21,10 +21,14 @@ from mlrel_cli.analysis.facts import (
     LabelCount,
     NumericFacts,
     PredictionFacts,
+    Sums,
+    TableSample,
     TimeFacts,
     build,
     category_counts,
     columns_of,
+    confusion_counts,
+    multiclass_from_pairs,
 )
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
@@ -43,9 +47,11 @@ from mlrel_cli.logs import (
 )
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status, overall_status
-from mlrel_cli.stats.inference import bootstrap_se
-from mlrel_cli.stats.metrics import TASK_METRICS
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.inference import SE_MAX_ROWS, bootstrap_se
+from mlrel_cli.stats.metrics import BINARY_METRICS, TASK_METRICS, regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
 
 Progress = Callable[[str], None]
@@ -170,7 +176,8 @@ def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, 
     if spec.latency.enabled:
         checks.extend(check_latency(ctx))
     if ctx.distributed:
-        return checks + _local_only_checks(ctx), ctx.policy.task, []
+        label_checks, task = _cluster_label_checks(ctx)
+        return checks + label_checks, task, []
     label_checks, task, segment_rows = check_labels_and_performance(ctx)
     checks.extend(label_checks)
     checks.extend(check_proxy_metrics(ctx))
@@ -182,21 +189,48 @@ def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, 
 LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it with --engine local"
 
 
-def _local_only_checks(ctx: _Context) -> list[Check]:
-    """On a cluster: label coverage from counts; what needs rows together is named as not run, never left out silently."""
+def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None]:
+    """On a cluster: label coverage and the model's metrics from merged facts; what needs rows together is named as
+    not run (segment metrics, fairness, proxies, ranking), never left out silently."""
+    assert isinstance(ctx.facts, ClusterFacts)
     spec = ctx.policy.validate_
     checks: list[Check] = []
-    if ctx.roles.label is not None and spec.label_coverage.enabled:
-        checks.append(_coverage_check(ctx, ctx.facts.labels()))
-    elif spec.label_coverage.enabled:
-        checks.append(_skipped("label_coverage", "no label column"))
-    if ctx.roles.label is not None and spec.performance.enabled:
-        checks.append(_skipped("performance", f"model metrics {LOCAL_ONLY}"))
+    task = ctx.facts.task
+    if ctx.roles.label is None:
+        if spec.label_coverage.enabled:
+            checks.append(_skipped("label_coverage", "no label column"))
+    else:
+        if spec.label_coverage.enabled:
+            checks.append(_coverage_check(ctx, ctx.facts.labels()))
+        if spec.performance.enabled:
+            checks.extend(_cluster_performance(ctx))
+        if ctx.roles.segments and spec.performance.enabled:
+            checks.append(_skipped("performance:segments", f"per-segment metrics {LOCAL_ONLY}"))
     if ctx.policy.proxy_metrics:
         checks.append(_skipped("proxy_metrics", f"proxy metrics {LOCAL_ONLY}"))
     if spec.fairness.enabled and spec.fairness.segment:
         checks.append(_skipped("fairness", f"segment metrics {LOCAL_ONLY}"))
-    return checks
+    return checks, task
+
+
+def _cluster_performance(ctx: _Context) -> list[Check]:
+    assert isinstance(ctx.facts, ClusterFacts)
+    cfg = ctx.policy.validate_.performance
+    task = ctx.facts.task
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return [_skipped("performance", f"task '{task}' metrics {LOCAL_ONLY}")]
+    metrics, n, sample = ctx.facts.performance()
+    if n < cfg.min_rows:
+        return [Check(name="performance", status=Status.INCONCLUSIVE, value=n, threshold=cfg.min_rows,
+                      message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
+                      source=ctx.source("validate.performance.min_rows"))]  # fmt: skip
+    truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
+    data = _Labelled(truth, predicted, np.ones(len(truth), dtype=bool))
+
+    def se_of(name: str) -> Callable[[], float]:
+        return lambda: _metric_se(task, name, data, None, cfg.decision_threshold, population=n)
+
+    return [_metric_check(ctx, name, value, None, n, se_of(name)) for name, value in metrics.items()]
 
 
 def _summary(status: Status, checks: list[Check], rows: int) -> str:
@@ -774,8 +808,8 @@ class _Labelled:
     keep: np.ndarray  # boolean mask over the log's rows
 
 
-def _prepare(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Array) -> _Labelled:
-    cfg = ctx.policy.validate_.performance
+def _prepare(policy: Policy, task: str, prediction: pa.Array, labels: pa.Array) -> _Labelled:
+    cfg = policy.validate_.performance
     keep = labels.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
     if task == BINARY:
         truth = _is_positive(labels, cfg.positive_label)
@@ -833,7 +867,7 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
         return _ranking_performance(ctx, labels), []
     if task not in (BINARY, MULTICLASS, REGRESSION):
         return [_skipped("performance", f"task '{task}' metrics are not built yet")], []
-    data = _prepare(ctx, task, prediction, labels)
+    data = _prepare(ctx.policy, task, prediction, labels)
     n = len(data.truth)
     if n < cfg.min_rows:
         return [
@@ -847,7 +881,12 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
             )
         ], []
     metrics = _compute(task, data, None, cfg.decision_threshold)
-    checks = [_metric_check(ctx, task, name, value, None, data, None) for name, value in metrics.items()]
+    threshold = cfg.decision_threshold
+
+    def se_of(name: str, mask: np.ndarray | None) -> Callable[[], float]:
+        return lambda: _metric_se(task, name, data, mask, threshold)
+
+    checks = [_metric_check(ctx, name, value, None, n, se_of(name, None)) for name, value in metrics.items()]
 
     segment_rows: list[dict[str, Any]] = []
     for segment in ctx.roles.segments:
@@ -874,21 +913,15 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
                 row["metrics"] = seg_metrics
                 for name in cfg.metrics:
                     if name in seg_metrics:
-                        checks.append(
-                            _metric_check(ctx, task, name, seg_metrics[name], f"{segment}={names[code]}", data, codes == code)
-                        )
+                        mask = codes == code
+                        label = f"{segment}={names[code]}"
+                        checks.append(_metric_check(ctx, name, seg_metrics[name], label, size, se_of(name, mask)))
             segment_rows.append(row)
     return checks, segment_rows
 
 
 def _metric_check(
-    ctx: _Context,
-    task: str,
-    name: str,
-    value: float,
-    segment: str | None,
-    data: _Labelled,
-    mask: np.ndarray | None,
+    ctx: _Context, name: str, value: float, segment: str | None, rows: int, standard_error: Callable[[], float]
 ) -> Check:
     """Judge a metric against its bound, allowing for sampling noise.
 
@@ -902,7 +935,6 @@ def _metric_check(
     if bound is not None and segment is not None:
         bound = bound.for_segment()
     label = f"performance:{name}" + (f"[{segment}]" if segment else "")
-    rows = int(mask.sum()) if mask is not None else len(data.truth)
     if not np.isfinite(value):
         return _skipped(label, "undefined on these rows (for example one class only)")
     status = Status.PASS
@@ -922,7 +954,7 @@ def _metric_check(
             (value - bound.max) if bound.max is not None else 0.0,
         )
         if shortfall > 0:
-            se = _metric_se(task, name, data, mask, cfg.decision_threshold)
+            se = standard_error()  # only when needed: the bootstrap costs a few hundred metric evaluations
             z = float(NormalDist().inv_cdf(cfg.confidence))
             details.update(standard_error=se, z=z)
             if np.isfinite(se) and shortfall <= z * se:
@@ -942,7 +974,9 @@ def _metric_check(
     )
 
 
-def _metric_se(task: str, name: str, data: _Labelled, mask: np.ndarray | None, threshold: float) -> float:
+def _metric_se(
+    task: str, name: str, data: _Labelled, mask: np.ndarray | None, threshold: float, population: int | None = None
+) -> float:
     truth = data.truth if mask is None else data.truth[mask]
     predicted = data.predicted if mask is None else data.predicted[mask]
     if task == BINARY:
@@ -954,7 +988,7 @@ def _metric_se(task: str, name: str, data: _Labelled, mask: np.ndarray | None, t
         def statistic(t: np.ndarray, p: np.ndarray) -> float:
             return TASK_METRICS[task](t, p)[name]
 
-    return bootstrap_se(statistic, (truth, predicted))
+    return bootstrap_se(statistic, (truth, predicted), population=population)
 
 
 # ---------------------------------------------------------------- fairness
@@ -983,7 +1017,7 @@ def check_fairness(ctx: _Context, task: str | None) -> list[Check]:
         keep = np.isfinite(score)
         data = _Labelled(np.zeros(int(keep.sum()), dtype=bool), score[keep], keep)
     else:
-        data = _prepare(ctx, task, prediction, labels_for_prep)
+        data = _prepare(ctx.policy, task, prediction, labels_for_prep)
     values = ctx.log.column(segment).combine_chunks()
     groups = pc.cast(values, pa.string()).to_numpy(zero_copy_only=False)[data.keep]
     names, codes = np.unique(groups.astype(str), return_inverse=True)
@@ -1185,9 +1219,10 @@ class ClusterFacts:
     downtime windows, whose width depends on the span the second pass found.
     """
 
-    def __init__(self, reference: dict[str, Any], current: dict[str, Any]) -> None:
+    def __init__(self, reference: dict[str, Any], current: dict[str, Any], task: str | None) -> None:
         self._reference = reference
         self._current = current
+        self.task = task
 
     @classmethod
     def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
@@ -1228,6 +1263,9 @@ class ClusterFacts:
         if roles.label is not None:
             plan["labels"] = ("labels", roles.label, {})
         current = run(log, plan)
+        task = ctx.policy.task
+        if roles.label is not None:
+            task = cls._labelled(ctx, connection, current)
 
         times = current.get("time")
         if spec.downtime.enabled and times is not None and times.count and ctx.policy.task != RANKING:
@@ -1237,7 +1275,41 @@ class ClusterFacts:
                 window_plan = {"windows": ("windows", roles.timestamp, {"where": where, "origin": times.oldest,
                                                                         "width": width, "windows": n})}  # fmt: skip
                 current["windows"] = run(log, window_plan)["windows"]
-        return cls(reference, current)
+        return cls(reference, current, task)
+
+    @staticmethod
+    def _labelled(ctx: _Context, connection: Any, current: dict[str, Any]) -> str | None:
+        """The task (from a sample when the policy does not name it) and the labelled rows' metrics, into ``current``."""
+        from functools import partial
+
+        from mlrel_cli.engine.dask import reduce
+
+        log, roles, policy = ctx.log, ctx.roles, ctx.policy
+        columns = [roles.prediction, roles.label]
+        fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
+        task = policy.task
+        if task is None:
+            sample = reduce(connection, list(log.files), columns, partial(_sample_rows, columns=columns, fraction=fraction),
+                            log.label, seeded=True)["sample"].table  # fmt: skip
+            task = infer_task(sample.column(roles.prediction), sample.column(roles.label))
+        if task not in (BINARY, MULTICLASS, REGRESSION) or not policy.validate_.performance.enabled:
+            return task
+        facts = reduce(connection, list(log.files), columns, partial(_labelled_facts, prediction=roles.prediction,
+                       label=roles.label, policy=policy, task=task, fraction=fraction), log.label, seeded=True)  # fmt: skip
+        counts = facts["counts"].values
+        if task == BINARY:
+            edges = rs.score_edges([facts["score"].points], policy.validate_.performance.decision_threshold)
+            cells = reduce(connection, list(log.files), columns, partial(_labelled_cells, prediction=roles.prediction,
+                           label=roles.label, policy=policy, edges=edges), log.label)["cells"].values  # fmt: skip
+            merged = rs.cells_from_sums(cells, edges, policy.validate_.performance.decision_threshold)
+            point = rs.binary_metrics_from_counts(merged, merged.positives[None, :], merged.negatives[None, :])
+            metrics = {name: float(point[name][0]) for name in BINARY_METRICS}
+        elif task == MULTICLASS:
+            metrics = multiclass_from_pairs(facts["confusion"])
+        else:
+            metrics = regression_from_sums(counts)
+        current["performance"] = (metrics, int(counts["n"]), facts["sample"].table)
+        return task
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
         return self._reference.get(f"numeric:{name}")
@@ -1265,6 +1337,42 @@ class ClusterFacts:
 
     def labels(self) -> LabelCount:
         return self._current["labels"]
+
+    def performance(self) -> tuple[dict[str, float], int, pa.Table]:
+        """The metrics on every labelled row, how many rows, and a uniform sample of them for standard errors."""
+        return self._current["performance"]
+
+
+# ---------------------------------------------------------------- on the workers
+
+
+def _sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
+    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
+    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
+
+
+def _labelled_facts(
+    table: pa.Table, seed: int, prediction: str, label: str, policy: Policy, task: str, fraction: float
+) -> dict[str, Any]:
+    """The labelled rows of a row group, as validate's own _prepare selects them: counts and sums that merge."""
+    data = _prepare(policy, task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
+    out: dict[str, Any] = {}
+    counts: dict[str, Any] = {"n": len(data.truth)}
+    if task == BINARY:
+        out["score"] = QuantileSketch.from_sorted(np.sort(data.predicted))
+    elif task == MULTICLASS:
+        out["confusion"] = confusion_counts(data.truth, data.predicted)
+    else:
+        counts = regression_sums(data.truth, data.predicted)
+    out["counts"] = Sums(counts)
+    keep = np.random.default_rng(seed).random(len(data.truth)) < fraction
+    out["sample"] = TableSample(pa.table({"truth": data.truth[keep], "predicted": data.predicted[keep]}))
+    return out
+
+
+def _labelled_cells(table: pa.Table, prediction: str, label: str, policy: Policy, edges: np.ndarray) -> dict[str, Any]:
+    data = _prepare(policy, BINARY, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
+    return {"cells": Sums(rs.binary_cell_sums(data.truth, data.predicted, edges))}
 
 
 Facts = LocalFacts | ClusterFacts

@@ -16,6 +16,7 @@ def bootstrap_se(
     seed: int = 0,
     resamples: int = SE_RESAMPLES,
     max_rows: int = SE_MAX_ROWS,
+    population: int | None = None,
 ) -> float:
     """Standard error of ``statistic(*arrays)`` by the bootstrap.
 
@@ -23,6 +24,8 @@ def bootstrap_se(
     ``max_rows`` and scales the result by sqrt(m / n): the error of a smooth
     statistic shrinks as 1/sqrt(n), and this keeps the cost bounded on a
     day of logs. Resamples where the statistic is undefined are dropped.
+    ``population``: the rows the arrays are a uniform sample of (a cluster
+    sends a sample, not the rows), for the same scaling.
     """
     n = len(arrays[0])
     if n < 2:
@@ -39,4 +42,4 @@ def bootstrap_se(
     values = values[np.isfinite(values)]
     if len(values) < resamples // 2:
         return float("nan")
-    return float(values.std(ddof=1) * np.sqrt(m / n))
+    return float(values.std(ddof=1) * np.sqrt(m / (population or n)))

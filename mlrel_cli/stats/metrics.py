@@ -66,6 +66,9 @@ def brier(y_true: np.ndarray, score: np.ndarray) -> float:
     return float(np.mean((np.asarray(score, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)) ** 2))
 
 
+BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier", "positive_rate")  # as reported
+
+
 def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """All binary metrics at once; ``y_true`` is boolean (positive class), ``score`` a probability."""
     y_true = np.asarray(y_true, dtype=bool)
@@ -132,6 +135,28 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mae": float(np.mean(np.abs(err))),
         "mape": float(np.mean(np.abs(err[nonzero] / y[nonzero]))) if nonzero.any() else float("nan"),
         "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+    }
+
+
+def regression_sums(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """What the regression metrics need, as sums: partitions add up to the whole."""
+    y = np.asarray(y_true, dtype=np.float64)
+    err = np.asarray(y_pred, dtype=np.float64) - y
+    nonzero = y != 0
+    return {"n": len(y), "sum_abs": float(np.abs(err).sum()), "sum_sq": float((err**2).sum()), "sum_y": float(y.sum()),
+            "sum_y2": float((y**2).sum()), "sum_ape": float(np.abs(err[nonzero] / y[nonzero]).sum()),
+            "nonzero": int(nonzero.sum())}  # fmt: skip
+
+
+def regression_from_sums(sums: dict[str, float]) -> dict[str, float]:
+    """regression_metrics from regression_sums (R² from the sums of y and y², the one-pass form)."""
+    n = sums["n"]
+    ss_tot = sums["sum_y2"] - sums["sum_y"] ** 2 / n if n else 0.0
+    return {
+        "rmse": float(np.sqrt(sums["sum_sq"] / n)) if n else float("nan"),
+        "mae": sums["sum_abs"] / n if n else float("nan"),
+        "mape": sums["sum_ape"] / sums["nonzero"] if sums["nonzero"] else float("nan"),
+        "r2": 1.0 - sums["sum_sq"] / ss_tot if ss_tot > 0 else float("nan"),
     }
 
 
