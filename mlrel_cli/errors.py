@@ -18,6 +18,10 @@ class MlrelError(Exception):
     def __str__(self) -> str:
         return f"{self.what} ({self.where})" if self.where else self.what
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        # raised on a Dask worker, it crosses to the client by pickle: keep where it happened
+        return type(self), (self.what, self.where)
+
 
 class PolicyError(MlrelError):
     """The policy file is unreadable or invalid."""

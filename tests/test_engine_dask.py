@@ -336,3 +336,12 @@ def test_validate_metrics_on_dask(mlrel, scheduler, tmp_path, task, bound) -> No
     assert se_remote == pytest.approx(se_local, rel=0.3)  # the bootstrap on a sample, scaled to all the rows
     for name in metrics:
         assert remote[name]["value"] == pytest.approx(local[name]["value"], abs=1e-3 if name.endswith("roc_auc") else 1e-9)
+
+
+def test_an_input_error_found_on_a_worker_reads_as_locally(mlrel, scheduler, write_log) -> None:
+    """A timestamp that is not a time, met by a worker: the same one-line error as the local engine gives."""
+    path = write_log({"timestamp": ["2026-11-25T10:00:00Z", "yesterday"], "x": [1.0, 2.0], "prediction": [0.1, 0.2]})
+    local = mlrel("validate", path)
+    remote = mlrel("validate", path, "--engine", "dask", "--scheduler", scheduler)
+    assert local.exit_code == remote.exit_code == 2
+    assert remote.stderr == local.stderr and "not an ISO-8601 time" in remote.stderr

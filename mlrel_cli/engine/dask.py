@@ -169,6 +169,8 @@ def reduce(
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":
             error = future.exception()
+            if isinstance(error, MlrelError):  # the input's fault, found on a worker: the same one-line error as locally
+                raise error
             why = f"{type(error).__name__}: {error}"
             if type(error).__name__ == "KilledWorker":
                 why = "every worker that ran it died (KilledWorker); the workers' logs say why"
