@@ -10,7 +10,7 @@ own peak RSS (the client's) and, separately, the largest peak among the
 processes it started (the Dask workers), so the client's memory is not
 confused with the workers'.
 
-    python benchmarks/bench_dask.py [--rows 20000000] [--files 20] [--repeat 1]
+    python benchmarks/bench_dask.py [--rows 20000000] [--files 20] [--repeat 1] [--commands drift,validate,compare]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000_000, help="rows a side")
     parser.add_argument("--files", type=int, default=20, help="files a side")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--commands", default="drift", help="comma-separated: drift, validate, compare")
     parser.add_argument("--data", type=Path, default=HERE / "data")
     args = parser.parse_args()
 
@@ -99,25 +100,71 @@ def main() -> None:
         print(f"data made in {time.perf_counter() - started:.0f} s")
     policy = data / "policy.yaml"
     policy.write_text("columns: {id: request_id}\n")
-    reports = {engine: data / f"drift-{engine}.json" for engine in ("local", "dask")}
 
     print(f"rows per side={args.rows:,} in {args.files} files a side, 25 features, repeat={args.repeat}")
-    for engine, report in reports.items():
-        argv = ["drift", "-r", str(data / "reference"), "-c", str(data / "current"), "-p", str(policy),
-                "--engine", engine, "-q", "-o", str(report)]  # fmt: skip
-        results = [run(argv) for _ in range(args.repeat)]
-        wall = statistics.median(r[0] for r in results)
-        own = max(r[1] for r in results)
-        workers = max(r[2] for r in results)
-        flagged = sorted(f["name"] for f in json.loads(report.read_text())["features"] if f["status"] == "fail")
-        worker_text = f"  workers' peak {workers:6.0f} MiB" if engine == "dask" else ""
-        print(f"{engine:6s} {wall:7.2f} s  client peak {own:6.0f} MiB{worker_text}  flagged {','.join(flagged)}")
+    ref, cur = str(data / "reference"), str(data / "current")
+    commands = {
+        "drift": ["drift", "-r", ref, "-c", cur, "-p", str(policy)],
+        "validate": ["validate", cur, "-r", ref, "-p", str(policy)],
+        "compare": ["compare", "--baseline-log", ref, "--candidate-log", cur, "-p", str(policy)],
+    }
+    for command in args.commands.split(","):
+        reports = {}
+        for engine in ("local", "dask"):
+            reports[engine] = data / f"{command}-{engine}.json"
+            argv = [*commands[command], "--engine", engine, "-q", "-o", str(reports[engine])]
+            results = [run(argv) for _ in range(args.repeat)]
+            wall = statistics.median(r[0] for r in results)
+            own = max(r[1] for r in results)
+            workers = max(r[2] for r in results)
+            worker_text = f"  workers' peak {workers:6.0f} MiB" if engine == "dask" else " " * 27
+            print(f"{command:8s} {engine:6s} {wall:7.2f} s  client peak {own:6.0f} MiB{worker_text}  "
+                  f"{OUTCOME[command](json.loads(reports[engine].read_text()))}")  # fmt: skip
+        local, distributed = (json.loads(r.read_text()) for r in reports.values())
+        print(f"{'':15s} dask vs local: {DIFFERENCE[command](local, distributed)}")
 
-    local, distributed = (json.loads(r.read_text()) for r in reports.values())
+
+def _drift_flagged(report: dict) -> str:
+    return "flagged " + ",".join(sorted(f["name"] for f in report["features"] if f["status"] == "fail"))
+
+
+def _drift_difference(local: dict, distributed: dict) -> str:
     scores = {f["name"]: f["score"] for f in local["features"]}
     worst = max(abs(f["score"] - scores[f["name"]]) for f in distributed["features"] if f["score"] is not None)
-    print(f"largest score difference dask vs local: {worst:.5f}")
+    return f"largest score difference {worst:.5f}"
 
+
+def _validate_outcome(report: dict) -> str:
+    return f"{report['status']}: {report['summary']}"
+
+
+def _validate_difference(local: dict, distributed: dict) -> str:
+    a = {c["name"]: c for c in local["checks"]}
+    b = {c["name"]: c for c in distributed["checks"]}
+    same = [n for n in a if n in b and a[n]["status"] == b[n]["status"]]
+    skipped = sorted(n for n in b if b[n]["status"] == "skipped" and a.get(n, {}).get("status") != "skipped")
+    values = [abs(a[n]["value"] - b[n]["value"]) / max(abs(a[n]["value"]), 1e-12) for n in same
+              if isinstance(a[n]["value"], float) and isinstance(b[n]["value"], float)]  # fmt: skip
+    return (f"{len(same)} of {len(a)} checks with the same status, largest relative value difference "
+            f"{max(values, default=0):.2e}; not run on dask: {', '.join(skipped) or '-'}")  # fmt: skip
+
+
+def _compare_outcome(report: dict) -> str:
+    (candidate,) = report["candidates"]
+    auc = candidate["metrics"].get("roc_auc", {})
+    return f"{candidate['verdict']}, roc_auc {auc.get('baseline', float('nan')):.5f} -> {auc.get('candidate', float('nan')):.5f}"
+
+
+def _compare_difference(local: dict, distributed: dict) -> str:
+    (a,), (b,) = local["candidates"], distributed["candidates"]
+    worst = max((abs(b["metrics"][n]["candidate"] - m["candidate"]), n) for n, m in a["metrics"].items()
+                if m["candidate"] is not None and not n.startswith("latency"))  # fmt: skip
+    same = all(b["metrics"][n]["classification"] == m["classification"] for n, m in a["metrics"].items())
+    return f"largest metric difference {worst[0]:.2e} ({worst[1]}), every classification the same: {same}"
+
+
+OUTCOME = {"drift": _drift_flagged, "validate": _validate_outcome, "compare": _compare_outcome}
+DIFFERENCE = {"drift": _drift_difference, "validate": _validate_difference, "compare": _compare_difference}
 
 if __name__ == "__main__":
     main()

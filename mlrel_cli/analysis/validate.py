@@ -702,7 +702,7 @@ def check_latency(ctx: _Context) -> list[Check]:
     if ctx.roles.latency is None:
         return []
     cfg = ctx.policy.validate_.latency
-    values = ctx.facts.latency()  # finite values (on a cluster, a sketch's points, the extremes exact)
+    values, maximum = ctx.facts.latency()  # finite values (on a cluster, a sketch's points) and the exact maximum
     if len(values) == 0:
         return [_skipped("latency", "no latency values")]
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
@@ -716,7 +716,7 @@ def check_latency(ctx: _Context) -> list[Check]:
                 value=float(value),
                 threshold=slo,
                 message=f"{name} {value:.1f} ms" + (f" (SLO {slo:g} ms)" if slo else " (no SLO set)"),
-                details={"column": ctx.roles.latency, "max": float(values.max())},
+                details={"column": ctx.roles.latency, "max": maximum},
                 source=ctx.source(f"validate.latency.{name}_ms"),
             )
         )
@@ -1201,10 +1201,11 @@ class LocalFacts:
         assert ts is not None, "time() comes first"
         return np.bincount((ts - origin) // width, minlength=n)
 
-    def latency(self) -> np.ndarray:
+    def latency(self) -> tuple[np.ndarray, float]:
         assert self.ctx.roles.latency is not None
         values = to_numpy_float(self.ctx.log.column(self.ctx.roles.latency))
-        return values[np.isfinite(values)]
+        values = values[np.isfinite(values)]
+        return values, float(values.max()) if len(values) else float("nan")
 
     def labels(self) -> LabelCount:
         assert self.ctx.roles.label is not None
@@ -1332,8 +1333,9 @@ class ClusterFacts:
     def windows(self, origin: int, width: int, n: int) -> np.ndarray:
         return self._current["windows"].counts
 
-    def latency(self) -> np.ndarray:
-        return self._current["latency"].points
+    def latency(self) -> tuple[np.ndarray, float]:
+        sketch = self._current["latency"]
+        return sketch.points, sketch.high
 
     def labels(self) -> LabelCount:
         return self._current["labels"]

@@ -8,9 +8,9 @@ quantile by at most 1/m in rank (half a point's share), so a tree of depth
 d merges keeps every quantile within d/m of its exact rank: with m = 10,000
 and a few hundred partitions, about 0.001. Distances computed on sketches
 (Wasserstein, KS, binned PSI and Jensen-Shannon) inherit that bound in rank
-terms; docs/scale.md. The first and last points are the exact minimum and
-maximum (moving those two points by half a point's share in rank), so a
-range or a maximum read from a sketch is exact.
+terms; docs/scale.md. The exact minimum and maximum are kept beside the
+points (not in them: a point stands for rows / m values, and moving one to
+a far tail would bias tail-sensitive distances such as Wasserstein).
 """
 
 from __future__ import annotations
@@ -30,14 +30,8 @@ class QuantileSketch:
     infinite: int
     total: float  # sum of the finite values (exact)
     total_sq: float  # sum of their squares (exact)
-
-    @property
-    def low(self) -> float:
-        return float(self.points[0]) if len(self.points) else float("nan")
-
-    @property
-    def high(self) -> float:
-        return float(self.points[-1]) if len(self.points) else float("nan")
+    low: float = float("nan")  # the exact minimum and maximum
+    high: float = float("nan")
 
     @classmethod
     def from_sorted(cls, values: np.ndarray, missing: int = 0, infinite: int = 0, size: int = SKETCH_POINTS) -> QuantileSketch:
@@ -47,13 +41,13 @@ class QuantileSketch:
         else:
             ranks = ((np.arange(size) + 0.5) * n / size).astype(np.int64)
             points = values[np.minimum(ranks, n - 1)]
-            points[0], points[-1] = values[0], values[-1]
-        return cls(points, n, missing, infinite, float(values.sum()), float(np.square(values).sum()))
+        low, high = (float(values[0]), float(values[-1])) if n else (float("nan"), float("nan"))
+        return cls(points, n, missing, infinite, float(values.sum()), float(np.square(values).sum()), low, high)
 
     def merge(self, other: QuantileSketch, size: int = SKETCH_POINTS) -> QuantileSketch:
         if self.rows == 0:
-            return QuantileSketch(other.points, other.rows, other.missing + self.missing,
-                                  other.infinite + self.infinite, other.total, other.total_sq)  # fmt: skip
+            return QuantileSketch(other.points, other.rows, other.missing + self.missing, other.infinite + self.infinite,
+                                  other.total, other.total_sq, other.low, other.high)  # fmt: skip
         if other.rows == 0:
             return other.merge(self, size)
         values = np.concatenate([self.points, other.points])
@@ -70,6 +64,6 @@ class QuantileSketch:
             cumulative = np.cumsum(weights)
             targets = (np.arange(size) + 0.5) * rows / size
             points = values[np.minimum(np.searchsorted(cumulative, targets), len(values) - 1)]
-            points[0], points[-1] = values[0], values[-1]
         return QuantileSketch(points, rows, self.missing + other.missing, self.infinite + other.infinite,
-                              self.total + other.total, self.total_sq + other.total_sq)  # fmt: skip
+                              self.total + other.total, self.total_sq + other.total_sq,
+                              min(self.low, other.low), max(self.high, other.high))  # fmt: skip
