@@ -251,7 +251,9 @@ def _canary_log(path, task: str, n: int = 40_000) -> None:
     version = np.where(rng.random(n) < 0.5, "v1", "v2")
     worse = version == "v2"
     x = rng.normal(0, 1, n)
-    cols: dict = {"model_version": version, "latency_ms": rng.lognormal(3, 0.3, n) * np.where(worse, 1.05, 1.0)}
+    device = rng.choice(["mobile", "desktop", "tablet"], n, p=[0.5, 0.4, 0.1])
+    worse &= device != "tablet"  # the candidate is as good on tablets
+    cols: dict = {"model_version": version, "device": device, "latency_ms": rng.lognormal(3, 0.3, n) * np.where(worse, 1.05, 1.0)}
     if task == "binary":
         label = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(np.int8)
         cols["prediction"] = 1 / (1 + np.exp(-(2 * x + rng.normal(0, np.where(worse, 1.5, 1.0), n))))
@@ -271,7 +273,21 @@ def _canary_log(path, task: str, n: int = 40_000) -> None:
 @pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
 def test_compare_same_judgement_as_the_local_engine(mlrel, scheduler, tmp_path, task) -> None:
     _canary_log(tmp_path / "canary.parquet", task)
-    args = ("compare", "--log", tmp_path / "canary.parquet", "--baseline", "v1", "--candidate", "v2", "--format", "json")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("segments: [device]\n")
+    args = (
+        "compare",
+        "--log",
+        tmp_path / "canary.parquet",
+        "--baseline",
+        "v1",
+        "--candidate",
+        "v2",
+        "-p",
+        policy,
+        "--format",
+        "json",
+    )
     local = json.loads(mlrel(*args).stdout)
     result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
     assert result.exit_code == local["exit_code"] == 1, result.stderr
@@ -295,6 +311,18 @@ def test_compare_same_judgement_as_the_local_engine(mlrel, scheduler, tmp_path, 
         if width > 0:  # the same spread, from other draws
             assert r["ci_high"] - r["ci_low"] == pytest.approx(width, rel=0.25), name
         assert r["classification"] == m["classification"] or not m["gating"], name
+    segments = {(s["segment"], s["value"]): s for s in a["segments"]}
+    assert {(s["segment"], s["value"]) for s in b["segments"]} == set(segments) and len(segments) == 3
+    for s in b["segments"]:  # per segment: the same rows, the same verdict
+        t = segments[(s["segment"], s["value"])]
+        assert (s["rows_baseline"], s["rows_candidate"], s["judged"], s.get("worse")) == (
+            t["rows_baseline"],
+            t["rows_candidate"],
+            t["judged"],
+            t.get("worse"),
+        )
+        assert s["candidate"] == pytest.approx(t["candidate"], abs=1e-3)
+    assert segments[("device", "mobile")]["worse"] and not segments[("device", "tablet")]["worse"]
 
 
 def test_compare_shadow_and_ranking_are_refused_on_dask(mlrel, tmp_path) -> None:

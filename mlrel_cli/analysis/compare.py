@@ -572,7 +572,6 @@ def _mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Ge
 def compare_segments(
     task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
-    spec = policy.compare
     if base.truth is None or cand.truth is None or primary not in PRIMARY.values() or task == RANKING:
         return []
     threshold = policy.validate_.performance.decision_threshold
@@ -582,25 +581,41 @@ def compare_segments(
         for value in values:
             mask_b, mask_c = base.segments[segment] == value, cand.segments[segment] == value
             n_b, n_c = int((mask_b & base.labelled).sum()), int((mask_c & cand.labelled).sum())
-            row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
-            if min(n_b, n_c) < spec.min_segment_size:
-                row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
-                rows.append(row)
-                continue
-            vb = _label_metrics(task, base, mask_b, threshold).get(primary, np.nan)
-            vc = _label_metrics(task, cand, mask_c, threshold).get(primary, np.nan)
-            deviations = _label_deviations(task, base, cand, mask_b, mask_c, policy, rng).get(primary, np.array([]))
-            point = vc - vb
-            low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
-            higher = _higher_is_better(primary, policy)
-            improvement_dev = deviations if higher else -deviations
-            improvement = point if higher else -point
-            # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
-            finite = improvement_dev[np.isfinite(improvement_dev)]
-            p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
-            row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
-                       p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
-            rows.append(row)
+
+            def judge(mask_b: np.ndarray = mask_b, mask_c: np.ndarray = mask_c) -> tuple[float, float, np.ndarray]:
+                vb = _label_metrics(task, base, mask_b, threshold).get(primary, np.nan)
+                vc = _label_metrics(task, cand, mask_c, threshold).get(primary, np.nan)
+                deviations = _label_deviations(task, base, cand, mask_b, mask_c, policy, rng).get(primary, np.array([]))
+                return vb, vc, deviations
+
+            rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
+    return judge_segments(rows, policy, primary)
+
+
+def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> dict[str, Any]:
+    """One segment's comparison of the primary metric; ``judge`` gives (baseline, candidate, bootstrap deviations)."""
+    spec = policy.compare
+    row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
+    if min(n_b, n_c) < spec.min_segment_size:
+        row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
+        return row
+    vb, vc, deviations = judge()
+    point = vc - vb
+    low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
+    higher = _higher_is_better(primary, policy)
+    improvement_dev = deviations if higher else -deviations
+    improvement = point if higher else -point
+    # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
+    finite = improvement_dev[np.isfinite(improvement_dev)]
+    p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
+    row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
+               p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
+    return row
+
+
+def judge_segments(rows: list[dict[str, Any]], policy: Policy, primary: str) -> list[dict[str, Any]]:
+    """Benjamini-Hochberg (or the policy's correction) across the judged segments; which are worse."""
+    spec = policy.compare
     judged = [r for r in rows if r.get("judged")]
     if judged:
         adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
@@ -762,7 +777,7 @@ def compare_logs(
         base_summary, cand_summaries, task = load_models_on_cluster(
             connection, policy, log, baseline, candidates, baseline_log, candidate_logs
         )
-    inputs["not_computed"] = "per-segment verdicts, proxy metrics (local engine only)"
+    inputs["not_computed"] = "proxy metrics (local engine only)"
     return compare(policy, base_summary, cand_summaries, task, mode, inputs)  # type: ignore[arg-type]
 
 
@@ -786,10 +801,11 @@ def compare(
     entries = []
     for cand in candidates:
         if not isinstance(cand, ModelRows):  # summarised on a cluster
-            from mlrel_cli.analysis.compare_cluster import canary_from_summaries
+            from mlrel_cli.analysis.compare_cluster import canary_from_summaries, segments_from_summaries
 
             metrics, details = canary_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
-            details, segments = {"mann_whitney": details}, []
+            details = {"mann_whitney": details}
+            segments = segments_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
         elif mode == "shadow":
             metrics, details = compare_shadow(task, base, cand, policy, primary, rng)
             segments: list[dict[str, Any]] = []

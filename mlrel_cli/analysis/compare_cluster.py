@@ -25,7 +25,7 @@ metrics (reported as not computed), and a --labels file (a join).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,6 @@ from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.sketch import QuantileSketch
-from mlrel_cli.stats.summaries import CategoricalSummary
 
 SAMPLE_ROWS = 100_000
 ALL = "__all__"
@@ -58,11 +57,24 @@ class ModelSummary:
     has_labels: bool
     invalid: int = 0
     sample: pa.Table | None = None
-    sketches: dict[str, QuantileSketch] | None = None
-    sums: dict[str, Any] | None = None
-    confusion: CategoricalSummary | None = None
-    cells: dict[str, Any] | None = None
-    edges: dict[str, np.ndarray] | None = None  # the cells' edges, the same for every model
+    sketches: dict[str, QuantileSketch] = field(default_factory=dict)
+    labelled: dict[str, Any] | None = None  # labelled_part of all its labelled rows
+    segments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # the same, per (segment, value)
+    latency: np.ndarray | None = None  # histogram over edges["latency"]
+    edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Mergeable values by key (a segment's value), keys appearing in some partitions only."""
+
+    parts: dict[Any, Any]
+
+    def merge(self, other: Keyed) -> Keyed:
+        merged = dict(self.parts)
+        for key, value in other.parts.items():
+            merged[key] = merged[key].merge(value) if key in merged else value
+        return Keyed(merged)
 
 
 # ---------------------------------------------------------------- on the workers
@@ -102,20 +114,34 @@ def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], p
     out: dict[str, Any] = {}
     for version, (_, model) in _models(table, columns, versions, policy, task).items():
         keep = model.labelled
-        sums: dict[str, Any] = {"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())}
         if task == BINARY and model.truth is not None:
             out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
         if task == REGRESSION and model.truth is not None:
-            truth, predicted = model.truth[keep], model.score[keep]  # type: ignore[index]
-            sums.update(regression_sums(truth, predicted))
-            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(np.abs(predicted - truth)))
-        if task == MULTICLASS and model.truth is not None:
-            out[f"{version}|confusion"] = confusion_counts(model.truth[keep], model.classes[keep])  # type: ignore[index]
+            error = np.abs(model.score[keep] - model.truth[keep])  # type: ignore[index,operator]
+            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(error))
         if model.latency is not None:
-            latency = model.latency[np.isfinite(model.latency)]
-            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(latency))
-        out[f"{version}|counts"] = Sums(sums)
+            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
+        out[f"{version}|counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
     return out
+
+
+def labelled_part(task: str, truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> Sums:
+    """What a label metric and its bootstrap need from some labelled rows, as sums: score cells (binary), the
+    confusion matrix (multiclass), error sums and error-size cells (regression)."""
+    part: dict[str, Any] = {"n": len(truth)}
+    if task == BINARY:
+        part.update(rs.binary_cell_sums(truth, predicted, edges["score"]))
+    elif task == MULTICLASS:
+        part["confusion"] = confusion_counts(truth, predicted)
+    else:
+        part.update(regression_sums(truth, predicted))
+        err = predicted - truth
+        index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
+        k = len(edges[f"{version}|error"]) + 1
+        part["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
+        part["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
+        part["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
+    return Sums(part)
 
 
 def cells_pass(
@@ -124,19 +150,20 @@ def cells_pass(
     out: dict[str, Any] = {}
     for version, (_, model) in _models(table, columns, versions, policy, task).items():
         keep = model.labelled
-        cells: dict[str, Any] = {}
-        if task == BINARY and model.truth is not None:
-            cells.update(rs.binary_cell_sums(model.truth[keep], model.score[keep], edges["score"]))  # type: ignore[index]
-        if task == REGRESSION and model.truth is not None:
-            err = model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
-            index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
-            k = len(edges[f"{version}|error"]) + 1
-            cells["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
-            cells["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
-            cells["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
+        if model.truth is not None:
+            truth = model.truth[keep]
+            predicted = (model.classes if task == MULTICLASS else model.score)[keep]  # type: ignore[index]
+            out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
+            segments: dict[Any, Any] = {}
+            for segment, values in model.segments.items():
+                labelled_values = values[keep]
+                for value in np.unique(labelled_values):
+                    mask = labelled_values == value
+                    segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, version)
+            out[f"{version}|segments"] = Keyed(segments)
         if model.latency is not None and "latency" in edges:
-            cells["latency"] = rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])
-        out[f"{version}|cells"] = Sums(cells)
+            out[f"{version}|latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)],
+                                                                        edges["latency"])})  # fmt: skip
     return out
 
 
@@ -164,7 +191,6 @@ def load_models_on_cluster(
             raise MlrelError("give --log with --baseline and --candidate, or --baseline-log and --candidate-log")
         sources = [(baseline_log, [ALL]), *[(c, [ALL]) for c in candidate_logs]]
 
-    policy = policy.model_copy(update={"segments": []})  # what travels to the workers: segments are not judged here
     plans = []
     for source, versions in sources:
         roles = resolve_roles(source, policy)
@@ -172,6 +198,10 @@ def load_models_on_cluster(
         for key, name in (("__label", roles.label), ("__latency", roles.latency), ("__version", roles.model_version)):
             if name:
                 columns[key] = name
+        for segment in policy.segments:
+            if not source.has(segment):
+                raise LogError(f"segment column '{segment}' is not in the log", source.path)
+            columns[f"__seg_{segment}"] = segment
         if log is not None and roles.model_version is None:
             raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
                            source.path)  # fmt: skip
@@ -207,13 +237,16 @@ def load_models_on_cluster(
         for version in versions:
             numbers = counts[f"{version}|counts"].values
             name = version if version != ALL else _name_of(connection, source, columns.get("__version"))
+            labelled, segments = cells.get(f"{version}|labelled"), cells.get(f"{version}|segments")
+            latency = cells.get(f"{version}|latency")
             models.append(ModelSummary(
                 version=name, rows=numbers["rows"], labelled_rows=numbers["labelled"], has_labels="__label" in columns,
                 invalid=numbers["invalid"], sample=sample[f"{version}|sample"].table,
                 sketches={key.split("|", 1)[1]: value for key, value in counts.items()
                           if key.startswith(f"{version}|") and isinstance(value, QuantileSketch)},
-                sums=numbers, confusion=counts.get(f"{version}|confusion"), cells=cells[f"{version}|cells"].values,
-                edges=edges,
+                labelled=labelled.values if labelled is not None else None,
+                segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
+                latency=latency.values["histogram"] if latency is not None else None, edges=edges,
             ))  # fmt: skip
     base, cands = models[0], models[1:]
     if log is None:
@@ -273,40 +306,21 @@ def canary_from_summaries(
     task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
 ) -> tuple[list[Any], dict[str, Any]]:
     """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
-    from mlrel_cli.analysis.compare import (
-        LATENCY_QUANTILES,
-        _mann_whitney,
-        binary_deviations,
-        error_rate_result,
-        latency_results,
-        metric_results,
-    )
+    from mlrel_cli.analysis.compare import LATENCY_QUANTILES, _mann_whitney, error_rate_result, latency_results, metric_results
 
     results = []
-    resamples = policy.compare.bootstrap.resamples
-    if min(base.labelled_rows, cand.labelled_rows) >= 2 and base.has_labels and cand.has_labels:
-        if task == BINARY:
-            threshold = policy.validate_.performance.decision_threshold
-            b, c = (rs.cells_from_sums(m.cells, m.edges["score"], threshold) for m in (base, cand))  # type: ignore[arg-type,index]
-            values_b, values_c, deviations = binary_deviations(b, c, resamples, rng)
-        elif task == MULTICLASS:
-            values_b, values_c = (multiclass_from_pairs(m.confusion) for m in (base, cand))  # type: ignore[arg-type]
-            deviations = {"accuracy": _accuracy_deviation(cand, values_c, resamples, rng)
-                          - _accuracy_deviation(base, values_b, resamples, rng)}  # fmt: skip
-        else:
-            values_b, values_c = (regression_from_sums(m.sums) for m in (base, cand))  # type: ignore[arg-type]
-            dev_b, dev_c = (_regression_deviations(m.cells, resamples, rng) for m in (base, cand))  # type: ignore[arg-type]
-            deviations = {name: dev_c[name] - dev_b[name] for name in dev_b}
+    if min(base.labelled_rows, cand.labelled_rows) >= 2 and base.labelled is not None and cand.labelled is not None:
+        values_b, values_c, deviations = label_judgement(task, base.labelled, cand.labelled, base.edges, policy, rng)
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
     results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
     mann_whitney: dict[str, Any] = {}
-    if "latency" in (base.cells or {}) and "latency" in (cand.cells or {}):
+    if base.latency is not None and cand.latency is not None:
         sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]  # type: ignore[index]
         if sketch_b.rows and sketch_c.rows:
             point_b = np.percentile(sketch_b.points, LATENCY_QUANTILES)
             point_c = np.percentile(sketch_c.points, LATENCY_QUANTILES)
-            results.extend(latency_results(point_b, point_c, base.cells["latency"], cand.cells["latency"],  # type: ignore[index]
-                                           base.edges["latency"], policy, primary, rng))  # type: ignore[index]  # fmt: skip
+            results.extend(latency_results(point_b, point_c, base.latency, cand.latency, base.edges["latency"], policy,
+                                           primary, rng))  # fmt: skip
             lb, lc = (_finite(m.sample, "__latency") for m in (base, cand))
             if len(lb) and len(lc):
                 mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
@@ -325,9 +339,54 @@ def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _accuracy_deviation(model: ModelSummary, values: dict[str, float], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    correct = values["accuracy"] * model.labelled_rows
-    counts = np.array([correct, model.labelled_rows - correct], dtype=np.float64)
+def label_judgement(
+    task: str, base: dict[str, Any], cand: dict[str, Any], edges: dict[str, np.ndarray], policy: Policy,
+    rng: np.random.Generator,
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+    """Both sides' label metrics from their labelled_part, and the bootstrap deviations of each delta."""
+    from mlrel_cli.analysis.compare import binary_deviations
+
+    resamples = policy.compare.bootstrap.resamples
+    if task == BINARY:
+        threshold = policy.validate_.performance.decision_threshold
+        b, c = (rs.cells_from_sums(part, edges["score"], threshold) for part in (base, cand))
+        return binary_deviations(b, c, resamples, rng)
+    if task == MULTICLASS:
+        values_b, values_c = (multiclass_from_pairs(part["confusion"]) for part in (base, cand))
+        deviations = {"accuracy": _accuracy_deviation(cand, values_c, resamples, rng)
+                      - _accuracy_deviation(base, values_b, resamples, rng)}  # fmt: skip
+        return values_b, values_c, deviations
+    values_b, values_c = (regression_from_sums(part) for part in (base, cand))
+    dev_b, dev_c = (_regression_deviations(part, resamples, rng) for part in (base, cand))
+    return values_b, values_c, {name: dev_c[name] - dev_b[name] for name in dev_b}
+
+
+def segments_from_summaries(
+    task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """compare_segments from the cluster's per-segment parts: the same rows, judgement and correction."""
+    from mlrel_cli.analysis.compare import PRIMARY, judge_segments, segment_row
+
+    if base.labelled is None or cand.labelled is None or primary not in PRIMARY.values():
+        return []
+    rows = []
+    for segment in policy.segments:
+        values = sorted({v for s, v in base.segments if s == segment} | {v for s, v in cand.segments if s == segment})
+        for value in values:
+            part_b, part_c = base.segments.get((segment, value)), cand.segments.get((segment, value))
+            n_b, n_c = (int(p["n"]) if p is not None else 0 for p in (part_b, part_c))
+
+            def judge(part_b: Any = part_b, part_c: Any = part_c) -> tuple[float, float, np.ndarray]:
+                vb, vc, deviations = label_judgement(task, part_b, part_c, base.edges, policy, rng)
+                return vb.get(primary, np.nan), vc.get(primary, np.nan), deviations.get(primary, np.array([]))
+
+            rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
+    return judge_segments(rows, policy, primary)
+
+
+def _accuracy_deviation(part: dict[str, Any], values: dict[str, float], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    correct = values["accuracy"] * part["n"]
+    counts = np.array([correct, part["n"] - correct], dtype=np.float64)
     draws = rs.resample_counts(counts, resamples, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
         return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()

@@ -180,12 +180,15 @@ class LabelCount:
 
 @dataclass(frozen=True)
 class Sums:
-    """Numbers and arrays that merge by adding."""
+    """Numbers and arrays that merge by adding (and summaries held inside, by their own merge)."""
 
     values: dict[str, Any]
 
     def merge(self, other: Sums) -> Sums:
-        return Sums({key: self.values[key] + other.values[key] for key in self.values})
+        def add(a: Any, b: Any) -> Any:
+            return a.merge(b) if hasattr(a, "merge") else a + b  # counts held inside (a confusion matrix) merge
+
+        return Sums({key: add(self.values[key], other.values[key]) for key in self.values})
 
 
 @dataclass(frozen=True)
