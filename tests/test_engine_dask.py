@@ -352,7 +352,7 @@ def test_compare_two_logs_on_dask(mlrel, scheduler, tmp_path) -> None:
 def test_validate_metrics_on_dask(mlrel, scheduler, tmp_path, task, bound) -> None:
     _canary_log(tmp_path / "log.parquet", task)
     policy = tmp_path / "policy.yaml"
-    policy.write_text(f"validate:\n  performance:\n    metrics:\n      {bound}\n")
+    policy.write_text(f"segments: [device]\nvalidate:\n  performance:\n    min_segment_size: 5000\n    metrics:\n      {bound}\n")
     args = ("validate", tmp_path / "log.parquet", "-p", policy, "--format", "json")
     local = {c["name"]: c for c in json.loads(mlrel(*args).stdout)["checks"]}
     remote = {c["name"]: c for c in json.loads(mlrel(*args, "--engine", "dask", "--scheduler", scheduler).stdout)["checks"]}
@@ -363,7 +363,15 @@ def test_validate_metrics_on_dask(mlrel, scheduler, tmp_path, task, bound) -> No
     se_local, se_remote = local[judged]["details"]["standard_error"], remote[judged]["details"]["standard_error"]
     assert se_remote == pytest.approx(se_local, rel=0.3)  # the bootstrap on a sample, scaled to all the rows
     for name in metrics:
-        assert remote[name]["value"] == pytest.approx(local[name]["value"], abs=1e-3 if name.endswith("roc_auc") else 1e-9)
+        assert remote[name]["value"] == pytest.approx(local[name]["value"], abs=1e-3 if "roc_auc" in name else 1e-9)
+    segment_checks = [name for name in local if name.startswith(judged + "[")]
+    assert len(segment_checks) == 2  # mobile and desktop; tablet has fewer than 5,000 labelled rows
+    for name in segment_checks:  # per segment: the same rows, value, and judgement
+        assert (remote[name]["status"], remote[name]["details"]["rows"]) == (
+            local[name]["status"],
+            local[name]["details"]["rows"],
+        )
+        assert remote[name]["details"]["standard_error"] == pytest.approx(local[name]["details"]["standard_error"], rel=0.3)
 
 
 def test_an_input_error_found_on_a_worker_reads_as_locally(mlrel, scheduler, write_log) -> None:

@@ -39,7 +39,7 @@ from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.metrics import regression_from_sums, regression_sums
+from mlrel_cli.stats.metrics import BINARY_METRICS, regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.sketch import QuantileSketch
 
@@ -135,6 +135,8 @@ def labelled_part(task: str, truth: np.ndarray, predicted: np.ndarray, edges: di
         part["confusion"] = confusion_counts(truth, predicted)
     else:
         part.update(regression_sums(truth, predicted))
+        if f"{version}|error" not in edges:  # validate reads the metrics only; compare also resamples error cells
+            return Sums(part)
         err = predicted - truth
         index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
         k = len(edges[f"{version}|error"]) + 1
@@ -337,6 +339,17 @@ def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
         return np.empty(0)
     values = to_numpy_float(sample.column(column))
     return values[np.isfinite(values)]
+
+
+def part_metrics(task: str, part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    """The label metrics of a labelled_part, named and ordered as the local metric functions return them."""
+    if task == BINARY:
+        cells = rs.cells_from_sums(part, edges["score"], threshold)
+        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
+        return {name: float(point[name][0]) for name in BINARY_METRICS}
+    if task == MULTICLASS:
+        return multiclass_from_pairs(part["confusion"])
+    return regression_from_sums(part)
 
 
 def label_judgement(

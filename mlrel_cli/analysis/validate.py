@@ -21,14 +21,11 @@ from mlrel_cli.analysis.facts import (
     LabelCount,
     NumericFacts,
     PredictionFacts,
-    Sums,
     TableSample,
     TimeFacts,
     build,
     category_counts,
     columns_of,
-    confusion_counts,
-    multiclass_from_pairs,
 )
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
@@ -49,7 +46,7 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.inference import SE_MAX_ROWS, bootstrap_se
-from mlrel_cli.stats.metrics import BINARY_METRICS, TASK_METRICS, regression_from_sums, regression_sums
+from mlrel_cli.stats.metrics import TASK_METRICS
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
@@ -176,8 +173,8 @@ def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, 
     if spec.latency.enabled:
         checks.extend(check_latency(ctx))
     if ctx.distributed:
-        label_checks, task = _cluster_label_checks(ctx)
-        return checks + label_checks, task, []
+        label_checks, task, segment_rows = _cluster_label_checks(ctx)
+        return checks + label_checks, task, segment_rows
     label_checks, task, segment_rows = check_labels_and_performance(ctx)
     checks.extend(label_checks)
     checks.extend(check_proxy_metrics(ctx))
@@ -189,12 +186,13 @@ def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, 
 LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it with --engine local"
 
 
-def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None]:
-    """On a cluster: label coverage and the model's metrics from merged facts; what needs rows together is named as
-    not run (segment metrics, fairness, proxies, ranking), never left out silently."""
+def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
+    """On a cluster: label coverage and the model's metrics, overall and per segment, from merged facts; what needs
+    rows together is named as not run (fairness, proxies, ranking), never left out silently."""
     assert isinstance(ctx.facts, ClusterFacts)
     spec = ctx.policy.validate_
     checks: list[Check] = []
+    segment_rows: list[dict[str, Any]] = []
     task = ctx.facts.task
     if ctx.roles.label is None:
         if spec.label_coverage.enabled:
@@ -203,34 +201,53 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None]:
         if spec.label_coverage.enabled:
             checks.append(_coverage_check(ctx, ctx.facts.labels()))
         if spec.performance.enabled:
-            checks.extend(_cluster_performance(ctx))
-        if ctx.roles.segments and spec.performance.enabled:
-            checks.append(_skipped("performance:segments", f"per-segment metrics {LOCAL_ONLY}"))
+            found, segment_rows = _cluster_performance(ctx)
+            checks.extend(found)
     if ctx.policy.proxy_metrics:
         checks.append(_skipped("proxy_metrics", f"proxy metrics {LOCAL_ONLY}"))
     if spec.fairness.enabled and spec.fairness.segment:
         checks.append(_skipped("fairness", f"segment metrics {LOCAL_ONLY}"))
-    return checks, task
+    return checks, task, segment_rows
 
 
-def _cluster_performance(ctx: _Context) -> list[Check]:
+def _cluster_performance(ctx: _Context) -> tuple[list[Check], list[dict[str, Any]]]:
     assert isinstance(ctx.facts, ClusterFacts)
     cfg = ctx.policy.validate_.performance
     task = ctx.facts.task
     if task not in (BINARY, MULTICLASS, REGRESSION):
-        return [_skipped("performance", f"task '{task}' metrics {LOCAL_ONLY}")]
-    metrics, n, sample = ctx.facts.performance()
+        return [_skipped("performance", f"task '{task}' metrics {LOCAL_ONLY}")], []
+    found = ctx.facts.performance()
+    n = found["rows"]
     if n < cfg.min_rows:
         return [Check(name="performance", status=Status.INCONCLUSIVE, value=n, threshold=cfg.min_rows,
                       message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
-                      source=ctx.source("validate.performance.min_rows"))]  # fmt: skip
+                      source=ctx.source("validate.performance.min_rows"))], []  # fmt: skip
+    sample = found["sample"]
     truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
-    data = _Labelled(truth, predicted, np.ones(len(truth), dtype=bool))
 
-    def se_of(name: str) -> Callable[[], float]:
-        return lambda: _metric_se(task, name, data, None, cfg.decision_threshold, population=n)
+    def se_of(name: str, rows: np.ndarray | None, population: int) -> Callable[[], float]:
+        data = _Labelled(truth if rows is None else truth[rows], predicted if rows is None else predicted[rows], np.empty(0))
+        return lambda: _metric_se(task, name, data, None, cfg.decision_threshold, population=population)
 
-    return [_metric_check(ctx, name, value, None, n, se_of(name)) for name, value in metrics.items()]
+    checks = [_metric_check(ctx, name, value, None, n, se_of(name, None, n)) for name, value in found["metrics"].items()]
+    segment_rows: list[dict[str, Any]] = []
+    for segment in ctx.roles.segments:
+        parts = {value: part for (s, value), part in found["segments"].items() if s == segment}
+        names = sorted(parts)
+        sizes = np.array([parts[v][0] for v in names], dtype=np.int64)
+        in_sample = sample.column(f"segment:{segment}").to_numpy(zero_copy_only=False)
+
+        def metrics_of(i: int, names: list[str] = names, parts: dict[str, Any] = parts) -> dict[str, float]:
+            return parts[names[i]][1]
+
+        def segment_se(name: str, i: int, names: list[str] = names, sizes: np.ndarray = sizes,
+                       in_sample: np.ndarray = in_sample) -> Callable[[], float]:  # fmt: skip
+            return se_of(name, in_sample == names[i], int(sizes[i]))
+
+        found_checks, rows = _segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
+        checks.extend(found_checks)
+        segment_rows.extend(rows)
+    return checks, segment_rows
 
 
 def _summary(status: Status, checks: list[Check], rows: int) -> str:
@@ -897,27 +914,48 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[data.keep]
         names = encoded.dictionary.to_pylist()
         sizes = np.bincount(codes[codes >= 0], minlength=len(names))
-        order = np.argsort(-sizes, kind="stable")
-        for rank, code in enumerate(order):
-            size = int(sizes[code])
-            row: dict[str, Any] = {"segment": segment, "value": names[code], "rows": size}
-            if rank >= cfg.max_segments:
-                row["judged"] = False
-                row["why"] = f"beyond the {cfg.max_segments} largest segments"
-            elif size < cfg.min_segment_size:
-                row["judged"] = False
-                row["why"] = f"fewer than {cfg.min_segment_size} labelled rows"
-            else:
-                row["judged"] = True
-                seg_metrics = _compute(task, data, codes == code, cfg.decision_threshold)
-                row["metrics"] = seg_metrics
-                for name in cfg.metrics:
-                    if name in seg_metrics:
-                        mask = codes == code
-                        label = f"{segment}={names[code]}"
-                        checks.append(_metric_check(ctx, name, seg_metrics[name], label, size, se_of(name, mask)))
-            segment_rows.append(row)
+
+        def metrics_of(code: int, codes: np.ndarray = codes) -> dict[str, float]:
+            return _compute(task, data, codes == code, threshold)
+
+        def segment_se(name: str, code: int, codes: np.ndarray = codes) -> Callable[[], float]:
+            return se_of(name, codes == code)
+
+        found, rows = _segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
+        checks.extend(found)
+        segment_rows.extend(rows)
     return checks, segment_rows
+
+
+def _segment_checks(
+    ctx: _Context,
+    segment: str,
+    names: list[Any],
+    sizes: np.ndarray,
+    metrics_of: Callable[[int], dict[str, float]],
+    se_of: Callable[[str, int], Callable[[], float]],
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The segments of one column, largest first: each judged on its own metrics when it is among the largest
+    ``max_segments`` and has ``min_segment_size`` labelled rows."""
+    cfg = ctx.policy.validate_.performance
+    checks: list[Check] = []
+    rows: list[dict[str, Any]] = []
+    for rank, code in enumerate(np.argsort(-sizes, kind="stable")):
+        size = int(sizes[code])
+        row: dict[str, Any] = {"segment": segment, "value": names[code], "rows": size}
+        if rank >= cfg.max_segments:
+            row.update(judged=False, why=f"beyond the {cfg.max_segments} largest segments")
+        elif size < cfg.min_segment_size:
+            row.update(judged=False, why=f"fewer than {cfg.min_segment_size} labelled rows")
+        else:
+            metrics = metrics_of(int(code))
+            row.update(judged=True, metrics=metrics)
+            for name in cfg.metrics:
+                if name in metrics:
+                    label = f"{segment}={names[code]}"
+                    checks.append(_metric_check(ctx, name, metrics[name], label, size, se_of(name, int(code))))
+        rows.append(row)
+    return checks, rows
 
 
 def _metric_check(
@@ -1280,36 +1318,41 @@ class ClusterFacts:
 
     @staticmethod
     def _labelled(ctx: _Context, connection: Any, current: dict[str, Any]) -> str | None:
-        """The task (from a sample when the policy does not name it) and the labelled rows' metrics, into ``current``."""
+        """The task (from a sample when the policy does not name it) and the labelled rows' metrics, overall and per
+        segment, into ``current``: a score sketch and a row sample first, then the labelled parts."""
         from functools import partial
 
+        from mlrel_cli.analysis.compare_cluster import part_metrics
         from mlrel_cli.engine.dask import reduce
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
-        columns = [roles.prediction, roles.label]
+        segments = list(roles.segments)
+        columns = list(dict.fromkeys([roles.prediction, roles.label, *segments]))
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
         task = policy.task
+
+        def run(build: Any, seeded: bool = False) -> dict[str, Any]:
+            return reduce(connection, list(log.files), columns, build, log.label, seeded)
+
         if task is None:
-            sample = reduce(connection, list(log.files), columns, partial(_sample_rows, columns=columns, fraction=fraction),
-                            log.label, seeded=True)["sample"].table  # fmt: skip
-            task = infer_task(sample.column(roles.prediction), sample.column(roles.label))
+            sample = run(partial(_sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
+            task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(roles.label))
         if task not in (BINARY, MULTICLASS, REGRESSION) or not policy.validate_.performance.enabled:
             return task
-        facts = reduce(connection, list(log.files), columns, partial(_labelled_facts, prediction=roles.prediction,
-                       label=roles.label, policy=policy, task=task, fraction=fraction), log.label, seeded=True)  # fmt: skip
-        counts = facts["counts"].values
+        where = {"prediction": roles.prediction, "label": roles.label, "segments": segments, "policy": policy, "task": task}
+        first = run(partial(_labelled_sample, **where, fraction=fraction), True)
+        edges = {}
+        threshold = policy.validate_.performance.decision_threshold
         if task == BINARY:
-            edges = rs.score_edges([facts["score"].points], policy.validate_.performance.decision_threshold)
-            cells = reduce(connection, list(log.files), columns, partial(_labelled_cells, prediction=roles.prediction,
-                           label=roles.label, policy=policy, edges=edges), log.label)["cells"].values  # fmt: skip
-            merged = rs.cells_from_sums(cells, edges, policy.validate_.performance.decision_threshold)
-            point = rs.binary_metrics_from_counts(merged, merged.positives[None, :], merged.negatives[None, :])
-            metrics = {name: float(point[name][0]) for name in BINARY_METRICS}
-        elif task == MULTICLASS:
-            metrics = multiclass_from_pairs(facts["confusion"])
-        else:
-            metrics = regression_from_sums(counts)
-        current["performance"] = (metrics, int(counts["n"]), facts["sample"].table)
+            edges["score"] = rs.score_edges([first["score"].points], threshold)
+        parts = run(partial(_labelled_parts, **where, edges=edges))
+        current["performance"] = {
+            "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
+            "rows": int(parts["whole"].values["n"]),
+            "sample": first["sample"].table,
+            "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
+                         for key, part in parts["segments"].parts.items()},
+        }  # fmt: skip
         return task
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
@@ -1340,8 +1383,8 @@ class ClusterFacts:
     def labels(self) -> LabelCount:
         return self._current["labels"]
 
-    def performance(self) -> tuple[dict[str, float], int, pa.Table]:
-        """The metrics on every labelled row, how many rows, and a uniform sample of them for standard errors."""
+    def performance(self) -> dict[str, Any]:
+        """metrics and rows of all labelled rows; per (segment, value) the same; a uniform sample for standard errors."""
         return self._current["performance"]
 
 
@@ -1353,28 +1396,41 @@ def _sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float
     return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
 
 
-def _labelled_facts(
-    table: pa.Table, seed: int, prediction: str, label: str, policy: Policy, task: str, fraction: float
-) -> dict[str, Any]:
-    """The labelled rows of a row group, as validate's own _prepare selects them: counts and sums that merge."""
+def _labelled_data(table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy,
+                   task: str) -> tuple[_Labelled, dict[str, np.ndarray]]:  # fmt: skip
+    """The labelled rows as validate's own _prepare selects them, and their segment values as text (None: no value)."""
     data = _prepare(policy, task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
-    out: dict[str, Any] = {}
-    counts: dict[str, Any] = {"n": len(data.truth)}
+    values = {s: pc.cast(table.column(s), pa.string()).to_numpy(zero_copy_only=False)[data.keep] for s in segments}
+    return data, values
+
+
+def _labelled_sample(
+    table: pa.Table, seed: int, prediction: str, label: str, segments: list[str], policy: Policy, task: str, fraction: float
+) -> dict[str, Any]:
+    data, values = _labelled_data(table, prediction, label, segments, policy, task)
+    keep = np.random.default_rng(seed).random(len(data.truth)) < fraction
+    sample = pa.table({"truth": data.truth[keep], "predicted": data.predicted[keep],
+                       **{f"segment:{s}": pa.array(v[keep], type=pa.string()) for s, v in values.items()}})  # fmt: skip
+    out: dict[str, Any] = {"sample": TableSample(sample)}
     if task == BINARY:
         out["score"] = QuantileSketch.from_sorted(np.sort(data.predicted))
-    elif task == MULTICLASS:
-        out["confusion"] = confusion_counts(data.truth, data.predicted)
-    else:
-        counts = regression_sums(data.truth, data.predicted)
-    out["counts"] = Sums(counts)
-    keep = np.random.default_rng(seed).random(len(data.truth)) < fraction
-    out["sample"] = TableSample(pa.table({"truth": data.truth[keep], "predicted": data.predicted[keep]}))
     return out
 
 
-def _labelled_cells(table: pa.Table, prediction: str, label: str, policy: Policy, edges: np.ndarray) -> dict[str, Any]:
-    data = _prepare(policy, BINARY, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
-    return {"cells": Sums(rs.binary_cell_sums(data.truth, data.predicted, edges))}
+def _labelled_parts(
+    table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy, task: str, edges: dict[str, Any]
+) -> dict[str, Any]:
+    """Sums for the metrics of all labelled rows and of every segment value: counts, cells, confusion, error sums."""
+    from mlrel_cli.analysis.compare_cluster import Keyed, labelled_part
+
+    data, values = _labelled_data(table, prediction, label, segments, policy, task)
+    parts = {}
+    for segment, column in values.items():
+        present = np.array([v is not None for v in column], dtype=bool)
+        for value in np.unique(column[present].astype(str)) if present.any() else []:
+            mask = column == value
+            parts[(segment, str(value))] = labelled_part(task, data.truth[mask], data.predicted[mask], edges, "")
+    return {"whole": labelled_part(task, data.truth, data.predicted, edges, ""), "segments": Keyed(parts)}
 
 
 Facts = LocalFacts | ClusterFacts
