@@ -381,3 +381,26 @@ def test_an_input_error_found_on_a_worker_reads_as_locally(mlrel, scheduler, wri
     remote = mlrel("validate", path, "--engine", "dask", "--scheduler", scheduler)
     assert local.exit_code == remote.exit_code == 2
     assert remote.stderr == local.stderr and "not an ISO-8601 time" in remote.stderr
+
+
+@pytest.mark.parametrize(("metric", "labelled"), [("positive_rate", True), ("positive_rate", False), ("recall", True)])
+def test_fairness_on_dask(mlrel, scheduler, tmp_path, metric, labelled) -> None:
+    _canary_log(tmp_path / "log.parquet", "binary")
+    table = pq.read_table(tmp_path / "log.parquet")
+    device = table.column("device").to_numpy(zero_copy_only=False).astype(object)
+    device[::50] = None  # a group without a value, named None by both engines
+    table = table.set_column(table.schema.get_field_index("device"), "device", pa.array(device, type=pa.string()))
+    if not labelled:
+        table = table.drop_columns(["label"])
+    pq.write_table(table, tmp_path / "log.parquet", row_group_size=5_000)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"validate:\n  fairness: {{segment: device, metric: {metric}, max_gap: 0.01}}\n")
+    args = ("validate", tmp_path / "log.parquet", "-p", policy, "--format", "json")
+    result = mlrel(*args)
+    assert result.stdout.strip(), result.stderr
+    local = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["fairness:device"]
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.stdout.strip(), result.stderr
+    remote = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["fairness:device"]
+    assert (remote["status"], remote["message"]) == (local["status"], local["message"])
+    assert remote["details"]["groups"] == pytest.approx(local["details"]["groups"]) and "None" in local["details"]["groups"]

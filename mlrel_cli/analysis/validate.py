@@ -21,6 +21,7 @@ from mlrel_cli.analysis.facts import (
     LabelCount,
     NumericFacts,
     PredictionFacts,
+    Sums,
     TableSample,
     TimeFacts,
     build,
@@ -188,7 +189,7 @@ LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it wi
 
 def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
     """On a cluster: label coverage and the model's metrics, overall and per segment, from merged facts; what needs
-    rows together is named as not run (fairness, proxies, ranking), never left out silently."""
+    rows together is named as not run (proxies, ranking), never left out silently."""
     assert isinstance(ctx.facts, ClusterFacts)
     spec = ctx.policy.validate_
     checks: list[Check] = []
@@ -206,8 +207,31 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
     if ctx.policy.proxy_metrics:
         checks.append(_skipped("proxy_metrics", f"proxy metrics {LOCAL_ONLY}"))
     if spec.fairness.enabled and spec.fairness.segment:
-        checks.append(_skipped("fairness", f"segment metrics {LOCAL_ONLY}"))
+        checks.append(_cluster_fairness(ctx, task))
     return checks, task, segment_rows
+
+
+def _cluster_fairness(ctx: _Context, task: str | None) -> Check:
+    assert isinstance(ctx.facts, ClusterFacts)
+    cfg = ctx.policy.validate_.fairness
+    segment = cfg.segment
+    if task not in METRIC_BY_NAME[cfg.metric].tasks:
+        return _skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")
+
+    def name(value: str) -> str:
+        return "None" if value == NO_VALUE else value  # as the local engine names a missing value
+
+    rates = ctx.facts.positive_rates()
+    if rates is not None:
+        counts = {name(g): part.values for g, part in rates.items()}
+        return _fairness_check(ctx, {g: c["n"] for g, c in counts.items()},
+                               lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]})  # fmt: skip
+    if ctx.roles.label is None:
+        return _skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return _skipped(f"fairness:{segment}", f"task '{task}' metrics {LOCAL_ONLY}")
+    groups = {name(v): part for (s, v), part in ctx.facts.performance()["segments"].items() if s == segment}
+    return _fairness_check(ctx, {g: n for g, (n, _) in groups.items()}, lambda g: groups[g][1])
 
 
 def _cluster_performance(ctx: _Context) -> tuple[list[Check], list[dict[str, Any]]]:
@@ -232,7 +256,7 @@ def _cluster_performance(ctx: _Context) -> tuple[list[Check], list[dict[str, Any
     checks = [_metric_check(ctx, name, value, None, n, se_of(name, None, n)) for name, value in found["metrics"].items()]
     segment_rows: list[dict[str, Any]] = []
     for segment in ctx.roles.segments:
-        parts = {value: part for (s, value), part in found["segments"].items() if s == segment}
+        parts = {value: part for (s, value), part in found["segments"].items() if s == segment and value != NO_VALUE}
         names = sorted(parts)
         sizes = np.array([parts[v][0] for v in names], dtype=np.int64)
         in_sample = sample.column(f"segment:{segment}").to_numpy(zero_copy_only=False)
@@ -1060,40 +1084,45 @@ def check_fairness(ctx: _Context, task: str | None) -> list[Check]:
     groups = pc.cast(values, pa.string()).to_numpy(zero_copy_only=False)[data.keep]
     names, codes = np.unique(groups.astype(str), return_inverse=True)
     sizes = np.bincount(codes, minlength=len(names))
+    threshold = ctx.policy.validate_.performance.decision_threshold
+    return [_fairness_check(ctx, {str(name): int(size) for name, size in zip(names, sizes, strict=True)},
+                            lambda group: _compute(task, data, codes == np.searchsorted(names, group), threshold))]  # fmt: skip
+
+
+def _fairness_check(ctx: _Context, sizes: dict[str, int], metrics_of: Callable[[str], dict[str, float]]) -> Check:
+    """The gap in the fairness metric between the best and the worst group with enough rows."""
+    cfg = ctx.policy.validate_.fairness
+    segment = cfg.segment
     per_group: dict[str, float] = {}
     small: dict[str, int] = {}
-    for code, group in enumerate(names):
-        if sizes[code] < cfg.min_group_size:
-            small[str(group)] = int(sizes[code])
+    for group in sorted(sizes):
+        if sizes[group] < cfg.min_group_size:
+            small[group] = sizes[group]
             continue
-        metric = _compute(task, data, codes == code, ctx.policy.validate_.performance.decision_threshold)
+        metric = metrics_of(group)
         if np.isfinite(metric.get(cfg.metric, np.nan)):
-            per_group[str(group)] = float(metric[cfg.metric])
+            per_group[group] = float(metric[cfg.metric])
     if len(per_group) < 2:
-        return [
-            Check(
-                name=f"fairness:{segment}",
-                status=Status.INCONCLUSIVE,
-                message=f"fewer than 2 groups of '{segment}' with {cfg.min_group_size} rows or more",
-                details={"groups": per_group, "too_small": small},
-                source=ctx.source("validate.fairness.min_group_size"),
-            )
-        ]
+        return Check(
+            name=f"fairness:{segment}",
+            status=Status.INCONCLUSIVE,
+            message=f"fewer than 2 groups of '{segment}' with {cfg.min_group_size} rows or more",
+            details={"groups": per_group, "too_small": small},
+            source=ctx.source("validate.fairness.min_group_size"),
+        )
     best = max(per_group, key=per_group.__getitem__)
     worst = min(per_group, key=per_group.__getitem__)
     gap = per_group[best] - per_group[worst]
-    return [
-        Check(
-            name=f"fairness:{segment}",
-            status=judge_max(gap, cfg.max_gap),
-            value=gap,
-            threshold=cfg.max_gap,
-            message=f"{cfg.metric} gap {gap:.3f} between {segment}={best} ({per_group[best]:.3f}) "
-            f"and {segment}={worst} ({per_group[worst]:.3f})",
-            details={"metric": cfg.metric, "groups": per_group, "too_small": small},
-            source=ctx.source("validate.fairness.max_gap"),
-        )
-    ]
+    return Check(
+        name=f"fairness:{segment}",
+        status=judge_max(gap, cfg.max_gap),
+        value=gap,
+        threshold=cfg.max_gap,
+        message=f"{cfg.metric} gap {gap:.3f} between {segment}={best} ({per_group[best]:.3f}) "
+        f"and {segment}={worst} ({per_group[worst]:.3f})",
+        details={"metric": cfg.metric, "groups": per_group, "too_small": small},
+        source=ctx.source("validate.fairness.max_gap"),
+    )
 
 
 # ---------------------------------------------------------------- ranking and proxy metrics
@@ -1305,6 +1334,17 @@ class ClusterFacts:
         task = ctx.policy.task
         if roles.label is not None:
             task = cls._labelled(ctx, connection, current)
+        elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
+            fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
+            sample = reduce(connection, list(log.files), [roles.prediction],
+                            partial(_sample_rows, columns=[roles.prediction], fraction=fraction), log.label, True)  # fmt: skip
+            task = infer_task(sample["sample"].table.column(roles.prediction), None)
+        fairness = spec.fairness
+        if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
+            columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
+            rates = partial(_positive_rates, prediction=roles.prediction, segment=fairness.segment,
+                            threshold=spec.performance.decision_threshold)  # fmt: skip
+            current["positive_rates"] = reduce(connection, list(log.files), columns, rates, log.label)["groups"].parts
 
         times = current.get("time")
         if spec.downtime.enabled and times is not None and times.count and ctx.policy.task != RANKING:
@@ -1326,7 +1366,8 @@ class ClusterFacts:
         from mlrel_cli.engine.dask import reduce
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
-        segments = list(roles.segments)
+        fairness = policy.validate_.fairness
+        segments = list(dict.fromkeys([*roles.segments, *([fairness.segment] if fairness.enabled and fairness.segment else [])]))
         columns = list(dict.fromkeys([roles.prediction, roles.label, *segments]))
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
         task = policy.task
@@ -1337,7 +1378,7 @@ class ClusterFacts:
         if task is None:
             sample = run(partial(_sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
             task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(roles.label))
-        if task not in (BINARY, MULTICLASS, REGRESSION) or not policy.validate_.performance.enabled:
+        if task not in (BINARY, MULTICLASS, REGRESSION) or not (policy.validate_.performance.enabled or fairness.enabled):
             return task
         where = {"prediction": roles.prediction, "label": roles.label, "segments": segments, "policy": policy, "task": task}
         first = run(partial(_labelled_sample, **where, fraction=fraction), True)
@@ -1383,6 +1424,10 @@ class ClusterFacts:
     def labels(self) -> LabelCount:
         return self._current["labels"]
 
+    def positive_rates(self) -> dict[str, Any] | None:
+        """Without labels: per group of the fairness column, finite scores and those at or above the threshold."""
+        return self._current.get("positive_rates")
+
     def performance(self) -> dict[str, Any]:
         """metrics and rows of all labelled rows; per (segment, value) the same; a uniform sample for standard errors."""
         return self._current["performance"]
@@ -1396,12 +1441,32 @@ def _sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float
     return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
 
 
+def _positive_rates(table: pa.Table, prediction: str, segment: str, threshold: float) -> dict[str, Any]:
+    from mlrel_cli.analysis.compare_cluster import Keyed
+
+    score = to_numpy_float(table.column(prediction))
+    keep = np.isfinite(score)
+    groups, score = _segment_text(table.column(segment))[keep], score[keep]
+    counts = {}
+    for group in np.unique(groups):
+        mine = groups == group
+        counts[str(group)] = Sums({"n": int(mine.sum()), "positive": int((score[mine] >= threshold).sum())})
+    return {"groups": Keyed(counts)}
+
+
 def _labelled_data(table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy,
                    task: str) -> tuple[_Labelled, dict[str, np.ndarray]]:  # fmt: skip
     """The labelled rows as validate's own _prepare selects them, and their segment values as text (None: no value)."""
     data = _prepare(policy, task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
-    values = {s: pc.cast(table.column(s), pa.string()).to_numpy(zero_copy_only=False)[data.keep] for s in segments}
+    values = {s: _segment_text(table.column(s))[data.keep] for s in segments}
     return data, values
+
+
+NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
+
+
+def _segment_text(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(pc.cast(column, pa.string()), NO_VALUE).to_numpy(zero_copy_only=False).astype(str)
 
 
 def _labelled_sample(
@@ -1410,7 +1475,7 @@ def _labelled_sample(
     data, values = _labelled_data(table, prediction, label, segments, policy, task)
     keep = np.random.default_rng(seed).random(len(data.truth)) < fraction
     sample = pa.table({"truth": data.truth[keep], "predicted": data.predicted[keep],
-                       **{f"segment:{s}": pa.array(v[keep], type=pa.string()) for s, v in values.items()}})  # fmt: skip
+                       **{f"segment:{s}": pa.array(v[keep]) for s, v in values.items()}})  # fmt: skip
     out: dict[str, Any] = {"sample": TableSample(sample)}
     if task == BINARY:
         out["score"] = QuantileSketch.from_sorted(np.sort(data.predicted))
@@ -1426,8 +1491,7 @@ def _labelled_parts(
     data, values = _labelled_data(table, prediction, label, segments, policy, task)
     parts = {}
     for segment, column in values.items():
-        present = np.array([v is not None for v in column], dtype=bool)
-        for value in np.unique(column[present].astype(str)) if present.any() else []:
+        for value in np.unique(column):
             mask = column == value
             parts[(segment, str(value))] = labelled_part(task, data.truth[mask], data.predicted[mask], edges, "")
     return {"whole": labelled_part(task, data.truth, data.predicted, edges, ""), "segments": Keyed(parts)}
