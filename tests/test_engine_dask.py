@@ -92,6 +92,9 @@ def test_windows_and_label_drift_on_dask(mlrel, logs, scheduler) -> None:
     assert set(a) == set(b) and "label" in b  # label drift: its classes found on the cluster
     assert b["label"]["kind"] == a["label"]["kind"] == "categorical" and b["label"]["score"] == pytest.approx(a["label"]["score"])
     assert a["x"]["onset"] == b["x"]["onset"] == "2026-11-23T03:00:00Z"
+    concept_a, concept_b = local["concept"], remote["concept"]  # concept drift: the metric on each side, and its verdict
+    assert concept_b["metric"] == concept_a["metric"] and concept_b["status"] == concept_a["status"]
+    assert concept_b["current"] == pytest.approx(concept_a["current"], abs=1e-3)
     for name in a:
         wa, wb = a[name]["windows"], b[name]["windows"]
         assert [(w["start"], w["rows"], w["status"]) for w in wb] == [(w["start"], w["rows"], w["status"]) for w in wa]
@@ -239,6 +242,10 @@ def test_an_id_like_column_never_travels_as_categories(mlrel, scheduler, tmp_pat
     result = mlrel("drift", "-r", ref, "-c", cur, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
     report = json.loads(result.stdout)
     assert "distinct values" in report["inputs"]["not_compared"]["session"]
+    small = tmp_path / "small.parquet"  # 20,000 distinct of 20,000: under the cap, the local engine's own test
+    pq.write_table(pq.read_table(ref).slice(0, 20_000), small)
+    result = mlrel("drift", "-r", small, "-c", small, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
+    assert "mostly distinct" in json.loads(result.stdout)["inputs"]["not_compared"]["session"]
     assert [f["name"] for f in report["features"]] == ["x"]
     result = mlrel("validate", cur, "-r", ref, "--engine", "dask", "--scheduler", scheduler, "--format", "json")
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}

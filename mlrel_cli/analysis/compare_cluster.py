@@ -25,6 +25,7 @@ metrics (reported as not computed), and a --labels file (a join).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -350,6 +351,57 @@ def part_metrics(task: str, part: dict[str, Any], edges: dict[str, np.ndarray], 
     if task == MULTICLASS:
         return multiclass_from_pairs(part["confusion"])
     return regression_from_sums(part)
+
+
+Prepare = Callable[[pa.Table], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
+
+
+def _labelled_sample(table: pa.Table, seed: int, prepare: Prepare, task: str, fraction: float) -> dict[str, Any]:
+    truth, predicted, segments = prepare(table)
+    keep = np.random.default_rng(seed).random(len(truth)) < fraction
+    sample = pa.table({"truth": truth[keep], "predicted": predicted[keep],
+                       **{f"segment:{s}": pa.array(v[keep]) for s, v in segments.items()}})  # fmt: skip
+    out: dict[str, Any] = {"sample": TableSample(sample)}
+    if task == BINARY:
+        out["score"] = QuantileSketch.from_sorted(np.sort(predicted))
+    return out
+
+
+def _labelled_parts(table: pa.Table, prepare: Prepare, task: str, edges: dict[str, Any]) -> dict[str, Any]:
+    truth, predicted, segments = prepare(table)
+    parts = {}
+    for segment, column in segments.items():
+        for value in np.unique(column):
+            mask = column == value
+            parts[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, "")
+    return {"whole": labelled_part(task, truth, predicted, edges, ""), "segments": Keyed(parts)}
+
+
+def labelled_summary(
+    connection: Any, log: Log, columns: list[str], prepare: Prepare, task: str, policy: Policy, sample_rows: int
+) -> dict[str, Any]:
+    """The label metrics of a log's labelled rows, overall and per segment value, computed on the cluster.
+
+    ``prepare`` (run on the workers) turns a row group into its labelled rows, as the command selects them:
+    (truth, prediction, {segment: values as text}). Two passes: a score sketch (for the cells' edges) with a
+    uniform sample of about ``sample_rows`` labelled rows (for standard errors), then the labelled parts.
+    """
+    from mlrel_cli.engine.dask import reduce
+
+    fraction = min(1.0, sample_rows / max(log.num_rows, 1))
+    first = reduce(connection, list(log.files), columns, partial(_labelled_sample, prepare=prepare, task=task,
+                   fraction=fraction), log.label, seeded=True)  # fmt: skip
+    threshold = policy.validate_.performance.decision_threshold
+    edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
+    parts = reduce(connection, list(log.files), columns, partial(_labelled_parts, prepare=prepare, task=task, edges=edges),
+                   log.label)  # fmt: skip
+    return {
+        "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
+        "rows": int(parts["whole"].values["n"]),
+        "sample": first["sample"].table,
+        "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
+                     for key, part in parts["segments"].parts.items()},
+    }  # fmt: skip
 
 
 def label_judgement(

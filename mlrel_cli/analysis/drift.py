@@ -189,9 +189,17 @@ def drift(
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
                                         partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
             windows, precomputed = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
-        for plan in [p for p in plans if p.name not in precomputed]:
-            not_compared[plan.name] = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
-            plans.remove(plan)
+            if spec.concept:
+                concept_on_cluster = _concept_on_cluster(connection, reference, current, ref_roles, cur_roles, policy)
+        for plan in list(plans):
+            if plan.name not in precomputed:
+                not_compared[plan.name] = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
+            elif plan.role == "feature" and plan.kind == "categorical" and not _declared_kind(policy, plan.name):
+                ref_summary = precomputed[plan.name][0]  # the local engine's test, on the merged counts
+                if is_text_like(len(ref_summary.categories), ref_summary.count):
+                    not_compared[plan.name] = "mostly distinct values: an id or free text, not categories"
+            if plan.name in not_compared:
+                plans.remove(plan)
     else:
         plans, not_compared = _plan(
             policy, reference, current, ref_roles, cur_roles, labels_type, partial(_few_values, reference)
@@ -217,13 +225,15 @@ def drift(
 
     concept = None
     task = policy.task
-    if spec.concept and not distributed:
+    if spec.concept and distributed:
+        concept, task = concept_on_cluster
+    elif spec.concept:
         concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
     proxies = [] if distributed else _proxy_windows(reference, current, policy, windows, cur_roles)
     report = _report(results, not_compared, concept, policy, reference, current, window, task)
     extra = {"engine": engine}
     if distributed:
-        extra["not_computed"] = "concept drift, proxy metrics, id-like column detection (local engine only)"
+        extra["not_computed"] = "proxy metrics (local engine only)"
     report = replace(report, inputs={**report.inputs, **extra})
     if not proxies:
         return report
@@ -380,8 +390,7 @@ def _plan(
         if kind == "text":
             not_compared[name] = "declared text"
             continue
-        declared = policy.features is not None and name in policy.features and policy.features[name].kind
-        if role == "feature" and kind == "categorical" and not declared and not distributed:
+        if role == "feature" and kind == "categorical" and not _declared_kind(policy, name) and not distributed:
             column = reference.column(name)
             if is_text_like(pc.count_distinct(column).as_py(), len(column) - column.null_count):
                 not_compared[name] = "mostly distinct values: an id or free text, not categories"
@@ -478,6 +487,10 @@ def _time_facts(table: pa.Table, column: str, where: str) -> dict[str, Any]:
     from mlrel_cli.analysis.facts import TimeFacts
 
     return {"time": TimeFacts.of(table.column(column), where)}
+
+
+def _declared_kind(policy: Policy, name: str) -> bool:
+    return bool(policy.features is not None and name in policy.features and policy.features[name].kind)
 
 
 def _few_values(log: Log, name: str) -> bool:
@@ -849,26 +862,31 @@ def _concept(
     cur_pred = current.column(cur_roles.prediction).combine_chunks()
     ref_data = _labelled(task, ref_pred, ref_label, policy)
     cur_data = _labelled(task, cur_pred, cur_label, policy)
-    if min(len(ref_data[0]), len(cur_data[0])) < policy.validate_.performance.min_rows:
-        return (
-            ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"),
-                         spec.concept_max_degradation, Status.INCONCLUSIVE,
-                         f"too few labelled rows ({len(ref_data[0]):,} reference, {len(cur_data[0]):,} current)",
-                         len(ref_data[0]), len(cur_data[0])),
-            task,
-        )  # fmt: skip
     threshold = policy.validate_.performance.decision_threshold
 
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
         return metric_value(task, metric, truth, predicted, threshold)
 
-    ref_value = value(*ref_data)
-    cur_value = value(*cur_data)
+    return _judge_concept(metric, value(*ref_data), value(*cur_data),
+                          lambda: float(np.hypot(bootstrap_se(value, ref_data), bootstrap_se(value, cur_data))),
+                          len(ref_data[0]), len(cur_data[0]), policy), task  # fmt: skip
+
+
+def _judge_concept(
+    metric: str, ref_value: float, cur_value: float, standard_error: Callable[[], float], n_ref: int, n_cur: int,
+    policy: Policy,
+) -> ConceptDrift:  # fmt: skip
+    """Worse by more than the allowed degradation, and by more than z standard errors: concept drift."""
+    spec = policy.drift
+    if min(n_ref, n_cur) < policy.validate_.performance.min_rows:
+        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), spec.concept_max_degradation,
+                            Status.INCONCLUSIVE, f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
+                            n_ref, n_cur)  # fmt: skip
     higher = METRIC_BY_NAME[metric].higher_is_better
     degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
     se = float("nan")
     if degradation > spec.concept_max_degradation:  # only a breach needs to be told from noise
-        se = float(np.hypot(bootstrap_se(value, ref_data), bootstrap_se(value, cur_data)))
+        se = standard_error()
     z = float(NormalDist().inv_cdf(spec.confidence))
     excess = degradation - spec.concept_max_degradation
     if not np.isfinite(degradation):
@@ -880,11 +898,63 @@ def _concept(
         message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
     else:
         status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
-    return (
-        ConceptDrift(metric, ref_value, cur_value, degradation, se, spec.concept_max_degradation, status, message,
-                     len(ref_data[0]), len(cur_data[0])),
-        task,
-    )  # fmt: skip
+    return ConceptDrift(metric, ref_value, cur_value, degradation, se, spec.concept_max_degradation, status, message,
+                        n_ref, n_cur)  # fmt: skip
+
+
+def _concept_on_cluster(
+    connection: Any, reference: Log, current: Log, ref_roles: Roles, cur_roles: Roles, policy: Policy
+) -> tuple[ConceptDrift | None, str | None]:
+    """_concept from the cluster: the metric on each side from merged labelled parts, standard errors from samples."""
+    from mlrel_cli.analysis.compare_cluster import labelled_summary
+    from mlrel_cli.engine.dask import reduce
+    from mlrel_cli.stats.inference import SE_MAX_ROWS
+
+    columns = [c for c in (ref_roles.prediction, ref_roles.label) if c is not None]
+    task = policy.task
+    if task is None:
+        fraction = min(1.0, 2 * SE_MAX_ROWS / max(reference.num_rows, 1))
+        sample = reduce(connection, list(reference.files), columns, partial(_sample_columns, columns=columns,
+                        fraction=fraction), reference.label, seeded=True)["sample"].table  # fmt: skip
+        task = infer_task(sample.column(ref_roles.prediction), sample.column(ref_roles.label) if ref_roles.label else None)
+    if ref_roles.label is None or cur_roles.label is None or task not in DEFAULT_CONCEPT_METRIC:
+        return None, task
+    metric = policy.drift.concept_metric or DEFAULT_CONCEPT_METRIC[task]
+    if task not in METRIC_BY_NAME[metric].tasks:
+        raise PolicyError(f"drift.concept_metric: '{metric}' does not apply to task '{task}'",
+                          policy.source_of("drift.concept_metric"))  # fmt: skip
+    sides = []
+    for log, roles in ((reference, ref_roles), (current, cur_roles)):
+        prepare = partial(_labelled_rows, prediction=roles.prediction, label=roles.label, policy=policy, task=task)
+        sides.append(labelled_summary(connection, log, [roles.prediction, roles.label], prepare, task, policy,
+                                      2 * SE_MAX_ROWS))  # fmt: skip
+    ref, cur = sides
+    threshold = policy.validate_.performance.decision_threshold
+
+    def value(truth: np.ndarray, predicted: np.ndarray) -> float:
+        return metric_value(task, metric, truth, predicted, threshold)
+
+    def se_of(side: dict[str, Any]) -> float:
+        sample = side["sample"]
+        arrays = tuple(sample.column(c).to_numpy(zero_copy_only=False) for c in ("truth", "predicted"))
+        return bootstrap_se(value, arrays, population=side["rows"])
+
+    return _judge_concept(metric, ref["metrics"].get(metric, float("nan")), cur["metrics"].get(metric, float("nan")),
+                          lambda: float(np.hypot(se_of(ref), se_of(cur))), ref["rows"], cur["rows"], policy), task  # fmt: skip
+
+
+def _sample_columns(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
+    from mlrel_cli.analysis.facts import TableSample
+
+    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
+    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
+
+
+def _labelled_rows(
+    table: pa.Table, prediction: str, label: str, policy: Policy, task: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    truth, predicted = _labelled(task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks(), policy)
+    return truth, predicted, {}
 
 
 def _labelled(task: str, prediction: pa.Array, label: pa.Array, policy: Policy) -> tuple[np.ndarray, np.ndarray]:

@@ -45,11 +45,9 @@ from mlrel_cli.logs import (
 )
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status, overall_status
-from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.inference import SE_MAX_ROWS, bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
-from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
 
 Progress = Callable[[str], None]
@@ -1362,7 +1360,7 @@ class ClusterFacts:
         segment, into ``current``: a score sketch and a row sample first, then the labelled parts."""
         from functools import partial
 
-        from mlrel_cli.analysis.compare_cluster import part_metrics
+        from mlrel_cli.analysis.compare_cluster import labelled_summary
         from mlrel_cli.engine.dask import reduce
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
@@ -1380,20 +1378,9 @@ class ClusterFacts:
             task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(roles.label))
         if task not in (BINARY, MULTICLASS, REGRESSION) or not (policy.validate_.performance.enabled or fairness.enabled):
             return task
-        where = {"prediction": roles.prediction, "label": roles.label, "segments": segments, "policy": policy, "task": task}
-        first = run(partial(_labelled_sample, **where, fraction=fraction), True)
-        edges = {}
-        threshold = policy.validate_.performance.decision_threshold
-        if task == BINARY:
-            edges["score"] = rs.score_edges([first["score"].points], threshold)
-        parts = run(partial(_labelled_parts, **where, edges=edges))
-        current["performance"] = {
-            "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
-            "rows": int(parts["whole"].values["n"]),
-            "sample": first["sample"].table,
-            "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
-                         for key, part in parts["segments"].parts.items()},
-        }  # fmt: skip
+        prepare = partial(_labelled_data, prediction=roles.prediction, label=roles.label, segments=segments, policy=policy,
+                          task=task)  # fmt: skip
+        current["performance"] = labelled_summary(connection, log, columns, prepare, task, policy, 2 * SE_MAX_ROWS)
         return task
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
@@ -1455,11 +1442,10 @@ def _positive_rates(table: pa.Table, prediction: str, segment: str, threshold: f
 
 
 def _labelled_data(table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy,
-                   task: str) -> tuple[_Labelled, dict[str, np.ndarray]]:  # fmt: skip
-    """The labelled rows as validate's own _prepare selects them, and their segment values as text (None: no value)."""
+                   task: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    """The labelled rows as validate's own _prepare selects them, and their segment values as text."""
     data = _prepare(policy, task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
-    values = {s: _segment_text(table.column(s))[data.keep] for s in segments}
-    return data, values
+    return data.truth, data.predicted, {s: _segment_text(table.column(s))[data.keep] for s in segments}
 
 
 NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
@@ -1467,34 +1453,6 @@ NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
 
 def _segment_text(column: pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(pc.cast(column, pa.string()), NO_VALUE).to_numpy(zero_copy_only=False).astype(str)
-
-
-def _labelled_sample(
-    table: pa.Table, seed: int, prediction: str, label: str, segments: list[str], policy: Policy, task: str, fraction: float
-) -> dict[str, Any]:
-    data, values = _labelled_data(table, prediction, label, segments, policy, task)
-    keep = np.random.default_rng(seed).random(len(data.truth)) < fraction
-    sample = pa.table({"truth": data.truth[keep], "predicted": data.predicted[keep],
-                       **{f"segment:{s}": pa.array(v[keep]) for s, v in values.items()}})  # fmt: skip
-    out: dict[str, Any] = {"sample": TableSample(sample)}
-    if task == BINARY:
-        out["score"] = QuantileSketch.from_sorted(np.sort(data.predicted))
-    return out
-
-
-def _labelled_parts(
-    table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy, task: str, edges: dict[str, Any]
-) -> dict[str, Any]:
-    """Sums for the metrics of all labelled rows and of every segment value: counts, cells, confusion, error sums."""
-    from mlrel_cli.analysis.compare_cluster import Keyed, labelled_part
-
-    data, values = _labelled_data(table, prediction, label, segments, policy, task)
-    parts = {}
-    for segment, column in values.items():
-        for value in np.unique(column):
-            mask = column == value
-            parts[(segment, str(value))] = labelled_part(task, data.truth[mask], data.predicted[mask], edges, "")
-    return {"whole": labelled_part(task, data.truth, data.predicted, edges, ""), "segments": Keyed(parts)}
 
 
 Facts = LocalFacts | ClusterFacts
