@@ -197,3 +197,15 @@ def test_two_logs_of_the_same_version_are_named_by_file(mlrel, write_log) -> Non
     cand = write_log(_model("v41", 1000, 1.0, 2), name="tuesday.parquet")
     _, report = mlrel.json("compare", "--baseline-log", base, "--candidate-log", cand)
     assert report["baseline"] == "v41" and report["candidates"][0]["version"] == "tuesday.parquet"
+
+
+def test_ratio_proxy_interval_has_the_rows_spread() -> None:
+    """A ratio's bootstrap spread matches resampling whole rows (numerator cells alone understated it by ~18 %)."""
+    from mlrel_cli.analysis.compare import _ratio_deviations
+
+    rng = np.random.default_rng(9)
+    n = 20_000
+    num, den = rng.random(n) * 2, rng.integers(1, 5, n).astype(float)
+    rows = [num[i].sum() / den[i].sum() for i in (rng.integers(0, n, n) for _ in range(400))]
+    spread = np.std(_ratio_deviations(num, den, 2000, rng))
+    assert spread == pytest.approx(np.std(rows), rel=0.12)

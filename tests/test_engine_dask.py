@@ -411,3 +411,61 @@ def test_fairness_on_dask(mlrel, scheduler, tmp_path, metric, labelled) -> None:
     remote = {c["name"]: c for c in json.loads(result.stdout)["checks"]}["fairness:device"]
     assert (remote["status"], remote["message"]) == (local["status"], local["message"])
     assert remote["details"]["groups"] == pytest.approx(local["details"]["groups"]) and "None" in local["details"]["groups"]
+
+
+PROXIES = """
+proxy_metrics:
+  revenue: {kind: mean, column: revenue, min: 9.5}
+  clicks: {kind: rate, column: clicked}
+  spend_per_view: {kind: ratio, numerator: spend, denominator: views, max: 0.6}
+"""
+
+
+def _with_proxies(path) -> None:
+    """Business columns on the canary log: revenue (with gaps), a click flag, spend over views; v2 earns less."""
+    table = pq.read_table(path)
+    n = table.num_rows
+    rng = np.random.default_rng(9)
+    worse = table.column("model_version").to_numpy(zero_copy_only=False) == "v2"
+    revenue = pa.array(rng.gamma(2, 5, n) * np.where(worse, 0.9, 1.0), mask=rng.random(n) < 0.02)
+    ts = T0_US + np.sort(rng.integers(0, 6 * 3_600_000_000, n))
+    table = table.append_column("revenue", revenue).append_column("clicked", pa.array(rng.random(n) < 0.3))
+    table = table.append_column("views", pa.array(rng.integers(1, 5, n))).append_column("spend", pa.array(rng.random(n) * 2))
+    table = table.append_column("timestamp", pa.array(ts, type=pa.timestamp("us", tz="UTC")))
+    pq.write_table(table, path, row_group_size=5_000)
+
+
+def test_proxy_metrics_on_dask(mlrel, scheduler, tmp_path) -> None:
+    log = tmp_path / "log.parquet"
+    _canary_log(log, "binary")
+    _with_proxies(log)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(PROXIES)
+    dask_args = ("--engine", "dask", "--scheduler", scheduler, "--format", "json")
+
+    def both(*args):
+        local, remote = mlrel(*args, "--format", "json"), mlrel(*args, *dask_args)
+        assert remote.exit_code == local.exit_code, remote.stderr
+        return json.loads(local.stdout), json.loads(remote.stdout)
+
+    local, remote = both("validate", log, "-p", policy)  # the values: sums, exactly
+    a, b = ({c["name"]: c for c in r["checks"] if c["name"].startswith("proxy:")} for r in (local, remote))
+    assert set(a) == set(b) == {"proxy:revenue", "proxy:clicks", "proxy:spend_per_view"}
+    for name in a:
+        assert (b[name]["status"], b[name]["value"]) == (a[name]["status"], pytest.approx(a[name]["value"], rel=1e-9))
+
+    local, remote = both("drift", "-r", log, "-c", log, "-p", policy, "--window", "1h")  # per window, with standard errors
+    a, b = ({p["name"]: p for p in r["proxy_metrics"]} for r in (local, remote))
+    for name in a:
+        assert b[name]["current"] == pytest.approx(a[name]["current"], rel=1e-9) and b[name]["status"] == a[name]["status"]
+        assert [(w["rows"], w["status"]) for w in b[name]["windows"]] == [(w["rows"], w["status"]) for w in a[name]["windows"]]
+        assert [w["value"] for w in b[name]["windows"]] == pytest.approx([w["value"] for w in a[name]["windows"]], rel=1e-9)
+
+    args = ("compare", "--log", log, "--baseline", "v1", "--candidate", "v2", "-p", policy)
+    local, remote = both(*args)
+    (a,), (b,) = local["candidates"], remote["candidates"]
+    for name in ("revenue", "clicks", "spend_per_view"):
+        m, r = a["metrics"][name], b["metrics"][name]
+        assert (r["baseline"], r["candidate"]) == pytest.approx((m["baseline"], m["candidate"]), rel=1e-9)
+        assert r["ci_high"] - r["ci_low"] == pytest.approx(m["ci_high"] - m["ci_low"], rel=0.25)
+        assert r["classification"] == m["classification"]

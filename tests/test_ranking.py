@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score
 
 from mlrel_cli.stats.ranking import (
@@ -11,6 +13,9 @@ from mlrel_cli.stats.ranking import (
     group_queries,
     ndcg_per_query,
     no_engagement_per_query,
+    proxy_from_sums,
+    proxy_standard_error,
+    proxy_sums,
     proxy_value,
     ranking_metrics,
     reciprocal_rank_per_query,
@@ -77,3 +82,32 @@ def test_proxy_metrics_by_hand() -> None:
     q = np.array(["a", "a", "a", "b"])  # per query: a = 2/3, b = 0/1 -> mean 1/3
     assert proxy_value("rate", orders, None, None, q) == pytest.approx(1 / 3)
     assert np.isnan(proxy_value("ratio", None, orders, np.zeros(4)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["mean", "rate", "ratio"]),
+    values=st.lists(st.one_of(st.floats(-100, 100), st.just(float("nan"))), min_size=0, max_size=40),
+    cut=st.integers(0, 40),
+)
+def test_proxy_sums_add_up_to_the_direct_value_and_error(kind, values, cut) -> None:
+    """What a cluster adds up (per-request sums of two partitions) gives proxy_value and proxy_standard_error."""
+    a = np.array(values, dtype=float)
+    b = np.roll(a, 1) + 1.0  # a denominator for ratios
+    column, num, den = (a, None, None) if kind != "ratio" else (None, a, b)
+
+    def part(sl: slice) -> dict:
+        return proxy_sums(kind, None if column is None else column[sl], None if num is None else num[sl],
+                          None if den is None else den[sl])  # fmt: skip
+
+    left, right = part(slice(0, cut)), part(slice(cut, None))
+    merged = {key: left[key] + right[key] for key in left}
+    value, se = proxy_from_sums(kind, merged)
+    expected_value = proxy_value(kind, column, num, den)
+    expected_se = proxy_standard_error(kind, column, num, den)
+    assert np.isnan(value) == np.isnan(expected_value) and (
+        np.isnan(value) or value == pytest.approx(expected_value, rel=1e-9, abs=1e-12)
+    )
+    assert np.isfinite(se) == np.isfinite(expected_se)
+    if np.isfinite(expected_se):
+        assert se == pytest.approx(expected_se, rel=1e-6, abs=1e-9)

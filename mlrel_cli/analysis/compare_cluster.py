@@ -36,12 +36,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis.facts import Sums, TableSample, confusion_counts, multiclass_from_pairs
+from mlrel_cli.analysis.proxy import per_request, proxy_inputs
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import BINARY_METRICS, regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.ranking import proxy_from_sums, proxy_sums
 from mlrel_cli.stats.sketch import QuantileSketch
 
 SAMPLE_ROWS = 100_000
@@ -63,6 +65,7 @@ class ModelSummary:
     segments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # the same, per (segment, value)
     latency: np.ndarray | None = None  # histogram over edges["latency"]
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
+    proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,10 @@ def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], p
         if model.latency is not None:
             out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
         out[f"{version}|counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
+        for name in per_request(policy):
+            spec = policy.proxy_metrics[name]
+            inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
+            out[f"{version}|proxy:{name}"] = Sums(proxy_sums(spec.kind, *inputs))
     return out
 
 
@@ -205,6 +212,9 @@ def load_models_on_cluster(
             if not source.has(segment):
                 raise LogError(f"segment column '{segment}' is not in the log", source.path)
             columns[f"__seg_{segment}"] = segment
+        for name in per_request(policy):
+            for column in proxy_inputs(policy, source, name).values():
+                columns[f"__col_{column}"] = column
         if log is not None and roles.model_version is None:
             raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
                            source.path)  # fmt: skip
@@ -250,6 +260,7 @@ def load_models_on_cluster(
                 labelled=labelled.values if labelled is not None else None,
                 segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
                 latency=latency.values["histogram"] if latency is not None else None, edges=edges,
+                proxies={name: counts[f"{version}|proxy:{name}"].values for name in per_request(policy)},
             ))  # fmt: skip
     base, cands = models[0], models[1:]
     if log is None:
@@ -311,7 +322,7 @@ def canary_from_summaries(
     """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
     from mlrel_cli.analysis.compare import LATENCY_QUANTILES, _mann_whitney, error_rate_result, latency_results, metric_results
 
-    results = []
+    results = _proxy_results(base, cand, policy, primary, rng)  # in the local engine's order
     if min(base.labelled_rows, cand.labelled_rows) >= 2 and base.labelled is not None and cand.labelled is not None:
         values_b, values_c, deviations = label_judgement(task, base.labelled, cand.labelled, base.edges, policy, rng)
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
@@ -331,6 +342,22 @@ def canary_from_summaries(
     if len(sb) and len(sc):
         mann_whitney["score"] = _mann_whitney(sb, sc, rng)
     return results, mann_whitney
+
+
+def _proxy_results(base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator) -> list[Any]:
+    """Per-request proxy metrics from their sums; the spread of each side is normal with its standard error (the
+    sums hold no cells to resample; at the sizes a cluster sees, the two agree)."""
+    from mlrel_cli.analysis.compare import metric_results
+
+    resamples = policy.compare.bootstrap.resamples
+    values_b, values_c, deviations = {}, {}, {}
+    for name, sums_b in base.proxies.items():
+        kind = policy.proxy_metrics[name].kind
+        (vb, se_b), (vc, se_c) = proxy_from_sums(kind, sums_b), proxy_from_sums(kind, cand.proxies[name])
+        values_b[name], values_c[name] = vb, vc
+        if np.isfinite(se_b) and np.isfinite(se_c):
+            deviations[name] = rng.normal(0.0, se_c, resamples) - rng.normal(0.0, se_b, resamples)
+    return metric_results(values_b, values_c, deviations, policy, primary)
 
 
 def _finite(sample: pa.Table | None, column: str) -> np.ndarray:

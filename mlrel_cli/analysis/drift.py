@@ -188,7 +188,8 @@ def drift(
         with dask_engine.client(scheduler) as connection:
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
                                         partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
-            windows, precomputed = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
+            windows, precomputed, grid = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
+            proxies_on_cluster = _proxies_on_cluster(connection, reference, current, policy, windows, grid)
             if spec.concept:
                 concept_on_cluster = _concept_on_cluster(connection, reference, current, ref_roles, cur_roles, policy)
         for plan in list(plans):
@@ -229,11 +230,13 @@ def drift(
         concept, task = concept_on_cluster
     elif spec.concept:
         concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
-    proxies = [] if distributed else _proxy_windows(reference, current, policy, windows, cur_roles)
+    proxies = proxies_on_cluster if distributed else _proxy_windows(reference, current, policy, windows, cur_roles)
     report = _report(results, not_compared, concept, policy, reference, current, window, task)
     extra = {"engine": engine}
     if distributed:
-        extra["not_computed"] = "proxy metrics (local engine only)"
+        per_query = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
+        if per_query:
+            extra["not_computed"] = f"proxy metrics per query (local engine only): {', '.join(per_query)}"
     report = replace(report, inputs={**report.inputs, **extra})
     if not proxies:
         return report
@@ -279,7 +282,6 @@ def _query_codes(log: Log, policy: Policy) -> np.ndarray | None:
 def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: _Windows | None, roles: Roles) -> list[dict[str, Any]]:
     """Each proxy metric on the reference, on the current log and per window, judged against its bounds."""
     out = []
-    z = float(NormalDist().inv_cdf(policy.drift.confidence))
     for name, spec in policy.proxy_metrics.items():
         ref_query, cur_query = _query_codes(reference, policy), _query_codes(current, policy)
         if spec.per == "query" and (ref_query is None or cur_query is None):
@@ -287,33 +289,78 @@ def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: _Windo
                               policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
         ref_value, _ = _proxy_values(reference, policy, name, None, ref_query)
         cur_value, cur_se = _proxy_values(current, policy, name, None, cur_query)
-
-        def judge(value: float, se: float, low: float | None = spec.min, high: float | None = spec.max, z: float = z) -> Status:
-            """Beyond a bound by more than z standard errors: a window of a few hundred queries is noisy."""
-            if not np.isfinite(value):
-                return Status.INCONCLUSIVE
-            margin = z * se if np.isfinite(se) else 0.0
-            if (low is not None and value < low - margin) or (high is not None and value > high + margin):
-                return Status.FAIL
-            if (low is not None and value < low) or (high is not None and value > high):
-                return Status.WARN
-            return Status.PASS
-
-        scores: list[WindowScore] = []
+        per_window = []
         if windows is not None:
             for i in range(len(windows.starts_us)):
                 rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]
                 value, se = _proxy_values(current, policy, name, rows, cur_query) if len(rows) else (np.nan, np.nan)
-                start = _from_us(int(windows.starts_us[i]))
-                scores.append(WindowScore(start, start + dt.timedelta(microseconds=windows.width_us), len(rows),
-                                          value if np.isfinite(value) else None, spec.min, judge(value, se)))  # fmt: skip
-        out.append({
-            "name": name, "kind": spec.kind, "per": spec.per, "higher_is_better": spec.higher_is_better,
-            "reference": ref_value, "current": cur_value, "min": spec.min, "max": spec.max,
-            "status": judge(cur_value, cur_se), "onset": first_onset(scores, policy.drift.onset_windows),
-            "windows": [{"start": w.start, "end": w.end, "rows": w.rows, "value": w.score, "status": w.status.value}
-                        for w in scores],
-        })  # fmt: skip
+                per_window.append((len(rows), value, se))
+        out.append(_proxy_entry(policy, name, ref_value, cur_value, cur_se, windows, per_window))
+    return out
+
+
+def _proxy_entry(
+    policy: Policy, name: str, ref_value: float, cur_value: float, cur_se: float, windows: _Windows | None,
+    per_window: list[tuple[int, float, float]],
+) -> dict[str, Any]:  # fmt: skip
+    """A proxy metric's report entry: the whole log and each window (rows, value, standard error) judged."""
+    spec = policy.proxy_metrics[name]
+    z = float(NormalDist().inv_cdf(policy.drift.confidence))
+
+    def judge(value: float, se: float) -> Status:
+        """Beyond a bound by more than z standard errors: a window of a few hundred queries is noisy."""
+        if not np.isfinite(value):
+            return Status.INCONCLUSIVE
+        margin = z * se if np.isfinite(se) else 0.0
+        low, high = spec.min, spec.max
+        if (low is not None and value < low - margin) or (high is not None and value > high + margin):
+            return Status.FAIL
+        if (low is not None and value < low) or (high is not None and value > high):
+            return Status.WARN
+        return Status.PASS
+
+    scores: list[WindowScore] = []
+    if windows is not None:
+        for i, (rows, value, se) in enumerate(per_window):
+            start = _from_us(int(windows.starts_us[i]))
+            scores.append(WindowScore(start, start + dt.timedelta(microseconds=windows.width_us), rows,
+                                      value if np.isfinite(value) else None, spec.min, judge(value, se)))  # fmt: skip
+    return {
+        "name": name, "kind": spec.kind, "per": spec.per, "higher_is_better": spec.higher_is_better,
+        "reference": ref_value, "current": cur_value, "min": spec.min, "max": spec.max,
+        "status": judge(cur_value, cur_se), "onset": first_onset(scores, policy.drift.onset_windows),
+        "windows": [{"start": w.start, "end": w.end, "rows": w.rows, "value": w.score, "status": w.status.value}
+                    for w in scores],
+    }  # fmt: skip
+
+
+def _proxies_on_cluster(
+    connection: Any, reference: Log, current: Log, policy: Policy, windows: _Windows | None, grid: Any
+) -> list[dict[str, Any]]:
+    """Per-request proxy metrics from sums merged on the cluster (per window too); per-query ones are not computed."""
+    from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
+    from mlrel_cli.engine.dask import reduce
+    from mlrel_cli.stats.ranking import proxy_from_sums
+
+    names = per_request(policy)
+    if not names:
+        return []
+    sides = []
+    for log, side_grid in ((reference, None), (current, grid)):
+        metrics = {name: (policy.proxy_metrics[name].kind, proxy_inputs(policy, log, name)) for name in names}
+        columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
+        if side_grid is not None and side_grid[0] not in columns:
+            columns.append(side_grid[0])
+        sides.append(reduce(connection, list(log.files), columns, partial(proxy_facts, metrics=metrics, grid=side_grid),
+                            log.label))  # fmt: skip
+    out = []
+    for name in names:
+        kind = policy.proxy_metrics[name].kind
+        ref_value, _ = proxy_from_sums(kind, sides[0][f"proxy:{name}"].values)
+        cur_value, cur_se = proxy_from_sums(kind, sides[1][f"proxy:{name}"].values)
+        parts = sides[1].get(f"proxy:{name}@windows")
+        per_window = [(int(p.values["rows"]), *proxy_from_sums(kind, p.values)) for p in parts.parts] if parts else []
+        out.append(_proxy_entry(policy, name, ref_value, cur_value, cur_se, windows, per_window))
     return out
 
 
@@ -442,7 +489,7 @@ def _plan(
 
 def _summarise_on_cluster(
     connection: Any, plans: list[_Plan], reference: Log, current: Log, roles: Roles, window: dt.timedelta | None
-) -> tuple[_Windows | None, dict[str, tuple[Any, Any, list[Any]]]]:
+) -> tuple[_Windows | None, dict[str, tuple[Any, Any, list[Any]]], Any]:
     """Both sides summarised on the cluster (and the current log per window): only summaries come back."""
     from mlrel_cli.engine import dask as dask_engine
 
@@ -480,7 +527,7 @@ def _summarise_on_cluster(
             summary(cur_side[plan.current_column]),
             [summary(p) for p in parts.parts] if parts is not None else [],
         )
-    return windows, precomputed
+    return windows, precomputed, grid
 
 
 def _time_facts(table: pa.Table, column: str, where: str) -> dict[str, Any]:

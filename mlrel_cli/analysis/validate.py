@@ -187,7 +187,7 @@ LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it wi
 
 def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
     """On a cluster: label coverage and the model's metrics, overall and per segment, from merged facts; what needs
-    rows together is named as not run (proxies, ranking), never left out silently."""
+    rows together is named as not run (per-query proxies, ranking), never left out silently."""
     assert isinstance(ctx.facts, ClusterFacts)
     spec = ctx.policy.validate_
     checks: list[Check] = []
@@ -202,8 +202,11 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
         if spec.performance.enabled:
             found, segment_rows = _cluster_performance(ctx)
             checks.extend(found)
-    if ctx.policy.proxy_metrics:
-        checks.append(_skipped("proxy_metrics", f"proxy metrics {LOCAL_ONLY}"))
+    for name, proxy in ctx.policy.proxy_metrics.items():
+        if proxy.per == "query":
+            checks.append(_skipped(f"proxy:{name}", f"a metric per query {LOCAL_ONLY}"))
+        else:
+            checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:
         checks.append(_cluster_fairness(ctx, task))
     return checks, task, segment_rows
@@ -1179,45 +1182,35 @@ def _ranking_performance(ctx: _Context, labels: pa.Array) -> list[Check]:
 
 
 def check_proxy_metrics(ctx: _Context) -> list[Check]:
+    from mlrel_cli.analysis.proxy import as_float, proxy_inputs
     from mlrel_cli.stats.ranking import proxy_value
 
     checks = []
     codes = None
     for name, spec in ctx.policy.proxy_metrics.items():
-        needed = {"column": spec.column} if spec.kind in ("mean", "rate") else {
-            "numerator": spec.numerator, "denominator": spec.denominator}  # fmt: skip
-        arrays: dict[str, np.ndarray] = {}
-        for key, column in needed.items():
-            if not column:
-                raise PolicyError(
-                    f"proxy_metrics.{name}.{key}: a {spec.kind} metric needs it", ctx.source(f"proxy_metrics.{name}")
-                )
-            if not ctx.log.has(column):
-                raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is not in the log",
-                                  ctx.source(f"proxy_metrics.{name}.{key}"))  # fmt: skip
-            array = ctx.log.column(column)
-            if kind_of_type(array.type) != "numeric" and not pa.types.is_boolean(array.type):
-                raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is {array.type}, not numeric",
-                                  ctx.source(f"proxy_metrics.{name}.{key}"))  # fmt: skip
-            arrays[key] = to_numpy_float(pc.cast(array, pa.float64()) if pa.types.is_boolean(array.type) else array)
+        arrays = {key: as_float(ctx.log.column(column)) for key, column in proxy_inputs(ctx.policy, ctx.log, name).items()}
         if spec.per == "query" and codes is None:
             codes = _query_codes(ctx)
         value = proxy_value(spec.kind, arrays.get("column"), arrays.get("numerator"), arrays.get("denominator"),
                             codes if spec.per == "query" else None)  # fmt: skip
-        if not np.isfinite(value):
-            checks.append(Check(name=f"proxy:{name}", status=Status.INCONCLUSIVE,
-                                message="undefined on this log (no values, or the denominator sums to zero)"))  # fmt: skip
-            continue
-        failed = (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
-        checks.append(Check(
-            name=f"proxy:{name}", status=Status.FAIL if failed else Status.PASS, value=value,
-            threshold={"min": spec.min, "max": spec.max} if spec.min is not None or spec.max is not None else None,
-            message=f"{name} ({spec.kind} per {spec.per}) {value:.4g}"
-            + ("" if spec.min is not None or spec.max is not None else " (no threshold set)"),
-            details={"higher_is_better": spec.higher_is_better},
-            source=ctx.source(f"proxy_metrics.{name}"),
-        ))  # fmt: skip
+        checks.append(_proxy_check(ctx, name, value))
     return checks
+
+
+def _proxy_check(ctx: _Context, name: str, value: float) -> Check:
+    spec = ctx.policy.proxy_metrics[name]
+    if not np.isfinite(value):
+        return Check(name=f"proxy:{name}", status=Status.INCONCLUSIVE,
+                     message="undefined on this log (no values, or the denominator sums to zero)")  # fmt: skip
+    failed = (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
+    return Check(
+        name=f"proxy:{name}", status=Status.FAIL if failed else Status.PASS, value=value,
+        threshold={"min": spec.min, "max": spec.max} if spec.min is not None or spec.max is not None else None,
+        message=f"{name} ({spec.kind} per {spec.per}) {value:.4g}"
+        + ("" if spec.min is not None or spec.max is not None else " (no threshold set)"),
+        details={"higher_is_better": spec.higher_is_better},
+        source=ctx.source(f"proxy_metrics.{name}"),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- where the facts come from
@@ -1285,10 +1278,11 @@ class ClusterFacts:
     downtime windows, whose width depends on the span the second pass found.
     """
 
-    def __init__(self, reference: dict[str, Any], current: dict[str, Any], task: str | None) -> None:
+    def __init__(self, reference: dict[str, Any], current: dict[str, Any], task: str | None, policy: Policy) -> None:
         self._reference = reference
         self._current = current
         self.task = task
+        self._policy_kinds = {name: spec.kind for name, spec in policy.proxy_metrics.items()}
 
     @classmethod
     def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
@@ -1337,6 +1331,14 @@ class ClusterFacts:
             sample = reduce(connection, list(log.files), [roles.prediction],
                             partial(_sample_rows, columns=[roles.prediction], fraction=fraction), log.label, True)  # fmt: skip
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
+        if ctx.policy.proxy_metrics:
+            from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
+
+            metrics = {name: (ctx.policy.proxy_metrics[name].kind, proxy_inputs(ctx.policy, log, name))
+                       for name in per_request(ctx.policy)}  # fmt: skip
+            if metrics:
+                columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
+                current.update(reduce(connection, list(log.files), columns, partial(proxy_facts, metrics=metrics), log.label))
         fairness = spec.fairness
         if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
             columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
@@ -1352,7 +1354,7 @@ class ClusterFacts:
                 window_plan = {"windows": ("windows", roles.timestamp, {"where": where, "origin": times.oldest,
                                                                         "width": width, "windows": n})}  # fmt: skip
                 current["windows"] = run(log, window_plan)["windows"]
-        return cls(reference, current, task)
+        return cls(reference, current, task, ctx.policy)
 
     @staticmethod
     def _labelled(ctx: _Context, connection: Any, current: dict[str, Any]) -> str | None:
@@ -1410,6 +1412,11 @@ class ClusterFacts:
 
     def labels(self) -> LabelCount:
         return self._current["labels"]
+
+    def proxy(self, name: str) -> float:
+        from mlrel_cli.stats.ranking import proxy_from_sums
+
+        return proxy_from_sums(self._policy_kinds[name], self._current[f"proxy:{name}"].values)[0]
 
     def positive_rates(self) -> dict[str, Any] | None:
         """Without labels: per group of the fairness column, finite scores and those at or above the threshold."""

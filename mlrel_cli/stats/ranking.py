@@ -162,3 +162,41 @@ def proxy_standard_error(
         units = (v[np.isfinite(v)] != 0).astype(float) if kind == "rate" else v
     units = units[np.isfinite(units)]
     return float(units.std(ddof=1) / np.sqrt(len(units))) if len(units) > 1 else float("nan")
+
+
+def proxy_sums(
+    kind: str, values: np.ndarray | None, numerator: np.ndarray | None, denominator: np.ndarray | None
+) -> dict[str, float]:
+    """A per-request proxy metric's sufficient statistics: sums that partitions add up (for a cluster)."""
+    if kind == "ratio":
+        num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
+        den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
+        return {"rows": len(num), "n": len(num), "num": float(num.sum()), "den": float(den.sum()),
+                "num2": float((num**2).sum()), "den2": float((den**2).sum()), "numden": float((num * den).sum())}  # fmt: skip
+    v = values.astype(float)  # type: ignore[union-attr]
+    units = v[np.isfinite(v)]
+    if kind == "rate":
+        units = (units != 0).astype(float)
+    return {"rows": len(v), "n": len(units), "sum": float(units.sum()), "sum2": float((units**2).sum())}
+
+
+def proxy_from_sums(kind: str, sums: dict[str, float]) -> tuple[float, float]:
+    """proxy_value and proxy_standard_error of a per-request metric, from proxy_sums."""
+    n = sums["n"]
+    if kind == "ratio":
+        if n < 1 or sums["den"] == 0:
+            return float("nan"), float("nan")
+        ratio = sums["num"] / sums["den"]
+        if n < 2:
+            return ratio, float("nan")
+        # residuals e = (num - ratio * den) / mean(den) sum to zero, so their variance is sum(e^2) / (n - 1)
+        squares = sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"]
+        mean_den = sums["den"] / n
+        return ratio, float(np.sqrt(max(squares, 0.0) / (n - 1)) / abs(mean_den) / np.sqrt(n))
+    if n < 1:
+        return float("nan"), float("nan")
+    mean = sums["sum"] / n
+    if n < 2:
+        return mean, float("nan")
+    variance = max(sums["sum2"] - n * mean**2, 0.0) / (n - 1)
+    return mean, float(np.sqrt(variance / n))
