@@ -7,20 +7,23 @@ reduced at once to mergeable pieces; three passes, each a tree reduction:
 1. a uniform sample of rows (about 100,000 a model): the task when the
    policy does not name it, and Mann-Whitney's values, as the local engine
    samples them;
-2. counts (rows, invalid outputs, labelled rows), the multiclass confusion
-   matrix, the regression error sums, and quantile sketches of the binary
-   scores, the regression errors and the latency;
-3. the cells the bootstrap resamples, over edges read from those sketches:
-   score bin x label with each cell's loss sums, error-size cells, latency
+2. counts (rows, invalid outputs, labelled rows), per-request proxy sums,
+   and quantile sketches of the binary scores, the regression errors and
+   the latency;
+3. per model and per segment value, a labelled part (score bin x label
+   cells with loss sums, the confusion matrix, or error sums with
+   error-size cells) over edges read from those sketches, and latency
    histograms.
 
 Counts, sums and the confusion matrix are exact, so accuracy, precision,
-recall, F1, log loss, Brier, the error rate, MAE, RMSE, MAPE and R² equal the
-local engine's. ROC AUC is read from the score cells (a tie within a bin
-counts half; at most the mass of one bin, 1/512, in practice far less) and
-latency percentiles from a sketch (docs/scale.md). Not on a cluster: shadow
-mode and ranking (they need rows together), per-segment verdicts and proxy
-metrics (reported as not computed), and a --labels file (a join).
+recall, F1, log loss, Brier, the error rate, MAE, RMSE, MAPE, R² and the
+proxy metrics equal the local engine's. ROC AUC is read from the score
+cells (a tie within a bin counts half; at most the mass of one bin, 1/512,
+in practice far less) and latency percentiles from a sketch. The judgement
+(intervals, classes, segments, verdict) is the local code's. Not on a
+cluster: shadow mode, ranking models and a --labels file (they need rows
+together: refused), per-query proxy metrics (reported as not computed).
+docs/scale.md.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.analysis.facts import Sums, TableSample, confusion_counts, multiclass_from_pairs
+from mlrel_cli.analysis.facts import Keyed, Sums, TableSample, confusion_counts, multiclass_from_pairs
 from mlrel_cli.analysis.proxy import per_request, proxy_inputs
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.logs import Log, infer_task, resolve_roles
@@ -66,19 +69,6 @@ class ModelSummary:
     latency: np.ndarray | None = None  # histogram over edges["latency"]
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
     proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
-
-
-@dataclass(frozen=True)
-class Keyed:
-    """Mergeable values by key (a segment's value), keys appearing in some partitions only."""
-
-    parts: dict[Any, Any]
-
-    def merge(self, other: Keyed) -> Keyed:
-        merged = dict(self.parts)
-        for key, value in other.parts.items():
-            merged[key] = merged[key].merge(value) if key in merged else value
-        return Keyed(merged)
 
 
 # ---------------------------------------------------------------- on the workers

@@ -509,9 +509,9 @@ def _summarise_on_cluster(
         windows = _Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
     columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
     ref_side = dask_engine.reduce(connection, list(reference.files), list(kinds),
-                                  partial(dask_engine.drift_summaries, kinds=kinds), reference.label)  # fmt: skip
+                                  partial(drift_summaries, kinds=kinds), reference.label)  # fmt: skip
     cur_side = dask_engine.reduce(connection, list(current.files), columns,
-                                  partial(dask_engine.drift_summaries, kinds=kinds, grid=grid), current.label)  # fmt: skip
+                                  partial(drift_summaries, kinds=kinds, grid=grid), current.label)  # fmt: skip
 
     def summary(sketch: Any) -> Any:
         return NumericSummary.from_sketch(sketch) if isinstance(sketch, QuantileSketch) else sketch
@@ -631,6 +631,31 @@ def summarise_column(
     missing = np.bincount(window_of_row[~present], minlength=n_windows)
     parts = [CategoricalSummary.from_counts(categories, matrix[i], int(missing[i])) for i in range(n_windows)]
     return whole, parts
+
+
+def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int, int, int] | None = None) -> dict[str, Any]:
+    """Runs on a worker: the local engine's summary of each column of a row group, numeric ones as quantile sketches;
+    with a window grid (timestamp column, where, origin, width, windows), also one summary per window."""
+    from mlrel_cli.analysis.facts import WindowParts
+    from mlrel_cli.logs import timestamps_keeping_rows
+    from mlrel_cli.stats.summaries import capped
+
+    def small(summary: Any) -> Any:
+        if isinstance(summary, NumericSummary):
+            return QuantileSketch.from_sorted(summary.sorted_values, summary.missing, summary.infinite)
+        return summary
+
+    windows = None
+    if grid is not None:
+        column, where, origin, width, n_windows = grid
+        windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
+    out: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        whole, parts = summarise_column(lambda name=name: table.column(name), kind, windows)
+        out[name] = small(whole)
+        if windows is not None:
+            out[f"{name}@windows"] = WindowParts([capped(small(part)) for part in parts])
+    return out
 
 
 def float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

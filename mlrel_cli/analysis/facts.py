@@ -1,11 +1,13 @@
-"""What ``validate`` needs to know about a column, as mergeable facts.
+"""Mergeable facts: what a check needs to know about a column, built per partition and merged.
 
-The local engine builds each fact from a whole column; the Dask engine
-builds the same fact from every row group next to the data and merges them
-(counts add, extremes take the extreme, the farthest offenders are re-ranked),
-so both engines judge the same numbers. Latency quantiles are the one
-approximation: a quantile sketch on Dask (docs/scale.md), exact sorted values
-locally. Builders take Arrow arrays and return small objects: no I/O here.
+The local engine builds each of validate's facts from a whole column; the
+Dask engine builds the same fact from every row group next to the data and
+merges them (counts add, extremes take the extreme, the farthest offenders
+are re-ranked), so both engines judge the same numbers. Latency quantiles
+are the one approximation: a quantile sketch on Dask (docs/scale.md), exact
+sorted values locally. Also the generic mergeables the Dask paths of
+validate, drift and compare share (Sums, TableSample, Keyed, WindowParts).
+Builders take Arrow arrays and return small objects: no I/O here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.logs import kind_of_type, to_numpy_float, to_timestamps_us
 from mlrel_cli.stats.sketch import QuantileSketch
-from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary, capped
 
 
 def _low(a: float, b: float) -> float:
@@ -219,6 +221,29 @@ def multiclass_from_pairs(confusion: CategoricalSummary) -> dict[str, float]:
     for (t, p), n in pairs.items():  # type: ignore[misc]
         matrix[index[t], index[p]] += n
     return multiclass_from_confusion(matrix)
+
+
+@dataclass(frozen=True)
+class WindowParts:
+    """One summary per time window (the same windows on every row group), merged window by window."""
+
+    parts: list[Any]
+
+    def merge(self, other: WindowParts) -> WindowParts:
+        return WindowParts([capped(a.merge(b)) for a, b in zip(self.parts, other.parts, strict=True)])
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Mergeable values by key (a segment's value), keys appearing in some partitions only."""
+
+    parts: dict[Any, Any]
+
+    def merge(self, other: Keyed) -> Keyed:
+        merged = dict(self.parts)
+        for key, value in other.parts.items():
+            merged[key] = merged[key].merge(value) if key in merged else value
+        return Keyed(merged)
 
 
 def latency_sketch(column: pa.Array | pa.ChunkedArray) -> QuantileSketch:

@@ -53,7 +53,7 @@ def proxy_facts(table: pa.Table, metrics: dict[str, tuple[str, dict[str, str]]],
     windows = None
     if grid is not None:
         from mlrel_cli.analysis.drift import assign_windows
-        from mlrel_cli.engine.dask import WindowParts
+        from mlrel_cli.analysis.facts import WindowParts
         from mlrel_cli.logs import timestamps_keeping_rows
 
         column, where, origin, width, n_windows = grid

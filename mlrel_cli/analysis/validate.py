@@ -1436,7 +1436,7 @@ def _sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float
 
 
 def _positive_rates(table: pa.Table, prediction: str, segment: str, threshold: float) -> dict[str, Any]:
-    from mlrel_cli.analysis.compare_cluster import Keyed
+    from mlrel_cli.analysis.facts import Keyed
 
     score = to_numpy_float(table.column(prediction))
     keep = np.isfinite(score)

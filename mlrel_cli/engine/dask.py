@@ -1,10 +1,11 @@
 """The Dask engine: each Parquet row group is a task that summarises its columns where it lies.
 
-Workers read their file's columns, build a quantile sketch per numeric
-column and category counts per categorical one, and send back only those;
-summaries are merged in a tree (pairs of pairs) on the workers, and one
-summary per column reaches the client. A task whose worker dies is retried
-(twice) on another worker; a file that cannot be read is named in the error.
+``reduce`` runs a command's builder (a table of a row group's columns in, a
+dict of mergeable summaries out: analysis/facts.py, drift_summaries,
+compare_cluster) on every row group, next to the data, and merges the
+results in a tree (pairs of pairs) on the workers; one dict reaches the
+client, never rows. A task that raises is retried twice, a dead worker's
+tasks run elsewhere; when that fails the row group is named in the error.
 Without ``--scheduler`` a local cluster of two worker processes is started
 on 127.0.0.1 and stopped afterwards. docs/scale.md.
 """
@@ -47,44 +48,6 @@ def run_on_row_group(
 def seed_of(part: tuple[str, int]) -> int:
     """A row group's own random seed: the same sample on every run, whichever worker draws it."""
     return zlib.crc32(f"{part[0]}:{part[1]}".encode())
-
-
-@dataclass(frozen=True)
-class WindowParts:
-    """One summary per time window (the same windows on every row group), merged window by window."""
-
-    parts: list[Any]
-
-    def merge(self, other: WindowParts) -> WindowParts:
-        from mlrel_cli.stats.summaries import capped
-
-        return WindowParts([capped(a.merge(b)) for a, b in zip(self.parts, other.parts, strict=True)])
-
-
-def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int, int, int] | None = None) -> dict[str, Any]:
-    """Runs on a worker: the local engine's summary of each column of a row group, numeric ones as quantile sketches;
-    with a window grid (timestamp column, where, origin, width, windows), also one summary per window."""
-    from mlrel_cli.analysis.drift import assign_windows, summarise_column
-    from mlrel_cli.logs import timestamps_keeping_rows
-    from mlrel_cli.stats.sketch import QuantileSketch
-    from mlrel_cli.stats.summaries import NumericSummary, capped
-
-    def small(summary: Any) -> Any:
-        if isinstance(summary, NumericSummary):
-            return QuantileSketch.from_sorted(summary.sorted_values, summary.missing, summary.infinite)
-        return summary
-
-    windows = None
-    if grid is not None:
-        column, where, origin, width, n_windows = grid
-        windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
-    out: dict[str, Any] = {}
-    for name, kind in kinds.items():
-        whole, parts = summarise_column(lambda name=name: table.column(name), kind, windows)
-        out[name] = small(whole)
-        if windows is not None:
-            out[f"{name}@windows"] = WindowParts([capped(small(part)) for part in parts])
-    return out
 
 
 def distinct_values(table: Any, column: str, limit: int) -> dict[str, Any]:
