@@ -186,6 +186,10 @@ def _validate_logs(root):
             prediction = cols["prediction"].copy()
             prediction[:40] = np.nan
             cols["prediction"] = prediction
+            ids = list(cols["prediction_id"])
+            ids[100:200] = ids[:100]  # logged twice: 100 rows repeat an id
+            ids[20_000:20_003] = [ids[0]] * 3  # one id five times (it was also copied above)
+            cols["prediction_id"] = ids
         table = pa.table(cols)
         if name == "current":
             keep = np.r_[0:10_000, 12_000:30_000]  # 33 minutes without traffic: downtime
@@ -227,7 +231,10 @@ def test_validate_same_checks_as_the_local_engine(mlrel, scheduler, tmp_path) ->
         assert b[name]["value"] == pytest.approx(a[name]["value"], abs=tolerance), name
         assert b[name]["status"] == a[name]["status"] and b[name]["details"]["rows"] == a[name]["details"]["rows"]
     not_run = {name for name, c in b.items() if c["status"] == "skipped"}
-    assert {"duplicates"} <= not_run  # said, not silently left out
+    dup_a, dup_b = a["duplicates"]["details"], b["duplicates"]["details"]  # counted on the cluster, by a shuffle of the ids
+    assert dup_b["duplicate_rows"] == dup_a["duplicate_rows"] == 103 and b["duplicates"]["status"] == a["duplicates"]["status"]
+    assert dup_b["top"][0] == dup_a["top"][0] == {"value": "id-2-0", "count": 5}
+    assert [t["count"] for t in dup_b["top"]] == [t["count"] for t in dup_a["top"]]  # ties may come in another order
     assert set(b) - set(a) <= not_run
 
 

@@ -562,18 +562,18 @@ def check_prediction(ctx: _Context) -> list[Check]:
 def check_duplicates(ctx: _Context) -> list[Check]:
     if ctx.roles.id is None:
         return []
-    if ctx.distributed:
-        return [_skipped("duplicates", f"counting repeated ids {LOCAL_ONLY}")]
     cfg = ctx.policy.validate_.duplicates
-    ids = ctx.log.column(ctx.roles.id)
-    n_valid = len(ids) - ids.null_count
-    distinct = pc.count_distinct(ids, mode="only_valid").as_py()
-    duplicates = n_valid - distinct
-    top: list[dict[str, Any]] = []
-    if duplicates:
-        values, counts = _value_counts(ids)
-        order = np.argsort(-counts, kind="stable")[: cfg.top]
-        top = [{"value": values[i], "count": int(counts[i])} for i in order if counts[i] > 1]
+    if ctx.distributed:
+        n_valid, duplicates, top = ctx.facts.duplicates()
+    else:
+        ids = ctx.log.column(ctx.roles.id)
+        n_valid = len(ids) - ids.null_count
+        duplicates = n_valid - pc.count_distinct(ids, mode="only_valid").as_py()
+        top = []
+        if duplicates:
+            values, counts = _value_counts(ids)
+            order = np.argsort(-counts, kind="stable")[: cfg.top]
+            top = [{"value": values[i], "count": int(counts[i])} for i in order if counts[i] > 1]
     rate = duplicates / n_valid if n_valid else 0.0
     return [
         Check(
@@ -1288,7 +1288,7 @@ class ClusterFacts:
     def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
         from functools import partial
 
-        from mlrel_cli.engine.dask import reduce
+        from mlrel_cli.engine.dask import count_duplicates, reduce
 
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
             return reduce(connection, list(log.files), columns_of(plan), partial(build, plan=plan), log.label) if plan else {}
@@ -1331,6 +1331,8 @@ class ClusterFacts:
             sample = reduce(connection, list(log.files), [roles.prediction],
                             partial(_sample_rows, columns=[roles.prediction], fraction=fraction), log.label, True)  # fmt: skip
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
+        if spec.duplicates.enabled and roles.id is not None:
+            current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
         if ctx.policy.proxy_metrics:
             from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
 
@@ -1412,6 +1414,10 @@ class ClusterFacts:
 
     def labels(self) -> LabelCount:
         return self._current["labels"]
+
+    def duplicates(self) -> tuple[int, int, list[dict[str, Any]]]:
+        """Ids present, rows repeating an id, and the most repeated ids."""
+        return self._current["duplicates"]
 
     def proxy(self, name: str) -> float:
         from mlrel_cli.stats.ranking import proxy_from_sums

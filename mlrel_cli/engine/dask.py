@@ -146,3 +146,29 @@ def reduce(
             pairs.append(layer[-1])
         layer = pairs
     return layer[0].result()
+
+
+def count_duplicates(log: Any, column: str, top: int) -> tuple[int, int, list[dict[str, Any]]]:
+    """Ids present, rows repeating an id, and the ``top`` most repeated ids, counted on the cluster.
+
+    The one check that needs every id next to every other: dask.dataframe's
+    value_counts shuffles the ids between the workers by hash (split_out), so
+    no worker and not the client holds them all; only the counts come back.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    from mlrel_cli.logs import filesystem_of
+
+    fs, _ = filesystem_of(log.files[0])
+    paths = [filesystem_of(location)[1] for location in log.files]
+    try:
+        ids = dd.read_parquet(paths, columns=[column], filesystem=fs)[column]
+        counts = ids.value_counts(split_out=max(1, ids.npartitions // 4))
+        repeated = counts[counts > 1]
+        n_valid, extra, most = dask.compute(ids.count(), (repeated - 1).sum(), repeated.nlargest(top))
+    except Exception as exc:
+        raise LogError(
+            f"cannot count duplicate ids of '{column}' on the cluster: {type(exc).__name__}: {exc}", log.path
+        ) from None
+    return int(n_valid), int(extra), [{"value": value, "count": int(count)} for value, count in most.items()]
