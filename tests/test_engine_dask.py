@@ -476,3 +476,25 @@ def test_proxy_metrics_on_dask(mlrel, scheduler, tmp_path) -> None:
         assert (r["baseline"], r["candidate"]) == pytest.approx((m["baseline"], m["candidate"]), rel=1e-9)
         assert r["ci_high"] - r["ci_low"] == pytest.approx(m["ci_high"] - m["ci_low"], rel=0.25)
         assert r["classification"] == m["classification"]
+
+
+def test_hive_partition_columns_reach_the_workers(mlrel, scheduler, tmp_path) -> None:
+    """model_version=v1/ in the path, not in the files: the workers read it from the path, as the local engine does."""
+    import pyarrow.dataset as ds
+
+    _canary_log(tmp_path / "canary.parquet", "binary")
+    table = pq.read_table(tmp_path / "canary.parquet")
+    table = table.append_column("request", pa.array(np.arange(table.num_rows) % 39_990))  # integer ids, 10 repeated
+    ds.write_dataset(table, tmp_path / "lake", format="parquet", partitioning=["model_version"], partitioning_flavor="hive",
+                     max_rows_per_group=4_000)  # fmt: skip
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("columns: {id: request}\nsegments: [model_version]\n")
+    for args in (("compare", "--log", tmp_path / "lake", "--baseline", "v1", "--candidate", "v2", "-p", policy),
+                 ("validate", tmp_path / "lake", "-p", policy)):  # fmt: skip
+        local = json.loads(mlrel(*args, "--format", "json").stdout)
+        result = mlrel(*args, "--format", "json", "--engine", "dask", "--scheduler", scheduler)
+        assert result.exit_code == local["exit_code"], result.stderr
+        remote = json.loads(result.stdout)
+        assert remote["summary"].split(":")[0] == local["summary"].split(":")[0]
+    assert {c["name"]: c for c in remote["checks"]}["duplicates"]["details"]["duplicate_rows"] == 10
+    assert [s["value"] for s in remote["segments"]] == [s["value"] for s in local["segments"]] == ["v1", "v2"]

@@ -213,7 +213,7 @@ def load_models_on_cluster(
         plans.append((source, versions, columns))
 
     def run(source: Log, columns: dict[str, str], build: Any, seeded: bool = False) -> dict[str, Any]:
-        return reduce(connection, list(source.files), list(dict.fromkeys(columns.values())), build, source.label, seeded)
+        return reduce(connection, source, list(dict.fromkeys(columns.values())), build, seeded)
 
     samples = []
     for source, versions, columns in plans:
@@ -266,7 +266,7 @@ def load_models_on_cluster(
 def _check_versions(connection: Any, log: Log, column: str, versions: list[str]) -> None:
     from mlrel_cli.engine.dask import distinct_values, reduce
 
-    found = reduce(connection, list(log.files), [column], partial(distinct_values, column=column, limit=10_000), log.label)
+    found = reduce(connection, log, [column], partial(distinct_values, column=column, limit=10_000))
     known = sorted(str(v) for v in (found["values"].values or ())) if found else []
     for version in versions:
         if found and found["values"].values is not None and version not in known:
@@ -278,7 +278,7 @@ def _name_of(connection: Any, log: Log, column: str | None) -> str:
     from mlrel_cli.engine.dask import distinct_values, reduce
 
     if column is not None:
-        found = reduce(connection, list(log.files), [column], partial(distinct_values, column=column, limit=1), log.label)
+        found = reduce(connection, log, [column], partial(distinct_values, column=column, limit=1))
         if found and found["values"].values is not None and len(found["values"].values) == 1:
             return str(next(iter(found["values"].values)))
     return log.path.rsplit("/", 1)[-1]
@@ -406,12 +406,11 @@ def labelled_summary(
     from mlrel_cli.engine.dask import reduce
 
     fraction = min(1.0, sample_rows / max(log.num_rows, 1))
-    first = reduce(connection, list(log.files), columns, partial(_labelled_sample, prepare=prepare, task=task,
-                   fraction=fraction), log.label, seeded=True)  # fmt: skip
+    first = reduce(connection, log, columns, partial(_labelled_sample, prepare=prepare, task=task,
+                   fraction=fraction), seeded=True)  # fmt: skip
     threshold = policy.validate_.performance.decision_threshold
     edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
-    parts = reduce(connection, list(log.files), columns, partial(_labelled_parts, prepare=prepare, task=task, edges=edges),
-                   log.label)  # fmt: skip
+    parts = reduce(connection, log, columns, partial(_labelled_parts, prepare=prepare, task=task, edges=edges))
     return {
         "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
         "rows": int(parts["whole"].values["n"]),

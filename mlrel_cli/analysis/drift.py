@@ -351,8 +351,7 @@ def _proxies_on_cluster(
         columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
         if side_grid is not None and side_grid[0] not in columns:
             columns.append(side_grid[0])
-        sides.append(reduce(connection, list(log.files), columns, partial(proxy_facts, metrics=metrics, grid=side_grid),
-                            log.label))  # fmt: skip
+        sides.append(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics, grid=side_grid)))
     out = []
     for name in names:
         kind = policy.proxy_metrics[name].kind
@@ -499,8 +498,8 @@ def _summarise_on_cluster(
     if window is not None:
         assert roles.timestamp is not None
         where = f"{current.path}: {roles.timestamp}"
-        times = dask_engine.reduce(connection, list(current.files), [roles.timestamp],
-                                   partial(_time_facts, column=roles.timestamp, where=where), current.label)["time"]  # fmt: skip
+        times = dask_engine.reduce(connection, current, [roles.timestamp],
+                                   partial(_time_facts, column=roles.timestamp, where=where))["time"]  # fmt: skip
         if not times.count:
             raise LogError(f"timestamp column '{roles.timestamp}' has no values to cut windows from", current.path)
         origin, n_windows = window_grid(times.oldest, times.newest, window, current.path)
@@ -508,10 +507,10 @@ def _summarise_on_cluster(
         grid = (roles.timestamp, where, origin, width_us, n_windows)
         windows = _Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
     columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
-    ref_side = dask_engine.reduce(connection, list(reference.files), list(kinds),
-                                  partial(drift_summaries, kinds=kinds), reference.label)  # fmt: skip
-    cur_side = dask_engine.reduce(connection, list(current.files), columns,
-                                  partial(drift_summaries, kinds=kinds, grid=grid), current.label)  # fmt: skip
+    ref_side = dask_engine.reduce(connection, reference, list(kinds),
+                                  partial(drift_summaries, kinds=kinds))  # fmt: skip
+    cur_side = dask_engine.reduce(connection, current, columns,
+                                  partial(drift_summaries, kinds=kinds, grid=grid))  # fmt: skip
 
     def summary(sketch: Any) -> Any:
         return NumericSummary.from_sketch(sketch) if isinstance(sketch, QuantileSketch) else sketch
@@ -986,8 +985,8 @@ def _concept_on_cluster(
     task = policy.task
     if task is None:
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(reference.num_rows, 1))
-        sample = reduce(connection, list(reference.files), columns, partial(_sample_columns, columns=columns,
-                        fraction=fraction), reference.label, seeded=True)["sample"].table  # fmt: skip
+        sample = reduce(connection, reference, columns, partial(_sample_columns, columns=columns,
+                        fraction=fraction), seeded=True)["sample"].table  # fmt: skip
         task = infer_task(sample.column(ref_roles.prediction), sample.column(ref_roles.label) if ref_roles.label else None)
     if ref_roles.label is None or cur_roles.label is None or task not in DEFAULT_CONCEPT_METRIC:
         return None, task

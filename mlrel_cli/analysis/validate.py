@@ -1291,7 +1291,7 @@ class ClusterFacts:
         from mlrel_cli.engine.dask import count_duplicates, reduce
 
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
-            return reduce(connection, list(log.files), columns_of(plan), partial(build, plan=plan), log.label) if plan else {}
+            return reduce(connection, log, columns_of(plan), partial(build, plan=plan)) if plan else {}
 
         log, roles, spec = ctx.log, ctx.roles, ctx.policy.validate_
         numeric = {name for name, kind in roles.features.items()
@@ -1328,8 +1328,8 @@ class ClusterFacts:
             task = cls._labelled(ctx, connection, current)
         elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
             fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
-            sample = reduce(connection, list(log.files), [roles.prediction],
-                            partial(_sample_rows, columns=[roles.prediction], fraction=fraction), log.label, True)  # fmt: skip
+            sample = reduce(connection, log, [roles.prediction],
+                            partial(_sample_rows, columns=[roles.prediction], fraction=fraction), True)  # fmt: skip
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
         if spec.duplicates.enabled and roles.id is not None:
             current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
@@ -1340,13 +1340,13 @@ class ClusterFacts:
                        for name in per_request(ctx.policy)}  # fmt: skip
             if metrics:
                 columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
-                current.update(reduce(connection, list(log.files), columns, partial(proxy_facts, metrics=metrics), log.label))
+                current.update(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics)))
         fairness = spec.fairness
         if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
             columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
             rates = partial(_positive_rates, prediction=roles.prediction, segment=fairness.segment,
                             threshold=spec.performance.decision_threshold)  # fmt: skip
-            current["positive_rates"] = reduce(connection, list(log.files), columns, rates, log.label)["groups"].parts
+            current["positive_rates"] = reduce(connection, log, columns, rates)["groups"].parts
 
         times = current.get("time")
         if spec.downtime.enabled and times is not None and times.count and ctx.policy.task != RANKING:
@@ -1375,7 +1375,7 @@ class ClusterFacts:
         task = policy.task
 
         def run(build: Any, seeded: bool = False) -> dict[str, Any]:
-            return reduce(connection, list(log.files), columns, build, log.label, seeded)
+            return reduce(connection, log, columns, build, seeded)
 
         if task is None:
             sample = run(partial(_sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)

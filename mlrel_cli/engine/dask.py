@@ -24,23 +24,39 @@ from mlrel_cli.errors import LogError, MlrelError
 RETRIES = 2
 
 
-def read_row_group(part: tuple[str, int], columns: list[str]) -> Any:
-    """Runs on a worker: one row group's columns, read where the file lies."""
+def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[str, Any] | None = None) -> Any:
+    """Runs on a worker: one row group's columns, read where the file lies. A hive partition column (``date=...``
+    in the path, not in the file) becomes a constant column of the log's type for it, as the local engine reads it."""
+    import urllib.parse
+
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from mlrel_cli.logs import filesystem_of
 
     location, row_group = part
     fs, path = filesystem_of(location)
-    return pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=columns)
+    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns}
+    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=[c for c in columns if c not in partitions])
+    if partitions:
+        keys = dict(segment.split("=", 1) for segment in path.split("/") if "=" in segment)
+        for name, dtype in partitions.items():
+            value = urllib.parse.unquote(keys[name]) if name in keys else None
+            constant = pa.array([value] * table.num_rows, type=pa.string()).cast(dtype)
+            table = table.append_column(name, constant)
+    return table
 
 
 def run_on_row_group(
-    part: tuple[str, int], columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False
+    part: tuple[str, int],
+    columns: list[str],
+    build: Callable[..., dict[str, Any]],
+    seeded: bool = False,
+    partitions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from mlrel_cli.stats.summaries import capped
 
-    table = read_row_group(part, columns)
+    table = read_row_group(part, columns, partitions)
     built = build(table, seed=seed_of(part)) if seeded else build(table)
     return {key: capped(value) for key, value in built.items()}
 
@@ -74,7 +90,7 @@ def few_values(connection: Any, log: Any, name: str, limit: int = 20) -> bool:
     """Whether a column holds at most ``limit`` distinct values (a label's classes), found on the cluster."""
     from functools import partial
 
-    found = reduce(connection, list(log.files), [name], partial(distinct_values, column=name, limit=limit), log.label)
+    found = reduce(connection, log, [name], partial(distinct_values, column=name, limit=limit))
     return bool(found) and found["values"].values is not None
 
 
@@ -107,27 +123,24 @@ def client(scheduler: str | None) -> Iterator[Any]:
 
 
 def reduce(
-    connection: Any,
-    files: list[str],
-    columns: list[str],
-    build: Callable[..., dict[str, Any]],
-    label: str,
-    seeded: bool = False,
+    connection: Any, log: Any, columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False
 ) -> dict[str, Any]:
-    """``build`` run on every row group of every file (a table of ``columns`` in, a dict of mergeable summaries out),
-    the results merged pairwise in a tree on the cluster; one dict reaches the client."""
+    """``build`` run on every row group of every file of ``log`` (a table of ``columns`` in, a dict of mergeable
+    summaries out), the results merged pairwise in a tree on the cluster; one dict reaches the client."""
     import pyarrow.parquet as pq
     from distributed import wait
 
     from mlrel_cli.logs import filesystem_of
 
     parts = []
-    for location in files:  # footers only, on the client: which row groups there are
+    for location in log.files:  # footers only, on the client: which row groups there are
         fs, path = filesystem_of(location)
         parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
     if not parts:
         return {}
-    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, seeded=seeded, retries=RETRIES, pure=False)
+    partitions = {name: log.schema.field(name).type for name in log.partition_columns}
+    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, seeded=seeded, partitions=partitions,
+                             retries=RETRIES, pure=False)  # fmt: skip
     wait(futures)
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":
@@ -137,7 +150,7 @@ def reduce(
             why = f"{type(error).__name__}: {error}"
             if type(error).__name__ == "KilledWorker":
                 why = "every worker that ran it died (KilledWorker); the workers' logs say why"
-            raise LogError(f"cannot summarise row group {row_group} of the {label} on the cluster: {why}", path)
+            raise LogError(f"cannot summarise row group {row_group} of the {log.label} on the cluster: {why}", path)
     layer = futures
     while len(layer) > 1:
         pairs = [connection.submit(merge_summaries, layer[i], layer[i + 1], retries=RETRIES, pure=False)
