@@ -498,3 +498,24 @@ def test_hive_partition_columns_reach_the_workers(mlrel, scheduler, tmp_path) ->
         assert remote["summary"].split(":")[0] == local["summary"].split(":")[0]
     assert {c["name"]: c for c in remote["checks"]}["duplicates"]["details"]["duplicate_rows"] == 10
     assert [s["value"] for s in remote["segments"]] == [s["value"] for s in local["segments"]] == ["v1", "v2"]
+
+
+def test_ranking_and_per_query_metrics_on_dask(mlrel, scheduler, tmp_path) -> None:
+    """Queries cut across files and row groups: shuffled by query on the cluster, the same metrics as locally."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    policy = samples.parent / "configs" / "search-ranking.yaml"
+    table = pq.read_table(samples / "ranking_current.parquet")
+    (tmp_path / "lake").mkdir()
+    for i, start in enumerate(range(0, table.num_rows, 13_333)):  # file boundaries inside queries
+        pq.write_table(table.slice(start, 13_333), tmp_path / "lake" / f"part-{i}.parquet", row_group_size=997)
+    args = ("validate", tmp_path / "lake", "-p", policy, "--format", "json")
+    local = {c["name"]: c for c in json.loads(mlrel(*args).stdout)["checks"]}
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    remote = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    judged = [n for n in local if n.startswith(("performance:", "proxy:"))]
+    assert {"performance:ndcg@10", "performance:mrr", "proxy:conversion", "proxy:revenue_per_result"} <= set(judged)
+    for name in judged:
+        assert remote[name]["status"] == local[name]["status"], name
+        assert remote[name]["value"] == pytest.approx(local[name]["value"], rel=1e-9), name

@@ -187,7 +187,7 @@ LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it wi
 
 def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
     """On a cluster: label coverage and the model's metrics, overall and per segment, from merged facts; what needs
-    rows together is named as not run (per-query proxies, ranking), never left out silently."""
+    rows together comes from a shuffle of the rows between workers (duplicates, per-query metrics)."""
     assert isinstance(ctx.facts, ClusterFacts)
     spec = ctx.policy.validate_
     checks: list[Check] = []
@@ -202,11 +202,8 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
         if spec.performance.enabled:
             found, segment_rows = _cluster_performance(ctx)
             checks.extend(found)
-    for name, proxy in ctx.policy.proxy_metrics.items():
-        if proxy.per == "query":
-            checks.append(_skipped(f"proxy:{name}", f"a metric per query {LOCAL_ONLY}"))
-        else:
-            checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
+    for name in ctx.policy.proxy_metrics:
+        checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:
         checks.append(_cluster_fairness(ctx, task))
     return checks, task, segment_rows
@@ -239,8 +236,11 @@ def _cluster_performance(ctx: _Context) -> tuple[list[Check], list[dict[str, Any
     assert isinstance(ctx.facts, ClusterFacts)
     cfg = ctx.policy.validate_.performance
     task = ctx.facts.task
+    if task == RANKING:
+        values, queries = ctx.facts.ranking(cfg.k)
+        return _ranking_checks(ctx, values, queries), []
     if task not in (BINARY, MULTICLASS, REGRESSION):
-        return [_skipped("performance", f"task '{task}' metrics {LOCAL_ONLY}")], []
+        return [_skipped("performance", f"task '{task}' metrics are not built yet")], []
     found = ctx.facts.performance()
     n = found["rows"]
     if n < cfg.min_rows:
@@ -1129,8 +1129,8 @@ def _fairness_check(ctx: _Context, sizes: dict[str, int], metrics_of: Callable[[
 # ---------------------------------------------------------------- ranking and proxy metrics
 
 
-def _query_codes(ctx: _Context) -> np.ndarray:
-    """Each row's query as an integer code (the query column is required for ranking and per-query metrics)."""
+def _query_column(ctx: _Context) -> str:
+    """The query (or session) column, required for ranking and per-query metrics."""
     cols = ctx.policy.columns
     if not cols.query or not ctx.log.has(cols.query):
         raise PolicyError(
@@ -1139,32 +1139,66 @@ def _query_codes(ctx: _Context) -> np.ndarray:
             else "columns.query: set the query (or session) id column of the ranking log",
             ctx.source("columns.query"),
         )
-    encoded = pc.dictionary_encode(ctx.log.column(cols.query)).combine_chunks()
+    return cols.query
+
+
+def _query_codes(ctx: _Context) -> np.ndarray:
+    """Each row's query as an integer code (-1: no query)."""
+    encoded = pc.dictionary_encode(ctx.log.column(_query_column(ctx))).combine_chunks()
     return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _position_column(ctx: _Context) -> str:
+    cols = ctx.policy.columns
+    if not cols.position or not ctx.log.has(cols.position):
+        raise PolicyError("columns.position: a ranking log needs the position each result was shown at",
+                          ctx.source("columns.position"))  # fmt: skip
+    dtype = ctx.log.schema.field(cols.position).type
+    if not pa.types.is_integer(dtype):
+        raise LogError(f"position column '{cols.position}' must hold integers, not {dtype}", ctx.log.path)
+    return cols.position
+
+
+def query_units(
+    table: pa.Table, codes: np.ndarray, ranking: tuple[str, str, int] | None, proxies: dict[str, tuple[str, dict[str, str]]]
+) -> dict[str, np.ndarray]:
+    """Per-query values of the ranking metrics (position, gain columns, k) and of per-query proxy metrics, for the
+    queries of ``table`` (whole queries: all their rows are here). Means of these over queries are the metrics."""
+    from mlrel_cli.analysis.proxy import as_float
+    from mlrel_cli.stats.ranking import group_queries, per_query_proxy, ranking_units
+
+    units: dict[str, np.ndarray] = {}
+    if ranking is not None:
+        position, label, k = ranking
+        gain, pos = to_numpy_float(table.column(label)), to_numpy_float(table.column(position))
+        keep = (codes >= 0) & np.isfinite(gain) & np.isfinite(pos)
+        units.update(ranking_units(group_queries(codes[keep], pos[keep], gain[keep]), k))
+    for name, (kind, inputs) in proxies.items():
+        arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
+        units[f"proxy:{name}"] = per_query_proxy(
+            kind, arrays.get("column"), arrays.get("numerator"), arrays.get("denominator"), codes
+        )
+    return units
 
 
 def _ranking_performance(ctx: _Context, labels: pa.Array) -> list[Check]:
     from mlrel_cli.stats.ranking import group_queries, ranking_metrics
 
     cfg = ctx.policy.validate_.performance
-    cols = ctx.policy.columns
     codes = _query_codes(ctx)
-    if not cols.position or not ctx.log.has(cols.position):
-        raise PolicyError("columns.position: a ranking log needs the position each result was shown at",
-                          ctx.source("columns.position"))  # fmt: skip
-    position = ctx.log.column(cols.position)
-    if not pa.types.is_integer(position.type):
-        raise LogError(f"position column '{cols.position}' must hold integers, not {position.type}", ctx.log.path)
+    pos = to_numpy_float(ctx.log.column(_position_column(ctx)))
     gain = to_numpy_float(labels)
-    keep = (codes >= 0) & np.isfinite(gain)
-    pos = to_numpy_float(position)
-    keep &= np.isfinite(pos)
+    keep = (codes >= 0) & np.isfinite(gain) & np.isfinite(pos)
     queries = group_queries(codes[keep], pos[keep], gain[keep])
-    if queries.count < cfg.min_rows:
-        return [Check(name="performance", status=Status.INCONCLUSIVE, value=queries.count, threshold=cfg.min_rows,
-                      message=f"only {queries.count:,} queries with labels; at least {cfg.min_rows:,} are needed",
+    return _ranking_checks(ctx, ranking_metrics(queries, cfg.k), queries.count)
+
+
+def _ranking_checks(ctx: _Context, values: dict[str, float], queries: int) -> list[Check]:
+    cfg = ctx.policy.validate_.performance
+    if queries < cfg.min_rows:
+        return [Check(name="performance", status=Status.INCONCLUSIVE, value=queries, threshold=cfg.min_rows,
+                      message=f"only {queries:,} queries with labels; at least {cfg.min_rows:,} are needed",
                       source=ctx.source("validate.performance.min_rows"))]  # fmt: skip
-    values = ranking_metrics(queries, cfg.k)
     checks = []
     for full_name, value in values.items():
         name = full_name.split("@")[0]
@@ -1175,7 +1209,7 @@ def _ranking_performance(ctx: _Context, labels: pa.Array) -> list[Check]:
         checks.append(Check(
             name=f"performance:{full_name}", status=status, value=value,
             threshold={"min": bound.min, "max": bound.max} if bound else None,
-            message=f"{full_name} {value:.4g} over {queries.count:,} queries" + ("" if bound else " (no threshold set)"),
+            message=f"{full_name} {value:.4g} over {queries:,} queries" + ("" if bound else " (no threshold set)"),
             source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
         ))  # fmt: skip
     return checks
@@ -1333,6 +1367,7 @@ class ClusterFacts:
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
         if spec.duplicates.enabled and roles.id is not None:
             current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
+        current.update(cls._per_query(ctx, task))
         if ctx.policy.proxy_metrics:
             from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
 
@@ -1357,6 +1392,28 @@ class ClusterFacts:
                                                                         "width": width, "windows": n})}  # fmt: skip
                 current["windows"] = run(log, window_plan)["windows"]
         return cls(reference, current, task, ctx.policy)
+
+    @staticmethod
+    def _per_query(ctx: _Context, task: str | None) -> dict[str, Any]:
+        """Ranking metrics and per-query proxy metrics: the rows shuffled by query on the cluster, summed per query."""
+        from functools import partial
+
+        from mlrel_cli.analysis.proxy import proxy_inputs
+        from mlrel_cli.engine.dask import per_query_sums
+
+        policy, roles = ctx.policy, ctx.roles
+        k = policy.validate_.performance.k
+        ranking = task == RANKING and roles.label is not None and policy.validate_.performance.enabled
+        proxies = {name: (p.kind, proxy_inputs(policy, ctx.log, name)) for name, p in policy.proxy_metrics.items()
+                   if p.per == "query"}  # fmt: skip
+        if not ranking and not proxies:
+            return {}
+        query = _query_column(ctx)
+        rank = (_position_column(ctx), roles.label, k) if ranking else None
+        columns = [query, *(rank[:2] if rank else [])] + [c for _, inputs in proxies.values() for c in inputs.values()]
+        names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
+        units = partial(query_units, ranking=rank, proxies=proxies)
+        return {"per_query": per_query_sums(ctx.log, list(dict.fromkeys(columns)), query, units, names)}
 
     @staticmethod
     def _labelled(ctx: _Context, connection: Any, current: dict[str, Any]) -> str | None:
@@ -1420,9 +1477,20 @@ class ClusterFacts:
         return self._current["duplicates"]
 
     def proxy(self, name: str) -> float:
+        from mlrel_cli.engine.dask import mean_and_se
         from mlrel_cli.stats.ranking import proxy_from_sums
 
+        if f"proxy:{name}" in self._current.get("per_query", {}):
+            return mean_and_se(self._current["per_query"][f"proxy:{name}"])[0]
         return proxy_from_sums(self._policy_kinds[name], self._current[f"proxy:{name}"].values)[0]
+
+    def ranking(self, k: int) -> tuple[dict[str, float], int]:
+        """The ranking metrics (means over queries) and how many queries have labels."""
+        from mlrel_cli.engine.dask import mean_and_se
+
+        sums = self._current["per_query"]
+        names = [f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"]
+        return {name: mean_and_se(sums[name])[0] for name in names}, int(sums["mrr"]["n"])
 
     def positive_rates(self) -> dict[str, Any] | None:
         """Without labels: per group of the fairness column, finite scores and those at or above the threshold."""

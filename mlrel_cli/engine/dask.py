@@ -185,3 +185,65 @@ def count_duplicates(log: Any, column: str, top: int) -> tuple[int, int, list[di
             f"cannot count duplicate ids of '{column}' on the cluster: {type(exc).__name__}: {exc}", log.path
         ) from None
     return int(n_valid), int(extra), [{"value": value, "count": int(count)} for value, count in most.items()]
+
+
+def per_query_sums(
+    log: Any, columns: list[str], query: str, units: Callable[..., dict[str, Any]], names: list[str]
+) -> dict[str, dict[str, float]]:
+    """Per-query units summed over all queries: for each name, how many finite values, their sum and sum of squares.
+
+    A query's results may lie in several row groups, so its rows are first
+    brought together: dask.dataframe shuffles the rows between the workers by
+    the query's hash; each partition then holds whole queries, and
+    ``units(table, query_codes)`` (per-query arrays by name) runs on it.
+    Only the sums reach the client.
+    """
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from mlrel_cli.logs import filesystem_of
+
+    hive = [c for c in columns if c in log.partition_columns]
+    if hive:
+        raise LogError(f"per-query metrics on the cluster read columns inside the files; {', '.join(hive)} is a hive "
+                       "partition column: use --engine local", log.path)  # fmt: skip
+    fs, _ = filesystem_of(log.files[0])
+    keys = [f"{name}|{stat}" for name in names for stat in ("n", "sum", "sum2")]
+
+    def per_partition(frame: pd.DataFrame) -> pd.DataFrame:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        encoded = pc.dictionary_encode(table.column(query)).combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        row = dict.fromkeys(keys, 0.0)
+        for name, values in units(table, codes).items():
+            finite = values[np.isfinite(values)]
+            row.update(
+                {f"{name}|n": float(len(finite)), f"{name}|sum": float(finite.sum()), f"{name}|sum2": float((finite**2).sum())}
+            )
+        return pd.DataFrame([row], columns=keys)
+
+    try:
+        frame = dd.read_parquet([filesystem_of(f)[1] for f in log.files], columns=columns, filesystem=fs)
+        totals = frame.shuffle(on=query).map_partitions(per_partition, meta=pd.DataFrame(columns=keys, dtype=float)).sum()
+        found = totals.compute()
+    except MlrelError:
+        raise
+    except Exception as exc:
+        raise LogError(f"cannot compute per-query metrics on the cluster: {type(exc).__name__}: {exc}", log.path) from None
+    return {name: {stat: float(found[f"{name}|{stat}"]) for stat in ("n", "sum", "sum2")} for name in names}
+
+
+def mean_and_se(sums: dict[str, float]) -> tuple[float, float]:
+    """The mean of per-query units and its standard error, from per_query_sums."""
+    import numpy as np
+
+    n = sums["n"]
+    if n < 1:
+        return float("nan"), float("nan")
+    mean = sums["sum"] / n
+    if n < 2:
+        return mean, float("nan")
+    return mean, float(np.sqrt(max(sums["sum2"] - n * mean**2, 0.0) / (n - 1) / n))

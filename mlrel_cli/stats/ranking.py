@@ -77,15 +77,20 @@ def no_engagement_per_query(queries: Queries) -> np.ndarray:
     return (engaged == 0).astype(float)
 
 
+def ranking_units(queries: Queries, k: int) -> dict[str, np.ndarray]:
+    """Each query's NDCG@k (NaN without engagement), reciprocal rank, CTR@k and no-engagement flag."""
+    return {
+        f"ndcg@{k}": ndcg_per_query(queries, k),
+        "mrr": reciprocal_rank_per_query(queries),
+        f"ctr@{k}": ctr_at_k_per_query(queries, k),
+        "no_engagement": no_engagement_per_query(queries),
+    }
+
+
 def ranking_metrics(queries: Queries, k: int) -> dict[str, float]:
     """Means over queries: NDCG@k over queries with engagement, the others over all queries."""
-    ndcg = ndcg_per_query(queries, k)
-    return {
-        f"ndcg@{k}": float(np.nanmean(ndcg)) if np.isfinite(ndcg).any() else float("nan"),
-        "mrr": float(reciprocal_rank_per_query(queries).mean()) if queries.count else float("nan"),
-        f"ctr@{k}": float(np.nanmean(ctr_at_k_per_query(queries, k))) if queries.count else float("nan"),
-        "no_engagement": float(no_engagement_per_query(queries).mean()) if queries.count else float("nan"),
-    }
+    return {name: float(np.nanmean(units)) if np.isfinite(units).any() else float("nan")
+            for name, units in ranking_units(queries, k).items()}  # fmt: skip
 
 
 # ---------------------------------------------------------------- proxy metrics
