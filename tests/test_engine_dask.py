@@ -339,7 +339,7 @@ def test_compare_same_judgement_as_the_local_engine(mlrel, scheduler, tmp_path, 
     assert segments[("device", "mobile")]["worse"] and not segments[("device", "tablet")]["worse"]
 
 
-def test_compare_shadow_and_ranking_are_refused_on_dask(mlrel, tmp_path) -> None:
+def test_compare_shadow_is_refused_on_dask(mlrel, tmp_path) -> None:
     _canary_log(tmp_path / "canary.parquet", "binary")
     args = ("compare", "--log", tmp_path / "canary.parquet", "--baseline", "v1", "--candidate", "v2", "--engine", "dask")
     result = mlrel(*args, "--mode", "shadow")
@@ -519,3 +519,38 @@ def test_ranking_and_per_query_metrics_on_dask(mlrel, scheduler, tmp_path) -> No
     for name in judged:
         assert remote[name]["status"] == local[name]["status"], name
         assert remote[name]["value"] == pytest.approx(local[name]["value"], rel=1e-9), name
+
+    args = (
+        "drift",
+        "-r",
+        samples / "ranking_reference.parquet",
+        "-c",
+        tmp_path / "lake",
+        "-p",
+        policy,
+        "-w",
+        "1h",
+        "--format",
+        "json",
+    )
+    local = json.loads(mlrel(*args).stdout)
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == local["exit_code"], result.stderr
+    a, b = ({p["name"]: p for p in r["proxy_metrics"]} for r in (local, json.loads(result.stdout)))
+    assert a["conversion"]["onset"] == b["conversion"]["onset"] is not None  # the per-query proxy's onset, on both engines
+    for name in a:
+        assert (b[name]["reference"], b[name]["current"]) == pytest.approx((a[name]["reference"], a[name]["current"]), rel=1e-9)
+        assert [(w["rows"], w["status"]) for w in b[name]["windows"]] == [(w["rows"], w["status"]) for w in a[name]["windows"]]
+        assert [w["value"] for w in b[name]["windows"]] == pytest.approx([w["value"] for w in a[name]["windows"]], rel=1e-9)
+
+    args = ("compare", "--log", tmp_path / "lake", "--baseline", "v7", "--candidate", "v8", "-p", policy, "--format", "json")
+    local = json.loads(mlrel(*args).stdout)
+    result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
+    assert result.exit_code == local["exit_code"] == 1, result.stderr
+    (a,), (b,) = local["candidates"], json.loads(result.stdout)["candidates"]
+    assert b["verdict"] == a["verdict"] == "reject" and set(b["metrics"]) == set(a["metrics"])
+    for name in ("ndcg", "mrr", "ctr", "no_engagement", "conversion", "revenue_per_result"):
+        m, r = a["metrics"][name], b["metrics"][name]
+        assert (r["baseline"], r["candidate"]) == pytest.approx((m["baseline"], m["candidate"]), rel=1e-9), name
+        assert r["ci_high"] - r["ci_low"] == pytest.approx(m["ci_high"] - m["ci_low"], rel=0.3), name
+        assert r["classification"] == m["classification"], name

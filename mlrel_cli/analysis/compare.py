@@ -775,9 +775,6 @@ def compare_logs(
         base_summary, cand_summaries, task = load_models_on_cluster(
             connection, policy, log, baseline, candidates, baseline_log, candidate_logs
         )
-    per_query = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
-    if per_query:
-        inputs["not_computed"] = f"proxy metrics per query (local engine only): {', '.join(per_query)}"
     return compare(policy, base_summary, cand_summaries, task, mode, inputs)  # type: ignore[arg-type]
 
 

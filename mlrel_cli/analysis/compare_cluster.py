@@ -69,6 +69,7 @@ class ModelSummary:
     latency: np.ndarray | None = None  # histogram over edges["latency"]
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
     proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # ranking and per-query proxy units' sums
 
 
 # ---------------------------------------------------------------- on the workers
@@ -150,7 +151,7 @@ def cells_pass(
     out: dict[str, Any] = {}
     for version, (_, model) in _models(table, columns, versions, policy, task).items():
         keep = model.labelled
-        if model.truth is not None:
+        if model.truth is not None and task != RANKING:  # a ranking's labels are judged per query (_per_query)
             truth = model.truth[keep]
             predicted = (model.classes if task == MULTICLASS else model.score)[keep]  # type: ignore[index]
             out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
@@ -202,9 +203,12 @@ def load_models_on_cluster(
             if not source.has(segment):
                 raise LogError(f"segment column '{segment}' is not in the log", source.path)
             columns[f"__seg_{segment}"] = segment
-        for name in per_request(policy):
+        for name in policy.proxy_metrics:
             for column in proxy_inputs(policy, source, name).values():
                 columns[f"__col_{column}"] = column
+        for key, name in (("__query", policy.columns.query), ("__position", policy.columns.position)):
+            if name and source.has(name):
+                columns[key] = name
         if log is not None and roles.model_version is None:
             raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
                            source.path)  # fmt: skip
@@ -225,8 +229,7 @@ def load_models_on_cluster(
         first = samples[0][f"{plans[0][1][0]}|sample"].table
         label = first.column("__label") if "__label" in first.column_names else None
         task = infer_task(first.column("__prediction"), label)
-    if task == RANKING:
-        raise MlrelError("compare of a ranking model needs whole queries together: run it with --engine local")
+    per_query = [_per_query(source, versions, columns, policy, task) for source, versions, columns in plans]
 
     counted = [run(source, columns, partial(counts_pass, columns=columns, versions=versions, policy=policy, task=task))
                for source, versions, columns in plans]  # fmt: skip
@@ -236,7 +239,8 @@ def load_models_on_cluster(
               for source, versions, columns in plans]  # fmt: skip
 
     models = []
-    for (source, versions, columns), sample, counts, cells in zip(plans, samples, counted, celled, strict=True):
+    for (source, versions, columns), sample, counts, cells, queries in zip(plans, samples, counted, celled, per_query,
+                                                                           strict=True):  # fmt: skip
         for version in versions:
             numbers = counts[f"{version}|counts"].values
             name = version if version != ALL else _name_of(connection, source, columns.get("__version"))
@@ -251,6 +255,7 @@ def load_models_on_cluster(
                 segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
                 latency=latency.values["histogram"] if latency is not None else None, edges=edges,
                 proxies={name: counts[f"{version}|proxy:{name}"].values for name in per_request(policy)},
+                per_query={key.split("|", 1)[1]: value for key, value in queries.items() if key.startswith(f"{version}|")},
             ))  # fmt: skip
     base, cands = models[0], models[1:]
     if log is None:
@@ -261,6 +266,46 @@ def load_models_on_cluster(
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
     return base, cands, task
+
+
+def _per_query(source: Log, versions: list[str], columns: dict[str, str], policy: Policy, task: str) -> dict[str, Any]:
+    """Ranking metrics and per-query proxy metrics of each model: rows shuffled by query on the cluster, per-query
+    units summed (count, sum, sum of squares) per model version."""
+    from mlrel_cli.engine.dask import per_query_sums
+
+    k = policy.validate_.performance.k
+    ranking = task == RANKING and "__label" in columns
+    proxies = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
+    if not ranking and not proxies:
+        return {}
+    if "__query" not in columns or (ranking and "__position" not in columns):
+        raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)"
+                       if ranking else "per-query proxy metrics need the query column (columns.query)", source.path)  # fmt: skip
+    names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
+    units = partial(_query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking)
+    return per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
+                          [f"{v}|{n}" for v in versions for n in names])  # fmt: skip
+
+
+def _query_units(
+    table: pa.Table, codes: np.ndarray, columns: dict[str, str], versions: list[str], policy: Policy, task: str, ranking: bool
+) -> dict[str, np.ndarray]:
+    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules."""
+    from mlrel_cli.stats.ranking import group_queries, per_query_proxy, ranking_units
+
+    out: dict[str, np.ndarray] = {}
+    for version, (_, model) in _models(table, columns, versions, policy, task).items():
+        if ranking and model.truth is not None and model.query is not None and model.position is not None:
+            keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
+            queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
+            out.update(
+                {f"{version}|{name}": units for name, units in ranking_units(queries, policy.validate_.performance.k).items()}
+            )
+        for name, spec in policy.proxy_metrics.items():
+            if spec.per == "query" and model.query is not None:
+                inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
+                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, *inputs, model.query)
+    return out
 
 
 def _check_versions(connection: Any, log: Log, column: str, versions: list[str]) -> None:
@@ -312,8 +357,17 @@ def canary_from_summaries(
     """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
     from mlrel_cli.analysis.compare import LATENCY_QUANTILES, _mann_whitney, error_rate_result, latency_results, metric_results
 
-    results = _proxy_results(base, cand, policy, primary, rng)  # in the local engine's order
-    if min(base.labelled_rows, cand.labelled_rows) >= 2 and base.labelled is not None and cand.labelled is not None:
+    results = []
+    if task == RANKING and min(base.labelled_rows, cand.labelled_rows) >= 2:
+        results.extend(_query_results([n for n in base.per_query if not n.startswith("proxy:")], base, cand, policy,
+                                      primary, rng))  # fmt: skip
+    results.extend(_proxy_results(base, cand, policy, primary, rng))  # in the local engine's order
+    if (
+        task != RANKING
+        and min(base.labelled_rows, cand.labelled_rows) >= 2
+        and base.labelled is not None
+        and cand.labelled is not None
+    ):
         values_b, values_c, deviations = label_judgement(task, base.labelled, cand.labelled, base.edges, policy, rng)
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
     results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
@@ -341,13 +395,44 @@ def _proxy_results(base: ModelSummary, cand: ModelSummary, policy: Policy, prima
 
     resamples = policy.compare.bootstrap.resamples
     values_b, values_c, deviations = {}, {}, {}
-    for name, sums_b in base.proxies.items():
+    for name in policy.proxy_metrics:
+        if name not in base.proxies:  # a metric per query
+            values_b[name], values_c[name], deviations[name] = _query_judgement(f"proxy:{name}", base, cand, resamples, rng)
+            continue
+        sums_b = base.proxies[name]
         kind = policy.proxy_metrics[name].kind
         (vb, se_b), (vc, se_c) = proxy_from_sums(kind, sums_b), proxy_from_sums(kind, cand.proxies[name])
         values_b[name], values_c[name] = vb, vc
         if np.isfinite(se_b) and np.isfinite(se_c):
             deviations[name] = rng.normal(0.0, se_c, resamples) - rng.normal(0.0, se_b, resamples)
     return metric_results(values_b, values_c, deviations, policy, primary)
+
+
+def _query_judgement(
+    name: str, base: ModelSummary, cand: ModelSummary, resamples: int, rng: np.random.Generator
+) -> tuple[float, float, np.ndarray]:
+    """A mean over queries on each side and normal deviations with its standard error."""
+    from mlrel_cli.engine.dask import mean_and_se
+
+    (vb, se_b), (vc, se_c) = mean_and_se(base.per_query[name]), mean_and_se(cand.per_query[name])
+    if not (np.isfinite(se_b) and np.isfinite(se_c)):
+        return vb, vc, np.array([])
+    return vb, vc, rng.normal(0.0, se_c, resamples) - rng.normal(0.0, se_b, resamples)
+
+
+def _query_results(
+    names: list[str], base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[Any]:
+    """The ranking metrics (NDCG@k, MRR, CTR@k, no engagement) compared as the local _ranking_results does."""
+    from mlrel_cli.analysis.compare import _classify, _with_p
+
+    results = []
+    for name in names:
+        vb, vc, deviation = _query_judgement(name, base, cand, policy.compare.bootstrap.resamples, rng)
+        low, high = rs.interval(vc - vb, deviation, policy.compare.bootstrap.confidence)
+        result = _classify(name.split("@")[0], vb, vc, low, high, policy, primary)
+        results.append(_with_p(result, rs.bootstrap_p_value(vc - vb, deviation)))
+    return results
 
 
 def _finite(sample: pa.Table | None, column: str) -> np.ndarray:

@@ -232,12 +232,7 @@ def drift(
         concept, task = _concept(reference, current, ref_roles, cur_roles, current_labels, policy)
     proxies = proxies_on_cluster if distributed else _proxy_windows(reference, current, policy, windows, cur_roles)
     report = _report(results, not_compared, concept, policy, reference, current, window, task)
-    extra = {"engine": engine}
-    if distributed:
-        per_query = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
-        if per_query:
-            extra["not_computed"] = f"proxy metrics per query (local engine only): {', '.join(per_query)}"
-    report = replace(report, inputs={**report.inputs, **extra})
+    report = replace(report, inputs={**report.inputs, "engine": engine})
     if not proxies:
         return report
     return _with_proxies(report, proxies)
@@ -337,30 +332,77 @@ def _proxy_entry(
 def _proxies_on_cluster(
     connection: Any, reference: Log, current: Log, policy: Policy, windows: _Windows | None, grid: Any
 ) -> list[dict[str, Any]]:
-    """Per-request proxy metrics from sums merged on the cluster (per window too); per-query ones are not computed."""
-    from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
-    from mlrel_cli.engine.dask import reduce
+    """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
+    shuffled by query (each partition holding whole queries), per window too."""
+    from mlrel_cli.analysis.proxy import proxy_facts, proxy_inputs
+    from mlrel_cli.engine.dask import mean_and_se, per_query_sums, reduce
     from mlrel_cli.stats.ranking import proxy_from_sums
 
-    names = per_request(policy)
-    if not names:
+    if not policy.proxy_metrics:
         return []
+    per_query = [name for name, spec in policy.proxy_metrics.items() if spec.per == "query"]
+    query = policy.columns.query
+    if per_query and not (query and reference.has(query) and current.has(query)):
+        raise PolicyError(f"proxy_metrics.{per_query[0]}: per query needs columns.query in both logs",
+                          policy.source_of(f"proxy_metrics.{per_query[0]}"))  # fmt: skip
     sides = []
     for log, side_grid in ((reference, None), (current, grid)):
-        metrics = {name: (policy.proxy_metrics[name].kind, proxy_inputs(policy, log, name)) for name in names}
+        metrics = {name: (spec.kind, proxy_inputs(policy, log, name)) for name, spec in policy.proxy_metrics.items()}
         columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
         if side_grid is not None and side_grid[0] not in columns:
             columns.append(side_grid[0])
-        sides.append(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics, grid=side_grid)))
+        request = {name: m for name, m in metrics.items() if name not in per_query}
+        found = reduce(connection, log, columns, partial(proxy_facts, metrics=request, grid=side_grid)) if request else {}
+        if per_query:
+            n_windows = side_grid[4] if side_grid is not None else 0
+            names = [f"proxy:{name}{suffix}" for name in per_query for suffix in ["", *(f"@{i}" for i in range(n_windows))]]
+            names += [f"rows@{i}" for i in range(n_windows)]
+            units = partial(_query_units, metrics={name: metrics[name] for name in per_query}, grid=side_grid)
+            found["per_query"] = per_query_sums(log, [query, *columns], query, units, names)  # type: ignore[list-item]
+        sides.append(found)
     out = []
-    for name in names:
-        kind = policy.proxy_metrics[name].kind
-        ref_value, _ = proxy_from_sums(kind, sides[0][f"proxy:{name}"].values)
-        cur_value, cur_se = proxy_from_sums(kind, sides[1][f"proxy:{name}"].values)
-        parts = sides[1].get(f"proxy:{name}@windows")
-        per_window = [(int(p.values["rows"]), *proxy_from_sums(kind, p.values)) for p in parts.parts] if parts else []
+    for name, spec in policy.proxy_metrics.items():
+        if name in per_query:
+            sums = [side["per_query"] for side in sides]
+            ref_value, _ = mean_and_se(sums[0][f"proxy:{name}"])
+            cur_value, cur_se = mean_and_se(sums[1][f"proxy:{name}"])
+            count = len(windows.starts_us) if windows is not None else 0
+            per_window = [(int(sums[1][f"rows@{i}"]["n"]), *mean_and_se(sums[1][f"proxy:{name}@{i}"])) for i in range(count)]
+        else:
+            ref_value, _ = proxy_from_sums(spec.kind, sides[0][f"proxy:{name}"].values)
+            cur_value, cur_se = proxy_from_sums(spec.kind, sides[1][f"proxy:{name}"].values)
+            parts = sides[1].get(f"proxy:{name}@windows")
+            per_window = [(int(p.values["rows"]), *proxy_from_sums(spec.kind, p.values)) for p in parts.parts] if parts else []
         out.append(_proxy_entry(policy, name, ref_value, cur_value, cur_se, windows, per_window))
     return out
+
+
+def _query_units(
+    table: pa.Table, codes: np.ndarray, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any
+) -> dict[str, np.ndarray]:
+    """Per-query values of each per-query proxy metric, over whole queries and within each window."""
+    from mlrel_cli.analysis.proxy import as_float
+    from mlrel_cli.logs import timestamps_keeping_rows
+    from mlrel_cli.stats.ranking import per_query_proxy
+
+    windows = None
+    if grid is not None:
+        column, where, origin, width, n_windows = grid
+        windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
+    units: dict[str, np.ndarray] = {}
+    for name, (kind, inputs) in metrics.items():
+        arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
+
+        def per_query(rows: Any, arrays: dict[str, np.ndarray] = arrays, kind: str = kind) -> np.ndarray:
+            picked = [arrays[key][rows] if key in arrays else None for key in ("column", "numerator", "denominator")]
+            return per_query_proxy(kind, *picked, codes[rows])
+
+        units[f"proxy:{name}"] = per_query(slice(None))
+        for i in range(len(windows.starts_us) if windows is not None else 0):
+            rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]  # type: ignore[union-attr]
+            units[f"proxy:{name}@{i}"] = per_query(rows) if len(rows) else np.empty(0)
+            units[f"rows@{i}"] = np.ones(len(rows))
+    return units
 
 
 def _with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
