@@ -1327,7 +1327,11 @@ class ClusterFacts:
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
             return reduce(connection, log, columns_of(plan), partial(build, plan=plan)) if plan else {}
 
+        from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
+
         log, roles, spec = ctx.log, ctx.roles, ctx.policy.validate_
+        # the policy's proxy inputs checked on the schema before the cluster reads anything
+        proxies = {name: (p.kind, proxy_inputs(ctx.policy, log, name)) for name, p in ctx.policy.proxy_metrics.items()}
         numeric = {name for name, kind in roles.features.items()
                    if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric"}  # fmt: skip
         ref_plan: dict[str, Any] = {}
@@ -1368,14 +1372,10 @@ class ClusterFacts:
         if spec.duplicates.enabled and roles.id is not None:
             current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
         current.update(cls._per_query(ctx, task))
-        if ctx.policy.proxy_metrics:
-            from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
-
-            metrics = {name: (ctx.policy.proxy_metrics[name].kind, proxy_inputs(ctx.policy, log, name))
-                       for name in per_request(ctx.policy)}  # fmt: skip
-            if metrics:
-                columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
-                current.update(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics)))
+        metrics = {name: proxies[name] for name in per_request(ctx.policy)}
+        if metrics:
+            columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
+            current.update(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics)))
         fairness = spec.fairness
         if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
             columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
