@@ -510,15 +510,16 @@ def test_ranking_and_per_query_metrics_on_dask(mlrel, scheduler, tmp_path) -> No
     (tmp_path / "lake").mkdir()
     for i, start in enumerate(range(0, table.num_rows, 13_333)):  # file boundaries inside queries
         pq.write_table(table.slice(start, 13_333), tmp_path / "lake" / f"part-{i}.parquet", row_group_size=997)
-    args = ("validate", tmp_path / "lake", "-p", policy, "--format", "json")
+    args = ("validate", tmp_path / "lake", "-p", policy, "--now", "2026-11-25T00:00:00Z", "--format", "json")
     local = {c["name"]: c for c in json.loads(mlrel(*args).stdout)["checks"]}
     result = mlrel(*args, "--engine", "dask", "--scheduler", scheduler)
     remote = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    judged = [n for n in local if n.startswith(("performance:", "proxy:"))]
+    judged = [n for n in local if n.startswith(("performance:", "proxy:", "downtime", "freshness"))]
     assert {"performance:ndcg@10", "performance:mrr", "proxy:conversion", "proxy:revenue_per_result"} <= set(judged)
     for name in judged:
         assert remote[name]["status"] == local[name]["status"], name
         assert remote[name]["value"] == pytest.approx(local[name]["value"], rel=1e-9), name
+    assert remote["downtime"]["details"] == local["downtime"]["details"]  # distinct query times, counted per window
 
     args = (
         "drift",

@@ -24,6 +24,7 @@ from mlrel_cli.analysis.facts import (
     Sums,
     TableSample,
     TimeFacts,
+    WindowCounts,
     build,
     category_counts,
     columns_of,
@@ -683,8 +684,6 @@ def _downtime_check(ctx: _Context, times: TimeFacts) -> Check:
     width = downtime_window(ctx, times)
     if width is None:
         return _skipped("downtime", "too little traffic or too short a span to judge gaps")
-    if ctx.policy.task == RANKING and ctx.distributed:
-        return _skipped("downtime", f"counting distinct query times {LOCAL_ONLY}")
     counts = ctx.facts.windows(oldest, width, int((times.newest - oldest) // width) + 1)
     interior = counts[1:-1]  # the first and last windows are cut by the log's edges
     if len(interior) < 1:
@@ -1322,7 +1321,7 @@ class ClusterFacts:
     def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
         from functools import partial
 
-        from mlrel_cli.engine.dask import count_duplicates, reduce
+        from mlrel_cli.engine.dask import count_duplicates, distinct_times, reduce
 
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
             return reduce(connection, log, columns_of(plan), partial(build, plan=plan)) if plan else {}
@@ -1384,7 +1383,11 @@ class ClusterFacts:
             current["positive_rates"] = reduce(connection, log, columns, rates)["groups"].parts
 
         times = current.get("time")
-        if spec.downtime.enabled and times is not None and times.count and ctx.policy.task != RANKING:
+        if ctx.policy.task == RANKING and times is not None and times.count:
+            # one row per result, all served at the query's time: count queries (distinct times), not results
+            width_of = partial(downtime_window, ctx) if spec.downtime.enabled else lambda _times: None
+            current["time"], current["windows"] = distinct_times(log, roles.timestamp, where, width_of)
+        elif spec.downtime.enabled and times is not None and times.count:
             width = downtime_window(ctx, times)
             if width is not None:
                 n = int((times.newest - times.oldest) // width) + 1
@@ -1463,7 +1466,8 @@ class ClusterFacts:
         return self._current["time"]
 
     def windows(self, origin: int, width: int, n: int) -> np.ndarray:
-        return self._current["windows"].counts
+        windows = self._current["windows"]
+        return windows.counts if isinstance(windows, WindowCounts) else windows
 
     def latency(self) -> tuple[np.ndarray, float]:
         sketch = self._current["latency"]

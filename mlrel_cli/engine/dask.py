@@ -247,3 +247,45 @@ def mean_and_se(sums: dict[str, float]) -> tuple[float, float]:
     if n < 2:
         return mean, float("nan")
     return mean, float(np.sqrt(max(sums["sum2"] - n * mean**2, 0.0) / (n - 1) / n))
+
+
+def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
+    """A ranking log's distinct serving times (one per query) on the cluster: their TimeFacts, and the count per
+    downtime window (of the width ``width_of`` picks from them; None when it picks none). The times are
+    deduplicated by a shuffle between workers; only the count, the extremes and the window counts come back."""
+    import dask
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from mlrel_cli.analysis.facts import TimeFacts
+    from mlrel_cli.logs import filesystem_of, to_timestamps_us
+
+    fs, _ = filesystem_of(log.files[0])
+
+    def microseconds(frame: pd.DataFrame) -> pd.Series:
+        values = to_timestamps_us(pa.chunked_array([pa.Array.from_pandas(frame[column])]), where)
+        return pd.Series(values, dtype="int64")
+
+    try:
+        frame = dd.read_parquet([filesystem_of(f)[1] for f in log.files], columns=[column], filesystem=fs)
+        times = frame.map_partitions(microseconds, meta=pd.Series(dtype="int64"))
+        unique = times.drop_duplicates(split_out=max(1, times.npartitions // 4)).persist()
+        count, oldest, newest = dask.compute(unique.count(), unique.min(), unique.max())
+        facts = TimeFacts(int(count), int(oldest), int(newest)) if count else TimeFacts(0, 0, 0)
+        width = width_of(facts) if count else None
+        if width is None:
+            return facts, None
+        n = int((facts.newest - facts.oldest) // width) + 1
+
+        def per_window(values: pd.Series) -> np.ndarray:
+            return np.bincount((values.to_numpy() - facts.oldest) // width, minlength=n)
+
+        parts = [dask.delayed(per_window)(part) for part in unique.to_delayed()]
+        return facts, np.sum(dask.compute(*parts), axis=0)
+    except MlrelError:
+        raise
+    except Exception as exc:
+        raise LogError(f"cannot count the distinct times of '{column}' on the cluster: {type(exc).__name__}: {exc}",
+                       log.path) from None  # fmt: skip
