@@ -107,3 +107,11 @@ def test_postmortem_on_a_proxy_metric_without_labels(mlrel, tmp_path, write_log,
     facts = json.loads(result.stdout)["postmortem"]
     assert facts["metric"] == "conversion" and facts["onset"] == "2026-11-22T12:00:00Z"
     assert facts["impact"]["during"] < facts["impact"]["before"]
+
+
+def test_fairness_by_a_ranking_metric_is_said_not_built(mlrel, tmp_path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY.read_text() + "\nvalidate:\n  fairness: {segment: device, metric: ndcg}\n")
+    code, report = mlrel.json("validate", GOOD, "-p", policy)
+    fairness = next(c for c in report["checks"] if c["name"] == "fairness:device")
+    assert code in (0, 1) and fairness["status"] == "skipped" and "not built" in fairness["message"]

@@ -183,7 +183,7 @@ def _run_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, 
     return checks, task, segment_rows
 
 
-LOCAL_ONLY = "needs the rows together (a join, a sort or a bootstrap): run it with --engine local"
+RANKING_FAIRNESS = "a ranking metric per group of queries is not built yet"
 
 
 def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
@@ -227,8 +227,8 @@ def _cluster_fairness(ctx: _Context, task: str | None) -> Check:
                                lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]})  # fmt: skip
     if ctx.roles.label is None:
         return _skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
-    if task not in (BINARY, MULTICLASS, REGRESSION):
-        return _skipped(f"fairness:{segment}", f"task '{task}' metrics {LOCAL_ONLY}")
+    if task == RANKING:
+        return _skipped(f"fairness:{segment}", RANKING_FAIRNESS)
     groups = {name(v): part for (s, v), part in ctx.facts.performance()["segments"].items() if s == segment}
     return _fairness_check(ctx, {g: n for g, (n, _) in groups.items()}, lambda g: groups[g][1])
 
@@ -1063,6 +1063,8 @@ def check_fairness(ctx: _Context, task: str | None) -> list[Check]:
     info = METRIC_BY_NAME[cfg.metric]
     if task not in info.tasks:
         return [_skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")]
+    if task == RANKING:
+        return [_skipped(f"fairness:{segment}", RANKING_FAIRNESS)]
     prediction = ctx.log.column(ctx.roles.prediction).combine_chunks()
     labels = _label_array(ctx)
     if cfg.metric == "positive_rate":
