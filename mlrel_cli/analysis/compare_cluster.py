@@ -46,7 +46,7 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import BINARY_METRICS, regression_from_sums, regression_sums
 from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
-from mlrel_cli.stats.ranking import proxy_from_sums, proxy_sums
+from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums, proxy_sums
 from mlrel_cli.stats.sketch import QuantileSketch
 
 SAMPLE_ROWS = 100_000
@@ -412,7 +412,6 @@ def _query_judgement(
     name: str, base: ModelSummary, cand: ModelSummary, resamples: int, rng: np.random.Generator
 ) -> tuple[float, float, np.ndarray]:
     """A mean over queries on each side and normal deviations with its standard error."""
-    from mlrel_cli.engine.dask import mean_and_se
 
     (vb, se_b), (vc, se_c) = mean_and_se(base.per_query[name]), mean_and_se(cand.per_query[name])
     if not (np.isfinite(se_b) and np.isfinite(se_c)):

@@ -335,8 +335,8 @@ def _proxies_on_cluster(
     """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
     shuffled by query (each partition holding whole queries), per window too."""
     from mlrel_cli.analysis.proxy import proxy_facts, proxy_inputs
-    from mlrel_cli.engine.dask import mean_and_se, per_query_sums, reduce
-    from mlrel_cli.stats.ranking import proxy_from_sums
+    from mlrel_cli.engine.dask import per_query_sums, reduce
+    from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 
     if not policy.proxy_metrics:
         return []
@@ -1020,6 +1020,7 @@ def _concept_on_cluster(
 ) -> tuple[ConceptDrift | None, str | None]:
     """_concept from the cluster: the metric on each side from merged labelled parts, standard errors from samples."""
     from mlrel_cli.analysis.compare_cluster import labelled_summary
+    from mlrel_cli.analysis.facts import sample_rows
     from mlrel_cli.engine.dask import reduce
     from mlrel_cli.stats.inference import SE_MAX_ROWS
 
@@ -1027,7 +1028,7 @@ def _concept_on_cluster(
     task = policy.task
     if task is None:
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(reference.num_rows, 1))
-        sample = reduce(connection, reference, columns, partial(_sample_columns, columns=columns,
+        sample = reduce(connection, reference, columns, partial(sample_rows, columns=columns,
                         fraction=fraction), seeded=True)["sample"].table  # fmt: skip
         task = infer_task(sample.column(ref_roles.prediction), sample.column(ref_roles.label) if ref_roles.label else None)
     if ref_roles.label is None or cur_roles.label is None or task not in DEFAULT_CONCEPT_METRIC:
@@ -1054,13 +1055,6 @@ def _concept_on_cluster(
 
     return _judge_concept(metric, ref["metrics"].get(metric, float("nan")), cur["metrics"].get(metric, float("nan")),
                           lambda: float(np.hypot(se_of(ref), se_of(cur))), ref["rows"], cur["rows"], policy), task  # fmt: skip
-
-
-def _sample_columns(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
-    from mlrel_cli.analysis.facts import TableSample
-
-    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
-    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
 
 
 def _labelled_rows(

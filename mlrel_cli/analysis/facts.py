@@ -203,6 +203,12 @@ class TableSample:
         return TableSample(pa.concat_tables([self.table, other.table]))
 
 
+def sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
+    """Runs on a worker: a uniform (Bernoulli) sample of a row group's rows, seeded by the row group."""
+    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
+    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
+
+
 def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> CategoricalSummary:
     """Counts of each (true class, predicted class) pair: a confusion matrix that merges by adding."""
     pairs = pa.table({"t": pa.array(truth, type=pa.string()), "p": pa.array(predicted, type=pa.string())})

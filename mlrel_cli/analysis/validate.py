@@ -22,12 +22,12 @@ from mlrel_cli.analysis.facts import (
     NumericFacts,
     PredictionFacts,
     Sums,
-    TableSample,
     TimeFacts,
     WindowCounts,
     build,
     category_counts,
     columns_of,
+    sample_rows,
 )
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
@@ -1258,9 +1258,6 @@ class LocalFacts:
         self.ctx = ctx
         self._timestamps: np.ndarray | None = None
 
-    def _reference_has(self, name: str) -> bool:
-        return self.ctx.reference is not None and self.ctx.reference.has(name)
-
     def reference_numeric(self, name: str) -> NumericFacts | None:
         reference = self.ctx.reference
         if reference is None or not reference.has(name) or kind_of_type(reference.schema.field(name).type) != "numeric":
@@ -1368,7 +1365,7 @@ class ClusterFacts:
         elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
             fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
             sample = reduce(connection, log, [roles.prediction],
-                            partial(_sample_rows, columns=[roles.prediction], fraction=fraction), True)  # fmt: skip
+                            partial(sample_rows, columns=[roles.prediction], fraction=fraction), True)  # fmt: skip
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
         if spec.duplicates.enabled and roles.id is not None:
             current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
@@ -1440,7 +1437,7 @@ class ClusterFacts:
             return reduce(connection, log, columns, build, seeded)
 
         if task is None:
-            sample = run(partial(_sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
+            sample = run(partial(sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
             task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(roles.label))
         if task not in (BINARY, MULTICLASS, REGRESSION) or not (policy.validate_.performance.enabled or fairness.enabled):
             return task
@@ -1483,8 +1480,7 @@ class ClusterFacts:
         return self._current["duplicates"]
 
     def proxy(self, name: str) -> float:
-        from mlrel_cli.engine.dask import mean_and_se
-        from mlrel_cli.stats.ranking import proxy_from_sums
+        from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 
         if f"proxy:{name}" in self._current.get("per_query", {}):
             return mean_and_se(self._current["per_query"][f"proxy:{name}"])[0]
@@ -1492,7 +1488,7 @@ class ClusterFacts:
 
     def ranking(self, k: int) -> tuple[dict[str, float], int]:
         """The ranking metrics (means over queries) and how many queries have labels."""
-        from mlrel_cli.engine.dask import mean_and_se
+        from mlrel_cli.stats.ranking import mean_and_se
 
         sums = self._current["per_query"]
         names = [f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"]
@@ -1508,11 +1504,6 @@ class ClusterFacts:
 
 
 # ---------------------------------------------------------------- on the workers
-
-
-def _sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
-    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
-    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
 
 
 def _positive_rates(table: pa.Table, prediction: str, segment: str, threshold: float) -> dict[str, Any]:

@@ -161,6 +161,27 @@ def reduce(
     return layer[0].result()
 
 
+@contextlib.contextmanager
+def shuffled_step(log: Any, what: str) -> Iterator[None]:
+    """Any failure of a step that moves rows between workers: one error naming the log (input errors as they are)."""
+    try:
+        yield
+    except MlrelError:
+        raise
+    except Exception as exc:
+        raise LogError(f"cannot {what} on the cluster: {type(exc).__name__}: {exc}", log.path) from None
+
+
+def read_frame(log: Any, columns: list[str]) -> Any:
+    """The log's columns as a dask.dataframe, read through the same pyarrow filesystem as the row-group tasks."""
+    import dask.dataframe as dd
+
+    from mlrel_cli.logs import filesystem_of
+
+    fs, _ = filesystem_of(log.files[0])
+    return dd.read_parquet([filesystem_of(f)[1] for f in log.files], columns=columns, filesystem=fs)
+
+
 def count_duplicates(log: Any, column: str, top: int) -> tuple[int, int, list[dict[str, Any]]]:
     """Ids present, rows repeating an id, and the ``top`` most repeated ids, counted on the cluster.
 
@@ -169,21 +190,12 @@ def count_duplicates(log: Any, column: str, top: int) -> tuple[int, int, list[di
     no worker and not the client holds them all; only the counts come back.
     """
     import dask
-    import dask.dataframe as dd
 
-    from mlrel_cli.logs import filesystem_of
-
-    fs, _ = filesystem_of(log.files[0])
-    paths = [filesystem_of(location)[1] for location in log.files]
-    try:
-        ids = dd.read_parquet(paths, columns=[column], filesystem=fs)[column]
+    with shuffled_step(log, f"count duplicate ids of '{column}'"):
+        ids = read_frame(log, [column])[column]
         counts = ids.value_counts(split_out=max(1, ids.npartitions // 4))
         repeated = counts[counts > 1]
         n_valid, extra, most = dask.compute(ids.count(), (repeated - 1).sum(), repeated.nlargest(top))
-    except Exception as exc:
-        raise LogError(
-            f"cannot count duplicate ids of '{column}' on the cluster: {type(exc).__name__}: {exc}", log.path
-        ) from None
     return int(n_valid), int(extra), [{"value": value, "count": int(count)} for value, count in most.items()]
 
 
@@ -198,19 +210,15 @@ def per_query_sums(
     ``units(table, query_codes)`` (per-query arrays by name) runs on it.
     Only the sums reach the client.
     """
-    import dask.dataframe as dd
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mlrel_cli.logs import filesystem_of
-
     hive = [c for c in columns if c in log.partition_columns]
     if hive:
         raise LogError(f"per-query metrics on the cluster read columns inside the files; {', '.join(hive)} is a hive "
                        "partition column: use --engine local", log.path)  # fmt: skip
-    fs, _ = filesystem_of(log.files[0])
     keys = [f"{name}|{stat}" for name in names for stat in ("n", "sum", "sum2")]
 
     def per_partition(frame: pd.DataFrame) -> pd.DataFrame:
@@ -225,28 +233,12 @@ def per_query_sums(
             )
         return pd.DataFrame([row], columns=keys)
 
-    try:
-        frame = dd.read_parquet([filesystem_of(f)[1] for f in log.files], columns=columns, filesystem=fs)
-        totals = frame.shuffle(on=query).map_partitions(per_partition, meta=pd.DataFrame(columns=keys, dtype=float)).sum()
-        found = totals.compute()
-    except MlrelError:
-        raise
-    except Exception as exc:
-        raise LogError(f"cannot compute per-query metrics on the cluster: {type(exc).__name__}: {exc}", log.path) from None
+    with shuffled_step(log, "compute per-query metrics"):
+        totals = (
+            read_frame(log, columns).shuffle(on=query).map_partitions(per_partition, meta=pd.DataFrame(columns=keys, dtype=float))
+        )
+        found = totals.sum().compute()
     return {name: {stat: float(found[f"{name}|{stat}"]) for stat in ("n", "sum", "sum2")} for name in names}
-
-
-def mean_and_se(sums: dict[str, float]) -> tuple[float, float]:
-    """The mean of per-query units and its standard error, from per_query_sums."""
-    import numpy as np
-
-    n = sums["n"]
-    if n < 1:
-        return float("nan"), float("nan")
-    mean = sums["sum"] / n
-    if n < 2:
-        return mean, float("nan")
-    return mean, float(np.sqrt(max(sums["sum2"] - n * mean**2, 0.0) / (n - 1) / n))
 
 
 def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
@@ -254,23 +246,19 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
     downtime window (of the width ``width_of`` picks from them; None when it picks none). The times are
     deduplicated by a shuffle between workers; only the count, the extremes and the window counts come back."""
     import dask
-    import dask.dataframe as dd
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     from mlrel_cli.analysis.facts import TimeFacts
-    from mlrel_cli.logs import filesystem_of, to_timestamps_us
-
-    fs, _ = filesystem_of(log.files[0])
+    from mlrel_cli.logs import to_timestamps_us
 
     def microseconds(frame: pd.DataFrame) -> pd.Series:
         values = to_timestamps_us(pa.chunked_array([pa.Array.from_pandas(frame[column])]), where)
         return pd.Series(values, dtype="int64")
 
-    try:
-        frame = dd.read_parquet([filesystem_of(f)[1] for f in log.files], columns=[column], filesystem=fs)
-        times = frame.map_partitions(microseconds, meta=pd.Series(dtype="int64"))
+    with shuffled_step(log, f"count the distinct times of '{column}'"):
+        times = read_frame(log, [column]).map_partitions(microseconds, meta=pd.Series(dtype="int64"))
         unique = times.drop_duplicates(split_out=max(1, times.npartitions // 4)).persist()
         count, oldest, newest = dask.compute(unique.count(), unique.min(), unique.max())
         facts = TimeFacts(int(count), int(oldest), int(newest)) if count else TimeFacts(0, 0, 0)
@@ -284,8 +272,3 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
 
         parts = [dask.delayed(per_window)(part) for part in unique.to_delayed()]
         return facts, np.sum(dask.compute(*parts), axis=0)
-    except MlrelError:
-        raise
-    except Exception as exc:
-        raise LogError(f"cannot count the distinct times of '{column}' on the cluster: {type(exc).__name__}: {exc}",
-                       log.path) from None  # fmt: skip

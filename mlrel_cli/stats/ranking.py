@@ -198,10 +198,15 @@ def proxy_from_sums(kind: str, sums: dict[str, float]) -> tuple[float, float]:
         squares = sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"]
         mean_den = sums["den"] / n
         return ratio, float(np.sqrt(max(squares, 0.0) / (n - 1)) / abs(mean_den) / np.sqrt(n))
+    return mean_and_se(sums)
+
+
+def mean_and_se(sums: dict[str, float]) -> tuple[float, float]:
+    """A mean and its standard error from the count ``n``, ``sum`` and ``sum2`` (sum of squares) of its values."""
+    n = sums["n"]
     if n < 1:
         return float("nan"), float("nan")
     mean = sums["sum"] / n
     if n < 2:
         return mean, float("nan")
-    variance = max(sums["sum2"] - n * mean**2, 0.0) / (n - 1)
-    return mean, float(np.sqrt(variance / n))
+    return mean, float(np.sqrt(max(sums["sum2"] - n * mean**2, 0.0) / (n - 1) / n))
