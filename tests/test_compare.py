@@ -144,11 +144,11 @@ def test_mcnemar_matches_scipy() -> None:
 
 
 def test_mann_whitney_is_scipys() -> None:
-    from mlrel_cli.analysis.compare import _mann_whitney
+    from mlrel_cli.analysis.compare_judge import mann_whitney
 
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, 400), rng.normal(0.2, 1, 500)
-    got = _mann_whitney(a, b, rng)
+    got = mann_whitney(a, b, rng)
     expected = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic")
     assert got["u"] == pytest.approx(expected.statistic) and got["p_value"] == pytest.approx(expected.pvalue)
 
@@ -201,11 +201,11 @@ def test_two_logs_of_the_same_version_are_named_by_file(mlrel, write_log) -> Non
 
 def test_ratio_proxy_interval_has_the_rows_spread() -> None:
     """A ratio's bootstrap spread matches resampling whole rows (numerator cells alone understated it by ~18 %)."""
-    from mlrel_cli.analysis.compare import _ratio_deviations
+    from mlrel_cli.analysis.compare_judge import ratio_deviations
 
     rng = np.random.default_rng(9)
     n = 20_000
     num, den = rng.random(n) * 2, rng.integers(1, 5, n).astype(float)
     rows = [num[i].sum() / den[i].sum() for i in (rng.integers(0, n, n) for _ in range(400))]
-    spread = np.std(_ratio_deviations(num, den, 2000, rng))
+    spread = np.std(ratio_deviations(num, den, 2000, rng))
     assert spread == pytest.approx(np.std(rows), rel=0.12)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlrel_cli.analysis.facts import NumericFacts, PredictionFacts, TimeFacts, WindowCounts, category_counts
+from mlrel_cli.facts.columns import NumericFacts, PredictionFacts, TimeFacts, WindowCounts, category_counts
 from mlrel_cli.stats.sketch import QuantileSketch
 
 

@@ -13,7 +13,6 @@ inconclusive, with the reasons that decided it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,76 +20,33 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis.compare_judge import (
+    LATENCY_QUANTILES,
+    PRIMARY,
+    MetricResult,
+    binary_deviations,
+    classify,
+    error_rate_result,
+    higher_is_better,
+    judge_segments,
+    latency_results,
+    mann_whitney,
+    mean_deviations,
+    metric_results,
+    ratio_deviations,
+    segment_row,
+    with_p,
+)
 from mlrel_cli.errors import LogError, MlrelError
-from mlrel_cli.logs import Log, Roles, infer_task, join_labels, kind_of_type, resolve_roles, to_numpy_float
+from mlrel_cli.facts.models import ModelRows, encode_truth, model_rows, model_task
+from mlrel_cli.logs import Log, Roles, join_labels, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.drift import adjust_p_values
 from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING
 
-PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
-LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
-MANN_WHITNEY_MAX_ROWS = 100_000
-LATENCY_QUANTILES = [50.0, 95.0, 99.0]
 PAIRED_MAX_ROWS = 10_000
-
-
-@dataclass
-class ModelRows:
-    """One model's rows: everything a comparison reads, as numpy arrays."""
-
-    version: str
-    rows: int
-    score: np.ndarray | None  # numeric prediction, NaN where invalid
-    classes: np.ndarray | None  # predicted class as text (classification)
-    truth: np.ndarray | None  # labels (bool for binary, float for regression, text for multiclass), by row
-    labelled: np.ndarray  # bool
-    latency: np.ndarray | None
-    invalid: np.ndarray  # bool: null, NaN, infinite or out-of-range output
-    segments: dict[str, np.ndarray] = field(default_factory=dict)
-    ids: pa.Array | None = None
-    query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
-    position: np.ndarray | None = None
-    columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
-
-    @property
-    def labelled_rows(self) -> int:
-        return int(self.labelled.sum())
-
-    @property
-    def has_labels(self) -> bool:
-        return self.truth is not None
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    name: str
-    baseline: float
-    candidate: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    higher_is_better: bool
-    classification: str  # pass, marginal, fail
-    gating: bool
-    allowed_regression: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "delta": self.delta,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "p_value": self.p_value,
-            "higher_is_better": self.higher_is_better,
-            "classification": self.classification,
-            "gating": self.gating,
-            "allowed_regression": self.allowed_regression,
-        }
 
 
 # ---------------------------------------------------------------- loading
@@ -121,8 +77,8 @@ def load_models(
                 raise LogError(f"version '{version}' is not in the log's {roles.model_version} (has: {shown})", log.path)
         table = _read(log, roles, policy, labels)
         column = pc.cast(table.column("__version"), pa.string())
-        base = _rows(table.filter(pc.equal(column, baseline)), baseline, roles, policy)
-        cands = [_rows(table.filter(pc.equal(column, c)), c, roles, policy) for c in candidates]
+        base = model_rows(table.filter(pc.equal(column, baseline)), baseline, policy)
+        cands = [model_rows(table.filter(pc.equal(column, c)), c, policy) for c in candidates]
     else:
         if baseline_log is None or not candidate_logs:
             raise MlrelError("give --log with --baseline and --candidate, or --baseline-log and --candidate-log")
@@ -132,7 +88,7 @@ def load_models(
         for cand, path in zip(cands, candidate_logs, strict=True):
             if cand.version == base.version:  # both logs say the same version: name the candidate by its file
                 cand.version = Path(path.path).name
-    task = policy.task or _task(base)
+    task = policy.task or model_task(base)
     for model in [base, *cands]:
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
@@ -146,7 +102,7 @@ def _from_log(log: Log, policy: Policy, labels: Log | None, name: str | None) ->
     if version is None and roles.model_version is not None:
         values = pc.unique(table.column("__version")).to_pylist()
         version = str(values[0]) if len(values) == 1 else None
-    return _rows(table, version or log.path.rsplit("/", 1)[-1], roles, policy)
+    return model_rows(table, version or log.path.rsplit("/", 1)[-1], policy)
 
 
 def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Table:
@@ -180,123 +136,7 @@ def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Tabl
     return pa.table(out)
 
 
-def _rows(table: pa.Table, version: str, roles: Roles, policy: Policy) -> ModelRows:
-    prediction = table.column("__prediction")
-    n = table.num_rows
-    score = classes = None
-    if kind_of_type(prediction.type) == "numeric":
-        score = to_numpy_float(prediction)
-        invalid = ~np.isfinite(score)
-        if policy.task in (BINARY, None):
-            outside = np.isfinite(score) & ((score < 0) | (score > 1))
-            if policy.task == BINARY:
-                invalid |= outside
-    else:
-        classes = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
-        invalid = pc.is_null(prediction).to_numpy(zero_copy_only=False)
-    truth = None
-    labelled = np.zeros(n, dtype=bool)
-    if "__label" in table.column_names:
-        label = table.column("__label")
-        labelled = pc.is_valid(label).to_numpy(zero_copy_only=False) & ~invalid
-        truth = label
-    latency = to_numpy_float(table.column("__latency")) if "__latency" in table.column_names else None
-    segments = {
-        s: pc.cast(table.column(f"__seg_{s}"), pa.string()).to_numpy(zero_copy_only=False).astype(str) for s in policy.segments
-    }
-    ids = table.column("__id").combine_chunks() if "__id" in table.column_names else None
-    model = ModelRows(version, n, score, classes, None, labelled, latency, invalid, segments, ids)
-    if "__query" in table.column_names:
-        encoded = pc.dictionary_encode(table.column("__query")).combine_chunks()
-        model.query = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    if "__position" in table.column_names:
-        model.position = to_numpy_float(table.column("__position"))
-    for name in table.column_names:
-        if name.startswith("__col_"):
-            column = table.column(name)
-            if pa.types.is_boolean(column.type):
-                column = pc.cast(column, pa.float64())
-            model.columns[name.removeprefix("__col_")] = to_numpy_float(column)
-    model.truth = truth  # encoded once the task is known
-    return model
-
-
-def _task(model: ModelRows) -> str:
-    prediction = pa.chunked_array([pa.array(model.score if model.score is not None else model.classes)])
-    return infer_task(prediction, model.truth)
-
-
-def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
-    """Labels as the task needs them: bool (binary), text (multiclass), float (regression)."""
-    if model.truth is None:
-        return
-    model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
-    if task not in (BINARY, MULTICLASS):
-        model.labelled &= np.isfinite(model.truth)
-
-
-def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) -> np.ndarray:
-    """bool (binary: is it the positive label), text (multiclass), float (regression, a ranking's gain)."""
-    if task == BINARY:
-        if pa.types.is_boolean(label.type):
-            values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
-            return values if str(positive).lower() in ("1", "true") else ~values
-        if kind_of_type(label.type) == "numeric":
-            return to_numpy_float(label) == float(positive)
-        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
-    if task == MULTICLASS:
-        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
-    return to_numpy_float(label)
-
-
 # ---------------------------------------------------------------- canary
-
-
-def _higher_is_better(name: str, policy: Policy | None = None) -> bool:
-    if name in LOWER_IS_BETTER_EXTRA:
-        return False
-    if name == "mean_score":
-        return True
-    if policy is not None and name in policy.proxy_metrics:
-        return policy.proxy_metrics[name].higher_is_better
-    return METRIC_BY_NAME[name.split("@")[0]].higher_is_better
-
-
-def _allowed(name: str, policy: Policy, baseline_value: float) -> float:
-    spec = policy.compare
-    if name in spec.max_regression:
-        return float(spec.max_regression[name])
-    if name.startswith("latency_"):
-        return spec.max_latency_increase * abs(baseline_value)
-    if name == "error_rate":
-        return spec.max_error_rate_increase
-    return 0.0
-
-
-def _gating(name: str, primary: str, policy: Policy) -> bool:
-    return name == primary or name in policy.compare.max_regression or name in ("latency_p99", "error_rate")
-
-
-def _classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
-    higher = _higher_is_better(name, policy)
-    delta = cand - base
-    allowed = _allowed(name, policy, base)
-    improvement = delta if higher else -delta
-    worse_beyond = improvement < -allowed
-    significant_worse = (high < 0) if higher else (low > 0)
-    if not np.isfinite(delta):
-        classification = "marginal"
-    elif worse_beyond and significant_worse:
-        classification = "fail"
-    elif worse_beyond or significant_worse:
-        classification = "marginal"
-    else:
-        classification = "pass"
-    return MetricResult(
-        name=name, baseline=base, candidate=cand, delta=delta, ci_low=low, ci_high=high, p_value=float("nan"),
-        higher_is_better=higher, classification=classification, gating=_gating(name, primary, policy),
-        allowed_regression=allowed,
-    )  # fmt: skip
 
 
 def _label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
@@ -346,69 +186,6 @@ def _label_deviations(
     return {name: devs[1][name] - devs[0][name] for name in devs[0]}
 
 
-def binary_deviations(
-    base: rs.BinaryCells, cand: rs.BinaryCells, resamples: int, rng: np.random.Generator
-) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
-    """Each side's metrics read from its cells, and the bootstrap deviations of every metric's delta."""
-    points, devs = [], []
-    for cells in (base, cand):
-        k = len(cells.positives)
-        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
-        draws = rs.resample_counts(cells.counts, resamples, rng)
-        boot = rs.binary_metrics_from_counts(cells, draws[:, :k], draws[:, k:])
-        points.append({name: float(value[0]) for name, value in point.items()})
-        devs.append({name: boot[name] - point[name][0] for name in boot})
-    return points[0], points[1], {name: devs[1][name] - devs[0][name] for name in devs[0]}
-
-
-def metric_results(
-    values_b: dict[str, float], values_c: dict[str, float], deviations: dict[str, np.ndarray], policy: Policy, primary: str
-) -> list[MetricResult]:
-    """Each metric's delta, its bootstrap interval and p-value, classified."""
-    results = []
-    for name in values_b:
-        point = values_c[name] - values_b[name]
-        deviation = deviations.get(name, np.array([]))
-        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
-        result = _classify(name, values_b[name], values_c[name], low, high, policy, primary)
-        results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
-    return results
-
-
-def error_rate_result(invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, policy: Policy, primary: str,
-                      rng: np.random.Generator) -> MetricResult:  # fmt: skip
-    """Invalid outputs: a binomial per group."""
-    resamples = policy.compare.bootstrap.resamples
-    counts_b = np.array([invalid_b, rows_b - invalid_b], dtype=np.float64)
-    counts_c = np.array([invalid_c, rows_c - invalid_c], dtype=np.float64)
-    rate_b, rate_c = counts_b[0] / counts_b.sum(), counts_c[0] / counts_c.sum()
-    dev = _rate_deviation(counts_c, resamples, rng) - _rate_deviation(counts_b, resamples, rng)
-    low, high = rs.interval(rate_c - rate_b, dev, policy.compare.bootstrap.confidence)
-    result = _classify("error_rate", rate_b, rate_c, low, high, policy, primary)
-    return _with_p(result, rs.bootstrap_p_value(rate_c - rate_b, dev))
-
-
-def latency_results(
-    point_b: np.ndarray, point_c: np.ndarray, hb: np.ndarray, hc: np.ndarray, edges: np.ndarray, policy: Policy,
-    primary: str, rng: np.random.Generator,
-) -> list[MetricResult]:  # fmt: skip
-    """p50 / p95 / p99 deltas: the point estimates given, the spread from resampled histograms."""
-    resamples = policy.compare.bootstrap.resamples
-    binned_b = rs.percentiles_from_counts(hb[None, :], edges, LATENCY_QUANTILES)[0]
-    binned_c = rs.percentiles_from_counts(hc[None, :], edges, LATENCY_QUANTILES)[0]
-    boot_b = rs.percentiles_from_counts(rs.resample_counts(hb, resamples, rng), edges, LATENCY_QUANTILES)
-    boot_c = rs.percentiles_from_counts(rs.resample_counts(hc, resamples, rng), edges, LATENCY_QUANTILES)
-    results = []
-    for j, q in enumerate(LATENCY_QUANTILES):
-        name = f"latency_p{int(q)}"
-        deviation = (boot_c[:, j] - binned_c[j]) - (boot_b[:, j] - binned_b[j])
-        point = float(point_c[j] - point_b[j])
-        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
-        result = _classify(name, float(point_b[j]), float(point_c[j]), low, high, policy, primary)
-        results.append(_with_p(result, rs.bootstrap_p_value(point, deviation)))
-    return results
-
-
 def compare_canary(
     task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> tuple[list[MetricResult], dict[str, Any]]:
@@ -427,7 +204,7 @@ def compare_canary(
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
     invalid_b, invalid_c = int(base.invalid.sum()), int(cand.invalid.sum())
     results.append(error_rate_result(invalid_b, base.rows, invalid_c, cand.rows, policy, primary, rng))
-    mann_whitney: dict[str, Any] = {}
+    rank_tests: dict[str, Any] = {}
     if base.latency is not None and cand.latency is not None:
         lb, lc = base.latency[np.isfinite(base.latency)], cand.latency[np.isfinite(cand.latency)]
         if len(lb) and len(lc):
@@ -435,34 +212,12 @@ def compare_canary(
             point_b, point_c = np.percentile(lb, LATENCY_QUANTILES), np.percentile(lc, LATENCY_QUANTILES)
             results.extend(latency_results(point_b, point_c, rs.histogram(lb, edges), rs.histogram(lc, edges), edges,
                                            policy, primary, rng))  # fmt: skip
-            mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
+            rank_tests["latency"] = mann_whitney(lb, lc, rng)
     if base.score is not None and cand.score is not None:
         sb, sc = base.score[np.isfinite(base.score)], cand.score[np.isfinite(cand.score)]
         if len(sb) and len(sc):
-            mann_whitney["score"] = _mann_whitney(sb, sc, rng)
-    return results, mann_whitney
-
-
-def _mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of a mean, resampling whole units (queries, requests) through 512 quantile cells."""
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return np.full(resamples, np.nan)
-    index, counts = rs.quantile_cells(finite)
-    means = rs.cell_means(index, counts, finite)
-    draws = rs.resample_counts(counts, resamples, rng)
-    return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
-
-
-def _ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of sum(num) / sum(den), as the mean of each row's linearised contribution
-    (num - ratio * den) / mean(den): cells of the numerator alone would ignore how the denominator varies
-    within them and understate the spread (by a fifth on the tests' data); docs/compare.md."""
-    num, den = np.nan_to_num(num.astype(float)), np.nan_to_num(den.astype(float))  # as proxy_value sums them
-    if len(num) == 0 or den.sum() == 0:
-        return np.full(resamples, np.nan)
-    ratio = num.sum() / den.sum()
-    return _mean_deviations((num - ratio * den) / den.mean(), resamples, rng)
+            rank_tests["score"] = mann_whitney(sb, sc, rng)
+    return results, rank_tests
 
 
 def _ranking_results(
@@ -487,11 +242,11 @@ def _ranking_results(
     for name in per_model[0]:
         vb, vc = per_model[0][name], per_model[1][name]
         mb, mc = float(np.nanmean(vb)), float(np.nanmean(vc))
-        deviation = _mean_deviations(vc, resamples, rng) - _mean_deviations(vb, resamples, rng)
+        deviation = mean_deviations(vc, resamples, rng) - mean_deviations(vb, resamples, rng)
         low, high = rs.interval(mc - mb, deviation, policy.compare.bootstrap.confidence)
         metric = name.split("@")[0]
-        result = _classify(metric, mb, mc, low, high, policy, primary)
-        results.append(_with_p(result, rs.bootstrap_p_value(mc - mb, deviation)))
+        result = classify(metric, mb, mc, low, high, policy, primary)
+        results.append(with_p(result, rs.bootstrap_p_value(mc - mb, deviation)))
     return results
 
 
@@ -516,52 +271,17 @@ def _proxy_results(
             values.append(value)
             if per_query:
                 unit = per_query_proxy(spec.kind, column, num, den, model.query)  # type: ignore[arg-type]
-                deviations.append(_mean_deviations(unit, resamples, rng))
+                deviations.append(mean_deviations(unit, resamples, rng))
             elif spec.kind == "ratio":
-                deviations.append(_ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
+                deviations.append(ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
             else:
                 unit = (column != 0).astype(float) if spec.kind == "rate" else column
-                deviations.append(_mean_deviations(unit, resamples, rng))  # type: ignore[arg-type]
+                deviations.append(mean_deviations(unit, resamples, rng))  # type: ignore[arg-type]
         deviation = deviations[1] - deviations[0]
         low, high = rs.interval(values[1] - values[0], deviation, policy.compare.bootstrap.confidence)
-        result = _classify(name, values[0], values[1], low, high, policy, primary)
-        results.append(_with_p(result, rs.bootstrap_p_value(values[1] - values[0], deviation)))
+        result = classify(name, values[0], values[1], low, high, policy, primary)
+        results.append(with_p(result, rs.bootstrap_p_value(values[1] - values[0], deviation)))
     return results
-
-
-def _with_p(result: MetricResult, p: float) -> MetricResult:
-    from dataclasses import replace
-
-    return replace(result, p_value=p)
-
-
-def _rate_deviation(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    draws = rs.resample_counts(counts, resamples, rng)
-    return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
-
-
-def _mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """Mann-Whitney U (two-sided, asymptotic) on per-request values, as Kayenta judges a canary.
-
-    At most 100,000 values a side (a random sample beyond): at millions, the
-    test flags differences too small to matter, and the ranking costs seconds.
-    """
-    from scipy.stats import mannwhitneyu
-
-    def sample(values: np.ndarray) -> np.ndarray:
-        if len(values) <= MANN_WHITNEY_MAX_ROWS:
-            return values
-        return values[rng.choice(len(values), MANN_WHITNEY_MAX_ROWS, replace=False)]
-
-    b, c = sample(baseline), sample(candidate)
-    result = mannwhitneyu(c, b, alternative="two-sided", method="asymptotic")
-    return {
-        "u": float(result.statistic),
-        "p_value": float(result.pvalue),
-        "median_baseline": float(np.median(baseline)),
-        "median_candidate": float(np.median(candidate)),
-        "effect": float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
-    }
 
 
 # ---------------------------------------------------------------- segments
@@ -588,41 +308,6 @@ def compare_segments(
 
             rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
     return judge_segments(rows, policy, primary)
-
-
-def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> dict[str, Any]:
-    """One segment's comparison of the primary metric; ``judge`` gives (baseline, candidate, bootstrap deviations)."""
-    spec = policy.compare
-    row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
-    if min(n_b, n_c) < spec.min_segment_size:
-        row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
-        return row
-    vb, vc, deviations = judge()
-    point = vc - vb
-    low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
-    higher = _higher_is_better(primary, policy)
-    improvement_dev = deviations if higher else -deviations
-    improvement = point if higher else -point
-    # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
-    finite = improvement_dev[np.isfinite(improvement_dev)]
-    p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
-    row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
-               p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
-    return row
-
-
-def judge_segments(rows: list[dict[str, Any]], policy: Policy, primary: str) -> list[dict[str, Any]]:
-    """Benjamini-Hochberg (or the policy's correction) across the judged segments; which are worse."""
-    spec = policy.compare
-    judged = [r for r in rows if r.get("judged")]
-    if judged:
-        adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
-        allowed = float(spec.max_regression.get(primary, 0.0))
-        for r, p in zip(judged, adjusted, strict=True):
-            improvement = r["delta"] if _higher_is_better(primary, policy) else -r["delta"]
-            r["p_adjusted"] = float(p)
-            r["worse"] = bool(p < spec.alpha and improvement < -allowed)
-    return rows
 
 
 # ---------------------------------------------------------------- shadow
@@ -681,8 +366,8 @@ def compare_shadow(
         for name in vb:
             point = vc[name] - vb[name]
             low, high = rs.interval(point, deviations[name], spec.bootstrap.confidence)
-            result = _classify(name, vb[name], vc[name], low, high, policy, primary)
-            results.append(_with_p(result, rs.bootstrap_p_value(point, deviations[name])))
+            result = classify(name, vb[name], vc[name], low, high, policy, primary)
+            results.append(with_p(result, rs.bootstrap_p_value(point, deviations[name])))
         if task in (BINARY, MULTICLASS):
             correct_b = _correct(task, pb, both, threshold)
             correct_c = _correct(task, pc_, both, threshold)
@@ -814,7 +499,7 @@ def compare(
         entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
                         "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
                         "rows": cand.rows, "labelled_rows": cand.labelled_rows, **details})  # fmt: skip
-    ranked = _rank(entries, primary, _higher_is_better(primary, policy))
+    ranked = _rank(entries, primary, higher_is_better(primary, policy))
     promotable = [e for e in ranked if e["verdict"] == "promote"]
     if promotable:
         overall, recommended = "promote", promotable[0]["version"]

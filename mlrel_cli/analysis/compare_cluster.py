@@ -28,7 +28,6 @@ docs/scale.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,21 +35,33 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from mlrel_cli.analysis.facts import Keyed, Sums, TableSample, confusion_counts, multiclass_from_pairs
-from mlrel_cli.analysis.proxy import per_request, proxy_inputs
+from mlrel_cli.analysis.compare_judge import (
+    LATENCY_QUANTILES,
+    PRIMARY,
+    binary_deviations,
+    classify,
+    error_rate_result,
+    judge_segments,
+    latency_results,
+    mann_whitney,
+    metric_results,
+    segment_row,
+    with_p,
+)
 from mlrel_cli.errors import LogError, MlrelError
+from mlrel_cli.facts.labelled import multiclass_from_pairs
+from mlrel_cli.facts.models import ALL, cells_pass, counts_pass, query_units, sample_pass
+from mlrel_cli.facts.proxy import per_request, proxy_inputs
 from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.metrics import BINARY_METRICS, regression_from_sums, regression_sums
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
-from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums, proxy_sums
+from mlrel_cli.stats.metrics import regression_from_sums
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
+from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 from mlrel_cli.stats.sketch import QuantileSketch
 
 SAMPLE_ROWS = 100_000
-ALL = "__all__"
 
 
 @dataclass
@@ -70,102 +81,6 @@ class ModelSummary:
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
     proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # ranking and per-query proxy units' sums
-
-
-# ---------------------------------------------------------------- on the workers
-
-
-def _models(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str | None) -> dict[str, Any]:
-    """The local engine's ModelRows of each version's rows in this table (truth encoded when the task is known)."""
-    from mlrel_cli.analysis.compare import _rows, encode_truth
-
-    renamed = pa.table({key: table.column(name) for key, name in columns.items()})
-    out = {}
-    for version in versions:
-        part = renamed
-        if version != ALL:
-            part = renamed.filter(pc.equal(pc.cast(renamed.column("__version"), pa.string()), version))
-        model = _rows(part, version, None, policy)  # type: ignore[arg-type]
-        if task is not None:
-            encode_truth(model, task, policy)
-        out[version] = (part, model)
-    return out
-
-
-def sample_pass(
-    table: pa.Table, seed: int, columns: dict[str, str], versions: list[str], policy: Policy, fraction: float
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    rng = np.random.default_rng(seed)
-    for version, (part, _) in _models(table, columns, versions, policy, None).items():
-        keep = rng.random(part.num_rows) < fraction
-        out[f"{version}|sample"] = TableSample(part.filter(pa.array(keep)).drop_columns(
-            [c for c in part.column_names if c not in ("__prediction", "__label", "__latency")]))  # fmt: skip
-        out[f"{version}|rows"] = Sums({"rows": part.num_rows})
-    return out
-
-
-def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for version, (_, model) in _models(table, columns, versions, policy, task).items():
-        keep = model.labelled
-        if task == BINARY and model.truth is not None:
-            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
-        if task == REGRESSION and model.truth is not None:
-            error = np.abs(model.score[keep] - model.truth[keep])  # type: ignore[index,operator]
-            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(error))
-        if model.latency is not None:
-            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
-        out[f"{version}|counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
-        for name in per_request(policy):
-            spec = policy.proxy_metrics[name]
-            inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
-            out[f"{version}|proxy:{name}"] = Sums(proxy_sums(spec.kind, *inputs))
-    return out
-
-
-def labelled_part(task: str, truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> Sums:
-    """What a label metric and its bootstrap need from some labelled rows, as sums: score cells (binary), the
-    confusion matrix (multiclass), error sums and error-size cells (regression)."""
-    part: dict[str, Any] = {"n": len(truth)}
-    if task == BINARY:
-        part.update(rs.binary_cell_sums(truth, predicted, edges["score"]))
-    elif task == MULTICLASS:
-        part["confusion"] = confusion_counts(truth, predicted)
-    else:
-        part.update(regression_sums(truth, predicted))
-        if f"{version}|error" not in edges:  # validate reads the metrics only; compare also resamples error cells
-            return Sums(part)
-        err = predicted - truth
-        index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
-        k = len(edges[f"{version}|error"]) + 1
-        part["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
-        part["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
-        part["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
-    return Sums(part)
-
-
-def cells_pass(
-    table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str, edges: dict[str, np.ndarray]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for version, (_, model) in _models(table, columns, versions, policy, task).items():
-        keep = model.labelled
-        if model.truth is not None and task != RANKING:  # a ranking's labels are judged per query (_per_query)
-            truth = model.truth[keep]
-            predicted = (model.classes if task == MULTICLASS else model.score)[keep]  # type: ignore[index]
-            out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
-            segments: dict[Any, Any] = {}
-            for segment, values in model.segments.items():
-                labelled_values = values[keep]
-                for value in np.unique(labelled_values):
-                    mask = labelled_values == value
-                    segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, version)
-            out[f"{version}|segments"] = Keyed(segments)
-        if model.latency is not None and "latency" in edges:
-            out[f"{version}|latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)],
-                                                                        edges["latency"])})  # fmt: skip
-    return out
 
 
 # ---------------------------------------------------------------- on the client
@@ -282,30 +197,9 @@ def _per_query(source: Log, versions: list[str], columns: dict[str, str], policy
         raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)"
                        if ranking else "per-query proxy metrics need the query column (columns.query)", source.path)  # fmt: skip
     names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
-    units = partial(_query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking)
+    units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking)
     return per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
                           [f"{v}|{n}" for v in versions for n in names])  # fmt: skip
-
-
-def _query_units(
-    table: pa.Table, codes: np.ndarray, columns: dict[str, str], versions: list[str], policy: Policy, task: str, ranking: bool
-) -> dict[str, np.ndarray]:
-    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules."""
-    from mlrel_cli.stats.ranking import group_queries, per_query_proxy, ranking_units
-
-    out: dict[str, np.ndarray] = {}
-    for version, (_, model) in _models(table, columns, versions, policy, task).items():
-        if ranking and model.truth is not None and model.query is not None and model.position is not None:
-            keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
-            queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
-            out.update(
-                {f"{version}|{name}": units for name, units in ranking_units(queries, policy.validate_.performance.k).items()}
-            )
-        for name, spec in policy.proxy_metrics.items():
-            if spec.per == "query" and model.query is not None:
-                inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
-                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, *inputs, model.query)
-    return out
 
 
 def _check_versions(connection: Any, log: Log, column: str, versions: list[str]) -> None:
@@ -355,8 +249,6 @@ def canary_from_summaries(
     task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
 ) -> tuple[list[Any], dict[str, Any]]:
     """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
-    from mlrel_cli.analysis.compare import LATENCY_QUANTILES, _mann_whitney, error_rate_result, latency_results, metric_results
-
     results = []
     if task == RANKING and min(base.labelled_rows, cand.labelled_rows) >= 2:
         results.extend(_query_results([n for n in base.per_query if not n.startswith("proxy:")], base, cand, policy,
@@ -371,7 +263,7 @@ def canary_from_summaries(
         values_b, values_c, deviations = label_judgement(task, base.labelled, cand.labelled, base.edges, policy, rng)
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
     results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
-    mann_whitney: dict[str, Any] = {}
+    rank_tests: dict[str, Any] = {}
     if base.latency is not None and cand.latency is not None:
         sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]  # type: ignore[index]
         if sketch_b.rows and sketch_c.rows:
@@ -381,18 +273,16 @@ def canary_from_summaries(
                                            primary, rng))  # fmt: skip
             lb, lc = (_finite(m.sample, "__latency") for m in (base, cand))
             if len(lb) and len(lc):
-                mann_whitney["latency"] = _mann_whitney(lb, lc, rng)
+                rank_tests["latency"] = mann_whitney(lb, lc, rng)
     sb, sc = (_finite(m.sample, "__prediction") for m in (base, cand))
     if len(sb) and len(sc):
-        mann_whitney["score"] = _mann_whitney(sb, sc, rng)
-    return results, mann_whitney
+        rank_tests["score"] = mann_whitney(sb, sc, rng)
+    return results, rank_tests
 
 
 def _proxy_results(base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator) -> list[Any]:
     """Per-request proxy metrics from their sums; the spread of each side is normal with its standard error (the
     sums hold no cells to resample; at the sizes a cluster sees, the two agree)."""
-    from mlrel_cli.analysis.compare import metric_results
-
     resamples = policy.compare.bootstrap.resamples
     values_b, values_c, deviations = {}, {}, {}
     for name in policy.proxy_metrics:
@@ -423,14 +313,12 @@ def _query_results(
     names: list[str], base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[Any]:
     """The ranking metrics (NDCG@k, MRR, CTR@k, no engagement) compared as the local _ranking_results does."""
-    from mlrel_cli.analysis.compare import _classify, _with_p
-
     results = []
     for name in names:
         vb, vc, deviation = _query_judgement(name, base, cand, policy.compare.bootstrap.resamples, rng)
         low, high = rs.interval(vc - vb, deviation, policy.compare.bootstrap.confidence)
-        result = _classify(name.split("@")[0], vb, vc, low, high, policy, primary)
-        results.append(_with_p(result, rs.bootstrap_p_value(vc - vb, deviation)))
+        result = classify(name.split("@")[0], vb, vc, low, high, policy, primary)
+        results.append(with_p(result, rs.bootstrap_p_value(vc - vb, deviation)))
     return results
 
 
@@ -443,74 +331,11 @@ def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def part_metrics(task: str, part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
-    """The label metrics of a labelled_part, named and ordered as the local metric functions return them."""
-    if task == BINARY:
-        cells = rs.cells_from_sums(part, edges["score"], threshold)
-        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
-        return {name: float(point[name][0]) for name in BINARY_METRICS}
-    if task == MULTICLASS:
-        return multiclass_from_pairs(part["confusion"])
-    return regression_from_sums(part)
-
-
-Prepare = Callable[[pa.Table], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
-
-
-def _labelled_sample(table: pa.Table, seed: int, prepare: Prepare, task: str, fraction: float) -> dict[str, Any]:
-    truth, predicted, segments = prepare(table)
-    keep = np.random.default_rng(seed).random(len(truth)) < fraction
-    sample = pa.table({"truth": truth[keep], "predicted": predicted[keep],
-                       **{f"segment:{s}": pa.array(v[keep]) for s, v in segments.items()}})  # fmt: skip
-    out: dict[str, Any] = {"sample": TableSample(sample)}
-    if task == BINARY:
-        out["score"] = QuantileSketch.from_sorted(np.sort(predicted))
-    return out
-
-
-def _labelled_parts(table: pa.Table, prepare: Prepare, task: str, edges: dict[str, Any]) -> dict[str, Any]:
-    truth, predicted, segments = prepare(table)
-    parts = {}
-    for segment, column in segments.items():
-        for value in np.unique(column):
-            mask = column == value
-            parts[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, "")
-    return {"whole": labelled_part(task, truth, predicted, edges, ""), "segments": Keyed(parts)}
-
-
-def labelled_summary(
-    connection: Any, log: Log, columns: list[str], prepare: Prepare, task: str, policy: Policy, sample_rows: int
-) -> dict[str, Any]:
-    """The label metrics of a log's labelled rows, overall and per segment value, computed on the cluster.
-
-    ``prepare`` (run on the workers) turns a row group into its labelled rows, as the command selects them:
-    (truth, prediction, {segment: values as text}). Two passes: a score sketch (for the cells' edges) with a
-    uniform sample of about ``sample_rows`` labelled rows (for standard errors), then the labelled parts.
-    """
-    from mlrel_cli.engine.dask import reduce
-
-    fraction = min(1.0, sample_rows / max(log.num_rows, 1))
-    first = reduce(connection, log, columns, partial(_labelled_sample, prepare=prepare, task=task,
-                   fraction=fraction), seeded=True)  # fmt: skip
-    threshold = policy.validate_.performance.decision_threshold
-    edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
-    parts = reduce(connection, log, columns, partial(_labelled_parts, prepare=prepare, task=task, edges=edges))
-    return {
-        "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
-        "rows": int(parts["whole"].values["n"]),
-        "sample": first["sample"].table,
-        "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
-                     for key, part in parts["segments"].parts.items()},
-    }  # fmt: skip
-
-
 def label_judgement(
     task: str, base: dict[str, Any], cand: dict[str, Any], edges: dict[str, np.ndarray], policy: Policy,
     rng: np.random.Generator,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
     """Both sides' label metrics from their labelled_part, and the bootstrap deviations of each delta."""
-    from mlrel_cli.analysis.compare import binary_deviations
-
     resamples = policy.compare.bootstrap.resamples
     if task == BINARY:
         threshold = policy.validate_.performance.decision_threshold
@@ -530,8 +355,6 @@ def segments_from_summaries(
     task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
     """compare_segments from the cluster's per-segment parts: the same rows, judgement and correction."""
-    from mlrel_cli.analysis.compare import PRIMARY, judge_segments, segment_row
-
     if base.labelled is None or cand.labelled is None or primary not in PRIMARY.values():
         return []
     rows = []

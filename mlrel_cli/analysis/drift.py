@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.facts.windows import Windows, assign_windows, window_grid
 from mlrel_cli.logs import Log, Roles, infer_task, is_text_like, join_labels, kind_of_type, resolve_roles, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
@@ -129,14 +130,6 @@ class _Plan:
     critical: bool
     reference_column: str
     current_column: str
-
-
-@dataclass
-class _Windows:
-    starts_us: np.ndarray  # start of each window
-    width_us: int
-    order: np.ndarray  # current rows sorted by window (rows without a timestamp dropped)
-    bounds: np.ndarray  # offsets into order: window i is order[bounds[i]:bounds[i+1]]
 
 
 @dataclass
@@ -274,7 +267,7 @@ def _query_codes(log: Log, policy: Policy) -> np.ndarray | None:
     return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: _Windows | None, roles: Roles) -> list[dict[str, Any]]:
+def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: Windows | None, roles: Roles) -> list[dict[str, Any]]:
     """Each proxy metric on the reference, on the current log and per window, judged against its bounds."""
     out = []
     for name, spec in policy.proxy_metrics.items():
@@ -295,7 +288,7 @@ def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: _Windo
 
 
 def _proxy_entry(
-    policy: Policy, name: str, ref_value: float, cur_value: float, cur_se: float, windows: _Windows | None,
+    policy: Policy, name: str, ref_value: float, cur_value: float, cur_se: float, windows: Windows | None,
     per_window: list[tuple[int, float, float]],
 ) -> dict[str, Any]:  # fmt: skip
     """A proxy metric's report entry: the whole log and each window (rows, value, standard error) judged."""
@@ -330,12 +323,12 @@ def _proxy_entry(
 
 
 def _proxies_on_cluster(
-    connection: Any, reference: Log, current: Log, policy: Policy, windows: _Windows | None, grid: Any
+    connection: Any, reference: Log, current: Log, policy: Policy, windows: Windows | None, grid: Any
 ) -> list[dict[str, Any]]:
     """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
     shuffled by query (each partition holding whole queries), per window too."""
-    from mlrel_cli.analysis.proxy import proxy_facts, proxy_inputs
     from mlrel_cli.engine.dask import per_query_sums, reduce
+    from mlrel_cli.facts.proxy import proxy_facts, proxy_inputs
     from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 
     if not policy.proxy_metrics:
@@ -381,7 +374,7 @@ def _query_units(
     table: pa.Table, codes: np.ndarray, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any
 ) -> dict[str, np.ndarray]:
     """Per-query values of each per-query proxy metric, over whole queries and within each window."""
-    from mlrel_cli.analysis.proxy import as_float
+    from mlrel_cli.facts.proxy import as_float
     from mlrel_cli.logs import timestamps_keeping_rows
     from mlrel_cli.stats.ranking import per_query_proxy
 
@@ -530,7 +523,7 @@ def _plan(
 
 def _summarise_on_cluster(
     connection: Any, plans: list[_Plan], reference: Log, current: Log, roles: Roles, window: dt.timedelta | None
-) -> tuple[_Windows | None, dict[str, tuple[Any, Any, list[Any]]], Any]:
+) -> tuple[Windows | None, dict[str, tuple[Any, Any, list[Any]]], Any]:
     """Both sides summarised on the cluster (and the current log per window): only summaries come back."""
     from mlrel_cli.engine import dask as dask_engine
 
@@ -547,7 +540,7 @@ def _summarise_on_cluster(
         origin, n_windows = window_grid(times.oldest, times.newest, window, current.path)
         width_us = int(window.total_seconds() * 1_000_000)
         grid = (roles.timestamp, where, origin, width_us, n_windows)
-        windows = _Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
+        windows = Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
     columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
     ref_side = dask_engine.reduce(connection, reference, list(kinds),
                                   partial(drift_summaries, kinds=kinds))  # fmt: skip
@@ -572,7 +565,7 @@ def _summarise_on_cluster(
 
 
 def _time_facts(table: pa.Table, column: str, where: str) -> dict[str, Any]:
-    from mlrel_cli.analysis.facts import TimeFacts
+    from mlrel_cli.facts.columns import TimeFacts
 
     return {"time": TimeFacts.of(table.column(column), where)}
 
@@ -586,7 +579,7 @@ def _few_values(log: Log, name: str) -> bool:
     return distinct <= 20
 
 
-def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
+def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> Windows:
     from mlrel_cli.logs import timestamps_keeping_rows
 
     ts = timestamps_keeping_rows(current.column(timestamp), f"{current.path}: {timestamp}")
@@ -597,33 +590,11 @@ def _cut_windows(current: Log, timestamp: str, width: dt.timedelta) -> _Windows:
     return assign_windows(ts, origin, int(width.total_seconds() * 1_000_000), n_windows)
 
 
-def window_grid(oldest_us: int, newest_us: int, width: dt.timedelta, where: str) -> tuple[int, int]:
-    """The first window's start, aligned on the clock (10:00, 11:00, ...), and how many windows there are."""
-    width_us = int(width.total_seconds() * 1_000_000)
-    origin = oldest_us - oldest_us % width_us
-    n_windows = (newest_us - origin) // width_us + 1
-    if n_windows > 10_000:
-        raise LogError(f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window",
-                       where)  # fmt: skip
-    return origin, n_windows
-
-
-def assign_windows(ts: np.ndarray, origin: int, width_us: int, n_windows: int) -> _Windows:
-    """Rows (timestamps in µs, -1 when missing) grouped by window; rows outside the grid belong to none."""
-    index = np.where(ts >= 0, (ts - origin) // width_us, -1)
-    index[index >= n_windows] = -1
-    order = np.argsort(index, kind="stable")
-    order = order[index[order] >= 0]
-    bounds = np.searchsorted(index[order], np.arange(n_windows + 1))
-    starts = origin + np.arange(n_windows, dtype=np.int64) * width_us
-    return _Windows(starts, width_us, order, bounds)
-
-
 # ---------------------------------------------------------------- reading and summarising
 
 
 def summarise_column(
-    load: Callable[[], pa.ChunkedArray | pa.Array], kind: str, windows: _Windows | None
+    load: Callable[[], pa.ChunkedArray | pa.Array], kind: str, windows: Windows | None
 ) -> tuple[NumericSummary | CategoricalSummary, list[NumericSummary | CategoricalSummary]]:
     """Summarise one column; ``load`` reads it here so the Arrow copy can be freed before sorting."""
     column = load()
@@ -677,7 +648,7 @@ def summarise_column(
 def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int, int, int] | None = None) -> dict[str, Any]:
     """Runs on a worker: the local engine's summary of each column of a row group, numeric ones as quantile sketches;
     with a window grid (timestamp column, where, origin, width, windows), also one summary per window."""
-    from mlrel_cli.analysis.facts import WindowParts
+    from mlrel_cli.facts.merge import WindowParts
     from mlrel_cli.logs import timestamps_keeping_rows
     from mlrel_cli.stats.summaries import capped
 
@@ -724,7 +695,7 @@ def _compare(
     reference: Log,
     current: Log,
     policy: Policy,
-    windows: _Windows | None,
+    windows: Windows | None,
     current_labels: pa.Array | None,
     precomputed: tuple[Any, Any, list[Any]] | None = None,
 ) -> FeatureDrift:
@@ -1019,9 +990,8 @@ def _concept_on_cluster(
     connection: Any, reference: Log, current: Log, ref_roles: Roles, cur_roles: Roles, policy: Policy
 ) -> tuple[ConceptDrift | None, str | None]:
     """_concept from the cluster: the metric on each side from merged labelled parts, standard errors from samples."""
-    from mlrel_cli.analysis.compare_cluster import labelled_summary
-    from mlrel_cli.analysis.facts import sample_rows
-    from mlrel_cli.engine.dask import reduce
+    from mlrel_cli.engine.dask import labelled_summary, reduce
+    from mlrel_cli.facts.merge import sample_rows
     from mlrel_cli.stats.inference import SE_MAX_ROWS
 
     columns = [c for c in (ref_roles.prediction, ref_roles.label) if c is not None]
@@ -1037,13 +1007,13 @@ def _concept_on_cluster(
     if task not in METRIC_BY_NAME[metric].tasks:
         raise PolicyError(f"drift.concept_metric: '{metric}' does not apply to task '{task}'",
                           policy.source_of("drift.concept_metric"))  # fmt: skip
+    threshold = policy.validate_.performance.decision_threshold
     sides = []
     for log, roles in ((reference, ref_roles), (current, cur_roles)):
         prepare = partial(_labelled_rows, prediction=roles.prediction, label=roles.label, policy=policy, task=task)
-        sides.append(labelled_summary(connection, log, [roles.prediction, roles.label], prepare, task, policy,
+        sides.append(labelled_summary(connection, log, [roles.prediction, roles.label], prepare, task, threshold,
                                       2 * SE_MAX_ROWS))  # fmt: skip
     ref, cur = sides
-    threshold = policy.validate_.performance.decision_threshold
 
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
         return metric_value(task, metric, truth, predicted, threshold)

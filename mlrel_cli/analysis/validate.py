@@ -17,20 +17,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.analysis.facts import (
+from mlrel_cli.durations import format_duration
+from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.facts.columns import (
     LabelCount,
     NumericFacts,
     PredictionFacts,
-    Sums,
     TimeFacts,
     WindowCounts,
     build,
     category_counts,
     columns_of,
-    sample_rows,
 )
-from mlrel_cli.durations import format_duration
-from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.facts.merge import Sums, sample_rows
 from mlrel_cli.logs import (
     JoinedLabels,
     Log,
@@ -1165,7 +1164,7 @@ def query_units(
 ) -> dict[str, np.ndarray]:
     """Per-query values of the ranking metrics (position, gain columns, k) and of per-query proxy metrics, for the
     queries of ``table`` (whole queries: all their rows are here). Means of these over queries are the metrics."""
-    from mlrel_cli.analysis.proxy import as_float
+    from mlrel_cli.facts.proxy import as_float
     from mlrel_cli.stats.ranking import group_queries, per_query_proxy, ranking_units
 
     units: dict[str, np.ndarray] = {}
@@ -1217,7 +1216,7 @@ def _ranking_checks(ctx: _Context, values: dict[str, float], queries: int) -> li
 
 
 def check_proxy_metrics(ctx: _Context) -> list[Check]:
-    from mlrel_cli.analysis.proxy import as_float, proxy_inputs
+    from mlrel_cli.facts.proxy import as_float, proxy_inputs
     from mlrel_cli.stats.ranking import proxy_value
 
     checks = []
@@ -1325,7 +1324,7 @@ class ClusterFacts:
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
             return reduce(connection, log, columns_of(plan), partial(build, plan=plan)) if plan else {}
 
-        from mlrel_cli.analysis.proxy import per_request, proxy_facts, proxy_inputs
+        from mlrel_cli.facts.proxy import per_request, proxy_facts, proxy_inputs
 
         log, roles, spec = ctx.log, ctx.roles, ctx.policy.validate_
         # the policy's proxy inputs checked on the schema before the cluster reads anything
@@ -1400,8 +1399,8 @@ class ClusterFacts:
         """Ranking metrics and per-query proxy metrics: the rows shuffled by query on the cluster, summed per query."""
         from functools import partial
 
-        from mlrel_cli.analysis.proxy import proxy_inputs
         from mlrel_cli.engine.dask import per_query_sums
+        from mlrel_cli.facts.proxy import proxy_inputs
 
         policy, roles = ctx.policy, ctx.roles
         k = policy.validate_.performance.k
@@ -1423,8 +1422,7 @@ class ClusterFacts:
         segment, into ``current``: a score sketch and a row sample first, then the labelled parts."""
         from functools import partial
 
-        from mlrel_cli.analysis.compare_cluster import labelled_summary
-        from mlrel_cli.engine.dask import reduce
+        from mlrel_cli.engine.dask import labelled_summary, reduce
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
         fairness = policy.validate_.fairness
@@ -1443,7 +1441,9 @@ class ClusterFacts:
             return task
         prepare = partial(_labelled_data, prediction=roles.prediction, label=roles.label, segments=segments, policy=policy,
                           task=task)  # fmt: skip
-        current["performance"] = labelled_summary(connection, log, columns, prepare, task, policy, 2 * SE_MAX_ROWS)
+        current["performance"] = labelled_summary(
+            connection, log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
+        )
         return task
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
@@ -1507,7 +1507,7 @@ class ClusterFacts:
 
 
 def _positive_rates(table: pa.Table, prediction: str, segment: str, threshold: float) -> dict[str, Any]:
-    from mlrel_cli.analysis.facts import Keyed
+    from mlrel_cli.facts.merge import Keyed
 
     score = to_numpy_float(table.column(prediction))
     keep = np.isfinite(score)

@@ -1,7 +1,7 @@
 """The Dask engine: each Parquet row group is a task that summarises its columns where it lies.
 
 ``reduce`` runs a command's builder (a table of a row group's columns in, a
-dict of mergeable summaries out: analysis/facts.py, drift_summaries,
+dict of mergeable summaries out: facts/, drift_summaries,
 compare_cluster) on every row group, next to the data, and merges the
 results in a tree (pairs of pairs) on the workers; one dict reaches the
 client, never rows. A task that raises is retried twice, a dead worker's
@@ -161,6 +161,35 @@ def reduce(
     return layer[0].result()
 
 
+def labelled_summary(
+    connection: Any, log: Any, columns: list[str], prepare: Any, task: str, threshold: float, sample_rows: int
+) -> dict[str, Any]:
+    """The label metrics of a log's labelled rows, overall and per segment value, computed on the cluster.
+
+    ``prepare`` (run on the workers) turns a row group into its labelled rows, as the command selects them:
+    (truth, prediction, {segment: values as text}). Two passes: a score sketch (for the cells' edges) with a
+    uniform sample of about ``sample_rows`` labelled rows (for standard errors), then the labelled parts.
+    """
+    from functools import partial
+
+    from mlrel_cli.facts.labelled import labelled_parts, labelled_sample, part_metrics
+    from mlrel_cli.stats import resampling as rs
+    from mlrel_cli.stats.names import BINARY
+
+    fraction = min(1.0, sample_rows / max(log.num_rows, 1))
+    first = reduce(connection, log, columns, partial(labelled_sample, prepare=prepare, task=task,
+                   fraction=fraction), seeded=True)  # fmt: skip
+    edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
+    parts = reduce(connection, log, columns, partial(labelled_parts, prepare=prepare, task=task, edges=edges))
+    return {
+        "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
+        "rows": int(parts["whole"].values["n"]),
+        "sample": first["sample"].table,
+        "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
+                     for key, part in parts["segments"].parts.items()},
+    }  # fmt: skip
+
+
 @contextlib.contextmanager
 def shuffled_step(log: Any, what: str) -> Iterator[None]:
     """Any failure of a step that moves rows between workers: one error naming the log (input errors as they are)."""
@@ -250,7 +279,7 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
     import pandas as pd
     import pyarrow as pa
 
-    from mlrel_cli.analysis.facts import TimeFacts
+    from mlrel_cli.facts.columns import TimeFacts
     from mlrel_cli.logs import to_timestamps_us
 
     def microseconds(frame: pd.DataFrame) -> pd.Series:

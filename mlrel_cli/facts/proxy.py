@@ -15,7 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.errors import PolicyError
-from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
+from mlrel_cli.facts.merge import Sums, WindowParts
+from mlrel_cli.facts.windows import assign_windows
+from mlrel_cli.logs import Log, kind_of_type, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 
 
@@ -47,15 +49,10 @@ def as_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def proxy_facts(table: pa.Table, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any = None) -> dict[str, Any]:
     """Runs on a worker: per-request sums of each proxy metric (kind, inputs) for a row group, and per window."""
-    from mlrel_cli.analysis.facts import Sums
     from mlrel_cli.stats.ranking import proxy_sums
 
     windows = None
     if grid is not None:
-        from mlrel_cli.analysis.drift import assign_windows
-        from mlrel_cli.analysis.facts import WindowParts
-        from mlrel_cli.logs import timestamps_keeping_rows
-
         column, where, origin, width, n_windows = grid
         windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
     out: dict[str, Any] = {}

@@ -1,13 +1,12 @@
-"""Mergeable facts: what a check needs to know about a column, built per partition and merged.
+"""Column facts: what a check needs to know about a column, built per partition and merged.
 
 The local engine builds each of validate's facts from a whole column; the
 Dask engine builds the same fact from every row group next to the data and
 merges them (counts add, extremes take the extreme, the farthest offenders
 are re-ranked), so both engines judge the same numbers. Latency quantiles
 are the one approximation: a quantile sketch on Dask (docs/scale.md), exact
-sorted values locally. Also the generic mergeables the Dask paths of
-validate, drift and compare share (Sums, TableSample, Keyed, WindowParts).
-Builders take Arrow arrays and return small objects: no I/O here.
+sorted values locally. Builders take Arrow arrays and return small objects:
+no I/O here. The generic mergeables are in facts/merge.py.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.logs import kind_of_type, to_numpy_float, to_timestamps_us
 from mlrel_cli.stats.sketch import QuantileSketch
-from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary, capped
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 
 
 def _low(a: float, b: float) -> float:
@@ -178,78 +177,6 @@ class LabelCount:
 
     def merge(self, other: LabelCount) -> LabelCount:
         return LabelCount(self.rows + other.rows, self.labelled + other.labelled)
-
-
-@dataclass(frozen=True)
-class Sums:
-    """Numbers and arrays that merge by adding (and summaries held inside, by their own merge)."""
-
-    values: dict[str, Any]
-
-    def merge(self, other: Sums) -> Sums:
-        def add(a: Any, b: Any) -> Any:
-            return a.merge(b) if hasattr(a, "merge") else a + b  # counts held inside (a confusion matrix) merge
-
-        return Sums({key: add(self.values[key], other.values[key]) for key in self.values})
-
-
-@dataclass(frozen=True)
-class TableSample:
-    """A uniform sample of rows (each partition's own Bernoulli draw), merged by concatenation."""
-
-    table: pa.Table
-
-    def merge(self, other: TableSample) -> TableSample:
-        return TableSample(pa.concat_tables([self.table, other.table]))
-
-
-def sample_rows(table: pa.Table, seed: int, columns: list[str], fraction: float) -> dict[str, Any]:
-    """Runs on a worker: a uniform (Bernoulli) sample of a row group's rows, seeded by the row group."""
-    keep = np.random.default_rng(seed).random(table.num_rows) < fraction
-    return {"sample": TableSample(table.select(columns).filter(pa.array(keep)))}
-
-
-def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> CategoricalSummary:
-    """Counts of each (true class, predicted class) pair: a confusion matrix that merges by adding."""
-    pairs = pa.table({"t": pa.array(truth, type=pa.string()), "p": pa.array(predicted, type=pa.string())})
-    grouped = pairs.group_by(["t", "p"]).aggregate([([], "count_all")])
-    keys = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
-    return CategoricalSummary.from_counts(keys, grouped.column("count_all").to_numpy(), 0)
-
-
-def multiclass_from_pairs(confusion: CategoricalSummary) -> dict[str, float]:
-    from mlrel_cli.stats.metrics import multiclass_from_confusion
-
-    pairs = confusion.as_dict()
-    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})  # type: ignore[misc]
-    index = {c: i for i, c in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for (t, p), n in pairs.items():  # type: ignore[misc]
-        matrix[index[t], index[p]] += n
-    return multiclass_from_confusion(matrix)
-
-
-@dataclass(frozen=True)
-class WindowParts:
-    """One summary per time window (the same windows on every row group), merged window by window."""
-
-    parts: list[Any]
-
-    def merge(self, other: WindowParts) -> WindowParts:
-        return WindowParts([capped(a.merge(b)) for a, b in zip(self.parts, other.parts, strict=True)])
-
-
-@dataclass(frozen=True)
-class Keyed:
-    """Mergeable values by key (a segment's value), keys appearing in some partitions only."""
-
-    parts: dict[Any, Any]
-
-    def merge(self, other: Keyed) -> Keyed:
-        merged = dict(self.parts)
-        for key, value in other.parts.items():
-            merged[key] = merged[key].merge(value) if key in merged else value
-        return Keyed(merged)
 
 
 def latency_sketch(column: pa.Array | pa.ChunkedArray) -> QuantileSketch:

@@ -1,0 +1,253 @@
+"""The judging vocabulary of compare: how a metric's delta between baseline and candidate is classified.
+
+Both compare paths (rows in this process, analysis/compare.py; sums from a
+cluster, analysis/compare_cluster.py) hand their point values and bootstrap
+deviations here: intervals, p-values, pass / marginal / fail, which metrics
+gate, Mann-Whitney on per-request values, and the segments' correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from mlrel_cli.policy import Policy
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.drift import adjust_p_values
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+
+PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
+LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
+MANN_WHITNEY_MAX_ROWS = 100_000
+LATENCY_QUANTILES = [50.0, 95.0, 99.0]
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    baseline: float
+    candidate: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    higher_is_better: bool
+    classification: str  # pass, marginal, fail
+    gating: bool
+    allowed_regression: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "higher_is_better": self.higher_is_better,
+            "classification": self.classification,
+            "gating": self.gating,
+            "allowed_regression": self.allowed_regression,
+        }
+
+
+def higher_is_better(name: str, policy: Policy | None = None) -> bool:
+    if name in LOWER_IS_BETTER_EXTRA:
+        return False
+    if name == "mean_score":
+        return True
+    if policy is not None and name in policy.proxy_metrics:
+        return policy.proxy_metrics[name].higher_is_better
+    return METRIC_BY_NAME[name.split("@")[0]].higher_is_better
+
+
+def allowed_regression(name: str, policy: Policy, baseline_value: float) -> float:
+    spec = policy.compare
+    if name in spec.max_regression:
+        return float(spec.max_regression[name])
+    if name.startswith("latency_"):
+        return spec.max_latency_increase * abs(baseline_value)
+    if name == "error_rate":
+        return spec.max_error_rate_increase
+    return 0.0
+
+
+def is_gating(name: str, primary: str, policy: Policy) -> bool:
+    return name == primary or name in policy.compare.max_regression or name in ("latency_p99", "error_rate")
+
+
+def classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
+    higher = higher_is_better(name, policy)
+    delta = cand - base
+    allowed = allowed_regression(name, policy, base)
+    improvement = delta if higher else -delta
+    worse_beyond = improvement < -allowed
+    significant_worse = (high < 0) if higher else (low > 0)
+    if not np.isfinite(delta):
+        classification = "marginal"
+    elif worse_beyond and significant_worse:
+        classification = "fail"
+    elif worse_beyond or significant_worse:
+        classification = "marginal"
+    else:
+        classification = "pass"
+    return MetricResult(
+        name=name, baseline=base, candidate=cand, delta=delta, ci_low=low, ci_high=high, p_value=float("nan"),
+        higher_is_better=higher, classification=classification, gating=is_gating(name, primary, policy),
+        allowed_regression=allowed,
+    )  # fmt: skip
+
+
+def binary_deviations(
+    base: rs.BinaryCells, cand: rs.BinaryCells, resamples: int, rng: np.random.Generator
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
+    """Each side's metrics read from its cells, and the bootstrap deviations of every metric's delta."""
+    points, devs = [], []
+    for cells in (base, cand):
+        k = len(cells.positives)
+        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
+        draws = rs.resample_counts(cells.counts, resamples, rng)
+        boot = rs.binary_metrics_from_counts(cells, draws[:, :k], draws[:, k:])
+        points.append({name: float(value[0]) for name, value in point.items()})
+        devs.append({name: boot[name] - point[name][0] for name in boot})
+    return points[0], points[1], {name: devs[1][name] - devs[0][name] for name in devs[0]}
+
+
+def metric_results(
+    values_b: dict[str, float], values_c: dict[str, float], deviations: dict[str, np.ndarray], policy: Policy, primary: str
+) -> list[MetricResult]:
+    """Each metric's delta, its bootstrap interval and p-value, classified."""
+    results = []
+    for name in values_b:
+        point = values_c[name] - values_b[name]
+        deviation = deviations.get(name, np.array([]))
+        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
+        result = classify(name, values_b[name], values_c[name], low, high, policy, primary)
+        results.append(with_p(result, rs.bootstrap_p_value(point, deviation)))
+    return results
+
+
+def error_rate_result(invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, policy: Policy, primary: str,
+                      rng: np.random.Generator) -> MetricResult:  # fmt: skip
+    """Invalid outputs: a binomial per group."""
+    resamples = policy.compare.bootstrap.resamples
+    counts_b = np.array([invalid_b, rows_b - invalid_b], dtype=np.float64)
+    counts_c = np.array([invalid_c, rows_c - invalid_c], dtype=np.float64)
+    rate_b, rate_c = counts_b[0] / counts_b.sum(), counts_c[0] / counts_c.sum()
+    dev = rate_deviation(counts_c, resamples, rng) - rate_deviation(counts_b, resamples, rng)
+    low, high = rs.interval(rate_c - rate_b, dev, policy.compare.bootstrap.confidence)
+    result = classify("error_rate", rate_b, rate_c, low, high, policy, primary)
+    return with_p(result, rs.bootstrap_p_value(rate_c - rate_b, dev))
+
+
+def latency_results(
+    point_b: np.ndarray, point_c: np.ndarray, hb: np.ndarray, hc: np.ndarray, edges: np.ndarray, policy: Policy,
+    primary: str, rng: np.random.Generator,
+) -> list[MetricResult]:  # fmt: skip
+    """p50 / p95 / p99 deltas: the point estimates given, the spread from resampled histograms."""
+    resamples = policy.compare.bootstrap.resamples
+    binned_b = rs.percentiles_from_counts(hb[None, :], edges, LATENCY_QUANTILES)[0]
+    binned_c = rs.percentiles_from_counts(hc[None, :], edges, LATENCY_QUANTILES)[0]
+    boot_b = rs.percentiles_from_counts(rs.resample_counts(hb, resamples, rng), edges, LATENCY_QUANTILES)
+    boot_c = rs.percentiles_from_counts(rs.resample_counts(hc, resamples, rng), edges, LATENCY_QUANTILES)
+    results = []
+    for j, q in enumerate(LATENCY_QUANTILES):
+        name = f"latency_p{int(q)}"
+        deviation = (boot_c[:, j] - binned_c[j]) - (boot_b[:, j] - binned_b[j])
+        point = float(point_c[j] - point_b[j])
+        low, high = rs.interval(point, deviation, policy.compare.bootstrap.confidence)
+        result = classify(name, float(point_b[j]), float(point_c[j]), low, high, policy, primary)
+        results.append(with_p(result, rs.bootstrap_p_value(point, deviation)))
+    return results
+
+
+def mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap deviations of a mean, resampling whole units (queries, requests) through 512 quantile cells."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return np.full(resamples, np.nan)
+    index, counts = rs.quantile_cells(finite)
+    means = rs.cell_means(index, counts, finite)
+    draws = rs.resample_counts(counts, resamples, rng)
+    return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
+
+
+def ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap deviations of sum(num) / sum(den), as the mean of each row's linearised contribution
+    (num - ratio * den) / mean(den): cells of the numerator alone would ignore how the denominator varies
+    within them and understate the spread (by a fifth on the tests' data); docs/compare.md."""
+    num, den = np.nan_to_num(num.astype(float)), np.nan_to_num(den.astype(float))  # as proxy_value sums them
+    if len(num) == 0 or den.sum() == 0:
+        return np.full(resamples, np.nan)
+    ratio = num.sum() / den.sum()
+    return mean_deviations((num - ratio * den) / den.mean(), resamples, rng)
+
+
+def with_p(result: MetricResult, p: float) -> MetricResult:
+    return replace(result, p_value=p)
+
+
+def rate_deviation(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    draws = rs.resample_counts(counts, resamples, rng)
+    return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
+
+
+def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Mann-Whitney U (two-sided, asymptotic) on per-request values, as Kayenta judges a canary.
+
+    At most 100,000 values a side (a random sample beyond): at millions, the
+    test flags differences too small to matter, and the ranking costs seconds.
+    """
+    from scipy.stats import mannwhitneyu
+
+    def sample(values: np.ndarray) -> np.ndarray:
+        if len(values) <= MANN_WHITNEY_MAX_ROWS:
+            return values
+        return values[rng.choice(len(values), MANN_WHITNEY_MAX_ROWS, replace=False)]
+
+    b, c = sample(baseline), sample(candidate)
+    result = mannwhitneyu(c, b, alternative="two-sided", method="asymptotic")
+    return {
+        "u": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "median_baseline": float(np.median(baseline)),
+        "median_candidate": float(np.median(candidate)),
+        "effect": float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
+    }
+
+
+def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> dict[str, Any]:
+    """One segment's comparison of the primary metric; ``judge`` gives (baseline, candidate, bootstrap deviations)."""
+    spec = policy.compare
+    row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
+    if min(n_b, n_c) < spec.min_segment_size:
+        row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
+        return row
+    vb, vc, deviations = judge()
+    point = vc - vb
+    low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
+    higher = higher_is_better(primary, policy)
+    improvement_dev = deviations if higher else -deviations
+    improvement = point if higher else -point
+    # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
+    finite = improvement_dev[np.isfinite(improvement_dev)]
+    p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
+    row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
+               p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
+    return row
+
+
+def judge_segments(rows: list[dict[str, Any]], policy: Policy, primary: str) -> list[dict[str, Any]]:
+    """Benjamini-Hochberg (or the policy's correction) across the judged segments; which are worse."""
+    spec = policy.compare
+    judged = [r for r in rows if r.get("judged")]
+    if judged:
+        adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
+        allowed = float(spec.max_regression.get(primary, 0.0))
+        for r, p in zip(judged, adjusted, strict=True):
+            improvement = r["delta"] if higher_is_better(primary, policy) else -r["delta"]
+            r["p_adjusted"] = float(p)
+            r["worse"] = bool(p < spec.alpha and improvement < -allowed)
+    return rows

@@ -1,0 +1,217 @@
+"""Per-model evidence for compare: one model's rows as numpy arrays, and on a worker its mergeable parts.
+
+The local engine builds a ModelRows from a whole log; on a cluster every row
+group becomes, per model version, the same ModelRows for those rows (the same
+validity, label and truth rules), reduced at once to mergeable pieces by the
+passes below (analysis/compare_cluster.py orders them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.facts.labelled import labelled_part
+from mlrel_cli.facts.merge import Keyed, Sums, TableSample
+from mlrel_cli.facts.proxy import per_request
+from mlrel_cli.logs import infer_task, kind_of_type, to_numpy_float
+from mlrel_cli.policy import Policy
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, ranking_units
+from mlrel_cli.stats.sketch import QuantileSketch
+
+ALL = "__all__"  # the one model of a log holding a single model's rows
+
+
+@dataclass
+class ModelRows:
+    """One model's rows: everything a comparison reads, as numpy arrays."""
+
+    version: str
+    rows: int
+    score: np.ndarray | None  # numeric prediction, NaN where invalid
+    classes: np.ndarray | None  # predicted class as text (classification)
+    truth: np.ndarray | None  # labels (bool for binary, float for regression, text for multiclass), by row
+    labelled: np.ndarray  # bool
+    latency: np.ndarray | None
+    invalid: np.ndarray  # bool: null, NaN, infinite or out-of-range output
+    segments: dict[str, np.ndarray] = field(default_factory=dict)
+    ids: pa.Array | None = None
+    query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
+    position: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
+
+    @property
+    def labelled_rows(self) -> int:
+        return int(self.labelled.sum())
+
+    @property
+    def has_labels(self) -> bool:
+        return self.truth is not None
+
+
+def model_rows(table: pa.Table, version: str, policy: Policy) -> ModelRows:
+    """One model's rows from a table of its renamed columns (__prediction, __label, __seg_<name>, ...)."""
+    prediction = table.column("__prediction")
+    n = table.num_rows
+    score = classes = None
+    if kind_of_type(prediction.type) == "numeric":
+        score = to_numpy_float(prediction)
+        invalid = ~np.isfinite(score)
+        if policy.task in (BINARY, None):
+            outside = np.isfinite(score) & ((score < 0) | (score > 1))
+            if policy.task == BINARY:
+                invalid |= outside
+    else:
+        classes = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+        invalid = pc.is_null(prediction).to_numpy(zero_copy_only=False)
+    truth = None
+    labelled = np.zeros(n, dtype=bool)
+    if "__label" in table.column_names:
+        label = table.column("__label")
+        labelled = pc.is_valid(label).to_numpy(zero_copy_only=False) & ~invalid
+        truth = label
+    latency = to_numpy_float(table.column("__latency")) if "__latency" in table.column_names else None
+    segments = {
+        s: pc.cast(table.column(f"__seg_{s}"), pa.string()).to_numpy(zero_copy_only=False).astype(str) for s in policy.segments
+    }
+    ids = table.column("__id").combine_chunks() if "__id" in table.column_names else None
+    model = ModelRows(version, n, score, classes, None, labelled, latency, invalid, segments, ids)
+    if "__query" in table.column_names:
+        encoded = pc.dictionary_encode(table.column("__query")).combine_chunks()
+        model.query = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if "__position" in table.column_names:
+        model.position = to_numpy_float(table.column("__position"))
+    for name in table.column_names:
+        if name.startswith("__col_"):
+            column = table.column(name)
+            if pa.types.is_boolean(column.type):
+                column = pc.cast(column, pa.float64())
+            model.columns[name.removeprefix("__col_")] = to_numpy_float(column)
+    model.truth = truth  # encoded once the task is known
+    return model
+
+
+def model_task(model: ModelRows) -> str:
+    """The task read from a model's predictions and labels, when the policy does not name it."""
+    prediction = pa.chunked_array([pa.array(model.score if model.score is not None else model.classes)])
+    return infer_task(prediction, model.truth)
+
+
+def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
+    """Labels as the task needs them: bool (binary), text (multiclass), float (regression)."""
+    if model.truth is None:
+        return
+    model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
+    if task not in (BINARY, MULTICLASS):
+        model.labelled &= np.isfinite(model.truth)
+
+
+def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) -> np.ndarray:
+    """bool (binary: is it the positive label), text (multiclass), float (regression, a ranking's gain)."""
+    if task == BINARY:
+        if pa.types.is_boolean(label.type):
+            values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
+            return values if str(positive).lower() in ("1", "true") else ~values
+        if kind_of_type(label.type) == "numeric":
+            return to_numpy_float(label) == float(positive)
+        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+    if task == MULTICLASS:
+        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    return to_numpy_float(label)
+
+
+def version_rows(
+    table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str | None
+) -> dict[str, Any]:
+    """The local engine's ModelRows of each version's rows in this table (truth encoded when the task is known)."""
+    renamed = pa.table({key: table.column(name) for key, name in columns.items()})
+    out = {}
+    for version in versions:
+        part = renamed
+        if version != ALL:
+            part = renamed.filter(pc.equal(pc.cast(renamed.column("__version"), pa.string()), version))
+        model = model_rows(part, version, policy)
+        if task is not None:
+            encode_truth(model, task, policy)
+        out[version] = (part, model)
+    return out
+
+
+def sample_pass(
+    table: pa.Table, seed: int, columns: dict[str, str], versions: list[str], policy: Policy, fraction: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(seed)
+    for version, (part, _) in version_rows(table, columns, versions, policy, None).items():
+        keep = rng.random(part.num_rows) < fraction
+        out[f"{version}|sample"] = TableSample(part.filter(pa.array(keep)).drop_columns(
+            [c for c in part.column_names if c not in ("__prediction", "__label", "__latency")]))  # fmt: skip
+        out[f"{version}|rows"] = Sums({"rows": part.num_rows})
+    return out
+
+
+def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
+        keep = model.labelled
+        if task == BINARY and model.truth is not None:
+            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
+        if task == REGRESSION and model.truth is not None:
+            error = np.abs(model.score[keep] - model.truth[keep])  # type: ignore[index,operator]
+            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(error))
+        if model.latency is not None:
+            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
+        out[f"{version}|counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
+        for name in per_request(policy):
+            spec = policy.proxy_metrics[name]
+            inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
+            out[f"{version}|proxy:{name}"] = Sums(proxy_sums(spec.kind, *inputs))
+    return out
+
+
+def cells_pass(
+    table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str, edges: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
+        keep = model.labelled
+        if model.truth is not None and task != RANKING:  # a ranking's labels are judged per query (_per_query)
+            truth = model.truth[keep]
+            predicted = (model.classes if task == MULTICLASS else model.score)[keep]  # type: ignore[index]
+            out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
+            segments: dict[Any, Any] = {}
+            for segment, values in model.segments.items():
+                labelled_values = values[keep]
+                for value in np.unique(labelled_values):
+                    mask = labelled_values == value
+                    segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, version)
+            out[f"{version}|segments"] = Keyed(segments)
+        if model.latency is not None and "latency" in edges:
+            out[f"{version}|latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)],
+                                                                        edges["latency"])})  # fmt: skip
+    return out
+
+
+def query_units(
+    table: pa.Table, codes: np.ndarray, columns: dict[str, str], versions: list[str], policy: Policy, task: str, ranking: bool
+) -> dict[str, np.ndarray]:
+    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules."""
+    out: dict[str, np.ndarray] = {}
+    for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
+        if ranking and model.truth is not None and model.query is not None and model.position is not None:
+            keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
+            queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
+            out.update(
+                {f"{version}|{name}": units for name, units in ranking_units(queries, policy.validate_.performance.k).items()}
+            )
+        for name, spec in policy.proxy_metrics.items():
+            if spec.per == "query" and model.query is not None:
+                inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
+                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, *inputs, model.query)
+    return out
