@@ -1,27 +1,19 @@
-"""The Typer app, and the one place that turns errors into exit codes.
+"""The Typer app: the root options, and every command registered from its module.
 
-Exit codes: 0 pass (warnings allowed), 1 a check failed, 2 usage or bad input
-(and any internal error: a crash must never read as a verdict), 3 inconclusive.
+The command modules are plain functions (options in, the analysis called, a
+report emitted) that know nothing of this app; the error handler and emit
+they share are in cli/runtime.py. Registration order is the order of --help.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import sys
-import traceback
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mlrel_cli import __version__
-from mlrel_cli.cli.options import Format, OutputOptions
-from mlrel_cli.errors import MlrelError
-
-EXIT_USAGE = 2
+from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, validate
+from mlrel_cli.cli.runtime import EXIT_USAGE, emit, error_line, errors_to_exit_codes  # noqa: F401 (their old home)
 
 app = typer.Typer(
     name="mlrel",
@@ -49,78 +41,16 @@ def root(
     """mlrel: validate, drift, compare, rollback, postmortem."""
 
 
-def error_line(text: str) -> None:
-    typer.echo(f"error: {text}", err=True)
-
-
-@contextlib.contextmanager
-def errors_to_exit_codes(debug: bool) -> Iterator[None]:
-    """Bad input -> one 'error:' line and exit 2; a crash -> exit 2 too, with the traceback under --debug."""
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except MlrelError as exc:
-        if debug:
-            traceback.print_exc()
-        error_line(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        error_line("interrupted; nothing was written")
-        raise typer.Exit(130) from None
-    except MemoryError:
-        error_line("out of memory (try a smaller window or fewer columns)")
-        raise typer.Exit(EXIT_USAGE) from None
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        error_line(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ignore[no-untyped-def]
-    """Render, write the report file and the history line, print, and exit with the report's code."""
-    from mlrel_cli.outputs import append_history, write_atomic
-    from mlrel_cli.render import format_for_path, render, verdict_line
-    from mlrel_cli.render.json import render_line
-
-    fmt = (opts.fmt or Format.table).value
-    file_text = None
-    if opts.output is not None:
-        file_fmt = format_for_path(str(opts.output), opts.fmt.value if opts.fmt else "json")
-        file_text = render(report, file_fmt)
-    stdout_text = None if fmt == "table" or opts.quiet else render(report, fmt)
-    history_line = render_line(report) if history is not None else None
-
-    if opts.output is not None and file_text is not None:
-        write_atomic(opts.output, file_text)
-    if history is not None and history_line is not None:
-        append_history(history, history_line)
-
-    if opts.quiet:
-        typer.echo(verdict_line(report))
-    elif stdout_text is not None:
-        typer.echo(stdout_text, nl=False)
-    else:
-        from rich.console import Console
-
-        from mlrel_cli.render.table import build
-
-        width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
-        console = Console(
-            no_color=not opts.color,
-            force_terminal=opts.color or None,
-            highlight=False,
-            width=width or shutil.get_terminal_size().columns,
-            soft_wrap=False,
-        )
-        console.print(build(report, verbose=opts.verbose, width=console.width))
-    raise typer.Exit(report.exit_code)
+app.command(epilog=compare.EPILOG)(compare.compare)
+app.command(epilog=demo.EPILOG)(demo.demo)
+app.command(epilog=drift.EPILOG)(drift.drift)
+app.command(epilog=init.EPILOG)(init.init)
+app.command(epilog=postmortem.EPILOG)(postmortem.postmortem)
+app.add_typer(registry.registry_app, name="registry")
+app.command("retrain-set", epilog=retrain.EPILOG)(retrain.retrain_set)
+app.command(epilog=rollback.EPILOG)(rollback.rollback)
+app.command(epilog=validate.EPILOG)(validate.validate)
 
 
 def main() -> None:
     app()
-
-
-# the command modules register themselves on `app`; import them last so `app` exists
-from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, validate  # noqa: E402, F401

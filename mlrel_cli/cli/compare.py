@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
@@ -22,6 +21,7 @@ from mlrel_cli.cli.options import (
     SchedulerOpt,
     VerboseOpt,
 )
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 
 class Mode(StrEnum):
@@ -29,10 +29,12 @@ class Mode(StrEnum):
     shadow = "shadow"
 
 
-@app.command(
-    epilog="Example: mlrel compare --log samples/canary.parquet --baseline v41 --candidate v42 "
+EPILOG = (
+    "Example: mlrel compare --log samples/canary.parquet --baseline v41 --candidate v42 "
     "--labels samples/canary_labels.parquet -p configs/fraud.yaml"
 )
+
+
 def compare(
     log: Annotated[str | None, typer.Option("--log", help="One log with a model_version column.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline version (with --log).")] = None,

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, errors_to_exit_codes
 from mlrel_cli.cli.options import DebugOpt
+from mlrel_cli.cli.runtime import errors_to_exit_codes
 
 STORY = [
     ("A new model version shipped: the registry's history shows v42 promoted at 13:00 UTC.",
@@ -37,7 +37,9 @@ STORY = [
 ]  # fmt: skip
 
 
-@app.command(epilog="Example: mlrel demo ./mlrel-demo")
+EPILOG = "Example: mlrel demo ./mlrel-demo"
+
+
 def demo(
     directory: Annotated[
         Path | None, typer.Argument(help="Folder to write the demo into [default: a new temporary folder].")

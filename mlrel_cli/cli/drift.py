@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
@@ -22,13 +21,15 @@ from mlrel_cli.cli.options import (
     VerboseOpt,
 )
 from mlrel_cli.cli.progress import progress
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 from mlrel_cli.errors import MlrelError
 
-
-@app.command(
-    epilog="Example: mlrel drift --reference samples/reference.parquet --current samples/current.parquet "
+EPILOG = (
+    "Example: mlrel drift --reference samples/reference.parquet --current samples/current.parquet "
     "-p configs/fraud.yaml --window 1h"
 )
+
+
 def drift(
     reference: Annotated[str, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],
     current: Annotated[str, typer.Option("--current", "-c", help="Current log (production).")],

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, errors_to_exit_codes
 from mlrel_cli.cli.options import DebugOpt
+from mlrel_cli.cli.runtime import errors_to_exit_codes
 from mlrel_cli.errors import OutputError
 
+EPILOG = "Example: mlrel init --from samples/reference.parquet -o policy.yaml"
 
-@app.command(epilog="Example: mlrel init --from samples/reference.parquet -o policy.yaml")
+
 def init(
     reference: Annotated[Path, typer.Option("--from", help="Reference log to infer the policy from.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the policy here [default: stdout].")] = None,

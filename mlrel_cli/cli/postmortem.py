@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, errors_to_exit_codes
 from mlrel_cli.cli.common import history_path, load
 from mlrel_cli.cli.options import DebugOpt, NoColorOpt, PolicyOpt, QuietOpt
+from mlrel_cli.cli.runtime import errors_to_exit_codes
 
 
 class PostmortemFormat(StrEnum):
@@ -19,11 +19,13 @@ class PostmortemFormat(StrEnum):
     html = "html"
 
 
-@app.command(
-    epilog="Example: mlrel postmortem --incident configs/incident-example.yaml -p configs/fraud.yaml "
+EPILOG = (
+    "Example: mlrel postmortem --incident configs/incident-example.yaml -p configs/fraud.yaml "
     "--log samples/incident.parquet --reference samples/reference.parquet --registry samples/registry.yaml "
     "-o POSTMORTEM.md"
 )
+
+
 def postmortem(
     incident: Annotated[Path, typer.Option("--incident", help="Incident YAML: id, title, severity, known times.")],
     policy: PolicyOpt = None,

@@ -10,15 +10,14 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 registry_app = typer.Typer(
     help="Record and inspect model versions and every change to what serves traffic.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(registry_app, name="registry")
 
 RegistryOpt = Annotated[
     str | None,

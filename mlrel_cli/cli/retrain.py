@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOptions, PolicyOpt, QuietOpt
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 
 class Strategy(StrEnum):
@@ -20,11 +20,12 @@ class Strategy(StrEnum):
     segment = "segment"
 
 
-@app.command(
-    "retrain-set",
-    epilog="Example: mlrel retrain-set --log samples/incident.parquet -p configs/fraud.yaml -o train.parquet "
-    "--strategy upsample-weak-segments --factor 3",
+EPILOG = (
+    "Example: mlrel retrain-set --log samples/incident.parquet -p configs/fraud.yaml -o train.parquet "
+    "--strategy upsample-weak-segments --factor 3"
 )
+
+
 def retrain_set(
     log: Annotated[str, typer.Option("--log", help="Labelled production log (file, directory or glob).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The training set to write (Parquet).")],

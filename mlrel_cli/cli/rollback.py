@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
 from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, resolve_registry
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
+
+EPILOG = 'Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes'
 
 
-@app.command(epilog='Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes')
 def rollback(
     model: Annotated[str, typer.Argument(help="Model name.")],
     to: Annotated[

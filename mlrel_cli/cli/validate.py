@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
     DebugOpt,
@@ -22,12 +21,14 @@ from mlrel_cli.cli.options import (
     VerboseOpt,
 )
 from mlrel_cli.cli.progress import progress
+from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
-
-@app.command(
-    epilog="Example: mlrel validate samples/current.parquet --reference samples/reference.parquet "
+EPILOG = (
+    "Example: mlrel validate samples/current.parquet --reference samples/reference.parquet "
     "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
 )
+
+
 def validate(
     log: Annotated[str, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")],
     policy: PolicyOpt = None,
