@@ -441,24 +441,18 @@ def compare_logs(
     scheduler: str | None = None,
 ) -> Report:
     """Load the models (rows here, or summaries built on a Dask cluster) and judge them."""
-    from mlrel_cli.engine import check_engine
+    from mlrel_cli.engine import check_engine, open_engine
 
     engine = engine or policy.engine
-    check_engine(engine)
     inputs = {**(inputs or {}), "engine": engine}
-    if engine == "local":
+    if check_engine(engine, labels=labels, shadow=(mode or policy.compare.mode) == "shadow") == "local":
         base, cands, task = load_models(policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
         return compare(policy, base, cands, task, mode, inputs)
-    if labels is not None:
-        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
-    if (mode or policy.compare.mode) == "shadow":
-        raise MlrelError("shadow mode pairs the models' rows on the id, which needs them in one place: use --engine local")
     from mlrel_cli.analysis.compare_cluster import load_models_on_cluster
-    from mlrel_cli.engine import dask as dask_engine
 
-    with dask_engine.client(scheduler) as connection:
+    with open_engine(engine, scheduler) as cluster:
         base_summary, cand_summaries, task = load_models_on_cluster(
-            connection, policy, log, baseline, candidates, baseline_log, candidate_logs
+            cluster, policy, log, baseline, candidates, baseline_log, candidate_logs
         )
     return compare(policy, base_summary, cand_summaries, task, mode, inputs)  # type: ignore[arg-type]
 

@@ -49,6 +49,8 @@ from mlrel_cli.analysis.compare_judge import (
     segment_row,
     with_p,
 )
+from mlrel_cli.engine.common import distinct_values
+from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.facts.labelled import multiclass_from_pairs
 from mlrel_cli.facts.models import ALL, cells_pass, counts_pass, query_units, sample_pass
@@ -87,7 +89,7 @@ class ModelSummary:
 
 
 def load_models_on_cluster(
-    connection: Any,
+    engine: Engine,
     policy: Policy,
     log: Log | None,
     baseline: str | None,
@@ -96,8 +98,6 @@ def load_models_on_cluster(
     candidate_logs: list[Log],
 ) -> tuple[ModelSummary, list[ModelSummary], str]:
     """Each model summarised on the cluster; the same inputs, checks and errors as the local load_models."""
-    from mlrel_cli.engine.dask import reduce
-
     if log is not None:
         if not baseline or not candidates:
             raise MlrelError("--log needs --baseline VERSION and at least one --candidate VERSION")
@@ -128,11 +128,11 @@ def load_models_on_cluster(
             raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
                            source.path)  # fmt: skip
         if log is not None:
-            _check_versions(connection, source, roles.model_version, versions)  # type: ignore[arg-type]
+            _check_versions(engine, source, roles.model_version, versions)  # type: ignore[arg-type]
         plans.append((source, versions, columns))
 
     def run(source: Log, columns: dict[str, str], build: Any, seeded: bool = False) -> dict[str, Any]:
-        return reduce(connection, source, list(dict.fromkeys(columns.values())), build, seeded)
+        return engine.reduce(source, list(dict.fromkeys(columns.values())), build, seeded)
 
     samples = []
     for source, versions, columns in plans:
@@ -144,7 +144,7 @@ def load_models_on_cluster(
         first = samples[0][f"{plans[0][1][0]}|sample"].table
         label = first.column("__label") if "__label" in first.column_names else None
         task = infer_task(first.column("__prediction"), label)
-    per_query = [_per_query(source, versions, columns, policy, task) for source, versions, columns in plans]
+    per_query = [_per_query(engine, source, versions, columns, policy, task) for source, versions, columns in plans]
 
     counted = [run(source, columns, partial(counts_pass, columns=columns, versions=versions, policy=policy, task=task))
                for source, versions, columns in plans]  # fmt: skip
@@ -158,7 +158,7 @@ def load_models_on_cluster(
                                                                            strict=True):  # fmt: skip
         for version in versions:
             numbers = counts[f"{version}|counts"].values
-            name = version if version != ALL else _name_of(connection, source, columns.get("__version"))
+            name = version if version != ALL else _name_of(engine, source, columns.get("__version"))
             labelled, segments = cells.get(f"{version}|labelled"), cells.get(f"{version}|segments")
             latency = cells.get(f"{version}|latency")
             models.append(ModelSummary(
@@ -183,11 +183,11 @@ def load_models_on_cluster(
     return base, cands, task
 
 
-def _per_query(source: Log, versions: list[str], columns: dict[str, str], policy: Policy, task: str) -> dict[str, Any]:
+def _per_query(
+    engine: Engine, source: Log, versions: list[str], columns: dict[str, str], policy: Policy, task: str
+) -> dict[str, Any]:
     """Ranking metrics and per-query proxy metrics of each model: rows shuffled by query on the cluster, per-query
     units summed (count, sum, sum of squares) per model version."""
-    from mlrel_cli.engine.dask import per_query_sums
-
     k = policy.validate_.performance.k
     ranking = task == RANKING and "__label" in columns
     proxies = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
@@ -198,26 +198,22 @@ def _per_query(source: Log, versions: list[str], columns: dict[str, str], policy
                        if ranking else "per-query proxy metrics need the query column (columns.query)", source.path)  # fmt: skip
     names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
     units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking)
-    return per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
+    return engine.per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
                           [f"{v}|{n}" for v in versions for n in names])  # fmt: skip
 
 
-def _check_versions(connection: Any, log: Log, column: str, versions: list[str]) -> None:
-    from mlrel_cli.engine.dask import distinct_values, reduce
-
-    found = reduce(connection, log, [column], partial(distinct_values, column=column, limit=10_000))
+def _check_versions(engine: Engine, log: Log, column: str, versions: list[str]) -> None:
+    found = engine.reduce(log, [column], partial(distinct_values, column=column, limit=10_000))
     known = sorted(str(v) for v in (found["values"].values or ())) if found else []
     for version in versions:
         if found and found["values"].values is not None and version not in known:
             raise LogError(f"version '{version}' is not in the log's {column} (has: {', '.join(known[:10])})", log.path)
 
 
-def _name_of(connection: Any, log: Log, column: str | None) -> str:
+def _name_of(engine: Engine, log: Log, column: str | None) -> str:
     """The log's one model_version value if it has exactly one (as the local engine names it), else its file name."""
-    from mlrel_cli.engine.dask import distinct_values, reduce
-
     if column is not None:
-        found = reduce(connection, log, [column], partial(distinct_values, column=column, limit=1))
+        found = engine.reduce(log, [column], partial(distinct_values, column=column, limit=1))
         if found and found["values"].values is not None and len(found["values"].values) == 1:
             return str(next(iter(found["values"].values)))
     return log.path.rsplit("/", 1)[-1]

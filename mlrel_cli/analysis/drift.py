@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.durations import format_duration
+from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.facts.windows import Windows, assign_windows, window_grid
 from mlrel_cli.logs import Log, Roles, infer_task, is_text_like, join_labels, kind_of_type, resolve_roles, to_numpy_float
@@ -160,12 +161,9 @@ def drift(
     labels_type = None
     if labels is not None and labels.has(policy.columns.label):
         labels_type = labels.schema.field(policy.columns.label).type
-    from mlrel_cli.engine import check_engine
+    from mlrel_cli.engine import check_engine, open_engine
 
-    check_engine(engine)
-    distributed = engine == "dask"
-    if distributed and labels is not None:
-        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+    distributed = check_engine(engine, labels=labels) == "dask"
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
             f"--window needs a timestamp column, and the current log has no column "
@@ -176,15 +174,13 @@ def drift(
     windows = None
     precomputed: dict[str, tuple[Any, Any, list[Any]]] = {}
     if distributed:
-        from mlrel_cli.engine import dask as dask_engine
-
-        with dask_engine.client(scheduler) as connection:
+        with open_engine(engine, scheduler) as cluster:
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
-                                        partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
-            windows, precomputed, grid = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)
-            proxies_on_cluster = _proxies_on_cluster(connection, reference, current, policy, windows, grid)
+                                        partial(cluster.few_values, reference), distributed=True)  # fmt: skip
+            windows, precomputed, grid = _summarise_on_cluster(cluster, plans, reference, current, cur_roles, window)
+            proxies_on_cluster = _proxies_on_cluster(cluster, reference, current, policy, windows, grid)
             if spec.concept:
-                concept_on_cluster = _concept_on_cluster(connection, reference, current, ref_roles, cur_roles, policy)
+                concept_on_cluster = _concept_on_cluster(cluster, reference, current, ref_roles, cur_roles, policy)
         for plan in list(plans):
             if plan.name not in precomputed:
                 not_compared[plan.name] = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
@@ -323,11 +319,10 @@ def _proxy_entry(
 
 
 def _proxies_on_cluster(
-    connection: Any, reference: Log, current: Log, policy: Policy, windows: Windows | None, grid: Any
+    engine: Engine, reference: Log, current: Log, policy: Policy, windows: Windows | None, grid: Any
 ) -> list[dict[str, Any]]:
     """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
     shuffled by query (each partition holding whole queries), per window too."""
-    from mlrel_cli.engine.dask import per_query_sums, reduce
     from mlrel_cli.facts.proxy import proxy_facts, proxy_inputs
     from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 
@@ -345,13 +340,13 @@ def _proxies_on_cluster(
         if side_grid is not None and side_grid[0] not in columns:
             columns.append(side_grid[0])
         request = {name: m for name, m in metrics.items() if name not in per_query}
-        found = reduce(connection, log, columns, partial(proxy_facts, metrics=request, grid=side_grid)) if request else {}
+        found = engine.reduce(log, columns, partial(proxy_facts, metrics=request, grid=side_grid)) if request else {}
         if per_query:
             n_windows = side_grid[4] if side_grid is not None else 0
             names = [f"proxy:{name}{suffix}" for name in per_query for suffix in ["", *(f"@{i}" for i in range(n_windows))]]
             names += [f"rows@{i}" for i in range(n_windows)]
             units = partial(_query_units, metrics={name: metrics[name] for name in per_query}, grid=side_grid)
-            found["per_query"] = per_query_sums(log, [query, *columns], query, units, names)  # type: ignore[list-item]
+            found["per_query"] = engine.per_query_sums(log, [query, *columns], query, units, names)  # type: ignore[list-item]
         sides.append(found)
     out = []
     for name, spec in policy.proxy_metrics.items():
@@ -522,10 +517,9 @@ def _plan(
 
 
 def _summarise_on_cluster(
-    connection: Any, plans: list[_Plan], reference: Log, current: Log, roles: Roles, window: dt.timedelta | None
+    engine: Engine, plans: list[_Plan], reference: Log, current: Log, roles: Roles, window: dt.timedelta | None
 ) -> tuple[Windows | None, dict[str, tuple[Any, Any, list[Any]]], Any]:
     """Both sides summarised on the cluster (and the current log per window): only summaries come back."""
-    from mlrel_cli.engine import dask as dask_engine
 
     kinds = {plan.reference_column: plan.kind for plan in plans}
     grid = None
@@ -533,7 +527,7 @@ def _summarise_on_cluster(
     if window is not None:
         assert roles.timestamp is not None
         where = f"{current.path}: {roles.timestamp}"
-        times = dask_engine.reduce(connection, current, [roles.timestamp],
+        times = engine.reduce(current, [roles.timestamp],
                                    partial(_time_facts, column=roles.timestamp, where=where))["time"]  # fmt: skip
         if not times.count:
             raise LogError(f"timestamp column '{roles.timestamp}' has no values to cut windows from", current.path)
@@ -542,9 +536,9 @@ def _summarise_on_cluster(
         grid = (roles.timestamp, where, origin, width_us, n_windows)
         windows = Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
     columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
-    ref_side = dask_engine.reduce(connection, reference, list(kinds),
+    ref_side = engine.reduce(reference, list(kinds),
                                   partial(drift_summaries, kinds=kinds))  # fmt: skip
-    cur_side = dask_engine.reduce(connection, current, columns,
+    cur_side = engine.reduce(current, columns,
                                   partial(drift_summaries, kinds=kinds, grid=grid))  # fmt: skip
 
     def summary(sketch: Any) -> Any:
@@ -987,10 +981,9 @@ def _judge_concept(
 
 
 def _concept_on_cluster(
-    connection: Any, reference: Log, current: Log, ref_roles: Roles, cur_roles: Roles, policy: Policy
+    engine: Engine, reference: Log, current: Log, ref_roles: Roles, cur_roles: Roles, policy: Policy
 ) -> tuple[ConceptDrift | None, str | None]:
     """_concept from the cluster: the metric on each side from merged labelled parts, standard errors from samples."""
-    from mlrel_cli.engine.dask import labelled_summary, reduce
     from mlrel_cli.facts.merge import sample_rows
     from mlrel_cli.stats.inference import SE_MAX_ROWS
 
@@ -998,7 +991,7 @@ def _concept_on_cluster(
     task = policy.task
     if task is None:
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(reference.num_rows, 1))
-        sample = reduce(connection, reference, columns, partial(sample_rows, columns=columns,
+        sample = engine.reduce(reference, columns, partial(sample_rows, columns=columns,
                         fraction=fraction), seeded=True)["sample"].table  # fmt: skip
         task = infer_task(sample.column(ref_roles.prediction), sample.column(ref_roles.label) if ref_roles.label else None)
     if ref_roles.label is None or cur_roles.label is None or task not in DEFAULT_CONCEPT_METRIC:
@@ -1011,7 +1004,7 @@ def _concept_on_cluster(
     sides = []
     for log, roles in ((reference, ref_roles), (current, cur_roles)):
         prepare = partial(_labelled_rows, prediction=roles.prediction, label=roles.label, policy=policy, task=task)
-        sides.append(labelled_summary(connection, log, [roles.prediction, roles.label], prepare, task, threshold,
+        sides.append(engine.labelled_summary(log, [roles.prediction, roles.label], prepare, task, threshold,
                                       2 * SE_MAX_ROWS))  # fmt: skip
     ref, cur = sides
 

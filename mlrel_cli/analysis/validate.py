@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.durations import format_duration
+from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.facts.columns import (
     LabelCount,
@@ -104,12 +105,9 @@ def validate(
     scheduler: str | None = None,
 ) -> Report:
     """Run every enabled check of the policy's ``validate`` section on the log."""
-    from mlrel_cli.engine import check_engine
+    from mlrel_cli.engine import check_engine, open_engine
 
-    engine = engine or policy.engine
-    check_engine(engine)
-    if engine == "dask" and labels is not None:
-        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+    engine = check_engine(engine or policy.engine, labels=labels)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     joined = join_labels(log, roles, labels, policy) if labels is not None else None
@@ -124,10 +122,8 @@ def validate(
         progress=progress or (lambda _step: None),
     )
     if engine == "dask":
-        from mlrel_cli.engine import dask as dask_engine
-
-        with dask_engine.client(scheduler) as connection:
-            ctx.facts = ClusterFacts.gather(ctx, connection)
+        with open_engine(engine, scheduler) as cluster:
+            ctx.facts = ClusterFacts.gather(ctx, cluster)
         checks, task, segment_rows = _run_checks(ctx)
     else:
         ctx.facts = LocalFacts(ctx)
@@ -1316,13 +1312,11 @@ class ClusterFacts:
         self._policy_kinds = {name: spec.kind for name, spec in policy.proxy_metrics.items()}
 
     @classmethod
-    def gather(cls, ctx: _Context, connection: Any) -> ClusterFacts:
+    def gather(cls, ctx: _Context, engine: Engine) -> ClusterFacts:
         from functools import partial
 
-        from mlrel_cli.engine.dask import count_duplicates, distinct_times, reduce
-
         def run(log: Log, plan: dict[str, Any]) -> dict[str, Any]:
-            return reduce(connection, log, columns_of(plan), partial(build, plan=plan)) if plan else {}
+            return engine.reduce(log, columns_of(plan), partial(build, plan=plan)) if plan else {}
 
         from mlrel_cli.facts.proxy import per_request, proxy_facts, proxy_inputs
 
@@ -1360,31 +1354,31 @@ class ClusterFacts:
         current = run(log, plan)
         task = ctx.policy.task
         if roles.label is not None:
-            task = cls._labelled(ctx, connection, current)
+            task = cls._labelled(ctx, engine, current)
         elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
             fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
-            sample = reduce(connection, log, [roles.prediction],
+            sample = engine.reduce(log, [roles.prediction],
                             partial(sample_rows, columns=[roles.prediction], fraction=fraction), True)  # fmt: skip
             task = infer_task(sample["sample"].table.column(roles.prediction), None)
         if spec.duplicates.enabled and roles.id is not None:
-            current["duplicates"] = count_duplicates(log, roles.id, spec.duplicates.top)
-        current.update(cls._per_query(ctx, task))
+            current["duplicates"] = engine.count_duplicates(log, roles.id, spec.duplicates.top)
+        current.update(cls._per_query(ctx, engine, task))
         metrics = {name: proxies[name] for name in per_request(ctx.policy)}
         if metrics:
             columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
-            current.update(reduce(connection, log, columns, partial(proxy_facts, metrics=metrics)))
+            current.update(engine.reduce(log, columns, partial(proxy_facts, metrics=metrics)))
         fairness = spec.fairness
         if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
             columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
             rates = partial(_positive_rates, prediction=roles.prediction, segment=fairness.segment,
                             threshold=spec.performance.decision_threshold)  # fmt: skip
-            current["positive_rates"] = reduce(connection, log, columns, rates)["groups"].parts
+            current["positive_rates"] = engine.reduce(log, columns, rates)["groups"].parts
 
         times = current.get("time")
         if ctx.policy.task == RANKING and times is not None and times.count:
             # one row per result, all served at the query's time: count queries (distinct times), not results
             width_of = partial(downtime_window, ctx) if spec.downtime.enabled else lambda _times: None
-            current["time"], current["windows"] = distinct_times(log, roles.timestamp, where, width_of)
+            current["time"], current["windows"] = engine.distinct_times(log, roles.timestamp, where, width_of)
         elif spec.downtime.enabled and times is not None and times.count:
             width = downtime_window(ctx, times)
             if width is not None:
@@ -1395,11 +1389,10 @@ class ClusterFacts:
         return cls(reference, current, task, ctx.policy)
 
     @staticmethod
-    def _per_query(ctx: _Context, task: str | None) -> dict[str, Any]:
+    def _per_query(ctx: _Context, engine: Engine, task: str | None) -> dict[str, Any]:
         """Ranking metrics and per-query proxy metrics: the rows shuffled by query on the cluster, summed per query."""
         from functools import partial
 
-        from mlrel_cli.engine.dask import per_query_sums
         from mlrel_cli.facts.proxy import proxy_inputs
 
         policy, roles = ctx.policy, ctx.roles
@@ -1414,15 +1407,13 @@ class ClusterFacts:
         columns = [query, *(rank[:2] if rank else [])] + [c for _, inputs in proxies.values() for c in inputs.values()]
         names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
         units = partial(query_units, ranking=rank, proxies=proxies)
-        return {"per_query": per_query_sums(ctx.log, list(dict.fromkeys(columns)), query, units, names)}
+        return {"per_query": engine.per_query_sums(ctx.log, list(dict.fromkeys(columns)), query, units, names)}
 
     @staticmethod
-    def _labelled(ctx: _Context, connection: Any, current: dict[str, Any]) -> str | None:
+    def _labelled(ctx: _Context, engine: Engine, current: dict[str, Any]) -> str | None:
         """The task (from a sample when the policy does not name it) and the labelled rows' metrics, overall and per
         segment, into ``current``: a score sketch and a row sample first, then the labelled parts."""
         from functools import partial
-
-        from mlrel_cli.engine.dask import labelled_summary, reduce
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
         fairness = policy.validate_.fairness
@@ -1432,7 +1423,7 @@ class ClusterFacts:
         task = policy.task
 
         def run(build: Any, seeded: bool = False) -> dict[str, Any]:
-            return reduce(connection, log, columns, build, seeded)
+            return engine.reduce(log, columns, build, seeded)
 
         if task is None:
             sample = run(partial(sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
@@ -1441,8 +1432,8 @@ class ClusterFacts:
             return task
         prepare = partial(_labelled_data, prediction=roles.prediction, label=roles.label, segments=segments, policy=policy,
                           task=task)  # fmt: skip
-        current["performance"] = labelled_summary(
-            connection, log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
+        current["performance"] = engine.labelled_summary(
+            log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
         )
         return task
 

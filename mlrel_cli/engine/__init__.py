@@ -1,17 +1,47 @@
-"""Where summaries are built: in this process (local), or next to the data on a Dask cluster (dask).
+"""Where facts are built: in this process (local), or next to the data on a Dask cluster (dask).
 
-Both engines return the same thing, one mergeable summary per column; the
-local engine keeps exact sorted values, the Dask engine quantile sketches,
-so only summaries, never rows, travel from the workers to the client.
+Both engines offer one interface (interface.Engine) and return the same
+mergeable facts; only facts, never rows, travel from the workers to the
+client. ``check_engine`` is the one place that states what an engine refuses,
+``open_engine`` the one place that opens it from its name and scheduler.
 """
 
 from __future__ import annotations
 
-from mlrel_cli.errors import MlrelError
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from mlrel_cli.errors import LogError, MlrelError
+
+if TYPE_CHECKING:
+    from mlrel_cli.engine.interface import Engine
+    from mlrel_cli.logs import Log
 
 ENGINES = ("local", "dask")
 
 
-def check_engine(name: str) -> None:
+def check_engine(name: str, labels: Log | None = None, shadow: bool = False) -> str:
+    """The engine's name, once it is known and can do what is asked (before any row is read)."""
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
+    if name == "dask" and labels is not None:
+        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+    if name == "dask" and shadow:
+        raise MlrelError("shadow mode pairs the models' rows on the id, which needs them in one place: use --engine local")
+    return name
+
+
+@contextlib.contextmanager
+def open_engine(name: str, scheduler: str | None = None) -> Iterator[Engine]:
+    """The engine ``name`` (checked by check_engine), open for the block: on Dask, the scheduler's client, or a
+    local cluster started on 127.0.0.1 and stopped afterwards."""
+    if name == "dask":
+        from mlrel_cli.engine.dask import DaskEngine, client
+
+        with client(scheduler) as connection:
+            yield DaskEngine(connection)
+        return
+    from mlrel_cli.engine.local import LocalEngine
+
+    yield LocalEngine()

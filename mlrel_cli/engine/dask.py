@@ -14,91 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from mlrel_cli.engine import common
+from mlrel_cli.engine.common import labelled_summary, merge_summaries, row_groups, run_on_row_group
 from mlrel_cli.errors import LogError, MlrelError
 
 RETRIES = 2
-
-
-def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[str, Any] | None = None) -> Any:
-    """Runs on a worker: one row group's columns, read where the file lies. A hive partition column (``date=...``
-    in the path, not in the file) becomes a constant column of the log's type for it, as the local engine reads it."""
-    import urllib.parse
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from mlrel_cli.logs import filesystem_of
-
-    location, row_group = part
-    fs, path = filesystem_of(location)
-    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns}
-    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=[c for c in columns if c not in partitions])
-    if partitions:
-        keys = dict(segment.split("=", 1) for segment in path.split("/") if "=" in segment)
-        for name, dtype in partitions.items():
-            value = urllib.parse.unquote(keys[name]) if name in keys else None
-            constant = pa.array([value] * table.num_rows, type=pa.string()).cast(dtype)
-            table = table.append_column(name, constant)
-    return table
-
-
-def run_on_row_group(
-    part: tuple[str, int],
-    columns: list[str],
-    build: Callable[..., dict[str, Any]],
-    seeded: bool = False,
-    partitions: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    from mlrel_cli.stats.summaries import capped
-
-    table = read_row_group(part, columns, partitions)
-    built = build(table, seed=seed_of(part)) if seeded else build(table)
-    return {key: capped(value) for key, value in built.items()}
-
-
-def seed_of(part: tuple[str, int]) -> int:
-    """A row group's own random seed: the same sample on every run, whichever worker draws it."""
-    return zlib.crc32(f"{part[0]}:{part[1]}".encode())
-
-
-def distinct_values(table: Any, column: str, limit: int) -> dict[str, Any]:
-    import pyarrow.compute as pc
-
-    values = pc.unique(pc.drop_null(table.column(column))).to_pylist()
-    return {"values": DistinctUpTo(frozenset(values) if len(values) <= limit else None, limit)}
-
-
-@dataclass(frozen=True)
-class DistinctUpTo:
-    """The distinct values of a column while there are at most ``limit`` of them; None beyond."""
-
-    values: frozenset[Any] | None
-    limit: int
-
-    def merge(self, other: DistinctUpTo) -> DistinctUpTo:
-        if self.values is None or other.values is None or len(self.values | other.values) > self.limit:
-            return DistinctUpTo(None, self.limit)
-        return DistinctUpTo(self.values | other.values, self.limit)
-
-
-def few_values(connection: Any, log: Any, name: str, limit: int = 20) -> bool:
-    """Whether a column holds at most ``limit`` distinct values (a label's classes), found on the cluster."""
-    from functools import partial
-
-    found = reduce(connection, log, [name], partial(distinct_values, column=name, limit=limit))
-    return bool(found) and found["values"].values is not None
-
-
-def merge_summaries(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Key by key; category counts past the cap become TooManyCategories, so no summary grows with the rows."""
-    from mlrel_cli.stats.summaries import capped
-
-    return {name: capped(a[name].merge(b[name])) for name in a}
 
 
 @contextlib.contextmanager
@@ -127,15 +51,9 @@ def reduce(
 ) -> dict[str, Any]:
     """``build`` run on every row group of every file of ``log`` (a table of ``columns`` in, a dict of mergeable
     summaries out), the results merged pairwise in a tree on the cluster; one dict reaches the client."""
-    import pyarrow.parquet as pq
     from distributed import wait
 
-    from mlrel_cli.logs import filesystem_of
-
-    parts = []
-    for location in log.files:  # footers only, on the client: which row groups there are
-        fs, path = filesystem_of(location)
-        parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
+    parts = row_groups(log)  # footers only, on the client: which row groups there are
     if not parts:
         return {}
     partitions = {name: log.schema.field(name).type for name in log.partition_columns}
@@ -159,35 +77,6 @@ def reduce(
             pairs.append(layer[-1])
         layer = pairs
     return layer[0].result()
-
-
-def labelled_summary(
-    connection: Any, log: Any, columns: list[str], prepare: Any, task: str, threshold: float, sample_rows: int
-) -> dict[str, Any]:
-    """The label metrics of a log's labelled rows, overall and per segment value, computed on the cluster.
-
-    ``prepare`` (run on the workers) turns a row group into its labelled rows, as the command selects them:
-    (truth, prediction, {segment: values as text}). Two passes: a score sketch (for the cells' edges) with a
-    uniform sample of about ``sample_rows`` labelled rows (for standard errors), then the labelled parts.
-    """
-    from functools import partial
-
-    from mlrel_cli.facts.labelled import labelled_parts, labelled_sample, part_metrics
-    from mlrel_cli.stats import resampling as rs
-    from mlrel_cli.stats.names import BINARY
-
-    fraction = min(1.0, sample_rows / max(log.num_rows, 1))
-    first = reduce(connection, log, columns, partial(labelled_sample, prepare=prepare, task=task,
-                   fraction=fraction), seeded=True)  # fmt: skip
-    edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
-    parts = reduce(connection, log, columns, partial(labelled_parts, prepare=prepare, task=task, edges=edges))
-    return {
-        "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
-        "rows": int(parts["whole"].values["n"]),
-        "sample": first["sample"].table,
-        "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
-                     for key, part in parts["segments"].parts.items()},
-    }  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -301,3 +190,33 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
 
         parts = [dask.delayed(per_window)(part) for part in unique.to_delayed()]
         return facts, np.sum(dask.compute(*parts), axis=0)
+
+
+@dataclass(frozen=True)
+class DaskEngine:
+    """The Engine on a Dask cluster: builders run on the workers next to the data, only facts come back."""
+
+    connection: Any = field(repr=False)
+    name: str = "dask"
+
+    def reduce(self, log: Any, columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False) -> dict[str, Any]:
+        return reduce(self.connection, log, columns, build, seeded)
+
+    def labelled_summary(
+        self, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
+    ) -> dict[str, Any]:
+        return labelled_summary(self, log, columns, prepare, task, threshold, sample_rows)
+
+    def few_values(self, log: Any, name: str, limit: int = 20) -> bool:
+        return common.few_values(self, log, name, limit)
+
+    def count_duplicates(self, log: Any, column: str, top: int) -> tuple[int, int, list[dict[str, Any]]]:
+        return count_duplicates(log, column, top)
+
+    def per_query_sums(
+        self, log: Any, columns: list[str], query: str, units: Callable[..., dict[str, Any]], names: list[str]
+    ) -> dict[str, dict[str, float]]:
+        return per_query_sums(log, columns, query, units, names)
+
+    def distinct_times(self, log: Any, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
+        return distinct_times(log, column, where, width_of)

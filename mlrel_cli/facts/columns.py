@@ -11,6 +11,7 @@ no I/O here. The generic mergeables are in facts/merge.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,7 +186,7 @@ def latency_sketch(column: pa.Array | pa.ChunkedArray) -> QuantileSketch:
 
 
 # A plan names, for each fact wanted, how to build it: (builder, column, keyword arguments).
-BUILDERS = {
+BUILDERS: dict[str, Callable[..., Any]] = {
     "numeric": NumericFacts.of,
     "categorical": category_counts,
     "prediction": PredictionFacts.of,

@@ -27,18 +27,18 @@ def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> CategoricalSum
     """Counts of each (true class, predicted class) pair: a confusion matrix that merges by adding."""
     pairs = pa.table({"t": pa.array(truth, type=pa.string()), "p": pa.array(predicted, type=pa.string())})
     grouped = pairs.group_by(["t", "p"]).aggregate([([], "count_all")])
-    keys = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
+    keys: list[object] = list(zip(grouped.column("t").to_pylist(), grouped.column("p").to_pylist(), strict=True))
     return CategoricalSummary.from_counts(keys, grouped.column("count_all").to_numpy(), 0)
 
 
 def multiclass_from_pairs(confusion: CategoricalSummary) -> dict[str, float]:
     from mlrel_cli.stats.metrics import multiclass_from_confusion
 
-    pairs = confusion.as_dict()
-    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})  # type: ignore[misc]
+    pairs: dict[Any, int] = confusion.as_dict()  # (true class, predicted class) -> rows
+    classes = sorted({t for t, _ in pairs} | {p for _, p in pairs})
     index = {c: i for i, c in enumerate(classes)}
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for (t, p), n in pairs.items():  # type: ignore[misc]
+    for (t, p), n in pairs.items():
         matrix[index[t], index[p]] += n
     return multiclass_from_confusion(matrix)
 

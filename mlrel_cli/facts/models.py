@@ -212,6 +212,6 @@ def query_units(
             )
         for name, spec in policy.proxy_metrics.items():
             if spec.per == "query" and model.query is not None:
-                inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
-                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, *inputs, model.query)
+                column, num, den = (model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator))
+                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, column, num, den, model.query)
     return out

@@ -1,0 +1,54 @@
+"""The Engine: where facts are built over a log. One small protocol, one file per implementation.
+
+An engine never judges: it runs fact builders (facts/) over a log's row
+groups and merges what they return, or brings rows together that a fact
+needs side by side (duplicate ids, a query's results, distinct times) and
+returns only counts and sums. engine/local.py does it in this process,
+engine/dask.py next to the data on a Dask cluster; both merge in the same
+order, so the same builder gives the same facts on either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from mlrel_cli.logs import Log
+
+# (table of a row group's columns[, seed=...]) -> {key: mergeable fact}; picklable (a module-level function or a partial)
+Builder = Callable[..., dict[str, Any]]
+
+
+class Engine(Protocol):
+    @property
+    def name(self) -> str:
+        """As --engine names it."""
+        ...
+
+    def reduce(self, log: Log, columns: list[str], build: Builder, seeded: bool = False) -> dict[str, Any]:
+        """``build`` on every row group (with the row group's own seed when ``seeded``), the results merged."""
+        ...
+
+    def labelled_summary(
+        self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
+    ) -> dict[str, Any]:
+        """The label metrics of the labelled rows ``prepare`` selects, overall and per segment value, and a sample."""
+        ...
+
+    def few_values(self, log: Log, name: str, limit: int = 20) -> bool:
+        """Whether the column holds at most ``limit`` distinct values."""
+        ...
+
+    def count_duplicates(self, log: Log, column: str, top: int) -> tuple[int, int, list[dict[str, Any]]]:
+        """Ids present, rows repeating an id, and the ``top`` most repeated ids with their counts."""
+        ...
+
+    def per_query_sums(
+        self, log: Log, columns: list[str], query: str, units: Callable[..., dict[str, Any]], names: list[str]
+    ) -> dict[str, dict[str, float]]:
+        """``units(table, query_codes)`` on whole queries; per name, the count, sum and sum of squares of its values."""
+        ...
+
+    def distinct_times(self, log: Log, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
+        """TimeFacts of the column's distinct times, and their count per window of the width ``width_of`` picks."""
+        ...
