@@ -176,7 +176,7 @@ def write_registry(out: Path) -> None:
     )
     lines = []
     for time, action, source, target, stage, traffic, actor in events:
-        event = {"model": "checkout-fraud", "time": time, "actor": actor, "action": action}
+        event: dict[str, object] = {"model": "checkout-fraud", "time": time, "actor": actor, "action": action}
         event.update({k: v for k, v in (("from", source), ("to", target), ("stage", stage), ("traffic", traffic)) if v})
         lines.append(json.dumps(event))
     (out / "registry.history.jsonl").write_text("\n".join(lines) + "\n")

@@ -275,7 +275,7 @@ def _proxy_results(
             elif spec.kind == "ratio":
                 deviations.append(ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
             else:
-                unit = (column != 0).astype(float) if spec.kind == "rate" else column
+                unit = (column != 0).astype(float) if spec.kind == "rate" else column  # type: ignore[union-attr,assignment]
                 deviations.append(mean_deviations(unit, resamples, rng))  # type: ignore[arg-type]
         deviation = deviations[1] - deviations[0]
         low, high = rs.interval(values[1] - values[0], deviation, policy.compare.bootstrap.confidence)
@@ -476,6 +476,7 @@ def compare(
     rng = np.random.default_rng(spec.bootstrap.seed)
     entries = []
     for cand in candidates:
+        segments: list[dict[str, Any]]
         if not isinstance(cand, ModelRows):  # summarised on a cluster
             from mlrel_cli.analysis.compare_cluster import canary_from_summaries, segments_from_summaries
 
@@ -484,7 +485,7 @@ def compare(
             segments = segments_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
         elif mode == "shadow":
             metrics, details = compare_shadow(task, base, cand, policy, primary, rng)
-            segments: list[dict[str, Any]] = []
+            segments = []
         else:
             metrics, details = compare_canary(task, base, cand, policy, primary, rng)
             details = {"mann_whitney": details}

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -346,7 +346,7 @@ def _proxies_on_cluster(
             names = [f"proxy:{name}{suffix}" for name in per_query for suffix in ["", *(f"@{i}" for i in range(n_windows))]]
             names += [f"rows@{i}" for i in range(n_windows)]
             units = partial(_query_units, metrics={name: metrics[name] for name in per_query}, grid=side_grid)
-            found["per_query"] = engine.per_query_sums(log, [query, *columns], query, units, names)  # type: ignore[list-item]
+            found["per_query"] = engine.per_query_sums(log, [query, *columns], query, units, names)  # type: ignore[list-item,arg-type]
         sides.append(found)
     out = []
     for name, spec in policy.proxy_metrics.items():
@@ -382,8 +382,8 @@ def _query_units(
         arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
 
         def per_query(rows: Any, arrays: dict[str, np.ndarray] = arrays, kind: str = kind) -> np.ndarray:
-            picked = [arrays[key][rows] if key in arrays else None for key in ("column", "numerator", "denominator")]
-            return per_query_proxy(kind, *picked, codes[rows])
+            column, num, den = (arrays[key][rows] if key in arrays else None for key in ("column", "numerator", "denominator"))
+            return per_query_proxy(kind, column, num, den, codes[rows])
 
         units[f"proxy:{name}"] = per_query(slice(None))
         for i in range(len(windows.starts_us) if windows is not None else 0):
@@ -535,7 +535,7 @@ def _summarise_on_cluster(
         width_us = int(window.total_seconds() * 1_000_000)
         grid = (roles.timestamp, where, origin, width_us, n_windows)
         windows = Windows(origin + np.arange(n_windows, dtype=np.int64) * width_us, width_us, np.empty(0), np.empty(0))
-    columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp not in kinds else [])
+    columns = list(kinds) + ([roles.timestamp] if grid and roles.timestamp and roles.timestamp not in kinds else [])
     ref_side = engine.reduce(reference, list(kinds),
                                   partial(drift_summaries, kinds=kinds))  # fmt: skip
     cur_side = engine.reduce(current, columns,
@@ -634,8 +634,8 @@ def summarise_column(
     present = ordered >= 0
     matrix = np.bincount(window_of_row[present] * k + ordered[present], minlength=n_windows * k)
     matrix = matrix.reshape(n_windows, k)
-    missing = np.bincount(window_of_row[~present], minlength=n_windows)
-    parts = [CategoricalSummary.from_counts(categories, matrix[i], int(missing[i])) for i in range(n_windows)]
+    window_missing = np.bincount(window_of_row[~present], minlength=n_windows)
+    parts = [CategoricalSummary.from_counts(categories, matrix[i], int(window_missing[i])) for i in range(n_windows)]
     return whole, parts
 
 
@@ -657,7 +657,7 @@ def drift_summaries(table: Any, kinds: dict[str, str], grid: tuple[str, str, int
         windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
     out: dict[str, Any] = {}
     for name, kind in kinds.items():
-        whole, parts = summarise_column(lambda name=name: table.column(name), kind, windows)
+        whole, parts = summarise_column(partial(table.column, name), kind, windows)
         out[name] = small(whole)
         if windows is not None:
             out[f"{name}@windows"] = WindowParts([capped(small(part)) for part in parts])
@@ -767,7 +767,7 @@ def _compare(
         score=score,
         statistic=result.statistic if result is not None else None,
         p_value=result.p_value if result is not None else None,
-        threshold=threshold if threshold is not None else (plan.fail if plan.fail != "auto" else float("nan")),
+        threshold=threshold if threshold is not None else (cast(float, plan.fail) if plan.fail != "auto" else float("nan")),
         warn=plan.warn,
         status=status,
         message=why or _describe(plan, status, score, threshold, onset, window_scores),
@@ -1003,6 +1003,7 @@ def _concept_on_cluster(
     threshold = policy.validate_.performance.decision_threshold
     sides = []
     for log, roles in ((reference, ref_roles), (current, cur_roles)):
+        assert roles.label is not None  # both sides are labelled (checked above)
         prepare = partial(_labelled_rows, prediction=roles.prediction, label=roles.label, policy=policy, task=task)
         sides.append(engine.labelled_summary(log, [roles.prediction, roles.label], prepare, task, threshold,
                                       2 * SE_MAX_ROWS))  # fmt: skip

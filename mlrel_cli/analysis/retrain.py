@@ -242,8 +242,8 @@ def retrain_set(log: Log, policy: Policy, spec: Retrain, output: Path, labels: L
     if spec.strategy == "upsample-weak-segments":
         _weak_segments(spec, log, roles, policy, lookup, plan)
     segment_columns = [c for c in dict.fromkeys([*policy.segments, *plan.upsample]) if c in log.column_names]
-    before = {c: {} for c in segment_columns}
-    after = {c: {} for c in segment_columns}
+    before: dict[str, dict[Any, Any]] = {c: {} for c in segment_columns}
+    after: dict[str, dict[Any, Any]] = {c: {} for c in segment_columns}
     counts = {"rows": 0, "labelled": 0, "selected": 0, "written": 0}
     rng = np.random.default_rng(spec.seed)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)

@@ -8,7 +8,7 @@ function that returns Checks; ``validate`` runs them and builds the Report.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -560,6 +560,7 @@ def check_duplicates(ctx: _Context) -> list[Check]:
         return []
     cfg = ctx.policy.validate_.duplicates
     if ctx.distributed:
+        assert isinstance(ctx.facts, ClusterFacts)
         n_valid, duplicates, top = ctx.facts.duplicates()
     else:
         ids = ctx.log.column(ctx.roles.id)
@@ -1156,7 +1157,7 @@ def _position_column(ctx: _Context) -> str:
 
 
 def query_units(
-    table: pa.Table, codes: np.ndarray, ranking: tuple[str, str, int] | None, proxies: dict[str, tuple[str, dict[str, str]]]
+    table: pa.Table, codes: np.ndarray, ranking: tuple[str, str, int] | None, proxies: Mapping[str, tuple[str, Mapping[str, str]]]
 ) -> dict[str, np.ndarray]:
     """Per-query values of the ranking metrics (position, gain columns, k) and of per-query proxy metrics, for the
     queries of ``table`` (whole queries: all their rows are here). Means of these over queries are the metrics."""
@@ -1378,6 +1379,7 @@ class ClusterFacts:
         if ctx.policy.task == RANKING and times is not None and times.count:
             # one row per result, all served at the query's time: count queries (distinct times), not results
             width_of = partial(downtime_window, ctx) if spec.downtime.enabled else lambda _times: None
+            assert roles.timestamp is not None  # times are read from it
             current["time"], current["windows"] = engine.distinct_times(log, roles.timestamp, where, width_of)
         elif spec.downtime.enabled and times is not None and times.count:
             width = downtime_window(ctx, times)
@@ -1403,7 +1405,7 @@ class ClusterFacts:
         if not ranking and not proxies:
             return {}
         query = _query_column(ctx)
-        rank = (_position_column(ctx), roles.label, k) if ranking else None
+        rank = (_position_column(ctx), roles.label, k) if ranking and roles.label is not None else None
         columns = [query, *(rank[:2] if rank else [])] + [c for _, inputs in proxies.values() for c in inputs.values()]
         names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
         units = partial(query_units, ranking=rank, proxies=proxies)
@@ -1416,9 +1418,11 @@ class ClusterFacts:
         from functools import partial
 
         log, roles, policy = ctx.log, ctx.roles, ctx.policy
+        label = roles.label
+        assert label is not None  # called for a labelled log only
         fairness = policy.validate_.fairness
         segments = list(dict.fromkeys([*roles.segments, *([fairness.segment] if fairness.enabled and fairness.segment else [])]))
-        columns = list(dict.fromkeys([roles.prediction, roles.label, *segments]))
+        columns = list(dict.fromkeys([roles.prediction, label, *segments]))
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
         task = policy.task
 
@@ -1426,11 +1430,11 @@ class ClusterFacts:
             return engine.reduce(log, columns, build, seeded)
 
         if task is None:
-            sample = run(partial(sample_rows, columns=[roles.prediction, roles.label], fraction=fraction), True)
-            task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(roles.label))
+            sample = run(partial(sample_rows, columns=[roles.prediction, label], fraction=fraction), True)
+            task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(label))
         if task not in (BINARY, MULTICLASS, REGRESSION) or not (policy.validate_.performance.enabled or fairness.enabled):
             return task
-        prepare = partial(_labelled_data, prediction=roles.prediction, label=roles.label, segments=segments, policy=policy,
+        prepare = partial(_labelled_data, prediction=roles.prediction, label=label, segments=segments, policy=policy,
                           task=task)  # fmt: skip
         current["performance"] = engine.labelled_summary(
             log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS

@@ -116,6 +116,7 @@ def _since(text: str | None) -> str | None:
 
     if text is None:
         return None
+    moment: dt.datetime | None
     try:
         moment = dt.datetime.now(dt.UTC) - parse_duration(text)
     except ValueError:

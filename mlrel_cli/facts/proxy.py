@@ -8,6 +8,7 @@ query's rows together: the local engine only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ def as_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return to_numpy_float(pc.cast(column, pa.float64()) if pa.types.is_boolean(column.type) else column)
 
 
-def proxy_facts(table: pa.Table, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any = None) -> dict[str, Any]:
+def proxy_facts(table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, str]]], grid: Any = None) -> dict[str, Any]:
     """Runs on a worker: per-request sums of each proxy metric (kind, inputs) for a row group, and per window."""
     from mlrel_cli.stats.ranking import proxy_sums
 

@@ -82,7 +82,7 @@ def line_chart(
     if not values:
         return ""
     numeric_x = [x.timestamp() if isinstance(x, dt.datetime) else float(x) for x in xs]
-    marker_x = [(_time(m[0]).timestamp() if _time(m[0]) else float(m[0]), m[1], m[2]) for m in markers or []]
+    marker_x = [(t.timestamp() if (t := _time(m[0])) else float(m[0]), m[1], m[2]) for m in markers or []]
     x_low = min(numeric_x + [m[0] for m in marker_x])
     x_high = max(numeric_x + [m[0] for m in marker_x])
     y_low = min(values + ([threshold] if threshold is not None else []))
@@ -122,8 +122,8 @@ def line_chart(
         parts.append(f'<line x1="{px(x):.1f}" y1="{top}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="{color}"/>')
         parts.append(f'<text x="{px(x) + 2:.1f}" y="{top + 10}" style="fill:{color}">{_e(label)}</text>')
     first, last = xs[0], xs[-1]
-    for x, anchor, where in ((first, "start", left), (last, "end", width - right)):
-        label = x.strftime("%m-%d %H:%M") if isinstance(x, dt.datetime) else f"{x}"
+    for end, anchor, where in ((first, "start", left), (last, "end", width - right)):
+        label = end.strftime("%m-%d %H:%M") if isinstance(end, dt.datetime) else f"{end}"
         parts.append(f'<text x="{where}" y="{height - 6}" text-anchor="{anchor}">{_e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -258,7 +258,7 @@ def _postmortem_section(report: Report) -> str:
         markers.append((facts["onset"], "onset", "#c62828"))
     chart = line_chart(points, markers=markers, width=1000, height=220, title=f"{facts['metric']} per window")
     timeline = "".join(
-        f"<tr><td>{_e(_time(e['time']).strftime('%Y-%m-%d %H:%M') if _time(e['time']) else e['time'])}</td>"
+        f"<tr><td>{_e(t.strftime('%Y-%m-%d %H:%M') if (t := _time(e['time'])) else e['time'])}</td>"
         f"<td>{_e(e['source'])}</td><td>{_e(e['event'])}</td></tr>"
         for e in facts["timeline"]
     )

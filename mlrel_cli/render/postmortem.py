@@ -127,7 +127,8 @@ def draw_chart(report: Report, path: str) -> bool:
     for name, color in (("detected", "#ff7f0e"), ("mitigated", "#2ca02c")):
         moment = facts["incident"].get(name)
         if moment:
-            ax.axvline(dt.datetime.fromisoformat(moment.replace("Z", "+00:00")), color=color, linewidth=1, label=name)
+            moment_x = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            ax.axvline(moment_x, color=color, linewidth=1, label=name)  # type: ignore[arg-type]  # matplotlib takes datetimes
     ax.set_ylabel(facts["metric"])
     ax.set_title(f"{facts['incident']['id']}: {facts['metric']} per window")
     ax.legend(loc="upper left", fontsize=8)

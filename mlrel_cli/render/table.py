@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -76,7 +77,7 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
             cells.append(Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line)))
         cells.append(Text(detail))
         table.add_row(*cells)
-    parts: list[object] = [header, Text("")]
+    parts: list[Any] = [header, Text("")]
     if shown:
         parts.append(table)
     if hidden:

@@ -135,10 +135,10 @@ def proxy_value(
         per = per_query_proxy(kind, values, numerator, denominator, query_codes)
         return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
     if kind == "mean":
-        finite = values[np.isfinite(values)]  # type: ignore[index]
+        finite = values[np.isfinite(values)]  # type: ignore[index,arg-type]
         return float(finite.mean()) if len(finite) else float("nan")
     if kind == "rate":
-        finite = values[np.isfinite(values)]  # type: ignore[index]
+        finite = values[np.isfinite(values)]  # type: ignore[index,arg-type]
         return float((finite != 0).mean()) if len(finite) else float("nan")
     total = float(np.nansum(denominator))  # type: ignore[arg-type]
     return float(np.nansum(numerator)) / total if total != 0 else float("nan")  # type: ignore[arg-type]

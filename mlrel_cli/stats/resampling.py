@@ -58,7 +58,7 @@ def binary_cell_sums(truth: np.ndarray, score: np.ndarray, edges: np.ndarray) ->
     k = len(edges) + 1
     truth = truth.astype(bool)
     p = np.clip(score, 1e-15, 1 - 1e-15)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for label, mask, squared, loss in ((1, truth, (1.0 - score) ** 2, -np.log(p)), (0, ~truth, score**2, -np.log1p(-p))):
         out[f"count{label}"] = np.bincount(index[mask], minlength=k).astype(np.float64)
         out[f"brier{label}"] = np.bincount(index[mask], weights=squared[mask], minlength=k)
