@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from mlrel_cli.durations import format_duration, parse_duration
 from mlrel_cli.errors import PolicyError
-from mlrel_cli.stats.names import DRIFT_METHODS, METRIC_BY_NAME, TASKS
+from mlrel_cli.stats.names import COMPARE_EXTRA_BY_NAME, DRIFT_METHODS, METRIC_BY_NAME, TASKS
 
 DEFAULT_SOURCE = "default"
 
@@ -272,7 +272,7 @@ class Bootstrap(Section):
 
 
 # metrics compare measures beyond the model metrics of validate
-COMPARE_EXTRA_METRICS = ("latency_p50", "latency_p95", "latency_p99", "error_rate", "mean_score")
+COMPARE_EXTRA_METRICS = tuple(COMPARE_EXTRA_BY_NAME)
 
 
 class Compare(Section):

@@ -16,10 +16,9 @@ import numpy as np
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.drift import adjust_p_values
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import BINARY, COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 
 PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
-LOWER_IS_BETTER_EXTRA = {"latency_p50", "latency_p95", "latency_p99", "error_rate"}
 MANN_WHITNEY_MAX_ROWS = 100_000
 LATENCY_QUANTILES = [50.0, 95.0, 99.0]
 
@@ -54,10 +53,8 @@ class MetricResult:
 
 
 def higher_is_better(name: str, policy: Policy | None = None) -> bool:
-    if name in LOWER_IS_BETTER_EXTRA:
-        return False
-    if name == "mean_score":
-        return True
+    if name in COMPARE_EXTRA_BY_NAME:
+        return COMPARE_EXTRA_BY_NAME[name].higher_is_better
     if policy is not None and name in policy.proxy_metrics:
         return policy.proxy_metrics[name].higher_is_better
     return METRIC_BY_NAME[name.split("@")[0]].higher_is_better

@@ -1,4 +1,4 @@
-"""The names the policy may use for metrics and drift methods.
+"""The names the policy may use for metrics and drift methods, with what the code needs to know of each.
 
 Kept free of numpy so that loading a policy (for ``mlrel rollback`` at 3 a.m.)
 imports nothing heavy; the implementations live in ``metrics.py``.
@@ -42,5 +42,16 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("no_engagement", (RANKING,), False, "share of queries with no engagement at all"),
 )
 METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+# What compare judges besides the label and proxy metrics (from every model's rows, labelled or not); a policy may
+# name them in compare.primary_metric and compare.max_regression.
+COMPARE_EXTRAS: tuple[MetricInfo, ...] = (
+    MetricInfo("latency_p50", TASKS, False, "median latency"),
+    MetricInfo("latency_p95", TASKS, False, "95th percentile of latency"),
+    MetricInfo("latency_p99", TASKS, False, "99th percentile of latency"),
+    MetricInfo("error_rate", TASKS, False, "share of null, NaN, infinite or out-of-range outputs"),
+    MetricInfo("mean_score", TASKS, True, "mean prediction"),
+)
+COMPARE_EXTRA_BY_NAME = {m.name: m for m in COMPARE_EXTRAS}
 
 DRIFT_METHODS = ("psi", "ks", "wasserstein", "jensen_shannon", "chi2")
