@@ -91,10 +91,18 @@ def classify(name: str, base: float, cand: float, low: float, high: float, polic
     else:
         classification = "pass"
     return MetricResult(
-        name=name, baseline=base, candidate=cand, delta=delta, ci_low=low, ci_high=high, p_value=float("nan"),
-        higher_is_better=higher, classification=classification, gating=is_gating(name, primary, policy),
+        name=name,
+        baseline=base,
+        candidate=cand,
+        delta=delta,
+        ci_low=low,
+        ci_high=high,
+        p_value=float("nan"),
+        higher_is_better=higher,
+        classification=classification,
+        gating=is_gating(name, primary, policy),
         allowed_regression=allowed,
-    )  # fmt: skip
+    )
 
 
 def binary_deviations(
@@ -126,8 +134,9 @@ def metric_results(
     return results
 
 
-def error_rate_result(invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, policy: Policy, primary: str,
-                      rng: np.random.Generator) -> MetricResult:  # fmt: skip
+def error_rate_result(
+    invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, policy: Policy, primary: str, rng: np.random.Generator
+) -> MetricResult:
     """Invalid outputs: a binomial per group."""
     resamples = policy.compare.bootstrap.resamples
     counts_b = np.array([invalid_b, rows_b - invalid_b], dtype=np.float64)
@@ -140,9 +149,15 @@ def error_rate_result(invalid_b: int, rows_b: int, invalid_c: int, rows_c: int, 
 
 
 def latency_results(
-    point_b: np.ndarray, point_c: np.ndarray, hb: np.ndarray, hc: np.ndarray, edges: np.ndarray, policy: Policy,
-    primary: str, rng: np.random.Generator,
-) -> list[MetricResult]:  # fmt: skip
+    point_b: np.ndarray,
+    point_c: np.ndarray,
+    hb: np.ndarray,
+    hc: np.ndarray,
+    edges: np.ndarray,
+    policy: Policy,
+    primary: str,
+    rng: np.random.Generator,
+) -> list[MetricResult]:
     """p50 / p95 / p99 deltas: the point estimates given, the spread from resampled histograms."""
     resamples = policy.compare.bootstrap.resamples
     binned_b = rs.percentiles_from_counts(hb[None, :], edges, LATENCY_QUANTILES)[0]
@@ -231,8 +246,16 @@ def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy
     # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
     finite = improvement_dev[np.isfinite(improvement_dev)]
     p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
-    row.update(judged=True, metric=primary, baseline=vb, candidate=vc, delta=point, ci_low=low, ci_high=high,
-               p_value=p_worse if improvement < 0 else 1.0)  # fmt: skip
+    row.update(
+        judged=True,
+        metric=primary,
+        baseline=vb,
+        candidate=vc,
+        delta=point,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_worse if improvement < 0 else 1.0,
+    )
     return row
 
 

@@ -135,14 +135,15 @@ def labelled_summary(
     from mlrel_cli.stats.names import BINARY
 
     fraction = min(1.0, sample_rows / max(log.num_rows, 1))
-    first = engine.reduce(log, columns, partial(labelled_sample, prepare=prepare, task=task,
-                   fraction=fraction), seeded=True)  # fmt: skip
+    first = engine.reduce(log, columns, partial(labelled_sample, prepare=prepare, task=task, fraction=fraction), seeded=True)
     edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
     parts = engine.reduce(log, columns, partial(labelled_parts, prepare=prepare, task=task, edges=edges))
     return {
         "metrics": part_metrics(task, parts["whole"].values, edges, threshold),
         "rows": int(parts["whole"].values["n"]),
         "sample": first["sample"].table,
-        "segments": {key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
-                     for key, part in parts["segments"].parts.items()},
-    }  # fmt: skip
+        "segments": {
+            key: (int(part.values["n"]), part_metrics(task, part.values, edges, threshold))
+            for key, part in parts["segments"].parts.items()
+        },
+    }

@@ -40,8 +40,9 @@ def client(scheduler: str | None) -> Iterator[Any]:
             yield connection
         return
     # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                           silence_logs=logging.CRITICAL)  # fmt: skip
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL
+    )
     with cluster, Client(cluster) as connection:
         yield connection
 
@@ -57,8 +58,9 @@ def reduce(
     if not parts:
         return {}
     partitions = {name: log.schema.field(name).type for name in log.partition_columns}
-    futures = connection.map(run_on_row_group, parts, columns=columns, build=build, seeded=seeded, partitions=partitions,
-                             retries=RETRIES, pure=False)  # fmt: skip
+    futures = connection.map(
+        run_on_row_group, parts, columns=columns, build=build, seeded=seeded, partitions=partitions, retries=RETRIES, pure=False
+    )
     wait(futures)
     for future, (path, row_group) in zip(futures, parts, strict=True):
         if future.status == "error":
@@ -71,8 +73,10 @@ def reduce(
             raise LogError(f"cannot summarise row group {row_group} of the {log.label} on the cluster: {why}", path)
     layer = futures
     while len(layer) > 1:
-        pairs = [connection.submit(merge_summaries, layer[i], layer[i + 1], retries=RETRIES, pure=False)
-                 for i in range(0, len(layer) - 1, 2)]  # fmt: skip
+        pairs = [
+            connection.submit(merge_summaries, layer[i], layer[i + 1], retries=RETRIES, pure=False)
+            for i in range(0, len(layer) - 1, 2)
+        ]
         if len(layer) % 2:
             pairs.append(layer[-1])
         layer = pairs
@@ -135,8 +139,11 @@ def per_query_sums(
 
     hive = [c for c in columns if c in log.partition_columns]
     if hive:
-        raise LogError(f"per-query metrics on the cluster read columns inside the files; {', '.join(hive)} is a hive "
-                       "partition column: use --engine local", log.path)  # fmt: skip
+        raise LogError(
+            f"per-query metrics on the cluster read columns inside the files; {', '.join(hive)} is a hive "
+            "partition column: use --engine local",
+            log.path,
+        )
     keys = [f"{name}|{stat}" for name in names for stat in ("n", "sum", "sum2")]
 
     def per_partition(frame: pd.DataFrame) -> pd.DataFrame:

@@ -63,8 +63,17 @@ class NumericFacts:
         if hi is not None:
             distance = np.maximum(distance, outside - hi)
         order = np.argsort(-distance, kind="stable")[:keep]
-        return cls(len(values), len(values) - len(present), low, high, int(below.sum()), int(above.sum()),
-                   outside[order], distance[order], keep)  # fmt: skip
+        return cls(
+            len(values),
+            len(values) - len(present),
+            low,
+            high,
+            int(below.sum()),
+            int(above.sum()),
+            outside[order],
+            distance[order],
+            keep,
+        )
 
     @property
     def present(self) -> int:
@@ -74,9 +83,17 @@ class NumericFacts:
         offenders = np.concatenate([self.offenders, other.offenders])
         distances = np.concatenate([self.distances, other.distances])
         order = np.argsort(-distances, kind="stable")[: self.keep]
-        return NumericFacts(self.rows + other.rows, self.missing + other.missing, _low(self.low, other.low),
-                            _high(self.high, other.high), self.below + other.below, self.above + other.above,
-                            offenders[order], distances[order], self.keep)  # fmt: skip
+        return NumericFacts(
+            self.rows + other.rows,
+            self.missing + other.missing,
+            _low(self.low, other.low),
+            _high(self.high, other.high),
+            self.below + other.below,
+            self.above + other.above,
+            offenders[order],
+            distances[order],
+            self.keep,
+        )
 
 
 def category_counts(column: pa.Array | pa.ChunkedArray) -> CategoricalSummary:
@@ -115,10 +132,16 @@ class PredictionFacts:
             return cls(len(column), null, numeric=False, examples=frozenset(distinct[:2].to_pylist()))
         values = to_numpy_float(column)
         finite = values[np.isfinite(values)]
-        return cls(len(values), null, int(np.isnan(values).sum()) - null, int(np.isinf(values).sum()),
-                   int(((finite < 0) | (finite > 1)).sum()), len(finite),
-                   float(finite.min()) if len(finite) else float("nan"),
-                   float(finite.max()) if len(finite) else float("nan"))  # fmt: skip
+        return cls(
+            len(values),
+            null,
+            int(np.isnan(values).sum()) - null,
+            int(np.isinf(values).sum()),
+            int(((finite < 0) | (finite > 1)).sum()),
+            len(finite),
+            float(finite.min()) if len(finite) else float("nan"),
+            float(finite.max()) if len(finite) else float("nan"),
+        )
 
     @property
     def constant(self) -> bool:
@@ -127,10 +150,18 @@ class PredictionFacts:
         return self.finite > 1 and self.low == self.high
 
     def merge(self, other: PredictionFacts) -> PredictionFacts:
-        return PredictionFacts(self.rows + other.rows, self.null + other.null, self.nan + other.nan, self.inf + other.inf,
-                               self.outside_0_1 + other.outside_0_1, self.finite + other.finite,
-                               _low(self.low, other.low), _high(self.high, other.high), self.numeric,
-                               frozenset(sorted(self.examples | other.examples, key=repr)[:2]))  # fmt: skip
+        return PredictionFacts(
+            self.rows + other.rows,
+            self.null + other.null,
+            self.nan + other.nan,
+            self.inf + other.inf,
+            self.outside_0_1 + other.outside_0_1,
+            self.finite + other.finite,
+            _low(self.low, other.low),
+            _high(self.high, other.high),
+            self.numeric,
+            frozenset(sorted(self.examples | other.examples, key=repr)[:2]),
+        )
 
 
 @dataclass(frozen=True)

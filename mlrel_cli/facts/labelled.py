@@ -81,8 +81,9 @@ Prepare = Callable[[pa.Table], tuple[np.ndarray, np.ndarray, dict[str, np.ndarra
 def labelled_sample(table: pa.Table, seed: int, prepare: Prepare, task: str, fraction: float) -> dict[str, Any]:
     truth, predicted, segments = prepare(table)
     keep = np.random.default_rng(seed).random(len(truth)) < fraction
-    sample = pa.table({"truth": truth[keep], "predicted": predicted[keep],
-                       **{f"segment:{s}": pa.array(v[keep]) for s, v in segments.items()}})  # fmt: skip
+    sample = pa.table(
+        {"truth": truth[keep], "predicted": predicted[keep], **{f"segment:{s}": pa.array(v[keep]) for s, v in segments.items()}}
+    )
     out: dict[str, Any] = {"sample": TableSample(sample)}
     if task == BINARY:
         out["score"] = QuantileSketch.from_sorted(np.sort(predicted))

@@ -150,8 +150,11 @@ def sample_pass(
     rng = np.random.default_rng(seed)
     for version, (part, _) in version_rows(table, columns, versions, policy, None).items():
         keep = rng.random(part.num_rows) < fraction
-        out[f"{version}|sample"] = TableSample(part.filter(pa.array(keep)).drop_columns(
-            [c for c in part.column_names if c not in ("__prediction", "__label", "__latency")]))  # fmt: skip
+        out[f"{version}|sample"] = TableSample(
+            part.filter(pa.array(keep)).drop_columns(
+                [c for c in part.column_names if c not in ("__prediction", "__label", "__latency")]
+            )
+        )
         out[f"{version}|rows"] = Sums({"rows": part.num_rows})
     return out
 
@@ -193,8 +196,9 @@ def cells_pass(
                     segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, version)
             out[f"{version}|segments"] = Keyed(segments)
         if model.latency is not None and "latency" in edges:
-            out[f"{version}|latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)],
-                                                                        edges["latency"])})  # fmt: skip
+            out[f"{version}|latency"] = Sums(
+                {"histogram": rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])}
+            )
     return out
 
 

@@ -26,20 +26,27 @@ def proxy_inputs(policy: Policy, log: Log, name: str) -> dict[str, str]:
     """The columns a proxy metric reads ({'column': ...} or {'numerator': ..., 'denominator': ...}), checked on the
     schema (present, numeric or boolean) before any row is read."""
     spec = policy.proxy_metrics[name]
-    needed = {"column": spec.column} if spec.kind in ("mean", "rate") else {
-        "numerator": spec.numerator, "denominator": spec.denominator}  # fmt: skip
+    needed = (
+        {"column": spec.column}
+        if spec.kind in ("mean", "rate")
+        else {"numerator": spec.numerator, "denominator": spec.denominator}
+    )
     for key, column in needed.items():
         if not column:
             raise PolicyError(
                 f"proxy_metrics.{name}.{key}: a {spec.kind} metric needs it", policy.source_of(f"proxy_metrics.{name}")
             )
         if not log.has(column):
-            raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is not in the {log.label}",
-                              policy.source_of(f"proxy_metrics.{name}.{key}"))  # fmt: skip
+            raise PolicyError(
+                f"proxy_metrics.{name}.{key}: column '{column}' is not in the {log.label}",
+                policy.source_of(f"proxy_metrics.{name}.{key}"),
+            )
         dtype = log.schema.field(column).type
         if kind_of_type(dtype) != "numeric" and not pa.types.is_boolean(dtype):
-            raise PolicyError(f"proxy_metrics.{name}.{key}: column '{column}' is {dtype}, not numeric",
-                              policy.source_of(f"proxy_metrics.{name}.{key}"))  # fmt: skip
+            raise PolicyError(
+                f"proxy_metrics.{name}.{key}: column '{column}' is {dtype}, not numeric",
+                policy.source_of(f"proxy_metrics.{name}.{key}"),
+            )
     return needed  # type: ignore[return-value]
 
 
@@ -66,8 +73,9 @@ def proxy_facts(table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, s
 
         out[f"proxy:{name}"] = sums(None)
         if windows is not None:
-            out[f"proxy:{name}@windows"] = WindowParts([sums(windows.order[windows.bounds[i] : windows.bounds[i + 1]])
-                                                        for i in range(len(windows.starts_us))])  # fmt: skip
+            out[f"proxy:{name}@windows"] = WindowParts(
+                [sums(windows.order[windows.bounds[i] : windows.bounds[i + 1]]) for i in range(len(windows.starts_us))]
+            )
     return out
 
 

@@ -30,8 +30,9 @@ def window_grid(oldest_us: int, newest_us: int, width: dt.timedelta, where: str)
     origin = oldest_us - oldest_us % width_us
     n_windows = (newest_us - origin) // width_us + 1
     if n_windows > 10_000:
-        raise LogError(f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window",
-                       where)  # fmt: skip
+        raise LogError(
+            f"--window {format_duration(width)} cuts the current log into {n_windows:,} windows; use a larger window", where
+        )
     return origin, n_windows
 
 
