@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlrel_cli.alerting import plan as plan_alerting
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
@@ -15,9 +16,11 @@ from mlrel_cli.cli.options import (
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
+    NotifyOpt,
     OutputOpt,
     OutputOptions,
     PolicyOpt,
+    PushgatewayOpt,
     QuietOpt,
     SchedulerOpt,
     VerboseOpt,
@@ -47,6 +50,8 @@ def compare(
     engine: EngineOpt = None,
     scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
+    notify: NotifyOpt = None,
+    pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -64,6 +69,7 @@ def compare(
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
+        alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         inputs = {
             "log": str(log) if log else None,
             "baseline_log": str(baseline_log) if baseline_log else None,
@@ -83,4 +89,4 @@ def compare(
             engine,
             scheduler,
         )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)

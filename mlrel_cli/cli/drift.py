@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mlrel_cli.alerting import plan as plan_alerting
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
@@ -14,9 +15,11 @@ from mlrel_cli.cli.options import (
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
+    NotifyOpt,
     OutputOpt,
     OutputOptions,
     PolicyOpt,
+    PushgatewayOpt,
     QuietOpt,
     SchedulerOpt,
     VerboseOpt,
@@ -40,6 +43,8 @@ def drift(
     engine: EngineOpt = None,
     scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
+    notify: NotifyOpt = None,
+    pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -61,6 +66,7 @@ def drift(
                 raise MlrelError(f"--window: {exc}") from None
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
+        alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
@@ -68,4 +74,4 @@ def drift(
             report = run_drift(
                 ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)

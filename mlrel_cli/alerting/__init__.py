@@ -1,0 +1,155 @@
+"""Alerting: Prometheus metrics pushed per run, and notifications sent only when the status changes.
+
+``plan`` resolves the targets before any work (a missing secret is a usage
+error, exit 2); ``alert`` runs after the analysis: it reads the previous state
+from the run history, sends what changed, pushes the metrics, and returns the
+report with an ``alerting`` section that the history line then records. A
+delivery that fails is in that section and never changes the exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrel_cli.alerting.http import Outcome, post
+from mlrel_cli.alerting.messages import body
+from mlrel_cli.alerting.push import public_url, push
+from mlrel_cli.alerting.state import after, dedup_key, event_for, last_state, wanted
+from mlrel_cli.alerting.targets import Target, resolve_targets
+from mlrel_cli.errors import MlrelError
+from mlrel_cli.report import Report
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: str | None
+    policy_file: str | None
+    targets: tuple[Target, ...] = ()
+    pushgateway: str | None = None
+    job: str = "mlrel"
+    push_timeout: float = 5.0
+    timeout: float = 5.0
+    retries: int = 2
+    inconclusive_runs: int | None = None
+    remind_every: dt.timedelta | None = None
+
+
+def plan(policy: Any, notify: list[str], pushgateway: str | None, history: Path | None) -> Plan:
+    """Everything alerting needs, checked before the run: targets known, secrets set, a history to keep state."""
+    targets = tuple(resolve_targets(policy.notify.targets, notify))
+    if targets and history is None:
+        raise MlrelError(
+            "notifications need a run history to tell a new incident from a continuing one: "
+            "give --history FILE or history: in the policy"
+        )
+    url = pushgateway or policy.metrics.pushgateway
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise MlrelError(f"--pushgateway: {public_url(url)!r} is not an http(s) URL")
+    return Plan(
+        model=policy.model,
+        policy_file=policy.files[-1] if policy.files else None,
+        targets=targets,
+        pushgateway=url,
+        job=policy.metrics.job,
+        push_timeout=policy.metrics.timeout.total_seconds(),
+        timeout=policy.notify.timeout.total_seconds(),
+        retries=policy.notify.retries,
+        inconclusive_runs=policy.notify.inconclusive_runs,
+        remind_every=policy.notify.remind_every,
+    )
+
+
+def with_model(report: Report, model: str | None) -> Report:
+    """The model's name in ``inputs`` (from the policy), for the metrics' labels and the messages."""
+    if model is None or "model" in report.inputs:
+        return report
+    return dataclasses.replace(report, inputs={"model": model, **report.inputs})
+
+
+def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | None = None) -> Report:
+    """Notify the targets whose state changes, push the metrics; the report gains an ``alerting`` section."""
+    report = with_model(report, todo.model)
+    if not todo.targets and todo.pushgateway is None:
+        return report
+    now = now or dt.datetime.now(dt.UTC)
+    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    key = dedup_key(todo.model, report.command, todo.policy_file)
+    previous = last_state(history, key) if history is not None and todo.targets else None
+    context = {"dedup_key": key, "model": todo.model, "command": report.command, "policy": todo.policy_file}
+
+    jobs: dict[str, Any] = {}
+    events: dict[str, Any] = {}
+    want, inconclusive = wanted(report.status, previous, todo.inconclusive_runs) if previous else ("hold", 0)
+    with ThreadPoolExecutor(max_workers=len(todo.targets) + 1) as pool:
+        for target in todo.targets:
+            assert previous is not None
+            event = event_for(want, previous.target(target.name), now, todo.remind_every)
+            events[target.name] = event
+            if event is not None:
+                jobs[target.name] = pool.submit(_send, target, event, report, context, todo)
+        pushed = (
+            pool.submit(push, report, todo.pushgateway, todo.job, todo.push_timeout, todo.retries) if todo.pushgateway else None
+        )
+        outcomes: dict[str, Outcome] = {name: job.result() for name, job in jobs.items()}
+        push_outcome = pushed.result() if pushed is not None else None
+
+    section: dict[str, Any] = {}
+    if todo.targets and previous is not None:
+        states = {}
+        deliveries = []
+        for target in todo.targets:
+            event = events[target.name]
+            outcome = outcomes.get(target.name)
+            states[target.name] = {
+                "kind": target.kind,
+                **after(previous.target(target.name), event, bool(outcome and outcome.delivered), stamp).to_dict(),
+            }
+            if event is not None and outcome is not None:
+                deliveries.append({"target": target.name, "kind": target.kind, "event": event, **_record(outcome)})
+        section.update(
+            dedup_key=key,
+            status=report.status.value,
+            previous_status=previous.status,
+            inconclusive_runs=inconclusive,
+            targets=states,
+            deliveries=deliveries,
+        )
+    if push_outcome is not None and todo.pushgateway is not None:
+        section["pushgateway"] = {"url": public_url(todo.pushgateway), "job": todo.job, **_record(push_outcome)}
+    return dataclasses.replace(report, sections={**report.sections, "alerting": section})
+
+
+def _send(target: Target, event: str, report: Report, context: dict[str, Any], todo: Plan) -> Outcome:
+    headers = {"Content-Type": "application/json"}
+    if target.kind == "webhook" and target.secret:
+        headers["Authorization"] = f"Bearer {target.secret}"
+    return post(target.url, body(target.kind, event, report, context, target.secret), headers, todo.timeout, todo.retries)
+
+
+def _record(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "delivered": outcome.delivered,
+        "attempts": outcome.attempts,
+        "status_code": outcome.status_code,
+        "error": outcome.error,
+        "seconds": round(outcome.seconds, 4),
+    }
+
+
+def failures(report: Report) -> list[str]:
+    """One sentence per delivery that did not arrive, for stderr."""
+    section = report.sections.get("alerting") or {}
+    lines = [
+        f"notification {d['event']} to {d['target']} ({d['kind']}) not delivered after {d['attempts']} attempts: {d['error']}"
+        for d in section.get("deliveries", [])
+        if not d["delivered"]
+    ]
+    gateway = section.get("pushgateway")
+    if gateway and not gateway["delivered"]:
+        lines.append(f"metrics not pushed to {gateway['url']} after {gateway['attempts']} attempts: {gateway['error']}")
+    return lines
