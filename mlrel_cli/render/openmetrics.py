@@ -35,7 +35,9 @@ def registry_for(report: Report) -> Any:
     try:
         from prometheus_client import CollectorRegistry
     except ImportError:
-        raise MlrelError("the openmetrics format and --pushgateway need prometheus_client: pip install 'mlrel[metrics]'") from None
+        raise MlrelError(
+            "the openmetrics format and --pushgateway need prometheus_client: pip install 'mlrel[metrics]'"
+        ) from None
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReportCollector(report))  # type: ignore[arg-type]
