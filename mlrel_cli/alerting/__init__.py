@@ -37,16 +37,21 @@ class Plan:
     retries: int = 2
     inconclusive_runs: int | None = None
     remind_every: dt.timedelta | None = None
+    note: str | None = None
 
 
 def plan(policy: Any, notify: list[str], pushgateway: str | None, history: Path | None) -> Plan:
     """Everything alerting needs, checked before the run: targets known, secrets set, a history to keep state."""
     targets = tuple(resolve_targets(policy.notify.targets, notify))
+    note = None
     if targets and history is None:
-        raise MlrelError(
-            "notifications need a run history to tell a new incident from a continuing one: "
-            "give --history FILE or history: in the policy"
-        )
+        if notify:
+            raise MlrelError(
+                "notifications need a run history to tell a new incident from a continuing one: "
+                "give --history FILE or history: in the policy"
+            )
+        # the policy's targets on a run without a history (someone trying a policy by hand): nobody is told
+        targets, note = (), "the policy's notify targets were not told: this run has no history (--history)"
     url = pushgateway or policy.metrics.pushgateway
     if url is not None and not url.startswith(("http://", "https://")):
         raise MlrelError(f"--pushgateway: {public_url(url)!r} is not an http(s) URL")
@@ -61,6 +66,7 @@ def plan(policy: Any, notify: list[str], pushgateway: str | None, history: Path 
         retries=policy.notify.retries,
         inconclusive_runs=policy.notify.inconclusive_runs,
         remind_every=policy.notify.remind_every,
+        note=note,
     )
 
 
@@ -75,6 +81,8 @@ def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | N
     """Notify the targets whose state changes, push the metrics; the report gains an ``alerting`` section."""
     report = with_model(report, todo.model)
     if not todo.targets and todo.pushgateway is None:
+        if todo.note:
+            return dataclasses.replace(report, sections={**report.sections, "alerting": {"note": todo.note}})
         return report
     now = now or dt.datetime.now(dt.UTC)
     stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -98,7 +106,7 @@ def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | N
         outcomes: dict[str, Outcome] = {name: job.result() for name, job in jobs.items()}
         push_outcome = pushed.result() if pushed is not None else None
 
-    section: dict[str, Any] = {}
+    section: dict[str, Any] = {"note": todo.note} if todo.note else {}
     if todo.targets and previous is not None:
         states = {}
         deliveries = []
@@ -144,7 +152,8 @@ def _record(outcome: Outcome) -> dict[str, Any]:
 def failures(report: Report) -> list[str]:
     """One sentence per delivery that did not arrive, for stderr."""
     section = report.sections.get("alerting") or {}
-    lines = [
+    lines = [section["note"]] if section.get("note") else []
+    lines += [
         f"notification {d['event']} to {d['target']} ({d['kind']}) not delivered after {d['attempts']} attempts: {d['error']}"
         for d in section.get("deliveries", [])
         if not d["delivered"]

@@ -1,0 +1,253 @@
+"""Notifications on change: a real local HTTP receiver, cron-style runs that pass, fail, fail and pass again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import webhook_receiver
+from conftest import binary_log
+
+from mlrel_cli.alerting import Plan, alert
+from mlrel_cli.alerting.targets import Target
+from mlrel_cli.render.json import render_line
+from mlrel_cli.report import Check, Report, Status
+
+PASS_NOW = "2026-11-23T00:40:00Z"  # the log's newest row is at 00:33:19
+FAIL_NOW = "2026-11-23T03:00:00Z"
+SECRETS = {
+    "MLREL_TEST_SLACK_URL": None,  # set to the receiver's URL in the fixture
+    "MLREL_TEST_PD_KEY": "pd-routing-key-S3CRET",
+    "MLREL_TEST_HOOK_TOKEN": "hook-token-S3CRET",
+}
+
+
+@pytest.fixture()
+def receiver() -> Iterator[webhook_receiver.Receiver]:
+    server = webhook_receiver.start()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture()
+def secrets(monkeypatch: pytest.MonkeyPatch, receiver: webhook_receiver.Receiver) -> dict[str, str]:
+    values = {**SECRETS, "MLREL_TEST_SLACK_URL": receiver.url("/slack/T000/B000/S3CRETslack")}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values  # type: ignore[return-value]
+
+
+def policy_text(receiver: webhook_receiver.Receiver, extra: str = "") -> str:
+    return f"""
+model: checkout-fraud
+columns: {{id: prediction_id, latency: latency_ms}}
+validate:
+  freshness: {{max_age: 30m}}
+notify:
+  targets:
+    audit: {{kind: webhook, url: "{receiver.url("/hook")}", token_env: MLREL_TEST_HOOK_TOKEN}}
+    chat: {{kind: slack, url_env: MLREL_TEST_SLACK_URL}}
+    oncall: {{kind: pagerduty, url: "{receiver.url("/pagerduty")}", routing_key_env: MLREL_TEST_PD_KEY}}
+  timeout: 2s
+{extra}"""
+
+
+def events(receiver: webhook_receiver.Receiver, path: str) -> list[str]:
+    out = []
+    for request in receiver.requests(path):
+        body = request.body
+        if path == "/pagerduty":
+            out.append(body["event_action"])
+        elif path in ("/hook", "/inline"):
+            out.append(body["event"])
+        else:
+            out.append("resolve" if "RESOLVED" in body["text"] else "trigger")
+    return out
+
+
+def test_pass_fail_fail_pass_sends_one_trigger_and_one_resolve_to_each_kind(
+    mlrel, write_log, write_policy, receiver, secrets, tmp_path: Path
+) -> None:
+    log = write_log(binary_log())
+    policy = write_policy(policy_text(receiver))
+    history = tmp_path / "runs.jsonl"
+    outputs = []
+    codes = []
+    for now in (PASS_NOW, FAIL_NOW, FAIL_NOW, PASS_NOW):
+        report_file = tmp_path / f"report{len(codes)}.json"
+        result = mlrel("validate", log, "-p", policy, "--now", now, "--history", history, "-o", report_file, "-q")
+        codes.append(result.exit_code)
+        outputs.append(result.stdout + result.stderr + report_file.read_text())
+    assert codes == [0, 1, 1, 0]
+    for path in ("/hook", "/slack/T000/B000/S3CRETslack", "/pagerduty"):
+        assert events(receiver, path) == ["trigger", "resolve"], path
+
+    trigger, resolve = (r.body for r in receiver.requests("/pagerduty"))
+    assert trigger["routing_key"] == resolve["routing_key"] == secrets["MLREL_TEST_PD_KEY"]
+    assert trigger["dedup_key"] == resolve["dedup_key"] == "mlrel/checkout-fraud/validate/" + trigger["dedup_key"][-12:]
+    assert trigger["payload"]["severity"] == "error" and trigger["payload"]["component"] == "checkout-fraud"
+    assert trigger["payload"]["custom_details"]["top"][0]["check"] == "freshness"
+
+    slack = receiver.requests("/slack/T000/B000/S3CRETslack")[0].body
+    assert "FAIL" in slack["text"] and "freshness" in json.dumps(slack["blocks"])
+    assert "Next: `mlrel rollback checkout-fraud --to previous" in json.dumps(slack["blocks"])
+
+    hook = receiver.requests("/hook")[0]
+    assert hook.headers["Authorization"] == f"Bearer {secrets['MLREL_TEST_HOOK_TOKEN']}"
+    assert hook.body["report"]["status"] == "fail" and hook.body["dedup_key"] == trigger["dedup_key"]
+
+    lines = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [line["alerting"]["targets"]["oncall"]["open"] for line in lines] == [False, True, True, False]
+    assert [len(line["alerting"]["deliveries"]) for line in lines] == [0, 3, 0, 3]
+    written = history.read_text() + "".join(outputs)
+    for value in secrets.values():
+        assert value not in written
+    assert "S3CRET" not in written
+
+
+def test_an_unreachable_target_changes_no_exit_code_and_is_bounded_by_the_timeout(
+    mlrel, write_log, write_policy, tmp_path: Path
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent_port = silent.getsockname()[1]
+    log = write_log(binary_log())
+    policy = write_policy(
+        f"""
+columns: {{id: prediction_id, latency: latency_ms}}
+validate:
+  freshness: {{max_age: 30m}}
+notify:
+  targets:
+    refused: {{kind: webhook, url: "http://127.0.0.1:{refused_port}/x"}}
+    silent: {{kind: webhook, url: "http://127.0.0.1:{silent_port}/x"}}
+  timeout: 1s
+  retries: 1
+"""
+    )
+    history = tmp_path / "runs.jsonl"
+    plain = mlrel("validate", log, "-p", policy, "--now", FAIL_NOW, "-q")
+    start = time.monotonic()
+    result = mlrel("validate", log, "-p", policy, "--now", FAIL_NOW, "--history", history, "-q")
+    elapsed = time.monotonic() - start
+    silent.close()
+    assert result.exit_code == plain.exit_code == 1
+    # two targets in parallel, each 2 attempts of at most 1 s and a 0.2 s pause, plus the run itself
+    assert elapsed < 2 * 1 + 0.2 + 2.5
+    assert "warning: notification trigger to refused (webhook) not delivered after 2 attempts" in result.stderr
+    assert "warning: notification trigger to silent (webhook) not delivered after 2 attempts: timed out" in result.stderr
+    section = json.loads(history.read_text())["alerting"]
+    assert [d["delivered"] for d in section["deliveries"]] == [False, False]
+    assert not section["targets"]["refused"]["open"]  # so the next failing run tries again
+
+
+def test_a_transient_error_is_retried(mlrel, write_log, write_policy, receiver, secrets, tmp_path: Path) -> None:
+    receiver.fail("/pagerduty", 1, 503)
+    log = write_log(binary_log())
+    policy = write_policy(policy_text(receiver))
+    history = tmp_path / "runs.jsonl"
+    assert mlrel("validate", log, "-p", policy, "--now", FAIL_NOW, "--history", history, "--notify", "oncall").exit_code == 1
+    assert events(receiver, "/pagerduty") == ["trigger", "trigger"]
+    assert receiver.requests("/hook") == []  # --notify names the targets: the policy's others are not told
+    (delivery,) = json.loads(history.read_text())["alerting"]["deliveries"]
+    assert delivery["delivered"] and delivery["attempts"] == 2 and delivery["status_code"] == 202
+
+
+def test_inline_target_reads_its_url_from_the_environment(
+    mlrel, write_log, write_policy, receiver, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MY_HOOK_URL", receiver.url("/inline"))
+    log = write_log(binary_log())
+    policy = write_policy("columns: {id: prediction_id}\nvalidate:\n  freshness: {max_age: 30m}\n")
+    args = ("validate", log, "-p", policy, "--history", tmp_path / "h.jsonl", "--notify", "webhook:MY_HOOK_URL", "-q")
+    assert mlrel(*args, "--now", FAIL_NOW).exit_code == 1
+    assert mlrel(*args, "--now", PASS_NOW).exit_code == 0
+    assert events(receiver, "/inline") == ["trigger", "resolve"]
+    assert receiver.url("/inline") not in (tmp_path / "h.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--notify", "slack:NOT_SET_ANYWHERE"], {}, "environment variable NOT_SET_ANYWHERE is not set"),
+        (["--notify", "email:X"], {}, "not a target of the policy's notify.targets"),
+        (["--notify", "webhook:HOOK"], {"HOOK": "ftp://x"}, "does not hold an http(s) URL"),
+        (["--pushgateway", "localhost:9091"], {}, "is not an http(s) URL"),
+    ],
+)
+def test_bad_targets_are_usage_errors_before_any_work(mlrel, write_log, tmp_path: Path, monkeypatch, args, env, message) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    history = tmp_path / "h.jsonl"
+    result = mlrel("validate", write_log(binary_log()), "--history", history, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.startswith("error: ")
+    assert "ftp://x" not in result.stderr
+    assert not history.exists()
+
+
+def test_notify_needs_a_history(mlrel, write_log, monkeypatch) -> None:
+    monkeypatch.setenv("HOOK", "http://127.0.0.1:9/x")
+    result = mlrel("validate", write_log(binary_log()), "--notify", "webhook:HOOK")
+    assert result.exit_code == 2 and "need a run history" in result.stderr
+
+
+def test_a_secret_in_the_policy_is_refused(mlrel, write_log, write_policy) -> None:
+    policy = write_policy("notify:\n  targets:\n    chat: {kind: slack, url: 'https://hooks.slack.com/services/T/B/X'}\n")
+    result = mlrel("validate", write_log(binary_log()), "-p", policy)
+    assert result.exit_code == 2
+    assert "notify.targets.chat: a Slack webhook URL is a secret" in result.stderr
+
+
+def _report(status: Status) -> Report:
+    return Report("drift", status, f"drift {status.value}", (Check("drift:amount", status, 0.3, 0.1, "amount moved"),))
+
+
+def _run(plan: Plan, history: Path, status: Status, now: dt.datetime) -> Report:
+    report = alert(_report(status), plan, history, now=now)
+    with history.open("a") as handle:
+        handle.write(render_line(report) + "\n")
+    return report
+
+
+def test_inconclusive_opens_only_after_n_runs_and_a_reminder_after_the_interval(receiver, tmp_path: Path) -> None:
+    plan = Plan(
+        model="m",
+        policy_file="p.yaml",
+        targets=(Target("hook", "webhook", receiver.url("/hook")),),
+        inconclusive_runs=3,
+        remind_every=dt.timedelta(hours=4),
+    )
+    history = tmp_path / "h.jsonl"
+    t0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    statuses = [Status.INCONCLUSIVE] * 4 + [Status.FAIL, Status.FAIL, Status.PASS, Status.PASS]
+    hours = [0, 1, 2, 3, 4, 8, 9, 10]
+    for status, hour in zip(statuses, hours, strict=True):
+        _run(plan, history, status, t0 + dt.timedelta(hours=hour))
+    sent = [(r.body["event"], r.body["status"]) for r in receiver.requests("/hook")]
+    # third inconclusive run opens; fail at 4h continues it; the reminder comes 4 h after the last message (at 2h)
+    assert sent == [("trigger", "inconclusive"), ("remind", "fail"), ("resolve", "pass")]
+
+
+def test_the_state_is_found_behind_other_models_lines_in_a_long_history(receiver, tmp_path: Path) -> None:
+    history = tmp_path / "h.jsonl"
+    target = (Target("hook", "webhook", receiver.url("/hook")),)
+    mine, other = Plan("m", "p.yaml", target), Plan("other", "p.yaml", target)
+    t0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    _run(mine, history, Status.FAIL, t0)
+    for _ in range(300):  # about 100 kB of other runs after it: the backwards read crosses blocks
+        _run(other, history, Status.PASS, t0)
+    assert history.stat().st_size > 1 << 16
+    _run(mine, history, Status.FAIL, t0)
+    _run(mine, history, Status.PASS, t0)
+    assert [(r.body["model"], r.body["event"]) for r in receiver.requests("/hook")] == [("m", "trigger"), ("m", "resolve")]
