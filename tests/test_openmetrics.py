@@ -34,7 +34,9 @@ def one(samples: dict[str, list], name: str, **labels: str) -> float:
 
 def test_validate_metrics_carry_the_json_values_and_the_file_is_written(mlrel, write_log, write_policy, tmp_path) -> None:
     log = write_log(binary_log())
-    policy = write_policy("model: fraud\ncolumns: {id: prediction_id, latency: latency_ms}\nvalidate:\n  freshness: {max_age: 30m}\n")
+    policy = write_policy(
+        "model: fraud\ncolumns: {id: prediction_id, latency: latency_ms}\nvalidate:\n  freshness: {max_age: 30m}\n"
+    )
     prom = tmp_path / "mlrel.prom"
     args = ("validate", log, "-p", policy, "--now", "2026-11-23T03:00:00Z")
     code, report = mlrel.json(*args)
