@@ -9,11 +9,11 @@ import pytest
 from conftest import binary_log
 
 pytest.importorskip("prometheus_client", reason="the metrics extra (prometheus_client) is not installed")
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families as parse_prometheus  # noqa: E402
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
-from mlrel_cli.render.openmetrics import MAX_SEGMENT_VALUES, render  # noqa: E402
-from mlrel_cli.report import Check, Report, Status  # noqa: E402
+from mlrel_cli.render.openmetrics import MAX_SEGMENT_VALUES, render
+from mlrel_cli.report import Check, Report, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,7 @@ def test_validate_metrics_carry_the_json_values_and_the_file_is_written(mlrel, w
 def test_drift_scores_and_noise_per_feature(mlrel, write_log, tmp_path) -> None:
     ref = write_log(binary_log(seed=1))
     cur = write_log(binary_log(seed=2))
-    code, report = mlrel.json("drift", "-r", ref, "-c", cur)
+    _code, report = mlrel.json("drift", "-r", ref, "-c", cur)
     text = mlrel("drift", "-r", ref, "-c", cur, "-f", "openmetrics").stdout
     samples = samples_of(text)
     for feature in report["features"]:

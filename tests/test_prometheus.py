@@ -28,7 +28,7 @@ import yaml
 from conftest import binary_log
 
 pytest.importorskip("prometheus_client", reason="the metrics extra (prometheus_client) is not installed")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "alerting.md").read_text()
@@ -133,7 +133,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             wait_for(f"{name} to be ready", lambda url=url: urllib.request.urlopen(url, timeout=2).status == 200, 30)
         yield Stack(f"http://127.0.0.1:{ports['pushgateway']}", f"http://127.0.0.1:{ports['prometheus']}", receiver)
     finally:
-        for process, log in processes:
+        for process, _ in processes:
             process.terminate()
         for process, log in processes:
             try:
