@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import webhook_receiver
+import yaml
 from conftest import binary_log
 
 from mlrel_cli.alerting import Plan, alert
@@ -18,13 +20,15 @@ from mlrel_cli.alerting.targets import Target
 from mlrel_cli.render.json import render_line
 from mlrel_cli.report import Check, Report, Status
 
+ROOT = Path(__file__).resolve().parent.parent
 PASS_NOW = "2026-11-23T00:40:00Z"  # the log's newest row is at 00:33:19
 FAIL_NOW = "2026-11-23T03:00:00Z"
 SECRETS = {
-    "MLREL_TEST_SLACK_URL": None,  # set to the receiver's URL in the fixture
-    "MLREL_TEST_PD_KEY": "pd-routing-key-S3CRET",
-    "MLREL_TEST_HOOK_TOKEN": "hook-token-S3CRET",
+    "SLACK_WEBHOOK_URL": None,  # the receiver's URL, set in the fixture
+    "PAGERDUTY_ROUTING_KEY": "pd-routing-key-S3CRET",
+    "MLREL_HOOK_TOKEN": "hook-token-S3CRET",
 }
+SLACK_PATH = "/slack/T000/B000/S3CRETslack"
 
 
 @pytest.fixture()
@@ -36,25 +40,21 @@ def receiver() -> Iterator[webhook_receiver.Receiver]:
 
 @pytest.fixture()
 def secrets(monkeypatch: pytest.MonkeyPatch, receiver: webhook_receiver.Receiver) -> dict[str, str]:
-    values = {**SECRETS, "MLREL_TEST_SLACK_URL": receiver.url("/slack/T000/B000/S3CRETslack")}
+    values = {**SECRETS, "SLACK_WEBHOOK_URL": receiver.url(SLACK_PATH)}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values  # type: ignore[return-value]
 
 
-def policy_text(receiver: webhook_receiver.Receiver, extra: str = "") -> str:
-    return f"""
-model: checkout-fraud
-columns: {{id: prediction_id, latency: latency_ms}}
-validate:
-  freshness: {{max_age: 30m}}
-notify:
-  targets:
-    audit: {{kind: webhook, url: "{receiver.url("/hook")}", token_env: MLREL_TEST_HOOK_TOKEN}}
-    chat: {{kind: slack, url_env: MLREL_TEST_SLACK_URL}}
-    oncall: {{kind: pagerduty, url: "{receiver.url("/pagerduty")}", routing_key_env: MLREL_TEST_PD_KEY}}
-  timeout: 2s
-{extra}"""
+def policy_text(receiver: webhook_receiver.Receiver) -> str:
+    """docs/alerting.md's notify section, its public URLs pointed at the local receiver."""
+    block = re.search(r"```yaml\n(notify:\n.*?)```", (ROOT / "docs" / "alerting.md").read_text(), flags=re.S)
+    assert block, "docs/alerting.md has a notify: example"
+    notify = yaml.safe_load(block.group(1))
+    notify["notify"]["targets"]["audit"]["url"] = receiver.url("/hook")
+    notify["notify"]["targets"]["oncall"]["url"] = receiver.url("/pagerduty")
+    head = "model: checkout-fraud\ncolumns: {id: prediction_id, latency: latency_ms}\nvalidate:\n  freshness: {max_age: 30m}\n"
+    return head + yaml.safe_dump(notify)
 
 
 def events(receiver: webhook_receiver.Receiver, path: str) -> list[str]:
@@ -84,21 +84,21 @@ def test_pass_fail_fail_pass_sends_one_trigger_and_one_resolve_to_each_kind(
         codes.append(result.exit_code)
         outputs.append(result.stdout + result.stderr + report_file.read_text())
     assert codes == [0, 1, 1, 0]
-    for path in ("/hook", "/slack/T000/B000/S3CRETslack", "/pagerduty"):
+    for path in ("/hook", SLACK_PATH, "/pagerduty"):
         assert events(receiver, path) == ["trigger", "resolve"], path
 
     trigger, resolve = (r.body for r in receiver.requests("/pagerduty"))
-    assert trigger["routing_key"] == resolve["routing_key"] == secrets["MLREL_TEST_PD_KEY"]
+    assert trigger["routing_key"] == resolve["routing_key"] == secrets["PAGERDUTY_ROUTING_KEY"]
     assert trigger["dedup_key"] == resolve["dedup_key"] == "mlrel/checkout-fraud/validate/" + trigger["dedup_key"][-12:]
     assert trigger["payload"]["severity"] == "error" and trigger["payload"]["component"] == "checkout-fraud"
     assert trigger["payload"]["custom_details"]["top"][0]["check"] == "freshness"
 
-    slack = receiver.requests("/slack/T000/B000/S3CRETslack")[0].body
+    slack = receiver.requests(SLACK_PATH)[0].body
     assert "FAIL" in slack["text"] and "freshness" in json.dumps(slack["blocks"])
     assert "Next: `mlrel rollback checkout-fraud --to previous" in json.dumps(slack["blocks"])
 
     hook = receiver.requests("/hook")[0]
-    assert hook.headers["Authorization"] == f"Bearer {secrets['MLREL_TEST_HOOK_TOKEN']}"
+    assert hook.headers["Authorization"] == f"Bearer {secrets['MLREL_HOOK_TOKEN']}"
     assert hook.body["report"]["status"] == "fail" and hook.body["dedup_key"] == trigger["dedup_key"]
 
     lines = [json.loads(line) for line in history.read_text().splitlines()]
