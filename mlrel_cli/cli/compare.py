@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.alerting import plan as plan_alerting
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
@@ -61,6 +60,7 @@ def compare(
 ) -> None:
     """Judge candidate models against the baseline: promote (exit 0), reject (1) or inconclusive (3)."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.compare import compare_logs
         from mlrel_cli.errors import MlrelError
         from mlrel_cli.logs import open_log

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.alerting import plan as plan_alerting
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
@@ -54,6 +53,7 @@ def drift(
 ) -> None:
     """How far production moved from the reference: per feature, prediction, label and metric, and since when."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
         from mlrel_cli.logs import open_log

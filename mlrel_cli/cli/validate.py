@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.alerting import plan as plan_alerting
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
@@ -52,6 +51,7 @@ def validate(
     """Check a prediction log: schema, missing values, ranges, categories, ids, labels,
     prediction sanity, volume, freshness, downtime, latency, performance and fairness."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.validate import validate as run_validate
         from mlrel_cli.logs import open_log
 
