@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import webhook_receiver
 import yaml
@@ -251,3 +253,35 @@ def test_the_state_is_found_behind_other_models_lines_in_a_long_history(receiver
     _run(mine, history, Status.FAIL, t0)
     _run(mine, history, Status.PASS, t0)
     assert [(r.body["model"], r.body["event"]) for r in receiver.requests("/hook")] == [("m", "trigger"), ("m", "resolve")]
+
+
+def test_compare_tells_the_baseline_to_roll_back_to_and_drift_pushes(
+    mlrel, write_log, write_policy, receiver, monkeypatch, tmp_path: Path
+) -> None:
+    from test_compare import _model
+
+    monkeypatch.setenv("MY_HOOK_URL", receiver.url("/compare"))
+    log = write_log(pa.concat_tables([_model("v41", 4000, 1.0, 1), _model("v42", 4000, 2.5, 2)]))
+    policy = write_policy("model: fraud\n")
+    history = tmp_path / "h.jsonl"
+    args = ("compare", "--log", log, "--baseline", "v41", "--candidate", "v42", "-p", policy, "--history", history)
+    assert mlrel(*args, "--notify", "webhook:MY_HOOK_URL", "-q").exit_code == 1
+    (sent,) = receiver.requests("/compare")
+    assert sent.body["command"] == "compare" and sent.body["next"].startswith("mlrel rollback fraud --to v41 --reason ")
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    ref, cur = write_log(binary_log(seed=1)), write_log(binary_log(seed=2))
+    plain = mlrel("drift", "-r", ref, "-c", cur, "-q")
+    pushed = mlrel("drift", "-r", ref, "-c", cur, "-q", "--pushgateway", f"http://user:pw@127.0.0.1:{port}")
+    assert pushed.exit_code == plain.exit_code
+    assert f"warning: metrics not pushed to http://127.0.0.1:{port} after 3 attempts" in pushed.stderr
+    assert "pw" not in pushed.stderr
+
+    host_port = receiver.url("").removeprefix("http://")
+    assert mlrel("drift", "-r", ref, "-c", cur, "-q", "--pushgateway", f"http://ops:p%40ss@{host_port}").exit_code == 0
+    (put,) = receiver.requests("/metrics/job/mlrel/command/drift/model@base64/=")
+    assert put.headers["Authorization"] == "Basic " + base64.b64encode(b"ops:p@ss").decode()
+    assert b"mlrel_drift_score{" in put.raw

@@ -54,6 +54,8 @@ def start() -> Receiver:
             self.end_headers()
             self.wfile.write(b'{"status": "success"}')
 
+        do_PUT = do_POST  # the Pushgateway's verb
+
         def log_message(self, *args: Any) -> None:
             pass
 

@@ -21,13 +21,24 @@ def grouping_key(report: Report) -> dict[str, str]:
 
 def push(report: Report, url: str, job: str, timeout: float, retries: int) -> Outcome:
     from prometheus_client import push_to_gateway
+    from prometheus_client.exposition import basic_auth_handler, default_handler
 
     from mlrel_cli.render.openmetrics import registry_for
 
     registry = registry_for(report)
+    parts = urllib.parse.urlsplit(url)
+    handler = default_handler
+    if parts.username is not None:
+        # user:password in the URL: HTTP basic auth, and the URL without them is the one sent (and reported)
+        user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+
+        def handler(url, method, timeout, headers, data):  # type: ignore[no-untyped-def]
+            return basic_auth_handler(url, method, timeout, headers, data, user, password)
 
     def send() -> int:
-        push_to_gateway(url, job=job, registry=registry, grouping_key=grouping_key(report), timeout=timeout)
+        push_to_gateway(
+            public_url(url), job=job, registry=registry, grouping_key=grouping_key(report), timeout=timeout, handler=handler
+        )
         return 200
 
     return with_retries(send, retries)
