@@ -78,58 +78,58 @@ def with_model(report: Report, model: str | None) -> Report:
 
 
 def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | None = None) -> Report:
-    """Notify the targets whose state changes, push the metrics; the report gains an ``alerting`` section."""
+    """Notify the targets whose state changes and push the metrics, at once; the report gains an ``alerting`` section."""
     report = with_model(report, todo.model)
-    if not todo.targets and todo.pushgateway is None:
-        if todo.note:
-            return dataclasses.replace(report, sections={**report.sections, "alerting": {"note": todo.note}})
-        return report
-    now = now or dt.datetime.now(dt.UTC)
-    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
-    key = dedup_key(todo.model, report.command, todo.policy_file)
-    previous = last_state(history, key) if history is not None and todo.targets else None
-    context = {"dedup_key": key, "model": todo.model, "command": report.command, "policy": todo.policy_file}
-
-    jobs: dict[str, Any] = {}
-    events: dict[str, Any] = {}
-    want, inconclusive = wanted(report.status, previous, todo.inconclusive_runs) if previous else ("hold", 0)
-    with ThreadPoolExecutor(max_workers=len(todo.targets) + 1) as pool:
-        for target in todo.targets:
-            assert previous is not None
-            event = event_for(want, previous.target(target.name), now, todo.remind_every)
-            events[target.name] = event
-            if event is not None:
-                jobs[target.name] = pool.submit(_send, target, event, report, context, todo)
-        pushed = (
-            pool.submit(push, report, todo.pushgateway, todo.job, todo.push_timeout, todo.retries) if todo.pushgateway else None
-        )
-        outcomes: dict[str, Outcome] = {name: job.result() for name, job in jobs.items()}
-        push_outcome = pushed.result() if pushed is not None else None
-
     section: dict[str, Any] = {"note": todo.note} if todo.note else {}
-    if todo.targets and previous is not None:
-        states = {}
-        deliveries = []
-        for target in todo.targets:
-            event = events[target.name]
-            outcome = outcomes.get(target.name)
-            states[target.name] = {
-                "kind": target.kind,
-                **after(previous.target(target.name), event, bool(outcome and outcome.delivered), stamp).to_dict(),
-            }
-            if event is not None and outcome is not None:
-                deliveries.append({"target": target.name, "kind": target.kind, "event": event, **_record(outcome)})
-        section.update(
-            dedup_key=key,
-            status=report.status.value,
-            previous_status=previous.status,
-            inconclusive_runs=inconclusive,
-            targets=states,
-            deliveries=deliveries,
-        )
-    if push_outcome is not None and todo.pushgateway is not None:
-        section["pushgateway"] = {"url": public_url(todo.pushgateway), "job": todo.job, **_record(push_outcome)}
+    if todo.targets or todo.pushgateway:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pushed = (
+                pool.submit(push, report, todo.pushgateway, todo.job, todo.push_timeout, todo.retries)
+                if todo.pushgateway
+                else None
+            )
+            if todo.targets:
+                section.update(notify(report, todo, history, now or dt.datetime.now(dt.UTC)))
+            if pushed is not None and todo.pushgateway is not None:
+                section["pushgateway"] = {"url": public_url(todo.pushgateway), "job": todo.job, **_record(pushed.result())}
+    if not section:
+        return report
     return dataclasses.replace(report, sections={**report.sections, "alerting": section})
+
+
+def notify(report: Report, todo: Plan, history: Path | None, now: dt.datetime) -> dict[str, Any]:
+    """Send each target the event its state calls for, in parallel; the state and deliveries to record."""
+    if history is None:
+        raise MlrelError("notifications need a run history to keep their state")
+    key = dedup_key(todo.model, report.command, todo.policy_file)
+    previous = last_state(history, key)
+    want, inconclusive = wanted(report.status, previous, todo.inconclusive_runs)
+    context = {"dedup_key": key, "model": todo.model, "command": report.command, "policy": todo.policy_file}
+    events = {t.name: event_for(want, previous.target(t.name), now, todo.remind_every) for t in todo.targets}
+    with ThreadPoolExecutor(max_workers=len(todo.targets)) as pool:
+        jobs = {
+            t.name: pool.submit(_send, t, event, report, context, todo)
+            for t in todo.targets
+            if (event := events[t.name]) is not None
+        }
+        outcomes: dict[str, Outcome] = {name: job.result() for name, job in jobs.items()}
+
+    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    states, deliveries = {}, []
+    for target in todo.targets:
+        event, outcome = events[target.name], outcomes.get(target.name)
+        state = after(previous.target(target.name), event, outcome is not None and outcome.delivered, stamp)
+        states[target.name] = {"kind": target.kind, **state.to_dict()}
+        if event is not None and outcome is not None:
+            deliveries.append({"target": target.name, "kind": target.kind, "event": event, **_record(outcome)})
+    return {
+        "dedup_key": key,
+        "status": report.status.value,
+        "previous_status": previous.status,
+        "inconclusive_runs": inconclusive,
+        "targets": states,
+        "deliveries": deliveries,
+    }
 
 
 def _send(target: Target, event: str, report: Report, context: dict[str, Any], todo: Plan) -> Outcome:
