@@ -247,6 +247,9 @@ def test_the_state_is_found_behind_other_models_lines_in_a_long_history(receiver
     mine, other = Plan("m", "p.yaml", target), Plan("other", "p.yaml", target)
     t0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     _run(mine, history, Status.FAIL, t0)
+    key = json.loads(history.read_text())["alerting"]["dedup_key"]
+    with history.open("a") as handle:  # a line torn by a crash, naming the key: skipped, not fatal
+        handle.write('{"alerting": {"dedup_key": ' + json.dumps(key) + ', "targets": {"hook": {"open": fal\n')
     for _ in range(300):  # about 100 kB of other runs after it: the backwards read crosses blocks
         _run(other, history, Status.PASS, t0)
     assert history.stat().st_size > 1 << 16
