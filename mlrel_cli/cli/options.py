@@ -47,12 +47,13 @@ NotifyOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--notify",
+        metavar="TARGET",
         help="Tell this target when the status changes (a notify.targets name, or KIND:ENV with KIND webhook, slack "
         "or pagerduty and ENV the variable holding its secret); repeat for several. Needs --history.",
     ),
 ]
 PushgatewayOpt = Annotated[
-    str | None, typer.Option("--pushgateway", help="Push the run's metrics to this Prometheus Pushgateway URL.")
+    str | None, typer.Option("--pushgateway", metavar="URL", help="Push the run's metrics to this Prometheus Pushgateway URL.")
 ]
 HistoryOpt = Annotated[
     Path | None,
