@@ -114,7 +114,8 @@ def main() -> None:
         modes["--notify and --pushgateway"] = (both, "webhook:BENCH_HOOK_URL", gateway)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            print(f"{'mode':32} {'alerting step (in process)':>28} {'whole run (median)':>20}")
+            print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(f"{'mode':32} {'alerting step, median':>28} {'whole run, median':>20}")
             whole_base = None
             for name, (flags, notify, push) in modes.items():
                 steps, wholes = [], []
@@ -131,8 +132,8 @@ def main() -> None:
                     wholes.append(time.perf_counter() - start)
                 whole = statistics.median(wholes)
                 whole_base = whole_base if whole_base is not None else whole
-                step = statistics.median(steps) * 1000
-                print(f"{name:32} {step:>25.1f} ms {whole:>11.3f} s ({(whole - whole_base) * 1000:+.0f} ms)")
+                step = f"{statistics.median(steps) * 1000:.1f} ms (min {min(steps) * 1000:.1f})"
+                print(f"{name:32} {step:>28} {whole:>11.3f} s ({(whole - whole_base) * 1000:+.0f} ms)")
     finally:
         server.shutdown()
         if process is not None:

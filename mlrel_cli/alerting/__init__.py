@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlrel_cli.alerting.http import Outcome, post
-from mlrel_cli.alerting.messages import body
-from mlrel_cli.alerting.push import public_url, push
+from mlrel_cli.alerting.push import public_url
 from mlrel_cli.alerting.state import after, dedup_key, event_for, last_state, wanted
 from mlrel_cli.alerting.targets import Target, resolve_targets
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.report import Report
+
+if TYPE_CHECKING:
+    from mlrel_cli.alerting.http import Outcome
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def plan(policy: Any, notify: list[str], pushgateway: str | None, history: Path 
     url = pushgateway or policy.metrics.pushgateway
     if url is not None and not url.startswith(("http://", "https://")):
         raise MlrelError(f"--pushgateway: {public_url(url)!r} is not an http(s) URL")
+    if url is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise MlrelError("--pushgateway needs prometheus_client: pip install 'mlrel[metrics]'")
     return Plan(
         model=policy.model,
         policy_file=policy.files[-1] if policy.files else None,
@@ -82,6 +85,11 @@ def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | N
     report = with_model(report, todo.model)
     section: dict[str, Any] = {"note": todo.note} if todo.note else {}
     if todo.targets or todo.pushgateway:
+        # imported here: a run without targets pays nothing for urllib and threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mlrel_cli.alerting.push import push
+
         with ThreadPoolExecutor(max_workers=1) as pool:
             pushed = (
                 pool.submit(push, report, todo.pushgateway, todo.job, todo.push_timeout, todo.retries)
@@ -99,6 +107,8 @@ def alert(report: Report, todo: Plan, history: Path | None, now: dt.datetime | N
 
 def notify(report: Report, todo: Plan, history: Path | None, now: dt.datetime) -> dict[str, Any]:
     """Send each target the event its state calls for, in parallel; the state and deliveries to record."""
+    from concurrent.futures import ThreadPoolExecutor
+
     if history is None:
         raise MlrelError("notifications need a run history to keep their state")
     key = dedup_key(todo.model, report.command, todo.policy_file)
@@ -133,6 +143,9 @@ def notify(report: Report, todo: Plan, history: Path | None, now: dt.datetime) -
 
 
 def _send(target: Target, event: str, report: Report, context: dict[str, Any], todo: Plan) -> Outcome:
+    from mlrel_cli.alerting.http import post
+    from mlrel_cli.alerting.messages import body
+
     headers = {"Content-Type": "application/json"}
     if target.kind == "webhook" and target.secret:
         headers["Authorization"] = f"Bearer {target.secret}"

@@ -7,9 +7,12 @@ Grouped by job, model and command, so validate's push never replaces drift's.
 from __future__ import annotations
 
 import urllib.parse
+from typing import TYPE_CHECKING
 
-from mlrel_cli.alerting.http import Outcome, with_retries
 from mlrel_cli.report import Report
+
+if TYPE_CHECKING:
+    from mlrel_cli.alerting.http import Outcome
 
 
 def grouping_key(report: Report) -> dict[str, str]:
@@ -23,6 +26,7 @@ def push(report: Report, url: str, job: str, timeout: float, retries: int) -> Ou
     from prometheus_client import push_to_gateway
     from prometheus_client.exposition import basic_auth_handler, default_handler
 
+    from mlrel_cli.alerting.http import with_retries
     from mlrel_cli.render.openmetrics import registry_for
 
     registry = registry_for(report)
