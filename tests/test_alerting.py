@@ -16,6 +16,8 @@ import pytest
 import webhook_receiver
 import yaml
 from conftest import binary_log
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlrel_cli.alerting import Plan, alert
 from mlrel_cli.alerting.targets import Target
@@ -288,3 +290,25 @@ def test_compare_tells_the_baseline_to_roll_back_to_and_drift_pushes(
     (put,) = receiver.requests("/metrics/job/mlrel/command/drift/model@base64/=")
     assert put.headers["Authorization"] == "Basic " + base64.b64encode(b"ops:p@ss").decode()
     assert b"mlrel_drift_score{" in put.raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([Status.PASS, Status.WARN, Status.FAIL, Status.INCONCLUSIVE]), max_size=30))
+def test_one_trigger_per_incident_and_one_resolve_when_it_ends(statuses: list[Status]) -> None:
+    """An incident is a stretch between passing runs that holds a failure; inconclusive runs neither open nor end one."""
+    from mlrel_cli.alerting.state import State, TargetState, after, event_for, wanted
+
+    state, target, now = State(), TargetState(), dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    sent = []
+    for status in statuses:
+        want, runs = wanted(status, state, None)
+        event = event_for(want, target, now, None)
+        target = after(target, event, True, "2026-12-01T00:00:00Z")
+        state = State(status.value, runs, {"t": target})
+        sent.append(event)
+    stretches = "".join("|" if s in (Status.PASS, Status.WARN) else s.value[0] for s in statuses).split("|")
+    incidents = [s for s in stretches if "f" in s]
+    ended = [s for s in stretches[:-1] if "f" in s]
+    events = [e for e in sent if e is not None]
+    assert events.count("trigger") == len(incidents) and events.count("resolve") == len(ended)
+    assert events == ["trigger", "resolve"] * len(ended) + ["trigger"] * (len(incidents) - len(ended))
