@@ -24,6 +24,7 @@ from mlrel_cli.report import Report
 
 if TYPE_CHECKING:
     from mlrel_cli.alerting.http import Outcome
+    from mlrel_cli.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Plan:
     note: str | None = None
 
 
-def plan(policy: Any, notify: list[str], pushgateway: str | None, history: Path | None) -> Plan:
+def plan(policy: Policy, notify: list[str], pushgateway: str | None, history: Path | None) -> Plan:
     """Everything alerting needs, checked before the run: targets known, secrets set, a history to keep state."""
     targets = tuple(resolve_targets(policy.notify.targets, notify))
     note = None

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlrel_cli.errors import MlrelError
+
+if TYPE_CHECKING:
+    from mlrel_cli.policy import NotifyTarget
 
 Kind = Literal["webhook", "slack", "pagerduty"]
 KINDS: tuple[Kind, ...] = ("webhook", "slack", "pagerduty")
@@ -30,7 +33,7 @@ class Target:
     secret: str | None = field(default=None, repr=False)
 
 
-def resolve_targets(policy_targets: dict[str, object], options: list[str], where: str = "--notify") -> list[Target]:
+def resolve_targets(policy_targets: dict[str, NotifyTarget], options: list[str], where: str = "--notify") -> list[Target]:
     """``--notify`` wins over the policy (as ``--history`` does); without it every policy target is told.
 
     An option is a target name from the policy's ``notify.targets``, or ``KIND:ENV`` for a target whose
@@ -53,7 +56,7 @@ def resolve_targets(policy_targets: dict[str, object], options: list[str], where
         if kind == "pagerduty":
             targets.append(Target(option, "pagerduty", PAGERDUTY_EVENTS_URL, _env(env, option)))
         else:
-            targets.append(Target(option, kind, _url(_env(env, option), env, option)))  # type: ignore[arg-type]
+            targets.append(Target(option, "slack" if kind == "slack" else "webhook", _url(_env(env, option), env, option)))
     names = [t.name for t in targets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -61,16 +64,16 @@ def resolve_targets(policy_targets: dict[str, object], options: list[str], where
     return targets
 
 
-def _from_policy(name: str, spec: object) -> Target:
+def _from_policy(name: str, spec: NotifyTarget) -> Target:
     where = f"notify.targets.{name}"
-    kind: Kind = spec.kind  # type: ignore[attr-defined]
-    url: str | None = spec.url  # type: ignore[attr-defined]
-    if spec.url_env is not None:  # type: ignore[attr-defined]
-        url = _url(_env(spec.url_env, where), spec.url_env, where)  # type: ignore[attr-defined]
-    if kind == "pagerduty":
-        return Target(name, kind, url or PAGERDUTY_EVENTS_URL, _env(spec.routing_key_env, where))  # type: ignore[attr-defined]
-    token = _env(spec.token_env, where) if spec.token_env is not None else None  # type: ignore[attr-defined]
-    return Target(name, kind, url or "", token)
+    url = spec.url
+    if spec.url_env is not None:
+        url = _url(_env(spec.url_env, where), spec.url_env, where)
+    if spec.kind == "pagerduty":
+        assert spec.routing_key_env is not None  # the policy requires it
+        return Target(name, spec.kind, url or PAGERDUTY_EVENTS_URL, _env(spec.routing_key_env, where))
+    token = _env(spec.token_env, where) if spec.token_env is not None else None
+    return Target(name, spec.kind, url or "", token)
 
 
 def _env(name: str, where: str) -> str:

@@ -40,7 +40,7 @@ def registry_for(report: Report) -> Any:
         ) from None
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ReportCollector(report))  # type: ignore[arg-type]
+    registry.register(ReportCollector(report))
     return registry
 
 
@@ -48,7 +48,8 @@ def render(report: Report) -> str:
     """OpenMetrics 1.0 text; Prometheus' text parser reads it too (``# EOF`` and ``# UNIT`` are comments there)."""
     from prometheus_client.openmetrics.exposition import generate_latest
 
-    return generate_latest(registry_for(report)).decode("utf-8")
+    text: bytes = generate_latest(registry_for(report))  # type: ignore[no-untyped-call]
+    return text.decode("utf-8")
 
 
 def base_labels(report: Report) -> dict[str, str]:
