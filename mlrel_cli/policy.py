@@ -327,6 +327,53 @@ class Retrain(Section):
     min_segment_size: int = Field(default=100, ge=1)
 
 
+# ---------------------------------------------------------------- metrics and notifications
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Metrics(Section):
+    """Where a run pushes its Prometheus metrics; ``--pushgateway`` wins."""
+
+    pushgateway: str | None = Field(default=None, pattern=r"^https?://")
+    job: str = Field(default="mlrel", min_length=1)
+    timeout: Duration = Field(default_factory=lambda: dt.timedelta(seconds=5))
+
+
+class NotifyTarget(Section):
+    """One webhook; secrets are named by environment variable, never written in the policy."""
+
+    kind: Literal["webhook", "slack", "pagerduty"]
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    url_env: EnvName | None = None
+    token_env: EnvName | None = None
+    routing_key_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _secrets_from_env(self) -> NotifyTarget:
+        if self.kind == "slack" and (self.url is not None or self.url_env is None):
+            raise ValueError("a Slack webhook URL is a secret: name its environment variable in url_env, not url")
+        if self.kind == "webhook" and (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of url or url_env")
+        if self.kind == "pagerduty" and self.routing_key_env is None:
+            raise ValueError("a PagerDuty target needs routing_key_env (the environment variable holding the routing key)")
+        if self.kind != "pagerduty" and self.routing_key_env is not None:
+            raise ValueError("routing_key_env is only for kind pagerduty")
+        if self.kind != "webhook" and self.token_env is not None:
+            raise ValueError("token_env is only for kind webhook")
+        return self
+
+
+class Notify(Section):
+    """Who is told when a run's status changes, and when to tell them again."""
+
+    targets: dict[str, NotifyTarget] = Field(default_factory=dict)
+    inconclusive_runs: int | None = Field(default=None, ge=1)
+    remind_every: Duration | None = None
+    timeout: Duration = Field(default_factory=lambda: dt.timedelta(seconds=5))
+    retries: int = Field(default=2, ge=0, le=10)
+
+
 # ---------------------------------------------------------------- the policy
 
 
@@ -349,6 +396,8 @@ class Policy(Section):
     rollback: Rollback = Field(default_factory=Rollback)
     postmortem: Postmortem = Field(default_factory=Postmortem)
     retrain: Retrain = Field(default_factory=Retrain)
+    metrics: Metrics = Field(default_factory=Metrics)
+    notify: Notify = Field(default_factory=Notify)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -14,9 +14,11 @@ from mlrel_cli.cli.options import (
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
+    NotifyOpt,
     OutputOpt,
     OutputOptions,
     PolicyOpt,
+    PushgatewayOpt,
     QuietOpt,
     SchedulerOpt,
     VerboseOpt,
@@ -49,6 +51,8 @@ def compare(
     engine: EngineOpt = None,
     scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
+    notify: NotifyOpt = None,
+    pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -58,6 +62,7 @@ def compare(
 ) -> None:
     """Judge candidate models against the baseline: promote (exit 0), reject (1) or inconclusive (3)."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.compare import compare_logs
         from mlrel_cli.errors import MlrelError
         from mlrel_cli.logs import open_log
@@ -66,6 +71,7 @@ def compare(
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
+        alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         inputs = {
             "log": str(log) if log else None,
             "baseline_log": str(baseline_log) if baseline_log else None,
@@ -85,4 +91,4 @@ def compare(
             engine,
             scheduler,
         )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)

@@ -13,9 +13,11 @@ from mlrel_cli.cli.options import (
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
+    NotifyOpt,
     OutputOpt,
     OutputOptions,
     PolicyOpt,
+    PushgatewayOpt,
     QuietOpt,
     SchedulerOpt,
     VerboseOpt,
@@ -41,6 +43,8 @@ def drift(
     engine: EngineOpt = None,
     scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
+    notify: NotifyOpt = None,
+    pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -50,6 +54,7 @@ def drift(
 ) -> None:
     """How far production moved from the reference: per feature, prediction, label and metric, and since when."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
         from mlrel_cli.logs import open_log
@@ -62,6 +67,7 @@ def drift(
                 raise MlrelError(f"--window: {exc}") from None
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
+        alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
@@ -69,4 +75,4 @@ def drift(
             report = run_drift(
                 ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,7 @@ class Format(StrEnum):
     markdown = "markdown"
     junit = "junit"
     html = "html"
+    openmetrics = "openmetrics"
 
 
 PolicyOpt = Annotated[
@@ -30,7 +31,7 @@ FormatOpt = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html)."),
+    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html .prom)."),
 ]
 EngineOpt = Annotated[
     str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
@@ -42,6 +43,18 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the on
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text (also when NO_COLOR is set or not a TTY).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="List every check, passing ones included.")]
+NotifyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        metavar="TARGET",
+        help="Tell this target when the status changes (a notify.targets name, or KIND:ENV with KIND webhook, slack "
+        "or pagerduty and ENV the variable holding its secret); repeat for several. Needs --history.",
+    ),
+]
+PushgatewayOpt = Annotated[
+    str | None, typer.Option("--pushgateway", metavar="URL", help="Push the run's metrics to this Prometheus Pushgateway URL.")
+]
 HistoryOpt = Annotated[
     Path | None,
     typer.Option("--history", help="Append this run's JSON report as one line to this file (JSON Lines)."),
@@ -56,6 +69,7 @@ class OutputOptions:
     no_color: bool
     verbose: bool = False
     history: Path | None = None
+    alerting: Any = None  # mlrel_cli.alerting.Plan: notifications and the Pushgateway
 
     @property
     def color(self) -> bool:

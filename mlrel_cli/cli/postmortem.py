@@ -17,6 +17,7 @@ class PostmortemFormat(StrEnum):
     markdown = "markdown"
     json = "json"
     html = "html"
+    openmetrics = "openmetrics"
 
 
 EPILOG = (
@@ -38,7 +39,9 @@ def postmortem(
     history: Annotated[
         Path | None, typer.Option("--history", help="Run history (JSON Lines) of validate, drift, compare.")
     ] = None,
-    fmt: Annotated[PostmortemFormat, typer.Option("--format", "-f", help="markdown, json or html.")] = PostmortemFormat.markdown,
+    fmt: Annotated[
+        PostmortemFormat, typer.Option("--format", "-f", help="markdown, json, html or openmetrics (the times, for Prometheus).")
+    ] = PostmortemFormat.markdown,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
     ] = None,
@@ -82,6 +85,10 @@ def postmortem(
         file_format = format_for_path(str(output), fmt.value) if output is not None else fmt.value
         if file_format == "json":
             text = render_json(report)
+        elif file_format == "openmetrics":
+            from mlrel_cli.render.openmetrics import render as render_metrics
+
+            text = render_metrics(report)
         elif file_format == "html":
             from mlrel_cli.render.html import render as render_html
 

@@ -57,6 +57,12 @@ def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ig
     from mlrel_cli.render import format_for_path, render, verdict_line
     from mlrel_cli.render.json import render_line
 
+    if opts.alerting is not None:
+        from mlrel_cli.alerting import alert, failures
+
+        report = alert(report, opts.alerting, history)
+        for line in failures(report):
+            typer.echo(f"warning: {line}", err=True)
     fmt = (opts.fmt or Format.table).value
     file_text = None
     if opts.output is not None:

@@ -13,9 +13,11 @@ from mlrel_cli.cli.options import (
     FormatOpt,
     HistoryOpt,
     NoColorOpt,
+    NotifyOpt,
     OutputOpt,
     OutputOptions,
     PolicyOpt,
+    PushgatewayOpt,
     QuietOpt,
     SchedulerOpt,
     VerboseOpt,
@@ -38,6 +40,8 @@ def validate(
     engine: EngineOpt = None,
     scheduler: SchedulerOpt = None,
     history: HistoryOpt = None,
+    notify: NotifyOpt = None,
+    pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -48,12 +52,14 @@ def validate(
     """Check a prediction log: schema, missing values, ranges, categories, ids, labels,
     prediction sanity, volume, freshness, downtime, latency, performance and fairness."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.validate import validate as run_validate
         from mlrel_cli.logs import open_log
 
         as_of = parse_time(now, "--now")
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
+        alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         current = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
@@ -61,4 +67,4 @@ def validate(
             report = run_validate(
                 current, loaded, reference=ref, labels=label_log, now=as_of, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from mlrel_cli.report import Report
 
-FORMATS = ("table", "json", "markdown", "junit", "html")
+FORMATS = ("table", "json", "markdown", "junit", "html", "openmetrics")
 SUFFIXES = {
     ".json": "json",
     ".md": "markdown",
@@ -19,6 +19,7 @@ SUFFIXES = {
     ".txt": "table",
     ".html": "html",
     ".htm": "html",
+    ".prom": "openmetrics",
 }
 
 
@@ -31,6 +32,8 @@ def renderer(fmt: str) -> Callable[..., str]:
         from mlrel_cli.render.junit import render
     elif fmt == "html":
         from mlrel_cli.render.html import render
+    elif fmt == "openmetrics":
+        from mlrel_cli.render.openmetrics import render
     elif fmt == "table":
         from mlrel_cli.render.table import render_text as render
     else:
