@@ -299,6 +299,8 @@ class Compare(Section):
 class Rollback(Section):
     require_reason: bool = True
     require_incident: bool = False
+    # a relative rollback (previous, fallback) this soon after another rollback is a double rollback: refused
+    settle: Duration = Field(default_factory=lambda: dt.timedelta(seconds=60))
 
 
 class Postmortem(Section):
