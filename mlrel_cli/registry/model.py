@@ -78,6 +78,7 @@ class ModelRecord(_Record):
     canary: str | None = None
     versions: list[Version] = Field(default_factory=list)
     history: list[Event] = Field(default_factory=list)
+    other_aliases: dict[str, str] | None = None  # MLflow aliases mlrel does not own (alias -> version), shown only
 
     def version(self, name: str) -> Version | None:
         return next((v for v in self.versions if v.version == name), None)
@@ -333,8 +334,8 @@ def rollback_change(
 
     A relative target (``previous``, ``fallback``) commits only if production
     is still the version it was planned against and nobody moved production
-    since the command started (``started``), nor rolled it back less than
-    ``settle_s`` seconds before: of N engineers rolling back at once exactly
+    since the command started (``started``), and ``previous`` also only if
+    production was not rolled back less than ``settle_s`` seconds before: of N engineers rolling back at once exactly
     one applies, even one who read the registry just after another's
     rollback landed. A plan a person confirmed is refused if it
     changed at all; an explicit version with ``--yes`` goes ahead.
@@ -344,7 +345,7 @@ def rollback_change(
         moved = record.production != shown.from_version
         last = record.last_production_move()
         raced = started is not None and last is not None and last.time > started
-        if started is not None and last is not None and last.action == "rollback" and settle_s > 0:
+        if to == "previous" and started is not None and last is not None and last.action == "rollback" and settle_s > 0:
             # engineers paged together start seconds apart: one who read just after another's rollback landed
             # would otherwise roll back a second time
             raced = raced or last.time > _shift(started, -settle_s)

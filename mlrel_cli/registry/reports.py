@@ -19,9 +19,11 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
     ]
     canary = record.version(record.canary) if record.canary else None
     canary_text = f", canary {record.canary} at {canary.traffic:.0%}" if canary and canary.traffic is not None else ""
+    others = record.other_aliases or {}
+    others_text = "; other aliases " + ", ".join(f"{a} -> {v}" for a, v in sorted(others.items())) if others else ""
     summary = (
         f"{model}: production {record.production or 'none'}, fallback {record.fallback or 'none'}{canary_text}; "
-        f"{len(record.versions)} versions, {len(record.history)} events."
+        f"{len(record.versions)} versions, {len(record.history)} events{others_text}."
     )
     return Report(
         command="registry show",
@@ -34,6 +36,7 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
             "production": record.production,
             "fallback": record.fallback,
             "canary": record.canary,
+            "other_aliases": others,
             "versions": [v.model_dump(exclude_none=True) for v in record.versions],
             "table": {
                 "title": "versions",
