@@ -299,6 +299,25 @@ class Compare(Section):
 class Rollback(Section):
     require_reason: bool = True
     require_incident: bool = False
+    # `rollback --to previous` this soon after another rollback is a double rollback: refused
+    settle: Duration = Field(default_factory=lambda: dt.timedelta(seconds=60))
+
+
+class Rollout(Section):
+    """`mlrel rollout`: the traffic steps of a gradual rollout and what each step must serve before it may advance."""
+
+    steps: list[float] = Field(default_factory=lambda: [1.0, 5.0, 25.0, 50.0, 100.0])  # percent of traffic
+    min_duration: Duration | None = Field(default_factory=lambda: dt.timedelta(hours=1))  # null: rows alone
+    min_rows: int = Field(default=1000, ge=0)
+    on_inconclusive: Literal["hold", "rollback"] = "hold"
+
+    @model_validator(mode="after")
+    def _steps_climb_to_all_traffic(self) -> Rollout:
+        if not self.steps or any(not 0 < s <= 100 for s in self.steps):
+            raise ValueError("steps are percentages of traffic above 0 and at most 100")
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)) or self.steps[-1] != 100:
+            raise ValueError("steps must increase and end at 100 (all traffic)")
+        return self
 
 
 class Postmortem(Section):
@@ -394,6 +413,7 @@ class Policy(Section):
     drift: Drift = Field(default_factory=Drift)
     compare: Compare = Field(default_factory=Compare)
     rollback: Rollback = Field(default_factory=Rollback)
+    rollout: Rollout = Field(default_factory=Rollout)
     postmortem: Postmortem = Field(default_factory=Postmortem)
     retrain: Retrain = Field(default_factory=Retrain)
     metrics: Metrics = Field(default_factory=Metrics)

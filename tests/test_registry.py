@@ -213,16 +213,26 @@ def test_concurrent_relative_rollbacks_do_not_roll_back_twice(mlrel, registry) -
     second = rules.rollback_change("fraud", shown, "previous", False, False, "bob", "r", None)
     reg.change("fraud", first)
     before = snapshot(registry)
-    with pytest.raises(rules.RegistryError, match="changed to 'v40' since the plan was made"):
+    with pytest.raises(rules.RegistryError, match="moved to 'v40' by alice"):
         reg.change("fraud", second)
     assert snapshot(registry) == before
 
 
-def test_ledger_ahead_of_the_registry_is_detected(mlrel, registry) -> None:
+def test_ledger_behind_the_registry_is_refused(mlrel, registry) -> None:
+    """A truncated ledger (the YAML claims more events) is not guessed at: exit 2, nothing changed."""
     path = registry.with_name(registry.stem + ".history.jsonl")
-    with open(path, "a") as handle:  # as if a crash fell between the two writes of a change
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    before = snapshot(registry)
+    result = mlrel("rollback", "fraud", "--reason", "r", "--yes", "--registry", registry)
+    assert result.exit_code == 2 and "registry says 8 events but its history ledger holds 7" in result.stderr
+    assert snapshot(registry) == before
+
+
+def test_unreplayable_ledger_event_is_refused(mlrel, registry) -> None:
+    path = registry.with_name(registry.stem + ".history.jsonl")
+    with open(path, "a") as handle:  # ahead of the YAML, but not an event the rules can replay
         handle.write(json.dumps({"model": "fraud", "time": "t", "actor": "x", "action": "rollback"}) + "\n")
     before = snapshot(registry)
     result = mlrel("rollback", "fraud", "--reason", "r", "--yes", "--registry", registry)
-    assert result.exit_code == 2 and "history ledger holds 9" in result.stderr
+    assert result.exit_code == 2 and "history.jsonl:9" in result.stderr and "cannot be rolled forward" in result.stderr
     assert snapshot(registry) == before

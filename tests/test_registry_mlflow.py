@@ -148,3 +148,154 @@ def test_twenty_concurrent_writers_lose_no_event(server, mlrel, model) -> None:
     _, after = _json(mlrel, "registry", "history", model, "--registry", server)
     new = after["events"][len(before["events"]) :]
     assert len(new) == 20 and {e["actor"] for e in new} == {f"w{i}" for i in range(20)}
+
+
+def _client(server: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=server, registry_uri=server)
+
+
+def test_a_bare_number_cannot_be_a_version_name(server, mlrel, model) -> None:
+    """MLflow numbers versions itself: 'register M 5' could later mean two versions, so it is refused."""
+    _, before = _json(mlrel, "registry", "show", model, "--registry", server)
+    result = mlrel("registry", "register", model, "5", "--artifact", "s3://m/5", "--registry", server)
+    assert result.exit_code == 2 and "may not be a bare number" in result.stderr and "use v5" in result.stderr
+    _, after = _json(mlrel, "registry", "show", model, "--registry", server)
+    assert after["versions"] == before["versions"]
+
+
+def test_two_versions_answering_to_one_name_are_reported(server, mlrel, model) -> None:
+    client = _client(server)
+    plain = client.create_model_version(model, "s3://m/plain")  # made outside mlrel: known by its number
+    client.create_model_version(model, "s3://m/x", tags={"mlrel.version": str(plain.version)})  # a tag equal to it
+    result = mlrel("registry", "promote", model, str(plain.version), "--registry", server)
+    assert result.exit_code == 2 and f"both answer to '{plain.version}'" in result.stderr
+
+
+def test_plain_mlflow_versions_are_known_by_their_number(server, mlrel, model) -> None:
+    created = _client(server).create_model_version(model, "s3://m/plain")  # made outside mlrel: no tag
+    code, report = _json(mlrel, "registry", "show", model, "--registry", server)
+    assert code == 0 and str(created.version) in [v["version"] for v in report["versions"]]
+    assert mlrel("registry", "promote", model, str(created.version), "--registry", server).exit_code == 0
+    assert _client(server).get_model_version_by_alias(model, "production").version == created.version
+
+
+def test_alias_names_from_the_uri_and_foreign_aliases_shown(server, mlrel) -> None:
+    name = f"champ-{time.monotonic_ns() % 10**6}"
+    uri = server + "#production=champion&canary=challenger"
+    for step in (("registry", "register", name, "v1", "--artifact", "s3://m/1"), ("registry", "promote", name, "v1"),
+                 ("registry", "register", name, "v2", "--artifact", "s3://m/2"),
+                 ("registry", "promote", name, "v2", "--stage", "canary", "--traffic", "0.1")):  # fmt: skip
+        assert mlrel(*step, "--registry", uri).exit_code == 0
+    client = _client(server)
+    assert set(client.get_registered_model(name).aliases) == {"champion", "challenger"}
+    client.set_registered_model_alias(name, "shadow", "1")
+    code, report = _json(mlrel, "registry", "show", name, "--registry", uri)
+    assert code == 0 and report["production"] == "v1" and report["canary"] == "v2"
+    assert report["other_aliases"] == {"shadow": "v1"} and "other aliases shadow -> v1" in report["summary"]
+    _, plain = _json(mlrel, "registry", "show", name, "--registry", server)  # the default names see no production
+    assert plain["production"] is None and plain["other_aliases"] == {"champion": "v1", "challenger": "v2", "shadow": "v1"}
+    assert mlrel("rollback", name, "--to", "v2", "--reason", "r", "--yes", "--registry", uri).exit_code == 0
+    assert client.get_model_version_by_alias(name, "champion").tags["mlrel.version"] == "v2"
+    assert client.get_registered_model(name).aliases["shadow"] == "1"  # never touched
+    bad = mlrel("registry", "show", name, "--registry", server + "#prod=x")
+    assert bad.exit_code == 2 and "fragment names 'prod'" in bad.stderr
+
+
+def test_beyond_the_first_page_and_quoted_names(server, mlrel) -> None:
+    from mlrel_cli.registry.mlflow import MlflowRegistry
+
+    name = f'it\'s "many" {time.monotonic_ns() % 10**6}'
+    single = f"it's-many-{time.monotonic_ns() % 10**6}"
+    assert mlrel("registry", "register", single, "v0", "--artifact", "s3://m/0", "--registry", server).exit_code == 0
+    client = _client(server)
+    for i in range(1, 106):
+        client.create_model_version(single, f"s3://m/{i}", tags={"mlrel.version": f"v{i}"})
+    code, report = _json(mlrel, "registry", "show", single, "--registry", server)
+    assert code == 0 and len(report["versions"]) == 106 and report["versions"][-1]["version"] == "v105"
+    assert mlrel("registry", "promote", single, "v105", "--registry", server).exit_code == 0
+    both = mlrel("registry", "register", name, "v0", "--artifact", "s3://m/0", "--registry", server)
+    assert both.exit_code == 2 and "both quote characters" in both.stderr
+    for i in range(101):
+        client.create_registered_model(f"page-{i}-{time.monotonic_ns() % 10**6}")
+    assert single in MlflowRegistry(server).models() and len(MlflowRegistry(server).models()) > 100
+
+
+def test_mlflow_info_lines_stay_off_stderr(server, model) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", "registry", "register", model, "v77", "--artifact", "s3://m/v77",
+         "--registry", server, "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_concurrent_relative_rollbacks_on_mlflow_exactly_one_applies(server, mlrel, model) -> None:
+    for i in range(3):
+        assert mlrel("registry", "register", model, f"h{i}", "--artifact", f"s3://m/h{i}", "--registry", server).exit_code == 0
+        assert mlrel("registry", "promote", model, f"h{i}", "--registry", server).exit_code == 0
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "mlrel_cli", "rollback", model, "--reason", "page", "--yes",
+                          "--registry", server, "--actor", f"eng{i}", "-q"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for i in range(5)
+    ]  # fmt: skip
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert [c for c, _ in results].count(0) == 1, results
+    assert all(c == 2 and "nothing was done" in err for c, err in results if c != 0), results
+    _, history = _json(mlrel, "registry", "history", model, "--registry", server)
+    assert [e["action"] for e in history["events"]].count("rollback") == 1
+    assert not _client(server).search_registered_models(f"name='{model}.mlrel-lock'")  # the lock is released
+
+
+def test_rollout_walks_every_step_on_mlflow(server, mlrel, tmp_path, write_policy) -> None:
+    """The same gradual rollout as on the file backend: 1 -> 5 -> 25 -> 50 -> 100 %, v42 ends on the production alias."""
+    from test_rollout import POLICY, canary_log
+
+    from mlrel_cli.registry import open_registry
+    from mlrel_cli.registry.rollout import current_step
+
+    name = f"rollout-{time.monotonic_ns() % 10**6}"
+    for step in (("registry", "register", name, "v41", "--artifact", "s3://m/v41"), ("registry", "promote", name, "v41"),
+                 ("registry", "register", name, "v42", "--artifact", "s3://m/v42")):  # fmt: skip
+        assert mlrel(*step, "--registry", server).exit_code == 0
+    policy = write_policy(POLICY.format(min_rows=300, on_inconclusive="hold", min_duration="null"))
+    walked = []
+    for i in range(5):
+        started = current_step(open_registry(server).read(name), name, "v42", [1, 5, 25, 50, 100]).started
+        log = canary_log(tmp_path / f"c{i}.parquet", started, bad=False, seed=i)
+        code, report = _json(mlrel, "rollout", name, "--candidate", "v42", "--log", log, "-p", policy, "--registry", server)
+        assert code == 0, report["summary"]
+        walked.append(report["traffic_percent_after"])
+    assert walked == [1.0, 5.0, 25.0, 50.0, 100.0]
+    assert _client(server).get_model_version_by_alias(name, "production").tags["mlrel.version"] == "v42"
+    _, history = _json(mlrel, "registry", "history", name, "--registry", server)
+    assert [e.get("decision") for e in history["events"] if e.get("decision")] == [
+        "start", "advance", "advance", "advance", "complete"
+    ]  # fmt: skip
+
+
+def test_record_and_a_rejected_rollout_on_mlflow(server, mlrel, tmp_path, write_policy) -> None:
+    from test_rollout import POLICY, canary_log
+
+    from mlrel_cli.registry import open_registry
+    from mlrel_cli.registry.rollout import current_step
+
+    name = f"reject-{time.monotonic_ns() % 10**6}"
+    for step in (("registry", "register", name, "v41", "--artifact", "s3://m/v41"), ("registry", "promote", name, "v41"),
+                 ("registry", "register", name, "v42", "--artifact", "s3://m/v42"),
+                 ("registry", "record", name, "--kind", "rule", "--what", "block prepaid", "--revert", "unblock")):  # fmt: skip
+        assert mlrel(*step, "--registry", server).exit_code == 0
+    policy = write_policy(POLICY.format(min_rows=300, on_inconclusive="hold", min_duration="null"))
+    _json(mlrel, "rollout", name, "--candidate", "v42", "--log", canary_log(tmp_path / "a.parquet", None, True), "-p",
+          policy, "--registry", server)  # fmt: skip
+    started = current_step(open_registry(server).read(name), name, "v42", [1, 5, 25, 50, 100]).started
+    code, report = _json(mlrel, "rollout", name, "--candidate", "v42", "--log",
+                         canary_log(tmp_path / "b.parquet", started, True), "-p", policy, "--registry", server)  # fmt: skip
+    assert code == 1 and report["decision"] == "reject"
+    _, shown = _json(mlrel, "registry", "show", name, "--registry", server)
+    assert shown["canary"] is None and {v["version"]: v["status"] for v in shown["versions"]}["v42"] == "rolled_back"
+    assert "canary" not in _client(server).get_registered_model(name).aliases
+    _, rules_only = _json(mlrel, "registry", "history", name, "--kind", "rule", "--registry", server)
+    assert [e["what"] for e in rules_only["events"]] == ["block prepaid"]

@@ -229,6 +229,7 @@ def postmortem(
         metric=metric_name, task=task, onset=onset, series=series, impact=impact, segments=segments[:10],
         drift=drift_findings, changes=changes, run_history=checks_history, times=times, root_causes=causes,
         timeline=timeline, undetermined=undetermined, window=int(spec.window.total_seconds()),
+        reverts=[{k: c[k] for k in ("time", "kind", "what", "ref", "revert", "actor")} for c in changes if c.get("revert")],
     )  # fmt: skip
     checks = _checks(times, onset, policy)
     status = Status.WARN if any(c.status == Status.WARN for c in checks) else Status.PASS
@@ -381,7 +382,8 @@ def _changes(
             continue
         out.append({"time": moment, "action": event.action, "from": event.from_version, "to": event.to_version,
                     "stage": event.stage, "traffic": event.traffic, "actor": event.actor, "reason": event.reason,
-                    "incident": event.incident})  # fmt: skip
+                    "incident": event.incident, "kind": event.kind, "what": event.what, "ref": event.ref,
+                    "revert": event.revert})  # fmt: skip
     return out
 
 
@@ -435,6 +437,9 @@ def _root_causes(
     if onset is not None:
         for change in changes:
             lead = (onset - change["time"]).total_seconds()
+            if change["action"] == "record" and -900 <= lead <= horizon:
+                causes.append(_recorded_cause(change, lead, horizon, drift))
+                continue
             if change["action"] not in ("promote", "rollback") or not -900 <= lead <= horizon:
                 continue
             where = f"{change['stage']}" + (f" at {change['traffic']:.0%}" if change.get("traffic") else "")
@@ -478,12 +483,38 @@ def _root_causes(
     return causes
 
 
+def _recorded_cause(change: dict[str, Any], lead: float, horizon: float, drift: list[dict[str, Any]]) -> dict[str, Any]:
+    """A recorded non-model change (config, rule, deploy, flag...) reaches all traffic, as a production promotion does,
+    so it ranks by its nearness to the onset alike; a data or feature change that a feature's drift follows within
+    the window ranks above another change as near."""
+    strength = 1.0 - max(lead, 0) / horizon + 0.5
+    followed = ""
+    if change["kind"] in ("data", "feature"):
+        for finding in drift:
+            began = finding.get("onset")
+            if finding.get("at_onset") or (began is not None and 0 <= (began - change["time"]).total_seconds() <= horizon):
+                strength += 0.1 * (1.0 if finding.get("at_onset") else 0.4)  # above a change as near, not a nearer one
+                followed = f"; feature {finding['feature']} drifts after it"
+                break
+    ref = f" ({change['ref']})" if change.get("ref") else ""
+    return {
+        "kind": "change", "strength": strength,
+        "summary": f"{change['kind']} change: {change['what']}{ref} at {change['time']:%H:%M} UTC by {change['actor']}, "
+                   f"{abs(lead) / 60:.0f} min {'before' if lead >= 0 else 'after'} the onset{followed}",
+        "evidence": change,
+    }  # fmt: skip
+
+
 def _timeline(
     incident: Incident, onset: dt.datetime | None, changes: list[dict[str, Any]], runs: list[dict[str, Any]],
     drift: list[dict[str, Any]], metric: str | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     entries = []
     for change in changes:
+        if change["action"] == "record":
+            entries.append({"time": change["time"], "source": "registry",
+                            "event": f"{change['kind']} change by {change['actor']}: {change['what']}"})  # fmt: skip
+            continue
         target = f"{change['to']}" + (f" ({change['stage']})" if change.get("stage") else "")
         entries.append({"time": change["time"], "source": "registry",
                         "event": f"{change['action']} {target} by {change['actor']}"

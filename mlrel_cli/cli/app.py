@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli import __version__
-from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, validate
+from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, rollout, validate
 from mlrel_cli.cli.runtime import EXIT_USAGE, emit, error_line, errors_to_exit_codes  # noqa: F401 (their old home)
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ app.command(epilog=postmortem.EPILOG)(postmortem.postmortem)
 app.add_typer(registry.registry_app, name="registry")
 app.command("retrain-set", epilog=retrain.EPILOG)(retrain.retrain_set)
 app.command(epilog=rollback.EPILOG)(rollback.rollback)
+app.command(epilog=rollout.EPILOG)(rollout.rollout)
 app.command(epilog=validate.EPILOG)(validate.validate)
 
 

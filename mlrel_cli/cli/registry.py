@@ -1,4 +1,4 @@
-"""mlrel registry ...: show, history, register, promote, set-fallback."""
+"""mlrel registry ...: show, history, register, promote, set-fallback, record, repair."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ def actor_name(actor: str | None) -> str:
         return "unknown"
 
 
+def note_repair(reg: object) -> None:
+    """Say so on stderr when a command rolled the file registry forward from its ledger (a killed change)."""
+    repaired = getattr(reg, "repaired", None)
+    if repaired is not None and repaired.needed:
+        typer.echo(f"note: {repaired.describe()}", err=True)
+
+
 def resolve_registry(option: str | None, policy_path: Path | None):  # type: ignore[no-untyped-def]
     """--registry, else the policy's registry: (relative to the policy file), else ./registry.yaml."""
     from mlrel_cli.registry import open_registry
@@ -78,7 +85,9 @@ def show(
         from mlrel_cli.registry.reports import show_report
 
         reg = resolve_registry(registry, policy)
-        emit(show_report(reg.location, model, reg.read(model)), OutputOptions(fmt, output, quiet, no_color), None)
+        record = reg.read(model)
+        note_repair(reg)
+        emit(show_report(reg.location, model, record), OutputOptions(fmt, output, quiet, no_color), None)
 
 
 @registry_app.command("history", epilog="Example: mlrel registry history checkout-fraud --since 7d")
@@ -86,6 +95,14 @@ def history(
     model: Annotated[str, typer.Argument(help="Model name.")],
     since: Annotated[
         str | None, typer.Option("--since", help="Only events after this: a duration (7d, 12h) or an ISO time.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Only recorded changes of this kind (code, config, data, feature, rule, infra, "
+            "flag; model for version events); repeat for several.",
+        ),
     ] = None,
     registry: RegistryOpt = None,
     policy: PolicyOpt = None,
@@ -95,14 +112,20 @@ def history(
     no_color: NoColorOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """The append-only history of change events: registrations, promotions, rollbacks."""
+    """The append-only history of change events: registrations, promotions, rollbacks, recorded changes."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.errors import MlrelError
+        from mlrel_cli.registry.model import CHANGE_KINDS
         from mlrel_cli.registry.reports import history_report
 
+        for name in kind or []:
+            if name not in (*CHANGE_KINDS, "model"):
+                raise MlrelError(f"--kind '{name}' is not one of {', '.join(CHANGE_KINDS)}, model")
         reg = resolve_registry(registry, policy)
         record = reg.read(model)
+        note_repair(reg)
         emit(
-            history_report(reg.location, model, record, _since(since)),
+            history_report(reg.location, model, record, _since(since), list(kind or [])),
             OutputOptions(fmt, output, quiet, no_color),
             None,
         )
@@ -155,6 +178,7 @@ def register(
             lambda rec: rules.register(rec, model, version, artifact, code_version, config, who, rules.utc_now()),
             create=True,
         )
+        note_repair(reg)
         summary = f"registered {model} {version} as a candidate."
         emit(change_report("registry register", reg.location, model, record, event, summary),
              OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
@@ -193,6 +217,7 @@ def promote(
             model,
             lambda rec: rules.promote(rec, model, version, stage.value, traffic, who, rules.utc_now(), reason, force),
         )
+        note_repair(reg)
         share = f" at {traffic:.0%} of traffic" if traffic is not None else ""
         summary = f"promoted {model} {version} to {stage.value}{share}."
         emit(change_report("registry promote", reg.location, model, record, event, summary),
@@ -220,6 +245,86 @@ def set_fallback(
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(model, lambda rec: rules.set_fallback(rec, model, version, who, rules.utc_now()))
+        note_repair(reg)
         emit(change_report("registry set-fallback", reg.location, model, record, event,
                            f"{model} falls back to {version}."),
              OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+
+
+class Kind(StrEnum):
+    code = "code"
+    config = "config"
+    data = "data"
+    feature = "feature"
+    rule = "rule"
+    infra = "infra"
+    flag = "flag"
+
+
+@registry_app.command(
+    "record",
+    epilog='Example: mlrel registry record checkout-fraud --kind config --what "fraud threshold 0.7 -> 0.6" '
+    '--ref https://git.example/cfg/pull/88 --revert "set threshold back to 0.7"',
+)
+def record(
+    model: Annotated[str, typer.Argument(help="Model name the change affects (created if new).")],
+    kind: Annotated[Kind, typer.Option("--kind", help="What changed: code, config, data, feature, rule, infra, flag.")],
+    what: Annotated[str, typer.Option("--what", help="What changed, in words.")],
+    ref: Annotated[str | None, typer.Option("--ref", help="Commit sha, pull request or ticket URL.")] = None,
+    revert: Annotated[str | None, typer.Option("--revert", help="How to undo it (shown in post-mortems).")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When it took effect (ISO time) [default: now].")] = None,
+    actor: ActorOpt = None,
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Record a change that is not a model version (a deploy, a config, a rule, a flag) in the model's history."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry import model as rules
+        from mlrel_cli.registry.reports import change_report
+
+        when = _since_time(at) if at else rules.utc_now()
+        reg = resolve_registry(registry, policy)
+        who = actor_name(actor)
+        rec, event = reg.change(
+            model,
+            lambda r: rules.record_change(r, kind.value, what, ref, revert, who, when, rules.utc_now()),
+            create=True,
+        )
+        note_repair(reg)
+        emit(change_report("registry record", reg.location, model, rec, event, f"recorded a {kind.value} change "
+                           f"for {model} at {when}: {what}."),
+             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+
+
+def _since_time(text: str) -> str:
+    import datetime as dt
+
+    from mlrel_cli.cli.common import parse_time
+
+    moment = parse_time(text, "--at")
+    assert moment is not None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@registry_app.command("repair", epilog="Example: mlrel registry repair --registry registry.yaml")
+def repair(
+    registry: RegistryOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Roll the registry forward from its history ledger after a killed change, and say what was done."""
+    with errors_to_exit_codes(debug):
+        from mlrel_cli.registry.reports import repair_report
+
+        reg = resolve_registry(registry, policy)
+        done = reg.repair()
+        emit(repair_report(reg.location, done.describe(), done.needed), OutputOptions(fmt, output, quiet, no_color), None)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
-from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, resolve_registry
+from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 EPILOG = 'Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes'
@@ -37,21 +37,20 @@ def rollback(
     rolled_back, and record who, when, why and for which incident."""
     with errors_to_exit_codes(debug):
         from mlrel_cli.errors import MlrelError
+        from mlrel_cli.policy import Rollback, load_policy
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import rollback_report
 
-        require_reason, require_incident = True, False
-        if policy is not None:
-            from mlrel_cli.policy import load_policy
-
-            loaded = load_policy(policy)
-            require_reason, require_incident = loaded.rollback.require_reason, loaded.rollback.require_incident
+        rules_of = load_policy(policy).rollback if policy is not None else Rollback()
+        require_reason, require_incident = rules_of.require_reason, rules_of.require_incident
         if require_reason and not reason and not dry_run:
             raise MlrelError("--reason is required: say why, for the history and the post-mortem")
         if require_incident and not incident and not dry_run:
             raise MlrelError("--incident is required by the policy (rollback.require_incident)")
+        started = rules.utc_now()  # production moved after this: someone else mitigated first
         reg = resolve_registry(registry, policy)
         plan = rules.plan_rollback(reg.read(model), model, to, force)
+        note_repair(reg)
         opts = OutputOptions(fmt, output, quiet, no_color)
         if dry_run:
             emit(rollback_report(reg.location, plan, None, dry_run=True), opts, None)
@@ -67,7 +66,7 @@ def rollback(
                 raise MlrelError("rollback cancelled; nothing was changed")
         change = rules.rollback_change(
             model, plan, to, force, confirmed_by_person=not yes, actor=actor_name(actor), reason=reason or "",
-            incident=incident,
+            incident=incident, started=started, settle_s=rules_of.settle.total_seconds(),
         )  # fmt: skip
         _record, event = reg.change(model, change)
         done = plan.model_copy(update={"from_version": event.from_version, "to_version": event.to_version})

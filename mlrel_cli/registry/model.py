@@ -9,14 +9,17 @@ UTC strings (``2026-11-24T10:00:00Z``): they sort as text and parse fast.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlrel_cli.errors import MlrelError
 
 VersionStatus = Literal["candidate", "canary", "production", "retired", "rolled_back"]
-Action = Literal["register", "promote", "set_fallback", "rollback"]
+Action = Literal["register", "promote", "set_fallback", "rollback", "record", "rollout"]
+ChangeKind = Literal["code", "config", "data", "feature", "rule", "infra", "flag"]
+CHANGE_KINDS: tuple[str, ...] = ("code", "config", "data", "feature", "rule", "infra", "flag")
 
 
 class RegistryError(MlrelError):
@@ -51,6 +54,22 @@ class Event(_Record):
     traffic: float | None = None
     reason: str | None = None
     incident: str | None = None
+    # register: what the version is, so the YAML can be rolled forward from the ledger alone
+    artifact: str | None = None
+    code_version: str | None = None
+    config: str | None = None
+    # record: a change that is not a model version (a deploy, a rule, a flag)
+    kind: ChangeKind | None = None
+    what: str | None = None
+    ref: str | None = None
+    revert: str | None = None
+    # rollout: the decision of one step and the compare summary behind it
+    decision: str | None = None
+    evidence: dict[str, Any] | None = None
+
+    @property
+    def moves_production(self) -> bool:
+        return self.stage == "production" and self.action in ("promote", "rollback")
 
 
 class ModelRecord(_Record):
@@ -59,6 +78,7 @@ class ModelRecord(_Record):
     canary: str | None = None
     versions: list[Version] = Field(default_factory=list)
     history: list[Event] = Field(default_factory=list)
+    other_aliases: dict[str, str] | None = None  # MLflow aliases mlrel does not own (alias -> version), shown only
 
     def version(self, name: str) -> Version | None:
         return next((v for v in self.versions if v.version == name), None)
@@ -68,6 +88,18 @@ class ModelRecord(_Record):
         for event in reversed(self.history):
             if event.to_version == name and (event.stage == "production" or event.action == "rollback"):
                 return event.time
+        return None
+
+    def last_production_move(self) -> Event | None:
+        return next((e for e in reversed(self.history) if e.moves_production), None)
+
+    def dangling_pointer(self) -> tuple[str, str] | None:
+        """A pointer (production, fallback, canary) naming a version the model does not have: a bad hand edit."""
+        names = {v.version for v in self.versions}
+        for pointer in ("production", "fallback", "canary"):
+            target = getattr(self, pointer)
+            if target is not None and target not in names:
+                return pointer, target
         return None
 
 
@@ -100,7 +132,10 @@ def register(
     if record.version(version) is not None:
         raise RegistryError(f"model '{model}' already has a version '{version}'")
     new = Version(version=version, artifact=artifact, code_version=code_version, config=config, created=now)
-    event = Event(time=now, actor=actor, action="register", to_version=version, stage="candidate")
+    event = Event(
+        time=now, actor=actor, action="register", to_version=version, stage="candidate", artifact=artifact,
+        code_version=code_version, config=config,
+    )  # fmt: skip
     return record.model_copy(update={"versions": [*record.versions, new], "history": [*record.history, event]}), event
 
 
@@ -146,6 +181,61 @@ def set_fallback(record: ModelRecord, model: str, version: str, actor: str, now:
     return record.model_copy(update={"fallback": version, "history": [*record.history, event]}), event
 
 
+def record_change(
+    record: ModelRecord, kind: str, what: str, ref: str | None, revert: str | None, actor: str, at: str, now: str,
+) -> tuple[ModelRecord, Event]:  # fmt: skip
+    """A change that is not a model version (a deploy, a config, a business rule, a flag): history only."""
+    if kind not in CHANGE_KINDS:
+        raise RegistryError(f"change kind '{kind}' is not one of {', '.join(CHANGE_KINDS)}")
+    if not what.strip():
+        raise RegistryError("--what must say what changed")
+    event = Event(time=at, actor=actor, action="record", kind=kind, what=what, ref=ref, revert=revert)  # type: ignore[arg-type]
+    del now  # the event's time is when the change happened (--at), which may be before it is recorded
+    return record.model_copy(update={"history": [*record.history, event]}), event
+
+
+def apply_event(record: ModelRecord, event: Event) -> ModelRecord:
+    """The record after ``event``: how the YAML view is rolled forward from the ledger.
+
+    Every committed event was checked by the rules against this same record
+    when it was made, so replaying it cannot be refused; the stored event
+    (its time, actor, reason) is kept as it was written.
+    """
+    action, to = event.action, event.to_version
+    if action in ("register", "promote", "set_fallback", "rollback") and to is None:
+        raise RegistryError(f"a {action} event names no version ('to')")
+    if action == "rollback" and event.from_version is None:
+        raise RegistryError("a rollback event names no version it replaced ('from')")
+    if action == "register":
+        new = Version(
+            version=to or "", artifact=event.artifact or "", code_version=event.code_version, config=event.config,
+            created=event.time,
+        )  # fmt: skip
+        record = record.model_copy(update={"versions": [*record.versions, new]})
+    elif action == "promote" and to is not None:
+        stage = event.stage or "production"
+        record, _ = promote(record, "", to, stage, event.traffic, event.actor, event.time, None, force=True)
+        record = record.model_copy(update={"history": record.history[:-1]})
+    elif action == "set_fallback":
+        record = record.model_copy(update={"fallback": to})
+    elif action == "rollback" and event.from_version and to:
+        version = _require(record, "", to)
+        plan = RollbackPlan(
+            model="", from_version=event.from_version, to_version=to, target_kind="version", last_in_production=None,
+            code_version=version.code_version, artifact=version.artifact,
+        )  # fmt: skip
+        record, _ = apply_rollback(record, plan, event.actor, event.reason or "", event.incident, event.time)
+        record = record.model_copy(update={"history": record.history[:-1]})
+    elif action == "rollout" and event.decision == "reject" and to:
+        record = record.model_copy(
+            update={
+                "versions": _with_status(record, {to: "rolled_back"}, {to: 0.0}),
+                "canary": None if record.canary == to else record.canary,
+            }
+        )
+    return record.model_copy(update={"history": [*record.history, event]})
+
+
 def _require(record: ModelRecord, model: str, version: str) -> Version:
     found = record.version(version)
     if found is None:
@@ -187,7 +277,9 @@ def plan_rollback(record: ModelRecord, model: str, to: str, force: bool) -> Roll
         target, kind = to, "version"
     version = _require(record, model, target)
     if target == current:
-        raise RegistryError(f"version '{target}' already serves production for '{model}'")
+        last = record.last_production_move()
+        since = f" (moved there by {last.actor} at {last.time}, {last.action})" if last else ""
+        raise RegistryError(f"version '{target}' already serves production for '{model}'{since}; nothing was done")
     if version.status == "rolled_back" and not force:
         raise RegistryError(f"version '{target}' of '{model}' was rolled back before; pass --force to use it anyway")
     return RollbackPlan(
@@ -236,32 +328,47 @@ def apply_rollback(
 
 def rollback_change(
     model: str, shown: RollbackPlan, to: str, force: bool, confirmed_by_person: bool, actor: str, reason: str,
-    incident: str | None,
-):  # type: ignore[no-untyped-def]  # fmt: skip
+    incident: str | None, started: str | None = None, settle_s: float = 0.0,
+) -> Callable[[ModelRecord], tuple[ModelRecord, Event]]:  # fmt: skip
     """The change a rollback applies under the registry's lock, re-planned on the freshest record.
 
-    If production moved since the plan was made: a relative target
-    (``previous``, ``fallback``) is refused, so two engineers rolling back at
-    once never roll back twice; a plan a person confirmed is refused if it
+    A relative target (``previous``, ``fallback``) commits only if production
+    is still the version it was planned against and nobody moved production
+    since the command started (``started``), and ``previous`` also only if
+    production was not rolled back less than ``settle_s`` seconds before: of N engineers rolling back at once exactly
+    one applies, even one who read the registry just after another's
+    rollback landed. A plan a person confirmed is refused if it
     changed at all; an explicit version with ``--yes`` goes ahead.
     """
 
-    def refuse() -> RegistryError:
-        return RegistryError(
-            f"production of '{model}' changed to '{record_production[0]}' since the plan was made "
-            f"({shown.from_version} -> {shown.to_version}); nothing was done: check and run the command again"
-        )
-
-    record_production: list[str | None] = [None]
-
     def change(record: ModelRecord) -> tuple[ModelRecord, Event]:
-        record_production[0] = record.production
         moved = record.production != shown.from_version
-        if moved and (to in ("previous", "fallback") or confirmed_by_person):
-            raise refuse()
+        last = record.last_production_move()
+        raced = started is not None and last is not None and last.time > started
+        if to == "previous" and started is not None and last is not None and last.action == "rollback" and settle_s > 0:
+            # engineers paged together start seconds apart: one who read just after another's rollback landed
+            # would otherwise roll back a second time
+            raced = raced or last.time > _shift(started, -settle_s)
+        if (moved or raced) and (to in ("previous", "fallback") or confirmed_by_person):
+            raise production_moved(model, record, shown.from_version, shown.to_version)
         fresh = plan_rollback(record, model, to, force)
         if confirmed_by_person and fresh.to_version != shown.to_version:
-            raise refuse()
+            raise production_moved(model, record, shown.from_version, shown.to_version)
         return apply_rollback(record, fresh, actor, reason, incident, utc_now())
 
     return change
+
+
+def _shift(time: str, seconds: float) -> str:
+    moment = dt.datetime.fromisoformat(time.replace("Z", "+00:00")) + dt.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def production_moved(model: str, record: ModelRecord, planned_from: str | None, planned_to: str | None) -> RegistryError:
+    """Who moved production under a change planned against another state: the loser of a race is told."""
+    last = record.last_production_move()
+    who = f" by {last.actor} at {last.time} ({last.action} {last.from_version or '-'} -> {last.to_version})" if last else ""
+    return RegistryError(
+        f"production of '{model}' was moved to '{record.production}'{who} since this command planned "
+        f"{planned_from or '-'} -> {planned_to or '-'}; nothing was done: check and run the command again"
+    )

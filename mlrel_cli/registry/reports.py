@@ -19,9 +19,11 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
     ]
     canary = record.version(record.canary) if record.canary else None
     canary_text = f", canary {record.canary} at {canary.traffic:.0%}" if canary and canary.traffic is not None else ""
+    others = record.other_aliases or {}
+    others_text = "; other aliases " + ", ".join(f"{a} -> {v}" for a, v in sorted(others.items())) if others else ""
     summary = (
         f"{model}: production {record.production or 'none'}, fallback {record.fallback or 'none'}{canary_text}; "
-        f"{len(record.versions)} versions, {len(record.history)} events."
+        f"{len(record.versions)} versions, {len(record.history)} events{others_text}."
     )
     return Report(
         command="registry show",
@@ -34,6 +36,7 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
             "production": record.production,
             "fallback": record.fallback,
             "canary": record.canary,
+            "other_aliases": others,
             "versions": [v.model_dump(exclude_none=True) for v in record.versions],
             "table": {
                 "title": "versions",
@@ -44,29 +47,50 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
     )
 
 
-def history_report(location: str, model: str, record: ModelRecord, since: str | None) -> Report:
-    events = [e for e in record.history if since is None or e.time >= since]
+def history_report(location: str, model: str, record: ModelRecord, since: str | None, kinds: list[str] | None = None) -> Report:
+    """The events since ``since``; ``kinds`` keeps recorded changes of those kinds (``model``: the version events)."""
+
+    def kept(event: Event) -> bool:
+        if since is not None and event.time < since:
+            return False
+        return not kinds or (event.kind or "model") in kinds
+
+    events = [e for e in record.history if kept(e)]
     rows = [
-        [e.time, e.action, e.from_version or "", e.to_version or "", e.stage or "",
-         f"{e.traffic:.0%}" if e.traffic is not None else "", e.actor, e.incident or "", e.reason or ""]
+        [e.time, e.action, e.kind or "", e.from_version or "", e.to_version or "", e.stage or "",
+         f"{e.traffic:.0%}" if e.traffic is not None else "", e.actor, e.incident or "",
+         e.what or e.reason or "", e.revert or ""]
         for e in events
     ]  # fmt: skip
     since_text = f" since {since}" if since else ""
+    kind_text = f" of kind {', '.join(kinds)}" if kinds else ""
     return Report(
         command="registry history",
         status=Status.PASS,
-        summary=f"{model}: {len(events)} change events{since_text}.",
+        summary=f"{model}: {len(events)} change events{kind_text}{since_text}.",
         checks=(),
-        inputs={"registry": location, "model": model, "since": since},
+        inputs={"registry": location, "model": model, "since": since, "kinds": kinds or None},
         sections={
             "model": model,
             "events": [_event_dict(e) for e in events],
             "table": {
                 "title": "history",
-                "columns": ["time", "action", "from", "to", "stage", "traffic", "actor", "incident", "reason"],
+                "columns": ["time", "action", "kind", "from", "to", "stage", "traffic", "actor", "incident",
+                            "what / reason", "revert"],
                 "rows": rows,
             },
         },
+    )  # fmt: skip
+
+
+def repair_report(location: str, done: str, needed: bool) -> Report:
+    return Report(
+        command="registry repair",
+        status=Status.PASS,
+        summary=done + ".",
+        checks=(Check(name="repair", status=Status.PASS, value="repaired" if needed else "clean", message=done),),
+        inputs={"registry": location},
+        sections={"repaired": needed, "actions": done},
     )
 
 

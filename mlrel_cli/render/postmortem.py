@@ -64,6 +64,10 @@ def render(report: Report, chart: str | None = None) -> str:
         f"- Error budget: {_minutes(times.get('impact_s'))} of impact against {budget / 60:.1f} min a week at "
         f"{times['availability_target']:.2%} availability"
         + (f" (**{times['error_budget_used']:.0%}** used)" if "error_budget_used" in times else ""),
+        *[
+            f"- To revert the {r['kind']} change of {_t(r['time'])} ({r['what']}): {r['revert']}"
+            for r in facts.get("reverts", [])
+        ],
         "",
         "## Root-cause candidates",
         "",
