@@ -10,10 +10,8 @@ from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, Ou
 from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
-
 EPILOG = (
-    "Example: mlrel rollout checkout-fraud --candidate v42 --log canary.parquet --labels labels.parquet "
-    "-p configs/fraud.yaml"
+    "Example: mlrel rollout checkout-fraud --candidate v42 --log canary.parquet --labels labels.parquet -p configs/fraud.yaml"
 )
 
 
