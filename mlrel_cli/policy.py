@@ -327,6 +327,18 @@ class Retrain(Section):
     min_segment_size: int = Field(default=100, ge=1)
 
 
+class Drill(Section):
+    """How `mlrel drill` rehearses incidents: the cron cadence, the error budget, which faults must be caught."""
+
+    every: Duration = Field(default_factory=lambda: dt.timedelta(minutes=5))
+    budget: Duration | None = None  # default: the week's error budget of postmortem.availability_target
+    rollback_time: Duration = Field(default_factory=lambda: dt.timedelta(minutes=1))
+    horizon: Duration | None = None  # default: 12 windows of `every`
+    required: list[str] | None = None  # default: every fault
+    sizes: dict[str, float] = Field(default_factory=dict)  # fault name -> size (default: the injector's)
+    columns: dict[str, str] = Field(default_factory=dict)  # fault name -> the column it hits (default: the first that fits)
+
+
 # ---------------------------------------------------------------- the policy
 
 
@@ -349,6 +361,7 @@ class Policy(Section):
     rollback: Rollback = Field(default_factory=Rollback)
     postmortem: Postmortem = Field(default_factory=Postmortem)
     retrain: Retrain = Field(default_factory=Retrain)
+    drill: Drill = Field(default_factory=Drill)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -123,4 +123,4 @@ def main() -> None:
 
 
 # the command modules register themselves on `app`; import them last so `app` exists
-from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, validate  # noqa: E402, F401
+from mlrel_cli.cli import compare, demo, drift, drill, init, postmortem, registry, retrain, rollback, validate  # noqa: E402, F401
