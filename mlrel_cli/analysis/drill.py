@@ -257,8 +257,10 @@ def _target(fault: Any, plan: _Plan, policy: Policy) -> tuple[str | None, str | 
         return chosen, None
     features = plan.roles.features
     if needs == "feature":
+        # numeric first (a shift or a unit bug means most there); only out_of_range cannot hit a categorical one
         numeric = [n for n, kind in features.items() if kind == "numeric"]
-        return (numeric[0], None) if numeric else (None, "the log has no numeric feature")
+        anything = numeric + [n for n in features if n not in numeric] if fault.name != "out_of_range" else numeric
+        return (anything[0], None) if anything else (None, "the log has no numeric feature")
     if needs == "categorical":
         categorical = [n for n, kind in features.items() if kind == "categorical"]
         return (categorical[0], None) if categorical else (None, "the log has no categorical feature")
@@ -550,6 +552,13 @@ def _candidates(result: FaultResult, scenario: Scenario, plan: _Plan, policy: Po
             patch={"features": {target: {"max_missing": 0.05}}} if policy.features is not None else {},
         )
         yield Suggestion("lower validate.missing.max_fraction to 0.05", patch={"validate": {"missing": {"max_fraction": 0.05}}})
+    if scenario.name == "traffic_gap" and plan.n_windows:
+        # half a healthy window's traffic: an outage empties most of a window long before it empties all of it
+        floor = max(1, plan.replayed.num_rows // plan.n_windows // 2)
+        yield Suggestion(
+            f"set validate.volume.min_rows to {floor:,} (half a healthy {format_duration(_width(plan))} window)",
+            patch={"validate": {"volume": {"min_rows": floor}}},
+        )
     if scenario.name == "unseen_categories":
         yield Suggestion(
             "lower validate.unseen_categories.max_fraction to 0.001",
@@ -569,6 +578,10 @@ def _candidates(result: FaultResult, scenario: Scenario, plan: _Plan, policy: Po
                 f"lower drift.features.{target}.fail to {fail:g} (and mark it critical)",
                 patch={"drift": {"features": {target: {"fail": fail}}, "critical": critical}},
             )
+
+
+def _width(plan: _Plan) -> dt.timedelta:
+    return dt.timedelta(microseconds=plan.width_us)
 
 
 def _lower_thresholds(policy: Policy, feature: str, kind: str) -> list[float]:
@@ -670,6 +683,7 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
             "injected_at": _from_us(plan.injected_us),
             "windows": plan.n_windows,
             "budget": format_duration(plan.budget),
+            "detection_budget_s": (plan.budget - plan.rollback).total_seconds(),
             "rollback_time": format_duration(plan.rollback),
             "seed": plan.seed,
         },

@@ -71,13 +71,13 @@ def drill(
             raise MlrelError("--faults: name at least one fault, or all")
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
-        registry = available_faults()
+        registry = available_faults()  # before reading: a build without injectors fails at once
         healthy = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("drill", quiet) as step:
             report = run_drill(
-                healthy, loaded, registry, reference=ref, labels=label_log, every=width, names=names, at=injected,
-                seed=seed, progress=step,
+                healthy, loaded, reference=ref, labels=label_log, every=width, names=names, at=injected,
+                seed=seed, progress=step, registry=registry,
             )  # fmt: skip
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
