@@ -21,6 +21,7 @@ that make it caught in budget are reported as such.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -180,14 +181,14 @@ def drill(
     plan = _plan(log, policy, reference, labels, every or policy.drill.every, at, seed)
     if plan.n_windows < MIN_HEALTHY_WINDOWS:
         return _inconclusive(log, policy, plan, "no full --every window after the injection time: the log is too short")
-    healthy = _replay(plan.replayed, plan, policy)
-    progress("healthy log")
+    healthy = _Baseline(plan, policy)
+    baselines: dict[tuple[str, int, int], _Baseline] = {}  # one healthy replay per suggestion tried, shared by faults
     results = []
     for name in chosen:
         scenario = aim(faults[name], plan, policy)
         result = _run_fault(scenario, plan, policy, healthy)
         if suggest and result.error is None and not (result.caught and result.within_budget):
-            result = _with_suggestion(result, scenario, plan, policy)
+            result = _with_suggestion(result, scenario, plan, policy, baselines)
         results.append(result)
         progress(name)
     return _report(log, policy, plan, results, reference)
@@ -364,6 +365,7 @@ def _plan(
                 f"--at {at.isoformat()} is outside the log ({_from_us(oldest):%Y-%m-%d %H:%M} to "
                 f"{_from_us(newest):%Y-%m-%d %H:%M} UTC)"
             )
+        injected -= injected % width_us  # onto the clock grid of the cron windows, as drift cuts them
     else:
         # mid-log, on the clock grid of the windows, so there is healthy history before and room to detect after
         middle = oldest + (newest - oldest) // 2
@@ -398,33 +400,69 @@ def _plan(
 # ---------------------------------------------------------------- replay
 
 
-def _replay(table: pa.Table, plan: _Plan, policy: Policy) -> list[WindowOutcome]:
-    """The checks a cron job would see fail on each window of this (healthy or faulted) log."""
-    from mlrel_cli.analysis.validate import validate
-
+def _edges(table: pa.Table, plan: _Plan) -> tuple[pa.Table, np.ndarray]:
+    """The table sorted by time, and the row offsets where each window starts (and the last one ends)."""
     times = timestamps_keeping_rows(table.column(plan.roles.timestamp), "drill copy")
     if not _sorted(times):
         order = np.argsort(times, kind="stable")
         table, times = table.take(pa.array(order)), times[order]
     starts = plan.starts_us
-    edges = np.searchsorted(times, np.append(starts, starts[-1] + plan.width_us), side="left")
-    failing_drift = _drift_failures(table.slice(int(edges[0]), int(edges[-1] - edges[0])), plan, policy)
+    return table, np.searchsorted(times, np.append(starts, starts[-1] + plan.width_us), side="left")
+
+
+def _validate_window(table: pa.Table, edges: np.ndarray, k: int, plan: _Plan, policy: Policy) -> tuple[int, set[str]]:
+    """The rows of window k, and the validate checks a cron job at its end would see fail."""
+    from mlrel_cli.analysis.validate import validate
+
+    rows = int(edges[k + 1] - edges[k])
+    if rows == 0:
+        return 0, {"volume"}  # the cron job finds no new rows: an empty window is what the volume check exists for
+    window = memory_log(table.slice(int(edges[k]), rows), "log")
+    now = _from_us(int(plan.starts_us[k]) + plan.width_us)
+    try:
+        report = validate(window, policy, reference=plan.reference, now=now)
+    except MlrelError as exc:
+        return rows, {f"error: {exc}"}  # the cron job exits 2: loud, so it is caught
+    return rows, {c.name for c in report.checks if c.status == Status.FAIL}
+
+
+class _Baseline:
+    """The healthy log's failing checks per window, computed the first time a fault's replay reaches that window
+    (most faults are caught in the first one, so most healthy windows are never needed)."""
+
+    def __init__(self, plan: _Plan, policy: Policy) -> None:
+        self.plan, self.policy = plan, policy
+        self.table, self.edges = _edges(plan.replayed, plan)
+        self._validate: dict[int, set[str]] = {}
+        self._drift: list[set[str]] | None = None
+
+    def __getitem__(self, k: int) -> set[str]:
+        if k not in self._validate:
+            self._validate[k] = _validate_window(self.table, self.edges, k, self.plan, self.policy)[1]
+        if self._drift is None:
+            self._drift = _drift_failures(self.table, self.plan, self.policy, self.plan.n_windows)
+        return self._validate[k] | self._drift[k]
+
+
+def _replay(table: pa.Table, plan: _Plan, policy: Policy, healthy: _Baseline) -> list[WindowOutcome]:
+    """Each window of the faulted log as a cron job would check it, with the checks that fail there and pass
+    on the healthy log; the replay stops at the first such window: the detection."""
+    table, edges = _edges(table, plan)
+    checked: list[tuple[int, set[str]]] = []
+    for k in range(plan.n_windows):
+        rows, failing = _validate_window(table, edges, k, plan, policy)
+        checked.append((rows, failing))
+        if failing - healthy[k]:
+            break
+    # drift over the same windows, in one windowed run: its per-window summaries are the cron job's
+    n = len(checked)
+    drifted = _drift_failures(table.slice(int(edges[0]), int(edges[n] - edges[0])), plan, policy, n)
     out = []
-    for k, start in enumerate(starts):
-        rows = int(edges[k + 1] - edges[k])
-        failing: set[str] = set(failing_drift[k])
-        if rows == 0:
-            failing.add("volume")  # the cron job finds no new rows: an empty window is what the volume check exists for
-        else:
-            window = memory_log(table.slice(int(edges[k]), rows), "log")
-            now = _from_us(int(start) + plan.width_us)
-            try:
-                report = validate(window, policy, reference=plan.reference, now=now)
-            except MlrelError as exc:
-                failing.add(f"error: {exc}")  # the cron job exits 2: loud, so it is caught
-            else:
-                failing |= {c.name for c in report.checks if c.status == Status.FAIL}
-        out.append(WindowOutcome(int(start), rows, tuple(sorted(failing))))
+    for k, ((rows, failing), more) in enumerate(zip(checked, drifted, strict=True)):
+        new = (failing | more) - healthy[k]
+        out.append(WindowOutcome(int(plan.starts_us[k]), rows, tuple(sorted(new))))
+        if new:
+            break
     return out
 
 
@@ -432,32 +470,32 @@ def _sorted(values: np.ndarray) -> bool:
     return bool(len(values) < 2 or np.all(values[1:] >= values[:-1]))
 
 
-def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy) -> list[set[str]]:
+def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy, n_windows: int) -> list[set[str]]:
     """Per window, the drift checks a cron job running drift on that window alone would fail:
     a drifted critical feature, too large a share of drifted features; one windowed drift run gives them all."""
     from mlrel_cli.analysis.drift import drift
 
-    empty: list[set[str]] = [set() for _ in range(plan.n_windows)]
+    empty: list[set[str]] = [set() for _ in range(n_windows)]
     if table.num_rows == 0:
         return empty
     try:
         report = drift(plan.reference, memory_log(table, "current log"), policy, window=dt.timedelta(microseconds=plan.width_us))
     except MlrelError as exc:
-        return [{f"error: {exc}"} for _ in range(plan.n_windows)]
+        return [{f"error: {exc}"} for _ in range(n_windows)]
     first = timestamps_keeping_rows(table.column(plan.roles.timestamp), "drill copy")
     origin = int(first[first >= 0].min())
-    offset = (plan.injected_us - (origin - origin % plan.width_us)) // plan.width_us
+    offset = (plan.injected_us - (origin - origin % plan.width_us)) // plan.width_us  # <= 0 when the first windows are empty
     critical = {f["name"] for f in report.sections.get("features", []) if f.get("critical")}
     features = {f["name"] for f in report.sections.get("features", [])}
-    judged = [0] * plan.n_windows
-    drifted = [0] * plan.n_windows
+    judged = [0] * n_windows
+    drifted = [0] * n_windows
     for check in report.checks:
         if not check.name.startswith(("drift:", "proxy:")):
             continue
         statuses = check.details.get("window_status") or []
         name = check.name.removeprefix("drift:")
-        for k in range(plan.n_windows):
-            j = k - offset
+        for k in range(n_windows):
+            j = k + offset
             if not 0 <= j < len(statuses):
                 continue
             if name in features and statuses[j] != Status.INCONCLUSIVE.value:
@@ -468,13 +506,13 @@ def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy) -> list[set[st
                 drifted[k] += 1
             if name in critical or check.name.startswith("proxy:"):
                 empty[k].add(check.name)
-    for k in range(plan.n_windows):
+    for k in range(n_windows):
         if judged[k] and drifted[k] / judged[k] > policy.drift.max_drifted_share:
             empty[k].add("drifted_share")
     return empty
 
 
-def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: list[WindowOutcome]) -> FaultResult:
+def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: _Baseline) -> FaultResult:
     required = policy.drill.required is None or scenario.name in policy.drill.required
     injected_at = _from_us(plan.injected_us)
     if scenario.inject is None:
@@ -486,8 +524,8 @@ def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: list[Wi
         return FaultResult(scenario.name, scenario.size, injected_at, False, None, scenario.expected_check, None, None,
                            False, required, (), error=f"cannot be injected into this log: {exc}",
                            column=scenario.column)  # fmt: skip
-    outcomes = _replay(faulted, plan, policy)
-    result = _judge(scenario.name, scenario.size, scenario.expected_check, required, plan, outcomes, healthy, faulted)
+    outcomes = _replay(faulted, plan, policy, healthy)
+    result = _judge(scenario.name, scenario.size, scenario.expected_check, required, plan, outcomes, faulted)
     return replace(result, column=scenario.column)
 
 
@@ -497,14 +535,9 @@ def _judge(
     expected: str | None,
     required: bool,
     plan: _Plan,
-    outcomes: list[WindowOutcome],
-    healthy: list[WindowOutcome],
+    new: list[WindowOutcome],
     faulted: pa.Table,
 ) -> FaultResult:
-    new = []
-    for got, base in zip(outcomes, healthy, strict=True):
-        already = set(base.new_failures)
-        new.append(WindowOutcome(got.start_us, got.rows, tuple(c for c in got.new_failures if c not in already)))
     caught_at = next((k for k, w in enumerate(new) if w.new_failures), None)
     injected_at = _from_us(plan.injected_us)
     if caught_at is None:
@@ -522,11 +555,13 @@ def _judge(
 # ---------------------------------------------------------------- suggestions
 
 
-def _with_suggestion(result: FaultResult, scenario: Scenario, plan: _Plan, policy: Policy) -> FaultResult:
+def _with_suggestion(
+    result: FaultResult, scenario: Scenario, plan: _Plan, policy: Policy, baselines: dict[tuple[str, int, int], _Baseline]
+) -> FaultResult:
     """The first candidate change that, replayed, catches the fault (in budget, for a late one); else the first one."""
     candidates = list(_candidates(result, scenario, plan, policy))
     for candidate in candidates:
-        if _verify(candidate, scenario, plan, policy):
+        if _verify(candidate, scenario, plan, policy, baselines):
             return replace(result, suggestion=replace(candidate, verified=True))
     return replace(result, suggestion=candidates[0] if candidates else None)
 
@@ -631,7 +666,9 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _verify(candidate: Suggestion, scenario: Scenario, plan: _Plan, policy: Policy) -> bool:
+def _verify(
+    candidate: Suggestion, scenario: Scenario, plan: _Plan, policy: Policy, baselines: dict[tuple[str, int, int], _Baseline]
+) -> bool:
     """Replay the fault with the suggestion applied: does it catch it now?"""
     if not candidate.patch and candidate.every is None:
         return False
@@ -644,8 +681,10 @@ def _verify(candidate: Suggestion, scenario: Scenario, plan: _Plan, policy: Poli
         span = plan.n_windows * plan.width_us
         trial = replace(plan, width_us=width_us, n_windows=max(1, min(in_budget, span // width_us)))
     try:
-        healthy = _replay(trial.replayed, trial, patched)
-        result = _run_fault(scenario, trial, patched, healthy)
+        key = (json.dumps(candidate.patch, sort_keys=True, default=str), trial.width_us, trial.n_windows)
+        if key not in baselines:
+            baselines[key] = _Baseline(trial, patched)
+        result = _run_fault(scenario, trial, patched, baselines[key])
     except MlrelError:
         return False
     # a missed fault is helped by being caught at all; a late one only by being caught in time
