@@ -337,6 +337,7 @@ class Drill(Section):
     required: list[str] | None = None  # default: every fault
     sizes: dict[str, float] = Field(default_factory=dict)  # fault name -> size (default: the injector's)
     columns: dict[str, str] = Field(default_factory=dict)  # fault name -> the column it hits (default: the first that fits)
+    canary: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # share of traffic a canary serves; faults land there
 
 
 # ---------------------------------------------------------------- the policy

@@ -338,3 +338,19 @@ def test_formats_one_status_per_fault(sk_log: Path, sk_policy: Path) -> None:
     assert statuses == {"fault:nan_predictions": "pass", "fault:traffic_gap": "fail"}
     page = render(report, "html")
     assert page.count("<svg") == 2 and "Timeline per fault" in page
+
+
+def test_canary_faults_land_on_the_candidate_and_compare_catches_them(mlrel, sk_log: Path, tmp_path: Path) -> None:
+    """drill.canary: 0.3 of the traffic after the injection is a candidate; a label flip there is diluted below
+    validate's lax roc_auc bound on the whole window, and compare's canary judgement catches it."""
+    policy = tmp_path / "canary.yaml"
+    policy.write_text(SK_POLICY.replace("drill: {", "drill: {canary: 0.3, ") + "compare: {min_rows: 100}\n")
+    code, report = mlrel.json("drill", "--log", sk_log, "-p", policy, "--faults", "label_flip,nan_predictions")
+    found = _faults(report)
+    flip = found["label_flip"]
+    assert flip["caught"] and flip["check"].startswith("compare:"), flip
+    assert not any(c.startswith("performance:roc_auc") for c in flip["windows"][0]["failing"])
+    # a NaN burst on the candidate's rows only: 30 % of 5 % of the window, still caught by validate's prediction check
+    assert found["nan_predictions"]["check"] == "prediction"
+    assert report["inputs"]["canary"] == 0.3
+    assert code == 0

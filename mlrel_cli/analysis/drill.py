@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from mlrel_cli.durations import format_duration
@@ -149,6 +150,8 @@ class _Plan:
     budget: dt.timedelta
     rollback: dt.timedelta
     seed: int
+    canary: np.ndarray | None = None  # rows of ``replayed`` served by the canary, where a fault lands
+    baseline_version: str | None = None
 
     @property
     def starts_us(self) -> np.ndarray:
@@ -383,7 +386,12 @@ def _plan(
         ref_log = reference
     lo = int(np.searchsorted(times, injected, side="left"))
     hi = int(np.searchsorted(times, injected + n_windows * width_us, side="left"))
+    canary = baseline_version = None
+    if policy.drill.canary is not None:
+        table, roles, canary, baseline_version = _canary_split(table, policy, lo, hi, seed)
     return _Plan(
+        canary=canary,
+        baseline_version=baseline_version,
         table=table,
         replayed=table.slice(lo, hi - lo),
         roles=roles,
@@ -395,6 +403,42 @@ def _plan(
         rollback=policy.drill.rollback_time,
         seed=seed,
     )
+
+
+CANDIDATE = "drill-candidate"
+ROW = "__drill_row"
+
+
+def _canary_split(table: pa.Table, policy: Policy, lo: int, hi: int, seed: int) -> tuple[pa.Table, Roles, np.ndarray, str]:
+    """From the injection on, a seeded ``drill.canary`` share of the rows is served by a candidate version:
+    the faults land only there, and compare's canary judgement runs on each window beside validate and drift."""
+    column = policy.columns.model_version
+    if column in table.column_names:
+        counts = pc.value_counts(table.column(column).slice(0, lo) if lo else table.column(column))
+        top = max(counts.to_pylist(), key=lambda item: item["counts"])
+        baseline = str(top["values"])
+        versions = pc.cast(table.column(column), pa.string()).to_numpy(zero_copy_only=False).astype(object)
+    else:
+        baseline = "baseline"
+        versions = np.full(table.num_rows, baseline, dtype=object)
+    share = float(policy.drill.canary or 0.0)
+    canary = np.random.default_rng([seed, 1]).random(hi - lo) < share
+    versions[lo:hi] = np.where(canary, CANDIDATE, versions[lo:hi])
+    array = pa.array(versions.tolist(), type=pa.string())
+    if column in table.column_names:
+        table = table.set_column(table.column_names.index(column), column, array)
+    else:
+        table = table.append_column(column, array)
+    return table, resolve_roles(memory_log(table, "log"), policy), canary, baseline
+
+
+def _canary_only(healthy: pa.Table, faulted: pa.Table, canary: np.ndarray) -> pa.Table:
+    """The canary's rows from the faulted copy (those it kept: a gap drops rows), the others healthy."""
+    rows = faulted.column(ROW).to_numpy()
+    hit = faulted.filter(pa.array(canary[rows])).drop_columns([ROW])
+    kept = healthy.filter(pa.array(~canary))
+    combined = pa.concat_tables([kept, hit.cast(kept.schema, safe=False)] if hit.schema != kept.schema else [kept, hit])
+    return combined
 
 
 # ---------------------------------------------------------------- replay
@@ -423,7 +467,22 @@ def _validate_window(table: pa.Table, edges: np.ndarray, k: int, plan: _Plan, po
         report = validate(window, policy, reference=plan.reference, now=now)
     except MlrelError as exc:
         return rows, {f"error: {exc}"}  # the cron job exits 2: loud, so it is caught
-    return rows, {c.name for c in report.checks if c.status == Status.FAIL}
+    failing = {c.name for c in report.checks if c.status == Status.FAIL}
+    if plan.canary is not None:
+        failing |= _canary_failures(window, plan, policy)
+    return rows, failing
+
+
+def _canary_failures(window: Log, plan: _Plan, policy: Policy) -> set[str]:
+    """compare's canary judgement of the candidate against the baseline on this window: its failing checks."""
+    from mlrel_cli.analysis.compare import compare_logs
+
+    assert plan.baseline_version is not None
+    try:
+        report = compare_logs(policy, window, plan.baseline_version, [CANDIDATE], None, [], None, mode="canary")
+    except MlrelError as exc:
+        return {f"error: compare: {exc}"}
+    return {"compare:" + c.name.partition(":")[2] for c in report.checks if c.status == Status.FAIL}
 
 
 class _Baseline:
@@ -519,8 +578,12 @@ def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: _Baseli
         return FaultResult(scenario.name, scenario.size, injected_at, False, None, scenario.expected_check, None, None,
                            False, required, (), error=scenario.skipped, column=scenario.column)  # fmt: skip
     try:
-        faulted = scenario.inject(plan.replayed, injected_at, plan.seed)
-    except (ValueError, KeyError, TypeError) as exc:
+        if plan.canary is None:
+            faulted = scenario.inject(plan.replayed, injected_at, plan.seed)
+        else:
+            indexed = plan.replayed.append_column(ROW, pa.array(np.arange(plan.replayed.num_rows)))
+            faulted = _canary_only(plan.replayed, scenario.inject(indexed, injected_at, plan.seed), plan.canary)
+    except (ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
         return FaultResult(scenario.name, scenario.size, injected_at, False, None, scenario.expected_check, None, None,
                            False, required, (), error=f"cannot be injected into this log: {exc}",
                            column=scenario.column)  # fmt: skip
@@ -740,6 +803,7 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
             "detection_budget_s": (plan.budget - plan.rollback).total_seconds(),
             "rollback_time": format_duration(plan.rollback),
             "seed": plan.seed,
+            "canary": policy.drill.canary,
         },
         sections={
             "faults": [r.to_dict(plan.width_us) for r in results],
