@@ -350,6 +350,13 @@ def _plan(
             table = table.set_column(table.column_names.index(name), name, joined.labels)
         else:
             table = table.append_column(name, joined.labels)
+        arrival = policy.columns.label_timestamp
+        if joined.label_times_us is not None and arrival not in table.column_names:
+            # when each label arrived, inline as a log can carry it: a window's cron job sees only those arrived by then
+            times_us = joined.label_times_us
+            table = table.append_column(
+                arrival, pa.array(times_us, type=pa.int64(), mask=times_us < 0).cast(pa.timestamp("us", tz="UTC"))
+            )
         roles = resolve_roles(memory_log(table, log.label, log.path), policy)
     times = timestamps_keeping_rows(table.column(roles.timestamp), f"{log.path}: {roles.timestamp}")
     keep = times >= 0
@@ -461,8 +468,8 @@ def _validate_window(table: pa.Table, edges: np.ndarray, k: int, plan: _Plan, po
     rows = int(edges[k + 1] - edges[k])
     if rows == 0:
         return 0, {"volume"}  # the cron job finds no new rows: an empty window is what the volume check exists for
-    window = memory_log(table.slice(int(edges[k]), rows), "log")
     now = _from_us(int(plan.starts_us[k]) + plan.width_us)
+    window = memory_log(_labels_as_of(table.slice(int(edges[k]), rows), plan, policy, now), "log")
     try:
         report = validate(window, policy, reference=plan.reference, now=now)
     except MlrelError as exc:
@@ -471,6 +478,19 @@ def _validate_window(table: pa.Table, edges: np.ndarray, k: int, plan: _Plan, po
     if plan.canary is not None:
         failing |= _canary_failures(window, plan, policy)
     return rows, failing
+
+
+def _labels_as_of(table: pa.Table, plan: _Plan, policy: Policy, now: dt.datetime) -> pa.Table:
+    """The labels a cron job running at ``now`` has: those whose arrival time (``columns.label_timestamp``) is
+    known and later are not there yet. Labels without an arrival time are taken as arrived with the prediction."""
+    label, arrival = plan.roles.label, policy.columns.label_timestamp
+    if label is None or label not in table.column_names or arrival not in table.column_names:
+        return table
+    times = timestamps_keeping_rows(table.column(arrival), "label arrival")
+    late = pa.array(times > int(now.timestamp() * 1_000_000))
+    column = table.column(label)
+    blank = pa.nulls(len(table), column.type)
+    return table.set_column(table.column_names.index(label), label, pc.if_else(late, blank, column))
 
 
 def _canary_failures(window: Log, plan: _Plan, policy: Policy) -> set[str]:
