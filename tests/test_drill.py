@@ -296,12 +296,29 @@ def test_bad_input_exits_2_with_one_line(mlrel, sk_log: Path, sk_policy: Path, t
     assert not out.exists()
 
 
-def test_unknown_required_fault_is_a_policy_error(mlrel, sk_log: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("required: [latency_spik]", "drill.required[0]: unknown fault 'latency_spik' (did you mean 'latency_spike'?)"),
+        ("sizes: {shift_featur: 1}", "drill.sizes.shift_featur: unknown fault 'shift_featur' (did you mean 'shift_feature'?)"),
+        ("columns: {null_burst: nope}", "drill.columns.null_burst: column 'nope' is not in the log"),
+        ("canary: 1.5", "drill.canary: Input should be less than 1"),
+    ],
+)
+def test_bad_drill_keys_are_policy_errors(mlrel, sk_log: Path, tmp_path: Path, keys: str, message: str) -> None:
     policy = tmp_path / "bad.yaml"
-    policy.write_text(SK_POLICY.replace("drill: {", "drill: {required: [latency_spik], "))
-    result = mlrel("drill", "--log", sk_log, "-p", policy)
+    policy.write_text(SK_POLICY.replace("drill: {", "drill: {" + keys + ", "))
+    result = mlrel("drill", "--log", sk_log, "-p", policy, "--faults", "null_burst")
     assert result.exit_code == 2
-    assert "drill.required[0]: unknown fault 'latency_spik' (did you mean 'latency_spike'?)" in result.stderr
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_drill_columns_choose_the_column_a_fault_hits(sk_log: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "columns.yaml"
+    policy.write_text(SK_POLICY.replace("drill: {", "drill: {columns: {null_burst: f3}, sizes: {null_burst: 0.6}, "))
+    report = drill(open_log(sk_log), load_policy(policy), names=["null_burst"], suggest=False)
+    (fault,) = report.to_dict()["faults"]
+    assert fault["column"] == "f3" and fault["size"] == 0.6 and fault["check"] == "missing:f3"
 
 
 # ---------------------------------------------------------------- determinism and formats

@@ -225,7 +225,7 @@ def aim(fault: Any, plan: _Plan, policy: Policy) -> Scenario:
     role = _NEEDS_ROLE.get(fault.name)
     if role is not None and getattr(roles, role) is None:
         why = f"the log has no {role} column ('{getattr(policy.columns, role)}')"
-    if fault.name == "ranking_degradation" and not (policy.columns.query and policy.columns.query in roles_columns(plan)):
+    if fault.name == "ranking_degradation" and not (policy.columns.query and policy.columns.query in plan.table.column_names):
         why = "not a ranking log (columns.query is not set or not in the log)"
     expected = fault.check.format(column=column) if fault.check else None
     fault_roles = registry.Roles(
@@ -246,10 +246,6 @@ def aim(fault: Any, plan: _Plan, policy: Policy) -> Scenario:
     return Scenario(fault.name, size, column, fault.needs, expected, None if why else inject, why)
 
 
-def roles_columns(plan: _Plan) -> set[str]:
-    return set(plan.table.column_names)
-
-
 def _target(fault: Any, plan: _Plan, policy: Policy) -> tuple[str | None, str | None]:
     """The column a fault needs, and why there is none."""
     needs = fault.needs
@@ -266,7 +262,9 @@ def _target(fault: Any, plan: _Plan, policy: Policy) -> tuple[str | None, str | 
         # numeric first (a shift or a unit bug means most there); only out_of_range cannot hit a categorical one
         numeric = [n for n, kind in features.items() if kind == "numeric"]
         anything = numeric + [n for n in features if n not in numeric] if fault.name != "out_of_range" else numeric
-        return (anything[0], None) if anything else (None, "the log has no numeric feature")
+        if anything:
+            return anything[0], None
+        return None, "the log has no numeric feature" if fault.name == "out_of_range" else "the log has no feature"
     if needs == "categorical":
         categorical = [n for n, kind in features.items() if kind == "categorical"]
         return (categorical[0], None) if categorical else (None, "the log has no categorical feature")
@@ -296,11 +294,13 @@ def _choose_faults(faults: Mapping[str, Any], names: Sequence[str] | None, polic
     if not faults:
         raise MlrelError("no fault injectors are available (mlrel_cli.faults)")
     wanted = list(names) if names else [*faults]
-    for i, name in enumerate(policy.drill.required or []):
+    named = [(f"drill.required[{i}]", "drill.required", n) for i, n in enumerate(policy.drill.required or [])]
+    named += [(f"drill.{key}.{n}", f"drill.{key}", n) for key in ("sizes", "columns") for n in getattr(policy.drill, key)]
+    for where, key, name in named:
         if name not in faults:
             close = difflib.get_close_matches(name, list(faults), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise PolicyError(f"drill.required[{i}]: unknown fault '{name}'{hint}", policy.source_of("drill.required"))
+            raise PolicyError(f"{where}: unknown fault '{name}'{hint}", policy.source_of(key))
     for name in wanted:
         if name not in faults:
             close = difflib.get_close_matches(name, list(faults), n=1)
