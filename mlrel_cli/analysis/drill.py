@@ -293,7 +293,7 @@ def _choose_faults(faults: Mapping[str, Any], names: Sequence[str] | None, polic
 
     if not faults:
         raise MlrelError("no fault injectors are available (mlrel_cli.faults)")
-    wanted = list(names) if names else [*faults]
+    wanted = list(dict.fromkeys(names)) if names else [*faults]
     named = [(f"drill.required[{i}]", "drill.required", n) for i, n in enumerate(policy.drill.required or [])]
     named += [(f"drill.{key}.{n}", f"drill.{key}", n) for key in ("sizes", "columns") for n in getattr(policy.drill, key)]
     for where, key, name in named:
