@@ -371,3 +371,17 @@ def test_canary_faults_land_on_the_candidate_and_compare_catches_them(mlrel, sk_
     assert found["nan_predictions"]["check"] == "prediction"
     assert report["inputs"]["canary"] == 0.3
     assert code == 0
+
+
+def test_missed_label_flip_caught_with_the_suggested_metric_bound(mlrel, sk_log: Path, sk_policy: Path, tmp_path: Path) -> None:
+    """roc_auc >= 0.5 lets 40 % flipped labels through; the suggested bound (5 % under a healthy window's) catches them."""
+    code, report = mlrel.json("drill", "--log", sk_log, "-p", sk_policy, "--faults", "label_flip")
+    (fault,) = report["faults"]
+    assert code == 1 and not fault["caught"]
+    suggestion = fault["suggestion"]
+    assert suggestion["verified"] and "validate.performance.metrics.roc_auc.min" in suggestion["change"]
+    limit = suggestion["policy"]["validate"]["performance"]["metrics"]["roc_auc"]["min"]
+    assert 0.5 < limit < 1.0
+    patched = _patched_policy(tmp_path, sk_policy, suggestion["policy"])
+    code, report = mlrel.json("drill", "--log", sk_log, "-p", patched, "--faults", "label_flip")
+    assert code == 0 and report["faults"][0]["check"] == "performance:roc_auc"

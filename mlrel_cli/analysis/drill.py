@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -686,6 +687,8 @@ def _candidates(result: FaultResult, scenario: Scenario, plan: _Plan, policy: Po
         )
     if scenario.name == "out_of_range":
         yield Suggestion("lower validate.ranges.max_fraction to 0.001", patch={"validate": {"ranges": {"max_fraction": 0.001}}})
+    if scenario.name in ("label_flip", "segment_degradation", "ranking_degradation"):
+        yield from _tighter_metric_bounds(plan, policy)
     if target and target in features and target not in policy.drift.critical:
         yield Suggestion(
             f"mark '{target}' critical (drift.critical), so its drift alone fails the run",
@@ -698,6 +701,39 @@ def _candidates(result: FaultResult, scenario: Scenario, plan: _Plan, policy: Po
                 f"lower drift.features.{target}.fail to {fail:g} (and mark it critical)",
                 patch={"drift": {"features": {target: {"fail": fail}}, "critical": critical}},
             )
+
+
+def _tighter_metric_bounds(plan: _Plan, policy: Policy) -> Iterable[Suggestion]:
+    """For a missed concept change: each bounded metric's limit moved to 5 % short of its value on the first healthy
+    window (the replay then says whether that still passes on healthy traffic and catches the fault)."""
+    from mlrel_cli.analysis.validate import validate
+    from mlrel_cli.stats.names import METRIC_BY_NAME
+
+    table, edges = _edges(plan.replayed, plan)
+    rows = int(edges[1] - edges[0])
+    if rows == 0:
+        return
+    now = _from_us(int(plan.starts_us[0]) + plan.width_us)
+    window = memory_log(_labels_as_of(table.slice(int(edges[0]), rows), plan, policy, now), "log")
+    try:
+        report = validate(window, policy, reference=plan.reference, now=now)
+    except MlrelError:
+        return
+    values = {c.name.removeprefix("performance:"): c.value for c in report.checks if c.name.startswith("performance:")}
+    for name, bound in policy.validate_.performance.metrics.items():
+        value, info = values.get(name), METRIC_BY_NAME.get(name)
+        if not isinstance(value, int | float) or info is None or not math.isfinite(value):
+            continue
+        if info.higher_is_better:
+            limit = round(value - 0.05 * abs(value), 4)
+            if bound.min is None or limit > bound.min:
+                yield Suggestion(f"raise validate.performance.metrics.{name}.min to {limit:g}",
+                                 patch={"validate": {"performance": {"metrics": {name: {"min": limit}}}}})  # fmt: skip
+        else:
+            limit = round(value + 0.05 * abs(value), 4)
+            if bound.max is None or limit < bound.max:
+                yield Suggestion(f"lower validate.performance.metrics.{name}.max to {limit:g}",
+                                 patch={"validate": {"performance": {"metrics": {name: {"max": limit}}}}})  # fmt: skip
 
 
 def _window_rows(plan: _Plan) -> np.ndarray:
