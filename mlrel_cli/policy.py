@@ -393,6 +393,19 @@ class Notify(Section):
     retries: int = Field(default=2, ge=0, le=10)
 
 
+class Drill(Section):
+    """How `mlrel drill` rehearses incidents: the cron cadence, the error budget, which faults must be caught."""
+
+    every: Duration = Field(default_factory=lambda: dt.timedelta(minutes=5))
+    budget: Duration | None = None  # default: the week's error budget of postmortem.availability_target
+    rollback_time: Duration = Field(default_factory=lambda: dt.timedelta(minutes=1))
+    horizon: Duration | None = None  # default: 12 windows of `every`
+    required: list[str] | None = None  # default: every fault
+    sizes: dict[str, float] = Field(default_factory=dict)  # fault name -> size (default: the injector's)
+    columns: dict[str, str] = Field(default_factory=dict)  # fault name -> the column it hits (default: the first that fits)
+    canary: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # share of traffic a canary serves; faults land there
+
+
 # ---------------------------------------------------------------- the policy
 
 
@@ -418,6 +431,8 @@ class Policy(Section):
     retrain: Retrain = Field(default_factory=Retrain)
     metrics: Metrics = Field(default_factory=Metrics)
     notify: Notify = Field(default_factory=Notify)
+
+    drill: Drill = Field(default_factory=Drill)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -56,19 +56,38 @@ def test_wasserstein_matches_scipy(a: list[float], b: list[float]) -> None:
 @given(st.lists(finite, min_size=1, max_size=40), st.lists(finite, min_size=1, max_size=40))
 def test_ks_matches_scipy(a: list[float], b: list[float]) -> None:
     x, y = np.sort(a), np.sort(b)
-    expected = stats.ks_2samp(x, y, method="asymp")
+    expected = stats.ks_2samp(x, y)  # the default users check against: exact at these sizes
     d, p = ks_sorted(x, y)
     assert d == pytest.approx(expected.statistic)
-    if np.isfinite(expected.pvalue):  # scipy gives NaN for one value on each side
-        assert p == pytest.approx(expected.pvalue, abs=1e-9)
+    assert p == pytest.approx(expected.pvalue, abs=1e-9)
 
 
 def test_ks_with_ties_matches_scipy() -> None:
     rng = np.random.default_rng(5)
     x, y = np.sort(rng.integers(0, 5, 300).astype(float)), np.sort(rng.integers(0, 6, 200).astype(float))
     d, p = ks_sorted(x, y)
-    expected = stats.ks_2samp(x, y, method="asymp")
+    expected = stats.ks_2samp(x, y)
     assert d == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+
+
+@pytest.mark.parametrize(("n", "m"), [(569, 569), (9_000, 400), (10_000, 10_000), (12_000, 3_000)])
+def test_ks_p_value_is_scipys_default_exact_below_10k_asymptotic_above(n: int, m: int) -> None:
+    rng = np.random.default_rng(n + m)
+    x, y = np.sort(rng.normal(0, 1, n)), np.sort(rng.normal(0.08, 1, m))
+    d, p = ks_sorted(x, y)
+    expected = stats.ks_2samp(x, y)  # method='auto'
+    assert d == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue, rel=1e-9)
+    if max(n, m) <= 10_000:  # where the asymptotic formula would be off
+        assert expected.pvalue != pytest.approx(stats.ks_2samp(x, y, method="asymp").pvalue, rel=1e-3)
+
+
+def test_ks_on_a_sketch_uses_the_rows_it_stands_for() -> None:
+    rng = np.random.default_rng(3)
+    x, y = np.sort(rng.normal(0, 1, 400_000)), np.sort(rng.normal(0.01, 1, 300_000))
+    picks = lambda v: v[np.linspace(0, len(v) - 1, 10_000).round().astype(int)]  # noqa: E731
+    d, p = ks_sorted(picks(x), picks(y), len(x), len(y))
+    expected = stats.ks_2samp(x, y)
+    assert d == pytest.approx(expected.statistic, abs=2e-4) and p == pytest.approx(expected.pvalue, rel=0.5)
 
 
 def test_chi2_matches_scipy() -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli import __version__
-from mlrel_cli.cli import compare, demo, drift, init, postmortem, registry, retrain, rollback, rollout, validate
+from mlrel_cli.cli import compare, demo, drift, drill, init, postmortem, registry, retrain, rollback, rollout, validate
 from mlrel_cli.cli.runtime import EXIT_USAGE, emit, error_line, errors_to_exit_codes  # noqa: F401 (their old home)
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ def root(
 app.command(epilog=compare.EPILOG)(compare.compare)
 app.command(epilog=demo.EPILOG)(demo.demo)
 app.command(epilog=drift.EPILOG)(drift.drift)
+app.command(epilog=drill.EPILOG)(drill.drill)
 app.command(epilog=init.EPILOG)(init.init)
 app.command(epilog=postmortem.EPILOG)(postmortem.postmortem)
 app.add_typer(registry.registry_app, name="registry")

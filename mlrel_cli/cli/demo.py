@@ -34,6 +34,10 @@ STORY = [
     ("Then understand: draft the blameless post-mortem from the facts.",
      ["postmortem", "--incident", "incident.yaml", "-p", "policy.yaml", "--log", "incident.parquet",
       "--reference", "reference.parquet", "-o", "POSTMORTEM.md"], 0),
+    ("Finally, rehearse the next incident: would an hourly cron job catch these faults within the budget?",
+     ["drill", "--log", "current.parquet", "--labels", "labels.parquet", "--reference", "reference.parquet",
+      "-p", "policy.yaml", "--every", "1h", "--faults", "shift_feature,nan_predictions,traffic_gap", "-o", "drill.html"],
+     1),
 ]  # fmt: skip
 
 
@@ -46,7 +50,8 @@ def demo(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Walk through a whole incident on bundled sample data: ship, validate, drift, compare, rollback, post-mortem."""
+    """Walk through a whole incident on bundled sample data: ship, validate, drift, compare, rollback, post-mortem,
+    then a drill of the next one."""
     with errors_to_exit_codes(debug):
         from mlrel_cli.samples import write_demo
 
@@ -70,3 +75,4 @@ def demo(
             typer.echo(f"  {name}")
         typer.echo(f"\nOpen the reports: {folder / 'drift.html'} and {folder / 'compare.html'}")
         typer.echo(f"Read the post-mortem draft: {folder / 'POSTMORTEM.md'}")
+        typer.echo(f"See the drill's timeline per fault: {folder / 'drill.html'}")

@@ -271,6 +271,53 @@ def _postmortem_section(report: Report) -> str:
     )
 
 
+def timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1000, height: int = 34) -> str:
+    """One fault's replay as a strip of windows from the injection: grey where no new check failed, red where one
+    did (the first red one is the detection), with the error budget's end marked."""
+    windows = fault.get("windows") or []
+    if not windows:
+        return ""
+    start, end = _time(windows[0]["start"]), _time(windows[-1]["end"])
+    if start is None or end is None or end <= start:
+        return ""
+    span = (end - start).total_seconds()
+    left, usable = 110, width - 120
+
+    def x(seconds: float) -> float:
+        return left + usable * min(max(seconds / span, 0.0), 1.0)
+
+    parts = [f'<text x="0" y="{height // 2 + 4}">{_e(fault["fault"])}</text>']
+    for w in windows:
+        ws, we = _time(w["start"]), _time(w["end"])
+        if ws is None or we is None:
+            continue
+        a, b = x((ws - start).total_seconds()), x((we - start).total_seconds())
+        color = COLORS[Status.FAIL] if w["failing"] else "#e0e0e0"
+        tip = ", ".join(w["failing"]) or "no new failing check"
+        parts.append(
+            f'<rect x="{a:.1f}" y="6" width="{max(b - a - 1, 1):.1f}" height="{height - 12}" fill="{color}">'
+            f"<title>{_e(w['start'])}: {w['rows']} rows; {_e(tip)}</title></rect>"
+        )
+    if budget_s:
+        bx = x(budget_s)
+        parts.append(f'<line x1="{bx:.1f}" y1="2" x2="{bx:.1f}" y2="{height - 2}" stroke="#1565c0" stroke-width="2">'
+                     f"<title>end of the error budget</title></line>")  # fmt: skip
+    return f'<svg width="{width}" height="{height}" role="img">{"".join(parts)}</svg>'
+
+
+def _drill_section(report: Report) -> str:
+    faults = [f for f in report.sections.get("faults", []) if f.get("windows")]
+    if not faults:
+        return ""
+    budget = report.inputs.get("detection_budget_s")
+    strips = "".join(f"<div>{timeline(f, _num(budget))}</div>" for f in faults)
+    return (
+        "<h2>Timeline per fault</h2><p class='meta'>From the injection, one block per window a cron job checks; "
+        "red: a check failed there that passes on the healthy log; the blue line is the error budget less the "
+        f"rollback time.</p><div class='chart'>{strips}</div>"
+    )
+
+
 def render(report: Report) -> str:
     body = [
         f"<h1>mlrel {_e(report.command)} {_badge(report.status)}</h1>",
@@ -285,6 +332,8 @@ def render(report: Report) -> str:
         body.append(_compare_section(report))
     elif report.command == "postmortem":
         body.append(_postmortem_section(report))
+    elif report.command == "drill":
+        body.append(_drill_section(report))
     body.append(_checks_table(report))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

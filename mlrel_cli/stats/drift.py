@@ -107,14 +107,32 @@ def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray, ref_prefix: np.ndarray 
     return max(total, 0.0)
 
 
-def ks_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov statistic and asymptotic p-value (scipy's method='asymp')."""
+KS_EXACT_MAX_ROWS = 10_000  # scipy.stats.ks_2samp's 'auto': the exact p-value up to this many rows a side
+
+
+def ks_sorted(ref: np.ndarray, cur: np.ndarray, n: int | None = None, m: int | None = None) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and p-value, as scipy.stats.ks_2samp's default.
+
+    Exact up to 10,000 rows a side (scipy's own routine on the values), the
+    asymptotic distribution above. ``n`` and ``m`` are the rows the samples
+    stand for when they are a sketch's points (then always above 10,000).
+    """
     from scipy.stats import kstwo
 
-    n, m = len(ref), len(cur)
+    n = len(ref) if n is None else n
+    m = len(cur) if m is None else m
+    if max(n, m) <= KS_EXACT_MAX_ROWS and n == len(ref) and m == len(cur):
+        import warnings
+
+        from scipy.stats import ks_2samp
+
+        with warnings.catch_warnings():  # scipy falls back to 'asymp' itself when exact fails, and says so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = ks_2samp(ref, cur)
+        return float(result.statistic), float(np.clip(result.pvalue, 0.0, 1.0))
     # both ECDFs at every observed value; the largest gap is at one of them (ties included)
-    d1 = np.abs(np.searchsorted(cur, ref, side="right") / m - np.searchsorted(ref, ref, side="right") / n).max()
-    d2 = np.abs(np.searchsorted(ref, cur, side="right") / n - np.searchsorted(cur, cur, side="right") / m).max()
+    d1 = np.abs(np.searchsorted(cur, ref, side="right") / len(cur) - np.searchsorted(ref, ref, side="right") / len(ref)).max()
+    d2 = np.abs(np.searchsorted(ref, cur, side="right") / len(ref) - np.searchsorted(cur, cur, side="right") / len(cur)).max()
     d = float(max(d1, d2))
     en = max(1.0, float(np.round(n * m / (n + m))))
     return d, float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
@@ -171,7 +189,7 @@ def _wasserstein(ref: Summary, cur: Summary, bins: int) -> DriftScore:
 
 def _ks(ref: Summary, cur: Summary, bins: int) -> DriftScore:
     assert isinstance(ref, NumericSummary) and isinstance(cur, NumericSummary)
-    d, p = ks_sorted(ref.sorted_values, cur.sorted_values)
+    d, p = ks_sorted(ref.sorted_values, cur.sorted_values, ref.count, cur.count)
     return DriftScore(p, d, p)
 
 
