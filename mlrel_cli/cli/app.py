@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from mlrel_cli import __version__
-from mlrel_cli.cli.options import Format, OutputOptions
+from mlrel_cli.cli.emit import emit, error_report  # noqa: F401 (emit: the commands import it from here)
 from mlrel_cli.errors import MlrelError
 
 EXIT_USAGE = 2
@@ -29,14 +27,45 @@ app = typer.Typer(
     "Exit codes: 0 pass, 1 check failed, 2 usage or input error, 3 inconclusive.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=True,
+    add_completion=False,  # our own --show-completion/--install-completion, which honour the SHELL given
     rich_markup_mode=None,
 )
 
 
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+    pwsh = "pwsh"
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"mlrel {__version__}")
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("mlrel")
+        except PackageNotFoundError:
+            installed = "unknown (not installed as a package)"
+        typer.echo(f"mlrel {installed}")
+        raise typer.Exit(0)
+
+
+def _show_completion(value: Shell | None) -> None:
+    if value is not None:
+        from typer._completion_shared import get_completion_script
+
+        typer.echo(get_completion_script(prog_name="mlrel", complete_var="_MLREL_COMPLETE", shell=value.value))
+        raise typer.Exit(0)
+
+
+def _install_completion(value: Shell | None) -> None:
+    if value is not None:
+        from typer._completion_shared import install
+
+        shell, path = install(shell=value.value, prog_name="mlrel", complete_var="_MLREL_COMPLETE")
+        typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
         raise typer.Exit(0)
 
 
@@ -45,6 +74,26 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    show_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            "--show-completion",
+            metavar="SHELL",
+            callback=_show_completion,
+            is_eager=True,
+            help="Print SHELL's completion script.",
+        ),
+    ] = None,
+    install_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            "--install-completion",
+            metavar="SHELL",
+            callback=_install_completion,
+            is_eager=True,
+            help="Install completion for SHELL.",
+        ),
+    ] = None,
 ) -> None:
     """mlrel: validate, drift, compare, rollback, postmortem."""
 
@@ -63,6 +112,7 @@ def errors_to_exit_codes(debug: bool) -> Iterator[None]:
     except MlrelError as exc:
         if debug:
             traceback.print_exc()
+        error_report(str(exc))
         error_line(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
@@ -74,52 +124,37 @@ def errors_to_exit_codes(debug: bool) -> Iterator[None]:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        error_line(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        error_report(message)
+        error_line(f"{message} (run again with --debug for the traceback)")
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ignore[no-untyped-def]
-    """Render, write the report file and the history line, print, and exit with the report's code."""
-    from mlrel_cli.outputs import append_history, write_atomic
-    from mlrel_cli.render import format_for_path, render, verdict_line
-    from mlrel_cli.render.json import render_line
-
-    fmt = (opts.fmt or Format.table).value
-    file_text = None
-    if opts.output is not None:
-        file_fmt = format_for_path(str(opts.output), opts.fmt.value if opts.fmt else "json")
-        file_text = render(report, file_fmt)
-    stdout_text = None if fmt == "table" or opts.quiet else render(report, fmt)
-    history_line = render_line(report) if history is not None else None
-
-    if opts.output is not None and file_text is not None:
-        write_atomic(opts.output, file_text)
-    if history is not None and history_line is not None:
-        append_history(history, history_line)
-
-    if opts.quiet:
-        typer.echo(verdict_line(report))
-    elif stdout_text is not None:
-        typer.echo(stdout_text, nl=False)
-    else:
-        from rich.console import Console
-
-        from mlrel_cli.render.table import build
-
-        width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
-        console = Console(
-            no_color=not opts.color,
-            force_terminal=opts.color or None,
-            highlight=False,
-            width=width or shutil.get_terminal_size().columns,
-            soft_wrap=False,
-        )
-        console.print(build(report, verbose=opts.verbose, width=console.width))
-    raise typer.Exit(report.exit_code)
-
-
 def main() -> None:
-    app()
+    """Run the app; click's usage errors (a missing argument, a bad choice) become the one ``error:`` line too."""
+    from mlrel_cli.cli.options import click_module
+
+    click = click_module()
+    if "_MLREL_COMPLETE" in os.environ:  # the shell asks for completions: typer's shell classes answer
+        from typer.completion import completion_init
+
+        completion_init()
+    try:
+        code = app(standalone_mode=False, prog_name="mlrel")
+    except click.exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message(), err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        error_line(" ".join(exc.format_message().split()).rstrip(".") + hint)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        error_line("interrupted; nothing was written")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        error_line(" ".join(exc.format_message().split()))
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # the command modules register themselves on `app`; import them last so `app` exists

@@ -12,8 +12,10 @@ from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     OutputOpt,
     OutputOptions,
@@ -49,6 +51,8 @@ def compare(
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -63,7 +67,9 @@ def compare(
         if log is not None and (baseline_log is not None or candidate_log):
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(
+            output, history, loaded, policy, (log, baseline_log, *(candidate_log or []), labels), force, fmt
+        )
         inputs = {
             "log": str(log) if log else None,
             "baseline_log": str(baseline_log) if baseline_log else None,
@@ -83,4 +89,4 @@ def compare(
             engine,
             scheduler,
         )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)

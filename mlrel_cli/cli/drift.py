@@ -11,8 +11,10 @@ from mlrel_cli.cli.common import load, outputs_ready
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     OutputOpt,
     OutputOptions,
@@ -42,6 +44,8 @@ def drift(
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -60,7 +64,7 @@ def drift(
             except ValueError as exc:
                 raise MlrelError(f"--window: {exc}") from None
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(output, history, loaded, policy, (reference, current, labels), force, fmt)
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
@@ -68,4 +72,4 @@ def drift(
             report = run_drift(
                 ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)

@@ -20,6 +20,19 @@ class Format(StrEnum):
     html = "html"
 
 
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class Gate(StrEnum):
+    """What an inconclusive verdict (not enough data) means to a CI gate."""
+
+    passes = "pass"
+    fails = "fail"
+    exit3 = "exit3"
+
+
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", "-p", help="Policy YAML file (defaults apply where it is silent, or when omitted)."),
@@ -30,10 +43,12 @@ FormatOpt = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html)."),
+    typer.Option(
+        "--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html .txt), else --format."
+    ),
 ]
 EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
+    Engine | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
 ]
 SchedulerOpt = Annotated[
     str | None, typer.Option("--scheduler", help="Dask scheduler address; without it a local cluster of 2 workers.")
@@ -42,6 +57,14 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the on
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text (also when NO_COLOR is set or not a TTY).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="List every check, passing ones included.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a read-only report file.")]
+InconclusiveOpt = Annotated[
+    Gate | None,
+    typer.Option(
+        "--inconclusive",
+        help="Exit code of an inconclusive verdict: pass (0), fail (1) or exit3 (3) [default: exit3].",
+    ),
+]
 HistoryOpt = Annotated[
     Path | None,
     typer.Option("--history", help="Append this run's JSON report as one line to this file (JSON Lines)."),
@@ -56,9 +79,23 @@ class OutputOptions:
     no_color: bool
     verbose: bool = False
     history: Path | None = None
+    force: bool = False
+    inconclusive: Gate | None = None
 
     @property
     def color(self) -> bool:
         if self.no_color or os.environ.get("NO_COLOR"):
             return False
         return sys.stdout.isatty()
+
+
+def click_module():  # type: ignore[no-untyped-def]
+    """The click typer runs on: its own vendored copy in recent typer, else the click package."""
+    try:
+        from typer import _click as vendored
+
+        return vendored
+    except ImportError:
+        import click
+
+        return click

@@ -11,8 +11,10 @@ from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     OutputOpt,
     OutputOptions,
@@ -39,6 +41,8 @@ def validate(
     history: HistoryOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -52,7 +56,7 @@ def validate(
 
         as_of = parse_time(now, "--now")
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(output, history, loaded, policy, (log, reference, labels), force, fmt)
         current = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
@@ -60,4 +64,4 @@ def validate(
             report = run_validate(
                 current, loaded, reference=ref, labels=label_log, now=as_of, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)

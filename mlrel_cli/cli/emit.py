@@ -1,0 +1,149 @@
+"""The output step every report command shares: render, write, print, exit; and the error report of a failed run.
+
+A run that asked for a machine format (``--format json|junit`` or ``-o report.xml``) always leaves
+an artifact in that format: the report, or on an input error (exit 2) an error report, never a stale
+or empty file that a CI would publish as the last green run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from mlrel_cli.cli.options import Format, Gate, OutputOptions
+
+if TYPE_CHECKING:
+    from mlrel_cli.report import Report
+
+STARTED = time.monotonic()
+# with no terminal anywhere (a CI log, cron mail) lines may be long: such logs are read wide
+NO_TERMINAL_WIDTH = 120
+MACHINE_FORMATS = ("json", "junit")
+GATE_EXITS = {Gate.passes: 0, Gate.fails: 1, Gate.exit3: 3}
+
+
+def terminal_width() -> int:
+    """The width to lay tables out for: stdout's terminal, else COLUMNS, else stderr's terminal (``| less``)."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return NO_TERMINAL_WIDTH
+
+
+def file_format(output: Path, fmt: Format | None) -> str:
+    """The format of ``-o``: its suffix, else ``--format``; an unknown suffix without ``--format`` is an error."""
+    from mlrel_cli.errors import OutputError
+    from mlrel_cli.render import SUFFIXES
+
+    suffix = output.suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    if fmt is not None:
+        return fmt.value
+    known = " ".join(sorted(SUFFIXES))
+    raise OutputError(f"unknown report suffix {suffix or '(none)'!r}: use one of {known} or give --format", str(output))
+
+
+def emit(report: Report, opts: OutputOptions, history: Path | None, next_step: str | None = None) -> None:
+    """Render, write the report file and the history line, print, and exit with the report's code."""
+    from mlrel_cli import outputs
+    from mlrel_cli.render import render, verdict_line
+    from mlrel_cli.render.json import render_line
+
+    changes: dict[str, Any] = {"duration_s": round(time.monotonic() - STARTED, 3)}
+    if opts.inconclusive is not None:
+        changes["inconclusive_exit"] = GATE_EXITS[opts.inconclusive]
+    report = dataclasses.replace(report, **changes)
+    for note in report.sections.get("notes", ()):
+        typer.echo(f"note: {note}", err=True)
+    fmt = (opts.fmt or Format.table).value
+    target = file_text = None
+    if opts.output is not None:
+        target = outputs.plan(opts.output, "report", force=opts.force)
+        file_text = render(report, file_format(opts.output, opts.fmt))
+    # an explicit machine format wins over --quiet: a script asked for JSON and must get it
+    quiet = opts.quiet and fmt not in MACHINE_FORMATS
+    stdout_text = None if fmt == "table" or quiet else render(report, fmt)
+    history_line = render_line(report) if history is not None else None
+
+    if target is not None and file_text is not None:
+        outputs.write_text(target, file_text)
+    if history is not None and history_line is not None:
+        outputs.append_history(history, history_line)
+
+    if quiet:
+        typer.echo(verdict_line(report))
+    elif stdout_text is not None:
+        typer.echo(stdout_text, nl=False)
+    else:
+        from rich.console import Console
+
+        from mlrel_cli.render.table import build
+
+        console = Console(
+            no_color=not opts.color,
+            force_terminal=opts.color or None,
+            highlight=False,
+            width=terminal_width(),
+            soft_wrap=False,
+        )
+        console.print(build(report, verbose=opts.verbose, width=console.width))
+        if next_step and sys.stdout.isatty():
+            console.print(f"next: {next_step}", style="dim", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
+def next_command(*args: str) -> str:
+    return "mlrel " + shlex.join(args)
+
+
+def rerun_with(*extra: str) -> str:
+    """This very command line with options added: the obvious next step of a failed drift."""
+    return next_command(*sys.argv[1:], *extra)
+
+
+def error_report(message: str) -> None:
+    """After an input error, leave the machine-format artifact the run was asked for: an error report.
+
+    Reads the options of the command being run (``--format``, ``-o``); the file is written only where
+    a report may go (not an input, not read-only), so the error about the output itself writes nothing.
+    """
+    from mlrel_cli.cli.options import click_module
+    from mlrel_cli.errors import MlrelError
+
+    ctx = click_module().globals.get_current_context(silent=True)
+    if ctx is None or ctx.command is None:
+        return
+    params = ctx.params
+    command = ctx.command_path.removeprefix("mlrel ").strip() or ctx.info_name or "mlrel"
+    fmt = params.get("fmt")
+    fmt_value = getattr(fmt, "value", fmt)
+    output = params.get("output")
+    from mlrel_cli.render.errors import render_error
+
+    if isinstance(output, Path):
+        try:
+            from mlrel_cli import outputs
+            from mlrel_cli.render import SUFFIXES
+
+            out_fmt = SUFFIXES.get(output.suffix.lower()) or (fmt_value if fmt_value in SUFFIXES.values() else None)
+            if out_fmt is not None:
+                target = outputs.plan(output, "report", force=bool(params.get("force")))
+                outputs.write_text(target, render_error(command, message, out_fmt))
+        except MlrelError:
+            pass
+    if fmt_value in MACHINE_FORMATS:
+        typer.echo(render_error(command, message, fmt_value), nl=False)
