@@ -169,6 +169,18 @@ def _commit_one(target: Target, tmp: Path) -> None:
         raise OutputError(f"cannot write {target.what}: {exc.strerror}", str(target.path)) from None
 
 
+def write_with(target: Target, writer: Callable[[Path], bool]) -> bool:
+    """Let ``writer`` fill a temporary path (a chart, a Parquet file); committed only when it returns True."""
+    tmp = _tmp_path(target.real)
+    try:
+        made = writer(tmp)
+        if made:
+            _commit_one(target, tmp)
+        return made
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text(target: Target, text: str) -> None:
     """Write the whole file or nothing."""
     try:

@@ -133,6 +133,6 @@ def draw_chart(report: Report, path: str) -> bool:
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")  # the path may be a temporary name without the suffix
     plt.close(fig)
     return True
