@@ -19,7 +19,10 @@ import contextlib
 import glob
 import json
 import os
+import re
+import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -72,7 +75,7 @@ def plan(
 ) -> Target:
     """Check an output before any work starts: a run that cannot record its result must fail at once."""
     given = Path(path)
-    if "://" in os.fspath(path):
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", os.fspath(path)):  # s3://..., also as Path collapsed it (s3:/...)
         raise OutputError(f"cannot write {what} to a URI; write a local file and copy it", str(given))
     real = given.resolve()
     files, dirs = _resolved_inputs(inputs)
@@ -157,9 +160,15 @@ def staged(target: Target) -> Iterator[Path]:
 def _commit_one(target: Target, tmp: Path) -> None:
     try:
         if target.in_place:
-            with open(tmp, "rb") as src, open(target.path, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+            with open(tmp, "rb") as src:
+                if _is_stdout(target.real):
+                    # our own stdout (`-o /dev/stdout > file`): write through it, at its offset, not over it
+                    sys.stdout.flush()
+                    shutil.copyfileobj(src, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                    return
+                with open(target.path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
             return
         _fsync_file(tmp)
         os.chmod(tmp, file_mode(target.real))
@@ -167,6 +176,14 @@ def _commit_one(target: Target, tmp: Path) -> None:
         _fsync_dir(target.real.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {target.what}: {exc.strerror}", str(target.path)) from None
+
+
+def _is_stdout(path: Path) -> bool:
+    try:
+        mine, theirs = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def write_with(target: Target, writer: Callable[[Path], bool]) -> bool:

@@ -244,6 +244,10 @@ def retrain_set(
     manifest_path = output.with_name(output.stem + ".manifest.json")
     sources = (log.path, *log.files, labels.path if labels is not None else None, *inputs)
     target = outputs.plan(output, "training set", sources, force=True)
+    if target.in_place:
+        raise MlrelError(
+            "the training set needs a regular file (it is committed with its manifest), not a device or pipe", str(output)
+        )
     manifest_target = outputs.plan(manifest_path, "manifest", sources, force=True)
     if manifest_target.real == target.real:
         raise MlrelError("the training set would be its own manifest: give it a .parquet suffix", str(output))

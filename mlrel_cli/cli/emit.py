@@ -141,9 +141,19 @@ def error_report(message: str) -> None:
 
             out_fmt = SUFFIXES.get(output.suffix.lower()) or (fmt_value if fmt_value in SUFFIXES.values() else None)
             if out_fmt is not None:
-                target = outputs.plan(output, "report", force=bool(params.get("force")))
+                # every path named on the command line but the output is an input, checked or not yet
+                inputs = [str(v) for name, v in params.items() if name != "output" for v in _paths(v)]
+                target = outputs.plan(output, "report", inputs, force=bool(params.get("force")))
                 outputs.write_text(target, render_error(command, message, out_fmt))
         except MlrelError:
             pass
     if fmt_value in MACHINE_FORMATS:
         typer.echo(render_error(command, message, fmt_value), nl=False)
+
+
+def _paths(value: object) -> list[object]:
+    if isinstance(value, str | Path):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str | Path)]
+    return []
