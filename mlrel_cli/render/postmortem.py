@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mlrel_cli.render.values import scrub
 from mlrel_cli.report import Report
 
 
@@ -100,7 +101,7 @@ def render(report: Report, chart: str | None = None) -> str:
         f"Responders: {', '.join(incident.get('responders') or []) or 'to fill in'}",
         "",
     ]
-    return "\n".join(lines)
+    return scrub("\n".join(lines))
 
 
 def draw_chart(report: Report, path: str) -> bool:
