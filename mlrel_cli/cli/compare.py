@@ -9,6 +9,7 @@ import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
+from mlrel_cli.cli.emit import rollback_hint
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
@@ -89,4 +90,9 @@ def compare(
             engine,
             scheduler,
         )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)
+        emit(
+            report,
+            OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive),
+            history_file,
+            rollback_hint(loaded.model),
+        )

@@ -68,3 +68,5 @@ def demo(
             typer.echo(f"  {name}")
         typer.echo(f"\nOpen the reports: {folder / 'drift.html'} and {folder / 'compare.html'}")
         typer.echo(f"Read the post-mortem draft: {folder / 'POSTMORTEM.md'}")
+        if sys.stdout.isatty():
+            typer.secho("next: on your own data: mlrel init --from YOUR_REFERENCE.parquet -o policy.yaml", dim=True)

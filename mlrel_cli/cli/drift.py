@@ -8,6 +8,7 @@ import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
 from mlrel_cli.cli.common import load, outputs_ready
+from mlrel_cli.cli.emit import drift_hint
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
@@ -72,4 +73,9 @@ def drift(
             report = run_drift(
                 ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)
+        emit(
+            report,
+            OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive),
+            history_file,
+            drift_hint(window, output),
+        )

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +58,13 @@ def file_format(output: Path, fmt: Format | None) -> str:
     raise OutputError(f"unknown report suffix {suffix or '(none)'!r}: use one of {known} or give --format", str(output))
 
 
-def emit(report: Report, opts: OutputOptions, history: Path | None, next_step: str | None = None) -> None:
-    """Render, write the report file and the history line, print, and exit with the report's code."""
+def emit(
+    report: Report, opts: OutputOptions, history: Path | None, next_step: Callable[[Report], str | None] | None = None
+) -> None:
+    """Render, write the report file and the history line, print, and exit with the report's code.
+
+    ``next_step`` gives the one obvious next command for this verdict, if there is one: shown dim
+    under the table on a terminal only, never in JSON, JUnit or piped output."""
     from mlrel_cli import outputs
     from mlrel_cli.render import render, verdict_line
     from mlrel_cli.render.json import render_line
@@ -101,18 +107,37 @@ def emit(report: Report, opts: OutputOptions, history: Path | None, next_step: s
             soft_wrap=False,
         )
         console.print(build(report, verbose=opts.verbose, width=console.width))
-        if next_step and sys.stdout.isatty():
-            console.print(f"next: {next_step}", style="dim", markup=False)
+        hint = next_step(report) if next_step is not None and sys.stdout.isatty() else None
+        if hint:
+            console.print(f"next: {hint}", style="dim", markup=False, highlight=False)
     raise typer.Exit(report.exit_code)
 
 
-def next_command(*args: str) -> str:
-    return "mlrel " + shlex.join(args)
+def rollback_hint(model: str | None) -> Callable[[Report], str | None]:
+    """After compare rejects: the command that takes the candidate out of production."""
+
+    def hint(report: Report) -> str | None:
+        if report.exit_code != 1:
+            return None
+        return "mlrel " + shlex.join(["rollback", model or "MODEL", "--reason", "compare rejected the candidate"])
+
+    return hint
 
 
-def rerun_with(*extra: str) -> str:
-    """This very command line with options added: the obvious next step of a failed drift."""
-    return next_command(*sys.argv[1:], *extra)
+def drift_hint(window: str | None, output: Path | None) -> Callable[[Report], str | None]:
+    """After drift fails: since when (the window option), or the charts (the HTML report)."""
+
+    def hint(report: Report) -> str | None:
+        if report.exit_code != 1:
+            return None
+        args = [a for a in sys.argv[1:] if a not in ("--no-color",)]
+        if window is None:
+            return "since when: mlrel " + shlex.join([*args, "--window", "1h"])
+        if output is None or output.suffix.lower() not in (".html", ".htm"):
+            return "the charts: mlrel " + shlex.join([*args, "-o", "drift.html"])
+        return None
+
+    return hint
 
 
 def error_report(message: str) -> None:

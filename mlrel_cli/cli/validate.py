@@ -64,4 +64,5 @@ def validate(
             report = run_validate(
                 current, loaded, reference=ref, labels=label_log, now=as_of, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive), history_file)
+        opts = OutputOptions(fmt, output, quiet, no_color, verbose, force=force, inconclusive=inconclusive)
+        emit(report, opts, history_file)
