@@ -32,10 +32,7 @@ class Mode(StrEnum):
     shadow = "shadow"
 
 
-@app.command(
-    epilog="Example: mlrel compare --log samples/canary.parquet --baseline v41 --candidate v42 "
-    "--labels samples/canary_labels.parquet -p configs/fraud.yaml"
-)
+@app.command(epilog="Example: mlrel compare --log samples/incident.parquet --baseline v41 --candidate v42 -p configs/fraud.yaml")
 def compare(
     log: Annotated[str | None, typer.Option("--log", help="One log with a model_version column.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline version (with --log).")] = None,

@@ -29,8 +29,8 @@ from mlrel_cli.errors import MlrelError
 
 
 @app.command(
-    epilog="Example: mlrel drift --reference samples/reference.parquet --current samples/current.parquet "
-    "-p configs/fraud.yaml --window 1h"
+    epilog="Example: mlrel drift --reference samples/reference.parquet --current samples/incident.parquet "
+    "-p configs/fraud.yaml --window 15m"
 )
 def drift(
     reference: Annotated[str, typer.Option("--reference", "-r", help="Reference log (what the model learned from).")],

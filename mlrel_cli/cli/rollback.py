@@ -12,7 +12,10 @@ from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, Ou
 from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, resolve_registry
 
 
-@app.command(epilog='Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes')
+@app.command(
+    epilog='Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 '
+    "--registry samples/registry.yaml --yes"
+)
 def rollback(
     model: Annotated[str, typer.Argument(help="Model name.")],
     to: Annotated[

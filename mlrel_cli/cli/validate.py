@@ -28,7 +28,7 @@ from mlrel_cli.cli.progress import progress
 
 @app.command(
     epilog="Example: mlrel validate samples/current.parquet --reference samples/reference.parquet "
-    "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
+    "--labels samples/labels.parquet -p configs/fraud.yaml --now 2026-11-24T23:59:00Z -o report.json"
 )
 def validate(
     log: Annotated[str, typer.Argument(metavar="LOG", help="Prediction log: a Parquet file, a directory of them, or a glob.")],
