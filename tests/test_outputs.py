@@ -335,3 +335,19 @@ def test_retrain_set_cannot_write_to_a_device(mlrel, labelled_log) -> None:
     result = mlrel("retrain-set", "--log", labelled_log, "-o", "/dev/null", "--strategy", "recent", "--rows", "10", "--force")
     assert result.exit_code == 2 and "device or pipe" in result.stderr
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_bad_report_path_is_refused_before_the_registry_changes(mlrel, tmp_path) -> None:
+    registry = tmp_path / "registry.yaml"
+    for name in ("registry.yaml", "registry.history.jsonl"):
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    before = registry.read_text()
+    out = tmp_path / "rollback.json"
+    out.write_text("kept")
+    out.chmod(0o444)
+    result = mlrel("rollback", "checkout-fraud", "--reason", "test", "--registry", registry, "--yes", "-o", out)
+    assert result.exit_code == 2 and "read-only" in result.stderr
+    assert registry.read_text() == before, "the rollback must not apply when its report cannot be written"
+    result = mlrel("registry", "set-fallback", "checkout-fraud", "v41", "--registry", registry, "-o", tmp_path / "x.out")
+    assert result.exit_code == 2 and "unknown report suffix" in result.stderr
+    assert registry.read_text() == before

@@ -58,6 +58,16 @@ def file_format(output: Path, fmt: Format | None) -> str:
     raise OutputError(f"unknown report suffix {suffix or '(none)'!r}: use one of {known} or give --format", str(output))
 
 
+def report_ready(output: Path | None, fmt: Format | None, inputs: tuple[object, ...] = (), force: bool = False) -> None:
+    """Check ``-o`` before a command changes anything (a registry): a bad output must not follow a rollback."""
+    if output is None:
+        return
+    from mlrel_cli import outputs
+
+    file_format(output, fmt)
+    outputs.plan(output, "report", tuple(str(i) for i in inputs if i is not None), force)
+
+
 def emit(
     report: Report, opts: OutputOptions, history: Path | None, next_step: Callable[[Report], str | None] | None = None
 ) -> None:

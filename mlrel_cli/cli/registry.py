@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.emit import report_ready
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
 
 registry_app = typer.Typer(
@@ -155,6 +156,7 @@ def register(
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import change_report
 
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(
@@ -197,6 +199,7 @@ def promote(
 
         if stage == Stage.production and traffic is not None:
             raise MlrelError("--traffic applies to --stage canary only (production takes all traffic)")
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(
@@ -229,6 +232,7 @@ def set_fallback(
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import change_report
 
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(model, lambda rec: rules.set_fallback(rec, model, version, who, rules.utc_now()))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.app import app, emit, errors_to_exit_codes
+from mlrel_cli.cli.emit import report_ready
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
 from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, resolve_registry
 
@@ -52,6 +53,7 @@ def rollback(
             raise MlrelError("--reason is required: say why, for the history and the post-mortem")
         if require_incident and not incident and not dry_run:
             raise MlrelError("--incident is required by the policy (rollback.require_incident)")
+        report_ready(output, fmt, (registry, policy))
         reg = resolve_registry(registry, policy)
         plan = rules.plan_rollback(reg.read(model), model, to, force)
         opts = OutputOptions(fmt, output, quiet, no_color)
