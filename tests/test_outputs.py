@@ -351,3 +351,14 @@ def test_a_bad_report_path_is_refused_before_the_registry_changes(mlrel, tmp_pat
     result = mlrel("registry", "set-fallback", "checkout-fraud", "v41", "--registry", registry, "-o", tmp_path / "x.out")
     assert result.exit_code == 2 and "unknown report suffix" in result.stderr
     assert registry.read_text() == before
+
+
+def test_an_error_never_replaces_a_policy_or_a_training_set(mlrel, tmp_path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text("kept")
+    assert mlrel("init", "--from", tmp_path / "missing.parquet", "-o", policy, "--force").exit_code == 2
+    train = tmp_path / "train.parquet"
+    train.write_text("kept")
+    result = mlrel("retrain-set", "--log", tmp_path / "missing.parquet", "-o", train, "--force", "--format", "json")
+    assert result.exit_code == 2 and json.loads(result.stdout)["status"] == "error"
+    assert policy.read_text() == "kept" and train.read_text() == "kept"

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ STARTED = time.monotonic()
 # with no terminal anywhere (a CI log, cron mail) lines may be long: such logs are read wide
 NO_TERMINAL_WIDTH = 120
 MACHINE_FORMATS = ("json", "junit")
+NOT_REPORT_OUTPUTS = ("init", "retrain-set", "demo")
 GATE_EXITS = {Gate.passes: 0, Gate.fails: 1, Gate.exit3: 3}
 
 
@@ -44,7 +46,7 @@ def terminal_width() -> int:
         return NO_TERMINAL_WIDTH
 
 
-def file_format(output: Path, fmt: Format | None) -> str:
+def file_format(output: Path, fmt: StrEnum | None) -> str:
     """The format of ``-o``: its suffix, else ``--format``; an unknown suffix without ``--format`` is an error."""
     from mlrel_cli.errors import OutputError
     from mlrel_cli.render import SUFFIXES
@@ -169,12 +171,13 @@ def error_report(message: str) -> None:
     output = params.get("output")
     from mlrel_cli.render.errors import render_error
 
-    if isinstance(output, Path):
+    # init's -o is a policy and retrain-set's a training set: never replaced by an error report
+    if isinstance(output, Path) and ctx.info_name not in NOT_REPORT_OUTPUTS:
         try:
             from mlrel_cli import outputs
-            from mlrel_cli.render import SUFFIXES
+            from mlrel_cli.render import FORMATS, SUFFIXES
 
-            out_fmt = SUFFIXES.get(output.suffix.lower()) or (fmt_value if fmt_value in SUFFIXES.values() else None)
+            out_fmt = SUFFIXES.get(output.suffix.lower()) or (fmt_value if fmt_value in FORMATS else None)
             if out_fmt is not None:
                 # every path named on the command line but the output is an input, checked or not yet
                 inputs = [str(v) for name, v in params.items() if name != "output" for v in _paths(v)]

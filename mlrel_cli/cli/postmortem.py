@@ -36,7 +36,9 @@ def postmortem(
     history: Annotated[
         Path | None, typer.Option("--history", help="Run history (JSON Lines) of validate, drift, compare.")
     ] = None,
-    fmt: Annotated[PostmortemFormat, typer.Option("--format", "-f", help="markdown, json or html.")] = PostmortemFormat.markdown,
+    fmt: Annotated[
+        PostmortemFormat | None, typer.Option("--format", "-f", help="markdown, json or html [default: markdown].")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
     ] = None,
@@ -49,6 +51,7 @@ def postmortem(
         from mlrel_cli import outputs
         from mlrel_cli.analysis.postmortem import load_incident
         from mlrel_cli.analysis.postmortem import postmortem as run_postmortem
+        from mlrel_cli.cli.emit import file_format
         from mlrel_cli.cli.registry import resolve_registry
         from mlrel_cli.logs import open_log
         from mlrel_cli.render import format_for_path, verdict_line
@@ -56,14 +59,16 @@ def postmortem(
         from mlrel_cli.render.postmortem import draw_chart
         from mlrel_cli.render.postmortem import render as render_markdown
 
+        fmt_value = fmt.value if fmt is not None else "markdown"
         facts = load_incident(incident)
         loaded = load(policy)
         sources = (str(incident), log, labels, reference, registry, str(policy) if policy else None, *loaded.files)
         sources = (*sources, str(history) if history else None)
         target = chart_target = None
         if output is not None:
+            file_format(output, fmt)  # an unknown suffix without --format is an error, before any work
             target = outputs.plan(output, "post-mortem", sources, force=True)
-            if format_for_path(str(output), fmt.value) == "markdown":
+            if format_for_path(str(output), fmt_value) == "markdown":
                 chart_target = outputs.plan(output.with_suffix(".png"), "post-mortem chart", sources, force=True)
         reg = None
         if registry is not None or loaded.registry is not None:
@@ -80,10 +85,10 @@ def postmortem(
         chart = None
         if chart_target is not None and outputs.write_with(chart_target, lambda tmp: draw_chart(report, str(tmp))):
             chart = chart_target.path.name
-        file_format = format_for_path(str(output), fmt.value) if output is not None else fmt.value
-        if file_format == "json":
+        out_format = format_for_path(str(output), fmt_value) if output is not None else fmt_value
+        if out_format == "json":
             text = render_json(report)
-        elif file_format == "html":
+        elif out_format == "html":
             from mlrel_cli.render.html import render as render_html
 
             text = render_html(report)
