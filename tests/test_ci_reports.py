@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import xmlschema
 from conftest import SAMPLES, binary_log
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 
@@ -22,8 +23,7 @@ HOSTILE = "evil\x1b[31mred\x00nul\x07bell\x9bcsi"
 
 
 def _validate_xsd(text: str) -> None:
-    xmlschema = pytest.importorskip("xmlschema")
-    xmlschema.XMLSchema(str(XSD)).validate(text.encode("utf-8").decode("utf-8"))
+    xmlschema.XMLSchema(str(XSD)).validate(text)
 
 
 def _junit(text: str) -> JUnitXml:
@@ -202,3 +202,17 @@ def test_engine_choices_version_and_completion() -> None:
     assert "complete --command mlrel" in run("--show-completion", "fish").stdout
     completed = run(_MLREL_COMPLETE="complete_bash", COMP_WORDS="mlrel drift --engine ", COMP_CWORD="3")
     assert completed.stdout.split() == ["local", "dask"]
+
+
+def test_the_xsd_rejects_what_reporters_choke_on() -> None:
+    """The schema is not vacuous: no time, or an unknown element, fails validation."""
+    no_time = (
+        '<testsuites><testsuite name="s" tests="1" failures="0" errors="0" time="0">'
+        '<testcase classname="c" name="n"/></testsuite></testsuites>'
+    )
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        _validate_xsd(no_time)
+    stray = no_time.replace('name="n"/>', 'name="n" time="0"><warning/></testcase>')
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        _validate_xsd(stray)
+    _validate_xsd(no_time.replace('name="n"/>', 'name="n" time="0"/>'))
