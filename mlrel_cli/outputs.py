@@ -198,13 +198,15 @@ def write_with(target: Target, writer: Callable[[Path], bool]) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def write_text(target: Target, text: str) -> None:
-    """Write the whole file or nothing."""
+def write_text(target: Target, text: str) -> list[str]:
+    """Write the whole file or nothing; returns what was cleaned up of an earlier killed run (``recover``)."""
+    notes = recover(target)
     try:
         with staged(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write {target.what}: {exc.strerror}", str(target.path)) from None
+    return notes
 
 
 def write_atomic(path: str | os.PathLike[str], text: str, what: str = "report", force: bool = True) -> None:

@@ -362,3 +362,13 @@ def test_an_error_never_replaces_a_policy_or_a_training_set(mlrel, tmp_path) -> 
     result = mlrel("retrain-set", "--log", tmp_path / "missing.parquet", "-o", train, "--force", "--format", "json")
     assert result.exit_code == 2 and json.loads(result.stdout)["status"] == "error"
     assert policy.read_text() == "kept" and train.read_text() == "kept"
+
+
+def test_a_killed_report_writes_leftover_is_removed_by_the_next_run(mlrel, write_log, tmp_path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = tmp_path / f".report.json.{dead.pid}.x{outputs.TMP_MARK}"
+    leftover.write_text("half a report")
+    result = mlrel("validate", write_log(binary_log(), name="in/log.parquet"), "-o", tmp_path / "report.json")
+    assert result.exit_code == 0 and f"note: removed {leftover.name}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "report.json"]

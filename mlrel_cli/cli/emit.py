@@ -98,7 +98,8 @@ def emit(
     history_line = render_line(report) if history is not None else None
 
     if target is not None and file_text is not None:
-        outputs.write_text(target, file_text)
+        for note in outputs.write_text(target, file_text):
+            typer.echo(f"note: {note}", err=True)
     if history is not None and history_line is not None:
         outputs.append_history(history, history_line)
 
