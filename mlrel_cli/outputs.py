@@ -77,7 +77,11 @@ def plan(
     given = Path(path)
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", os.fspath(path)):  # s3://..., also as Path collapsed it (s3:/...)
         raise OutputError(f"cannot write {what} to a URI; write a local file and copy it", str(given))
-    real = given.resolve()
+    # /dev/stdout, /dev/fd/N, /proc/self/fd/N name the process's own descriptors: written through,
+    # even when the shell redirected them to a regular file (renaming over it would lose that file);
+    # not resolved, since a pipe's /proc link points at no path ("pipe:[1234]")
+    descriptor = os.path.abspath(given).startswith(("/dev/", "/proc/"))
+    real = Path(os.path.abspath(given)) if descriptor else given.resolve()
     files, dirs = _resolved_inputs(inputs)
     if real in files:
         raise OutputError(f"the {what} would overwrite an input of this run", str(given))
@@ -93,11 +97,7 @@ def plan(
         raise OutputError(f"cannot write {what}: {exc.strerror}", str(given)) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise OutputError(f"cannot write {what}: path is a directory", str(given))
-    in_place = st is not None and not stat.S_ISREG(st.st_mode)
-    # /dev/stdout, /dev/fd/N, /proc/self/fd/N name the process's own descriptors: write through them,
-    # even when the shell redirected them to a regular file (renaming over it would lose that file)
-    if os.path.abspath(given).startswith(("/dev/", "/proc/")):
-        in_place = True
+    in_place = descriptor or (st is not None and not stat.S_ISREG(st.st_mode))
     if in_place:
         if not os.access(real, os.W_OK):
             raise OutputError(f"cannot write {what}: permission denied", str(given))

@@ -372,3 +372,10 @@ def test_a_killed_report_writes_leftover_is_removed_by_the_next_run(mlrel, write
     result = mlrel("validate", write_log(binary_log(), name="in/log.parquet"), "-o", tmp_path / "report.json")
     assert result.exit_code == 0 and f"note: removed {leftover.name}" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "report.json"]
+
+
+def test_dev_stdout_into_a_pipe(write_log) -> None:
+    """`-o /dev/stdout | jq`: the /proc link of a pipe names no path; it is written through all the same."""
+    proc = _cli("validate", write_log(binary_log()), "-o", "/dev/stdout", "--format", "junit", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("<testsuites") == 2 and proc.stderr == ""
