@@ -41,9 +41,10 @@ def terminal_width() -> int:
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
     try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
+        columns_of_stderr = os.get_terminal_size(sys.stderr.fileno()).columns
     except (OSError, ValueError):
         return NO_TERMINAL_WIDTH
+    return columns_of_stderr or NO_TERMINAL_WIDTH  # a terminal that reports no size (0)
 
 
 def file_format(output: Path, fmt: StrEnum | None) -> str:
