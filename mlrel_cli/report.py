@@ -96,10 +96,13 @@ class Report:
     generated_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
+    # set by the CLI: --inconclusive pass|fail maps an inconclusive verdict to 0 or 1 for a CI gate
+    inconclusive_exit: int = 3
+    duration_s: float | None = None
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return self.inconclusive_exit if self.status == Status.INCONCLUSIVE else EXIT_CODES[self.status]
 
     def ordered_checks(self) -> list[Check]:
         """Worst first, then in the order the analysis produced them."""
@@ -121,6 +124,7 @@ class Report:
             "exit_code": self.exit_code,
             "summary": self.summary,
             "generated_at": self.generated_at,
+            "duration_s": self.duration_s,
             "inputs": jsonable(self.inputs),
             "counts": self.counts(),
             "checks": [check.to_dict() for check in self.checks],

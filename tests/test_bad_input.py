@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,11 @@ def _run(mlrel, outputs, *args):
     report, history = outputs
     report.parent.mkdir(exist_ok=True)
     result = mlrel("validate", *args, "-o", report, "--history", history)
-    assert not report.exists() and not history.exists(), "bad input must write nothing"
-    assert not [p for p in report.parent.iterdir()], "no temporary files left behind"
+    assert not history.exists(), "bad input must record no run"
+    # the report asked for is an error report (exit 2), never a stale or empty file (docs/reports.md)
+    error = json.loads(report.read_text())
+    assert error["status"] == "error" and error["exit_code"] == 2 and error["error"] in result.stderr
+    assert [p.name for p in report.parent.iterdir()] == [report.name], "no temporary files left behind"
     return result
 
 
@@ -133,11 +137,13 @@ def test_unknown_format_is_a_usage_error(mlrel, write_log) -> None:
     assert result.exit_code == 2
 
 
-def test_existing_report_survives_a_failed_run(mlrel, tmp_path) -> None:
+def test_a_failed_run_leaves_an_error_report_not_the_previous_one(mlrel, tmp_path) -> None:
+    """A persistent CI workspace must not publish the last green report after an input error (issue 17)."""
     report = tmp_path / "report.json"
-    report.write_text("previous")
+    report.write_text('{"status": "pass"}')
     result = mlrel("validate", tmp_path / "missing.parquet", "-o", report)
-    assert result.exit_code == 2 and report.read_text() == "previous"
+    assert result.exit_code == 2
+    assert json.loads(report.read_text())["status"] == "error"
 
 
 def test_debug_shows_the_traceback(mlrel, tmp_path) -> None:
@@ -189,7 +195,7 @@ def test_unwritable_history_changes_nothing(mlrel, write_log, tmp_path) -> None:
     report = tmp_path / "report.json"
     result = mlrel("validate", write_log(binary_log()), "-o", report, "--history", tmp_path / "no" / "h.jsonl")
     _assert_clean_error(result, "run history")
-    assert not report.exists()
+    assert json.loads(report.read_text())["status"] == "error", "the report asked for says why there is no verdict"
 
 
 def test_pq_metadata_is_enough_to_reject_before_reading(mlrel, write_log, write_policy) -> None:

@@ -82,6 +82,8 @@ def test_every_report_field_is_documented() -> None:
         "command",
         "status",
         "exit_code",
+        "error",
+        "duration_s",
         "summary",
         "generated_at",
         "inputs",

@@ -6,8 +6,8 @@ loss is worst, repeated by a factor or up to a target share), ``season`` (a
 calendar period, or given weekdays) and ``segment`` (only given values of a
 segment column). The log is read row group by row group with column
 projection and row-group pruning on the timestamp, the output written
-batch by batch to a temporary file renamed into place at the end, and a
-manifest written beside it: sources and checksums, strategy, parameters,
+batch by batch to a temporary file, and committed with its manifest as a
+pair (mlrel_cli.outputs.write_pair, so no reader sees a mismatched pair): sources and checksums, strategy, parameters,
 seed, segment mix before and after, label coverage. Same inputs, same seed:
 a byte-identical Parquet file.
 """
@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from mlrel_cli import outputs
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
 from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
-from mlrel_cli.outputs import file_mode, write_atomic
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.names import BINARY, MULTICLASS
@@ -231,10 +229,33 @@ def _fragment_filter(plan: _Plan, roles: Roles, log: Log) -> ds.Expression | Non
     return expr
 
 
-def retrain_set(log: Log, policy: Policy, spec: Retrain, output: Path, labels: Log | None = None, force: bool = False) -> Report:
+def retrain_set(
+    log: Log,
+    policy: Policy,
+    spec: Retrain,
+    output: Path,
+    labels: Log | None = None,
+    force: bool = False,
+    inputs: tuple[str | None, ...] = (),
+) -> Report:
+    """``inputs`` are the run's other input paths (the policy), never to be overwritten."""
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     output = Path(output)
-    _check_output(output, log, force)
+    manifest_path = output.with_name(output.stem + ".manifest.json")
+    sources = (log.path, *log.files, labels.path if labels is not None else None, *inputs)
+    target = outputs.plan(output, "training set", sources, force=True)
+    if target.in_place:
+        raise MlrelError(
+            "the training set needs a regular file (it is committed with its manifest), not a device or pipe", str(output)
+        )
+    manifest_target = outputs.plan(manifest_path, "manifest", sources, force=True)
+    if manifest_target.real == target.real:
+        raise MlrelError("the training set would be its own manifest: give it a .parquet suffix", str(output))
+    notes = outputs.recover(target, manifest_target)
+    if not force:
+        for existing in (target, manifest_target):
+            if existing.real.exists():
+                raise MlrelError(f"{existing.what} file already exists; pass --force to replace it", str(existing.path))
     lookup = _labels_lookup(labels, policy)
     plan = _plan(spec, log, roles, policy)
     if spec.strategy == "recent":
@@ -242,107 +263,112 @@ def retrain_set(log: Log, policy: Policy, spec: Retrain, output: Path, labels: L
     if spec.strategy == "upsample-weak-segments":
         _weak_segments(spec, log, roles, policy, lookup, plan)
     segment_columns = [c for c in dict.fromkeys([*policy.segments, *plan.upsample]) if c in log.column_names]
-    before: dict[str, dict[Any, Any]] = {c: {} for c in segment_columns}
-    after: dict[str, dict[Any, Any]] = {c: {} for c in segment_columns}
+    before: dict[str, dict[str, int]] = {c: {} for c in segment_columns}
+    after: dict[str, dict[str, int]] = {c: {} for c in segment_columns}
     counts = {"rows": 0, "labelled": 0, "selected": 0, "written": 0}
     rng = np.random.default_rng(spec.seed)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    writer = None
     expression = _fragment_filter(plan, roles, log)
-    try:
-        for fragment in log.dataset.get_fragments():
-            scan = {"filter": expression} if expression is not None else {}
-            # in order (a byte-identical rebuild), one batch read ahead (memory at a batch, not a file)
-            for batch in fragment.to_batches(
-                use_threads=False,
-                batch_size=131_072,
-                batch_readahead=1,
-                fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
-                **scan,
-            ):
-                counts["rows"] += batch.num_rows
-                label = _label_of(batch, roles, lookup, policy)
-                keep = pc.is_valid(label).to_numpy(zero_copy_only=False)
-                counts["labelled"] += int(keep.sum())
-                groups = {c: pc.cast(batch.column(batch.schema.get_field_index(c)), pa.string()) for c in segment_columns}
-                keep_mask = pa.array(keep)
-                for c in segment_columns:
-                    _tally(before[c], pc.filter(groups[c], keep_mask))
-                keep &= _select(plan, batch, roles, groups, log)
-                counts["selected"] += int(keep.sum())
-                repeats = keep.astype(np.int64)
-                for column, factors in plan.upsample.items():
-                    for value, factor in factors.items():
-                        member = keep & pc.fill_null(pc.equal(groups[column], value), False).to_numpy(zero_copy_only=False)
-                        whole = int(np.floor(factor))
-                        extra = rng.random(len(member)) < (factor - whole)
-                        repeats = np.where(member, np.maximum(repeats, whole + extra.astype(np.int64)), repeats)
-                if not repeats.any():
-                    continue
-                index = np.repeat(np.arange(batch.num_rows), repeats)
-                out = batch.take(pa.array(index))
-                if roles.label is None or roles.label not in batch.schema.names:
-                    out = out.append_column(policy.columns.label, label.take(pa.array(index)))
-                elif lookup is not None:
-                    out = out.set_column(out.schema.get_field_index(roles.label), roles.label, label.take(pa.array(index)))
-                for c in segment_columns:
-                    _tally(after[c], groups[c].take(pa.array(index)))
-                if writer is None:
-                    # dictionary-encode the repetitive string columns only: an id column never compresses that way,
-                    # and trying costs most of the write
-                    dictionary = [f.name for f in out.schema if f.name != roles.id and kind_of_type(f.type) == "categorical"]
-                    writer = pq.ParquetWriter(
-                        tmp_name, out.schema, compression="lz4", use_dictionary=dictionary, write_statistics=True
-                    )
-                elif out.schema != writer.schema:
-                    out = out.cast(writer.schema)
-                writer.write_batch(out, row_group_size=131_072)
-                counts["written"] += out.num_rows
+
+    def write_set(tmp_path: Path) -> None:
+        writer = None
+        try:
+            for fragment in log.dataset.get_fragments():
+                scan = {"filter": expression} if expression is not None else {}
+                # in order (a byte-identical rebuild), one batch read ahead (memory at a batch, not a file)
+                for batch in fragment.to_batches(
+                    use_threads=False,
+                    batch_size=131_072,
+                    batch_readahead=1,
+                    fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+                    **scan,
+                ):
+                    out = _draw(batch, plan, roles, lookup, policy, log, segment_columns, before, after, counts, rng)
+                    if out is None:
+                        continue
+                    if writer is None:
+                        # dictionary-encode the repetitive string columns only: an id column never compresses
+                        # that way, and trying costs most of the write
+                        dictionary = [f.name for f in out.schema if f.name != roles.id and kind_of_type(f.type) == "categorical"]
+                        writer = pq.ParquetWriter(
+                            tmp_path, out.schema, compression="lz4", use_dictionary=dictionary, write_statistics=True
+                        )
+                    elif out.schema != writer.schema:
+                        out = out.cast(writer.schema)
+                    writer.write_batch(out, row_group_size=131_072)
+                    counts["written"] += out.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
         if writer is None:
             where = f" in the chosen window ({plan.strategy})" if plan.strategy != "upsample-weak-segments" else ""
             raise MlrelError(f"no labelled rows{where}: nothing to write; the output was not created", str(output))
-        writer.close()
-        writer = None
-        with open(tmp_name, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, file_mode(output))
-        os.replace(tmp_name, output)
-    finally:
-        if writer is not None:
-            writer.close()
-        Path(tmp_name).unlink(missing_ok=True)
-    manifest = {
-        "output": str(output),
-        "output_sha256": sha256(output),
-        "sources": [{"path": f, "sha256": sha256(f)} for f in log.files],
-        "labels": {"path": labels.path, "sha256": sha256(labels.files[0])} if labels is not None else None,
-        "strategy": plan.strategy,
-        "parameters": plan.params,
-        "seed": spec.seed,
-        "rows": counts,
-        "label_coverage": counts["labelled"] / counts["rows"] if counts["rows"] else 0.0,
-        "segments_before": before,
-        "segments_after": after,
-        "explanation": plan.explanation,
-        "created_by": "mlrel retrain-set",
-    }
-    manifest_path = output.with_name(output.stem + ".manifest.json")
-    write_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return _report(manifest, manifest_path)
+
+    manifest: dict[str, Any] = {}
+
+    def manifest_text(tmp_path: Path) -> str:
+        manifest.update({
+            "output": str(output),
+            "output_sha256": sha256(tmp_path),
+            "sources": [{"path": f, "sha256": sha256(f)} for f in log.files],
+            "labels": {"path": labels.path, "sha256": sha256(labels.files[0])} if labels is not None else None,
+            "strategy": plan.strategy,
+            "parameters": plan.params,
+            "seed": spec.seed,
+            "rows": counts,
+            "label_coverage": counts["labelled"] / counts["rows"] if counts["rows"] else 0.0,
+            "segments_before": before,
+            "segments_after": after,
+            "explanation": plan.explanation,
+            "created_by": "mlrel retrain-set",
+        })  # fmt: skip
+        return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+    outputs.write_pair(target, write_set, manifest_target, manifest_text)
+    return _report(manifest, manifest_path, notes)
 
 
-def _check_output(output: Path, log: Log, force: bool) -> None:
-    if not output.parent.is_dir():
-        raise MlrelError("output directory does not exist", str(output.parent))
-    if output.exists() and not force:
-        raise MlrelError("output file already exists; pass --force to replace it", str(output))
-    resolved = output.resolve()
-    log_path = Path(log.path)
-    if log_path.is_dir() and resolved.is_relative_to(log_path.resolve()):
-        raise MlrelError("the output is inside the input directory, where the next run would read it", str(output))
-    if any(Path(f).resolve() == resolved for f in log.files):
-        raise MlrelError("the output is one of the input files", str(output))
+def _draw(
+    batch: pa.RecordBatch,
+    plan: _Plan,
+    roles: Roles,
+    lookup: Any,
+    policy: Policy,
+    log: Log,
+    segment_columns: list[str],
+    before: dict[str, dict[str, int]],
+    after: dict[str, dict[str, int]],
+    counts: dict[str, int],
+    rng: np.random.Generator,
+) -> pa.RecordBatch | None:
+    """One batch's rows of the new set (labelled, selected, repeated by the upsampling factors), tallied."""
+    counts["rows"] += batch.num_rows
+    label = _label_of(batch, roles, lookup, policy)
+    keep = pc.is_valid(label).to_numpy(zero_copy_only=False)
+    counts["labelled"] += int(keep.sum())
+    groups = {c: pc.cast(batch.column(batch.schema.get_field_index(c)), pa.string()) for c in segment_columns}
+    keep_mask = pa.array(keep)
+    for c in segment_columns:
+        _tally(before[c], pc.filter(groups[c], keep_mask))
+    keep &= _select(plan, batch, roles, groups, log)
+    counts["selected"] += int(keep.sum())
+    repeats = keep.astype(np.int64)
+    for column, factors in plan.upsample.items():
+        for value, factor in factors.items():
+            member = keep & pc.fill_null(pc.equal(groups[column], value), False).to_numpy(zero_copy_only=False)
+            whole = int(np.floor(factor))
+            extra = rng.random(len(member)) < (factor - whole)
+            repeats = np.where(member, np.maximum(repeats, whole + extra.astype(np.int64)), repeats)
+    if not repeats.any():
+        return None
+    index = np.repeat(np.arange(batch.num_rows), repeats)
+    out = batch.take(pa.array(index))
+    if roles.label is None or roles.label not in batch.schema.names:
+        out = out.append_column(policy.columns.label, label.take(pa.array(index)))
+    elif lookup is not None:
+        out = out.set_column(out.schema.get_field_index(roles.label), roles.label, label.take(pa.array(index)))
+    for c in segment_columns:
+        _tally(after[c], groups[c].take(pa.array(index)))
+    return out
 
 
 def _tally(table: dict[str, int], values: pa.Array) -> None:
@@ -372,7 +398,7 @@ def _select(plan: _Plan, batch: pa.RecordBatch, roles: Roles, groups: dict[str, 
     return keep
 
 
-def _report(manifest: dict[str, Any], manifest_path: Path) -> Report:
+def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> Report:
     rows = manifest["rows"]
     checks = [
         Check(
@@ -406,6 +432,7 @@ def _report(manifest: dict[str, Any], manifest_path: Path) -> Report:
         sections={
             "manifest": manifest,
             "manifest_path": str(manifest_path),
+            **({"notes": notes} if notes else {}),
             "table": {
                 "title": "segment mix (labelled rows before, rows written after)",
                 "columns": ["segment", "before", "share", "after", "share"],

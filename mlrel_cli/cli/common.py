@@ -36,14 +36,25 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def outputs_ready(output: Path | None, history: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+def outputs_ready(  # type: ignore[no-untyped-def]
+    output: Path | None,
+    history: Path | None,
+    policy,
+    policy_path: Path | None,
+    inputs: tuple[str | None, ...] = (),
+    force: bool = False,
+    fmt=None,
+) -> Path | None:
     """Resolve the history file and check both outputs can be written, before any work: a run that
-    cannot record its result must fail at once, not after minutes of reading."""
-    from mlrel_cli.outputs import check_writable
+    cannot record its result must fail at once, not after minutes of reading. Neither may be an input."""
+    from mlrel_cli.cli.emit import file_format
+    from mlrel_cli.outputs import plan, plan_history
 
     history_file = history_path(history, policy, policy_path)
+    sources = (*inputs, str(policy_path) if policy_path else None, *getattr(policy, "files", ()))
     if output is not None:
-        check_writable(output, "report")
+        file_format(output, fmt)
+        plan(output, "report", sources, force)
     if history_file is not None:
-        check_writable(history_file, "run history")
+        plan_history(history_file, (*sources, str(output) if output else None), force)
     return history_file

@@ -8,11 +8,14 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.common import load, outputs_ready
+from mlrel_cli.cli.emit import rollback_hint
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     NotifyOpt,
     OutputOpt,
@@ -31,10 +34,7 @@ class Mode(StrEnum):
     shadow = "shadow"
 
 
-EPILOG = (
-    "Example: mlrel compare --log samples/canary.parquet --baseline v41 --candidate v42 "
-    "--labels samples/canary_labels.parquet -p configs/fraud.yaml"
-)
+EPILOG = "Example: mlrel compare --log samples/incident.parquet --baseline v41 --candidate v42 -p configs/fraud.yaml"
 
 
 def compare(
@@ -55,6 +55,8 @@ def compare(
     pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -70,7 +72,9 @@ def compare(
         if log is not None and (baseline_log is not None or candidate_log):
             raise MlrelError("give either --log (with --baseline/--candidate) or --baseline-log/--candidate-log")
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(
+            output, history, loaded, policy, (log, baseline_log, *(candidate_log or []), labels), force, fmt
+        )
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         inputs = {
             "log": str(log) if log else None,
@@ -91,4 +95,9 @@ def compare(
             engine,
             scheduler,
         )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)
+        emit(
+            report,
+            OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting, force=force, inconclusive=inconclusive),
+            history_file,
+            rollback_hint(loaded.model),
+        )

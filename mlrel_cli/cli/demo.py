@@ -76,3 +76,5 @@ def demo(
         typer.echo(f"\nOpen the reports: {folder / 'drift.html'} and {folder / 'compare.html'}")
         typer.echo(f"Read the post-mortem draft: {folder / 'POSTMORTEM.md'}")
         typer.echo(f"See the drill's timeline per fault: {folder / 'drill.html'}")
+        if sys.stdout.isatty():
+            typer.secho("next: on your own data: mlrel init --from YOUR_REFERENCE.parquet -o policy.yaml", dim=True)

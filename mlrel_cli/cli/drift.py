@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.common import load, outputs_ready
+from mlrel_cli.cli.emit import drift_hint
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     NotifyOpt,
     OutputOpt,
@@ -27,8 +30,8 @@ from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 from mlrel_cli.errors import MlrelError
 
 EPILOG = (
-    "Example: mlrel drift --reference samples/reference.parquet --current samples/current.parquet "
-    "-p configs/fraud.yaml --window 1h"
+    "Example: mlrel drift --reference samples/reference.parquet --current samples/incident.parquet "
+    "-p configs/fraud.yaml --window 15m"
 )
 
 
@@ -47,6 +50,8 @@ def drift(
     pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -66,7 +71,7 @@ def drift(
             except ValueError as exc:
                 raise MlrelError(f"--window: {exc}") from None
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(output, history, loaded, policy, (reference, current, labels), force, fmt)
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         ref = open_log(reference, "reference")
         cur = open_log(current, "current log")
@@ -75,4 +80,9 @@ def drift(
             report = run_drift(
                 ref, cur, loaded, window=width, labels=label_log, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)
+        emit(
+            report,
+            OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting, force=force, inconclusive=inconclusive),
+            history_file,
+            drift_hint(window, output),
+        )

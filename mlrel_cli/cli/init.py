@@ -23,17 +23,18 @@ def init(
 ) -> None:
     """Infer columns, task type, feature kinds, ranges, categories and missing rates from a reference log."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli import outputs
         from mlrel_cli.analysis.init import infer_policy
         from mlrel_cli.logs import open_log
-        from mlrel_cli.outputs import check_writable, write_atomic
 
+        target = None
         if output is not None:
-            check_writable(output, "policy")
-            if output.exists() and not force:
+            target = outputs.plan(output, "policy", (str(reference),), force=force)
+            if target.real.exists() and not target.in_place and not force:
                 raise OutputError("policy file already exists; pass --force to overwrite it", str(output))
         text = infer_policy(open_log(reference, "reference"), model=model)
-        if output is None:
+        if target is None:
             typer.echo(text, nl=False)
         else:
-            write_atomic(output, text)
+            outputs.write_text(target, text)
             typer.echo(f"wrote {output}; try: mlrel validate {reference} -p {output}", err=True)

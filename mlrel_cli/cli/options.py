@@ -21,6 +21,19 @@ class Format(StrEnum):
     openmetrics = "openmetrics"
 
 
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class Gate(StrEnum):
+    """What an inconclusive verdict (not enough data) means to a CI gate."""
+
+    passes = "pass"
+    fails = "fail"
+    exit3 = "exit3"
+
+
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", "-p", help="Policy YAML file (defaults apply where it is silent, or when omitted)."),
@@ -31,10 +44,14 @@ FormatOpt = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Also write the report here; format from the suffix (.json .md .xml .html .prom)."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Also write the report here; format from the suffix (.json .md .xml .html .txt .prom), else --format.",
+    ),
 ]
 EngineOpt = Annotated[
-    str | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
+    Engine | None, typer.Option("--engine", help="local (this process) or dask (a cluster) [default: policy engine:].")
 ]
 SchedulerOpt = Annotated[
     str | None, typer.Option("--scheduler", help="Dask scheduler address; without it a local cluster of 2 workers.")
@@ -55,6 +72,15 @@ NotifyOpt = Annotated[
 PushgatewayOpt = Annotated[
     str | None, typer.Option("--pushgateway", metavar="URL", help="Push the run's metrics to this Prometheus Pushgateway URL.")
 ]
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a read-only report file.")]
+InconclusiveOpt = Annotated[
+    Gate | None,
+    typer.Option(
+        "--inconclusive",
+        help="Exit code of an inconclusive verdict: pass (0), fail (1) or exit3 (3) [default: exit3].",
+    ),
+]
 HistoryOpt = Annotated[
     Path | None,
     typer.Option("--history", help="Append this run's JSON report as one line to this file (JSON Lines)."),
@@ -71,8 +97,23 @@ class OutputOptions:
     history: Path | None = None
     alerting: Any = None  # mlrel_cli.alerting.Plan: notifications and the Pushgateway
 
+    force: bool = False
+    inconclusive: Gate | None = None
+
     @property
     def color(self) -> bool:
         if self.no_color or os.environ.get("NO_COLOR"):
             return False
         return sys.stdout.isatty()
+
+
+def click_module():  # type: ignore[no-untyped-def]
+    """The click typer runs on: its own vendored copy in recent typer, else the click package."""
+    try:
+        from typer import _click as vendored
+
+        return vendored
+    except ImportError:
+        import click
+
+        return click

@@ -40,8 +40,9 @@ def postmortem(
         Path | None, typer.Option("--history", help="Run history (JSON Lines) of validate, drift, compare.")
     ] = None,
     fmt: Annotated[
-        PostmortemFormat, typer.Option("--format", "-f", help="markdown, json, html or openmetrics (the times, for Prometheus).")
-    ] = PostmortemFormat.markdown,
+        PostmortemFormat | None,
+        typer.Option("--format", "-f", help="markdown, json, html or openmetrics (the times) [default: markdown]."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the draft here (and the chart beside it, as PNG).")
     ] = None,
@@ -51,20 +52,28 @@ def postmortem(
 ) -> None:
     """Draft a blameless post-mortem: impact, timeline, onset, times to detect and mitigate, root-cause candidates."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli import outputs
         from mlrel_cli.analysis.postmortem import load_incident
         from mlrel_cli.analysis.postmortem import postmortem as run_postmortem
+        from mlrel_cli.cli.emit import file_format
         from mlrel_cli.cli.registry import resolve_registry
         from mlrel_cli.logs import open_log
-        from mlrel_cli.outputs import check_writable, write_atomic
         from mlrel_cli.render import format_for_path, verdict_line
         from mlrel_cli.render.json import render as render_json
         from mlrel_cli.render.postmortem import draw_chart
         from mlrel_cli.render.postmortem import render as render_markdown
 
+        fmt_value = fmt.value if fmt is not None else "markdown"
         facts = load_incident(incident)
         loaded = load(policy)
+        sources = (str(incident), log, labels, reference, registry, str(policy) if policy else None, *loaded.files)
+        sources = (*sources, str(history) if history else None)
+        target = chart_target = None
         if output is not None:
-            check_writable(output, "post-mortem")
+            file_format(output, fmt)  # an unknown suffix without --format is an error, before any work
+            target = outputs.plan(output, "post-mortem", sources, force=True)
+            if format_for_path(str(output), fmt_value) == "markdown":
+                chart_target = outputs.plan(output.with_suffix(".png"), "post-mortem chart", sources, force=True)
         reg = None
         if registry is not None or loaded.registry is not None:
             reg = resolve_registry(registry, policy)
@@ -78,25 +87,23 @@ def postmortem(
             history=history_path(history, loaded, policy),
         )
         chart = None
-        if output is not None and format_for_path(str(output), fmt.value) == "markdown":
-            chart_path = output.with_suffix(".png")
-            if draw_chart(report, str(chart_path)):
-                chart = chart_path.name
-        file_format = format_for_path(str(output), fmt.value) if output is not None else fmt.value
-        if file_format == "json":
+        if chart_target is not None and outputs.write_with(chart_target, lambda tmp: draw_chart(report, str(tmp))):
+            chart = chart_target.path.name
+        out_format = format_for_path(str(output), fmt_value) if output is not None else fmt_value
+        if out_format == "json":
             text = render_json(report)
-        elif file_format == "openmetrics":
+        elif out_format == "openmetrics":
             from mlrel_cli.render.openmetrics import render as render_metrics
 
             text = render_metrics(report)
-        elif file_format == "html":
+        elif out_format == "html":
             from mlrel_cli.render.html import render as render_html
 
             text = render_html(report)
         else:
             text = render_markdown(report, chart)
-        if output is not None:
-            write_atomic(output, text)
+        if target is not None:
+            outputs.write_text(target, text)
         if quiet:
             typer.echo(verdict_line(report))
             raise typer.Exit(report.exit_code)

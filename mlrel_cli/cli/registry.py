@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from mlrel_cli.cli.emit import report_ready
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
@@ -69,7 +70,7 @@ def resolve_registry(option: str | None, policy_path: Path | None):  # type: ign
     return open_registry("registry.yaml")
 
 
-@registry_app.command("show", epilog="Example: mlrel registry show checkout-fraud --registry registry.yaml")
+@registry_app.command("show", epilog="Example: mlrel registry show checkout-fraud --registry samples/registry.yaml")
 def show(
     model: Annotated[str, typer.Argument(help="Model name.")],
     registry: RegistryOpt = None,
@@ -90,7 +91,10 @@ def show(
         emit(show_report(reg.location, model, record), OutputOptions(fmt, output, quiet, no_color), None)
 
 
-@registry_app.command("history", epilog="Example: mlrel registry history checkout-fraud --since 7d")
+@registry_app.command(
+    "history",
+    epilog="Example: mlrel registry history checkout-fraud --registry samples/registry.yaml --since 2026-11-25T00:00:00Z",
+)
 def history(
     model: Annotated[str, typer.Argument(help="Model name.")],
     since: Annotated[
@@ -148,7 +152,11 @@ def _since(text: str | None) -> str | None:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@registry_app.command("register", epilog="Example: mlrel registry register checkout-fraud v42 --artifact s3://models/fraud/v42")
+@registry_app.command(
+    "register",
+    epilog="Example: mlrel registry register checkout-fraud v43 --artifact s3://models/checkout-fraud/v43 "
+    "--registry samples/registry.yaml",
+)
 def register(
     model: Annotated[str, typer.Argument(help="Model name (created if new).")],
     version: Annotated[str, typer.Argument(help="Version name, such as v42.")],
@@ -171,6 +179,7 @@ def register(
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import change_report
 
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(
@@ -184,7 +193,10 @@ def register(
              OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
 
 
-@registry_app.command("promote", epilog="Example: mlrel registry promote checkout-fraud v42 --stage canary --traffic 0.05")
+@registry_app.command(
+    "promote",
+    epilog="Example: mlrel registry promote checkout-fraud v41 --stage canary --traffic 0.05 --registry samples/registry.yaml",
+)
 def promote(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version to promote.")],
@@ -211,6 +223,7 @@ def promote(
 
         if stage == Stage.production and traffic is not None:
             raise MlrelError("--traffic applies to --stage canary only (production takes all traffic)")
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(
@@ -224,7 +237,9 @@ def promote(
              OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
 
 
-@registry_app.command("set-fallback", epilog="Example: mlrel registry set-fallback checkout-fraud v0-naive")
+@registry_app.command(
+    "set-fallback", epilog="Example: mlrel registry set-fallback checkout-fraud v41 --registry samples/registry.yaml"
+)
 def set_fallback(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="The naive fallback version.")],
@@ -242,6 +257,7 @@ def set_fallback(
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import change_report
 
+        report_ready(output, fmt, (registry, policy))  # before the change: a bad -o must not follow it
         reg = resolve_registry(registry, policy)
         who = actor_name(actor)
         record, event = reg.change(model, lambda rec: rules.set_fallback(rec, model, version, who, rules.utc_now()))

@@ -7,11 +7,15 @@ from typing import Annotated
 
 import typer
 
+from mlrel_cli.cli.emit import report_ready
 from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
 from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
-EPILOG = 'Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 --yes'
+EPILOG = (
+    'Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 '
+    "--registry samples/registry.yaml --yes"
+)
 
 
 def rollback(
@@ -48,6 +52,7 @@ def rollback(
         if require_incident and not incident and not dry_run:
             raise MlrelError("--incident is required by the policy (rollback.require_incident)")
         started = rules.utc_now()  # production moved after this: someone else mitigated first
+        report_ready(output, fmt, (registry, policy))
         reg = resolve_registry(registry, policy)
         plan = rules.plan_rollback(reg.read(model), model, to, force)
         note_repair(reg)

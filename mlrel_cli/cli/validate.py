@@ -10,8 +10,10 @@ from mlrel_cli.cli.common import load, outputs_ready, parse_time
 from mlrel_cli.cli.options import (
     DebugOpt,
     EngineOpt,
+    ForceOpt,
     FormatOpt,
     HistoryOpt,
+    InconclusiveOpt,
     NoColorOpt,
     NotifyOpt,
     OutputOpt,
@@ -27,7 +29,7 @@ from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 EPILOG = (
     "Example: mlrel validate samples/current.parquet --reference samples/reference.parquet "
-    "--labels samples/labels.parquet -p configs/fraud.yaml -o report.json"
+    "--labels samples/labels.parquet -p configs/fraud.yaml --now 2026-11-24T23:59:00Z -o report.json"
 )
 
 
@@ -44,6 +46,8 @@ def validate(
     pushgateway: PushgatewayOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    inconclusive: InconclusiveOpt = None,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
@@ -58,7 +62,7 @@ def validate(
 
         as_of = parse_time(now, "--now")
         loaded = load(policy)
-        history_file = outputs_ready(output, history, loaded, policy)
+        history_file = outputs_ready(output, history, loaded, policy, (log, reference, labels), force, fmt)
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         current = open_log(log, "log")
         ref = open_log(reference, "reference") if reference is not None else None
@@ -67,4 +71,5 @@ def validate(
             report = run_validate(
                 current, loaded, reference=ref, labels=label_log, now=as_of, progress=step, engine=engine, scheduler=scheduler
             )
-        emit(report, OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting), history_file)
+        opts = OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting, force=force, inconclusive=inconclusive)
+        emit(report, opts, history_file)

@@ -13,7 +13,7 @@ import datetime as dt
 import html
 from typing import Any
 
-from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.render.values import fmt_value, scrub, top_offenders
 from mlrel_cli.report import Report, Status
 
 COLORS = {
@@ -38,7 +38,7 @@ svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#444}
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(scrub(str(value)), quote=True)  # a control character from the data shows as \x1b
 
 
 def _badge(status: Status) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.render.values import fmt_value, scrub, top_offenders
 from mlrel_cli.report import Report, Status
 
 ICONS = {
@@ -36,7 +36,7 @@ def render(report: Report) -> str:
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section["rows"]]
         lines.append("")
     if not report.checks:
-        return "\n".join([*lines, f"<sub>generated {report.generated_at} by mlrel</sub>", ""])
+        return scrub("\n".join([*lines, f"<sub>generated {report.generated_at} by mlrel</sub>", ""]))
     lines += ["| status | check | value | limit | details | threshold from |", "|---|---|---:|---:|---|---|"]
     for check in report.ordered_checks():
         detail = check.message
@@ -59,4 +59,5 @@ def render(report: Report) -> str:
             + " |"
         )
     lines += ["", f"<sub>generated {report.generated_at} by mlrel</sub>", ""]
-    return "\n".join(lines)
+    # control characters from the data (an ESC, a NUL) would colour a terminal or break a renderer
+    return scrub("\n".join(lines))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mlrel_cli.render.values import scrub
 from mlrel_cli.report import Report
 
 
@@ -104,7 +105,7 @@ def render(report: Report, chart: str | None = None) -> str:
         f"Responders: {', '.join(incident.get('responders') or []) or 'to fill in'}",
         "",
     ]
-    return "\n".join(lines)
+    return scrub("\n".join(lines))
 
 
 def draw_chart(report: Report, path: str) -> bool:
@@ -138,6 +139,6 @@ def draw_chart(report: Report, path: str) -> bool:
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")  # the path may be a temporary name without the suffix
     plt.close(fig)
     return True

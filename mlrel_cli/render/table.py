@@ -9,8 +9,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from mlrel_cli.render.values import fmt_value, sparkline, top_offenders
-from mlrel_cli.report import Report, Status
+from mlrel_cli.render.values import fmt_value, scrub, sparkline, top_offenders
+from mlrel_cli.report import Check, Report, Status
 
 STYLES = {
     Status.FAIL: "bold red",
@@ -29,12 +29,42 @@ def _short_time(value: object) -> str:
     return text[:16].replace("T", " ")
 
 
+# below this width the details go under each check instead of in a column of their own
+NARROW = 100
+
+
+def _plain(value: object) -> Text:
+    """A cell from the data: control characters escaped, so an ESC in a value cannot colour the line."""
+    return Text(scrub(str(value).replace("\n", " ").replace("\t", " ")))
+
+
+def _detail(check: Check) -> str:
+    detail = check.message
+    offenders = top_offenders(check, limit=3)
+    if offenders and offenders not in detail:
+        detail = f"{detail}; top: {offenders}"
+    if check.details.get("onset") and "drifted from" not in detail and "since" not in detail:
+        detail = f"{detail} since {_short_time(check.details['onset'])}"
+    return detail
+
+
+def _windows(check: Check, width: int) -> Text:
+    scores = check.details.get("window_scores") if check.details else None
+    if not scores:
+        return Text("")
+    threshold = check.threshold if isinstance(check.threshold, int | float) else None
+    line = sparkline(scores, check.details.get("window_status", []), threshold, bool(check.details.get("is_test")), width=width)
+    return Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line))
+
+
 def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
+    """The verdict, then one row per check; narrower than ``NARROW`` columns, each check's details
+    go on the lines under its name (the check column wraps), so rows never spill into 3-7 lines."""
     header = Text.assemble(
         (f" {report.status.value.upper()} ", STYLES[report.status] + " reverse"),
         "  ",
         (f"mlrel {report.command}", "bold"),
-        Text(f"  {report.summary}"),
+        _plain(f"  {report.summary}"),
     )
     checks = report.ordered_checks()
     shown = checks
@@ -43,39 +73,31 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
         shown = [c for c in checks if c.status not in (Status.PASS, Status.SKIPPED)]
         hidden = len(checks) - len(shown)
     with_windows = any(c.details.get("window_scores") for c in shown if c.details)
-    spark_width = 16 if width < 100 else 32
+    narrow = width < NARROW
+    spark_width = 16 if narrow else 32
     table = Table(show_header=True, header_style="bold", expand=False, pad_edge=False, box=None)
     table.add_column("status", no_wrap=True)
-    table.add_column("check", no_wrap=True, overflow="fold")
+    table.add_column("check", no_wrap=not narrow, overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("limit", justify="right", no_wrap=True)
     if with_windows:
         table.add_column("windows", no_wrap=True)
-    table.add_column("details", overflow="fold")
+    if not narrow:
+        table.add_column("details", overflow="fold")
     for check in shown:
-        detail = check.message
-        offenders = top_offenders(check, limit=3)
-        if offenders and offenders not in detail:
-            detail = f"{detail}; top: {offenders}"
-        if check.details.get("onset") and "drifted from" not in detail and "since" not in detail:
-            detail = f"{detail} since {_short_time(check.details['onset'])}"
+        name = _plain(check.name)
+        if narrow:
+            name = Text.assemble(name, "\n", Text(_plain(_detail(check)).plain, style="dim"))
         cells = [
             Text(check.status.value, style=STYLES[check.status]),
-            Text(check.name),
-            Text(fmt_value(check, check.value)),
-            Text(fmt_value(check, check.threshold)),
+            name,
+            _plain(fmt_value(check, check.value)),
+            _plain(fmt_value(check, check.threshold)),
         ]
         if with_windows:
-            scores = check.details.get("window_scores") if check.details else None
-            threshold = check.threshold if isinstance(check.threshold, int | float) else None
-            line = (
-                sparkline(scores, check.details.get("window_status", []), threshold,
-                          bool(check.details.get("is_test")), width=spark_width)
-                if scores
-                else []
-            )  # fmt: skip
-            cells.append(Text.assemble(*((char, WINDOW_STYLES.get(status, "")) for char, status in line)))
-        cells.append(Text(detail))
+            cells.append(_windows(check, spark_width))
+        if not narrow:
+            cells.append(_plain(_detail(check)))
         table.add_row(*cells)
     parts: list[Any] = [header, Text("")]
     if shown:
@@ -88,7 +110,7 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
         for column in section["columns"]:
             extra.add_column(column, overflow="fold")
         for row in section["rows"]:
-            extra.add_row(*(Text(str(cell)) for cell in row))
+            extra.add_row(*(_plain(cell) for cell in row))
         parts.append(extra)
     counts = report.counts()
     if not report.checks:

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mlrel_cli.report import Check
+
+# what data must never carry into a report: characters XML 1.0 forbids (NUL, ESC and the other C0
+# controls, lone surrogates, U+FFFE/FFFF) and those a terminal obeys (DEL, the C1 controls such as CSI)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_OR_NEWLINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def scrub(text: str, newlines: bool = True) -> str:
+    """Control characters from the data shown as visible escapes (ESC -> \\x1b); tab and newline kept if asked."""
+    return (_CONTROL if newlines else _CONTROL_OR_NEWLINE).sub(_escape, text)
+
 
 _FRACTION_PREFIXES = ("missing:", "range:", "unseen:", "duplicates", "label_coverage", "prediction")
 
