@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import typer
 
-from mlrel_cli.cli.emit import error_report
+from mlrel_cli.cli.emit import emit, error_report  # noqa: F401 (emit: the commands import it from here)
 from mlrel_cli.errors import MlrelError
 
 EXIT_USAGE = 2
