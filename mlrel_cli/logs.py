@@ -302,6 +302,21 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
     )
 
 
+def check_critical_columns(policy: Policy, roles: Roles, log: Log) -> None:
+    """A critical feature the log lacks (or does not compare) would turn the drift gate off without a word."""
+    compared = {*roles.features, roles.prediction, roles.label or policy.columns.label}
+    for i, name in enumerate(policy.drift.critical):
+        if name in compared:
+            continue
+        if name in roles.skipped:
+            why = f"'{name}' is not compared: {roles.skipped[name]}"
+        elif log.has(name):
+            why = f"'{name}' is not a feature (it is ignored or plays another role)"
+        else:
+            why = f"column '{name}' is not in the {log.label}{_suggest_column(name, set(log.column_names))}"
+        raise PolicyError(f"drift.critical[{i}]: {why}", policy.source_of("drift.critical"))
+
+
 def _suggest_column(name: str, names: set[str]) -> str:
     import difflib
 

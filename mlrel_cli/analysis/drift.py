@@ -456,6 +456,9 @@ def _plan(
                 f"drift.features.{name}: '{name}' is not a feature of the current log",
                 policy.source_of(f"drift.features.{name}"),
             )
+    from mlrel_cli.logs import check_critical_columns  # a critical feature not compared would turn the gate off
+
+    check_critical_columns(policy, cur_roles, current)
 
     columns: list[tuple[str, str, str]] = [(name, "feature", kind) for name, kind in cur_roles.features.items()]
     if spec.prediction:
