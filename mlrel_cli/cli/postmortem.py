@@ -60,6 +60,7 @@ def postmortem(
         loaded = load(policy)
         if output is not None:
             check_writable(output, "post-mortem")
+            check_writable(output.with_suffix(".png"), "post-mortem chart")
         reg = None
         if registry is not None or loaded.registry is not None:
             reg = resolve_registry(registry, policy)
