@@ -8,6 +8,7 @@ bounded by what one check needs, not by the file.
 
 from __future__ import annotations
 
+import fnmatch
 import glob as globlib
 import os
 from dataclasses import dataclass, field
@@ -140,10 +141,11 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
     if num_rows == 0 and not allow_empty:
         raise LogError(f"{label} is empty (0 rows)", text)
     scheme = text.split("://", 1)[0] + "://" if fs is not None else ""
+    query = "?" + text.split("?", 1)[1] if fs is not None and "?" in text else ""  # endpoint_override=... and the like
     return Log(
         label=label,
         path=text,
-        files=tuple(scheme + f for f in files),  # URIs again, so a worker or a checksum can open them
+        files=tuple(scheme + f + query for f in files),  # URIs again, so a worker or a checksum can open them
         schema=schema,
         num_rows=num_rows,
         row_groups=row_groups,
@@ -179,6 +181,8 @@ def _expand(text: str, label: str) -> tuple[list[str], str | None]:
 
 
 def _expand_remote(fs: pafs.FileSystem, root: str, text: str, label: str) -> tuple[list[str], str | None]:
+    if any(ch in root for ch in "*?["):
+        return _glob_remote(fs, root, text, label)
     try:
         info = fs.get_file_info(root)
         if info.type == pafs.FileType.NotFound:
@@ -199,6 +203,29 @@ def _expand_remote(fs: pafs.FileSystem, root: str, text: str, label: str) -> tup
     if not files:
         raise LogError(f"{label} directory holds no Parquet files", text)
     return files, root
+
+
+def _glob_remote(fs: pafs.FileSystem, pattern: str, text: str, label: str) -> tuple[list[str], str | None]:
+    """A glob on an object store (``s3://bucket/date=*/part-*.parquet``): the keys under the pattern's fixed
+    prefix are listed once, then matched segment by segment, ``*`` not crossing a ``/``, as a local glob."""
+    base = pattern[: min(pattern.index(ch) for ch in "*?[" if ch in pattern)].rpartition("/")[0]
+    try:
+        entries = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    except (pa.ArrowException, OSError) as exc:
+        raise LogError(f"cannot list the {label}: {_first_line(exc)}", text) from None
+    wanted = pattern.split("/")
+    files = sorted(e.path for e in entries if e.type == pafs.FileType.File and _glob_match(e.path.split("/"), wanted))
+    if not files:
+        raise LogError(f"no {label} files match the pattern", text)
+    return files, base
+
+
+def _glob_match(parts: list[str], pattern: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":  # any number of folders, as glob's recursive=True
+        return any(_glob_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(parts[1:], pattern[1:])
 
 
 def _first_line(exc: BaseException) -> str:

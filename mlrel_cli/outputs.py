@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def append_history(path: str | os.PathLike[str], line: str) -> None:
 
 def check_writable(path: str | os.PathLike[str], what: str) -> None:
     """Fail before the work starts if an output could not be written afterwards."""
+    remote = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$", str(path))  # a URI, which Path folds to s3:/bucket
+    if remote:
+        uri = f"{remote[1]}://{remote[2]}"
+        raise OutputError(f"cannot write {what} to an object store: give a local path and copy the file there", uri)
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():

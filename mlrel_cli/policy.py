@@ -357,6 +357,7 @@ class Policy(Section):
     history: str | None = None
     registry: str | None = None
     engine: Literal["local", "dask"] = "local"
+    engine_timeout: Duration = Field(default_factory=lambda: dt.timedelta(minutes=5))
     validate_: Validate = Field(default_factory=Validate, alias="validate")
     drift: Drift = Field(default_factory=Drift)
     compare: Compare = Field(default_factory=Compare)

@@ -771,7 +771,7 @@ def compare_logs(
     from mlrel_cli.analysis.compare_cluster import load_models_on_cluster
     from mlrel_cli.engine import dask as dask_engine
 
-    with dask_engine.client(scheduler) as connection:
+    with dask_engine.client(scheduler, policy.engine_timeout) as connection:
         base_summary, cand_summaries, task = load_models_on_cluster(
             connection, policy, log, baseline, candidates, baseline_log, candidate_logs
         )

@@ -185,7 +185,7 @@ def drift(
     if distributed:
         from mlrel_cli.engine import dask as dask_engine
 
-        with dask_engine.client(scheduler) as connection:
+        with dask_engine.client(scheduler, policy.engine_timeout) as connection:
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
                                         partial(dask_engine.few_values, connection, reference), distributed=True)  # fmt: skip
             windows, precomputed, grid = _summarise_on_cluster(connection, plans, reference, current, cur_roles, window)

@@ -127,7 +127,7 @@ def validate(
     if engine == "dask":
         from mlrel_cli.engine import dask as dask_engine
 
-        with dask_engine.client(scheduler) as connection:
+        with dask_engine.client(scheduler, policy.engine_timeout) as connection:
             ctx.facts = ClusterFacts.gather(ctx, connection)
         checks, task, segment_rows = _run_checks(ctx)
     else:
