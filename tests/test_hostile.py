@@ -8,6 +8,7 @@ that need a cluster or an object store follow the table, with the same assertion
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -131,6 +132,11 @@ def truncated_ledger(f: Path) -> list[str]:
     ledger = f / "registry.history.jsonl"
     ledger.write_bytes(ledger.read_bytes()[:-20])
     return ["rollback", "checkout-fraud", "--registry", str(registry), "--reason", "test", "--yes"]
+
+
+def registry_gone_ledger_left(f: Path) -> list[str]:
+    registry_copy(f).unlink()
+    return ["registry", "register", "checkout-fraud", "v43", "--registry", str(f / "registry.yaml"), "--artifact", "s3://m/v43"]
 
 
 def sigint_mid_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -277,6 +283,12 @@ CASES = [
     Hostile("missing prediction column", no_prediction, ("no prediction column 'prediction'",), absent=("prediction_id",)),
     Hostile("duplicate column names", duplicate_column_names, ("more than one column named 'x'",), absent=("disagree",)),
     Hostile("broken file in a directory", broken_file_in_directory, ("cannot read column", "b.parquet")),
+    Hostile(
+        "registry gone, its ledger left",
+        registry_gone_ledger_left,
+        ("history ledger registry.history.jsonl is there",),
+        absent=("create it with",),
+    ),
     Hostile("init cannot infer", init_run, ("could not infer a policy", "schema fail: planted"), patch=init_cannot_pass),
     Hostile(
         "chart path is a directory",
@@ -420,6 +432,25 @@ def test_dask_scheduler_without_workers(bare_scheduler: str, tmp_path: Path) -> 
     proc = _mlrel_process(*args, "--engine", "dask", "--scheduler", bare_scheduler, timeout=240)
     assert_one_error_line(proc.returncode, proc.stderr, Hostile("no worker", args.__len__, ("has had no worker for 3s",)))
     assert fingerprint(folder) == before
+
+
+def test_dask_file_lacking_a_column_reads_as_locally(mlrel, tmp_path: Path) -> None:
+    """One file of a directory lacks a column: null there on both engines (it was a KeyError on the workers),
+    and the local cluster's start-up says nothing on stderr (not even a dashboard port already taken)."""
+    pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install 'mlrel[dask]')")
+    log(tmp_path, "logs/a.parquet")
+    cols = binary_log(seed=1)
+    cols["z"] = cols["x"]
+    log(tmp_path, "logs/b.parquet", columns=cols)
+    now = ("--now", "2026-11-24T00:00:00Z")
+    _, local = mlrel.json("validate", tmp_path / "logs", *now)
+    proc = _mlrel_process("validate", tmp_path / "logs", *now, "--format", "json", "--engine", "dask")
+    assert proc.stderr == ""
+    remote = json.loads(proc.stdout)
+    statuses = lambda report: {c["name"]: c["status"] for c in report["checks"]}  # noqa: E731
+    assert statuses(remote) == statuses(local)
+    missing = lambda report: next(c for c in report["checks"] if c["name"] == "missing:z")["value"]  # noqa: E731
+    assert missing(remote) == missing(local) == pytest.approx(0.5)
 
 
 # ---------------------------------------------------------------- beyond one machine: S3 (a moto server on 127.0.0.1)

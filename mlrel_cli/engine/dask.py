@@ -30,8 +30,9 @@ DEFAULT_TIMEOUT = dt.timedelta(minutes=5)  # engine_timeout: long enough for a w
 
 
 def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[str, Any] | None = None) -> Any:
-    """Runs on a worker: one row group's columns, read where the file lies. A hive partition column (``date=...``
-    in the path, not in the file) becomes a constant column of the log's type for it, as the local engine reads it."""
+    """Runs on a worker: one row group's columns, read where the file lies. ``partitions`` gives the log's type of
+    each column that a file may lack: a hive partition column (``date=...`` in the path, not in the file) becomes a
+    constant column, any other column this file lacks a null one, as the local engine reads them."""
     import urllib.parse
 
     import pyarrow as pa
@@ -41,8 +42,10 @@ def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[s
 
     location, row_group = part
     fs, path = filesystem_of(location)
-    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns}
-    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=[c for c in columns if c not in partitions])
+    file = pq.ParquetFile(path, filesystem=fs)
+    in_file = set(file.schema_arrow.names)
+    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns and name not in in_file}
+    table = file.read_row_group(row_group, columns=[c for c in columns if c not in partitions])
     if partitions:
         keys = dict(segment.split("=", 1) for segment in path.split("/") if "=" in segment)
         for name, dtype in partitions.items():
@@ -122,9 +125,11 @@ def client(scheduler: str | None, timeout: dt.timedelta | None = None) -> Iterat
         with connection, _watched(connection, timeout or DEFAULT_TIMEOUT, scheduler):
             yield connection
         return
-    # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group
+    # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group; the
+    # scheduler's HTTP server (health, metrics) takes any free loopback port, not 8787 with a warning when it is taken
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                           silence_logs=logging.CRITICAL)  # fmt: skip
+                           silence_logs=logging.CRITICAL,
+                           scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})  # fmt: skip
     with cluster, Client(cluster) as connection, _watched(connection, timeout or DEFAULT_TIMEOUT, cluster.scheduler_address):
         yield connection
 
@@ -186,7 +191,7 @@ def reduce(
         parts.extend((location, i) for i in range(pq.read_metadata(path, filesystem=fs).num_row_groups))
     if not parts:
         return {}
-    partitions = {name: log.schema.field(name).type for name in log.partition_columns}
+    partitions = {name: log.schema.field(name).type for name in columns if log.has(name)}  # any a file may lack
     futures = connection.map(run_on_row_group, parts, columns=columns, build=build, seeded=seeded, partitions=partitions,
                              retries=RETRIES, pure=False)  # fmt: skip
     wait(futures)

@@ -49,9 +49,16 @@ class FileRegistry:
     def _load(self, missing_ok: bool) -> tuple[RegistryFile, int]:
         """The registry with each model's history, and the number of events in the ledger."""
         if not self.path.exists():
-            if missing_ok and not self.ledger.exists():
-                return RegistryFile(), 0
-            raise RegistryError("registry file not found (create it with: mlrel registry register)", self.location)
+            if not self.ledger.exists():
+                if missing_ok:
+                    return RegistryFile(), 0
+                raise RegistryError("registry file not found (create it with: mlrel registry register)", self.location)
+            # register itself lands here: naming it as the cure would send the user round in a circle
+            raise RegistryError(
+                f"registry file not found, though its history ledger {self.ledger.name} is there: restore the registry "
+                "file beside it (mlrel will not start a new registry over an existing ledger)",
+                self.location,
+            )
         try:
             text = self.path.read_text(encoding="utf-8")
             data = yaml.load(text, Loader=_Loader)
