@@ -207,6 +207,22 @@ def postmortem_chart_is_a_directory(f: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def chart_write_denied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a non-root user meets on a read-only PM.png (root may write anything, so it is planted here)."""
+    figure = pytest.importorskip("matplotlib.figure", reason="the charts extra is not installed")
+
+    def denied(self, path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(figure.Figure, "savefig", denied)
+
+
+def postmortem_markdown(f: Path) -> list[str]:
+    args = postmortem_chart_is_a_directory(f)
+    (f / "out" / "PM.png").rmdir()
+    return args
+
+
 CASES = [
     # already handled before issue 16
     Hostile("zero rows", lambda f: validate(f, log(f, columns=pa.table(binary_log()).slice(0, 0))), ("empty (0 rows)",)),
@@ -288,6 +304,13 @@ CASES = [
         registry_gone_ledger_left,
         ("history ledger registry.history.jsonl is there",),
         absent=("create it with",),
+    ),
+    Hostile(
+        "chart write denied",
+        postmortem_markdown,
+        ("cannot write the chart: Permission denied", "PM.png"),
+        absent=("internal error",),
+        patch=chart_write_denied,
     ),
     Hostile("init cannot infer", init_run, ("could not infer a policy", "schema fail: planted"), patch=init_cannot_pass),
     Hostile(
