@@ -453,14 +453,18 @@ def load_policy(path: str | Path | None) -> Policy:
         raise PolicyError(_join_problems(problems), str(path)) from None
     policy._sources = sources
     policy._files = files
-    _check_metrics_fit_the_task(policy)
+    check_metrics_fit_the_task(policy)
     return policy
 
 
-def _check_metrics_fit_the_task(policy: Policy) -> None:
-    """With ``task:`` written down, a metric of another task would only ever be skipped: refuse it now,
-    naming the key and the file that set it."""
-    if policy.task is None:
+def check_metrics_fit_the_task(policy: Policy, task: str | None = None, prefix: str = "") -> None:
+    """A metric of another task would only ever be skipped: refuse it, naming the key and the file that set it.
+
+    With ``task:`` written down this runs at load time over every key; with a task inferred from the log
+    (``task``), a command checks the keys under its own section (``prefix``)."""
+    inferred = policy.task is None and task is not None
+    task = policy.task or task
+    if task is None:
         return
     named = [(f"validate.performance.metrics.{name}", name) for name in policy.validate_.performance.metrics]
     if "metric" in policy.validate_.fairness.model_fields_set:
@@ -475,9 +479,10 @@ def _check_metrics_fit_the_task(policy: Policy) -> None:
             named.append((key, name))
     for key, name in named:
         info = METRIC_BY_NAME.get(name)
-        if info is not None and policy.task not in info.tasks:
+        if key.startswith(prefix) and info is not None and task not in info.tasks:
+            how = " (inferred from the log: set task: if that is wrong)" if inferred else ""
             raise PolicyError(
-                f"{key}: metric '{name}' does not apply to task '{policy.task}' (it applies to {', '.join(info.tasks)})",
+                f"{key}: metric '{name}' does not apply to task '{task}'{how}; it applies to {', '.join(info.tasks)}",
                 policy.source_of(key),
             )
 

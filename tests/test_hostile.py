@@ -275,6 +275,11 @@ CASES = [
         ("validate.performance.metrics.rmse: metric 'rmse' does not apply to task 'binary_classification'", "policy.yaml"),
     ),
     Hostile(
+        "rmse on a task inferred binary",
+        with_policy("validate: {performance: {metrics: {rmse: {max: 1}}}}\n"),
+        ("validate.performance.metrics.rmse: metric 'rmse' does not apply to task 'binary_classification' (inferred",),
+    ),
+    Hostile(
         "drift.critical names no feature",
         drift_critical_missing,
         ("drift.critical[0]: column 'xx' is not in the current log (did you mean 'x'?)", "policy.yaml"),

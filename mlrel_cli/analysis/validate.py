@@ -44,7 +44,7 @@ from mlrel_cli.logs import (
     to_numpy_float,
     to_timestamps_us,
 )
-from mlrel_cli.policy import Policy
+from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats.inference import SE_MAX_ROWS, bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
@@ -134,6 +134,7 @@ def validate(
         ctx.facts = LocalFacts(ctx)
         checks, task, segment_rows = _run_checks(ctx)
 
+    check_metrics_fit_the_task(policy, task, prefix="validate.")  # a bound on another task's metric is never judged
     status = overall_status(checks)
     inputs = {
         "log": log.path,
