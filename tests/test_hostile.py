@@ -462,6 +462,19 @@ def test_dask_scheduler_without_workers(bare_scheduler: str, tmp_path: Path) -> 
     assert fingerprint(folder) == before
 
 
+def test_dask_broken_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A worker meets the corrupt pages: one error line naming the file and the row group, nothing written."""
+    pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install 'mlrel[dask]')")
+    folder = tmp_path / "case"
+    folder.mkdir()
+    args = broken_file_in_directory(folder)
+    before = fingerprint(folder)
+    proc = _mlrel_process(*args, "--engine", "dask")
+    case = Hostile("broken file on dask", args.__len__, ("cannot summarise row group 0 of the log on the cluster", "b.parquet"))
+    assert_one_error_line(proc.returncode, proc.stderr, case)
+    assert fingerprint(folder) == before
+
+
 def test_dask_file_lacking_a_column_reads_as_locally(mlrel, tmp_path: Path) -> None:
     """One file of a directory lacks a column: null there on both engines (it was a KeyError on the workers),
     and the local cluster's start-up says nothing on stderr (not even a dashboard port already taken)."""
