@@ -8,6 +8,7 @@ bounded by what one check needs, not by the file.
 
 from __future__ import annotations
 
+import fnmatch
 import glob as globlib
 import os
 from dataclasses import dataclass, field
@@ -55,8 +56,18 @@ class Log:
             return self.dataset.to_table(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise LogError(
-                f"cannot read column(s) {', '.join(columns)} of the {self.label}: {_first_line(exc)}", self.path
+                f"cannot read column(s) {', '.join(columns)} of the {self.label}: {_first_line(exc)}", self._broken_file(columns)
             ) from None
+
+    def _broken_file(self, columns: list[str]) -> str:
+        """Which of the files fails to read (pyarrow does not say): each is read again, on this error path only."""
+        if len(self.files) > 1:
+            for file, fragment in zip(self.files, self.dataset.get_fragments(), strict=False):
+                try:
+                    fragment.to_table(columns=[c for c in columns if c not in self.partition_columns])
+                except (pa.ArrowException, OSError):
+                    return file
+        return self.path
 
     def column(self, name: str) -> pa.ChunkedArray:
         return self.read([name]).column(0)
@@ -97,6 +108,9 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
             schemas.append(meta.schema.to_arrow_schema())
         except (pa.ArrowException, OSError) as exc:
             raise LogError(f"{label} is not a readable Parquet file: {_first_line(exc)}", file) from None
+        twice = sorted({name for name in schemas[-1].names if schemas[-1].names.count(name) > 1})
+        if twice:
+            raise LogError(f"{label} has more than one column named {', '.join(repr(n) for n in twice)}", file)
         num_rows += meta.num_rows
         row_groups += meta.num_row_groups
     try:
@@ -127,10 +141,11 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
     if num_rows == 0 and not allow_empty:
         raise LogError(f"{label} is empty (0 rows)", text)
     scheme = text.split("://", 1)[0] + "://" if fs is not None else ""
+    query = "?" + text.split("?", 1)[1] if fs is not None and "?" in text else ""  # endpoint_override=... and the like
     return Log(
         label=label,
         path=text,
-        files=tuple(scheme + f for f in files),  # URIs again, so a worker or a checksum can open them
+        files=tuple(scheme + f + query for f in files),  # URIs again, so a worker or a checksum can open them
         schema=schema,
         num_rows=num_rows,
         row_groups=row_groups,
@@ -166,6 +181,8 @@ def _expand(text: str, label: str) -> tuple[list[str], str | None]:
 
 
 def _expand_remote(fs: pafs.FileSystem, root: str, text: str, label: str) -> tuple[list[str], str | None]:
+    if any(ch in root for ch in "*?["):
+        return _glob_remote(fs, root, text, label)
     try:
         info = fs.get_file_info(root)
         if info.type == pafs.FileType.NotFound:
@@ -186,6 +203,29 @@ def _expand_remote(fs: pafs.FileSystem, root: str, text: str, label: str) -> tup
     if not files:
         raise LogError(f"{label} directory holds no Parquet files", text)
     return files, root
+
+
+def _glob_remote(fs: pafs.FileSystem, pattern: str, text: str, label: str) -> tuple[list[str], str | None]:
+    """A glob on an object store (``s3://bucket/date=*/part-*.parquet``): the keys under the pattern's fixed
+    prefix are listed once, then matched segment by segment, ``*`` not crossing a ``/``, as a local glob."""
+    base = pattern[: min(pattern.index(ch) for ch in "*?[" if ch in pattern)].rpartition("/")[0]
+    try:
+        entries = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    except (pa.ArrowException, OSError) as exc:
+        raise LogError(f"cannot list the {label}: {_first_line(exc)}", text) from None
+    wanted = pattern.split("/")
+    files = sorted(e.path for e in entries if e.type == pafs.FileType.File and _glob_match(e.path.split("/"), wanted))
+    if not files:
+        raise LogError(f"no {label} files match the pattern", text)
+    return files, base
+
+
+def _glob_match(parts: list[str], pattern: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":  # any number of folders, as glob's recursive=True
+        return any(_glob_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(parts[1:], pattern[1:])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -232,8 +272,9 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
             )
     cols = policy.columns
     if cols.prediction not in names:
+        others = names - {cols.timestamp, cols.id, cols.model_version, cols.label, cols.latency, cols.label_timestamp}
         raise LogError(
-            f"the {log.label} has no prediction column '{cols.prediction}'{_suggest_column(cols.prediction, names)}"
+            f"the {log.label} has no prediction column '{cols.prediction}'{_suggest_column(cols.prediction, others)}"
             " (set columns.prediction in the policy)",
             log.path,
         )
@@ -249,6 +290,9 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
         "label": present(cols.label),
         "latency": present(cols.latency),
     }
+    for role, name in roles.items():
+        if name is not None:
+            _refuse_nested(log, f"columns.{role}", name, source(f"columns.{role}"))
     taken = {c for c in roles.values() if c} | {cols.label_timestamp}
     taken |= {c for c in (cols.query, cols.position) if c}
 
@@ -258,12 +302,15 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
                 f"segments[{i}]: column '{segment}' is not in the {log.label}{_suggest_column(segment, names)}",
                 source("segments"),
             )
+        _refuse_nested(log, f"segments[{i}]", segment, source("segments"))
     fairness = policy.validate_.fairness.segment
     if fairness and fairness not in names:
         raise PolicyError(
             f"validate.fairness.segment: column '{fairness}' is not in the {log.label}{_suggest_column(fairness, names)}",
             source("validate.fairness.segment"),
         )
+    if fairness:
+        _refuse_nested(log, "validate.fairness.segment", fairness, source("validate.fairness.segment"))
 
     features: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -274,6 +321,7 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
                     f"features.{name}: column '{name}' is not in the {log.label}{_suggest_column(name, names)}",
                     source(f"features.{name}"),
                 )
+            _refuse_nested(log, f"features.{name}", name, source(f"features.{name}"))
             kind = spec.kind or kind_of_type(log.schema.field(name).type)
             if kind is None:
                 raise PolicyError(
@@ -300,6 +348,32 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
         skipped=skipped,
         **roles,  # type: ignore[arg-type]
     )
+
+
+def check_critical_columns(policy: Policy, roles: Roles, log: Log) -> None:
+    """A critical feature the log lacks (or does not compare) would turn the drift gate off without a word."""
+    compared = {*roles.features, roles.prediction, roles.label or policy.columns.label}
+    for i, name in enumerate(policy.drift.critical):
+        if name in compared:
+            continue
+        if name in roles.skipped:
+            why = f"'{name}' is not compared: {roles.skipped[name]}"
+        elif log.has(name):
+            why = f"'{name}' is not a feature (it is ignored or plays another role)"
+        else:
+            why = f"column '{name}' is not in the {log.label}{_suggest_column(name, set(log.column_names))}"
+        raise PolicyError(f"drift.critical[{i}]: {why}", policy.source_of("drift.critical"))
+
+
+def _refuse_nested(log: Log, key: str, name: str, where: str) -> None:
+    """A list, struct or map column holds many values per row: no check reads it, and pyarrow's casts fail on it."""
+    dtype = log.schema.field(name).type
+    if pa.types.is_nested(dtype):
+        raise PolicyError(
+            f"{key}: column '{name}' of the {log.label} has type {dtype}, which holds several values per row;"
+            " name a column of numbers, strings, booleans or times",
+            where if where != "default" else log.path,
+        )
 
 
 def _suggest_column(name: str, names: set[str]) -> str:
@@ -352,18 +426,39 @@ def to_timestamps_us(array: pa.ChunkedArray, where: str) -> np.ndarray:
         elif pa.types.is_date(dtype):
             converted = pc.cast(array, pa.timestamp("us"))
         elif pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-            try:
-                converted = pc.cast(array, pa.timestamp("us", tz="UTC"))
-            except pa.ArrowInvalid:
-                converted = pc.cast(array, pa.timestamp("us"))
+            converted = _iso_strings_as_utc(array)
         else:
             raise LogError(f"timestamp column has type {dtype}; expected a timestamp or ISO-8601 strings", where)
     except pa.ArrowInvalid as exc:
-        raise LogError(f"timestamp column holds a value that is not an ISO-8601 time: {_first_line(exc)}", where) from None
+        raise LogError(
+            f"timestamp column holds a value that is not an ISO-8601 time such as 2026-11-23T10:00:00Z: {_first_line(exc)}",
+            where,
+        ) from None
     values = pc.drop_null(converted)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
     return values.cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+ZONE_SUFFIX = r"[T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)$"  # a time of day, then its zone
+
+
+def _iso_strings_as_utc(array: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ISO-8601 strings as UTC times, zoned or not, mixed in one column: no zone means UTC (docs/validate.md).
+
+    pyarrow parses a column only if all its strings carry a zone or none does, so the zone-less ones of a mixed
+    column get an explicit ``+00:00`` first (vectorised: one regex match, one join)."""
+    try:
+        return pc.cast(array, pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return pc.cast(pc.cast(array, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        pass
+    zoned = pc.match_substring_regex(array, ZONE_SUFFIX)
+    explicit = pc.if_else(zoned, array, pc.binary_join_element_wise(array, "+00:00", ""))
+    return pc.cast(explicit, pa.timestamp("us", tz="UTC"))
 
 
 # ---------------------------------------------------------------- labels

@@ -36,6 +36,9 @@ def _duration(value: Any) -> dt.timedelta | None:
 
 Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# a probability of error: 0 would need infinite thresholds, 1 would flag everything
+ErrorRate = Annotated[float, Field(gt=0.0, lt=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
 Task = Literal[TASKS]  # type: ignore[valid-type]
 DriftMethod = Literal[DRIFT_METHODS]  # type: ignore[valid-type]
 FeatureKind = Literal["numeric", "categorical", "text"]
@@ -92,6 +95,12 @@ class Bound(Section):
     segment_min: float | None = None
     segment_max: float | None = None
 
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Bound:
+        _check_ordered(self.min, self.max, "min", "max")
+        _check_ordered(self.segment_min, self.segment_max, "segment_min", "segment_max")
+        return self
+
     def for_segment(self) -> Bound:
         return Bound(
             min=self.segment_min if self.segment_min is not None else self.min,
@@ -110,6 +119,11 @@ class ProxyMetric(Section):
     higher_is_better: bool = True
     min: float | None = None
     max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> ProxyMetric:
+        _check_ordered(self.min, self.max, "min", "max")
+        return self
 
 
 # ---------------------------------------------------------------- validate
@@ -226,7 +240,7 @@ class Validate(Section):
 class DriftFeature(Section):
     method: DriftMethod | None = None
     warn: float | None = Field(default=None, ge=0)
-    fail: float | Literal["auto"] | None = None
+    fail: NonNegative | Literal["auto"] | None = None
     critical: bool = False
 
 
@@ -236,7 +250,7 @@ class DriftDefaults(Section):
 
 
 class DriftTests(Section):
-    alpha: Fraction = 0.05
+    alpha: ErrorRate = 0.05
     correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
 
 
@@ -247,7 +261,7 @@ class Drift(Section):
     window: Duration | None = None
     onset_windows: int = Field(default=2, ge=1, le=100)
     min_rows: int = Field(default=100, ge=1)
-    false_alarm_rate: Fraction = 0.01
+    false_alarm_rate: ErrorRate = 0.01
     tests: DriftTests = Field(default_factory=DriftTests)
     critical: list[str] = Field(default_factory=list)
     max_drifted_share: Fraction = 0.5
@@ -279,9 +293,9 @@ class Compare(Section):
     mode: Literal["canary", "shadow"] = "canary"
     primary_metric: str | None = None
     min_rows: int = Field(default=500, ge=1)
-    alpha: Fraction = 0.05
+    alpha: ErrorRate = 0.05
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
-    max_regression: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, NonNegative] = Field(default_factory=dict)
     max_latency_increase: Fraction = 0.1
     max_error_rate_increase: Fraction = 0.001
     segment_correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
@@ -422,6 +436,7 @@ class Policy(Section):
     history: str | None = None
     registry: str | None = None
     engine: Literal["local", "dask"] = "local"
+    engine_timeout: Duration = Field(default_factory=lambda: dt.timedelta(minutes=5))
     validate_: Validate = Field(default_factory=Validate, alias="validate")
     drift: Drift = Field(default_factory=Drift)
     compare: Compare = Field(default_factory=Compare)
@@ -479,6 +494,11 @@ class Policy(Section):
         }
 
 
+def _check_ordered(low: float | None, high: float | None, low_key: str, high_key: str) -> None:
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{low_key} ({low}) is greater than {high_key} ({high}): no value could pass")
+
+
 def _check_metric_name(name: str) -> None:
     if name not in METRIC_BY_NAME:
         raise ValueError(f"unknown metric '{name}'{_suggest(name, METRIC_BY_NAME)}")
@@ -517,13 +537,76 @@ def load_policy(path: str | Path | None) -> Policy:
         raise PolicyError(_join_problems(problems), str(path)) from None
     policy._sources = sources
     policy._files = files
+    check_metrics_fit_the_task(policy)
     return policy
+
+
+def check_metrics_fit_the_task(policy: Policy, task: str | None = None, prefix: str = "") -> None:
+    """A metric of another task would only ever be skipped: refuse it, naming the key and the file that set it.
+
+    With ``task:`` written down this runs at load time over every key; with a task inferred from the log
+    (``task``), a command checks the keys under its own section (``prefix``)."""
+    inferred = policy.task is None and task is not None
+    task = policy.task or task
+    if task is None:
+        return
+    named = [(f"validate.performance.metrics.{name}", name) for name in policy.validate_.performance.metrics]
+    if "metric" in policy.validate_.fairness.model_fields_set:
+        named.append(("validate.fairness.metric", policy.validate_.fairness.metric))
+    named += [(f"compare.max_regression.{name}", name) for name in policy.compare.max_regression]
+    for key, name in (
+        ("drift.concept_metric", policy.drift.concept_metric),
+        ("compare.primary_metric", policy.compare.primary_metric),
+        ("postmortem.primary_metric", policy.postmortem.primary_metric),
+    ):
+        if name is not None:
+            named.append((key, name))
+    for key, name in named:
+        info = METRIC_BY_NAME.get(name)
+        if key.startswith(prefix) and info is not None and task not in info.tasks:
+            how = " (inferred from the log: set task: if that is wrong)" if inferred else ""
+            raise PolicyError(
+                f"{key}: metric '{name}' does not apply to task '{task}'{how}; it applies to {', '.join(info.tasks)}",
+                policy.source_of(key),
+            )
 
 
 def _join_problems(problems: list[str]) -> str:
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems: " + "; ".join(problems)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, path: str, key: str, first_line: int, line: int) -> None:
+        super().__init__(f"{path}: duplicate key '{key}' (lines {first_line} and {line})")
+        self.path, self.key, self.first_line, self.line = path, key, first_line, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a mapping with the same key twice is refused: PyYAML keeps the last
+    silently, so a threshold written twice would hide the one the reader sees first."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _refuse_duplicate_keys(node, "")
+        return super().construct_document(node)
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        first_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            key_path = f"{path}.{key}" if path else key
+            if key in first_lines:
+                raise DuplicateKeyError(key_path, key, first_lines[key], line)
+            first_lines[key] = line
+            _refuse_duplicate_keys(value_node, key_path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{path}[{i}]")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -536,7 +619,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read policy: {exc}", str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader
+    except DuplicateKeyError as exc:
+        raise PolicyError(
+            f"{exc.path}: key '{exc.key}' is written twice (lines {exc.first_line} and {exc.line}); YAML would keep only"
+            " the last one silently",
+            f"{path}:{exc.line}",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -635,8 +724,9 @@ def _describe(error: Any) -> str:
 
 def _file_loc(loc: Any) -> tuple[Any, ...]:
     """The path in the file: pydantic adds union members and validator names to locations."""
+    internal = ("function", "constrained-")  # validator and constrained-type members of a union
     return tuple(
-        part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function") or part == "literal"))
+        part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith(internal) or part == "literal"))
     )
 
 

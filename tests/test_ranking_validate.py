@@ -111,7 +111,8 @@ def test_postmortem_on_a_proxy_metric_without_labels(mlrel, tmp_path, write_log,
 
 def test_fairness_by_a_ranking_metric_is_said_not_built(mlrel, tmp_path) -> None:
     policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY.read_text() + "\nvalidate:\n  fairness: {segment: device, metric: ndcg}\n")
+    # on top of the ranking policy by extends: a second top-level validate: would be a duplicate key
+    policy.write_text(f"extends: {POLICY}\nvalidate:\n  fairness: {{segment: device, metric: ndcg}}\n")
     code, report = mlrel.json("validate", GOOD, "-p", policy)
     fairness = next(c for c in report["checks"] if c["name"] == "fairness:device")
     assert code in (0, 1) and fairness["status"] == "skipped" and "not built" in fairness["message"]

@@ -450,7 +450,7 @@ def compare_logs(
         return compare(policy, base, cands, task, mode, inputs)
     from mlrel_cli.analysis.compare_cluster import load_models_on_cluster
 
-    with open_engine(engine, scheduler) as cluster:
+    with open_engine(engine, scheduler, policy.engine_timeout) as cluster:
         base_summary, cand_summaries, task = load_models_on_cluster(
             cluster, policy, log, baseline, candidates, baseline_log, candidate_logs
         )

@@ -174,7 +174,7 @@ def drift(
     windows = None
     precomputed: dict[str, tuple[Any, Any, list[Any]]] = {}
     if distributed:
-        with open_engine(engine, scheduler) as cluster:
+        with open_engine(engine, scheduler, policy.engine_timeout) as cluster:
             plans, not_compared = _plan(policy, reference, current, ref_roles, cur_roles, labels_type,
                                         partial(cluster.few_values, reference), distributed=True)  # fmt: skip
             windows, precomputed, grid = _summarise_on_cluster(cluster, plans, reference, current, cur_roles, window)
@@ -444,6 +444,9 @@ def _plan(
                 f"drift.features.{name}: '{name}' is not a feature of the current log",
                 policy.source_of(f"drift.features.{name}"),
             )
+    from mlrel_cli.logs import check_critical_columns  # a critical feature not compared would turn the gate off
+
+    check_critical_columns(policy, cur_roles, current)
 
     columns: list[tuple[str, str, str]] = [(name, "feature", kind) for name, kind in cur_roles.features.items()]
     if spec.prediction:

@@ -176,7 +176,9 @@ def _relax_until_it_passes(reference: Log, policy: dict[str, Any], notes: list[s
     """Run validate on the reference with the new policy; loosen what the reference itself fails."""
     from mlrel_cli.analysis.validate import validate
 
-    for _ in range(5):
+    rounds = 5
+    bad: list[Any] = []
+    for _ in range(rounds):
         report = validate(reference, Policy.model_validate(policy), now=None)
         # warnings too: a metric bound within noise of the reference would flap on the next day
         bad = [
@@ -222,4 +224,9 @@ def _relax_until_it_passes(reference: Log, policy: dict[str, Any], notes: list[s
                 section.setdefault(family, {})["enabled"] = False
                 notes.append(f"check '{family}' disabled: the reference itself fails it ({check.message})")
     # a policy that still fails its own reference would be a broken promise
-    raise LogError("could not infer a policy that the reference passes; write one by hand", reference.path)
+    still = "; ".join(f"{c.name} {c.status.value}: {c.message}" for c in bad[:3]) + ("; ..." if len(bad) > 3 else "")
+    raise LogError(
+        f"could not infer a policy that the reference passes: after {rounds} rounds of loosening it still gets {still};"
+        " write those checks by hand",
+        reference.path,
+    )

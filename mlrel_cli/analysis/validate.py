@@ -44,7 +44,7 @@ from mlrel_cli.logs import (
     to_numpy_float,
     to_timestamps_us,
 )
-from mlrel_cli.policy import Policy
+from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
 from mlrel_cli.stats.inference import SE_MAX_ROWS, bootstrap_se
 from mlrel_cli.stats.metrics import TASK_METRICS
@@ -122,13 +122,14 @@ def validate(
         progress=progress or (lambda _step: None),
     )
     if engine == "dask":
-        with open_engine(engine, scheduler) as cluster:
+        with open_engine(engine, scheduler, policy.engine_timeout) as cluster:
             ctx.facts = ClusterFacts.gather(ctx, cluster)
         checks, task, segment_rows = _run_checks(ctx)
     else:
         ctx.facts = LocalFacts(ctx)
         checks, task, segment_rows = _run_checks(ctx)
 
+    check_metrics_fit_the_task(policy, task, prefix="validate.")  # a bound on another task's metric is never judged
     status = overall_status(checks)
     inputs = {
         "log": log.path,

@@ -9,6 +9,7 @@ client. ``check_engine`` is the one place that states what an engine refuses,
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -33,13 +34,13 @@ def check_engine(name: str, labels: Log | None = None, shadow: bool = False) -> 
 
 
 @contextlib.contextmanager
-def open_engine(name: str, scheduler: str | None = None) -> Iterator[Engine]:
+def open_engine(name: str, scheduler: str | None = None, timeout: dt.timedelta | None = None) -> Iterator[Engine]:
     """The engine ``name`` (checked by check_engine), open for the block: on Dask, the scheduler's client, or a
     local cluster started on 127.0.0.1 and stopped afterwards."""
     if name == "dask":
         from mlrel_cli.engine.dask import DaskEngine, client
 
-        with client(scheduler) as connection:
+        with client(scheduler, timeout) as connection:
             yield DaskEngine(connection)
         return
     from mlrel_cli.engine.local import LocalEngine

@@ -32,8 +32,9 @@ def row_groups(log: Log) -> list[tuple[str, int]]:
 
 
 def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[str, Any] | None = None) -> Any:
-    """Runs on a worker: one row group's columns, read where the file lies. A hive partition column (``date=...``
-    in the path, not in the file) becomes a constant column of the log's type for it, as the local engine reads it."""
+    """Runs on a worker: one row group's columns, read where the file lies. ``partitions`` gives the log's type of
+    each column that a file may lack: a hive partition column (``date=...`` in the path, not in the file) becomes a
+    constant column, any other column this file lacks a null one, as the local engine reads them."""
     import urllib.parse
 
     import pyarrow as pa
@@ -43,8 +44,10 @@ def read_row_group(part: tuple[str, int], columns: list[str], partitions: dict[s
 
     location, row_group = part
     fs, path = filesystem_of(location)
-    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns}
-    table = pq.ParquetFile(path, filesystem=fs).read_row_group(row_group, columns=[c for c in columns if c not in partitions])
+    file = pq.ParquetFile(path, filesystem=fs)
+    in_file = set(file.schema_arrow.names)
+    partitions = {name: dtype for name, dtype in (partitions or {}).items() if name in columns and name not in in_file}
+    table = file.read_row_group(row_group, columns=[c for c in columns if c not in partitions])
     if partitions:
         keys = dict(segment.split("=", 1) for segment in path.split("/") if "=" in segment)
         for name, dtype in partitions.items():

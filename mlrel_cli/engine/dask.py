@@ -13,20 +13,27 @@ on 127.0.0.1 and stopped afterwards. docs/scale.md.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrel_cli.durations import format_duration
 from mlrel_cli.engine import common
 from mlrel_cli.engine.common import labelled_summary, merge_summaries, row_groups, run_on_row_group
 from mlrel_cli.errors import LogError, MlrelError
 
 RETRIES = 2
+DEFAULT_TIMEOUT = dt.timedelta(minutes=5)  # engine_timeout: long enough for a worker to restart or a cluster to scale up
 
 
 @contextlib.contextmanager
-def client(scheduler: str | None) -> Iterator[Any]:
+def client(scheduler: str | None, timeout: dt.timedelta | None = None) -> Iterator[Any]:
+    """A connection to the cluster (``--scheduler``, or a local one), watched: a cluster with no worker for
+    ``timeout`` (engine_timeout) stops the run with exit 2, where Dask would wait for a worker forever."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -36,15 +43,63 @@ def client(scheduler: str | None) -> Iterator[Any]:
             connection = Client(scheduler, timeout="15s")
         except OSError as exc:
             raise MlrelError(f"cannot reach the Dask scheduler: {exc}", scheduler) from None
-        with connection:
+        with connection, _watched(connection, timeout or DEFAULT_TIMEOUT, scheduler):
             yield connection
         return
-    # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group
+    # the workers' own logs stay quiet: a failed task reaches the user as one error naming its row group; the
+    # scheduler's HTTP server (health, metrics) takes any free loopback port, not 8787 with a warning when it is taken
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.CRITICAL,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
     )
-    with cluster, Client(cluster) as connection:
+    with cluster, Client(cluster) as connection, _watched(connection, timeout or DEFAULT_TIMEOUT, cluster.scheduler_address):
         yield connection
+
+
+@contextlib.contextmanager
+def _watched(connection: Any, timeout: dt.timedelta, address: str) -> Iterator[None]:
+    """A thread asks the scheduler for its workers every second; when it has had none (or could not be reached)
+    for ``timeout``, it closes the connection, which cancels every future the run is waiting on, and the run
+    ends with one error naming the workers that were lost."""
+    seen: list[str] = []
+    fired: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        alone_since: float | None = None
+        while not done.wait(1.0):
+            try:
+                workers = list(connection.nthreads())
+            except Exception:  # the scheduler itself is gone: as good as no worker
+                workers = []
+            seen.extend(w for w in workers if w not in seen)
+            if workers:
+                alone_since = None
+                continue
+            alone_since = alone_since or time.monotonic()
+            if time.monotonic() - alone_since >= timeout.total_seconds():
+                span = format_duration(timeout)
+                lost = f"lost every worker ({', '.join(seen)}) and none came back within" if seen else "has had no worker for"
+                fired.append(f"the Dask cluster {lost} {span} (engine_timeout): the run stopped, nothing was judged")
+                with contextlib.suppress(Exception):
+                    connection.close(timeout=5)
+                return
+
+    watcher = threading.Thread(target=watch, name="mlrel-engine-timeout", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except BaseException:
+        if fired:
+            raise LogError(fired[0], address) from None
+        raise
+    finally:
+        done.set()
 
 
 def reduce(
@@ -57,7 +112,7 @@ def reduce(
     parts = row_groups(log)  # footers only, on the client: which row groups there are
     if not parts:
         return {}
-    partitions = {name: log.schema.field(name).type for name in log.partition_columns}
+    partitions = {name: log.schema.field(name).type for name in columns if log.has(name)}  # any a file may lack
     futures = connection.map(
         run_on_row_group, parts, columns=columns, build=build, seeded=seeded, partitions=partitions, retries=RETRIES, pure=False
     )
@@ -67,7 +122,7 @@ def reduce(
             error = future.exception()
             if isinstance(error, MlrelError):  # the input's fault, found on a worker: the same one-line error as locally
                 raise error
-            why = f"{type(error).__name__}: {error}"
+            why = f"{type(error).__name__}: {_first_line(error)}"  # pyarrow's messages run over several lines
             if type(error).__name__ == "KilledWorker":
                 why = "every worker that ran it died (KilledWorker); the workers' logs say why"
             raise LogError(f"cannot summarise row group {row_group} of the {log.label} on the cluster: {why}", path)
@@ -91,7 +146,12 @@ def shuffled_step(log: Any, what: str) -> Iterator[None]:
     except MlrelError:
         raise
     except Exception as exc:
-        raise LogError(f"cannot {what} on the cluster: {type(exc).__name__}: {exc}", log.path) from None
+        raise LogError(f"cannot {what} on the cluster: {type(exc).__name__}: {_first_line(exc)}", log.path) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def read_frame(log: Any, columns: list[str]) -> Any:

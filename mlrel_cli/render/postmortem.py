@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import warnings
 from typing import Any
 
+from mlrel_cli.errors import OutputError
 from mlrel_cli.render.values import scrub
 from mlrel_cli.report import Report
 
@@ -109,7 +112,17 @@ def render(report: Report, chart: str | None = None) -> str:
 
 
 def draw_chart(report: Report, path: str) -> bool:
-    """The metric per window with the onset and each change event marked, as a PNG; False without matplotlib."""
+    """The metric per window with the onset and each change event marked, as a PNG; False without matplotlib.
+
+    matplotlib's own warnings (font cache, legend, layout) are kept off stderr, where only mlrel's one line belongs."""
+    # its font-cache and config-dir notices are logged on import
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _draw_chart(report, path)
+
+
+def _draw_chart(report: Report, path: str) -> bool:
     try:
         import matplotlib
 
@@ -139,6 +152,10 @@ def draw_chart(report: Report, path: str) -> bool:
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, format="png")  # the path may be a temporary name without the suffix
-    plt.close(fig)
+    try:
+        fig.savefig(path, format="png")  # the path may be a temporary name without the suffix
+    except OSError as exc:
+        raise OutputError(f"cannot write the chart: {exc.strerror or exc}", path) from None
+    finally:
+        plt.close(fig)
     return True
