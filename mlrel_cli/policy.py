@@ -202,6 +202,23 @@ class FairnessCheck(Check):
         return self
 
 
+class WeakSegmentsCheck(Check):
+    """The search for slices where the loss concentrates (docs/segments.md)."""
+
+    columns: list[str] | None = None
+    min_rows: int = Field(default=200, ge=2)
+    min_positives: int = Field(default=10, ge=0)
+    min_effect: float = Field(default=0.2, ge=0)
+    alpha: Fraction = 0.05
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    bins: int = Field(default=5, ge=2, le=20)
+    top_categories: int = Field(default=20, ge=1, le=200)
+    max_slices: int = Field(default=50_000, ge=1, le=1_000_000)
+    time_budget: Duration = Field(default_factory=lambda: dt.timedelta(seconds=10))
+    max_reported: int = Field(default=10, ge=1, le=1000)
+    max_gap: float | None = Field(default=None, ge=0)
+
+
 class Validate(Section):
     schema_: SchemaCheck = Field(default_factory=SchemaCheck, alias="schema")
     missing: MissingCheck = Field(default_factory=MissingCheck)
@@ -216,6 +233,7 @@ class Validate(Section):
     latency: LatencyCheck = Field(default_factory=LatencyCheck)
     performance: PerformanceCheck = Field(default_factory=PerformanceCheck)
     fairness: FairnessCheck = Field(default_factory=FairnessCheck)
+    weak_segments: WeakSegmentsCheck = Field(default_factory=WeakSegmentsCheck)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis import weak_segments
 from mlrel_cli.analysis.facts import (
     LabelCount,
     NumericFacts,
@@ -153,7 +154,7 @@ def validate(
         summary=_summary(status, checks, log.num_rows),
         checks=tuple(checks),
         inputs=inputs,
-        sections={"segments": segment_rows},
+        sections={"segments": segment_rows, "weak_segments": weak_segments.rows_of(checks)},
     )
 
 
@@ -203,6 +204,8 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
         if spec.performance.enabled:
             found, segment_rows = _cluster_performance(ctx)
             checks.extend(found)
+            if spec.weak_segments.enabled:
+                checks.append(_skipped(weak_segments.NAME, weak_segments.NOT_ON_CLUSTER))
     for name in ctx.policy.proxy_metrics:
         checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:
@@ -948,6 +951,10 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
         found, rows = _segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
         checks.extend(found)
         segment_rows.extend(rows)
+    if ctx.policy.validate_.weak_segments.enabled:
+        checks.append(weak_segments.check(ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, task,
+                      data.truth, data.predicted, data.keep, ctx.policy.validate_.weak_segments,
+                      ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
     return checks, segment_rows
 
 

@@ -1,0 +1,415 @@
+"""Weak segments: the slices of a log where the per-row loss concentrates, with false discoveries controlled.
+
+A slice is one condition, or the conjunction of two, over pre-binned columns (each row carries one integer
+code per column). Everything is judged from per-cell sums (rows, loss, loss², positives) built with
+``np.bincount``, so the search never loops over rows and the sums of two parts of a log add up
+(``SliceSums.merge``): another engine can build them next to the data. Each slice is tested inside vs
+outside by Welch's t on the per-row loss means (one-sided: worse inside), Benjamini-Hochberg adjusts the
+p-values over every slice tried, and a slice is reported only when significant and large enough
+(SliceFinder's effect size, Chung et al. 2019); a two-condition slice its parent explains is dropped, and a
+parent whose excess is all in one reported child too. See docs/segments.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlrel_cli.stats.drift import adjust_p_values
+
+# the four sums kept per cell
+ROWS, LOSS, LOSS2, POSITIVES = range(4)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``op`` is ``==`` (a category), ``<``, ``>=`` or ``between`` (a numeric bin, ``[lo, hi)``) or ``missing``."""
+
+    column: str
+    op: str
+    value: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "op": self.op, "value": self.value}
+
+    def __str__(self) -> str:
+        if self.op == "missing":
+            return f"{self.column} is missing"
+        if self.op == "between":
+            return f"{_num(self.value[0])} <= {self.column} < {_num(self.value[1])}"
+        value = _num(self.value) if isinstance(self.value, float) else self.value
+        return f"{self.column} {self.op} {value}"
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class Binned:
+    """One column as codes ``0..len(conditions)-1``; a code whose condition is ``None`` (the rare categories
+    pooled together) is counted but never searched as a slice."""
+
+    name: str
+    codes: np.ndarray
+    conditions: tuple[Condition | None, ...]
+
+
+def numeric_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Inner quantile edges of a numeric column (NaN ignored), repeated edges dropped."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return np.empty(0)
+    return np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def bin_numeric(name: str, values: np.ndarray, edges: np.ndarray) -> Binned:
+    """Codes ``0..len(edges)`` for the ranges between the edges, one more for a missing (NaN) value."""
+    codes = np.searchsorted(edges, values, side="right").astype(np.int32)
+    missing = ~np.isfinite(values)
+    codes[missing] = len(edges) + 1
+    conditions: list[Condition | None] = []
+    for i in range(len(edges) + 1):
+        if i == 0:
+            conditions.append(Condition(name, "<", float(edges[0])) if len(edges) else None)
+        elif i == len(edges):
+            conditions.append(Condition(name, ">=", float(edges[-1])))
+        else:
+            conditions.append(Condition(name, "between", [float(edges[i - 1]), float(edges[i])]))
+    conditions.append(Condition(name, "missing") if missing.any() else None)
+    return Binned(name, codes, tuple(conditions))
+
+
+def bin_categories(name: str, codes: np.ndarray, values: list[Any], top: int) -> Binned:
+    """Category codes (``-1`` for missing) regrouped: the ``top`` most frequent, the rest pooled, then missing."""
+    valid = codes >= 0
+    counts = np.bincount(codes[valid], minlength=len(values))
+    keep = np.argsort(-counts, kind="stable")[: min(top, len(values))]
+    keep = keep[counts[keep] > 0]
+    lookup = np.full(len(values), len(keep), dtype=np.int32)
+    lookup[keep] = np.arange(len(keep), dtype=np.int32)
+    out = np.full(len(codes), len(keep) + 1, dtype=np.int32)
+    out[valid] = lookup[codes[valid]]
+    conditions: list[Condition | None] = [Condition(name, "==", values[i]) for i in keep]
+    conditions.append(None)  # the pooled rare categories
+    conditions.append(Condition(name, "missing") if (~valid).any() else None)
+    return Binned(name, out, tuple(conditions))
+
+
+def _cell_sums(codes: np.ndarray, cells: int, loss: np.ndarray, loss2: np.ndarray, positives: np.ndarray | None) -> np.ndarray:
+    out = np.zeros((4, cells))
+    out[ROWS] = np.bincount(codes, minlength=cells)
+    out[LOSS] = np.bincount(codes, weights=loss, minlength=cells)
+    out[LOSS2] = np.bincount(codes, weights=loss2, minlength=cells)
+    if positives is not None:
+        out[POSITIVES] = np.bincount(codes, weights=positives, minlength=cells)
+    return out
+
+
+@dataclass
+class SliceSums:
+    """Per-cell sums over single columns and column pairs; two parts of a log merge by addition."""
+
+    sizes: tuple[int, ...]  # codes per column
+    total: np.ndarray  # (4,)
+    singles: list[np.ndarray]  # (4, sizes[i])
+    pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (4, sizes[i] * sizes[j])
+
+    def merge(self, other: SliceSums) -> SliceSums:
+        if self.sizes != other.sizes or self.pairs.keys() != other.pairs.keys():
+            raise ValueError("slice sums over different bins or pairs do not merge")
+        return SliceSums(
+            self.sizes,
+            self.total + other.total,
+            [a + b for a, b in zip(self.singles, other.singles, strict=True)],
+            {key: self.pairs[key] + other.pairs[key] for key in self.pairs},
+        )
+
+
+def single_sums(codes: list[np.ndarray], sizes: tuple[int, ...], loss: np.ndarray, positives: np.ndarray | None) -> SliceSums:
+    loss2 = loss * loss
+    pos = None if positives is None else positives.astype(np.float64)
+    total = np.array([len(loss), loss.sum(), loss2.sum(), 0.0 if pos is None else pos.sum()])
+    singles = [_cell_sums(c, k, loss, loss2, pos) for c, k in zip(codes, sizes, strict=True)]
+    return SliceSums(sizes, total, singles)
+
+
+def add_pair_sums(
+    sums: SliceSums,
+    codes: list[np.ndarray],
+    loss: np.ndarray,
+    positives: np.ndarray | None,
+    pairs: list[tuple[int, int]],
+    deadline: float | None = None,
+) -> bool:
+    """Add the sums of these column pairs, in order; ``False`` when the deadline stopped it early."""
+    loss2 = loss * loss
+    pos = None if positives is None else positives.astype(np.float64)
+    for i, j in pairs:
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        combined = codes[i] * np.int32(sums.sizes[j]) + codes[j]
+        sums.pairs[(i, j)] = _cell_sums(combined, sums.sizes[i] * sums.sizes[j], loss, loss2, pos)
+    return True
+
+
+# ---------------------------------------------------------------- tests on sums
+
+
+@dataclass(frozen=True)
+class Welch:
+    """Welch's two-sample comparison of means, group 1 minus group 2, vectorised over slices."""
+
+    mean1: np.ndarray
+    mean2: np.ndarray
+    delta: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    p_value: np.ndarray  # one-sided: group 1's mean is larger
+    effect: np.ndarray  # sqrt(2) * delta / sqrt(var1 + var2), SliceFinder's effect size
+
+
+def welch_from_sums(a: np.ndarray, b: np.ndarray) -> Welch:
+    """Welch's t from (rows, sum, sum of squares) of two groups; each a ``(>=3, m)`` array of sums."""
+    from scipy.special import stdtr
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n1, n2 = a[ROWS], b[ROWS]
+        m1, m2 = a[LOSS] / n1, b[LOSS] / n2
+        v1 = np.maximum(a[LOSS2] - a[LOSS] * m1, 0.0) / (n1 - 1)
+        v2 = np.maximum(b[LOSS2] - b[LOSS] * m2, 0.0) / (n2 - 1)
+        q1, q2 = v1 / n1, v2 / n2
+        se = np.sqrt(q1 + q2)
+        delta = m1 - m2
+        t = delta / se
+        df = (q1 + q2) ** 2 / (q1**2 / (n1 - 1) + q2**2 / (n2 - 1))
+        p = stdtr(df, -t)
+        # no spread on either side: the difference is certain
+        p = np.where(se == 0, np.where(delta > 0, 0.0, 1.0), p)
+        df = np.where(se == 0, np.inf, df)
+        effect = np.where(v1 + v2 > 0, np.sqrt(2.0) * delta / np.sqrt(v1 + v2), np.where(delta > 0, np.inf, 0.0))
+    return Welch(m1, m2, delta, se, df, p, effect)
+
+
+def interval(welch: Welch, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.special import stdtrit
+
+    with np.errstate(invalid="ignore"):
+        z = stdtrit(np.where(np.isfinite(welch.df), welch.df, 1e12), 0.5 + confidence / 2)
+    half = z * welch.se
+    return welch.delta - half, welch.delta + half
+
+
+# ---------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of the lattice the search may cover (docs/segments.md)."""
+
+    max_slices: int = 50_000
+    seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    min_rows: int = 200
+    min_positives: int = 0  # for a classification loss: positives needed inside a slice
+    min_effect: float = 0.2
+    alpha: float = 0.05
+    confidence: float = 0.95
+    max_reported: int = 10
+    budget: Budget = field(default_factory=Budget)
+
+
+@dataclass(frozen=True)
+class WeakSlice:
+    conditions: tuple[Condition, ...]
+    rows: int
+    inside: float
+    outside: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    effect: float
+    p_value: float
+    adjusted_p: float
+
+    def to_dict(self, metric: str) -> dict[str, Any]:
+        return {
+            "conditions": [c.to_dict() for c in self.conditions],
+            "rows": self.rows,
+            "metric": metric,
+            "inside": self.inside,
+            "outside": self.outside,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "effect": self.effect,
+            "p_value": self.p_value,
+            "adjusted_p": self.adjusted_p,
+        }
+
+    @property
+    def label(self) -> str:
+        return " and ".join(str(c) for c in self.conditions)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search found and how much of the lattice it covered."""
+
+    slices: tuple[WeakSlice, ...]
+    tried: int
+    pairs_searched: int
+    pairs_possible: int
+    stopped_by: str | None  # "max_slices", "seconds" or None when the whole lattice was searched
+    significant: int  # before dropping the slices a parent or a child explains
+
+
+@dataclass
+class _Candidates:
+    """Slices tried: their cell index per source (single column or pair), sums and conditions."""
+
+    keys: list[tuple[int, ...]] = field(default_factory=list)  # (i, code) or (i, j, code_i, code_j)
+    sums: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, keys: list[tuple[int, ...]], sums: np.ndarray) -> None:
+        self.keys.extend(keys)
+        self.sums.append(sums)
+
+
+def _eligible(cells: np.ndarray, searchable: np.ndarray, config: Config) -> np.ndarray:
+    ok = searchable & (cells[ROWS] >= config.min_rows)
+    if config.min_positives:
+        ok &= cells[POSITIVES] >= config.min_positives
+    return ok
+
+
+def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None, config: Config) -> Search:
+    """Find the weak slices of one and two conditions over these binned columns (see the module's docstring)."""
+    started = time.monotonic()
+    codes = [c.codes for c in columns]
+    sizes = tuple(len(c.conditions) for c in columns)
+    sums = single_sums(codes, sizes, loss, positives)
+    searchable = [np.array([cond is not None for cond in c.conditions]) for c in columns]
+    stopped_by: str | None = None
+
+    # single conditions: all of them
+    candidates = _Candidates()
+    for i, cells in enumerate(sums.singles):
+        ok = np.flatnonzero(_eligible(cells, searchable[i], config))
+        candidates.add([(i, int(k)) for k in ok], cells[:, ok])
+    tried = len(candidates.keys)
+
+    # pairs: columns whose best single slice is most suspicious first, within the budget
+    single_p = _p_values(sums, candidates)
+    best = np.ones(len(columns))
+    for key, p in zip(candidates.keys, single_p, strict=True):
+        best[key[0]] = min(best[key[0]], p)
+    order = np.argsort(best, kind="stable")
+    pairs = [(int(min(a, b)), int(max(a, b))) for x, a in enumerate(order) for b in order[x + 1 :]]
+    deadline = started + config.budget.seconds
+    pairs_searched = 0
+    for i, j in pairs:
+        if tried >= config.budget.max_slices:
+            stopped_by = "max_slices"
+            break
+        if not add_pair_sums(sums, codes, loss, positives, [(i, j)], deadline):
+            stopped_by = "seconds"
+            break
+        pairs_searched += 1
+        cells = sums.pairs[(i, j)]
+        mask = np.outer(searchable[i], searchable[j]).ravel()
+        ok = np.flatnonzero(_eligible(cells, mask, config))[: config.budget.max_slices - tried]
+        kj = sizes[j]
+        candidates.add([(i, j, int(k // kj), int(k % kj)) for k in ok], cells[:, ok])
+        tried += len(ok)
+
+    return _judge(columns, sums, candidates, config, tried, pairs_searched, len(pairs), stopped_by)
+
+
+def _stack(candidates: _Candidates) -> np.ndarray:
+    return np.concatenate(candidates.sums, axis=1) if candidates.sums else np.zeros((4, 0))
+
+
+def _p_values(sums: SliceSums, candidates: _Candidates) -> np.ndarray:
+    inside = _stack(candidates)
+    return welch_from_sums(inside, sums.total[:, None] - inside).p_value
+
+
+def _judge(
+    columns: list[Binned],
+    sums: SliceSums,
+    candidates: _Candidates,
+    config: Config,
+    tried: int,
+    pairs_searched: int,
+    pairs_possible: int,
+    stopped_by: str | None,
+) -> Search:
+    inside = _stack(candidates)
+    outside = sums.total[:, None] - inside
+    welch = welch_from_sums(inside, outside)
+    adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
+    low, high = interval(welch, config.confidence)
+    significant = {candidates.keys[h] for h in np.flatnonzero(adjusted <= config.alpha)}
+    hits = np.flatnonzero((adjusted <= config.alpha) & (welch.effect >= config.min_effect))
+    keep = {candidates.keys[h]: h for h in hits}
+
+    def sums_of(key: tuple[int, ...]) -> np.ndarray:
+        if len(key) == 2:
+            return sums.singles[key[0]][:, key[1]]
+        i, j, a, b = key
+        return sums.pairs[(i, j)][:, a * sums.sizes[j] + b]
+
+    def worse(a: np.ndarray, b: np.ndarray) -> bool:
+        w = welch_from_sums(a[:, None], b[:, None])
+        return bool(w.p_value[0] <= config.alpha and w.effect[0] >= config.min_effect)
+
+    # a pair is kept only when it is worse than the rest of each significant parent
+    children = [k for k in keep if len(k) == 4]
+    dropped: set[tuple[int, ...]] = set()
+    for child in children:
+        i, j, a, b = child
+        for parent in ((i, a), (j, b)):
+            if parent in significant and not worse(sums_of(child), sums_of(parent) - sums_of(child)):
+                dropped.add(child)
+    # a parent is dropped when, without a reported child, it is no worse than the rest of the log
+    for child in children:
+        if child in dropped:
+            continue
+        i, j, a, b = child
+        for parent in ((i, a), (j, b)):
+            if parent in keep:
+                rest = sums_of(parent) - sums_of(child)
+                if not worse(rest, sums.total - sums_of(parent)):
+                    dropped.add(parent)
+
+    found = []
+    for key, h in keep.items():
+        if key in dropped:
+            continue
+        if len(key) == 2:
+            conditions = (columns[key[0]].conditions[key[1]],)
+        else:
+            conditions = (columns[key[0]].conditions[key[2]], columns[key[1]].conditions[key[3]])
+        found.append(
+            WeakSlice(
+                conditions=tuple(c for c in conditions if c is not None),
+                rows=int(inside[ROWS, h]),
+                inside=float(welch.mean1[h]),
+                outside=float(welch.mean2[h]),
+                delta=float(welch.delta[h]),
+                ci_low=float(low[h]),
+                ci_high=float(high[h]),
+                effect=float(welch.effect[h]),
+                p_value=float(welch.p_value[h]),
+                adjusted_p=float(adjusted[h]),
+            )
+        )
+    found.sort(key=lambda s: (-s.delta, s.adjusted_p))
+    return Search(tuple(found[: config.max_reported]), tried, pairs_searched, pairs_possible, stopped_by, len(keep))
