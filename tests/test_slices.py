@@ -52,6 +52,9 @@ def test_welch_matches_scipy(seed: int) -> None:
     assert w.p_value[0] == pytest.approx(ref.pvalue, rel=1e-9)
     assert w.delta[0] / w.se[0] == pytest.approx(ref.statistic, rel=1e-9)
     assert w.df[0] == pytest.approx(ref.df, rel=1e-9)
+    margin = 0.3 * np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    shifted = stats.ttest_ind(a, b + margin, equal_var=False, alternative="greater")
+    assert welch_from_sums(_sums(a), _sums(b), margin=0.3).p_value[0] == pytest.approx(shifted.pvalue, rel=1e-9)
     low, high = interval(w, 0.95)
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert (low[0], high[0]) == pytest.approx((ci.low, ci.high), rel=1e-9)
@@ -84,7 +87,9 @@ def test_reported_slice_statistics_are_scipy_on_the_rows() -> None:
     assert {c.column for c in top.conditions} == {"x0", "c0"}
     inside = planted
     assert top.rows == int(inside.sum())
-    ref = stats.ttest_ind(loss[inside], loss[~inside], equal_var=False, alternative="greater")
+    # tested against a gap of min_effect: delta <= 0.2 * sqrt((var in + var out) / 2), the spread taken as known
+    margin = 0.2 * np.sqrt((loss[inside].var(ddof=1) + loss[~inside].var(ddof=1)) / 2)
+    ref = stats.ttest_ind(loss[inside], loss[~inside] + margin, equal_var=False, alternative="greater")
     assert top.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
     assert top.inside == pytest.approx(loss[inside].mean())
     assert top.outside == pytest.approx(loss[~inside].mean())
@@ -148,23 +153,29 @@ def digits() -> tuple[list[Any], np.ndarray, np.ndarray]:
     return columns, y, predicted
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_a_planted_two_condition_slice_is_found_first(digits: tuple[list[Any], np.ndarray, np.ndarray], seed: int) -> None:
+def test_a_planted_two_condition_slice_is_found_first(digits: tuple[list[Any], np.ndarray, np.ndarray]) -> None:
+    """30 seeded plants of an undeclared two-condition slice of 3-5 % of the rows (54-90 of 1,797), wrong half the
+    time: found first in at least 26 (measured: 27; the misses report nothing), and never another slice first."""
     columns, y, predicted = digits
-    rng = np.random.default_rng(seed)
-    while True:  # an undeclared two-condition slice of 3-5 % of the rows
-        a, b = rng.choice(len(columns), 2, replace=False)
-        ca, cb = (int(rng.integers(0, len(columns[i].conditions) - 1)) for i in (a, b))
-        inside = (columns[a].codes == ca) & (columns[b].codes == cb)
-        if 0.03 <= inside.mean() <= 0.05:
-            break
-    wrong = predicted.copy()
-    broken = inside & (rng.random(len(y)) < 0.5)
-    wrong[broken] = (y[broken] + 1) % 10
-    found = search(columns, (wrong != y).astype(np.float64), None, Config(min_rows=30))
-    assert found.slices, "the planted slice was not found"
-    planted = {str(columns[a].conditions[ca]), str(columns[b].conditions[cb])}
-    assert {str(c) for c in found.slices[0].conditions} == planted
+    first = wrong_first = 0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        while True:
+            a, b = rng.choice(len(columns), 2, replace=False)
+            ca, cb = (int(rng.integers(0, len(columns[i].conditions) - 1)) for i in (a, b))
+            inside = (columns[a].codes == ca) & (columns[b].codes == cb)
+            if 0.03 <= inside.mean() <= 0.05:
+                break
+        wrong = predicted.copy()
+        broken = inside & (rng.random(len(y)) < 0.5)
+        wrong[broken] = (y[broken] + 1) % 10
+        found = search(columns, (wrong != y).astype(np.float64), None, Config(min_rows=30))
+        if found.slices:
+            planted = {str(columns[a].conditions[ca]), str(columns[b].conditions[cb])}
+            hit = {str(c) for c in found.slices[0].conditions} == planted
+            first += hit
+            wrong_first += not hit
+    assert first >= 26 and wrong_first == 0
 
 
 def test_clean_data_reports_a_slice_in_at_most_5_percent_of_runs(digits: tuple[list[Any], np.ndarray, np.ndarray]) -> None:

@@ -4,9 +4,9 @@ A slice is one condition, or the conjunction of two, over pre-binned columns (ea
 code per column). Everything is judged from per-cell sums (rows, loss, loss², positives) built with
 ``np.bincount``, so the search never loops over rows and the sums of two parts of a log add up
 (``SliceSums.merge``): another engine can build them next to the data. Each slice is tested inside vs
-outside by Welch's t on the per-row loss means (one-sided: worse inside), Benjamini-Hochberg adjusts the
-p-values over every slice tried, and a slice is reported only when significant and large enough
-(SliceFinder's effect size, Chung et al. 2019); a two-condition slice its parent explains is dropped, and a
+outside by Welch's t on the per-row loss means (one-sided: worse inside by more than ``min_effect``),
+Benjamini-Hochberg adjusts the p-values over every slice tried, and a slice is reported only when significant
+and large enough (SliceFinder's effect size, Chung et al. 2019); a two-condition slice its parent explains is dropped, and a
 parent whose excess is all in one reported child too. See docs/segments.md.
 """
 
@@ -99,14 +99,31 @@ def bin_categories(name: str, codes: np.ndarray, values: list[Any], top: int) ->
     return Binned(name, out, tuple(conditions))
 
 
-def _cell_sums(codes: np.ndarray, cells: int, loss: np.ndarray, loss2: np.ndarray, positives: np.ndarray | None) -> np.ndarray:
+PACK = float(2**26)  # rows and positives share one exact float64 sum below this many rows
+
+
+def _cell_sums(codes: np.ndarray, cells: int, loss: np.ndarray, loss2: np.ndarray, packed: np.ndarray | None) -> np.ndarray:
+    """Rows, loss, loss² and positives per cell: three or four bincounts, the hot loop of the search."""
+    codes = codes.astype(np.intp, copy=False)  # bincount converts to intp anyway, once per call
     out = np.zeros((4, cells))
-    out[ROWS] = np.bincount(codes, minlength=cells)
     out[LOSS] = np.bincount(codes, weights=loss, minlength=cells)
     out[LOSS2] = np.bincount(codes, weights=loss2, minlength=cells)
-    if positives is not None:
-        out[POSITIVES] = np.bincount(codes, weights=positives, minlength=cells)
+    if packed is None:
+        out[ROWS] = np.bincount(codes, minlength=cells)
+    elif len(codes) < PACK:
+        both = np.bincount(codes, weights=packed, minlength=cells)  # rows + positives * 2**26, exact
+        out[POSITIVES] = np.floor(both / PACK)
+        out[ROWS] = both - out[POSITIVES] * PACK
+    else:
+        out[ROWS] = np.bincount(codes, minlength=cells)
+        out[POSITIVES] = np.bincount(codes, weights=packed - 1.0, minlength=cells)
     return out
+
+
+def _packed(positives: np.ndarray | None, n: int) -> np.ndarray | None:
+    if positives is None:
+        return None
+    return 1.0 + positives.astype(np.float64) * (PACK if n < PACK else 1.0)
 
 
 @dataclass
@@ -131,9 +148,9 @@ class SliceSums:
 
 def single_sums(codes: list[np.ndarray], sizes: tuple[int, ...], loss: np.ndarray, positives: np.ndarray | None) -> SliceSums:
     loss2 = loss * loss
-    pos = None if positives is None else positives.astype(np.float64)
-    total = np.array([len(loss), loss.sum(), loss2.sum(), 0.0 if pos is None else pos.sum()])
-    singles = [_cell_sums(c, k, loss, loss2, pos) for c, k in zip(codes, sizes, strict=True)]
+    packed = _packed(positives, len(loss))
+    total = np.array([len(loss), loss.sum(), loss2.sum(), 0.0 if positives is None else float(np.count_nonzero(positives))])
+    singles = [_cell_sums(c, k, loss, loss2, packed) for c, k in zip(codes, sizes, strict=True)]
     return SliceSums(sizes, total, singles)
 
 
@@ -147,13 +164,20 @@ def add_pair_sums(
 ) -> bool:
     """Add the sums of these column pairs, in order; ``False`` when the deadline stopped it early."""
     loss2 = loss * loss
-    pos = None if positives is None else positives.astype(np.float64)
+    packed = _packed(positives, len(loss))
     for i, j in pairs:
         if deadline is not None and time.monotonic() > deadline:
             return False
-        combined = codes[i] * np.int32(sums.sizes[j]) + codes[j]
-        sums.pairs[(i, j)] = _cell_sums(combined, sums.sizes[i] * sums.sizes[j], loss, loss2, pos)
+        _add_pair(sums, codes, i, j, loss, loss2, packed)
     return True
+
+
+def _add_pair(
+    sums: SliceSums, codes: list[np.ndarray], i: int, j: int, loss: np.ndarray, loss2: np.ndarray, packed: np.ndarray | None
+) -> np.ndarray:
+    combined = codes[i] * np.int32(sums.sizes[j]) + codes[j]
+    cells = sums.pairs[(i, j)] = _cell_sums(combined, sums.sizes[i] * sums.sizes[j], loss, loss2, packed)
+    return cells
 
 
 # ---------------------------------------------------------------- tests on sums
@@ -172,8 +196,15 @@ class Welch:
     effect: np.ndarray  # sqrt(2) * delta / sqrt(var1 + var2), SliceFinder's effect size
 
 
-def welch_from_sums(a: np.ndarray, b: np.ndarray) -> Welch:
-    """Welch's t from (rows, sum, sum of squares) of two groups; each a ``(>=3, m)`` array of sums."""
+def welch_from_sums(a: np.ndarray, b: np.ndarray, margin: float = 0.0) -> Welch:
+    """Welch's t from (rows, sum, sum of squares) of two groups; each a ``(>=3, m)`` array of sums.
+
+    ``margin`` > 0 tests whether group 1 is worse by more than that effect size: the null hypothesis is
+    ``delta <= margin * sqrt((var1 + var2) / 2)`` (the spread taken as known), so a slice is significant only
+    when it is large enough too. Testing against zero and filtering by effect afterwards would let the many
+    real but diluted gaps (every slice that overlaps a weak one) loosen Benjamini-Hochberg's threshold, and
+    the noise of small slices, whose effects are large by chance, pass it.
+    """
     from scipy.special import stdtr
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,7 +215,7 @@ def welch_from_sums(a: np.ndarray, b: np.ndarray) -> Welch:
         q1, q2 = v1 / n1, v2 / n2
         se = np.sqrt(q1 + q2)
         delta = m1 - m2
-        t = delta / se
+        t = (delta - margin * np.sqrt((v1 + v2) / 2)) / se
         df = (q1 + q2) ** 2 / (q1**2 / (n1 - 1) + q2**2 / (n2 - 1))
         p = stdtr(df, -t)
         # no spread on either side: the difference is certain
@@ -306,23 +337,24 @@ def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None
     tried = len(candidates.keys)
 
     # pairs: columns whose best single slice is most suspicious first, within the budget
-    single_p = _p_values(sums, candidates)
+    single_p = _p_values(sums, candidates, config.min_effect)
     best = np.ones(len(columns))
     for key, p in zip(candidates.keys, single_p, strict=True):
         best[key[0]] = min(best[key[0]], p)
     order = np.argsort(best, kind="stable")
     pairs = [(int(min(a, b)), int(max(a, b))) for x, a in enumerate(order) for b in order[x + 1 :]]
     deadline = started + config.budget.seconds
+    loss2, packed = loss * loss, _packed(positives, len(loss))
     pairs_searched = 0
     for i, j in pairs:
         if tried >= config.budget.max_slices:
             stopped_by = "max_slices"
             break
-        if not add_pair_sums(sums, codes, loss, positives, [(i, j)], deadline):
+        if time.monotonic() > deadline:
             stopped_by = "seconds"
             break
+        cells = _add_pair(sums, codes, i, j, loss, loss2, packed)
         pairs_searched += 1
-        cells = sums.pairs[(i, j)]
         mask = np.outer(searchable[i], searchable[j]).ravel()
         ok = np.flatnonzero(_eligible(cells, mask, config))[: config.budget.max_slices - tried]
         kj = sizes[j]
@@ -336,9 +368,9 @@ def _stack(candidates: _Candidates) -> np.ndarray:
     return np.concatenate(candidates.sums, axis=1) if candidates.sums else np.zeros((4, 0))
 
 
-def _p_values(sums: SliceSums, candidates: _Candidates) -> np.ndarray:
+def _p_values(sums: SliceSums, candidates: _Candidates, margin: float) -> np.ndarray:
     inside = _stack(candidates)
-    return welch_from_sums(inside, sums.total[:, None] - inside).p_value
+    return welch_from_sums(inside, sums.total[:, None] - inside, margin).p_value
 
 
 def _judge(
@@ -353,10 +385,12 @@ def _judge(
 ) -> Search:
     inside = _stack(candidates)
     outside = sums.total[:, None] - inside
-    welch = welch_from_sums(inside, outside)
+    welch = welch_from_sums(inside, outside, config.min_effect)
     adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
     low, high = interval(welch, config.confidence)
-    significant = {candidates.keys[h] for h in np.flatnonzero(adjusted <= config.alpha)}
+    # parents that explain a child: any gap, however small, that survives the correction without the margin
+    plain = adjust_p_values(np.nan_to_num(welch_from_sums(inside, outside).p_value, nan=1.0), "benjamini_hochberg")
+    significant = {candidates.keys[h] for h in np.flatnonzero(plain <= config.alpha)}
     hits = np.flatnonzero((adjusted <= config.alpha) & (welch.effect >= config.min_effect))
     keep = {candidates.keys[h]: h for h in hits}
 
@@ -367,8 +401,8 @@ def _judge(
         return sums.pairs[(i, j)][:, a * sums.sizes[j] + b]
 
     def worse(a: np.ndarray, b: np.ndarray) -> bool:
-        w = welch_from_sums(a[:, None], b[:, None])
-        return bool(w.p_value[0] <= config.alpha and w.effect[0] >= config.min_effect)
+        w = welch_from_sums(a[:, None], b[:, None], config.min_effect)
+        return bool(w.p_value[0] <= config.alpha)
 
     # a pair is kept only when it is worse than the rest of each significant parent
     children = [k for k in keep if len(k) == 4]
