@@ -293,6 +293,13 @@ class Bootstrap(Section):
 COMPARE_EXTRA_METRICS = ("latency_p50", "latency_p95", "latency_p99", "error_rate", "mean_score")
 
 
+class CompareWeakSegments(Section):
+    """Slices where the candidate regresses; the search's settings are validate.weak_segments'."""
+
+    enabled: bool = True
+    reject: bool = False
+
+
 class Compare(Section):
     mode: Literal["canary", "shadow"] = "canary"
     primary_metric: str | None = None
@@ -307,6 +314,7 @@ class Compare(Section):
     top_disagreements: int = Field(default=10, ge=0, le=1000)
     min_paired_fraction: Fraction = 0.9
     min_segment_size: int = Field(default=200, ge=1)
+    weak_segments: CompareWeakSegments = Field(default_factory=CompareWeakSegments)
 
     @model_validator(mode="after")
     def _known_metrics(self) -> Compare:

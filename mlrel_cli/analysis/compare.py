@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis import compare_slices
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.logs import Log, Roles, infer_task, join_labels, kind_of_type, resolve_roles, to_numpy_float
 from mlrel_cli.policy import Policy
@@ -54,6 +55,7 @@ class ModelRows:
     query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
     position: np.ndarray | None = None
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
+    slice_columns: dict[str, tuple[str, pa.ChunkedArray]] = field(default_factory=dict)  # weak-segment search: kind, values
 
     @property
     def labelled_rows(self) -> int:
@@ -172,6 +174,7 @@ def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Tabl
                 if not log.has(column):
                     raise LogError(f"proxy metric column '{column}' is not in the log", log.path)
                 columns[f"__col_{column}"] = column
+    columns.update(compare_slices.columns_to_read(log, roles, policy, bool(roles.label) or labels is not None))
     names = list(dict.fromkeys(columns.values()))
     table = log.read(names)
     out = {key: table.column(name) for key, name in columns.items()}
@@ -217,6 +220,7 @@ def _rows(table: pa.Table, version: str, roles: Roles, policy: Policy) -> ModelR
             if pa.types.is_boolean(column.type):
                 column = pc.cast(column, pa.float64())
             model.columns[name.removeprefix("__col_")] = to_numpy_float(column)
+    model.slice_columns = compare_slices.from_table(table)
     model.truth = truth  # encoded once the task is known
     return model
 
@@ -810,7 +814,10 @@ def compare(
             metrics, details = compare_canary(task, base, cand, policy, primary, rng)
             details = {"mann_whitney": details}
             segments = compare_segments(task, base, cand, policy, primary, rng)
+        if isinstance(cand, ModelRows) and (found := compare_slices.regressions(task, base, cand, policy, mode)):
+            details["weak_segments"] = found
         verdict, reasons, score = _verdict(base, cand, metrics, segments, policy, primary, mode)
+        verdict, reasons = compare_slices.verdict(verdict, reasons, details.get("weak_segments"), policy)
         entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
                         "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
                         "rows": cand.rows, "labelled_rows": cand.labelled_rows, **details})  # fmt: skip
@@ -923,6 +930,8 @@ def _report(
                         source=policy.source_of("compare.reject_on_segment_regression"),
                     )
                 )
+        if (slices_check := compare_slices.check(entry, policy)) is not None:
+            checks.append(slices_check)
         checks.append(
             Check(
                 name=f"{entry['version']}:verdict",
@@ -949,5 +958,11 @@ def _report(
             "primary_metric": primary,
             "policy": list(policy.files),
         },
-        sections={"verdict": overall, "recommended": recommended, "baseline": base.version, "candidates": ranked},
+        sections={
+            "verdict": overall,
+            "recommended": recommended,
+            "baseline": base.version,
+            "candidates": ranked,
+            "weak_segments": compare_slices.rows_of(ranked),
+        },
     )

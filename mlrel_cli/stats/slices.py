@@ -447,3 +447,116 @@ def _judge(
         )
     found.sort(key=lambda s: (-s.delta, s.adjusted_p))
     return Search(tuple(found[: config.max_reported]), tried, pairs_searched, pairs_possible, stopped_by, len(keep))
+
+
+# ---------------------------------------------------------------- a candidate against its baseline
+
+
+def search_regressions(
+    columns: list[Binned],
+    baseline_loss: np.ndarray,
+    config: Config,
+    candidate_loss: np.ndarray,
+    candidate_codes: list[np.ndarray] | None = None,
+) -> Search:
+    """Slices where a candidate's loss is higher than the baseline's, by more than the ``min_effect`` margin.
+
+    Paired (shadow: ``candidate_codes`` is None, both losses are of the same requests, row by row): each slice's
+    mean difference candidate - baseline is tested against zero (Welch against a group without spread, i.e. the
+    one-sample t). Unpaired (canary: the candidate's rows have their own codes, binned like the baseline's): the
+    candidate's mean loss in the slice against the baseline's in the same slice. Benjamini-Hochberg over every
+    slice tried; a pair is dropped when a reported parent is as bad (the pair's interval reaches below the
+    parent's delta). ``inside`` is the candidate's mean loss in the slice, ``outside`` the baseline's.
+    """
+    started = time.monotonic()
+    base_codes = [c.codes for c in columns]
+    cand_codes = base_codes if candidate_codes is None else candidate_codes
+    sizes = tuple(len(c.conditions) for c in columns)
+    paired = candidate_codes is None
+    measured = candidate_loss - baseline_loss if paired else candidate_loss
+    sides = [(cand_codes, measured), (base_codes, baseline_loss)]
+    if paired:
+        sides.append((cand_codes, candidate_loss))  # the candidate's own mean per slice, to report it
+    sums = [single_sums(codes, sizes, loss, None) for codes, loss in sides]
+    squares = [loss * loss for _, loss in sides]
+    searchable = [np.array([cond is not None for cond in c.conditions]) for c in columns]
+    keys: list[tuple[int, ...]] = []
+    cells: list[list[np.ndarray]] = [[] for _ in sides]
+
+    def add(found: list[np.ndarray], mask: np.ndarray, index: Any) -> int:
+        ok = mask & (found[0][ROWS] >= config.min_rows) & (found[1][ROWS] >= config.min_rows)
+        chosen = np.flatnonzero(ok)[: max(config.budget.max_slices - len(keys), 0)]
+        keys.extend(index(int(k)) for k in chosen)
+        for side, part in zip(cells, found, strict=True):
+            side.append(part[:, chosen])
+        return len(chosen)
+
+    for i in range(len(columns)):
+        add([s.singles[i] for s in sums], searchable[i], lambda k, i=i: (i, k))
+    stopped_by: str | None = None
+    pairs = [(i, j) for i in range(len(columns)) for j in range(i + 1, len(columns))]
+    pairs_searched = 0
+    for i, j in pairs:
+        if len(keys) >= config.budget.max_slices:
+            stopped_by = "max_slices"
+            break
+        if time.monotonic() > started + config.budget.seconds:
+            stopped_by = "seconds"
+            break
+        found = [
+            _add_pair(s, codes, i, j, loss, square, None) for s, (codes, loss), square in zip(sums, sides, squares, strict=True)
+        ]
+        pairs_searched += 1
+        kj = sizes[j]
+        add(found, np.outer(searchable[i], searchable[j]).ravel(), lambda k, i=i, j=j, kj=kj: (i, j, k // kj, k % kj))
+
+    stacked = [np.concatenate(side, axis=1) if side else np.zeros((4, 0)) for side in cells]
+    first, base, cand = stacked[0], stacked[1], stacked[-1] if paired else stacked[0]
+    against = np.zeros_like(first)
+    against[ROWS] = np.inf  # a group with mean 0 and no spread: Welch's t becomes the one-sample t
+    welch = welch_from_sums(first, against if paired else base, config.min_effect)
+    adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
+    low, high = interval(welch, config.confidence)
+    hits = [int(h) for h in np.flatnonzero((adjusted <= config.alpha) & (welch.effect >= config.min_effect))]
+    singles = {keys[h]: h for h in hits if len(keys[h]) == 2}
+
+    def regresses(rest: int, child: int) -> bool:
+        """Is a parent still worse once the reported child is taken out of it?"""
+        part = (first[:, rest] - first[:, child])[:, None]
+        other = against[:, :1] if paired else (base[:, rest] - base[:, child])[:, None]
+        return bool(welch_from_sums(part, other, config.min_effect).p_value[0] <= config.alpha)
+
+    kept, dropped = [], set()
+    for h in hits:
+        key = keys[h]
+        if len(key) == 4:
+            parents = [singles[p] for p in ((key[0], key[2]), (key[1], key[3])) if p in singles]
+            if any(low[h] <= welch.delta[p] for p in parents):
+                continue
+            dropped.update(p for p in parents if not regresses(p, h))
+        kept.append(h)
+    found_slices = []
+    for h in kept:
+        key = keys[h]
+        if h in dropped:
+            continue
+        if len(key) == 4:
+            conditions = (columns[key[0]].conditions[key[2]], columns[key[1]].conditions[key[3]])
+        else:
+            conditions = (columns[key[0]].conditions[key[1]],)
+        found_slices.append(
+            WeakSlice(
+                conditions=tuple(c for c in conditions if c is not None),
+                rows=int(cand[ROWS, h]),
+                inside=float(cand[LOSS, h] / cand[ROWS, h]),
+                outside=float(base[LOSS, h] / base[ROWS, h]),
+                delta=float(welch.delta[h]),
+                ci_low=float(low[h]),
+                ci_high=float(high[h]),
+                effect=float(welch.effect[h]),
+                p_value=float(welch.p_value[h]),
+                adjusted_p=float(adjusted[h]),
+            )
+        )
+    found_slices.sort(key=lambda s: (-s.delta, s.adjusted_p))
+    return Search(tuple(found_slices[: config.max_reported]), len(keys), pairs_searched, len(pairs), stopped_by, len(hits))
