@@ -23,6 +23,7 @@ from mlrel_cli.stats.slices import (
     interval,
     numeric_edges,
     search,
+    search_regressions,
     single_sums,
     welch_from_sums,
 )
@@ -197,4 +198,57 @@ def test_clean_log_loss_reports_a_slice_in_at_most_5_percent_of_runs() -> None:
         y = rng.random(n) < p
         loss = -np.log(np.where(y, p, 1 - p))
         hits += bool(search(_columns(rng, n), loss, y, Config(min_rows=100, min_positives=10, min_effect=0.0)).slices)
+    assert hits <= 5
+
+
+# ---------------------------------------------------------------- a candidate against its baseline
+
+
+def test_paired_regression_is_the_one_sample_t_on_the_differences() -> None:
+    rng = np.random.default_rng(11)
+    n = 20_000
+    cols = _columns(rng, n)
+    base = rng.exponential(0.5, n)
+    cand = 0.9 * base + rng.normal(0, 0.05, n)  # better overall
+    inside = (cols[0].codes == 4) & (cols[3].codes == 0)
+    cand[inside] += 0.5
+    found = search_regressions(cols, base, Config(), cand)
+    top = found.slices[0]
+    assert {c.column for c in top.conditions} == {"x0", "c0"} and top.rows == int(inside.sum())
+    d = (cand - base)[inside]
+    margin = 0.2 * np.sqrt(d.var(ddof=1) / 2)
+    ref = stats.ttest_1samp(d - margin, 0.0, alternative="greater")
+    assert top.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+    assert (top.inside, top.outside) == pytest.approx((cand[inside].mean(), base[inside].mean()))
+    # the parent c0 == v? carries the regression only through the pair: it is not reported on its own
+    assert all(len(s.conditions) == 2 for s in found.slices)
+
+
+def test_unpaired_regression_is_welch_between_the_sides_in_the_slice() -> None:
+    rng = np.random.default_rng(12)
+    n = 20_000
+    base_x, cand_x = rng.normal(size=n), rng.normal(size=n)
+    edges = numeric_edges(base_x, 5)
+    base_cols = [bin_numeric("x", base_x, edges)]
+    cand_codes = [bin_numeric("x", cand_x, edges).codes]
+    base = rng.exponential(0.5, n)
+    cand = rng.exponential(0.45, n)
+    worse = cand_codes[0] == 0
+    cand[worse] += 0.4
+    top = search_regressions(base_cols, base, Config(), cand, cand_codes).slices[0]
+    assert top.conditions[0].op == "<" and top.rows == int(worse.sum())
+    a, b = cand[worse], base[base_cols[0].codes == 0]
+    margin = 0.2 * np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    ref = stats.ttest_ind(a, b + margin, equal_var=False, alternative="greater")
+    assert top.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+
+
+def test_equal_models_report_no_regression_in_95_percent_of_runs() -> None:
+    hits = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        n = 4000
+        base = rng.exponential(0.5, n)
+        cand = base + rng.normal(0, 0.1, n)  # paired, no slice differs but by chance
+        hits += bool(search_regressions(_columns(rng, n), base, Config(min_rows=100, min_effect=0.0), cand).slices)
     assert hits <= 5

@@ -132,8 +132,10 @@ def verdict(verdict: str, reasons: list[str], found: dict[str, Any] | None, poli
     )
     if policy.compare.weak_segments.reject:
         return "reject", [*reasons, text] if verdict == "reject" else [text, *reasons]
-    # before the last reason, which the summary quotes
-    return verdict, [*reasons[:-1], f"{text}: noted, not gating", *reasons[-1:]]
+    note = f"{text}: noted, not gating"
+    if verdict == "promote":  # before the last reason, which the summary of a promotion quotes
+        return verdict, [*reasons[:-1], note, *reasons[-1:]]
+    return verdict, [*reasons, note]
 
 
 def check(entry: dict[str, Any], policy: Policy) -> Check | None:
