@@ -21,6 +21,7 @@ from mlrel_cli.stats.slices import (
     bin_categories,
     bin_numeric,
     interval,
+    judge_sums,
     numeric_edges,
     search,
     search_regressions,
@@ -120,6 +121,31 @@ def test_sums_merge_to_the_sums_of_the_whole() -> None:
         np.testing.assert_allclose(a, b)
     for key in pairs:
         np.testing.assert_allclose(merged.pairs[key], whole.pairs[key])
+
+
+def test_sums_merged_from_parts_find_the_same_slices() -> None:
+    """As a cluster would: each part sums every pair, the parts merge, and the judging is the local search's."""
+    rng = np.random.default_rng(8)
+    n = 30_000
+    cols = _columns(rng, n)
+    loss = rng.exponential(0.4, size=n)
+    loss[(cols[1].codes == 2) & (cols[4].codes == 1)] += 0.7
+    pos = rng.random(n) < 0.4
+    codes = [c.codes for c in cols]
+    sizes = tuple(len(c.conditions) for c in cols)
+    pairs = [(i, j) for i in range(len(cols)) for j in range(i + 1, len(cols))]
+    merged = None
+    for part in (slice(0, 7000), slice(7000, 19000), slice(19000, None)):
+        sums = single_sums([c[part] for c in codes], sizes, loss[part], pos[part])
+        add_pair_sums(sums, [c[part] for c in codes], loss[part], pos[part], pairs)
+        merged = sums if merged is None else merged.merge(sums)
+    assert merged is not None
+    config = Config(min_positives=5)
+    local = search(cols, loss, pos, config)
+    cluster = judge_sums([c.conditions for c in cols], merged, config)
+    assert local.slices and [s.conditions for s in cluster.slices] == [s.conditions for s in local.slices]
+    assert [s.adjusted_p for s in cluster.slices] == pytest.approx([s.adjusted_p for s in local.slices], rel=1e-9)
+    assert cluster.tried == local.tried
 
 
 def test_budget_bounds_the_search_and_says_so() -> None:

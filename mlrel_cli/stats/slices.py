@@ -320,48 +320,79 @@ def _eligible(cells: np.ndarray, searchable: np.ndarray, config: Config) -> np.n
     return ok
 
 
+def _searchable(conditions: list[tuple[Condition | None, ...]]) -> list[np.ndarray]:
+    return [np.array([cond is not None for cond in c]) for c in conditions]
+
+
+def _pair_order(sums: SliceSums, searchable: list[np.ndarray], config: Config) -> list[tuple[int, int]]:
+    """Every column pair, those whose columns hold the most suspicious single condition first."""
+    singles = _Candidates()
+    for i, cells in enumerate(sums.singles):
+        ok = np.flatnonzero(_eligible(cells, searchable[i], config))
+        singles.add([(i, int(k)) for k in ok], cells[:, ok])
+    best = np.ones(len(sums.singles))
+    for key, p in zip(singles.keys, _p_values(sums, singles, config.min_effect), strict=True):
+        best[key[0]] = min(best[key[0]], p)
+    order = np.argsort(best, kind="stable")
+    return [(int(min(a, b)), int(max(a, b))) for x, a in enumerate(order) for b in order[x + 1 :]]
+
+
+def _enumerate(
+    sums: SliceSums, searchable: list[np.ndarray], config: Config, pairs: list[tuple[int, int]]
+) -> tuple[_Candidates, int, str | None]:
+    """The slices tried: every eligible single condition, then the pairs' cells in order up to ``max_slices``."""
+    candidates = _Candidates()
+    for i, cells in enumerate(sums.singles):
+        ok = np.flatnonzero(_eligible(cells, searchable[i], config))
+        candidates.add([(i, int(k)) for k in ok], cells[:, ok])
+    used = 0
+    for i, j in pairs:
+        room = config.budget.max_slices - len(candidates.keys)
+        if room <= 0:
+            return candidates, used, "max_slices"
+        cells = sums.pairs[(i, j)]
+        ok = np.flatnonzero(_eligible(cells, np.outer(searchable[i], searchable[j]).ravel(), config))[:room]
+        kj = sums.sizes[j]
+        candidates.add([(i, j, int(k // kj), int(k % kj)) for k in ok], cells[:, ok])
+        used += 1
+    return candidates, used, None
+
+
 def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None, config: Config) -> Search:
     """Find the weak slices of one and two conditions over these binned columns (see the module's docstring)."""
     started = time.monotonic()
     codes = [c.codes for c in columns]
     sizes = tuple(len(c.conditions) for c in columns)
+    conditions = [c.conditions for c in columns]
+    searchable = _searchable(conditions)
     sums = single_sums(codes, sizes, loss, positives)
-    searchable = [np.array([cond is not None for cond in c.conditions]) for c in columns]
-    stopped_by: str | None = None
-
-    # single conditions: all of them
-    candidates = _Candidates()
-    for i, cells in enumerate(sums.singles):
-        ok = np.flatnonzero(_eligible(cells, searchable[i], config))
-        candidates.add([(i, int(k)) for k in ok], cells[:, ok])
-    tried = len(candidates.keys)
-
-    # pairs: columns whose best single slice is most suspicious first, within the budget
-    single_p = _p_values(sums, candidates, config.min_effect)
-    best = np.ones(len(columns))
-    for key, p in zip(candidates.keys, single_p, strict=True):
-        best[key[0]] = min(best[key[0]], p)
-    order = np.argsort(best, kind="stable")
-    pairs = [(int(min(a, b)), int(max(a, b))) for x, a in enumerate(order) for b in order[x + 1 :]]
-    deadline = started + config.budget.seconds
+    pairs = _pair_order(sums, searchable, config)
+    tried = sum(int(_eligible(cells, searchable[i], config).sum()) for i, cells in enumerate(sums.singles))
     loss2, packed = loss * loss, _packed(positives, len(loss))
-    pairs_searched = 0
-    for i, j in pairs:
+    stopped_by: str | None = None
+    built = []
+    for i, j in pairs:  # the sums of as many pairs as the budget allows, most suspicious first
         if tried >= config.budget.max_slices:
-            stopped_by = "max_slices"
             break
-        if time.monotonic() > deadline:
+        if time.monotonic() > started + config.budget.seconds:
             stopped_by = "seconds"
             break
         cells = _add_pair(sums, codes, i, j, loss, loss2, packed)
-        pairs_searched += 1
-        mask = np.outer(searchable[i], searchable[j]).ravel()
-        ok = np.flatnonzero(_eligible(cells, mask, config))[: config.budget.max_slices - tried]
-        kj = sizes[j]
-        candidates.add([(i, j, int(k // kj), int(k % kj)) for k in ok], cells[:, ok])
-        tried += len(ok)
+        tried += int(_eligible(cells, np.outer(searchable[i], searchable[j]).ravel(), config).sum())
+        built.append((i, j))
+    candidates, used, stopped = _enumerate(sums, searchable, config, built)
+    if stopped is None and len(built) < len(pairs) and stopped_by is None:
+        stopped = "max_slices"
+    return _judge(conditions, sums, candidates, config, len(candidates.keys), used, len(pairs), stopped_by or stopped)
 
-    return _judge(columns, sums, candidates, config, tried, pairs_searched, len(pairs), stopped_by)
+
+def judge_sums(conditions: list[tuple[Condition | None, ...]], sums: SliceSums, config: Config) -> Search:
+    """The search on sums built elsewhere (every pair summed, e.g. merged from a cluster's row groups): the same
+    order, budget of slices, test and correction as ``search``; no time budget applies."""
+    searchable = _searchable(conditions)
+    pairs = [p for p in _pair_order(sums, searchable, config) if p in sums.pairs]
+    candidates, used, stopped = _enumerate(sums, searchable, config, pairs)
+    return _judge(conditions, sums, candidates, config, len(candidates.keys), used, len(pairs), stopped)
 
 
 def _stack(candidates: _Candidates) -> np.ndarray:
@@ -374,7 +405,7 @@ def _p_values(sums: SliceSums, candidates: _Candidates, margin: float) -> np.nda
 
 
 def _judge(
-    columns: list[Binned],
+    columns: list[tuple[Condition | None, ...]],
     sums: SliceSums,
     candidates: _Candidates,
     config: Config,
@@ -427,10 +458,7 @@ def _judge(
     for key, h in keep.items():
         if key in dropped:
             continue
-        if len(key) == 2:
-            conditions = (columns[key[0]].conditions[key[1]],)
-        else:
-            conditions = (columns[key[0]].conditions[key[2]], columns[key[1]].conditions[key[3]])
+        conditions = (columns[key[0]][key[1]],) if len(key) == 2 else (columns[key[0]][key[2]], columns[key[1]][key[3]])
         found.append(
             WeakSlice(
                 conditions=tuple(c for c in conditions if c is not None),
