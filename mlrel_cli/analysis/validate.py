@@ -205,7 +205,8 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
             found, segment_rows = _cluster_performance(ctx)
             checks.extend(found)
             if spec.weak_segments.enabled:
-                checks.append(_skipped(weak_segments.NAME, weak_segments.NOT_ON_CLUSTER))
+                checks.append(weak_segments.from_cluster(ctx.facts.weak_segments(), task, spec.weak_segments,
+                                                         ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
     for name in ctx.policy.proxy_metrics:
         checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:
@@ -1369,6 +1370,10 @@ class ClusterFacts:
         task = ctx.policy.task
         if roles.label is not None:
             task = cls._labelled(ctx, connection, current)
+            if spec.performance.enabled and task is not None:
+                current["weak_segments"] = weak_segments.gather_on_cluster(
+                    connection, log, ctx.reference, roles.features, roles.segments, roles.prediction, roles.label, task,
+                    ctx.policy)  # fmt: skip
         elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
             fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
             sample = reduce(connection, log, [roles.prediction],
@@ -1452,6 +1457,9 @@ class ClusterFacts:
                           task=task)  # fmt: skip
         current["performance"] = labelled_summary(connection, log, columns, prepare, task, policy, 2 * SE_MAX_ROWS)
         return task
+
+    def weak_segments(self) -> dict[str, Any] | None:
+        return self._current.get("weak_segments")
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
         return self._reference.get(f"numeric:{name}")

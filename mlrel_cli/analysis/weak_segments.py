@@ -7,6 +7,7 @@ the search itself is ``stats.slices.search`` on those codes and the per-row loss
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,20 +22,25 @@ from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
 from mlrel_cli.stats.slices import (
     Binned,
     Budget,
+    Condition,
     Config,
     Search,
     WeakSlice,
+    add_pair_sums,
     bin_categories,
     bin_numeric,
     numeric_edges,
+    single_sums,
 )
 
 NAME = "weak_segments"
 EPS = 1e-15
-NOT_ON_CLUSTER = "the slice search runs on the local engine only (its sums merge, but no cluster builds them yet)"
+SAMPLE_ROWS = 200_000  # on a cluster, the bins come from a uniform sample of about this many labelled rows
 
 
-def per_row_loss(task: str, truth: np.ndarray, predicted: np.ndarray) -> tuple[str, np.ndarray, np.ndarray | None]:
+def per_row_loss(
+    task: str, truth: np.ndarray, predicted: np.ndarray, metric: str | None = None
+) -> tuple[str, np.ndarray, np.ndarray | None]:
     """The loss the search compares, its metric name, and the positives (binary) for ``min_positives``.
 
     Log loss for binary scores, squared error for regression, 1 - accuracy for classes (and for a binary
@@ -42,7 +48,7 @@ def per_row_loss(task: str, truth: np.ndarray, predicted: np.ndarray) -> tuple[s
     """
     if task == BINARY:
         positives = truth.astype(bool)
-        if np.isin(predicted, (0.0, 1.0)).all():
+        if metric == "error_rate" or (metric is None and np.isin(predicted, (0.0, 1.0)).all()):
             return "error_rate", (predicted.astype(bool) != positives).astype(np.float64), positives
         p = np.clip(predicted.astype(np.float64), EPS, 1 - EPS)
         return "log_loss", -np.log(np.where(positives, p, 1 - p)), positives
@@ -172,3 +178,142 @@ def rows_of(checks: list[Check]) -> list[dict[str, Any]]:
         if found.name == NAME:
             return list(found.details.get("weak_segments", []))
     return []
+
+
+# ---------------------------------------------------------------- on a cluster: bins from a sample, sums per row group
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What every row group needs to sum its slices alike: the bins, the loss, the pairs."""
+
+    prediction: str
+    label: str
+    task: str
+    metric: str
+    positive: Any
+    columns: tuple[tuple[str, str, tuple[Any, ...]], ...]  # name, numeric or categorical, edges or category values
+    sizes: tuple[int, ...]
+    pairs: tuple[tuple[int, int], ...]
+
+
+def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
+    if pa.types.is_boolean(array.type):
+        return pc.fill_null(pc.equal(array, pa.scalar(str(positive).lower() in ("1", "true"))), False).to_numpy(
+            zero_copy_only=False
+        )
+    if kind_of_type(array.type) == "numeric":
+        return to_numpy_float(array) == float(positive)
+    return pc.cast(array, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+
+
+def labelled_rows(table: pa.Table, plan: ClusterPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth, prediction and the mask of the rows with both, encoded as the local engine encodes them."""
+    label = table.column(plan.label).combine_chunks()
+    prediction = table.column(plan.prediction).combine_chunks()
+    keep = label.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
+    if plan.task == BINARY:
+        truth = _is_positive(label, plan.positive)
+        numeric = kind_of_type(prediction.type) == "numeric"
+        score = to_numpy_float(prediction) if numeric else _is_positive(prediction, plan.positive).astype(np.float64)
+        keep &= np.isfinite(score)
+        return truth[keep], score[keep], keep
+    if plan.task == MULTICLASS:
+        strings = [pc.cast(a, pa.string()).to_numpy(zero_copy_only=False) for a in (label, prediction)]
+        return strings[0][keep].astype(str), strings[1][keep].astype(str), keep
+    y, p = to_numpy_float(label), to_numpy_float(prediction)
+    keep &= np.isfinite(y) & np.isfinite(p)
+    return y[keep], p[keep], keep
+
+
+def _codes(column: pa.ChunkedArray, kind: str, spec: tuple[Any, ...], keep: np.ndarray) -> np.ndarray:
+    if kind == "numeric":
+        values = to_numpy_float(column)[keep]
+        codes = np.searchsorted(np.asarray(spec, dtype=np.float64), values, side="right").astype(np.int32)
+        codes[~np.isfinite(values)] = len(spec) + 1
+        return codes
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    index = pc.index_in(array, value_set=pa.array(list(spec), type=array.type))
+    codes = index.fill_null(len(spec)).to_numpy(zero_copy_only=False).astype(np.int32)
+    codes[array.is_null().to_numpy(zero_copy_only=False)] = len(spec) + 1
+    return codes[keep]
+
+
+def slice_sums_on_row_group(table: pa.Table, plan: ClusterPlan) -> dict[str, Any]:
+    """Runs on a worker: one row group's slice sums (mergeable by addition)."""
+    truth, predicted, keep = labelled_rows(table, plan)
+    _, loss, positives = per_row_loss(plan.task, truth, predicted, plan.metric)
+    codes = [_codes(table.column(name), kind, spec, keep) for name, kind, spec in plan.columns]
+    sums = single_sums(codes, plan.sizes, loss, positives)
+    add_pair_sums(sums, codes, loss, positives, list(plan.pairs))
+    return {"weak_segments": sums}
+
+
+def gather_on_cluster(
+    connection: Any, log: Log, reference: Log | None, features: dict[str, str], segments: tuple[str, ...],
+    prediction: str, label: str, task: str, policy: Any,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Bins from a uniform sample of the log (numeric edges from one of the reference when given), then every
+    row group's sums of every single condition and pair, merged on the cluster."""
+    from functools import partial
+
+    from mlrel_cli.analysis.facts import sample_rows
+    from mlrel_cli.engine.dask import reduce
+
+    cfg = policy.validate_.weak_segments
+    if not cfg.enabled or task not in (BINARY, MULTICLASS, REGRESSION):
+        return None
+    kinds = searched_columns(log, features, segments, cfg)
+    if not kinds:
+        return None
+    columns = list(dict.fromkeys([*kinds, prediction, label]))
+    fraction = min(1.0, SAMPLE_ROWS / max(log.num_rows, 1))
+    sample = reduce(connection, log, columns, partial(sample_rows, columns=columns, fraction=fraction), True)["sample"].table
+    probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
+    truth, predicted, keep = labelled_rows(sample, probe)
+    metric, _, _ = per_row_loss(task, truth, predicted)
+    ref_sample = None
+    numeric_ref = [n for n, k in kinds.items() if k == "numeric" and reference is not None and reference.has(n)
+                   and kind_of_type(reference.schema.field(n).type) == "numeric"]  # fmt: skip
+    if reference is not None and numeric_ref:
+        share = min(1.0, SAMPLE_ROWS / max(reference.num_rows, 1))
+        ref_sample = reduce(connection, reference, numeric_ref, partial(sample_rows, columns=numeric_ref, fraction=share),
+                            True)["sample"].table  # fmt: skip
+    specs, conditions = [], []
+    for name, kind in kinds.items():
+        if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
+            values = to_numpy_float(sample.column(name))[keep]
+            source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
+            edges = numeric_edges(source, cfg.bins)
+            binned = bin_numeric(name, values, edges)
+            missing = Condition(name, "missing")  # the sample may lack the log's nulls: the condition is always there
+            specs.append((name, "numeric", tuple(float(e) for e in edges)))
+            conditions.append((*binned.conditions[:-1], missing))
+        else:
+            array = sample.column(name).combine_chunks()
+            if pa.types.is_dictionary(array.type):
+                array = array.dictionary_decode()
+            encoded = pc.dictionary_encode(array)
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
+            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
+            values = tuple(c.value for c in binned.conditions[:-2] if c is not None)
+            specs.append((name, "categorical", values))
+            conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
+    sizes = tuple(len(c) for c in conditions)
+    pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
+    plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
+    sums = reduce(connection, log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
+    return {"sums": sums, "conditions": conditions, "metric": metric, "columns": list(kinds),
+            "bins_from": "reference sample" if ref_sample is not None else "log sample"}  # fmt: skip
+
+
+def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmentsCheck, source: str | None) -> Check:
+    """The check judged from the merged sums, as the local search judges its own (``stats.slices.judge_sums``)."""
+    from mlrel_cli.stats.slices import judge_sums
+
+    if found is None:
+        return Check(NAME, Status.SKIPPED, message=f"no per-row loss for task '{task}' yet or no column to slice on")
+    search = judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
+    return judge(search, found["metric"], cfg, source, found["columns"], found["bins_from"])
