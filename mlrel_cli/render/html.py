@@ -280,7 +280,7 @@ def _weak_segments_section(report: Report) -> str:
         return ""
     bars = [(segments.slice_text(w), w["delta"], w["ci_low"], w["ci_high"], "#c62828") for w in found]
     table = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in segments.rows(report))
-    head = "".join(f"<th>{_e(c)}</th>" for c in segments.COLUMNS)
+    head = "".join(f"<th>{_e(c)}</th>" for c in segments.columns(report))
     return (
         f"<h2>{_e(segments.TITLE)}</h2><div class='chart'>{interval_chart(bars, axis='0 (inside - outside)')}</div>"
         f"<table><tr>{head}</tr>{table}</table>"

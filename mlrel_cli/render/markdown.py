@@ -38,7 +38,12 @@ def render(report: Report) -> str:
         lines.append("")
     weak = segments.rows(report)
     if weak:
-        lines += [f"### {segments.TITLE}", "", "| " + " | ".join(segments.COLUMNS) + " |", "|" + "---|" * len(segments.COLUMNS)]
+        lines += [
+            f"### {segments.TITLE}",
+            "",
+            "| " + " | ".join(segments.columns(report)) + " |",
+            "|" + "---|" * len(segments.columns(report)),
+        ]
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in weak]
         lines.append("")
     if not report.checks:

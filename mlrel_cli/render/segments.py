@@ -8,6 +8,13 @@ from mlrel_cli.report import Report
 
 TITLE = "Weak segments (an association with higher loss, not a cause: docs/segments.md)"
 COLUMNS = ("slice", "rows", "metric", "inside", "outside", "delta [interval]", "adjusted p")
+# what inside and outside compare, per command
+SIDES = {"compare": ("candidate", "baseline"), "postmortem": ("during", "before")}
+
+
+def columns(report: Report) -> tuple[str, ...]:
+    inside, outside = SIDES.get(report.command, ("inside", "outside"))
+    return (*COLUMNS[:3], inside, outside, *COLUMNS[5:])
 
 
 def _num(value: Any) -> str:
@@ -35,9 +42,10 @@ def rows(report: Report) -> list[list[str]]:
     out = []
     for weak in report.sections.get("weak_segments") or []:
         p = weak.get("adjusted_p")
+        label = slice_text(weak) + (f" ({weak['candidate']})" if weak.get("candidate") else "")
         out.append(
             [
-                slice_text(weak),
+                label,
                 f"{weak['rows']:,}",
                 str(weak["metric"]),
                 _num(weak["inside"]),

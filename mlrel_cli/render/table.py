@@ -93,7 +93,7 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
     weak = segments.rows(report)
     if weak:
         extra = Table(title=segments.TITLE, show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in segments.COLUMNS:
+        for column in segments.columns(report):
             extra.add_column(column, overflow="fold")
         for row in weak:
             extra.add_row(*(Text(cell) for cell in row))
