@@ -216,6 +216,23 @@ class FairnessCheck(Check):
         return self
 
 
+class WeakSegmentsCheck(Check):
+    """The search for slices where the loss concentrates (docs/segments.md)."""
+
+    columns: list[str] | None = None
+    min_rows: int = Field(default=200, ge=2)
+    min_positives: int = Field(default=10, ge=0)
+    min_effect: float = Field(default=0.2, ge=0)
+    alpha: Fraction = 0.05
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    bins: int = Field(default=5, ge=2, le=20)
+    top_categories: int = Field(default=20, ge=1, le=200)
+    max_slices: int = Field(default=50_000, ge=1, le=1_000_000)
+    time_budget: Duration = Field(default_factory=lambda: dt.timedelta(seconds=10))
+    max_reported: int = Field(default=10, ge=1, le=1000)
+    max_gap: float | None = Field(default=None, ge=0)
+
+
 class Validate(Section):
     schema_: SchemaCheck = Field(default_factory=SchemaCheck, alias="schema")
     missing: MissingCheck = Field(default_factory=MissingCheck)
@@ -230,6 +247,7 @@ class Validate(Section):
     latency: LatencyCheck = Field(default_factory=LatencyCheck)
     performance: PerformanceCheck = Field(default_factory=PerformanceCheck)
     fairness: FairnessCheck = Field(default_factory=FairnessCheck)
+    weak_segments: WeakSegmentsCheck = Field(default_factory=WeakSegmentsCheck)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -289,6 +307,13 @@ class Bootstrap(Section):
 COMPARE_EXTRA_METRICS = tuple(COMPARE_EXTRA_BY_NAME)
 
 
+class CompareWeakSegments(Section):
+    """Slices where the candidate regresses; the search's settings are validate.weak_segments'."""
+
+    enabled: bool = True
+    reject: bool = False
+
+
 class Compare(Section):
     mode: Literal["canary", "shadow"] = "canary"
     primary_metric: str | None = None
@@ -303,6 +328,7 @@ class Compare(Section):
     top_disagreements: int = Field(default=10, ge=0, le=1000)
     min_paired_fraction: Fraction = 0.9
     min_segment_size: int = Field(default=200, ge=1)
+    weak_segments: CompareWeakSegments = Field(default_factory=CompareWeakSegments)
 
     @model_validator(mode="after")
     def _known_metrics(self) -> Compare:

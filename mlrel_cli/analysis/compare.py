@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis import compare_slices
 from mlrel_cli.analysis.compare_judge import (
     LATENCY_QUANTILES,
     PRIMARY,
@@ -128,6 +129,7 @@ def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Tabl
                 if not log.has(column):
                     raise LogError(f"proxy metric column '{column}' is not in the log", log.path)
                 columns[f"__col_{column}"] = column
+    columns.update(compare_slices.columns_to_read(log, roles, policy, bool(roles.label) or labels is not None))
     names = list(dict.fromkeys(columns.values()))
     table = log.read(names)
     out = {key: table.column(name) for key, name in columns.items()}
@@ -490,7 +492,10 @@ def compare(
             metrics, details = compare_canary(task, base, cand, policy, primary, rng)
             details = {"mann_whitney": details}
             segments = compare_segments(task, base, cand, policy, primary, rng)
+        if isinstance(cand, ModelRows) and (found := compare_slices.regressions(task, base, cand, policy, mode)):
+            details["weak_segments"] = found
         verdict, reasons, score = _verdict(base, cand, metrics, segments, policy, primary, mode)
+        verdict, reasons = compare_slices.verdict(verdict, reasons, details.get("weak_segments"), policy)
         entries.append({"version": cand.version, "verdict": verdict, "reasons": reasons, "score": score,
                         "metrics": {m.name: m.to_dict() for m in metrics}, "segments": segments,
                         "rows": cand.rows, "labelled_rows": cand.labelled_rows, **details})  # fmt: skip
@@ -603,6 +608,8 @@ def _report(
                         source=policy.source_of("compare.reject_on_segment_regression"),
                     )
                 )
+        if (slices_check := compare_slices.check(entry, policy)) is not None:
+            checks.append(slices_check)
         checks.append(
             Check(
                 name=f"{entry['version']}:verdict",
@@ -629,5 +636,11 @@ def _report(
             "primary_metric": primary,
             "policy": list(policy.files),
         },
-        sections={"verdict": overall, "recommended": recommended, "baseline": base.version, "candidates": ranked},
+        sections={
+            "verdict": overall,
+            "recommended": recommended,
+            "baseline": base.version,
+            "candidates": ranked,
+            "weak_segments": compare_slices.rows_of(ranked),
+        },
     )

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from mlrel_cli.analysis import postmortem_slices
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.logs import Log, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
@@ -139,6 +140,7 @@ def postmortem(
     impact: dict[str, Any] = {}
     segments: list[dict[str, Any]] = []
     drift_findings: list[dict[str, Any]] = []
+    weak: dict[str, Any] | None = None
     task = policy.task
 
     if log is None:
@@ -214,6 +216,9 @@ def postmortem(
         if values is not None and onset is not None:
             recovered = facts["change_point"]["recovered"]
             segments = _segments(log, policy, values, ts, onset, recovered, metric_name)
+            during = (ts >= _us(onset)) & ((ts < _us(recovered)) if recovered else True)
+            timed = np.where(ts >= 0, values, np.nan)
+            weak = postmortem_slices.during_onset(log, reference, roles, policy, timed, metric_name or "", during)
         if reference is not None and onset is not None:
             drift_findings = _drift_at_onset(reference, log, policy, onset, width_us)
         elif reference is None:
@@ -222,7 +227,7 @@ def postmortem(
     changes = _changes(registry, incident, policy, onset, undetermined)
     checks_history = _run_history(history, onset, incident, policy)
     times = _times(incident, onset, policy, undetermined)
-    causes = _root_causes(changes, drift_findings, segments, onset, policy)
+    causes = postmortem_slices.with_causes(_root_causes(changes, drift_findings, segments, onset, policy), weak)
     timeline = _timeline(incident, onset, changes, checks_history, drift_findings, metric_name)
 
     facts.update(
@@ -230,6 +235,7 @@ def postmortem(
         drift=drift_findings, changes=changes, run_history=checks_history, times=times, root_causes=causes,
         timeline=timeline, undetermined=undetermined, window=int(spec.window.total_seconds()),
         reverts=[{k: c[k] for k in ("time", "kind", "what", "ref", "revert", "actor")} for c in changes if c.get("revert")],
+        weak_segments=weak["slices"] if weak else [],
     )  # fmt: skip
     checks = _checks(times, onset, policy)
     status = Status.WARN if any(c.status == Status.WARN for c in checks) else Status.PASS
@@ -244,7 +250,7 @@ def postmortem(
         summary=summary,
         checks=tuple(checks),
         inputs={"incident": incident.id, "log": log.path if log else None, "policy": list(policy.files)},
-        sections={"postmortem": facts},
+        sections={"postmortem": facts, "weak_segments": facts["weak_segments"]},
     )
 
 

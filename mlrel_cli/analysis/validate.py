@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis import weak_segments
 from mlrel_cli.durations import format_duration
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
@@ -149,7 +150,7 @@ def validate(
         summary=_summary(status, checks, log.num_rows),
         checks=tuple(checks),
         inputs=inputs,
-        sections={"segments": segment_rows},
+        sections={"segments": segment_rows, "weak_segments": weak_segments.rows_of(checks)},
     )
 
 
@@ -199,6 +200,9 @@ def _cluster_label_checks(ctx: _Context) -> tuple[list[Check], str | None, list[
         if spec.performance.enabled:
             found, segment_rows = _cluster_performance(ctx)
             checks.extend(found)
+            if spec.weak_segments.enabled:
+                checks.append(weak_segments.from_cluster(ctx.facts.weak_segments(), task, spec.weak_segments,
+                                                         ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
     for name in ctx.policy.proxy_metrics:
         checks.append(_proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:
@@ -945,6 +949,10 @@ def _performance(ctx: _Context, task: str, prediction: pa.Array, labels: pa.Arra
         found, rows = _segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
         checks.extend(found)
         segment_rows.extend(rows)
+    if ctx.policy.validate_.weak_segments.enabled:
+        checks.append(weak_segments.check(ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, task,
+                      data.truth, data.predicted, data.keep, ctx.policy.validate_.weak_segments,
+                      ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
     return checks, segment_rows
 
 
@@ -1357,6 +1365,10 @@ class ClusterFacts:
         task = ctx.policy.task
         if roles.label is not None:
             task = cls._labelled(ctx, engine, current)
+            if spec.performance.enabled and task is not None:
+                current["weak_segments"] = weak_segments.gather_on_cluster(
+                    engine, log, ctx.reference, roles.features, roles.segments, roles.prediction, roles.label, task,
+                    ctx.policy)  # fmt: skip
         elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
             fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
             sample = engine.reduce(log, [roles.prediction],
@@ -1441,6 +1453,9 @@ class ClusterFacts:
             log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
         )
         return task
+
+    def weak_segments(self) -> dict[str, Any] | None:
+        return self._current.get("weak_segments")
 
     def reference_numeric(self, name: str) -> NumericFacts | None:
         return self._reference.get(f"numeric:{name}")

@@ -25,7 +25,8 @@ from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, ranking_units
 from mlrel_cli.stats.sketch import QuantileSketch
 
-ALL = "__all__"  # the one model of a log holding a single model's rows
+ALL = "__all__"
+SLICE_PREFIX = "__slice:"  # the one model of a log holding a single model's rows
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ModelRows:
     query: np.ndarray | None = None  # ranking and per-query proxy metrics: the query code of each row
     position: np.ndarray | None = None
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # proxy metric inputs, as float
+    slice_columns: dict[str, tuple[str, pa.ChunkedArray]] = field(default_factory=dict)  # weak-segment search: kind, values
 
     @property
     def labelled_rows(self) -> int:
@@ -93,6 +95,9 @@ def model_rows(table: pa.Table, version: str, policy: Policy) -> ModelRows:
             if pa.types.is_boolean(column.type):
                 column = pc.cast(column, pa.float64())
             model.columns[name.removeprefix("__col_")] = to_numpy_float(column)
+        elif name.startswith(SLICE_PREFIX):  # the weak-segment search's columns, "__slice:<kind>:<name>"
+            kind, column_name = name.removeprefix(SLICE_PREFIX).split(":", 1)
+            model.slice_columns[column_name] = (kind, table.column(name))
     model.truth = truth  # encoded once the task is known
     return model
 

@@ -13,6 +13,7 @@ import datetime as dt
 import html
 from typing import Any
 
+from mlrel_cli.render import segments
 from mlrel_cli.render.values import fmt_value, scrub, top_offenders
 from mlrel_cli.report import Report, Status
 
@@ -154,7 +155,9 @@ def bar_pairs(labels: list[str], reference: list[float], current: list[float], w
     return "".join(parts)
 
 
-def interval_chart(rows: list[tuple[str, float, float, float, str]], width: int = 520) -> str:
+def interval_chart(
+    rows: list[tuple[str, float, float, float, str]], width: int = 520, axis: str = "0 (candidate - baseline)"
+) -> str:
     """Deltas with their intervals, one row each, on a scale centred on zero."""
     if not rows:
         return ""
@@ -174,7 +177,7 @@ def interval_chart(rows: list[tuple[str, float, float, float, str]], width: int 
         if all(map(_finite, (delta, low, high))):
             parts.append(f'<line x1="{px(low):.1f}" y1="{y}" x2="{px(high):.1f}" y2="{y}" stroke="{color}" stroke-width="3"/>')
             parts.append(f'<circle cx="{px(delta):.1f}" cy="{y}" r="4" fill="{color}"/>')
-    parts.append(f'<text x="{mid}" y="{height - 4}" text-anchor="middle">0 (candidate - baseline)</text></svg>')
+    parts.append(f'<text x="{mid}" y="{height - 4}" text-anchor="middle">{_e(axis)}</text></svg>')
     return "".join(parts)
 
 
@@ -318,6 +321,19 @@ def _drill_section(report: Report) -> str:
     )
 
 
+def _weak_segments_section(report: Report) -> str:
+    found = report.sections.get("weak_segments") or []
+    if not found:
+        return ""
+    bars = [(segments.slice_text(w), w["delta"], w["ci_low"], w["ci_high"], "#c62828") for w in found]
+    table = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in segments.rows(report))
+    head = "".join(f"<th>{_e(c)}</th>" for c in segments.columns(report))
+    return (
+        f"<h2>{_e(segments.TITLE)}</h2><div class='chart'>{interval_chart(bars, axis='0 (inside - outside)')}</div>"
+        f"<table><tr>{head}</tr>{table}</table>"
+    )
+
+
 def render(report: Report) -> str:
     body = [
         f"<h1>mlrel {_e(report.command)} {_badge(report.status)}</h1>",
@@ -334,6 +350,7 @@ def render(report: Report) -> str:
         body.append(_postmortem_section(report))
     elif report.command == "drill":
         body.append(_drill_section(report))
+    body.append(_weak_segments_section(report))
     body.append(_checks_table(report))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlrel_cli.render import segments
 from mlrel_cli.render.values import fmt_value, scrub, top_offenders
 from mlrel_cli.report import Report, Status
 
@@ -34,6 +35,16 @@ def render(report: Report) -> str:
         lines += [f"### {section.get('title', '')}", "", "| " + " | ".join(section["columns"]) + " |"]
         lines.append("|" + "---|" * len(section["columns"]))
         lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section["rows"]]
+        lines.append("")
+    weak = segments.rows(report)
+    if weak:
+        lines += [
+            f"### {segments.TITLE}",
+            "",
+            "| " + " | ".join(segments.columns(report)) + " |",
+            "|" + "---|" * len(segments.columns(report)),
+        ]
+        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in weak]
         lines.append("")
     if not report.checks:
         return scrub("\n".join([*lines, f"<sub>generated {report.generated_at} by mlrel</sub>", ""]))

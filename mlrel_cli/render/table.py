@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from mlrel_cli.render import segments
 from mlrel_cli.render.values import fmt_value, scrub, sparkline, top_offenders
 from mlrel_cli.report import Check, Report, Status
 
@@ -111,6 +112,14 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
             extra.add_column(column, overflow="fold")
         for row in section["rows"]:
             extra.add_row(*(_plain(cell) for cell in row))
+        parts.append(extra)
+    weak = segments.rows(report)
+    if weak:
+        extra = Table(title=segments.TITLE, show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in segments.columns(report):
+            extra.add_column(column, overflow="fold")
+        for row in weak:
+            extra.add_row(*(Text(cell) for cell in row))
         parts.append(extra)
     counts = report.counts()
     if not report.checks:

@@ -1,0 +1,318 @@
+"""The ``weak_segments`` check: slices of the log where the model's errors concentrate (docs/segments.md).
+
+The columns are read one at a time and turned into integer codes at once (numeric ranges from the
+reference's quantile bins, or the log's own without a reference; the most frequent categories; missing);
+the search itself is ``stats.slices.search`` on those codes and the per-row loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.errors import PolicyError
+from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
+from mlrel_cli.policy import WeakSegmentsCheck
+from mlrel_cli.report import Check, Status
+from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+from mlrel_cli.stats.slices import (
+    Binned,
+    Budget,
+    Condition,
+    Config,
+    Search,
+    WeakSlice,
+    add_pair_sums,
+    bin_categories,
+    bin_numeric,
+    numeric_edges,
+    single_sums,
+)
+
+NAME = "weak_segments"
+EPS = 1e-15
+SAMPLE_ROWS = 200_000  # on a cluster, the bins come from a uniform sample of about this many labelled rows
+
+
+def per_row_loss(
+    task: str, truth: np.ndarray, predicted: np.ndarray, metric: str | None = None
+) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """The loss the search compares, its metric name, and the positives (binary) for ``min_positives``.
+
+    Log loss for binary scores, squared error for regression, 1 - accuracy for classes (and for a binary
+    model that logs a class, whose log loss would only count mistakes at the clip).
+    """
+    if task == BINARY:
+        positives = truth.astype(bool)
+        if metric == "error_rate" or (metric is None and np.isin(predicted, (0.0, 1.0)).all()):
+            return "error_rate", (predicted.astype(bool) != positives).astype(np.float64), positives
+        p = np.clip(predicted.astype(np.float64), EPS, 1 - EPS)
+        return "log_loss", -np.log(np.where(positives, p, 1 - p)), positives
+    if task == MULTICLASS:
+        return "error_rate", (truth != predicted).astype(np.float64), None
+    if task == REGRESSION:
+        return "squared_error", (truth.astype(np.float64) - predicted.astype(np.float64)) ** 2, None
+    raise ValueError(f"no per-row loss for task {task!r}")
+
+
+def searched_columns(log: Log, features: dict[str, str], segments: tuple[str, ...], cfg: WeakSegmentsCheck) -> dict[str, str]:
+    """Column -> numeric or categorical: the policy's list, else the features (text excluded) and segments."""
+    if cfg.columns is not None:
+        out = {}
+        for name in cfg.columns:
+            if not log.has(name):
+                raise PolicyError(f"validate.weak_segments.columns: column '{name}' is not in the {log.label}")
+            kind = "categorical" if name in segments else features.get(name) or kind_of_type(log.schema.field(name).type)
+            if kind not in ("numeric", "categorical"):
+                raise PolicyError(f"validate.weak_segments.columns: column '{name}' is neither numeric nor categorical")
+            out[name] = kind
+        return out
+    out = {name: kind for name, kind in features.items() if kind in ("numeric", "categorical")}
+    out.update({name: "categorical" for name in segments})
+    return out
+
+
+def bin_column(log: Log, reference: Log | None, name: str, kind: str, keep: np.ndarray, cfg: WeakSegmentsCheck) -> Binned:
+    column = log.column(name)
+    if kind == "numeric" and kind_of_type(column.type) == "numeric":
+        values = to_numpy_float(column)[keep]
+        source = values
+        if reference is not None and reference.has(name) and kind_of_type(reference.schema.field(name).type) == "numeric":
+            source = to_numpy_float(reference.column(name))
+        return bin_numeric(name, values, numeric_edges(source, cfg.bins))
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    encoded = pc.dictionary_encode(array)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
+    return bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
+
+
+def config_of(cfg: WeakSegmentsCheck, task: str) -> Config:
+    return Config(
+        min_rows=cfg.min_rows,
+        min_positives=cfg.min_positives if task == BINARY else 0,
+        min_effect=cfg.min_effect,
+        alpha=cfg.alpha,
+        confidence=cfg.confidence,
+        max_reported=cfg.max_reported,
+        budget=Budget(max_slices=cfg.max_slices, seconds=cfg.time_budget.total_seconds()),
+    )
+
+
+def check(
+    log: Log,
+    reference: Log | None,
+    features: dict[str, str],
+    segments: tuple[str, ...],
+    task: str,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    keep: np.ndarray,
+    cfg: WeakSegmentsCheck,
+    source: str | None,
+) -> Check:
+    """Search the labelled rows (``keep`` over the log) for weak slices and judge the largest gap."""
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return Check(NAME, Status.SKIPPED, message=f"no per-row loss for task '{task}' yet")
+    columns = searched_columns(log, features, segments, cfg)
+    if not columns:
+        return Check(NAME, Status.SKIPPED, message="no feature or segment column to slice on")
+    metric, loss, positives = per_row_loss(task, truth, predicted)
+    binned = [bin_column(log, reference, name, kind, keep, cfg) for name, kind in columns.items()]
+    from mlrel_cli.stats.slices import search
+
+    found = search(binned, loss, positives, config_of(cfg, task))
+    return judge(found, metric, cfg, source, list(columns), edges_from="reference" if reference is not None else "log")
+
+
+def judge(found: Search, metric: str, cfg: WeakSegmentsCheck, source: str | None, columns: list[str], edges_from: str) -> Check:
+    """Pass without ``max_gap``, or when no gap exceeds it; fail when one exceeds it by more than its noise (the
+    interval's low end is above it), warn when only within the noise."""
+    slices = [s.to_dict(metric) for s in found.slices]
+    details: dict[str, Any] = {
+        "weak_segments": slices,
+        "metric": metric,
+        "tried": found.tried,
+        "significant": found.significant,
+        "pairs_searched": found.pairs_searched,
+        "pairs_possible": found.pairs_possible,
+        "stopped_by": found.stopped_by,
+        "columns": columns,
+        "bins_from": edges_from,
+        "top": [{"value": s.label, "count": f"{s.rows:,} rows, {s.delta:+.3g}"} for s in found.slices],
+    }
+    budget = ""
+    if found.stopped_by:
+        budget = f"; search stopped by its {found.stopped_by} budget after {found.pairs_searched} of {found.pairs_possible} pairs"
+    if not found.slices:
+        return Check(
+            NAME,
+            Status.PASS,
+            value=0.0,
+            threshold=cfg.max_gap,
+            message=f"no slice of {found.tried:,} tried has a significantly higher {metric}{budget}",
+            details=details,
+            source=source,
+        )
+    worst: WeakSlice = max(found.slices, key=lambda s: s.delta)
+    status = Status.PASS  # without max_gap the slices are reported, not judged (as a metric without a bound)
+    if cfg.max_gap is not None and worst.delta > cfg.max_gap:
+        status = Status.FAIL if worst.ci_low > cfg.max_gap else Status.WARN
+    message = (
+        f"{len(found.slices)} weak segment(s) among {found.tried:,} slices tried; worst: {worst.label} "
+        f"({worst.rows:,} rows): {metric} {worst.inside:.4g} vs {worst.outside:.4g} outside, "
+        f"{worst.delta:+.3g} [{worst.ci_low:+.3g}, {worst.ci_high:+.3g}], adjusted p {worst.adjusted_p:.2g}{budget}"
+        + ("" if cfg.max_gap is not None else " (no max_gap set)")
+    )
+    return Check(NAME, status, value=worst.delta, threshold=cfg.max_gap, message=message, details=details, source=source)
+
+
+def rows_of(checks: list[Check]) -> list[dict[str, Any]]:
+    """The report's top-level ``weak_segments`` list: the slices of the ``weak_segments`` check, if it ran."""
+    for found in checks:
+        if found.name == NAME:
+            return list(found.details.get("weak_segments", []))
+    return []
+
+
+# ---------------------------------------------------------------- on a cluster: bins from a sample, sums per row group
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What every row group needs to sum its slices alike: the bins, the loss, the pairs."""
+
+    prediction: str
+    label: str
+    task: str
+    metric: str
+    positive: Any
+    columns: tuple[tuple[str, str, tuple[Any, ...]], ...]  # name, numeric or categorical, edges or category values
+    sizes: tuple[int, ...]
+    pairs: tuple[tuple[int, int], ...]
+
+
+def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
+    if pa.types.is_boolean(array.type):
+        return pc.fill_null(pc.equal(array, pa.scalar(str(positive).lower() in ("1", "true"))), False).to_numpy(
+            zero_copy_only=False
+        )
+    if kind_of_type(array.type) == "numeric":
+        return to_numpy_float(array) == float(positive)
+    return pc.cast(array, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+
+
+def labelled_rows(table: pa.Table, plan: ClusterPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth, prediction and the mask of the rows with both, encoded as the local engine encodes them."""
+    label = table.column(plan.label).combine_chunks()
+    prediction = table.column(plan.prediction).combine_chunks()
+    keep = label.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
+    if plan.task == BINARY:
+        truth = _is_positive(label, plan.positive)
+        numeric = kind_of_type(prediction.type) == "numeric"
+        score = to_numpy_float(prediction) if numeric else _is_positive(prediction, plan.positive).astype(np.float64)
+        keep &= np.isfinite(score)
+        return truth[keep], score[keep], keep
+    if plan.task == MULTICLASS:
+        strings = [pc.cast(a, pa.string()).to_numpy(zero_copy_only=False) for a in (label, prediction)]
+        return strings[0][keep].astype(str), strings[1][keep].astype(str), keep
+    y, p = to_numpy_float(label), to_numpy_float(prediction)
+    keep &= np.isfinite(y) & np.isfinite(p)
+    return y[keep], p[keep], keep
+
+
+def _codes(column: pa.ChunkedArray, kind: str, spec: tuple[Any, ...], keep: np.ndarray) -> np.ndarray:
+    if kind == "numeric":
+        values = to_numpy_float(column)[keep]
+        codes = np.searchsorted(np.asarray(spec, dtype=np.float64), values, side="right").astype(np.int32)
+        codes[~np.isfinite(values)] = len(spec) + 1
+        return codes
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    index = pc.index_in(array, value_set=pa.array(list(spec), type=array.type))
+    codes = index.fill_null(len(spec)).to_numpy(zero_copy_only=False).astype(np.int32)
+    codes[array.is_null().to_numpy(zero_copy_only=False)] = len(spec) + 1
+    return codes[keep]
+
+
+def slice_sums_on_row_group(table: pa.Table, plan: ClusterPlan) -> dict[str, Any]:
+    """Runs on a worker: one row group's slice sums (mergeable by addition)."""
+    truth, predicted, keep = labelled_rows(table, plan)
+    _, loss, positives = per_row_loss(plan.task, truth, predicted, plan.metric)
+    codes = [_codes(table.column(name), kind, spec, keep) for name, kind, spec in plan.columns]
+    sums = single_sums(codes, plan.sizes, loss, positives)
+    add_pair_sums(sums, codes, loss, positives, list(plan.pairs))
+    return {"weak_segments": sums}
+
+
+def gather_on_cluster(
+    engine: Any, log: Log, reference: Log | None, features: dict[str, str], segments: tuple[str, ...],
+    prediction: str, label: str, task: str, policy: Any,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Bins from a uniform sample of the log (numeric edges from one of the reference when given), then every
+    row group's sums of every single condition and pair, merged by the engine (``engine.reduce``)."""
+    from functools import partial
+
+    from mlrel_cli.facts.merge import sample_rows
+
+    cfg = policy.validate_.weak_segments
+    if not cfg.enabled or task not in (BINARY, MULTICLASS, REGRESSION):
+        return None
+    kinds = searched_columns(log, features, segments, cfg)
+    if not kinds:
+        return None
+    columns = list(dict.fromkeys([*kinds, prediction, label]))
+    fraction = min(1.0, SAMPLE_ROWS / max(log.num_rows, 1))
+    sample = engine.reduce(log, columns, partial(sample_rows, columns=columns, fraction=fraction), True)["sample"].table
+    probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
+    truth, predicted, keep = labelled_rows(sample, probe)
+    metric, _, _ = per_row_loss(task, truth, predicted)
+    ref_sample = None
+    numeric_ref = [n for n, k in kinds.items() if k == "numeric" and reference is not None and reference.has(n)
+                   and kind_of_type(reference.schema.field(n).type) == "numeric"]  # fmt: skip
+    if reference is not None and numeric_ref:
+        share = min(1.0, SAMPLE_ROWS / max(reference.num_rows, 1))
+        ref_sample = engine.reduce(reference, numeric_ref, partial(sample_rows, columns=numeric_ref, fraction=share),
+                            True)["sample"].table  # fmt: skip
+    specs, conditions = [], []
+    for name, kind in kinds.items():
+        if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
+            values = to_numpy_float(sample.column(name))[keep]
+            source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
+            edges = numeric_edges(source, cfg.bins)
+            binned = bin_numeric(name, values, edges)
+            missing = Condition(name, "missing")  # the sample may lack the log's nulls: the condition is always there
+            specs.append((name, "numeric", tuple(float(e) for e in edges)))
+            conditions.append((*binned.conditions[:-1], missing))
+        else:
+            array = sample.column(name).combine_chunks()
+            if pa.types.is_dictionary(array.type):
+                array = array.dictionary_decode()
+            encoded = pc.dictionary_encode(array)
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
+            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
+            values = tuple(c.value for c in binned.conditions[:-2] if c is not None)
+            specs.append((name, "categorical", values))
+            conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
+    sizes = tuple(len(c) for c in conditions)
+    pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
+    plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
+    sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
+    return {"sums": sums, "conditions": conditions, "metric": metric, "columns": list(kinds),
+            "bins_from": "reference sample" if ref_sample is not None else "log sample"}  # fmt: skip
+
+
+def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmentsCheck, source: str | None) -> Check:
+    """The check judged from the merged sums, as the local search judges its own (``stats.slices.judge_sums``)."""
+    from mlrel_cli.stats.slices import judge_sums
+
+    if found is None:
+        return Check(NAME, Status.SKIPPED, message=f"no per-row loss for task '{task}' yet or no column to slice on")
+    search = judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
+    return judge(search, found["metric"], cfg, source, found["columns"], found["bins_from"])
