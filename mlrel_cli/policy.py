@@ -247,7 +247,8 @@ class Drift(Section):
     window: Duration | None = None
     onset_windows: int = Field(default=2, ge=1, le=100)
     min_rows: int = Field(default=100, ge=1)
-    false_alarm_rate: Fraction = 0.01
+    run_false_alarm_rate: Fraction = 0.05
+    false_alarm_rate: Fraction | None = None
     tests: DriftTests = Field(default_factory=DriftTests)
     critical: list[str] = Field(default_factory=list)
     max_drifted_share: Fraction = 0.5

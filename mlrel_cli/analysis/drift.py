@@ -213,8 +213,14 @@ def drift(
     if labels is not None:
         current_labels = join_labels(current, cur_roles, labels, policy).labels
 
+    from mlrel_cli.stats.drift import comparison_false_alarm_rate
+
+    rate = comparison_false_alarm_rate(
+        spec.run_false_alarm_rate, spec.false_alarm_rate, sum(not plan.method.is_test for plan in plans)
+    )
+
     def run(plan: _Plan) -> FeatureDrift:
-        result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name))
+        result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name), rate)
         progress(plan.name)
         return result
 
@@ -727,6 +733,7 @@ def _compare(
     windows: _Windows | None,
     current_labels: pa.Array | None,
     precomputed: tuple[Any, Any, list[Any]] | None = None,
+    false_alarm_rate: float = 0.01,
 ) -> FeatureDrift:
     spec = policy.drift
     if precomputed is not None:  # built on a cluster: no rows here
@@ -736,7 +743,7 @@ def _compare(
         cur_summary, window_summaries = summarise_column(
             _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
         )
-    quantile = 1.0 - spec.false_alarm_rate
+    quantile = 1.0 - false_alarm_rate
     noise_cache: dict[int, float] = {}
 
     def noise_at(n: int) -> float:
@@ -751,6 +758,8 @@ def _compare(
         """status, score, result, threshold, why-inconclusive"""
         if ref_summary.count == 0:
             return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
+        if ref_summary.count < spec.min_rows:  # a reference of a few rows says nothing about its distribution
+            return Status.INCONCLUSIVE, None, None, None, f"{ref_summary.count:,} reference rows, fewer than {spec.min_rows:,}"
         if cur.count == 0:
             return Status.INCONCLUSIVE, None, None, None, "no values in the current log"
         if cur.count < spec.min_rows:

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Calibration benchmark: how often mlrel's default verdicts are wrong, on simulated logs with known truth.
+
+Every figure is a rate over runs of the real command (in process, through
+the CLI, JSON report, the default policy), on logs simulated with fixed
+seeds that were never used to tune mlrel:
+
+- drift false alarms: no drift at all, 20 features (4 each of normal,
+  lognormal, bimodal, integer-valued and a 50-category long tail) and the
+  prediction, at n rows a side; per feature (share of comparisons whose
+  drift status is fail or warn) and per run (share of runs flagging any);
+  with and without ``--window`` (8 windows);
+- drift power: the same runs with four normal features shifted by 0.1,
+  0.2, 0.5 and 1 standard deviation; the share of runs that flag each;
+- compare: false rejects on A/A canaries and shadows (both sides the same
+  model), and the power to reject a candidate 5 accuracy points worse;
+- postmortem: onset found (and within a window of the truth) on incidents
+  of 8 and 96 windows with accuracy down by a third, and false onsets on
+  the same logs without an incident;
+- validate: the share of clean logs that pass.
+
+    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,postmortem,validate]
+
+``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
+A rate of k in r runs is printed with r; its standard error is about
+sqrt(p (1 - p) / r).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from typer.testing import CliRunner  # noqa: E402
+
+from mlrel_cli.cli.app import app  # noqa: E402
+
+T0_US = 1_795_392_000 * 1_000_000  # 2026-11-23T00:00:00Z
+HOUR_US = 3_600 * 1_000_000
+SHAPES = ("normal", "lognormal", "bimodal", "integer", "categorical")
+PER_SHAPE = 4
+SHIFTS = (0.1, 0.2, 0.5, 1.0)
+SIZES = (200, 500, 2_000, 20_000, 200_000)
+CATEGORIES = np.array([f"c{i:02d}" for i in range(50)])
+ZIPF = 1.0 / np.arange(1, 51) ** 1.2
+ZIPF /= ZIPF.sum()
+
+runner = CliRunner()
+
+
+def cli_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
+    result = runner.invoke(app, [*map(str, args), "--format", "json"], catch_exceptions=False)
+    if not result.stdout.strip():
+        raise SystemExit(f"mlrel {' '.join(map(str, args[:3]))} ...: {result.stderr}")
+    return result.exit_code, json.loads(result.stdout)
+
+
+def draw(shape: str, n: int, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:
+    """n values of a distribution shape; ``shift`` moves the mean by that many of its standard deviations."""
+    if shape == "normal":
+        return rng.normal(shift, 1.0, n)
+    if shape == "lognormal":
+        return rng.lognormal(0.0, 0.75, n)
+    if shape == "bimodal":
+        return np.where(rng.random(n) < 0.3, rng.normal(-2.0, 0.5, n), rng.normal(1.0, 1.0, n))
+    if shape == "integer":
+        return rng.poisson(3.0, n).astype(np.float64)
+    return CATEGORIES[rng.choice(50, n, p=ZIPF)]
+
+
+def drift_log(n: int, rng: np.random.Generator, shifts: dict[str, float] | None = None) -> pa.Table:
+    """A log of n rows over 8 hours: 20 features of five shapes, a prediction and a timestamp."""
+    columns: dict[str, Any] = {
+        "timestamp": pa.array(T0_US + np.sort(rng.integers(0, 8 * HOUR_US, n)), type=pa.timestamp("us", tz="UTC"))
+    }
+    for shape in SHAPES:
+        for i in range(PER_SHAPE):
+            name = f"{shape}_{i}"
+            columns[name] = draw(shape, n, rng, (shifts or {}).get(name, 0.0))
+    columns["prediction"] = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 1.0, n)))
+    return pa.table(columns)
+
+
+def rate(hits: int, runs: int) -> str:
+    return f"{hits / runs:6.1%} ({hits}/{runs})" if runs else "n/a"
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    sys.stdout.flush()
+
+
+def drift_runs(n: int, runs: int, window: bool, shifts: dict[str, float] | None, seed: int, work: Path) -> list[dict[str, str]]:
+    """Per run, each feature's drift status (from the features and outputs lists of the JSON report)."""
+    out = []
+    for r in range(runs):
+        rng = np.random.default_rng([seed, n, r])
+        ref, cur = work / "ref.parquet", work / "cur.parquet"
+        pq.write_table(drift_log(n, rng), ref)
+        pq.write_table(drift_log(n, rng, shifts), cur)
+        args: list[str | Path] = ["drift", "--reference", ref, "--current", cur]
+        if window:
+            args += ["--window", "1h"]
+        _, report = cli_json(*args)
+        out.append({f["name"]: f["status"] for f in report["features"] + report.get("outputs", [])})
+    return out
+
+
+def flagged(status: str) -> bool:
+    return status in ("fail", "warn")
+
+
+def bench_drift(scale: float, work: Path) -> None:
+    runs_at = {200: 200, 500: 200, 2_000: 120, 20_000: 60, 200_000: 20}
+    fa_rows, power_rows = [], []
+    for window in (False, True):
+        for n in SIZES:
+            runs = max(5, round(runs_at[n] * scale))
+            t = time.perf_counter()
+            null = drift_runs(n, runs, window, None, 1, work)
+            per_shape = []
+            for shape in SHAPES:
+                names = [f"{shape}_{i}" for i in range(PER_SHAPE)]
+                hits = sum(flagged(run[name]) for run in null for name in names)
+                per_shape.append(rate(hits, runs * PER_SHAPE))
+            any_run = sum(any(flagged(s) for s in run.values()) for run in null)
+            inconclusive = sum(s == "inconclusive" for run in null for s in run.values())
+            comparisons = sum(len(run) for run in null)
+            fa_rows.append([f"{n:,}", "8 x 1h" if window else "none", *per_shape, rate(any_run, runs),
+                            f"{inconclusive / comparisons:.0%}", f"{time.perf_counter() - t:.0f}"])  # fmt: skip
+            if window:
+                continue
+            shifts = {f"normal_{i}": s for i, s in enumerate(SHIFTS)}
+            shifted = drift_runs(n, max(5, runs // 2), window, shifts, 2, work)
+            power_rows.append(
+                [f"{n:,}"]
+                + [rate(sum(run[f"normal_{i}"] == "fail" for run in shifted), len(shifted)) for i in range(len(SHIFTS))]
+            )
+    table(
+        "drift: false alarms on unchanged logs (20 features + the prediction; flagged = fail or warn)",
+        ["rows a side", "window", *[f"per feature, {s}" for s in SHAPES], "per run (any flagged)", "inconclusive", "seconds"],
+        fa_rows,
+    )
+    table(
+        "drift: power (share of runs whose shifted normal feature fails)",
+        ["rows a side", *[f"{s} sd" for s in SHIFTS]],
+        power_rows,
+    )
+
+
+SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    args = parser.parse_args()
+    scale = 0.25 if args.quick else 1.0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only.split(","):
+            SECTIONS[name](scale, Path(tmp))
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
