@@ -53,7 +53,7 @@ HOUR_US = 3_600 * 1_000_000
 SHAPES = ("normal", "lognormal", "bimodal", "integer", "categorical")
 PER_SHAPE = 4
 SHIFTS = (0.1, 0.2, 0.5, 1.0)
-SIZES = (200, 500, 2_000, 20_000, 200_000)
+SIZES = (200, 500, 2_000, 20_000, 200_000, 1_000_000)
 CATEGORIES = np.array([f"c{i:02d}" for i in range(50)])
 ZIPF = 1.0 / np.arange(1, 51) ** 1.2
 ZIPF /= ZIPF.sum()
@@ -128,7 +128,7 @@ def flagged(status: str) -> bool:
 
 
 def bench_drift(scale: float, work: Path) -> None:
-    runs_at = {200: 200, 500: 200, 2_000: 120, 20_000: 60, 200_000: 20}
+    runs_at = {200: 100, 500: 100, 2_000: 60, 20_000: 30, 200_000: 10, 1_000_000: 4}
     fa_rows, power_rows = [], []
     for window in (False, True):
         for n in SIZES:
@@ -165,7 +165,81 @@ def bench_drift(scale: float, work: Path) -> None:
     )
 
 
-SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift}
+def classifier_log(n: int, rng: np.random.Generator, version: str, x: np.ndarray | None = None,
+                   label: np.ndarray | None = None, accuracy_drop: float = 0.0) -> pa.Table:  # fmt: skip
+    """A binary classifier's labelled log: score = sigmoid(2x + model noise); ``accuracy_drop`` turns that
+    share of all rows from right to wrong (their score mirrored across 0.5)."""
+    x = rng.normal(0.0, 1.0, n) if x is None else x
+    label = (rng.random(n) < 1.0 / (1.0 + np.exp(-2.0 * x))).astype(np.int8) if label is None else label
+    score = 1.0 / (1.0 + np.exp(-(2.0 * x + rng.normal(0.0, 0.5, n))))
+    if accuracy_drop:
+        right = np.flatnonzero((score >= 0.5) == (label == 1))
+        flip = rng.choice(right, size=round(accuracy_drop * n), replace=False)
+        score[flip] = 1.0 - score[flip]
+    return pa.table({
+        "timestamp": pa.array(T0_US + np.arange(n, dtype=np.int64) * 1_000_000, type=pa.timestamp("us", tz="UTC")),
+        "prediction_id": [f"r{i}" for i in range(n)],
+        "model_version": [version] * n,
+        "x": x,
+        "segment": rng.choice(["a", "b", "c"], n).tolist(),
+        "prediction": score,
+        "label": label,
+        "latency_ms": rng.lognormal(3.0, 0.3, n),
+    })  # fmt: skip
+
+
+def bench_compare(scale: float, work: Path) -> None:
+    runs, n = max(5, round(40 * scale)), 5_000
+    rows = []
+    for scenario in ("A/A canary", "A/A shadow", "canary, candidate 5 points less accurate",
+                     "shadow, candidate 5 points less accurate"):  # fmt: skip
+        rejected = 0
+        t = time.perf_counter()
+        for r in range(runs):
+            rng = np.random.default_rng([3, r, len(scenario)])
+            shadow = "shadow" in scenario
+            drop = 0.05 if "less accurate" in scenario else 0.0
+            base = classifier_log(n, rng, "v1")
+            if shadow:  # the same requests, scored by a second model of the same quality
+                x, label = base.column("x").to_numpy(), base.column("label").to_numpy()
+                cand = classifier_log(n, rng, "v2", x=x, label=label, accuracy_drop=drop)
+            else:
+                cand = classifier_log(n, rng, "v2", accuracy_drop=drop)
+            pq.write_table(base, work / "base.parquet")
+            pq.write_table(cand, work / "cand.parquet")
+            code, _ = cli_json("compare", "--baseline-log", work / "base.parquet", "--candidate-log",
+                               work / "cand.parquet", "--mode", "shadow" if shadow else "canary")  # fmt: skip
+            rejected += code == 1
+        rows.append([scenario, f"{n:,}", rate(rejected, runs), f"{time.perf_counter() - t:.0f}"])
+    table(
+        "compare: rejections (A/A: false rejects; 5-point drop: power)", ["scenario", "rows a side", "rejected", "seconds"], rows
+    )
+
+
+def bench_validate(scale: float, work: Path) -> None:
+    runs, n = max(5, round(60 * scale)), 5_000
+    rng = np.random.default_rng(5)
+    pq.write_table(classifier_log(n, rng, "v1"), work / "reference.parquet")
+    policy = work / "policy.yaml"
+    result = runner.invoke(app, ["init", "--from", str(work / "reference.parquet"), "-o", str(policy), "--force"])
+    if result.exit_code != 0:
+        raise SystemExit(result.output)
+    passed, failed_checks = 0, {}
+    for r in range(runs):
+        pq.write_table(classifier_log(n, np.random.default_rng([5, r]), "v1"), work / "current.parquet")
+        code, report = cli_json("validate", work / "current.parquet", "--reference", work / "reference.parquet",
+                                "-p", policy, "--now", "2026-11-23T01:30:00Z")  # fmt: skip
+        passed += code == 0 and report["status"] in ("pass", "warn")
+        for c in report["checks"]:
+            if c["status"] in ("fail", "inconclusive"):
+                failed_checks[c["name"]] = failed_checks.get(c["name"], 0) + 1
+    worst = ", ".join(f"{k} {v}" for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])) or "none"
+    table("validate: clean logs (policy from mlrel init on a clean reference)", ["rows", "passed", "checks that failed"],
+          [[f"{n:,}", rate(passed, runs), worst]])  # fmt: skip
+
+
+SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift, "compare": bench_compare,
+                                                      "validate": bench_validate}  # fmt: skip
 
 
 def main() -> None:
