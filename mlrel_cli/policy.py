@@ -249,6 +249,7 @@ class Drift(Section):
     min_rows: int = Field(default=100, ge=1)
     run_false_alarm_rate: Fraction = 0.05
     false_alarm_rate: Fraction | None = None
+    max_missing_change: Fraction = 0.01
     tests: DriftTests = Field(default_factory=DriftTests)
     critical: list[str] = Field(default_factory=list)
     max_drifted_share: Fraction = 0.5

@@ -78,3 +78,54 @@ def test_categorical_noise_line_shrinks_with_rows() -> None:
     ref = CategoricalSummary.from_counts([f"c{i}" for i in range(6)], counts, 0)
     method = METHOD_BY_NAME["jensen_shannon"]
     assert null_quantile(method, ref, 100, 0.99, 10) > null_quantile(method, ref, 10_000, 0.99, 10) > 0
+
+
+def test_missing_rate_test_matches_scipy() -> None:
+    from scipy import stats
+
+    from mlrel_cli.stats.drift import missing_rate_test
+
+    change, p = missing_rate_test(20, 1000, 60, 1200)
+    table = [[20, 980], [60, 1140]]
+    assert change == pytest.approx(60 / 1200 - 20 / 1000)
+    assert p == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
+    _, p_small = missing_rate_test(0, 200, 3, 200)  # expected counts below 5: Fisher's exact test
+    assert p_small == pytest.approx(stats.fisher_exact([[0, 200], [3, 197]]).pvalue)
+    assert missing_rate_test(0, 500, 0, 500) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("nan_share", [1.0, 0.05])
+def test_nan_or_null_predictions_are_prediction_drift(nan_share: float, mlrel, write_log) -> None:
+    rng = np.random.default_rng(11)
+    cur = _log(5000, rng)
+    cur["prediction"][: int(nan_share * 5000)] = np.nan
+    ref = write_log(_log(5000, rng))
+    code, report = mlrel.json("drift", "--reference", ref, "--current", write_log(cur), "-p",
+                              write_log_policy(write_log, "drift:\n  critical: [prediction]\n"))  # fmt: skip
+    found = check(report, "drift:prediction")
+    assert found["status"] == "fail" and "missing rate 0.0% ->" in found["message"], found
+    assert code == 1
+
+
+def test_a_feature_missing_from_the_current_log_fails(mlrel, write_log) -> None:
+    rng = np.random.default_rng(12)
+    cur = _log(2000, rng)
+    del cur["x3"]
+    code, report = mlrel.json("drift", "--reference", write_log(_log(2000, rng)), "--current", write_log(cur))
+    assert code == 1 and check(report, "schema")["status"] == "fail"
+    assert check(report, "schema")["details"]["missing_columns"] == ["x3"] and "x3" in report["summary"]
+
+
+def test_a_missing_rate_within_noise_is_not_drift(mlrel, write_log) -> None:
+    rng = np.random.default_rng(13)
+    ref, cur = _log(3000, rng), _log(3000, rng)
+    ref["x1"][rng.random(3000) < 0.1] = np.nan
+    cur["x1"][rng.random(3000) < 0.1] = np.nan  # the same 10 % missing on both sides
+    _, report = mlrel.json("drift", "--reference", write_log(ref), "--current", write_log(cur))
+    assert check(report, "drift:x1")["details"]["drift_status"] != "fail"
+
+
+def write_log_policy(write_log: Any, text: str) -> Any:
+    path = write_log({"a": [1]}).with_suffix(".yaml")
+    path.write_text(text)
+    return path

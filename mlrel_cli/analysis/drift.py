@@ -209,6 +209,10 @@ def drift(
             assert cur_roles.timestamp is not None
             windows = _cut_windows(current, cur_roles.timestamp, window)
 
+    for name in ref_roles.features:  # a feature the pipeline stopped sending is the worst drift of all
+        if name not in cur_roles.features and not current.has(name):
+            not_compared[name] = MISSING_FROM_CURRENT
+
     current_labels = None
     if labels is not None:
         current_labels = join_labels(current, cur_roles, labels, policy).labels
@@ -440,6 +444,9 @@ def _with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
 
 
 # ---------------------------------------------------------------- planning
+
+
+MISSING_FROM_CURRENT = "in the reference, missing from the current log"
 
 
 def _plan(
@@ -755,6 +762,13 @@ def _compare(
         return noise_cache[bucket]
 
     def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
+        """The values' verdict, made a failure when the missing rate moved beyond its noise."""
+        status, score, result, threshold, why = judge_values(cur)
+        # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
+        moved = "" if plan.role == "label" else missing_rate_moved(ref_summary, cur, false_alarm_rate, spec.max_missing_change)
+        return (Status.FAIL, score, result, threshold, moved) if moved else (status, score, result, threshold, why)
+
+    def judge_values(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
         """status, score, result, threshold, why-inconclusive"""
         if ref_summary.count == 0:
             return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
@@ -827,6 +841,17 @@ def _compare(
         onset=onset,
         histogram=_histogram(ref_summary, cur_summary, spec.bins),
     )
+
+
+def missing_rate_moved(ref: Any, cur: Any, false_alarm_rate: float, max_change: float) -> str:
+    """Why the missing rate (nulls and NaN) drifted, or '' when it did not: a change larger than
+    ``max_change`` and significant at the comparison's false-alarm rate."""
+    from mlrel_cli.stats.drift import missing_rate_test
+
+    change, p = missing_rate_test(ref.missing, ref.total, cur.missing, cur.total)
+    if not (abs(change) > max_change and p < false_alarm_rate):
+        return ""
+    return f"missing rate {ref.missing_rate:.1%} -> {cur.missing_rate:.1%} (p = {p:.2g}): nulls or NaN drifted"
 
 
 def _histogram(ref: Any, cur: Any, bins: int) -> dict[str, list[Any]] | None:
@@ -1148,6 +1173,19 @@ def _report(
                 source=r.source,
             )
         )
+    gone = [name for name, why in not_compared.items() if why == MISSING_FROM_CURRENT]
+    if gone:
+        checks.append(
+            Check(
+                name="schema",
+                status=Status.FAIL,
+                value=len(gone),
+                threshold=0,
+                message=f"{len(gone)} feature(s) of the reference missing from the current log: {', '.join(gone[:10])}",
+                details={"missing_columns": gone},
+                source="default",
+            )
+        )
     share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
     checks.append(
         Check(
@@ -1179,7 +1217,7 @@ def _report(
             )
         )
 
-    if critical_drifted or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
+    if critical_drifted or gone or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
         status = Status.FAIL
     elif (features and not judged) or critical_unjudged:
         status = Status.INCONCLUSIVE
@@ -1189,6 +1227,8 @@ def _report(
         status = Status.PASS
 
     summary = _summary(status, features, drifted, critical_drifted, concept, share, spec.max_drifted_share)
+    if gone:
+        summary = f"missing from the current log: {', '.join(gone[:4])}; " + summary
     inputs = {
         "reference": reference.path,
         "current": current.path,

@@ -150,6 +150,27 @@ def chi2_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     return float(result.statistic), float(result.pvalue)
 
 
+def missing_rate_test(ref_missing: int, ref_total: int, cur_missing: int, cur_total: int) -> tuple[float, float]:
+    """The change of the missing rate (current minus reference) and its two-sided p-value.
+
+    The 2 x 2 table (missing, present) x (reference, current): Pearson's
+    chi-square without continuity correction (the pooled two-proportion z
+    test), or Fisher's exact test where an expected count is below 5.
+    """
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    if ref_total == 0 or cur_total == 0:
+        return float("nan"), 1.0
+    change = cur_missing / cur_total - ref_missing / ref_total
+    table = np.array([[ref_missing, ref_total - ref_missing], [cur_missing, cur_total - cur_missing]], dtype=np.float64)
+    if (table.sum(axis=0) == 0).any():  # nothing missing (or nothing present) on either side
+        return change, 1.0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    if expected.min() < 5:
+        return change, float(fisher_exact(table.astype(np.int64)).pvalue)
+    return change, float(chi2_contingency(table, correction=False).pvalue)
+
+
 # ---------------------------------------------------------------- per summary kind
 
 
