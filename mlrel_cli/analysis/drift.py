@@ -498,8 +498,10 @@ def _plan(
                 continue
         if role != "feature":
             kind = ref_kind or "categorical"
-            if role == "label" and policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
-                kind = "categorical" if few_values(name) else "numeric"
+            # the outputs of a classifier are compared as classes when they are classes (integer ids included),
+            # the label and the prediction alike: Wasserstein on class ids measures nothing
+            if policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
+                kind = "categorical" if policy.task == MULTICLASS or few_values(name) else "numeric"
             if role == "prediction" and ref_kind == "categorical":
                 kind = "categorical"
         feature_spec = spec.features.get(name)

@@ -531,7 +531,7 @@ def check_prediction(ctx: _Context) -> list[Check]:
     if facts.numeric:
         invalid += facts.nan + facts.inf
         details.update(nan=facts.nan, inf=facts.inf)
-        task = ctx.policy.task
+        task = _resolved_task(ctx)
         probability = facts.finite > 0 and facts.low >= -1e-9 and facts.high <= 1 + 1e-9
         if task == BINARY or (task is None and probability):
             details["outside_0_1"] = facts.outside_0_1
@@ -765,6 +765,16 @@ def check_latency(ctx: _Context) -> list[Check]:
 
 
 # ---------------------------------------------------------------- labels, performance, segments
+
+
+def _resolved_task(ctx: _Context) -> str | None:
+    """The task every check judges by: the declared one, else the one inferred from the predictions and labels
+    (a binary classifier leaking raw scores above 1 is still binary by its 0/1 labels)."""
+    if ctx.policy.task is not None:
+        return ctx.policy.task
+    if ctx.distributed:
+        return ctx.facts.task
+    return infer_task(ctx.log.column(ctx.roles.prediction), _label_array(ctx))
 
 
 def _label_array(ctx: _Context) -> pa.Array | None:
