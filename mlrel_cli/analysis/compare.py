@@ -73,7 +73,7 @@ class MetricResult:
     ci_low: float
     ci_high: float
     p_value: float
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: a change either way is a change, neither better nor worse
     classification: str  # pass, marginal, fail
     gating: bool
     allowed_regression: float
@@ -83,8 +83,9 @@ class MetricResult:
             "baseline": self.baseline,
             "candidate": self.candidate,
             "delta": self.delta,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
+            # an interval that cannot be computed (macro scores, too few rows) is absent, not NaN
+            "ci_low": self.ci_low if np.isfinite(self.ci_low) else None,
+            "ci_high": self.ci_high if np.isfinite(self.ci_high) else None,
             "p_value": self.p_value,
             "higher_is_better": self.higher_is_better,
             "classification": self.classification,
@@ -297,15 +298,29 @@ def _gating(name: str, primary: str, policy: Policy) -> bool:
     return name == primary or name in policy.compare.max_regression or name in ("latency_p99", "error_rate")
 
 
+def _interval(low: float | None, high: float | None) -> str:
+    """', CI [low, high]', or nothing when the interval could not be computed."""
+    return f", CI [{low:+.3g}, {high:+.3g}]" if low is not None and high is not None else ""
+
+
+NO_DIRECTION = {"positive_rate"}  # more positives is not better, nor worse: a change of behaviour
+
+
 def _classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
-    higher = _higher_is_better(name, policy)
+    higher: bool | None = None if name in NO_DIRECTION else _higher_is_better(name, policy)
     delta = cand - base
     allowed = _allowed(name, policy, base)
-    improvement = delta if higher else -delta
-    worse_beyond = improvement < -allowed
-    significant_worse = (high < 0) if higher else (low > 0)
+    if higher is None:  # two-sided: a significant change beyond the allowed one either way
+        worse_beyond = abs(delta) > allowed
+        significant_worse = bool(low > 0 or high < 0)
+    else:
+        improvement = delta if higher else -delta
+        worse_beyond = improvement < -allowed
+        significant_worse = (high < 0) if higher else (low > 0)
     if not np.isfinite(delta):
         classification = "marginal"
+    elif higher is None:
+        classification = "fail" if worse_beyond and significant_worse else "pass"
     elif worse_beyond and significant_worse:
         classification = "fail"
     elif worse_beyond or significant_worse:
@@ -853,9 +868,11 @@ def _verdict(
     reasons: list[str] = []
     failed = [m for m in metrics if m.gating and m.classification == "fail"]
     for m in failed:
+        interval = (f"{spec.bootstrap.confidence:.0%} CI [{m.ci_low:+.3g}, {m.ci_high:+.3g}], "
+                    if np.isfinite(m.ci_low) and np.isfinite(m.ci_high) else "")  # fmt: skip
         reasons.append(
-            f"{m.name} worse: {m.baseline:.4g} -> {m.candidate:.4g} (delta {m.delta:+.3g}, "
-            f"{spec.bootstrap.confidence:.0%} CI [{m.ci_low:+.3g}, {m.ci_high:+.3g}], allowed {m.allowed_regression:.3g})"
+            f"{m.name} {'changed' if m.higher_is_better is None else 'worse'}: {m.baseline:.4g} -> {m.candidate:.4g} "
+            f"(delta {m.delta:+.3g}, {interval}allowed {m.allowed_regression:.3g})"
         )
     worse_segments = [s for s in segments if s.get("worse")]
     if worse_segments and spec.reject_on_segment_regression:
@@ -925,9 +942,9 @@ def _report(
                     status=check_status,
                     value=m["delta"],
                     threshold=m["allowed_regression"],
-                    message=f"{m['baseline']:.4g} -> {m['candidate']:.4g}, CI [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}]"
+                    message=f"{m['baseline']:.4g} -> {m['candidate']:.4g}{_interval(m['ci_low'], m['ci_high'])}"
                     f" ({cls}{', gating' if m['gating'] else ''})",
-                    details={"ci": [m["ci_low"], m["ci_high"]], "p_value": m["p_value"]},
+                    details={"ci": [m["ci_low"], m["ci_high"]] if m["ci_low"] is not None else None, "p_value": m["p_value"]},
                     source=policy.source_of(f"compare.max_regression.{name}"),
                 )
             )

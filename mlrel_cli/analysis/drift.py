@@ -76,6 +76,7 @@ class FeatureDrift:
     windows: tuple[WindowScore, ...] = ()
     onset: dt.datetime | None = None
     histogram: dict[str, list[Any]] | None = None
+    whole_log_score: float | None = None  # set when ``score`` is the breaching window's
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class FeatureDrift:
             "kind": self.kind,
             "method": self.method,
             "score": self.score,
+            "whole_log_score": self.whole_log_score if self.whole_log_score is not None else self.score,
             "threshold": self.threshold,
             "warn_threshold": self.warn,
             "status": self.status.value,
@@ -232,7 +234,7 @@ def drift(
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(run, plans))
-    results = _correct_tests(results, policy)
+    results = [breach_verdict(r) for r in _correct_tests(results, policy)]
 
     concept = None
     task = policy.task
@@ -892,6 +894,26 @@ def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistenc
     return None
 
 
+def breach_verdict(r: FeatureDrift) -> FeatureDrift:
+    """One story for a feature whose windows breach: status fail, and the breaching value (the worst failing
+    window's score) as its score, the whole-log score kept beside it, so an alert on the value sees it."""
+    if r.onset is None or r.status == Status.FAIL:
+        return r
+    failing = [w for w in r.windows if w.status == Status.FAIL and w.score is not None]
+    if not failing:
+        return r
+    is_test = METHOD_BY_NAME[r.method].is_test
+    worst = min(failing, key=lambda w: w.score) if is_test else max(failing, key=lambda w: w.score)  # type: ignore[arg-type,return-value]
+    relation = "<" if is_test else ">"
+    whole = f"{r.score:.3g}" if r.score is not None else "not judged"
+    threshold = worst.threshold if worst.threshold is not None else r.threshold
+    message = (
+        f"drifted from {r.onset:%Y-%m-%d %H:%M}: {'p' if is_test else r.method} {worst.score:.3g} {relation} "
+        f"{threshold:.3g} in the window of {worst.start:%H:%M} (whole log {whole})"
+    )
+    return replace(r, status=Status.FAIL, score=worst.score, threshold=threshold, whole_log_score=r.score, message=message)
+
+
 def _describe(
     plan: _Plan,
     status: Status,
@@ -1165,6 +1187,7 @@ def _report(
                     "method": r.method,
                     "drift_status": r.status.value,
                     "onset": r.onset,
+                    "whole_log_score": r.whole_log_score if r.whole_log_score is not None else r.score,
                     "noise": r.noise,
                     "missing_change": r.missing_current - r.missing_reference,
                     "unseen": r.unseen,
