@@ -160,6 +160,7 @@ class VolumeCheck(Check):
 
 class FreshnessCheck(Check):
     max_age: Duration | None = None
+    max_clock_skew: Duration = dt.timedelta(minutes=5)
 
 
 class DowntimeCheck(Check):

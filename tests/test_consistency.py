@@ -50,3 +50,21 @@ def test_compare_positive_rate_is_two_sided_and_no_nan_interval(mlrel, write_log
     assert metrics["positive_rate"]["higher_is_better"] is None
     assert metrics["positive_rate"]["classification"] == "fail" and not metrics["positive_rate"]["gating"]
     assert "nan" not in json.dumps(report).lower().replace("nan_", "")
+
+
+def test_a_freshness_slo_without_timestamps_is_inconclusive(mlrel, write_log, write_policy) -> None:
+    log = binary_log(500)
+    log["timestamp"] = pa.array([None] * 500, type=pa.timestamp("us", tz="UTC"))
+    policy = write_policy("validate:\n  freshness: {max_age: 30m}\n")
+    code, report = mlrel.json("validate", write_log(log), "-p", policy)
+    assert code == 3 and check(report, "freshness")["status"] == "inconclusive"
+    assert "cannot be judged" in check(report, "freshness")["message"]
+
+
+def test_timestamps_in_the_future_beyond_the_clock_skew_fail(mlrel, write_log) -> None:
+    log = binary_log(500)  # served from 2026-11-23T00:00Z on
+    code, report = mlrel.json("validate", write_log(log), "--now", "2026-04-23T00:00:00Z")  # 214 days before
+    found = check(report, "freshness")
+    assert code == 1 and found["status"] == "fail" and "clock-skew allowance" in found["message"]
+    code, report = mlrel.json("validate", write_log(log), "--now", "2026-11-23T00:06:00Z")  # 2 minutes early: skew
+    assert check(report, "freshness")["status"] == "pass"

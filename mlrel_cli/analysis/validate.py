@@ -614,6 +614,11 @@ def check_time(ctx: _Context) -> list[Check]:
         return checks
     times = ctx.facts.time()
     if times.count == 0:
+        if spec.freshness.enabled and spec.freshness.max_age is not None:  # an SLO that cannot be judged is not met
+            return [*checks, Check(name="freshness", status=Status.INCONCLUSIVE, value=None,
+                                   threshold=spec.freshness.max_age.total_seconds(),
+                                   message=f"no timestamps in '{ctx.roles.timestamp}': the freshness SLO cannot be judged",
+                                   source=ctx.source("validate.freshness.max_age"))]  # fmt: skip
         return [*checks, _skipped("freshness", "no timestamps")]
     newest, oldest = times.newest, times.oldest
     if spec.freshness.enabled:
@@ -621,6 +626,9 @@ def check_time(ctx: _Context) -> list[Check]:
         age = ctx.now - newest_dt
         max_age = spec.freshness.max_age
         status = Status.FAIL if max_age is not None and age > max_age else Status.PASS
+        future = -age > spec.freshness.max_clock_skew  # served in the future: a clock or a unit is wrong
+        if future:
+            status = Status.FAIL
         checks.append(
             Check(
                 name="freshness",
@@ -631,8 +639,9 @@ def check_time(ctx: _Context) -> list[Check]:
                     f"newest prediction {_human(age)} old"
                     if age >= dt.timedelta(0)
                     else f"newest prediction {_human(-age)} after the time judged against"
+                    + (f", beyond the {_human(spec.freshness.max_clock_skew)} clock-skew allowance" if future else "")
                 )
-                + ("" if max_age else " (not judged: set validate.freshness.max_age)"),
+                + ("" if max_age or future else " (not judged: set validate.freshness.max_age)"),
                 details={"newest": newest_dt, "oldest": _from_us(oldest), "now": ctx.now},
                 source=ctx.source("validate.freshness.max_age"),
             )
