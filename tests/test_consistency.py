@@ -68,3 +68,11 @@ def test_timestamps_in_the_future_beyond_the_clock_skew_fail(mlrel, write_log) -
     assert code == 1 and found["status"] == "fail" and "clock-skew allowance" in found["message"]
     code, report = mlrel.json("validate", write_log(log), "--now", "2026-11-23T00:06:00Z")  # 2 minutes early: skew
     assert check(report, "freshness")["status"] == "pass"
+
+
+def test_a_latency_slo_without_latencies_is_inconclusive(mlrel, write_log, write_policy) -> None:
+    log = binary_log(500)
+    log["latency_ms"] = pa.array([None] * 500, type=pa.float64())
+    code, report = mlrel.json("validate", write_log(log), "-p", write_policy("validate:\n  latency: {p99_ms: 100}\n"),
+                              "--now", "2026-11-23T00:10:00Z")  # fmt: skip
+    assert code == 3 and check(report, "latency:p99")["status"] == "inconclusive"

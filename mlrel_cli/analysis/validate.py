@@ -754,6 +754,11 @@ def check_latency(ctx: _Context) -> list[Check]:
     cfg = ctx.policy.validate_.latency
     values, maximum = ctx.facts.latency()  # finite values (on a cluster, a sketch's points) and the exact maximum
     if len(values) == 0:
+        slos = {name: getattr(cfg, f"{name}_ms") for name in ("p50", "p95", "p99") if getattr(cfg, f"{name}_ms") is not None}
+        if slos:  # an SLO set and no value to judge it by: not met, not passed
+            return [Check(name=f"latency:{name}", status=Status.INCONCLUSIVE, value=None, threshold=limit,
+                          message=f"no latency values in '{ctx.roles.latency}': the {name} SLO cannot be judged",
+                          source=ctx.source(f"validate.latency.{name}_ms")) for name, limit in slos.items()]  # fmt: skip
         return [_skipped("latency", "no latency values")]
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     checks = []
