@@ -258,7 +258,8 @@ class Drift(Section):
     label: bool = True
     concept: bool = True
     concept_metric: str | None = None
-    concept_max_degradation: float = Field(default=0.02, ge=0)
+    concept_max_degradation: float | None = Field(default=None, ge=0)  # absolute, in the metric's units
+    concept_max_relative_degradation: float = Field(default=0.05, ge=0)  # of the reference's value: scale-free
     confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
 
     @model_validator(mode="after")

@@ -129,3 +129,19 @@ def write_log_policy(write_log: Any, text: str) -> Any:
     path = write_log({"a": [1]}).with_suffix(".yaml")
     path.write_text(text)
     return path
+
+
+def _regression(n: int, seed: int, noise: float) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    label = 150 + 60 * x + rng.normal(0, 50, n)  # a target in dollars: the RMSE is about 50
+    return {"x": x, "prediction": 150 + 60 * x + rng.normal(0, noise, n), "label": label}
+
+
+def test_concept_drift_default_is_scale_free(mlrel, write_log) -> None:
+    ref = write_log(_regression(4000, 1, 1.0))
+    code, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 2, 1.0)))
+    assert report["concept"]["metric"] == "rmse" and report["concept"]["status"] == "pass", report["concept"]
+    _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 3, 35.0)))  # RMSE about 61: 22 % worse
+    assert report["concept"]["status"] == "fail"
+    assert report["concept"]["threshold"] == pytest.approx(0.05 * report["concept"]["reference"])

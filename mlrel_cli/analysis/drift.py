@@ -1049,17 +1049,18 @@ def _judge_concept(
 ) -> ConceptDrift:  # fmt: skip
     """Worse by more than the allowed degradation, and by more than z standard errors: concept drift."""
     spec = policy.drift
+    allowed = concept_allowed_degradation(spec.concept_max_degradation, spec.concept_max_relative_degradation, ref_value)
     if min(n_ref, n_cur) < policy.validate_.performance.min_rows:
-        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), spec.concept_max_degradation,
+        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), allowed,
                             Status.INCONCLUSIVE, f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
                             n_ref, n_cur)  # fmt: skip
     higher = METRIC_BY_NAME[metric].higher_is_better
     degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
     se = float("nan")
-    if degradation > spec.concept_max_degradation:  # only a breach needs to be told from noise
+    if degradation > allowed:  # only a breach needs to be told from noise
         se = standard_error()
     z = float(NormalDist().inv_cdf(spec.confidence))
-    excess = degradation - spec.concept_max_degradation
+    excess = degradation - allowed
     if not np.isfinite(degradation):
         status, message = Status.INCONCLUSIVE, f"{metric} undefined on these rows"
     elif excess > 0 and (not np.isfinite(se) or excess > z * se):
@@ -1069,8 +1070,17 @@ def _judge_concept(
         message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
     else:
         status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
-    return ConceptDrift(metric, ref_value, cur_value, degradation, se, spec.concept_max_degradation, status, message,
+    return ConceptDrift(metric, ref_value, cur_value, degradation, se, allowed, status, message,
                         n_ref, n_cur)  # fmt: skip
+
+
+def concept_allowed_degradation(absolute: float | None, relative: float, reference_value: float) -> float:
+    """The degradation of the metric allowed before it is concept drift, in the metric's units: the absolute
+    limit when the policy sets one, else ``relative`` of the reference's value (an RMSE in dollars and an AUC
+    get the same 5 %), so the default does not depend on the target's scale."""
+    if absolute is not None:
+        return absolute
+    return relative * abs(reference_value) if np.isfinite(reference_value) else relative
 
 
 def _concept_on_cluster(
@@ -1238,7 +1248,11 @@ def _report(
                     "rows_reference": concept.rows_reference,
                     "rows_current": concept.rows_current,
                 },
-                source=policy.source_of("drift.concept_max_degradation"),
+                source=policy.source_of(
+                    "drift.concept_max_degradation"
+                    if spec.concept_max_degradation is not None
+                    else "drift.concept_max_relative_degradation"
+                ),
             )
         )
 
