@@ -19,7 +19,7 @@ seeds that were never used to tune mlrel:
   the same logs without an incident;
 - validate: the share of clean logs that pass.
 
-    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,postmortem,validate]
+    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both]
 
 ``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
 A rate of k in r runs is printed with r; its standard error is about
@@ -129,10 +129,14 @@ def flagged(status: str) -> bool:
     return status in ("fail", "warn")
 
 
+WINDOW_MODES = {"none": (False,), "8": (True,), "both": (False, True)}
+DRIFT_WINDOWS = "both"
+
+
 def bench_drift(scale: float, work: Path) -> None:
-    runs_at = {200: 100, 500: 100, 2_000: 60, 20_000: 30, 200_000: 10, 1_000_000: 4}
+    runs_at = {200: 80, 500: 80, 2_000: 40, 20_000: 20, 200_000: 8, 1_000_000: 3}
     fa_rows, power_rows = [], []
-    for window in (False, True):
+    for window in WINDOW_MODES[DRIFT_WINDOWS]:
         for n in SIZES:
             runs = max(5, round(runs_at[n] * scale))
             t = time.perf_counter()
@@ -191,7 +195,7 @@ def classifier_log(n: int, rng: np.random.Generator, version: str, x: np.ndarray
 
 
 def bench_compare(scale: float, work: Path) -> None:
-    runs, n = max(5, round(40 * scale)), 5_000
+    runs, n = max(5, round(30 * scale)), 5_000
     rows = []
     for scenario in ("A/A canary", "A/A shadow", "canary, candidate 5 points less accurate",
                      "shadow, candidate 5 points less accurate"):  # fmt: skip
@@ -219,7 +223,7 @@ def bench_compare(scale: float, work: Path) -> None:
 
 
 def bench_validate(scale: float, work: Path) -> None:
-    runs, n = max(5, round(60 * scale)), 5_000
+    runs, n = max(5, round(30 * scale)), 5_000
     rng = np.random.default_rng(5)
     pq.write_table(classifier_log(n, rng, "v1"), work / "reference.parquet")
     policy = work / "policy.yaml"
@@ -252,7 +256,7 @@ def incident_log(hours: int, rows: int, rng: np.random.Generator, release_hour: 
 
 
 def bench_postmortem(scale: float, work: Path) -> None:
-    runs = max(5, round(100 * scale))
+    runs = max(5, round(60 * scale))
     rows_out = []
     for name, hours, rows, release in (("short: 2 h, 8 windows", 2, 4_000, 1.0), ("long: 24 h, 96 windows", 24, 24_000, 16.0)):
         found = near = false = 0
@@ -285,7 +289,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
     args = parser.parse_args()
+    global DRIFT_WINDOWS
+    DRIFT_WINDOWS = args.windows
     scale = 0.25 if args.quick else 1.0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -140,7 +140,7 @@ def _regression(n: int, seed: int, noise: float) -> dict[str, Any]:
 
 def test_concept_drift_default_is_scale_free(mlrel, write_log) -> None:
     ref = write_log(_regression(4000, 1, 1.0))
-    code, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 2, 1.0)))
+    _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 2, 1.0)))
     assert report["concept"]["metric"] == "rmse" and report["concept"]["status"] == "pass", report["concept"]
     _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 3, 35.0)))  # RMSE about 61: 22 % worse
     assert report["concept"]["status"] == "fail"
