@@ -138,7 +138,7 @@ def bench_drift(scale: float, work: Path) -> None:
     fa_rows, power_rows = [], []
     for window in WINDOW_MODES[DRIFT_WINDOWS]:
         for n in SIZES:
-            runs = max(5, round(runs_at[n] * scale))
+            runs = max(2, round(runs_at[n] * scale))
             t = time.perf_counter()
             null = drift_runs(n, runs, window, None, 1, work)
             per_shape = []
@@ -151,6 +151,7 @@ def bench_drift(scale: float, work: Path) -> None:
             comparisons = sum(len(run) for run in null)
             fa_rows.append([f"{n:,}", "8 x 1h" if window else "none", *per_shape, rate(any_run, runs),
                             f"{inconclusive / comparisons:.0%}", f"{time.perf_counter() - t:.0f}"])  # fmt: skip
+            print("| " + " | ".join(fa_rows[-1]) + " |", flush=True)  # as it comes: a long run shows progress
             if window:
                 continue
             shifts = {f"normal_{i}": s for i, s in enumerate(SHIFTS)}
@@ -159,6 +160,7 @@ def bench_drift(scale: float, work: Path) -> None:
                 [f"{n:,}"]
                 + [rate(sum(run[f"normal_{i}"] == "fail" for run in shifted), len(shifted)) for i in range(len(SHIFTS))]
             )
+            print("| power | " + " | ".join(power_rows[-1]) + " |", flush=True)
     table(
         "drift: false alarms on unchanged logs (20 features + the prediction; flagged = fail or warn)",
         ["rows a side", "window", *[f"per feature, {s}" for s in SHAPES], "per run (any flagged)", "inconclusive", "seconds"],
@@ -288,12 +290,16 @@ SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift, "com
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
+    parser.add_argument("--scale", type=float, default=None, help="this share of the runs (overrides --quick)")
+    parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
     args = parser.parse_args()
     global DRIFT_WINDOWS
     DRIFT_WINDOWS = args.windows
-    scale = 0.25 if args.quick else 1.0
+    scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
+    global SIZES
+    SIZES = tuple(n for n in SIZES if args.max_rows is None or n <= args.max_rows)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):
