@@ -174,6 +174,7 @@ class VolumeCheck(Check):
 
 class FreshnessCheck(Check):
     max_age: Duration | None = None
+    max_clock_skew: Duration = dt.timedelta(minutes=5)
 
 
 class DowntimeCheck(Check):
@@ -279,7 +280,9 @@ class Drift(Section):
     window: Duration | None = None
     onset_windows: int = Field(default=2, ge=1, le=100)
     min_rows: int = Field(default=100, ge=1)
-    false_alarm_rate: ErrorRate = 0.01
+    run_false_alarm_rate: ErrorRate = 0.05
+    false_alarm_rate: ErrorRate | None = None
+    max_missing_change: Fraction = 0.01
     tests: DriftTests = Field(default_factory=DriftTests)
     critical: list[str] = Field(default_factory=list)
     max_drifted_share: Fraction = 0.5
@@ -287,7 +290,8 @@ class Drift(Section):
     label: bool = True
     concept: bool = True
     concept_metric: str | None = None
-    concept_max_degradation: float = Field(default=0.02, ge=0)
+    concept_max_degradation: float | None = Field(default=None, ge=0)  # absolute, in the metric's units
+    concept_max_relative_degradation: float = Field(default=0.05, ge=0)  # of the reference's value: scale-free
     confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
 
     @model_validator(mode="after")

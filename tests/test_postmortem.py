@@ -108,3 +108,63 @@ def test_unknown_key_in_the_incident_file(mlrel, tmp_path) -> None:
     bad.write_text("id: X\ntitle: t\nseverty: SEV1\n")
     result = mlrel("postmortem", "--incident", bad)
     assert result.exit_code == 2 and "severty" in result.stderr
+
+
+def _short_incident(write_log, tmp_path) -> tuple[Path, Path]:
+    """Two hours of a binary classifier: a good hour, then an hour after a bad release (accuracy down a third)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(20)
+    n = 4000
+    t0 = 1_795_564_800 * 1_000_000  # 2026-11-25T00:00:00Z
+    ts = t0 + np.sort(rng.integers(0, 7_200_000_000, n))
+    label = rng.integers(0, 2, n)
+    right = rng.random(n) < np.where(ts >= t0 + 3_600_000_000, 0.6, 0.9)
+    score = np.where(right == (label == 1), rng.uniform(0.55, 0.95, n), rng.uniform(0.05, 0.45, n))
+    log = write_log({"timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")), "prediction": score,
+                     "label": label.astype(np.int8), "prediction_id": [f"r{i}" for i in range(n)]})  # fmt: skip
+    incident = tmp_path / "short.yaml"
+    incident.write_text("id: INC-1\ntitle: short\ndetected: 2026-11-25T01:40:00Z\n")
+    return log, incident
+
+
+def test_a_two_hour_incident_with_15_minute_windows_has_its_onset(mlrel, write_log, tmp_path) -> None:
+    log, incident = _short_incident(write_log, tmp_path)
+    result = mlrel("postmortem", "--incident", incident, "--log", log, "--format", "json")
+    facts = json.loads(result.stdout)["postmortem"]
+    assert facts["onset"].startswith("2026-11-25T01:00") and len(facts["series"]) == 8
+
+
+def test_without_an_onset_changes_before_detection_are_candidates(mlrel, incident_files, tmp_path) -> None:
+    """The sample registry's deploy at 13:00, an incident detected at 13:40, a log that shows no change."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(incident_files["log"])
+    ts = table.column("timestamp")
+    morning = pc.and_(pc.greater_equal(ts, dt.datetime(2026, 11, 25, 8, tzinfo=dt.UTC)),
+                      pc.less(ts, dt.datetime(2026, 11, 25, 12, 55, tzinfo=dt.UTC)))  # fmt: skip
+    flat = tmp_path / "flat.parquet"
+    pq.write_table(table.filter(morning), flat)  # the hours before the release: no onset in them
+    facts = _facts(mlrel, incident_files, "--log", flat, "--registry", incident_files["registry"])
+    assert facts["onset"] is None
+    first = facts["root_causes"][0]
+    assert first["kind"] == "change" and "before detection (no onset found)" in first["summary"]
+
+
+def test_a_registry_of_one_model_is_used_without_model_key(mlrel, incident_files, tmp_path) -> None:
+    incident = tmp_path / "incident.yaml"
+    incident.write_text("\n".join(line for line in INCIDENT.read_text().splitlines() if not line.startswith("model:")))
+    args = ["postmortem", "--incident", incident, "--log", incident_files["log"], "--registry", incident_files["registry"]]
+    facts = json.loads(mlrel(*args, "--format", "json").stdout)["postmortem"]
+    assert facts["changes"] and not any("name no model" in item for item in facts["undetermined"])
+
+
+def test_unknown_incident_key_suggests_the_known_one(mlrel, tmp_path) -> None:
+    bad = tmp_path / "incident.yaml"
+    bad.write_text("id: X\ntitle: t\ndetected_at: 2026-11-25T13:40:00Z\n")
+    result = mlrel("postmortem", "--incident", bad)
+    assert result.exit_code == 2 and "did you mean 'detected'?" in result.stderr

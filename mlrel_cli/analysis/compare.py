@@ -29,6 +29,7 @@ from mlrel_cli.analysis.compare_judge import (
     classify,
     error_rate_result,
     higher_is_better,
+    interval_text,
     judge_segments,
     latency_results,
     mann_whitney,
@@ -518,9 +519,11 @@ def _verdict(
     reasons: list[str] = []
     failed = [m for m in metrics if m.gating and m.classification == "fail"]
     for m in failed:
+        interval = (f"{spec.bootstrap.confidence:.0%} CI [{m.ci_low:+.3g}, {m.ci_high:+.3g}], "
+                    if np.isfinite(m.ci_low) and np.isfinite(m.ci_high) else "")  # fmt: skip
         reasons.append(
-            f"{m.name} worse: {m.baseline:.4g} -> {m.candidate:.4g} (delta {m.delta:+.3g}, "
-            f"{spec.bootstrap.confidence:.0%} CI [{m.ci_low:+.3g}, {m.ci_high:+.3g}], allowed {m.allowed_regression:.3g})"
+            f"{m.name} {'changed' if m.higher_is_better is None else 'worse'}: {m.baseline:.4g} -> {m.candidate:.4g} "
+            f"(delta {m.delta:+.3g}, {interval}allowed {m.allowed_regression:.3g})"
         )
     worse_segments = [s for s in segments if s.get("worse")]
     if worse_segments and spec.reject_on_segment_regression:
@@ -590,9 +593,9 @@ def _report(
                     status=check_status,
                     value=m["delta"],
                     threshold=m["allowed_regression"],
-                    message=f"{m['baseline']:.4g} -> {m['candidate']:.4g}, CI [{m['ci_low']:+.3g}, {m['ci_high']:+.3g}]"
+                    message=f"{m['baseline']:.4g} -> {m['candidate']:.4g}{interval_text(m['ci_low'], m['ci_high'])}"
                     f" ({cls}{', gating' if m['gating'] else ''})",
-                    details={"ci": [m["ci_low"], m["ci_high"]], "p_value": m["p_value"]},
+                    details={"ci": [m["ci_low"], m["ci_high"]] if m["ci_low"] is not None else None, "p_value": m["p_value"]},
                     source=policy.source_of(f"compare.max_regression.{name}"),
                 )
             )

@@ -32,7 +32,7 @@ class MetricResult:
     ci_low: float
     ci_high: float
     p_value: float
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: a change either way is a change, neither better nor worse
     classification: str  # pass, marginal, fail
     gating: bool
     allowed_regression: float
@@ -42,8 +42,9 @@ class MetricResult:
             "baseline": self.baseline,
             "candidate": self.candidate,
             "delta": self.delta,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
+            # an interval that cannot be computed (macro scores, too few rows) is absent, not NaN
+            "ci_low": self.ci_low if np.isfinite(self.ci_low) else None,
+            "ci_high": self.ci_high if np.isfinite(self.ci_high) else None,
             "p_value": self.p_value,
             "higher_is_better": self.higher_is_better,
             "classification": self.classification,
@@ -75,15 +76,29 @@ def is_gating(name: str, primary: str, policy: Policy) -> bool:
     return name == primary or name in policy.compare.max_regression or name in ("latency_p99", "error_rate")
 
 
+def interval_text(low: float | None, high: float | None) -> str:
+    """', CI [low, high]', or nothing when the interval could not be computed."""
+    return f", CI [{low:+.3g}, {high:+.3g}]" if low is not None and high is not None else ""
+
+
+NO_DIRECTION = {"positive_rate"}  # more positives is not better, nor worse: a change of behaviour
+
+
 def classify(name: str, base: float, cand: float, low: float, high: float, policy: Policy, primary: str) -> MetricResult:
-    higher = higher_is_better(name, policy)
+    higher: bool | None = None if name in NO_DIRECTION else higher_is_better(name, policy)
     delta = cand - base
     allowed = allowed_regression(name, policy, base)
-    improvement = delta if higher else -delta
-    worse_beyond = improvement < -allowed
-    significant_worse = (high < 0) if higher else (low > 0)
+    if higher is None:  # two-sided: a significant change beyond the allowed one either way
+        worse_beyond = abs(delta) > allowed
+        significant_worse = bool(low > 0 or high < 0)
+    else:
+        improvement = delta if higher else -delta
+        worse_beyond = improvement < -allowed
+        significant_worse = (high < 0) if higher else (low > 0)
     if not np.isfinite(delta):
         classification = "marginal"
+    elif higher is None:
+        classification = "fail" if worse_beyond and significant_worse else "pass"
     elif worse_beyond and significant_worse:
         classification = "fail"
     elif worse_beyond or significant_worse:

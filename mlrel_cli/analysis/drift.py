@@ -78,6 +78,7 @@ class FeatureDrift:
     windows: tuple[WindowScore, ...] = ()
     onset: dt.datetime | None = None
     histogram: dict[str, list[Any]] | None = None
+    whole_log_score: float | None = None  # set when ``score`` is the breaching window's
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class FeatureDrift:
             "kind": self.kind,
             "method": self.method,
             "score": self.score,
+            "whole_log_score": self.whole_log_score if self.whole_log_score is not None else self.score,
             "threshold": self.threshold,
             "warn_threshold": self.warn,
             "status": self.status.value,
@@ -198,12 +200,22 @@ def drift(
             assert cur_roles.timestamp is not None
             windows = _cut_windows(current, cur_roles.timestamp, window)
 
+    for name in ref_roles.features:  # a feature the pipeline stopped sending is the worst drift of all
+        if name not in cur_roles.features and not current.has(name):
+            not_compared[name] = MISSING_FROM_CURRENT
+
     current_labels = None
     if labels is not None:
         current_labels = join_labels(current, cur_roles, labels, policy).labels
 
+    from mlrel_cli.stats.drift import comparison_false_alarm_rate
+
+    rate = comparison_false_alarm_rate(
+        spec.run_false_alarm_rate, spec.false_alarm_rate, sum(not plan.method.is_test for plan in plans)
+    )
+
     def run(plan: _Plan) -> FeatureDrift:
-        result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name))
+        result = _compare(plan, reference, current, policy, windows, current_labels, precomputed.get(plan.name), rate)
         progress(plan.name)
         return result
 
@@ -211,7 +223,7 @@ def drift(
     workers = max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(run, plans))
-    results = _correct_tests(results, policy)
+    results = [breach_verdict(r) for r in _correct_tests(results, policy)]
 
     concept = None
     task = policy.task
@@ -424,6 +436,9 @@ def _with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
 # ---------------------------------------------------------------- planning
 
 
+MISSING_FROM_CURRENT = "in the reference, missing from the current log"
+
+
 def _plan(
     policy: Policy,
     reference: Log,
@@ -476,8 +491,10 @@ def _plan(
                 continue
         if role != "feature":
             kind = ref_kind or "categorical"
-            if role == "label" and policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
-                kind = "categorical" if few_values(name) else "numeric"
+            # the outputs of a classifier are compared as classes when they are classes (integer ids included),
+            # the label and the prediction alike: Wasserstein on class ids measures nothing
+            if policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
+                kind = "categorical" if policy.task == MULTICLASS or few_values(name) else "numeric"
             if role == "prediction" and ref_kind == "categorical":
                 kind = "categorical"
         feature_spec = spec.features.get(name)
@@ -695,6 +712,7 @@ def _compare(
     windows: Windows | None,
     current_labels: pa.Array | None,
     precomputed: tuple[Any, Any, list[Any]] | None = None,
+    false_alarm_rate: float = 0.01,
 ) -> FeatureDrift:
     spec = policy.drift
     if precomputed is not None:  # built on a cluster: no rows here
@@ -704,7 +722,7 @@ def _compare(
         cur_summary, window_summaries = summarise_column(
             _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
         )
-    quantile = 1.0 - spec.false_alarm_rate
+    quantile = 1.0 - false_alarm_rate
     noise_cache: dict[int, float] = {}
 
     def noise_at(n: int) -> float:
@@ -716,9 +734,18 @@ def _compare(
         return noise_cache[bucket]
 
     def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
+        """The values' verdict, made a failure when the missing rate moved beyond its noise."""
+        status, score, result, threshold, why = judge_values(cur)
+        # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
+        moved = "" if plan.role == "label" else missing_rate_moved(ref_summary, cur, false_alarm_rate, spec.max_missing_change)
+        return (Status.FAIL, score, result, threshold, moved) if moved else (status, score, result, threshold, why)
+
+    def judge_values(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
         """status, score, result, threshold, why-inconclusive"""
         if ref_summary.count == 0:
             return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
+        if ref_summary.count < spec.min_rows:  # a reference of a few rows says nothing about its distribution
+            return Status.INCONCLUSIVE, None, None, None, f"{ref_summary.count:,} reference rows, fewer than {spec.min_rows:,}"
         if cur.count == 0:
             return Status.INCONCLUSIVE, None, None, None, "no values in the current log"
         if cur.count < spec.min_rows:
@@ -788,6 +815,17 @@ def _compare(
     )
 
 
+def missing_rate_moved(ref: Any, cur: Any, false_alarm_rate: float, max_change: float) -> str:
+    """Why the missing rate (nulls and NaN) drifted, or '' when it did not: a change larger than
+    ``max_change`` and significant at the comparison's false-alarm rate."""
+    from mlrel_cli.stats.drift import missing_rate_test
+
+    change, p = missing_rate_test(ref.missing, ref.total, cur.missing, cur.total)
+    if not (abs(change) > max_change and p < false_alarm_rate):
+        return ""
+    return f"missing rate {ref.missing_rate:.1%} -> {cur.missing_rate:.1%} (p = {p:.2g}): nulls or NaN drifted"
+
+
 def _histogram(ref: Any, cur: Any, bins: int) -> dict[str, list[Any]] | None:
     """Both sides' proportions over the reference's quantile bins (numeric) or the top categories, for charts."""
     if ref.count == 0 or cur.count == 0:
@@ -822,6 +860,26 @@ def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistenc
         if run >= persistence:
             return windows[i - persistence + 1].start
     return None
+
+
+def breach_verdict(r: FeatureDrift) -> FeatureDrift:
+    """One story for a feature whose windows breach: status fail, and the breaching value (the worst failing
+    window's score) as its score, the whole-log score kept beside it, so an alert on the value sees it."""
+    if r.onset is None or r.status == Status.FAIL:
+        return r
+    failing = [w for w in r.windows if w.status == Status.FAIL and w.score is not None]
+    if not failing:
+        return r
+    is_test = METHOD_BY_NAME[r.method].is_test
+    worst = min(failing, key=lambda w: w.score) if is_test else max(failing, key=lambda w: w.score)  # type: ignore[arg-type,return-value]
+    relation = "<" if is_test else ">"
+    whole = f"{r.score:.3g}" if r.score is not None else "not judged"
+    threshold = worst.threshold if worst.threshold is not None else r.threshold
+    message = (
+        f"drifted from {r.onset:%Y-%m-%d %H:%M}: {'p' if is_test else r.method} {worst.score:.3g} {relation} "
+        f"{threshold:.3g} in the window of {worst.start:%H:%M} (whole log {whole})"
+    )
+    return replace(r, status=Status.FAIL, score=worst.score, threshold=threshold, whole_log_score=r.score, message=message)
 
 
 def _describe(
@@ -959,17 +1017,18 @@ def _judge_concept(
 ) -> ConceptDrift:  # fmt: skip
     """Worse by more than the allowed degradation, and by more than z standard errors: concept drift."""
     spec = policy.drift
+    allowed = concept_allowed_degradation(spec.concept_max_degradation, spec.concept_max_relative_degradation, ref_value)
     if min(n_ref, n_cur) < policy.validate_.performance.min_rows:
-        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), spec.concept_max_degradation,
+        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), allowed,
                             Status.INCONCLUSIVE, f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
                             n_ref, n_cur)  # fmt: skip
     higher = METRIC_BY_NAME[metric].higher_is_better
     degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
     se = float("nan")
-    if degradation > spec.concept_max_degradation:  # only a breach needs to be told from noise
+    if degradation > allowed:  # only a breach needs to be told from noise
         se = standard_error()
     z = float(NormalDist().inv_cdf(spec.confidence))
-    excess = degradation - spec.concept_max_degradation
+    excess = degradation - allowed
     if not np.isfinite(degradation):
         status, message = Status.INCONCLUSIVE, f"{metric} undefined on these rows"
     elif excess > 0 and (not np.isfinite(se) or excess > z * se):
@@ -979,8 +1038,17 @@ def _judge_concept(
         message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
     else:
         status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
-    return ConceptDrift(metric, ref_value, cur_value, degradation, se, spec.concept_max_degradation, status, message,
+    return ConceptDrift(metric, ref_value, cur_value, degradation, se, allowed, status, message,
                         n_ref, n_cur)  # fmt: skip
+
+
+def concept_allowed_degradation(absolute: float | None, relative: float, reference_value: float) -> float:
+    """The degradation of the metric allowed before it is concept drift, in the metric's units: the absolute
+    limit when the policy sets one, else ``relative`` of the reference's value (an RMSE in dollars and an AUC
+    get the same 5 %), so the default does not depend on the target's scale."""
+    if absolute is not None:
+        return absolute
+    return relative * abs(reference_value) if np.isfinite(reference_value) else relative
 
 
 def _concept_on_cluster(
@@ -1096,6 +1164,7 @@ def _report(
                     "method": r.method,
                     "drift_status": r.status.value,
                     "onset": r.onset,
+                    "whole_log_score": r.whole_log_score if r.whole_log_score is not None else r.score,
                     "noise": r.noise,
                     "missing_change": r.missing_current - r.missing_reference,
                     "unseen": r.unseen,
@@ -1104,6 +1173,19 @@ def _report(
                     "is_test": METHOD_BY_NAME[r.method].is_test,
                 },
                 source=r.source,
+            )
+        )
+    gone = [name for name, why in not_compared.items() if why == MISSING_FROM_CURRENT]
+    if gone:
+        checks.append(
+            Check(
+                name="schema",
+                status=Status.FAIL,
+                value=len(gone),
+                threshold=0,
+                message=f"{len(gone)} feature(s) of the reference missing from the current log: {', '.join(gone[:10])}",
+                details={"missing_columns": gone},
+                source="default",
             )
         )
     share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
@@ -1133,11 +1215,15 @@ def _report(
                     "rows_reference": concept.rows_reference,
                     "rows_current": concept.rows_current,
                 },
-                source=policy.source_of("drift.concept_max_degradation"),
+                source=policy.source_of(
+                    "drift.concept_max_degradation"
+                    if spec.concept_max_degradation is not None
+                    else "drift.concept_max_relative_degradation"
+                ),
             )
         )
 
-    if critical_drifted or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
+    if critical_drifted or gone or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
         status = Status.FAIL
     elif (features and not judged) or critical_unjudged:
         status = Status.INCONCLUSIVE
@@ -1147,6 +1233,8 @@ def _report(
         status = Status.PASS
 
     summary = _summary(status, features, drifted, critical_drifted, concept, share, spec.max_drifted_share)
+    if gone:
+        summary = f"missing from the current log: {', '.join(gone[:4])}; " + summary
     inputs = {
         "reference": reference.path,
         "current": current.path,

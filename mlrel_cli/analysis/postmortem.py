@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from mlrel_cli.errors import MlrelError
 from mlrel_cli.logs import Log, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
-from mlrel_cli.stats.changepoint import detect_change
+from mlrel_cli.stats.changepoint import detect_change, detect_change_rows
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
 
 # per-row losses whose window mean is the metric: they stay stable on small windows, unlike AUC
@@ -66,9 +67,12 @@ def load_incident(path: str | Path) -> Incident:
     except yaml.YAMLError as exc:
         raise MlrelError(f"incident file is not valid YAML: {getattr(exc, 'problem', exc)}", str(path)) from None
     except ValidationError as exc:
+        from mlrel_cli.policy import _suggest
+
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise MlrelError(f"incident file: {where}: {first['msg']}", str(path)) from None
+        hint = _suggest(str(first["loc"][-1]), Incident.model_fields) if first["type"] == "extra_forbidden" else ""
+        raise MlrelError(f"incident file: {where}: {first['msg']}{hint}", str(path)) from None
     known = [(name, getattr(incident, name)) for name in ("started", "detected", "mitigated", "resolved")]
     known = [(name, value) for name, value in known if value is not None]
     for (first_name, first_value), (second_name, second_value) in itertools.pairwise(known):
@@ -189,7 +193,12 @@ def postmortem(
             if metric_name == "rmse":
                 window_values = np.sqrt(window_values)
         if window_values is not None:
-            found = detect_change(window_values, counts)
+            if values is not None:  # a mean of rows: tested on the rows, whatever the number of windows
+                found = detect_change_rows(values[ok], windows[ok])
+                if metric_name == "rmse":  # the rows hold squared errors
+                    found = replace(found, before=float(np.sqrt(found.before)), after=float(np.sqrt(found.after)))
+            else:
+                found = detect_change(window_values, counts)
             for i in range(n_windows):
                 series.append({"start": _dt(origin + i * width_us), "rows": int(rows[i]),
                                "value": float(window_values[i]) if np.isfinite(window_values[i]) else None})  # fmt: skip
@@ -227,7 +236,9 @@ def postmortem(
     changes = _changes(registry, incident, policy, onset, undetermined)
     checks_history = _run_history(history, onset, incident, policy)
     times = _times(incident, onset, policy, undetermined)
-    causes = postmortem_slices.with_causes(_root_causes(changes, drift_findings, segments, onset, policy), weak)
+    causes = postmortem_slices.with_causes(
+        _root_causes(changes, drift_findings, segments, onset, policy, incident.detected or incident.started), weak
+    )
     timeline = _timeline(incident, onset, changes, checks_history, drift_findings, metric_name)
 
     facts.update(
@@ -367,8 +378,12 @@ def _changes(
         undetermined.append("change events: no --registry was given")
         return []
     if model is None:
-        undetermined.append("change events: the incident and the policy name no model")
-        return []
+        held = registry.models()
+        if len(held) != 1:  # one model in the registry: it is the one; several: which one is not a guess to make
+            undetermined.append(f"change events: the incident and the policy name no model, and the registry holds "
+                                f"{len(held)}")  # fmt: skip
+            return []
+        model = held[0]
     from mlrel_cli.registry.model import RegistryError
 
     try:
@@ -435,11 +450,32 @@ def _times(incident: Incident, onset: dt.datetime | None, policy: Policy, undete
 
 def _root_causes(
     changes: list[dict[str, Any]], drift: list[dict[str, Any]], segments: list[dict[str, Any]],
-    onset: dt.datetime | None, policy: Policy,
+    onset: dt.datetime | None, policy: Policy, detected: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Candidates ranked by how tightly their evidence meets the onset."""
+    """Candidates ranked by how tightly their evidence meets the onset; without one, the changes in the span
+    before detection, nearest first (a deploy an hour before the page is still the first suspect)."""
     causes: list[dict[str, Any]] = []
     horizon = policy.postmortem.change_window.total_seconds()
+    if onset is None and detected is not None:
+        for change in changes:
+            lead = (detected - change["time"]).total_seconds()
+            if change["action"] not in ("promote", "rollback", "record") or not 0 <= lead <= 4 * horizon:
+                continue
+            if change["action"] == "record":  # a config, data, feature, ... change recorded in the registry
+                causes.append({
+                    "kind": "change", "strength": 0.9 - 0.5 * lead / (4 * horizon),
+                    "summary": f"{change.get('kind')} change \"{change.get('what')}\" at {change['time']:%H:%M} UTC by "
+                               f"{change['actor']}, {lead / 60:.0f} min before detection (no onset found)",
+                    "evidence": change,
+                })  # fmt: skip
+                continue
+            where = f"{change['stage']}" + (f" at {change['traffic']:.0%}" if change.get("traffic") else "")
+            causes.append({
+                "kind": "change", "strength": 0.9 - 0.5 * lead / (4 * horizon),
+                "summary": f"{change['to']} {change['action']}d to {where} at {change['time']:%H:%M} UTC by "
+                           f"{change['actor']}, {lead / 60:.0f} min before detection (no onset found)",
+                "evidence": change,
+            })  # fmt: skip
     if onset is not None:
         for change in changes:
             lead = (onset - change["time"]).total_seconds()

@@ -531,7 +531,7 @@ def check_prediction(ctx: _Context) -> list[Check]:
     if facts.numeric:
         invalid += facts.nan + facts.inf
         details.update(nan=facts.nan, inf=facts.inf)
-        task = ctx.policy.task
+        task = _resolved_task(ctx)
         probability = facts.finite > 0 and facts.low >= -1e-9 and facts.high <= 1 + 1e-9
         if task == BINARY or (task is None and probability):
             details["outside_0_1"] = facts.outside_0_1
@@ -615,6 +615,11 @@ def check_time(ctx: _Context) -> list[Check]:
         return checks
     times = ctx.facts.time()
     if times.count == 0:
+        if spec.freshness.enabled and spec.freshness.max_age is not None:  # an SLO that cannot be judged is not met
+            return [*checks, Check(name="freshness", status=Status.INCONCLUSIVE, value=None,
+                                   threshold=spec.freshness.max_age.total_seconds(),
+                                   message=f"no timestamps in '{ctx.roles.timestamp}': the freshness SLO cannot be judged",
+                                   source=ctx.source("validate.freshness.max_age"))]  # fmt: skip
         return [*checks, _skipped("freshness", "no timestamps")]
     newest, oldest = times.newest, times.oldest
     if spec.freshness.enabled:
@@ -622,6 +627,9 @@ def check_time(ctx: _Context) -> list[Check]:
         age = ctx.now - newest_dt
         max_age = spec.freshness.max_age
         status = Status.FAIL if max_age is not None and age > max_age else Status.PASS
+        future = -age > spec.freshness.max_clock_skew  # served in the future: a clock or a unit is wrong
+        if future:
+            status = Status.FAIL
         checks.append(
             Check(
                 name="freshness",
@@ -632,8 +640,9 @@ def check_time(ctx: _Context) -> list[Check]:
                     f"newest prediction {_human(age)} old"
                     if age >= dt.timedelta(0)
                     else f"newest prediction {_human(-age)} after the time judged against"
+                    + (f", beyond the {_human(spec.freshness.max_clock_skew)} clock-skew allowance" if future else "")
                 )
-                + ("" if max_age else " (not judged: set validate.freshness.max_age)"),
+                + ("" if max_age or future else " (not judged: set validate.freshness.max_age)"),
                 details={"newest": newest_dt, "oldest": _from_us(oldest), "now": ctx.now},
                 source=ctx.source("validate.freshness.max_age"),
             )
@@ -746,6 +755,11 @@ def check_latency(ctx: _Context) -> list[Check]:
     cfg = ctx.policy.validate_.latency
     values, maximum = ctx.facts.latency()  # finite values (on a cluster, a sketch's points) and the exact maximum
     if len(values) == 0:
+        slos = {name: getattr(cfg, f"{name}_ms") for name in ("p50", "p95", "p99") if getattr(cfg, f"{name}_ms") is not None}
+        if slos:  # an SLO set and no value to judge it by: not met, not passed
+            return [Check(name=f"latency:{name}", status=Status.INCONCLUSIVE, value=None, threshold=limit,
+                          message=f"no latency values in '{ctx.roles.latency}': the {name} SLO cannot be judged",
+                          source=ctx.source(f"validate.latency.{name}_ms")) for name, limit in slos.items()]  # fmt: skip
         return [_skipped("latency", "no latency values")]
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     checks = []
@@ -766,6 +780,16 @@ def check_latency(ctx: _Context) -> list[Check]:
 
 
 # ---------------------------------------------------------------- labels, performance, segments
+
+
+def _resolved_task(ctx: _Context) -> str | None:
+    """The task every check judges by: the declared one, else the one inferred from the predictions and labels
+    (a binary classifier leaking raw scores above 1 is still binary by its 0/1 labels)."""
+    if ctx.policy.task is not None:
+        return ctx.policy.task
+    if ctx.distributed:
+        return ctx.facts.task
+    return infer_task(ctx.log.column(ctx.roles.prediction), _label_array(ctx))
 
 
 def _label_array(ctx: _Context) -> pa.Array | None:

@@ -109,7 +109,17 @@ def model_task(model: ModelRows) -> str:
 
 
 def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
-    """Labels as the task needs them: bool (binary), text (multiclass), float (regression)."""
+    """Outputs and labels as the resolved task needs them: a numeric output of a multiclass model is its class
+    (as text, like the labels), a binary score outside [0, 1] is invalid; labels bool (binary), text
+    (multiclass), float (regression)."""
+    if task == MULTICLASS and model.classes is None and model.score is not None:
+        model.classes = class_names(pa.array(model.score))
+        model.invalid = ~np.isfinite(model.score)
+        model.labelled &= ~model.invalid
+    if task == BINARY and model.score is not None:
+        outside = np.isfinite(model.score) & ((model.score < 0) | (model.score > 1))
+        model.invalid = model.invalid | outside
+        model.labelled &= ~model.invalid
     if model.truth is None:
         return
     model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
@@ -127,8 +137,18 @@ def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) ->
             return to_numpy_float(label) == float(positive)
         return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
     if task == MULTICLASS:
-        return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str)
+        return class_names(label)
     return to_numpy_float(label)
+
+
+def class_names(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Classes as text, integral numbers written as integers, so a class 2 predicted as 2.0 matches a label 2."""
+    if kind_of_type(values.type) == "numeric" and not pa.types.is_integer(values.type):
+        floats = to_numpy_float(values)
+        if np.all(np.equal(np.mod(floats[np.isfinite(floats)], 1), 0)):
+            values = pc.cast(pc.cast(values, pa.int64(), safe=False), pa.string())
+            return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object).astype(str)
+    return pc.cast(values, pa.string()).to_numpy(zero_copy_only=False).astype(str)
 
 
 def version_rows(

@@ -242,7 +242,8 @@ def _compare_section(report: Report) -> str:
         for name, m in cand["metrics"].items():
             color = {"fail": "#c62828", "marginal": "#ef6c00", "pass": "#2e7d32"}[m["classification"]]
             scale = abs(m["baseline"]) or 1.0 if name.startswith("latency") else 1.0
-            rows.append((name, m["delta"] / scale, m["ci_low"] / scale, m["ci_high"] / scale, color))
+            low, high = (float("nan") if v is None else v for v in (m["ci_low"], m["ci_high"]))  # absent: no interval
+            rows.append((name, m["delta"] / scale, low / scale, high / scale, color))
         out.append(
             f"<h2>Candidate {_e(cand['version'])}: {_e(cand['verdict'])}</h2>"
             f"<p>{_e('; '.join(cand['reasons']))}</p><div class='chart'>{interval_chart(rows)}</div>"

@@ -17,7 +17,7 @@ import numpy as np
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary, aligned_counts
 
 PSI_EPS = 1e-4  # proportion given to an empty bin so PSI stays finite
-NOISE_RESAMPLES = 100
+NOISE_RESAMPLES = 200
 NOISE_MAX_ROWS = 2000
 NOISE_REFERENCE_POINTS = 10_000
 
@@ -150,6 +150,27 @@ def chi2_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[fl
     return float(result.statistic), float(result.pvalue)
 
 
+def missing_rate_test(ref_missing: int, ref_total: int, cur_missing: int, cur_total: int) -> tuple[float, float]:
+    """The change of the missing rate (current minus reference) and its two-sided p-value.
+
+    The 2 x 2 table (missing, present) x (reference, current): Pearson's
+    chi-square without continuity correction (the pooled two-proportion z
+    test), or Fisher's exact test where an expected count is below 5.
+    """
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    if ref_total == 0 or cur_total == 0:
+        return float("nan"), 1.0
+    change = cur_missing / cur_total - ref_missing / ref_total
+    table = np.array([[ref_missing, ref_total - ref_missing], [cur_missing, cur_total - cur_missing]], dtype=np.float64)
+    if (table.sum(axis=0) == 0).any():  # nothing missing (or nothing present) on either side
+        return change, 1.0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    if expected.min() < 5:
+        return change, float(fisher_exact(table.astype(np.int64)).pvalue)
+    return change, float(chi2_contingency(table, correction=False).pvalue)
+
+
 # ---------------------------------------------------------------- per summary kind
 
 
@@ -215,7 +236,7 @@ def breaches(method: Method, score: float, threshold: float) -> bool:
 
 
 def resample_like(ref: Summary, n: int, rng: np.random.Generator) -> Summary:
-    """A sample of n rows drawn from the reference: what an unchanged current log of n rows looks like."""
+    """A sample of n rows drawn from the reference: what an unchanged log of n rows looks like."""
     if isinstance(ref, NumericSummary):
         values = ref.sorted_values[rng.integers(0, len(ref.sorted_values), n)]
         values.sort()
@@ -224,12 +245,31 @@ def resample_like(ref: Summary, n: int, rng: np.random.Generator) -> Summary:
     return CategoricalSummary(ref.categories, counts, 0)
 
 
-def null_quantile(method: Method, ref: Summary, n: int, quantile: float, bins: int, seed: int = 0) -> float:
-    """The score an unchanged log of n rows exceeds with probability 1 - quantile.
+def tail_quantile(scores: np.ndarray, quantile: float) -> float:
+    """The ``quantile`` of a score's null distribution from a few hundred draws of it.
 
-    Resamples min(n, 2000) rows from the reference 100 times and takes the
-    quantile of the scores; then scales it from that size to the effective
-    size of a comparison of n current rows with the reference,
+    Up to the 90th percentile, the draws' own quantile. Beyond, where a few
+    hundred draws hold too few points, the tail is taken as exponential
+    through the median and the 90th percentile: x(q) = x50 + (x90 - x50)
+    ln(0.5 / (1 - q)) / ln 5. Distances between two samples have tails at
+    most that heavy (Gaussian-like for Wasserstein and KS, chi-square-like
+    for PSI and Jensen-Shannon), so the line errs on the high side: towards
+    'inconclusive', not towards a false alarm.
+    """
+    if quantile <= 0.9:
+        return float(np.quantile(scores, quantile))
+    x50, x90 = np.quantile(scores, [0.5, 0.9])
+    return float(x50 + (x90 - x50) * np.log(0.5 / (1.0 - quantile)) / np.log(5.0))
+
+
+def null_quantile(method: Method, ref: Summary, n: int, quantile: float, bins: int, seed: int = 0) -> float:
+    """The score a comparison of n unchanged rows with this reference exceeds with probability 1 - quantile.
+
+    Both sides are samples, so both are drawn: 200 times, a reference of
+    min(N, 2000) rows and a current of min(n, 2000) rows, each from the
+    reference (the same distribution: no drift), are scored against each
+    other; the quantile comes from those scores (``tail_quantile``) and is
+    scaled from the drawn sizes' effective size to the real comparison's,
     n_eff = n N / (n + N), at the method's rate (1 for PSI, 1/2 for
     distances whose square is a divergence or that shrink as 1/sqrt(n)).
     """
@@ -238,18 +278,33 @@ def null_quantile(method: Method, ref: Summary, n: int, quantile: float, bins: i
     full_count = ref.count
     if isinstance(ref, NumericSummary) and len(ref.sorted_values) > NOISE_REFERENCE_POINTS:
         # the reference's quantiles at 10,000 levels stand for it here: the noise is an estimate,
-        # and comparing with 10,000 points instead of millions makes it cheap
+        # and drawing from 10,000 points instead of millions makes it cheap
         picks = np.linspace(0, len(ref.sorted_values) - 1, NOISE_REFERENCE_POINTS).round().astype(np.int64)
         ref = NumericSummary(ref.sorted_values[picks], 0)
     rng = np.random.default_rng(seed)
-    n0 = min(n, NOISE_MAX_ROWS)
-    scores = np.array([method.compute(ref, resample_like(ref, n0, rng), bins).score for _ in range(NOISE_RESAMPLES)])
+    n0, big_n0 = min(n, NOISE_MAX_ROWS), min(full_count, NOISE_MAX_ROWS)
+    scores = np.array(
+        [method.compute(resample_like(ref, big_n0, rng), resample_like(ref, n0, rng), bins).score for _ in range(NOISE_RESAMPLES)]
+    )
     scores = scores[np.isfinite(scores)]
     if len(scores) == 0:
         return float("inf")
-    q0 = float(np.quantile(scores, quantile))
+    drawn_eff = n0 * big_n0 / (n0 + big_n0)
     n_eff = n * full_count / (n + full_count)
-    return q0 * (n0 / n_eff) ** method.noise_rate
+    return tail_quantile(scores, quantile) * (drawn_eff / n_eff) ** method.noise_rate
+
+
+def comparison_false_alarm_rate(run_rate: float, feature_rate: float | None, comparisons: int) -> float:
+    """The false-alarm rate each comparison is held to.
+
+    An on-call engineer is paged per run, not per feature: with k distance
+    comparisons in a run, each at run_rate / k (Bonferroni), the share of
+    unchanged runs that flag anything stays at most run_rate whatever k. A
+    ``feature_rate`` set in the policy overrides it.
+    """
+    if feature_rate is not None:
+        return feature_rate
+    return run_rate / max(1, comparisons)
 
 
 # ---------------------------------------------------------------- multiple testing

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Calibration benchmark: how often mlrel's default verdicts are wrong, on simulated logs with known truth.
+
+Every figure is a rate over runs of the real command (in process, through
+the CLI, JSON report, the default policy), on logs simulated with fixed
+seeds that were never used to tune mlrel:
+
+- drift false alarms: no drift at all, 20 features (4 each of normal,
+  lognormal, bimodal, integer-valued and a 50-category long tail) and the
+  prediction, at n rows a side; per feature (share of comparisons whose
+  drift status is fail or warn) and per run (share of runs flagging any);
+  with and without ``--window`` (8 windows);
+- drift power: the same runs with four normal features shifted by 0.1,
+  0.2, 0.5 and 1 standard deviation; the share of runs that flag each;
+- compare: false rejects on A/A canaries and shadows (both sides the same
+  model), and the power to reject a candidate 5 accuracy points worse;
+- postmortem: onset found (and within a window of the truth) on incidents
+  of 8 and 96 windows with accuracy down by a third, and false onsets on
+  the same logs without an incident;
+- validate: the share of clean logs that pass.
+
+    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both]
+
+``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
+A rate of k in r runs is printed with r; its standard error is about
+sqrt(p (1 - p) / r).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from typer.testing import CliRunner  # noqa: E402
+
+from mlrel_cli.cli.app import app  # noqa: E402
+
+T0_US = 1_795_392_000 * 1_000_000  # 2026-11-23T00:00:00Z
+HOUR_US = 3_600 * 1_000_000
+SHAPES = ("normal", "lognormal", "bimodal", "integer", "categorical")
+PER_SHAPE = 4
+SHIFTS = (0.1, 0.2, 0.5, 1.0)
+SIZES = (200, 500, 2_000, 20_000, 200_000, 1_000_000)
+CATEGORIES = np.array([f"c{i:02d}" for i in range(50)])
+ZIPF = 1.0 / np.arange(1, 51) ** 1.2
+ZIPF /= ZIPF.sum()
+
+runner = CliRunner()
+
+
+def cli_json(*args: str | Path) -> tuple[int, dict[str, Any]]:
+    result = runner.invoke(app, [*map(str, args), "--format", "json"], catch_exceptions=False)
+    if not result.stdout.strip():
+        raise SystemExit(f"mlrel {' '.join(map(str, args[:3]))} ...: {result.stderr}")
+    return result.exit_code, json.loads(result.stdout)
+
+
+def draw(shape: str, n: int, rng: np.random.Generator, shift: float = 0.0) -> np.ndarray:
+    """n values of a distribution shape; ``shift`` moves the mean by that many of its standard deviations."""
+    if shape == "normal":
+        return rng.normal(shift, 1.0, n)
+    if shape == "lognormal":
+        return rng.lognormal(0.0, 0.75, n)
+    if shape == "bimodal":
+        return np.where(rng.random(n) < 0.3, rng.normal(-2.0, 0.5, n), rng.normal(1.0, 1.0, n))
+    if shape == "integer":
+        return rng.poisson(3.0, n).astype(np.float64)
+    return CATEGORIES[rng.choice(50, n, p=ZIPF)]
+
+
+def drift_log(n: int, rng: np.random.Generator, shifts: dict[str, float] | None = None) -> pa.Table:
+    """A log of n rows over 8 hours: 20 features of five shapes, a prediction and a timestamp."""
+    columns: dict[str, Any] = {
+        "timestamp": pa.array(T0_US + np.sort(rng.integers(0, 8 * HOUR_US, n)), type=pa.timestamp("us", tz="UTC"))
+    }
+    for shape in SHAPES:
+        for i in range(PER_SHAPE):
+            name = f"{shape}_{i}"
+            columns[name] = draw(shape, n, rng, (shifts or {}).get(name, 0.0))
+    columns["prediction"] = 1.0 / (1.0 + np.exp(-rng.normal(0.0, 1.0, n)))
+    return pa.table(columns)
+
+
+def rate(hits: int, runs: int) -> str:
+    return f"{hits / runs:6.1%} ({hits}/{runs})" if runs else "n/a"
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    sys.stdout.flush()
+
+
+def drift_runs(n: int, runs: int, window: bool, shifts: dict[str, float] | None, seed: int, work: Path) -> list[dict[str, str]]:
+    """Per run, each feature's drift status (from the features and outputs lists of the JSON report)."""
+    out = []
+    for r in range(runs):
+        rng = np.random.default_rng([seed, n, r])
+        ref, cur = work / "ref.parquet", work / "cur.parquet"
+        pq.write_table(drift_log(n, rng), ref)
+        pq.write_table(drift_log(n, rng, shifts), cur)
+        args: list[str | Path] = ["drift", "--reference", ref, "--current", cur]
+        if window:
+            args += ["--window", "1h"]
+        _, report = cli_json(*args)
+        # a feature with an onset (a persistent run of failing windows) counts as drifted, whatever its whole-log score
+        out.append({f["name"]: "fail" if f.get("onset") else f["status"] for f in report["features"] + report.get("outputs", [])})
+    return out
+
+
+def flagged(status: str) -> bool:
+    return status in ("fail", "warn")
+
+
+WINDOW_MODES = {"none": (False,), "8": (True,), "both": (False, True)}
+DRIFT_WINDOWS = "both"
+
+
+def bench_drift(scale: float, work: Path) -> None:
+    runs_at = {200: 80, 500: 80, 2_000: 40, 20_000: 20, 200_000: 8, 1_000_000: 3}
+    fa_rows, power_rows = [], []
+    for window in WINDOW_MODES[DRIFT_WINDOWS]:
+        for n in SIZES:
+            runs = max(2, round(runs_at[n] * scale))
+            t = time.perf_counter()
+            null = drift_runs(n, runs, window, None, 1, work)
+            per_shape = []
+            for shape in SHAPES:
+                names = [f"{shape}_{i}" for i in range(PER_SHAPE)]
+                hits = sum(flagged(run[name]) for run in null for name in names)
+                per_shape.append(rate(hits, runs * PER_SHAPE))
+            any_run = sum(any(flagged(s) for s in run.values()) for run in null)
+            inconclusive = sum(s == "inconclusive" for run in null for s in run.values())
+            comparisons = sum(len(run) for run in null)
+            fa_rows.append([f"{n:,}", "8 x 1h" if window else "none", *per_shape, rate(any_run, runs),
+                            f"{inconclusive / comparisons:.0%}", f"{time.perf_counter() - t:.0f}"])  # fmt: skip
+            print("| " + " | ".join(fa_rows[-1]) + " |", flush=True)  # as it comes: a long run shows progress
+            if window:
+                continue
+            shifts = {f"normal_{i}": s for i, s in enumerate(SHIFTS)}
+            shifted = drift_runs(n, max(5, runs // 2), window, shifts, 2, work)
+            power_rows.append(
+                [f"{n:,}"]
+                + [rate(sum(run[f"normal_{i}"] == "fail" for run in shifted), len(shifted)) for i in range(len(SHIFTS))]
+            )
+            print("| power | " + " | ".join(power_rows[-1]) + " |", flush=True)
+    table(
+        "drift: false alarms on unchanged logs (20 features + the prediction; flagged = fail or warn)",
+        ["rows a side", "window", *[f"per feature, {s}" for s in SHAPES], "per run (any flagged)", "inconclusive", "seconds"],
+        fa_rows,
+    )
+    table(
+        "drift: power (share of runs whose shifted normal feature fails)",
+        ["rows a side", *[f"{s} sd" for s in SHIFTS]],
+        power_rows,
+    )
+
+
+def classifier_log(n: int, rng: np.random.Generator, version: str, x: np.ndarray | None = None,
+                   label: np.ndarray | None = None, accuracy_drop: float = 0.0) -> pa.Table:  # fmt: skip
+    """A binary classifier's labelled log: score = sigmoid(2x + model noise); ``accuracy_drop`` turns that
+    share of all rows from right to wrong (their score mirrored across 0.5)."""
+    x = rng.normal(0.0, 1.0, n) if x is None else x
+    label = (rng.random(n) < 1.0 / (1.0 + np.exp(-2.0 * x))).astype(np.int8) if label is None else label
+    score = 1.0 / (1.0 + np.exp(-(2.0 * x + rng.normal(0.0, 0.5, n))))
+    if accuracy_drop:
+        right = np.flatnonzero((score >= 0.5) == (label == 1))
+        flip = rng.choice(right, size=round(accuracy_drop * n), replace=False)
+        score[flip] = 1.0 - score[flip]
+    return pa.table({
+        "timestamp": pa.array(T0_US + np.arange(n, dtype=np.int64) * 1_000_000, type=pa.timestamp("us", tz="UTC")),
+        "prediction_id": [f"r{i}" for i in range(n)],
+        "model_version": [version] * n,
+        "x": x,
+        "segment": rng.choice(["a", "b", "c"], n).tolist(),
+        "prediction": score,
+        "label": label,
+        "latency_ms": rng.lognormal(3.0, 0.3, n),
+    })  # fmt: skip
+
+
+def bench_compare(scale: float, work: Path) -> None:
+    runs, n = max(5, round(30 * scale)), 5_000
+    rows = []
+    for scenario in ("A/A canary", "A/A shadow", "canary, candidate 5 points less accurate",
+                     "shadow, candidate 5 points less accurate"):  # fmt: skip
+        rejected = 0
+        t = time.perf_counter()
+        for r in range(runs):
+            rng = np.random.default_rng([3, r, len(scenario)])
+            shadow = "shadow" in scenario
+            drop = 0.05 if "less accurate" in scenario else 0.0
+            base = classifier_log(n, rng, "v1")
+            if shadow:  # the same requests, scored by a second model of the same quality
+                x, label = base.column("x").to_numpy(), base.column("label").to_numpy()
+                cand = classifier_log(n, rng, "v2", x=x, label=label, accuracy_drop=drop)
+            else:
+                cand = classifier_log(n, rng, "v2", accuracy_drop=drop)
+            pq.write_table(base, work / "base.parquet")
+            pq.write_table(cand, work / "cand.parquet")
+            code, _ = cli_json("compare", "--baseline-log", work / "base.parquet", "--candidate-log",
+                               work / "cand.parquet", "--mode", "shadow" if shadow else "canary")  # fmt: skip
+            rejected += code == 1
+        rows.append([scenario, f"{n:,}", rate(rejected, runs), f"{time.perf_counter() - t:.0f}"])
+    table(
+        "compare: rejections (A/A: false rejects; 5-point drop: power)", ["scenario", "rows a side", "rejected", "seconds"], rows
+    )
+
+
+def bench_validate(scale: float, work: Path) -> None:
+    runs, n = max(5, round(30 * scale)), 5_000
+    rng = np.random.default_rng(5)
+    pq.write_table(classifier_log(n, rng, "v1"), work / "reference.parquet")
+    policy = work / "policy.yaml"
+    result = runner.invoke(app, ["init", "--from", str(work / "reference.parquet"), "-o", str(policy), "--force"])
+    if result.exit_code != 0:
+        raise SystemExit(result.output)
+    passed, failed_checks = 0, {}
+    for r in range(runs):
+        pq.write_table(classifier_log(n, np.random.default_rng([5, r]), "v1"), work / "current.parquet")
+        code, report = cli_json("validate", work / "current.parquet", "--reference", work / "reference.parquet",
+                                "-p", policy, "--now", "2026-11-23T01:30:00Z")  # fmt: skip
+        passed += code == 0 and report["status"] in ("pass", "warn")
+        for c in report["checks"]:
+            if c["status"] in ("fail", "inconclusive"):
+                failed_checks[c["name"]] = failed_checks.get(c["name"], 0) + 1
+    worst = ", ".join(f"{k} {v}" for k, v in sorted(failed_checks.items(), key=lambda kv: -kv[1])) or "none"
+    table("validate: clean logs (policy from mlrel init on a clean reference)", ["rows", "passed", "checks that failed"],
+          [[f"{n:,}", rate(passed, runs), worst]])  # fmt: skip
+
+
+def incident_log(hours: int, rows: int, rng: np.random.Generator, release_hour: float | None) -> pa.Table:
+    """A binary classifier's labelled log over ``hours``; from ``release_hour`` its accuracy falls from 0.9 to 0.6."""
+    ts = T0_US + np.sort(rng.integers(0, hours * HOUR_US, rows))
+    label = rng.integers(0, 2, rows)
+    bad = ts >= T0_US + release_hour * HOUR_US if release_hour is not None else np.zeros(rows, dtype=bool)
+    right = rng.random(rows) < np.where(bad, 0.6, 0.9)
+    score = np.where(right == (label == 1), rng.uniform(0.55, 0.95, rows), rng.uniform(0.05, 0.45, rows))
+    return pa.table({"timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")), "prediction": score,
+                     "label": label.astype(np.int8), "prediction_id": [f"r{i}" for i in range(rows)]})  # fmt: skip
+
+
+def bench_postmortem(scale: float, work: Path) -> None:
+    runs = max(5, round(60 * scale))
+    rows_out = []
+    for name, hours, rows, release in (("short: 2 h, 8 windows", 2, 4_000, 1.0), ("long: 24 h, 96 windows", 24, 24_000, 16.0)):
+        found = near = false = 0
+        t = time.perf_counter()
+        for r in range(runs):
+            for incident in (True, False):
+                rng = np.random.default_rng([6, hours, r, incident])
+                pq.write_table(incident_log(hours, rows, rng, release if incident else None), work / "incident.parquet")
+                detected = dt.datetime.fromtimestamp(T0_US / 1e6 + (release + 0.5) * 3600, dt.UTC)
+                (work / "incident.yaml").write_text(f"id: B-{r}\ntitle: bench\ndetected: {detected.isoformat()}\n")
+                result = runner.invoke(app, ["postmortem", "--incident", str(work / "incident.yaml"), "--log",
+                                             str(work / "incident.parquet"), "--format", "json"])  # fmt: skip
+                onset = json.loads(result.stdout)["postmortem"]["onset"]
+                if incident and onset:
+                    found += 1
+                    truth = dt.datetime.fromtimestamp(T0_US / 1e6 + release * 3600, dt.UTC)
+                    near += abs((dt.datetime.fromisoformat(onset) - truth).total_seconds()) <= 15 * 60
+                false += (not incident) and onset is not None
+        rows_out.append([name, f"{rows:,}", rate(found, runs), rate(near, runs), rate(false, runs),
+                         f"{time.perf_counter() - t:.0f}"])  # fmt: skip
+    table("postmortem: onset (accuracy 0.9 -> 0.6 at the release) and false onsets (no change)",
+          ["incident", "rows", "onset found", "within one window", "false onset", "seconds"], rows_out)  # fmt: skip
+
+
+SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift, "compare": bench_compare,
+                                                      "validate": bench_validate, "postmortem": bench_postmortem}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
+    parser.add_argument("--scale", type=float, default=None, help="this share of the runs (overrides --quick)")
+    parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
+    args = parser.parse_args()
+    global DRIFT_WINDOWS
+    DRIFT_WINDOWS = args.windows
+    scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
+    global SIZES
+    SIZES = tuple(n for n in SIZES if args.max_rows is None or n <= args.max_rows)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.only.split(","):
+            SECTIONS[name](scale, Path(tmp))
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()

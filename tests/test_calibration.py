@@ -1,0 +1,147 @@
+"""Drift verdicts calibrated on both samples: per-run false alarms, power, and a tiny reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import T0_US, check
+
+from mlrel_cli.stats.drift import METHOD_BY_NAME, comparison_false_alarm_rate, null_quantile, tail_quantile
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+
+
+def _log(n: int, rng: np.random.Generator, features: int = 10, shift: float = 0.0) -> dict[str, Any]:
+    cols: dict[str, Any] = {f"x{i}": rng.normal(shift if i == 0 else 0.0, 1.0, n) for i in range(features)}
+    cols["timestamp"] = pa.array(T0_US + np.arange(n, dtype=np.int64) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
+    cols["prediction"] = rng.random(n)
+    return cols
+
+
+def test_unchanged_runs_rarely_flag_and_a_1sd_shift_at_500_rows_is_caught(mlrel, write_log) -> None:
+    """20 runs of 500 rows a side, 10 features: x0 moved by 1 sd is drift in (nearly) every run, the rest
+    (10 features, 5 % per run by default) flag in at most 2 runs (P(X > 2) < 8 % at 5 %, P = 0.6 % at 1 %)."""
+    rng = np.random.default_rng(2026)
+    caught, false_runs = 0, 0
+    for _ in range(20):
+        ref, cur = write_log(_log(500, rng)), write_log(_log(500, rng, shift=1.0))
+        _, report = mlrel.json("drift", "--reference", ref, "--current", cur)
+        status = {f["name"]: f["status"] for f in report["features"] + report["outputs"]}
+        caught += status["x0"] == "fail"
+        false_runs += any(s in ("fail", "warn") for name, s in status.items() if name != "x0")
+    assert caught >= 18 and false_runs <= 2
+
+
+def test_the_noise_line_covers_both_samples() -> None:
+    """At 500 rows a side the line must sit at the true null quantile of a two-sample comparison
+    (simulated: both sides fresh), not at the one-sample one (current drawn from a fixed reference)."""
+    rng = np.random.default_rng(7)
+    method = METHOD_BY_NAME["wasserstein"]
+
+    def sample(n: int) -> NumericSummary:
+        return NumericSummary.from_values(rng.normal(size=n))
+
+    truth = np.quantile([method.compute(sample(500), sample(500), 10).score for _ in range(4000)], 0.99)
+    lines = [null_quantile(method, sample(500), 500, 0.99, 10, seed=s) for s in range(20)]
+    # drawing only the current (the reference held fixed) puts the line about 9 % below the truth
+    assert 0.97 * truth <= np.median(lines) <= 1.15 * truth
+
+
+def test_tail_quantile_is_the_draws_quantile_up_to_90_percent_then_exponential() -> None:
+    scores = np.random.default_rng(0).exponential(1.0, 200_000)
+    assert tail_quantile(scores, 0.8) == pytest.approx(-np.log(0.2), rel=0.02)
+    # an exponential tail is extrapolated exactly: -ln(1 - q)
+    assert tail_quantile(scores, 1 - 0.05 / 30) == pytest.approx(-np.log(0.05 / 30), rel=0.02)
+
+
+def test_each_comparison_gets_the_run_rate_shared_unless_a_feature_rate_is_set() -> None:
+    assert comparison_false_alarm_rate(0.05, None, 25) == pytest.approx(0.002)
+    assert comparison_false_alarm_rate(0.05, 0.01, 25) == 0.01
+    assert comparison_false_alarm_rate(0.05, None, 0) == 0.05
+
+
+@pytest.mark.parametrize("rows", [1, 5, 20])
+def test_a_reference_of_a_few_rows_is_inconclusive_not_drift(rows: int, mlrel, write_log) -> None:
+    rng = np.random.default_rng(rows)
+    ref, cur = write_log(_log(rows, rng, features=3)), write_log(_log(2000, rng, features=3))
+    code, report = mlrel.json("drift", "--reference", ref, "--current", cur)
+    assert code == 3 and report["status"] == "inconclusive"
+    for name in ("x0", "x1", "x2"):
+        assert check(report, f"drift:{name}")["status"] == "inconclusive"
+        assert "reference rows, fewer than 100" in check(report, f"drift:{name}")["message"]
+
+
+def test_categorical_noise_line_shrinks_with_rows() -> None:
+    counts = np.array([500, 300, 120, 50, 20, 10])
+    ref = CategoricalSummary.from_counts([f"c{i}" for i in range(6)], counts, 0)
+    method = METHOD_BY_NAME["jensen_shannon"]
+    assert null_quantile(method, ref, 100, 0.99, 10) > null_quantile(method, ref, 10_000, 0.99, 10) > 0
+
+
+def test_missing_rate_test_matches_scipy() -> None:
+    from scipy import stats
+
+    from mlrel_cli.stats.drift import missing_rate_test
+
+    change, p = missing_rate_test(20, 1000, 60, 1200)
+    table = [[20, 980], [60, 1140]]
+    assert change == pytest.approx(60 / 1200 - 20 / 1000)
+    assert p == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
+    _, p_small = missing_rate_test(0, 200, 3, 200)  # expected counts below 5: Fisher's exact test
+    assert p_small == pytest.approx(stats.fisher_exact([[0, 200], [3, 197]]).pvalue)
+    assert missing_rate_test(0, 500, 0, 500) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("nan_share", [1.0, 0.05])
+def test_nan_or_null_predictions_are_prediction_drift(nan_share: float, mlrel, write_log) -> None:
+    rng = np.random.default_rng(11)
+    cur = _log(5000, rng)
+    cur["prediction"][: int(nan_share * 5000)] = np.nan
+    ref = write_log(_log(5000, rng))
+    code, report = mlrel.json("drift", "--reference", ref, "--current", write_log(cur), "-p",
+                              write_log_policy(write_log, "drift:\n  critical: [prediction]\n"))  # fmt: skip
+    found = check(report, "drift:prediction")
+    assert found["status"] == "fail" and "missing rate 0.0% ->" in found["message"], found
+    assert code == 1
+
+
+def test_a_feature_missing_from_the_current_log_fails(mlrel, write_log) -> None:
+    rng = np.random.default_rng(12)
+    cur = _log(2000, rng)
+    del cur["x3"]
+    code, report = mlrel.json("drift", "--reference", write_log(_log(2000, rng)), "--current", write_log(cur))
+    assert code == 1 and check(report, "schema")["status"] == "fail"
+    assert check(report, "schema")["details"]["missing_columns"] == ["x3"] and "x3" in report["summary"]
+
+
+def test_a_missing_rate_within_noise_is_not_drift(mlrel, write_log) -> None:
+    rng = np.random.default_rng(13)
+    ref, cur = _log(3000, rng), _log(3000, rng)
+    ref["x1"][rng.random(3000) < 0.1] = np.nan
+    cur["x1"][rng.random(3000) < 0.1] = np.nan  # the same 10 % missing on both sides
+    _, report = mlrel.json("drift", "--reference", write_log(ref), "--current", write_log(cur))
+    assert check(report, "drift:x1")["details"]["drift_status"] != "fail"
+
+
+def write_log_policy(write_log: Any, text: str) -> Any:
+    path = write_log({"a": [1]}).with_suffix(".yaml")
+    path.write_text(text)
+    return path
+
+
+def _regression(n: int, seed: int, noise: float) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    label = 150 + 60 * x + rng.normal(0, 50, n)  # a target in dollars: the RMSE is about 50
+    return {"x": x, "prediction": 150 + 60 * x + rng.normal(0, noise, n), "label": label}
+
+
+def test_concept_drift_default_is_scale_free(mlrel, write_log) -> None:
+    ref = write_log(_regression(4000, 1, 1.0))
+    _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 2, 1.0)))
+    assert report["concept"]["metric"] == "rmse" and report["concept"]["status"] == "pass", report["concept"]
+    _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 3, 35.0)))  # RMSE about 61: 22 % worse
+    assert report["concept"]["status"] == "fail"
+    assert report["concept"]["threshold"] == pytest.approx(0.05 * report["concept"]["reference"])
