@@ -787,7 +787,7 @@ def _resolved_task(ctx: _Context) -> str | None:
     (a binary classifier leaking raw scores above 1 is still binary by its 0/1 labels)."""
     if ctx.policy.task is not None:
         return ctx.policy.task
-    if ctx.distributed:
+    if isinstance(ctx.facts, ClusterFacts):
         return ctx.facts.task
     return infer_task(ctx.log.column(ctx.roles.prediction), _label_array(ctx))
 

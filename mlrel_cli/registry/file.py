@@ -130,14 +130,14 @@ class FileRegistry:
         models = dict(registry.models)
         for number, (model, raw) in enumerate(events[seen:], start=seen + 1):
             try:
-                event = Event.model_validate(raw)
-                models[model] = apply_event(models.get(model, ModelRecord()), event)
+                replayed = Event.model_validate(raw)
+                models[model] = apply_event(models.get(model, ModelRecord()), replayed)
             except (ValidationError, RegistryError) as exc:
                 raise RegistryError(
                     f"history ledger event cannot be rolled forward ({str(exc).splitlines()[0]}); left as it is",
                     f"{self.ledger}:{number}",
                 ) from None
-            repair.replayed.append(f"{model}: {event.action} {event.to_version or event.kind or ''}".rstrip())
+            repair.replayed.append(f"{model}: {replayed.action} {replayed.to_version or replayed.kind or ''}".rstrip())
         registry = RegistryFile(models=models)
         for model, record in registry.models.items():
             dangling = record.dangling_pointer()

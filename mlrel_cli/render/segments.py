@@ -25,7 +25,7 @@ def condition_text(condition: dict[str, Any]) -> str:
     column, op, value = condition["column"], condition["op"], condition.get("value")
     if op == "missing":
         return f"{column} is missing"
-    if op == "between":
+    if op == "between" and value is not None:
         return f"{_num(value[0])} <= {column} < {_num(value[1])}"
     return f"{column} {op} {_num(value) if isinstance(value, float) else value}"
 

@@ -554,7 +554,8 @@ def search_regressions(
         other = against[:, :1] if paired else (base[:, rest] - base[:, child])[:, None]
         return bool(welch_from_sums(part, other, config.min_effect).p_value[0] <= config.alpha)
 
-    kept, dropped = [], set()
+    kept: list[int] = []
+    dropped: set[int] = set()
     for h in hits:
         key = keys[h]
         if len(key) == 4:
@@ -568,6 +569,7 @@ def search_regressions(
         key = keys[h]
         if h in dropped:
             continue
+        conditions: tuple[Condition | None, ...]
         if len(key) == 4:
             conditions = (columns[key[0]].conditions[key[2]], columns[key[1]].conditions[key[3]])
         else:
