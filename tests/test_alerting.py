@@ -312,3 +312,15 @@ def test_one_trigger_per_incident_and_one_resolve_when_it_ends(statuses: list[St
     events = [e for e in sent if e is not None]
     assert events.count("trigger") == len(incidents) and events.count("resolve") == len(ended)
     assert events == ["trigger", "resolve"] * len(ended) + ["trigger"] * (len(incidents) - len(ended))
+
+
+def test_an_error_inside_the_delivery_is_reported_without_the_url(
+    mlrel, write_log, write_policy, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOOK", "http://127.0.0.1:9/x\x01S3CRET")  # http.client's error would quote it
+    policy = write_policy("columns: {id: prediction_id}\nvalidate:\n  freshness: {max_age: 30m}\n")
+    args = ("validate", write_log(binary_log()), "-p", policy, "--now", FAIL_NOW, "-q")
+    result = mlrel(*args, "--history", tmp_path / "h.jsonl", "--notify", "webhook:HOOK")
+    assert result.exit_code == mlrel(*args).exit_code == 1
+    assert "not delivered after 1 attempts: could not send: InvalidURL" in result.stderr
+    assert "S3CRET" not in result.stderr + result.stdout + (tmp_path / "h.jsonl").read_text()

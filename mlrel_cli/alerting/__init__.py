@@ -144,13 +144,17 @@ def notify(report: Report, todo: Plan, history: Path | None, now: dt.datetime) -
 
 
 def _send(target: Target, event: str, report: Report, context: dict[str, Any], todo: Plan) -> Outcome:
-    from mlrel_cli.alerting.http import post
+    from mlrel_cli.alerting.http import Outcome, post
     from mlrel_cli.alerting.messages import body
 
+    try:
+        payload = body(target.kind, event, report, context, target.secret)
+    except Exception as exc:  # a bug here is reported as undelivered: the exit code stays the verdict's
+        return Outcome(False, 0, None, f"could not build the message: {type(exc).__name__}", 0.0)
     headers = {"Content-Type": "application/json"}
     if target.kind == "webhook" and target.secret:
         headers["Authorization"] = f"Bearer {target.secret}"
-    return post(target.url, body(target.kind, event, report, context, target.secret), headers, todo.timeout, todo.retries)
+    return post(target.url, payload, headers, todo.timeout, todo.retries)
 
 
 def _record(outcome: Outcome) -> dict[str, Any]:

@@ -59,6 +59,10 @@ def with_retries(send: Callable[[], int | None], retries: int) -> Outcome:
             status, error = None, "timed out"
         except OSError as exc:
             status, error = None, exc.strerror or type(exc).__name__
+        except Exception as exc:  # a notification must never change the verdict's exit code
+            # only the type: the message of, say, http.client.InvalidURL quotes the URL, which may be the secret
+            status, error = None, f"could not send: {type(exc).__name__}"
+            break
         if attempt <= retries:
             time.sleep(BACKOFF_S * 2 ** (attempt - 1))
     return Outcome(False, attempt, status, error, time.monotonic() - start)
