@@ -195,9 +195,10 @@ def proxy_from_sums(kind: str, sums: dict[str, float]) -> tuple[float, float]:
         if n < 2:
             return ratio, float("nan")
         # residuals e = (num - ratio * den) / mean(den) sum to zero, so their variance is sum(e^2) / (n - 1)
-        squares = sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"]
+        squares = _beyond_rounding(sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"],
+                                   sums["num2"] + ratio**2 * sums["den2"])  # fmt: skip
         mean_den = sums["den"] / n
-        return ratio, float(np.sqrt(max(squares, 0.0) / (n - 1)) / abs(mean_den) / np.sqrt(n))
+        return ratio, float(np.sqrt(squares / (n - 1)) / abs(mean_den) / np.sqrt(n))
     return mean_and_se(sums)
 
 
@@ -209,4 +210,10 @@ def mean_and_se(sums: dict[str, float]) -> tuple[float, float]:
     mean = sums["sum"] / n
     if n < 2:
         return mean, float("nan")
-    return mean, float(np.sqrt(max(sums["sum2"] - n * mean**2, 0.0) / (n - 1) / n))
+    return mean, float(np.sqrt(_beyond_rounding(sums["sum2"] - n * mean**2, sums["sum2"]) / (n - 1) / n))
+
+
+def _beyond_rounding(residual: float, scale: float) -> float:
+    """A sum of squared deviations got by subtracting large sums: below the rounding error of ``scale`` it is 0
+    (equal values), never the square root of that error, which would pass for a real spread."""
+    return residual if residual > 1e-12 * abs(scale) else 0.0
