@@ -138,7 +138,8 @@ class FileRegistry:
                     f"{self.ledger}:{number}",
                 ) from None
             repair.replayed.append(f"{model}: {event.action} {event.to_version or event.kind or ''}".rstrip())
-        registry = RegistryFile(models=models)
+        if repair.replayed:
+            registry = RegistryFile(models=models)
         for model, record in registry.models.items():
             dangling = record.dangling_pointer()
             if dangling:
