@@ -138,7 +138,8 @@ class FileRegistry:
                     f"{self.ledger}:{number}",
                 ) from None
             repair.replayed.append(f"{model}: {replayed.action} {replayed.to_version or replayed.kind or ''}".rstrip())
-        registry = RegistryFile(models=models)
+        if repair.replayed:
+            registry = RegistryFile(models=models)
         for model, record in registry.models.items():
             dangling = record.dangling_pointer()
             if dangling:
