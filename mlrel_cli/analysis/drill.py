@@ -558,8 +558,13 @@ def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy, n_windows: int
     empty: list[set[str]] = [set() for _ in range(n_windows)]
     if table.num_rows == 0:
         return empty
+    # concept drift is judged on the whole log only, never per window: a cron job's window needs none of it
+    windowed = policy.model_copy(update={"drift": policy.drift.model_copy(update={"concept": False})})
+    windowed._sources, windowed._files = policy._sources, policy._files
     try:
-        report = drift(plan.reference, memory_log(table, "current log"), policy, window=dt.timedelta(microseconds=plan.width_us))
+        report = drift(
+            plan.reference, memory_log(table, "current log"), windowed, window=dt.timedelta(microseconds=plan.width_us)
+        )
     except MlrelError as exc:
         return [{f"error: {exc}"} for _ in range(n_windows)]
     first = timestamps_keeping_rows(table.column(plan.roles.timestamp), "drill copy")
