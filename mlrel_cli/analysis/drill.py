@@ -831,10 +831,12 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
     else:
         status = Status.WARN if in_budget < len(judged) else Status.PASS
     summary = (
-        f"{caught} of {len(results)} faults caught, {in_budget} within the {format_duration(plan.budget)} budget "
+        f"{caught} of {len(judged)} faults caught, {in_budget} within the {format_duration(plan.budget)} budget "
         f"(checks every {format_duration(dt.timedelta(microseconds=plan.width_us))}, "
         f"rollback {format_duration(plan.rollback)})."
     )
+    if len(judged) < len(results):
+        summary += f" {len(results) - len(judged)} skipped: not applicable to this log."
     if failed:
         summary += " Required and missed or late: " + ", ".join(r.fault for r in failed) + "."
     table_rows = [
@@ -843,7 +845,7 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
             f"{r.size:g}",
             r.check or ("skipped: " + r.error if r.error else "missed"),
             _delay_text(r),
-            "yes" if r.within_budget else "no",
+            "-" if r.error else ("yes" if r.within_budget else "no"),
         ]
         for r in results
     ]
