@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 from pathlib import Path
@@ -53,14 +55,20 @@ def main() -> None:
         make_log(log, args.rows)
     argv = [sys.executable, "-m", "mlrel_cli", "drill", "--log", str(log), "-p", str(ROOT / "configs" / "fraud.yaml"),
             "--faults", ",".join(FAULTS), "--format", "json"]  # fmt: skip
-    walls, rss, report = [], [], {}
+    walls, rss, cpus, report = [], [], [], {}
     for _ in range(args.repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall, peak, out = measure(argv)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         walls.append(wall)
         rss.append(peak)
+        # CPU seconds of the run (user + system): on a shared machine the wall time also counts waiting for a core
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         report = json.loads(out)
+    load = os.getloadavg()[0]
     print(f"mlrel drill, {len(FAULTS)} faults, {args.rows:,} rows: median wall {statistics.median(walls):.1f} s, "
-          f"peak RSS {max(rss):.0f} MiB ({args.repeat} run(s))")  # fmt: skip
+          f"CPU {statistics.median(cpus):.1f} s, peak RSS {max(rss):.0f} MiB ({args.repeat} run(s), "
+          f"load average {load:.1f} on {os.cpu_count()} cores)")  # fmt: skip
     print(report["summary"])
     for fault in report["faults"]:
         print(f"  {fault['fault']:<24} {fault['check'] or 'missed':<24} delay {fault['delay_s']} s, "

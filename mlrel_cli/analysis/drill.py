@@ -558,8 +558,13 @@ def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy, n_windows: int
     empty: list[set[str]] = [set() for _ in range(n_windows)]
     if table.num_rows == 0:
         return empty
+    # concept drift is judged on the whole log only, never per window: a cron job's window needs none of it
+    windowed = policy.model_copy(update={"drift": policy.drift.model_copy(update={"concept": False})})
+    windowed._sources, windowed._files = policy._sources, policy._files
     try:
-        report = drift(plan.reference, memory_log(table, "current log"), policy, window=dt.timedelta(microseconds=plan.width_us))
+        report = drift(
+            plan.reference, memory_log(table, "current log"), windowed, window=dt.timedelta(microseconds=plan.width_us)
+        )
     except MlrelError as exc:
         return [{f"error: {exc}"} for _ in range(n_windows)]
     first = timestamps_keeping_rows(table.column(plan.roles.timestamp), "drill copy")
@@ -826,10 +831,12 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
     else:
         status = Status.WARN if in_budget < len(judged) else Status.PASS
     summary = (
-        f"{caught} of {len(results)} faults caught, {in_budget} within the {format_duration(plan.budget)} budget "
+        f"{caught} of {len(judged)} faults caught, {in_budget} within the {format_duration(plan.budget)} budget "
         f"(checks every {format_duration(dt.timedelta(microseconds=plan.width_us))}, "
         f"rollback {format_duration(plan.rollback)})."
     )
+    if len(judged) < len(results):
+        summary += f" {len(results) - len(judged)} skipped: not applicable to this log."
     if failed:
         summary += " Required and missed or late: " + ", ".join(r.fault for r in failed) + "."
     table_rows = [
@@ -838,7 +845,7 @@ def _report(log: Log, policy: Policy, plan: _Plan, results: list[FaultResult], r
             f"{r.size:g}",
             r.check or ("skipped: " + r.error if r.error else "missed"),
             _delay_text(r),
-            "yes" if r.within_budget else "no",
+            "-" if r.error else ("yes" if r.within_budget else "no"),
         ]
         for r in results
     ]
