@@ -75,8 +75,10 @@ def plan(
 ) -> Target:
     """Check an output before any work starts: a run that cannot record its result must fail at once."""
     given = Path(path)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", os.fspath(path)):  # s3://..., also as Path collapsed it (s3:/...)
-        raise OutputError(f"cannot write {what} to a URI; write a local file and copy it", str(given))
+    remote = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$", os.fspath(path))  # s3://..., also as Path folds it: s3:/...
+    if remote:
+        uri = f"{remote[1]}://{remote[2]}"
+        raise OutputError(f"cannot write {what} to an object store: give a local path and copy the file there", uri)
     # /dev/stdout, /dev/fd/N, /proc/self/fd/N name the process's own descriptors: written through,
     # even when the shell redirected them to a regular file (renaming over it would lose that file);
     # not resolved, since a pipe's /proc link points at no path ("pipe:[1234]")

@@ -120,8 +120,8 @@ def _report(
     log_path: str,
 ) -> Report:  # fmt: skip
     status = EXIT_STATUS[decision]
-    prefix = "dry run: would " if dry_run else ""
-    summary = f"{prefix}{decision} {step.model} {step.candidate} (at {step.index_text}): {why}"
+    prefix = "dry run: " if dry_run else ""
+    summary = f"{prefix}{decision}: {step.model} {step.candidate} (at {step.index_text}): {why}"
     if dry_run:
         summary += "; nothing recorded"
     after = None

@@ -85,7 +85,7 @@ def test_a_good_candidate_walks_every_step_to_production(setup, mlrel, tmp_path)
     for i in range(4):
         log = canary_log(tmp_path / f"c{i + 1}.parquet", started_at(reg), bad=False, seed=i + 1)
         dry_code, dry = step_of(mlrel, reg, log, policy, "--dry-run")
-        assert dry_code == 0 and dry["event"] is None and dry["summary"].startswith("dry run: would")
+        assert dry_code == 0 and dry["event"] is None and dry["summary"].startswith("dry run: ")
         code, report = step_of(mlrel, reg, log, policy)
         assert code == 0, report["summary"]
         assert report["evidence"]["verdict"] == "promote" and report["evidence"]["candidate_rows"] == 1500

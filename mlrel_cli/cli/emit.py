@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 STARTED = time.monotonic()
 # with no terminal anywhere (a CI log, cron mail) lines may be long: such logs are read wide
 NO_TERMINAL_WIDTH = 120
-MACHINE_FORMATS = ("json", "junit")
+MACHINE_FORMATS = ("json", "junit", "openmetrics")
 NOT_REPORT_OUTPUTS = ("init", "retrain-set", "demo")
 GATE_EXITS = {Gate.passes: 0, Gate.fails: 1, Gate.exit3: 3}
 
@@ -186,7 +186,8 @@ def error_report(message: str) -> None:
             from mlrel_cli.render import FORMATS, SUFFIXES
 
             out_fmt = SUFFIXES.get(output.suffix.lower()) or (fmt_value if fmt_value in FORMATS else None)
-            if out_fmt is not None:
+            # machine formats only: a CI publishes those, while a Markdown or HTML file may be a person's draft
+            if out_fmt in MACHINE_FORMATS:
                 # every path named on the command line but the output is an input, checked or not yet
                 inputs = [str(v) for name, v in params.items() if name != "output" for v in _paths(v)]
                 target = outputs.plan(output, "report", inputs, force=bool(params.get("force")))

@@ -327,7 +327,7 @@ def _since_time(text: str) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@registry_app.command("repair", epilog="Example: mlrel registry repair --registry registry.yaml")
+@registry_app.command("repair", epilog="Example: mlrel registry repair --registry samples/registry.yaml")
 def repair(
     registry: RegistryOpt = None,
     policy: PolicyOpt = None,

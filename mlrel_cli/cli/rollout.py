@@ -11,7 +11,8 @@ from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repai
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 EPILOG = (
-    "Example: mlrel rollout checkout-fraud --candidate v42 --log canary.parquet --labels labels.parquet -p configs/fraud.yaml"
+    "Example: mlrel rollout checkout-fraud --candidate v42 --log samples/incident.parquet --labels samples/labels.parquet "
+    "-p configs/fraud.yaml --registry samples/registry.yaml --dry-run"
 )
 
 

@@ -19,7 +19,10 @@ EXIT_USAGE = 2
 
 
 def error_line(text: str) -> None:
-    typer.echo(f"error: {text}", err=True)
+    """The one line on stderr; control characters from the data are shown escaped, never obeyed by the terminal."""
+    from mlrel_cli.render.values import scrub
+
+    typer.echo(f"error: {scrub(text)}", err=True)
 
 
 @contextlib.contextmanager
