@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrel_cli.errors import MlrelError
 
+if TYPE_CHECKING:
+    from mlrel_cli.policy import Policy
 
-def load(policy_path: Path | None):  # type: ignore[no-untyped-def]
+
+def load(policy_path: Path | None) -> Policy:
     from mlrel_cli.policy import load_policy
 
     return load_policy(policy_path)
 
 
-def history_path(option: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+def history_path(option: Path | None, policy: Policy, policy_path: Path | None) -> Path | None:
     """--history wins; a relative ``history:`` in the policy is relative to the policy file."""
     if option is not None:
         return option
@@ -36,7 +40,7 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def outputs_ready(output: Path | None, history: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+def outputs_ready(output: Path | None, history: Path | None, policy: Policy, policy_path: Path | None) -> Path | None:
     """Resolve the history file and check both outputs can be written, before any work: a run that
     cannot record its result must fail at once, not after minutes of reading."""
     from mlrel_cli.outputs import check_writable

@@ -44,7 +44,7 @@ def actor_name(actor: str | None) -> str:
         return "unknown"
 
 
-def resolve_registry(option: str | None, policy_path: Path | None):  # type: ignore[no-untyped-def]
+def resolve_registry(option: str | None, policy_path: Path | None):
     """--registry, else the policy's registry: (relative to the policy file), else ./registry.yaml."""
     from mlrel_cli.registry import open_registry
 

@@ -13,11 +13,15 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mlrel_cli.cli.options import Format, OutputOptions
 from mlrel_cli.errors import MlrelError
+
+if TYPE_CHECKING:
+    from mlrel_cli.report import Report
 
 EXIT_USAGE = 2
 
@@ -51,7 +55,7 @@ def errors_to_exit_codes(debug: bool) -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def emit(report, opts: OutputOptions, history: Path | None) -> None:  # type: ignore[no-untyped-def]
+def emit(report: Report, opts: OutputOptions, history: Path | None) -> None:
     """Render, write the report file and the history line, print, and exit with the report's code."""
     from mlrel_cli.outputs import append_history, write_atomic
     from mlrel_cli.render import format_for_path, render, verdict_line

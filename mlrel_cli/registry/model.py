@@ -237,7 +237,7 @@ def apply_rollback(
 def rollback_change(
     model: str, shown: RollbackPlan, to: str, force: bool, confirmed_by_person: bool, actor: str, reason: str,
     incident: str | None,
-):  # type: ignore[no-untyped-def]  # fmt: skip
+):  # fmt: skip
     """The change a rollback applies under the registry's lock, re-planned on the freshest record.
 
     If production moved since the plan was made: a relative target
