@@ -85,7 +85,7 @@ def filesystem_of(location: str) -> tuple[pafs.FileSystem | None, str]:
         raise LogError(f"cannot open the filesystem of this URI: {_first_line(exc)}", location) from None
 
 
-def open_input(location: str):  # type: ignore[no-untyped-def]
+def open_input(location: str):
     """A readable binary stream for a local path or a URI."""
     fs, path = filesystem_of(location)
     return open(path, "rb") if fs is None else fs.open_input_stream(path)

@@ -176,7 +176,7 @@ def _label_deviations(
             with np.errstate(invalid="ignore", divide="ignore"):
                 devs.append({"accuracy": draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()})
         else:
-            err = model.score[keep] - model.truth[keep]  # type: ignore[index,operator]
+            err = model.score[keep] - model.truth[keep]  # type: ignore[index]
             index, counts = rs.quantile_cells(np.abs(err))
             mean_abs, mean_sq = rs.cell_means(index, counts, np.abs(err)), rs.cell_means(index, counts, err**2)
             draws = rs.resample_counts(counts, resamples, rng)
@@ -279,7 +279,7 @@ def _proxy_results(
                 deviations.append(ratio_deviations(num, den, resamples, rng))  # type: ignore[arg-type]
             else:
                 unit = (column != 0).astype(float) if spec.kind == "rate" else column  # type: ignore[union-attr,assignment]
-                deviations.append(mean_deviations(unit, resamples, rng))  # type: ignore[arg-type]
+                deviations.append(mean_deviations(unit, resamples, rng))
         deviation = deviations[1] - deviations[0]
         low, high = rs.interval(values[1] - values[0], deviation, policy.compare.bootstrap.confidence)
         result = classify(name, values[0], values[1], low, high, policy, primary)
@@ -483,9 +483,9 @@ def compare(
         if not isinstance(cand, ModelRows):  # summarised on a cluster
             from mlrel_cli.analysis.compare_cluster import canary_from_summaries, segments_from_summaries
 
-            metrics, details = canary_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
+            metrics, details = canary_from_summaries(task, base, cand, policy, primary, rng)
             details = {"mann_whitney": details}
-            segments = segments_from_summaries(task, base, cand, policy, primary, rng)  # type: ignore[arg-type]
+            segments = segments_from_summaries(task, base, cand, policy, primary, rng)
         elif mode == "shadow":
             metrics, details = compare_shadow(task, base, cand, policy, primary, rng)
             segments = []

@@ -261,7 +261,7 @@ def canary_from_summaries(
     results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
     rank_tests: dict[str, Any] = {}
     if base.latency is not None and cand.latency is not None:
-        sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]  # type: ignore[index]
+        sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]
         if sketch_b.rows and sketch_c.rows:
             point_b = np.percentile(sketch_b.points, LATENCY_QUANTILES)
             point_c = np.percentile(sketch_c.points, LATENCY_QUANTILES)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrel_cli.errors import MlrelError
 
+if TYPE_CHECKING:
+    from mlrel_cli.policy import Policy
 
-def load(policy_path: Path | None):  # type: ignore[no-untyped-def]
+
+def load(policy_path: Path | None) -> Policy:
     from mlrel_cli.policy import load_policy
 
     return load_policy(policy_path)
 
 
-def history_path(option: Path | None, policy, policy_path: Path | None) -> Path | None:  # type: ignore[no-untyped-def]
+def history_path(option: Path | None, policy: Policy, policy_path: Path | None) -> Path | None:
     """--history wins; a relative ``history:`` in the policy is relative to the policy file."""
     if option is not None:
         return option

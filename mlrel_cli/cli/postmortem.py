@@ -116,7 +116,7 @@ def postmortem(
         raise typer.Exit(report.exit_code)
 
 
-def _metric_line(report, no_color: bool) -> None:  # type: ignore[no-untyped-def]
+def _metric_line(report, no_color: bool) -> None:
     """The metric per window as a one-line sparkline, onset in red: the shape of the incident at a glance."""
     from rich.console import Console
     from rich.text import Text

@@ -189,9 +189,9 @@ def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], p
     for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
         keep = model.labelled
         if task == BINARY and model.truth is not None:
-            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))  # type: ignore[index]
+            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))
         if task == REGRESSION and model.truth is not None:
-            error = np.abs(model.score[keep] - model.truth[keep])  # type: ignore[index,operator]
+            error = np.abs(model.score[keep] - model.truth[keep])
             out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(error))
         if model.latency is not None:
             out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
@@ -211,7 +211,7 @@ def cells_pass(
         keep = model.labelled
         if model.truth is not None and task != RANKING:  # a ranking's labels are judged per query (_per_query)
             truth = model.truth[keep]
-            predicted = (model.classes if task == MULTICLASS else model.score)[keep]  # type: ignore[index]
+            predicted = (model.classes if task == MULTICLASS else model.score)[keep]
             out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
             segments: dict[Any, Any] = {}
             for segment, values in model.segments.items():

@@ -172,7 +172,7 @@ class MlflowRegistry:
                         code_version=tags.get("mlrel.code_version"),
                         config=tags.get("mlrel.config"),
                         created=_iso(mv.creation_timestamp),
-                        status=tags.get("mlrel.status", "candidate"),  # type: ignore[arg-type]
+                        status=tags.get("mlrel.status", "candidate"),
                         traffic=float(traffic) if traffic else None,
                     ),
                 )
