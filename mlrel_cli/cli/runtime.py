@@ -15,9 +15,6 @@ import typer
 from mlrel_cli.cli.emit import emit, error_report  # noqa: F401 (emit: the commands import it from here)
 from mlrel_cli.errors import MlrelError
 
-if TYPE_CHECKING:
-    pass
-
 EXIT_USAGE = 2
 
 
