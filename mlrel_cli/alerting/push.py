@@ -36,7 +36,7 @@ def push(report: Report, url: str, job: str, timeout: float, retries: int) -> Ou
         # user:password in the URL: HTTP basic auth, and the URL without them is the one sent (and reported)
         user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
 
-        def handler(url, method, timeout, headers, data):  # type: ignore[no-untyped-def]
+        def handler(url, method, timeout, headers, data):
             return basic_auth_handler(url, method, timeout, headers, data, user, password)
 
     def send() -> int:

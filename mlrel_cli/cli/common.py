@@ -40,7 +40,7 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def outputs_ready(  # type: ignore[no-untyped-def]
+def outputs_ready(
     output: Path | None,
     history: Path | None,
     policy,

@@ -107,7 +107,7 @@ class OutputOptions:
         return sys.stdout.isatty()
 
 
-def click_module():  # type: ignore[no-untyped-def]
+def click_module():
     """The click typer runs on: its own vendored copy in recent typer, else the click package."""
     try:
         from typer import _click as vendored

@@ -52,7 +52,7 @@ def note_repair(reg: object) -> None:
         typer.echo(f"note: {repaired.describe()}", err=True)
 
 
-def resolve_registry(option: str | None, policy_path: Path | None):  # type: ignore[no-untyped-def]
+def resolve_registry(option: str | None, policy_path: Path | None):
     """--registry, else the policy's registry: (relative to the policy file), else ./registry.yaml."""
     from mlrel_cli.registry import open_registry
 

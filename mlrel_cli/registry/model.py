@@ -189,7 +189,7 @@ def record_change(
         raise RegistryError(f"change kind '{kind}' is not one of {', '.join(CHANGE_KINDS)}")
     if not what.strip():
         raise RegistryError("--what must say what changed")
-    event = Event(time=at, actor=actor, action="record", kind=kind, what=what, ref=ref, revert=revert)  # type: ignore[arg-type]
+    event = Event(time=at, actor=actor, action="record", kind=kind, what=what, ref=ref, revert=revert)
     del now  # the event's time is when the change happened (--at), which may be before it is recorded
     return record.model_copy(update={"history": [*record.history, event]}), event
 

@@ -48,7 +48,7 @@ def render(report: Report) -> str:
     """OpenMetrics 1.0 text; Prometheus' text parser reads it too (``# EOF`` and ``# UNIT`` are comments there)."""
     from prometheus_client.openmetrics.exposition import generate_latest
 
-    text: bytes = generate_latest(registry_for(report))  # type: ignore[no-untyped-call]
+    text: bytes = generate_latest(registry_for(report))
     return text.decode("utf-8")
 
 
