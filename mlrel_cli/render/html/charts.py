@@ -143,7 +143,7 @@ def bar_pairs(
                          f'fill="{color}"><title>{e(label)}: {name} {values[i]:.1%}</title></rect>')  # fmt: skip
         cx = left + (i + 0.5) * slot
         parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 12}" text-anchor="end" '
-                     f'transform="rotate(-35 {cx:.1f},{height - bottom + 12})">{e(label[:12])}</text>')  # fmt: skip
+                     f'transform="rotate(-50 {cx:.1f},{height - bottom + 12})">{e(label[:12])}</text>')  # fmt: skip
     x = left
     for _, color, name in series:
         parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{color}"/><text x="{x + 13}" y="13">{name}</text>')
