@@ -163,6 +163,30 @@ def test_marker_labels_never_overlap() -> None:
     assert rows[3] == 0  # far away: back on the first row
 
 
+def test_forest_shades_the_worse_side_beyond_the_allowed_regression() -> None:
+    from mlrel_cli.render.html.charts import forest
+
+    def band(better: str) -> tuple[float, float, float]:
+        svg = forest([{"label": "m", "delta": 0.05, "low": -0.1, "high": 0.2, "color": "#000", "better": better,
+                       "allowed": 0.1}])  # fmt: skip
+        x, w = (float(v) for v in re.search(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg).groups())
+        zero = float(re.search(r'<line x1="([\d.]+)"[^>]*stroke="#999"', svg).group(1))
+        return x, x + w, zero
+
+    low, high, zero = band("higher")  # worse is left of -0.1
+    assert high < zero and low < high
+    low, high, zero = band("lower")  # worse is right of +0.1
+    assert low > zero
+
+
+def test_nice_ticks_are_round_and_cover_the_range() -> None:
+    from mlrel_cli.render.html.charts import nice_ticks
+
+    assert nice_ticks(-0.23, 0.23) == [-0.2, 0.0, 0.2]
+    assert nice_ticks(-0.23, 0.23, 9) == [-0.2, -0.1, 0.0, 0.1, 0.2]
+    assert nice_ticks(0, 115, 4) == [0, 50, 100]
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -34,6 +34,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .fill{color:#8a6d00;font-style:italic}
 @media (max-width:640px){table.sortable thead{display:none}table.sortable tr{display:block;border-bottom:1px solid #ddd;
 padding:.3em 0}table.sortable td{display:inline-block;border:0;padding:.15em .4em}table.sortable td.meta{display:block}}
+.wide{overflow-x:auto} .wide svg{min-width:640px}
 svg{max-width:100%;height:auto} svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#444}
 """
 # Sorts a table.sortable by the clicked column (data-v holds a sortable value) and filters it by text and status.
@@ -52,6 +53,7 @@ document.querySelectorAll('table.sortable').forEach(function(t){
    &&(!s||r.getAttribute('data-status')===s);
    r.style.display=ok?'':'none';});}
  if(box)box.addEventListener('input',apply); if(pick)pick.addEventListener('change',apply);
+ t.setAttribute('data-ready','1');
 });
 """
 

@@ -17,6 +17,14 @@ def _svg(width: float, height: float, body: list[str], label: str) -> str:
             f'viewBox="0 0 {width:.0f} {height:.0f}">{"".join(body)}</svg>')  # fmt: skip
 
 
+def _clip(text: Any, limit: int) -> str:
+    """Escaped text cut to ``limit`` characters with an ellipsis, the whole of it in a tooltip."""
+    text = str(text)
+    if len(text) <= limit:
+        return e(text)
+    return f"<tspan>{e(text[: limit - 1])}…<title>{e(text)}</title></tspan>"
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high] (1, 2 or 5 times a power of ten apart)."""
     if not (finite(low) and finite(high)) or high <= low:
@@ -143,7 +151,7 @@ def bar_pairs(
                          f'fill="{color}"><title>{e(label)}: {name} {values[i]:.1%}</title></rect>')  # fmt: skip
         cx = left + (i + 0.5) * slot
         parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 12}" text-anchor="end" '
-                     f'transform="rotate(-50 {cx:.1f},{height - bottom + 12})">{e(label[:12])}</text>')  # fmt: skip
+                     f'transform="rotate(-50 {cx:.1f},{height - bottom + 12})">{_clip(label, 12)}</text>')  # fmt: skip
     x = left
     for _, color, name in series:
         parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{color}"/><text x="{x + 13}" y="13">{name}</text>')
@@ -194,7 +202,7 @@ def window_strip(windows: list[dict[str, Any]], width: int = 240, height: int = 
 def forest(
     rows: list[dict[str, Any]],
     *,
-    width: int = 640,
+    width: int = 580,
     unit: str = "",
     title: str = "",
     axis: str = "candidate − baseline",
@@ -208,7 +216,7 @@ def forest(
     span = max(reach) * 1.1 or 1.0
     ticks = nice_ticks(-span, span, 5)
     span = max(span, abs(ticks[0]), abs(ticks[-1]))
-    left, right, top, row_h = 170, 84, 22, 24
+    left, right, top, row_h = 150, 80, 22, 24
     height = top + row_h * len(rows) + 34
 
     def px(v: float) -> float:
@@ -222,7 +230,7 @@ def forest(
     parts.append(f'<text x="{px(0):.1f}" y="{height - 4}" text-anchor="middle">{e(axis)}</text>')
     for i, r in enumerate(rows):
         y = top + i * row_h + row_h / 2
-        parts.append(f'<text x="4" y="{y + 4:.1f}">{e(str(r["label"])[:26])}</text>')
+        parts.append(f'<text x="4" y="{y + 4:.1f}">{_clip(r["label"], 23)}</text>')
         better = r.get("better")
         allowed = r.get("allowed")
         if better in ("higher", "lower") and finite(allowed):
@@ -243,7 +251,7 @@ def forest(
     return _svg(width, height, parts, title or "deltas with intervals")
 
 
-def limit_bars(rows: list[dict[str, Any]], *, width: int = 640, title: str = "", percent: bool = False) -> str:
+def limit_bars(rows: list[dict[str, Any]], *, width: int = 520, title: str = "", percent: bool = False) -> str:
     """One bar per value with its limits drawn as ticks: label, value, low, high (either may be None), status,
     note (shown after the bar)."""
     if not rows:
@@ -252,7 +260,7 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 640, title: str = "",
     top_value = max([*reach, 0.0]) * 1.05 or 1.0
     ticks = nice_ticks(0.0, top_value, 4)
     top_value = max(top_value, ticks[-1])
-    left, right, top, row_h = 170, 150, 22, 22
+    left, right, top, row_h = 150, 110, 22, 22
     height = top + row_h * len(rows) + 22
 
     def px(v: float) -> float:
@@ -268,7 +276,7 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 640, title: str = "",
     for i, r in enumerate(rows):
         y = top + i * row_h
         value = r["value"] if finite(r["value"]) else 0.0
-        parts.append(f'<text x="4" y="{y + 14}">{e(str(r["label"])[:26])}</text>'
+        parts.append(f'<text x="4" y="{y + 14}">{_clip(r["label"], 23)}</text>'
                      f'<rect x="{left}" y="{y + 4}" width="{px(value) - left:.1f}" height="14" '
                      f'fill="{COLORS[r["status"]]}"><title>{e(r["label"])}: {label(value)}</title></rect>')  # fmt: skip
         for bound, color in (("low", "#222"), ("high", "#222"), ("warn", COLORS[Status.WARN])):
@@ -276,7 +284,7 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 640, title: str = "",
                 parts.append(f'<line x1="{px(r[bound]):.1f}" y1="{y + 1}" x2="{px(r[bound]):.1f}" y2="{y + 21}" '
                              f'stroke="{color}" stroke-width="2"><title>{bound}: {label(r[bound])}</title></line>')  # fmt: skip
         note = r.get("note") or label(value)
-        parts.append(f'<text x="{width - right + 6}" y="{y + 14}">{e(str(note)[:24])}</text>')
+        parts.append(f'<text x="{width - right + 6}" y="{y + 14}">{_clip(note, 17)}</text>')
     return _svg(width, height, parts, title or "values against limits")
 
 

@@ -262,7 +262,7 @@ def postmortem_section(report: Report) -> str:
                        f"<tr><td>{e(s['segment'])}={e(s['value'])}</td><td class='num'>{s['before']:.4g}</td>"
                        f"<td class='num'>{s['after']:.4g}</td><td class='num'>{s['rows_after']:,}</td></tr>"
                        for s in facts["segments"][:5]) + "</table>")  # fmt: skip
-    out.append(f"<div class='chart'>{chart}</div>")
+    out.append(f"<div class='chart wide'>{chart}</div>")  # on a phone: scrolls rather than shrinking its labels away
     out.append("<h2>Timeline (UTC)</h2><div class='scroll'><table><tr><th>time</th><th>source</th><th>event</th></tr>"
                + "".join(f"<tr><td>{e(stamp(t['time']))}</td><td>{e(t['source'])}</td><td>{e(t['event'])}</td></tr>"
                          for t in facts["timeline"]) + "</table></div>")  # fmt: skip
