@@ -97,6 +97,8 @@ def test_drift_draws_every_feature_and_the_onset_window(reports) -> None:
     gap_whole = sum(abs(a - b) for a, b in zip(hist["current"], hist["reference"], strict=True))
     assert gap_onset > 3 * gap_whole
     assert "onset window</text>" in text
+    # and every other feature's full distribution, folded
+    assert text.count("<details class='card'>") == sum(1 for f in features if f["status"] == "pass" and f["histogram"])
     assert "class='sortable'" in text and "id='features-q'" in text  # sortable, filterable
 
 

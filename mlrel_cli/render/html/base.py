@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlrel_cli.render.values import scrub
 from mlrel_cli.report import Status
@@ -91,7 +91,7 @@ def stamp(value: Any) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC") if t else ("unknown" if value is None else str(value))
 
 
-def finite(value: float | None) -> bool:
+def finite(value: Any) -> TypeGuard[float]:
     return value is not None and value == value and abs(value) != float("inf")
 
 

@@ -62,7 +62,7 @@ def drift_section(report: Report) -> str:
     features = report.sections.get("features", []) + report.sections.get("outputs", [])
     if not features:
         return ""
-    rows, cards, statuses = [], [], []
+    rows, cards, folded, statuses = [], [], [], []
     for f in features:
         check = _check_for(report, f)
         status = check.status if check else STATUS_BY_NAME.get(f["status"], Status.PASS)
@@ -83,6 +83,11 @@ def drift_section(report: Report) -> str:
         )  # fmt: skip
         if status in (Status.FAIL, Status.WARN) or f.get("onset"):
             cards.append(_drift_card(f, status, check))
+        elif hist:  # the others' distributions, folded: there to compare, not in the way
+            folded.append(
+                f"<details class='card'><summary><b>{e(f['name'])}</b> {badge(status)}</summary>"
+                f"{bar_pairs(hist['labels'], hist['reference'], hist['current'])}</details>"
+            )
     legend = (
         "<p class='meta'>Distribution: the reference's shares outlined in grey, the current log's (or, for a feature "
         "with an onset, the onset window's) filled. Windows: one cell per window, coloured by its verdict; hover "
@@ -96,7 +101,8 @@ def drift_section(report: Report) -> str:
         "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
     )  # fmt: skip
     drifted = "<h2>Drifted features</h2><div class='grid'>" + "".join(cards) + "</div>" if cards else ""
-    return drifted + table
+    others = "<h2>Every other distribution</h2><div class='grid'>" + "".join(folded) + "</div>" if folded else ""
+    return drifted + table + others
 
 
 def _drift_card(f: dict[str, Any], status: Status, check: Check | None) -> str:
@@ -122,7 +128,8 @@ def _drift_card(f: dict[str, Any], status: Status, check: Check | None) -> str:
 def compare_section(report: Report) -> str:
     out = []
     for cand in report.sections.get("candidates", []):
-        quality, latency = [], []
+        quality: list[dict[str, Any]] = []
+        latency: list[dict[str, Any]] = []
         for name, m in cand["metrics"].items():
             better = {True: "higher", False: "lower"}.get(m.get("higher_is_better"), "none")
             row = {
