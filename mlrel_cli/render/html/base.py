@@ -31,7 +31,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta{color:#666;font-size:.85em} .chart{margin:.6em 0 1.2em} .grid{display:flex;flex-wrap:wrap;gap:1em}
 .card{border:1px solid #eee;border-radius:6px;padding:.5em .8em;flex:1 1 460px;min-width:0}
 .filter{margin:.4em 0;display:flex;gap:.5em;flex-wrap:wrap} .filter input,.filter select{font:inherit;padding:.2em .4em}
-.fill{color:#8a6d00;font-style:italic}
+.fill{color:#8a6d00;font-style:italic} td.strip{min-width:180px}
 @media (max-width:640px){table.sortable thead{display:none}table.sortable tr{display:block;border-bottom:1px solid #ddd;
 padding:.3em 0}table.sortable td{display:inline-block;border:0;padding:.15em .4em}table.sortable td.meta{display:block}}
 .wide{overflow-x:auto} .wide svg{min-width:640px}

@@ -123,7 +123,7 @@ def bar_pairs(
     current: list[float],
     onset: list[float] | None = None,
     width: int = 520,
-    height: int = 180,
+    height: int = 200,
 ) -> str:
     """Shares per bin or category: reference (grey), current (blue) and, when given, the onset window (red)."""
     if not labels:
@@ -134,7 +134,7 @@ def bar_pairs(
     top_value = max(max(s) for s, _, _ in series) or 1.0
     ticks = nice_ticks(0.0, top_value, 3)
     top_value = max(ticks[-1], top_value)
-    left, bottom, top = 40, 44, 22
+    left, bottom, top = 40, 64, 22  # room for the slanted bin labels
     slot = (width - left - 6) / len(labels)
     bar = slot * 0.8 / len(series)
     plot = height - bottom - top

@@ -78,7 +78,7 @@ def drift_section(report: Report) -> str:
             f'<td class="num">{fmt(num(f.get("threshold")))}</td><td class="num">{fmt(whole)}</td>'
             f"<td>{e(f.get('method'))}</td><td data-v='{e(f.get('onset') or '')}'>"
             f"{e(stamp(f['onset']) if f.get('onset') else '')}</td>"
-            f"<td>{small}</td><td>{window_strip(f.get('windows') or [])}</td>"
+            f"<td>{small}</td><td class='strip'>{window_strip(f.get('windows') or [])}</td>"
             f"<td class='meta'>{e(check.message if check else f.get('message'))}</td></tr>"
         )  # fmt: skip
         if status in (Status.FAIL, Status.WARN) or f.get("onset"):
