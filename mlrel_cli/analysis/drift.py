@@ -811,7 +811,7 @@ def _compare(
         unseen=_unseen(ref_summary, cur_summary),
         windows=tuple(window_scores),
         onset=onset,
-        histogram=_histogram(ref_summary, cur_summary, spec.bins),
+        histogram=_histogram(ref_summary, cur_summary, spec.bins, _onset_summary(window_scores, window_summaries, onset)),
     )
 
 
@@ -826,25 +826,42 @@ def missing_rate_moved(ref: Any, cur: Any, false_alarm_rate: float, max_change: 
     return f"missing rate {ref.missing_rate:.1%} -> {cur.missing_rate:.1%} (p = {p:.2g}): nulls or NaN drifted"
 
 
-def _histogram(ref: Any, cur: Any, bins: int) -> dict[str, list[Any]] | None:
-    """Both sides' proportions over the reference's quantile bins (numeric) or the top categories, for charts."""
+def _onset_summary(scores: list[WindowScore], summaries: list[Any], onset: dt.datetime | None) -> Any:
+    """The onset window's summary, already built for its score: its distribution is what changed."""
+    if onset is None:
+        return None
+    return next((summaries[i] for i, w in enumerate(scores) if w.start == onset and i < len(summaries)), None)
+
+
+def _histogram(ref: Any, cur: Any, bins: int, onset: Any = None) -> dict[str, list[Any]] | None:
+    """Both sides' proportions over the reference's quantile bins (numeric) or the top categories, for charts;
+    with ``onset`` (the onset window's summary), its proportions too, so a diluted shift still shows."""
     if ref.count == 0 or cur.count == 0:
         return None
+    o = None
     if isinstance(ref, NumericSummary):
         edges = ref.quantile_edges(bins)
         labels = [f"<={e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if len(edges) else "all"]
         r, c = ref.bin_counts(edges), cur.bin_counts(edges)
+        if onset is not None and onset.count:
+            o = onset.bin_counts(edges)
     else:
         from mlrel_cli.stats.summaries import aligned_counts
 
         r, c, order = aligned_counts(ref, cur)
         top = np.argsort(-(r / r.sum() + c / c.sum()), kind="stable")[:12]
+        if onset is not None and onset.count:
+            in_onset = onset.as_dict()
+            o = np.array([in_onset.get(order[i], 0) for i in top], dtype=np.float64)
         labels, r, c = [str(order[i]) for i in top], r[top], c[top]
-    return {
+    out: dict[str, list[Any]] = {
         "labels": labels,
         "reference": [float(x) for x in r / ref.count],
         "current": [float(x) for x in c / cur.count],
     }
+    if o is not None:
+        out["onset_window"] = [float(x) for x in o / onset.count]
+    return out
 
 
 def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistence: int) -> dt.datetime | None:

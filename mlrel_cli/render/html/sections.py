@@ -1,0 +1,331 @@
+"""The report's body per command: what a reviewer looks at first, drawn from the report's sections and checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrel_cli.render import segments
+from mlrel_cli.render.html.base import COLORS, STATUS_BY_NAME, badge, e, finite, fmt, num, stamp
+from mlrel_cli.render.html.charts import bar_pairs, fault_timeline, forest, limit_bars, line_chart, mini_bars, window_strip
+from mlrel_cli.render.values import fmt_value, top_offenders
+from mlrel_cli.report import Check, Report, Status
+
+CLASS_COLORS = {"fail": "#c62828", "marginal": "#ef6c00", "pass": "#2e7d32"}
+
+
+def checks_table(report: Report) -> str:
+    rows = []
+    for check in report.ordered_checks():
+        detail = check.message
+        offenders = top_offenders(check, limit=5)
+        if offenders and offenders not in detail:
+            detail = f"{detail}; top: {offenders}"
+        rows.append(
+            f'<tr data-status="{e(check.status.value)}"><td data-v="{-check.status.severity}">{badge(check.status)}</td>'
+            f"<td><code>{e(check.name)}</code></td>"
+            f'<td class="num">{e(fmt_value(check, check.value))}</td>'
+            f'<td class="num">{e(fmt_value(check, check.threshold))}</td><td>{e(detail)}</td>'
+            f'<td class="meta">{e(check.source or "")}</td></tr>'
+        )
+    if not rows:
+        return ""
+    return (
+        "<h2>Checks</h2>" + _filter("checks", (c.status for c in report.checks))
+        + "<div class='scroll'><table id='checks' class='sortable'><thead><tr><th data-sort>status</th>"
+        "<th data-sort>check</th><th>value</th><th>limit</th><th>details</th><th data-sort>threshold from</th></tr>"
+        "</thead><tbody>" + "".join(rows) + "</tbody></table></div>"
+    )  # fmt: skip
+
+
+def _filter(table_id: str, statuses: Any) -> str:
+    """A text box and a status list that filter the table's rows (the inline script does it)."""
+    present = sorted(set(statuses), key=lambda s: -s.severity)
+    options = "".join(f"<option value='{e(s.value)}'>{e(s.value)}</option>" for s in present)
+    return (
+        f"<div class='filter'><input id='{table_id}-q' type='search' placeholder='filter rows' aria-label='filter'>"
+        f"<select id='{table_id}-s' aria-label='status'><option value=''>every status</option>{options}</select></div>"
+    )
+
+
+# ---------------------------------------------------------------- drift
+
+
+def _check_for(report: Report, feature: dict[str, Any]) -> Check | None:
+    """The feature's check: its status is the one every format shows (an output's drift may be only a warning)."""
+    role = feature.get("role")
+    names = [f"drift:{feature['name']}"] if role == "feature" else [f"drift:{role}:{feature['name']}", f"drift:{role}"]
+    by_name = {c.name: c for c in report.checks}
+    return next((by_name[n] for n in names if n in by_name), None)
+
+
+def drift_section(report: Report) -> str:
+    features = report.sections.get("features", []) + report.sections.get("outputs", [])
+    if not features:
+        return ""
+    rows, cards, folded, statuses = [], [], [], []
+    for f in features:
+        check = _check_for(report, f)
+        status = check.status if check else STATUS_BY_NAME.get(f["status"], Status.PASS)
+        statuses.append(status)
+        hist = f.get("histogram") or {}
+        onset_shares = hist.get("onset_window")
+        small = mini_bars(hist.get("reference", []), hist.get("current", []), onset_shares)
+        score, whole = num(f.get("score")), num(f.get("whole_log_score"))
+        rows.append(
+            f'<tr data-status="{e(status.value)}"><td><b>{e(f["name"])}</b><div class="meta">{e(f.get("role"))}, '
+            f'{e(f.get("kind"))}</div></td><td data-v="{-status.severity}">{badge(status)}</td>'
+            f'<td class="num" data-v="{score if finite(score) else -1}">{fmt(score)}</td>'
+            f'<td class="num">{fmt(num(f.get("threshold")))}</td><td class="num">{fmt(whole)}</td>'
+            f"<td>{e(f.get('method'))}</td><td data-v='{e(f.get('onset') or '')}'>"
+            f"{e(stamp(f['onset']) if f.get('onset') else '')}</td>"
+            f"<td>{small}</td><td class='strip'>{window_strip(f.get('windows') or [])}</td>"
+            f"<td class='meta'>{e(check.message if check else f.get('message'))}</td></tr>"
+        )  # fmt: skip
+        if status in (Status.FAIL, Status.WARN) or f.get("onset"):
+            cards.append(_drift_card(f, status, check))
+        elif hist:  # the others' distributions, folded: there to compare, not in the way
+            folded.append(
+                f"<details class='card'><summary><b>{e(f['name'])}</b> {badge(status)}</summary>"
+                f"{bar_pairs(hist['labels'], hist['reference'], hist['current'])}</details>"
+            )
+    legend = (
+        "<p class='meta'>Distribution: the reference's shares outlined in grey, the current log's (or, for a feature "
+        "with an onset, the onset window's) filled. Windows: one cell per window, coloured by its verdict; hover "
+        "for the score.</p>"
+    )
+    table = (
+        "<h2>Features</h2>" + _filter("features", statuses) + legend
+        + "<div class='scroll'><table id='features' class='sortable'><thead><tr><th data-sort>feature</th>"
+        "<th data-sort>status</th><th data-sort>score</th><th>threshold</th><th data-sort>whole log</th>"
+        "<th data-sort>method</th><th data-sort>onset</th><th>distribution</th><th>per window</th><th>details</th>"
+        "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
+    )  # fmt: skip
+    drifted = "<h2>Drifted features</h2><div class='grid'>" + "".join(cards) + "</div>" if cards else ""
+    others = "<h2>Every other distribution</h2><div class='grid'>" + "".join(folded) + "</div>" if folded else ""
+    return drifted + table + others
+
+
+def _drift_card(f: dict[str, Any], status: Status, check: Check | None) -> str:
+    chart = ""
+    if f.get("windows"):
+        points = [(w["start"], w["score"]) for w in f["windows"]]
+        markers = [(f["onset"], "onset", "#c62828")] if f.get("onset") else []
+        chart += line_chart(points, threshold=num(f.get("threshold")), markers=markers,
+                            title=f"{f['method']} per window (dashed: threshold)")  # fmt: skip
+    hist = f.get("histogram")
+    if hist:
+        chart += bar_pairs(hist["labels"], hist["reference"], hist["current"], hist.get("onset_window"))
+    message = check.message if check else f.get("message", "")
+    return (
+        f'<div class="card"><b>{e(f["name"])}</b> {badge(status)} '
+        f'<div class="meta">{e(message)}</div><div class="chart">{chart}</div></div>'
+    )
+
+
+# ---------------------------------------------------------------- compare
+
+
+def compare_section(report: Report) -> str:
+    out = []
+    for cand in report.sections.get("candidates", []):
+        quality: list[dict[str, Any]] = []
+        latency: list[dict[str, Any]] = []
+        for name, m in cand["metrics"].items():
+            better = {True: "higher", False: "lower"}.get(m.get("higher_is_better"), "none")
+            row = {
+                "label": name + (" (gating)" if m.get("gating") else ""),
+                "delta": m["delta"],
+                "low": m["ci_low"] if m["ci_low"] is not None else float("nan"),
+                "high": m["ci_high"] if m["ci_high"] is not None else float("nan"),
+                "color": _color(report, f"{cand['version']}:{name}", m["classification"]),
+                "better": better,
+                "allowed": m.get("allowed_regression"),
+            }
+            (latency if name.startswith("latency") else quality).append(row)
+        seg_rows = [
+            {"label": f"{s['segment']}={s['value']} ({s['metric']})", "delta": s["delta"], "low": s["ci_low"],
+             "high": s["ci_high"], "color": CLASS_COLORS["fail"] if s.get("worse") else "#2e7d32",
+             "better": _better(cand, s["metric"]), "allowed": None}
+            for s in cand.get("segments", []) if s.get("judged")
+        ]  # fmt: skip
+        unjudged = [s for s in cand.get("segments", []) if not s.get("judged")]
+        out.append(
+            f"<h2>Candidate {e(cand['version'])} against {e(report.sections.get('baseline', 'the baseline'))}: "
+            f"{e(cand['verdict'])}</h2><ul>{''.join(f'<li>{e(r)}</li>' for r in cand['reasons'])}</ul>"
+            "<p class='meta'>Dot: the delta; bar: its 95% interval; shaded: worse than the regression the policy "
+            "allows (dashed line); each row says which side is better.</p>"
+            f"<div class='chart'>{forest(quality, title='Quality metrics')}</div>"
+            f"<div class='chart'>{forest(latency, unit=' ms', title='Latency (ms)')}</div>"
+            + (f"<h3>Per segment</h3><div class='chart'>{forest(seg_rows, title='Segment deltas')}</div>" if seg_rows else "")
+            + (
+                "<p class='meta'>Not judged: "
+                + "; ".join(f"{e(s['segment'])}={e(s['value'])} ({e(s.get('why', ''))})" for s in unjudged)
+                + "</p>"
+                if unjudged
+                else ""
+            )
+        )  # fmt: skip
+    return "".join(out)
+
+
+def _color(report: Report, check_name: str, classification: str) -> str:
+    """The colour of the metric's check status, the one the table, JSON and JUnit show (a non-gating regression
+    is a warning); the classification only when there is no such check."""
+    check = next((c for c in report.checks if c.name == check_name), None)
+    return COLORS[check.status] if check else CLASS_COLORS.get(classification, "#757575")
+
+
+def _better(cand: dict[str, Any], metric: str) -> str | None:
+    higher = cand["metrics"].get(metric, {}).get("higher_is_better")
+    return {True: "higher", False: "lower"}.get(higher)
+
+
+# ---------------------------------------------------------------- validate
+
+FAMILIES = {
+    "missing": "Missing rates",
+    "range": "Out-of-range share",
+    "unseen": "Unseen categories",
+    "latency": "Latency quantiles against the SLO",
+    "performance": "Metrics per segment against their bounds",
+}
+
+
+def validate_section(report: Report) -> str:
+    """A chart per check family with a failing (or warning, or inconclusive) check, each column of the family."""
+    charts = []
+    for family, title in FAMILIES.items():
+        checks = [c for c in report.checks if c.name.split(":")[0] == family]
+        if not any(c.status not in (Status.PASS, Status.SKIPPED) for c in checks):
+            continue
+        rows = [_limit_row(family, c) for c in checks if finite(num(c.value))]
+        if family == "performance":
+            metrics = {c.name.split(":", 1)[1].split("[")[0] for c in checks if c.status != Status.PASS}
+            rows = [r for r, c in zip(rows, [c for c in checks if finite(num(c.value))], strict=True)
+                    if c.name.split(":", 1)[1].split("[")[0] in metrics]  # fmt: skip
+        chart = limit_bars(rows, title=title, percent=family in ("missing", "range", "unseen"))
+        charts.append(f"<div class='card'>{chart}</div>")
+    if not charts:
+        return ""
+    return (
+        "<h2>Failing check families</h2><p class='meta'>Bars: the value; black ticks: its limits; orange: the "
+        "warning limit.</p>"
+        "<div class='grid'>" + "".join(charts) + "</div>"
+    )
+
+
+def _limit_row(family: str, check: Check) -> dict[str, Any]:
+    label = check.name.split(":", 1)[1]
+    low, high, note = None, num(check.threshold), None
+    if isinstance(check.threshold, dict):
+        low, high = num(check.threshold.get("min")), num(check.threshold.get("max"))
+    if family in ("range", "unseen"):
+        top = check.details.get("top") or []
+        note = ", ".join(str(t.get("value", t) if isinstance(t, dict) else t) for t in top[:3]) or None
+    if family == "performance":
+        label = check.details.get("segment") or label
+        label = f"{check.name.split(':', 1)[1].split('[')[0]} {label if label != check.name.split(':', 1)[1] else 'all'}"
+    warn = num(check.details.get("warn_threshold"))
+    return {"label": label, "value": num(check.value), "low": low, "high": high, "warn": warn, "status": check.status,
+            "note": note}  # fmt: skip
+
+
+# ---------------------------------------------------------------- postmortem
+
+
+def postmortem_section(report: Report) -> str:
+    facts = report.sections.get("postmortem")
+    if not facts:
+        return ""
+    incident, times, impact = facts["incident"], facts["times"], facts.get("impact") or {}
+    points = [(p["start"], p["value"]) for p in facts["series"]]
+    markers = [
+        (c["time"], f"{c['action']} {c['to']}" + (f" → {c['stage']}" if c.get("stage") else ""), "#616161")
+        for c in facts["changes"]
+    ]
+    if facts.get("onset"):
+        markers.append((facts["onset"], "onset", "#c62828"))
+    markers += [(incident[k], k, "#1565c0") for k in ("detected", "mitigated") if incident.get(k)]
+    chart = line_chart(points, markers=markers, width=1000, height=220, title=f"{facts['metric']} per window")
+    out = [
+        f"<h2>{e(incident['id'])}: {e(incident['title'])}</h2>",
+        f"<p class='meta'>Severity {e(incident.get('severity'))} · blameless: this document is about systems and "
+        "decisions, not people.</p><h2>Impact</h2><ul>",
+    ]
+    if impact:
+        out.append(f"<li>Predictions served while degraded: <b>{impact.get('predictions_affected', 0):,}</b> "
+                   f"({e(stamp(impact.get('from')))} to {e(stamp(impact.get('to')))})</li>")  # fmt: skip
+        if impact.get("before") is not None and impact.get("during") is not None:
+            out.append(f"<li>{e(impact.get('metric'))}: {impact['before']:.4g} before, <b>{impact['during']:.4g}</b> during</li>")
+    else:
+        out.append("<li>Not determined (see below).</li>")
+    out.append("</ul>")
+    if facts.get("segments"):
+        out.append("<h3>Segments hit hardest</h3><table><tr><th>segment</th><th>before</th><th>after</th>"
+                   "<th>rows after onset</th></tr>" + "".join(
+                       f"<tr><td>{e(s['segment'])}={e(s['value'])}</td><td class='num'>{s['before']:.4g}</td>"
+                       f"<td class='num'>{s['after']:.4g}</td><td class='num'>{s['rows_after']:,}</td></tr>"
+                       for s in facts["segments"][:5]) + "</table>")  # fmt: skip
+    out.append(f"<div class='chart wide'>{chart}</div>")  # on a phone: scrolls rather than shrinking its labels away
+    out.append("<h2>Timeline (UTC)</h2><div class='scroll'><table><tr><th>time</th><th>source</th><th>event</th></tr>"
+               + "".join(f"<tr><td>{e(stamp(t['time']))}</td><td>{e(t['source'])}</td><td>{e(t['event'])}</td></tr>"
+                         for t in facts["timeline"]) + "</table></div>")  # fmt: skip
+    minutes = lambda s: "unknown" if s is None else f"{s / 60:.0f} min"  # noqa: E731
+    budget = times.get("weekly_error_budget_s")
+    used = f" (<b>{times['error_budget_used']:.0%}</b> used)" if "error_budget_used" in times else ""
+    out.append(
+        "<h2>Detection and mitigation</h2><ul>"
+        f"<li>Onset: {e(stamp(times.get('onset')))}</li>"
+        f"<li>Time to detect (onset to detection): <b>{minutes(times.get('time_to_detect_s'))}</b></li>"
+        f"<li>Time to mitigate (detection to mitigation): <b>{minutes(times.get('time_to_mitigate_s'))}</b></li>"
+        + (f"<li>Error budget: {minutes(times.get('impact_s'))} of impact against {budget / 60:.1f} min a week at "
+           f"{times['availability_target']:.2%} availability{used}</li>" if budget else "")
+        + "".join(f"<li>To revert the {e(r['kind'])} change of {e(stamp(r['time']))} ({e(r['what'])}): "
+                  f"<code>{e(r['revert'])}</code></li>" for r in facts.get("reverts", []))
+        + "</ul>"
+    )  # fmt: skip
+    causes = "".join(f"<li><b>{e(c['kind'])}</b>: {e(c['summary'])}</li>" for c in facts["root_causes"])
+    out.append(f"<h2>Root-cause candidates</h2><ol>{causes or '<li>none found in the evidence mlrel could read</li>'}</ol>")
+    if facts.get("undetermined"):
+        out.append("<h3>Not determined</h3><ul>" + "".join(f"<li>{e(u)}</li>" for u in facts["undetermined"]) + "</ul>")
+    if incident.get("notes"):
+        out.append(f"<h2>Notes from the responders</h2><p style='white-space:pre-wrap'>{e(incident['notes'].strip())}</p>")
+    fill = "<li class='fill'>to fill in</li>"
+    out.append(
+        f"<h2>What went well</h2><ul>{fill}</ul><h2>What went wrong</h2><ul><li class='fill'>to fill in: describe "
+        f"conditions and gaps in the system, not individual mistakes</li></ul><h2>Where we got lucky</h2><ul>{fill}</ul>"
+        "<h2>Action items</h2><table><tr><th>action</th><th>kind (detect / mitigate / prevent)</th><th>owner</th>"
+        "<th>due</th></tr><tr><td class='fill'>to fill in</td><td></td><td></td><td></td></tr></table>"
+        f"<p>Responders: {e(', '.join(incident.get('responders') or []) or 'to fill in')}</p>"
+    )
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- drill and weak segments
+
+
+def drill_section(report: Report) -> str:
+    faults = [f for f in report.sections.get("faults", []) if f.get("windows")]
+    if not faults:
+        return ""
+    budget = report.inputs.get("detection_budget_s")
+    strips = "".join(f"<div>{fault_timeline(f, num(budget))}</div>" for f in faults)
+    return (
+        "<h2>Timeline per fault</h2><p class='meta'>From the injection, one block per window a cron job checks; "
+        "red: a check failed there that passes on the healthy log; the blue line is the error budget less the "
+        f"rollback time.</p><div class='chart'>{strips}</div>"
+    )
+
+
+def weak_segments_section(report: Report) -> str:
+    found = report.sections.get("weak_segments") or []
+    if not found:
+        return ""
+    bars = [{"label": segments.slice_text(w), "delta": w["delta"], "low": w["ci_low"], "high": w["ci_high"],
+             "color": "#c62828", "better": None, "allowed": None} for w in found]  # fmt: skip
+    table = "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in segments.rows(report))
+    head = "".join(f"<th>{e(c)}</th>" for c in segments.columns(report))
+    return (
+        f"<h2>{e(segments.TITLE)}</h2><div class='chart'>{forest(bars, axis='inside − outside')}</div>"
+        f"<div class='scroll'><table><tr>{head}</tr>{table}</table></div>"
+    )
