@@ -160,7 +160,7 @@ def test_an_unknown_suffix_needs_format(mlrel, write_log, tmp_path) -> None:
 
 def test_a_uri_output_is_refused_clearly(mlrel, write_log) -> None:
     result = mlrel("validate", write_log(binary_log()), "-o", "s3://bucket/report.json")
-    assert result.exit_code == 2 and "URI" in result.stderr
+    assert result.exit_code == 2 and "object store" in result.stderr and "(s3://bucket/report.json)" in result.stderr
 
 
 # -- as a user who is not root -----------------------------------------------------------------
