@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlrel_cli.errors import LogError
+from mlrel_cli.facts.columns import NumericFacts
 from mlrel_cli.logs import Log
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.sketch import SKETCH_POINTS, QuantileSketch
@@ -54,8 +55,10 @@ ROW_SCHEMA = pa.schema(
         ("infinite", pa.int64()),
         ("sum", pa.float64()),
         ("sum_sq", pa.float64()),
-        ("low", pa.float64()),
+        ("low", pa.float64()),  # finite extremes
         ("high", pa.float64()),
+        ("extreme_low", pa.float64()),  # extremes with infinities, as validate's ranges take them
+        ("extreme_high", pa.float64()),
         ("categories", pa.list_(pa.string())),  # as drift counts them: values as text
         ("counts", pa.list_(pa.int64())),
         ("category_missing", pa.int64()),
@@ -99,6 +102,7 @@ class ColumnProfile:
     distinct: int
     numeric: NumericSummary | None = None
     sketch: QuantileSketch | None = None  # the numeric summary's sums and range (both modes)
+    extremes: tuple[float, float] = (float("nan"), float("nan"))
     categorical: CategoricalSummary | TooManyCategories | None = None
     cells: pa.Array | None = None
 
@@ -188,6 +192,8 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
             sorted_values = exact_summary.sorted_values
             entry.sketch = QuantileSketch.from_sorted(sorted_values, exact_summary.missing, exact_summary.infinite)
             entry.numeric = exact_summary if exact else SketchSummary.of(entry.sketch)
+            facts = NumericFacts.of(column)
+            entry.extremes = (facts.low, facts.high)
         if kind == "categorical" or (role != "feature" and distinct <= FEW_VALUES):
             counts, _ = summarise_column(lambda c=column: c, "categorical", None)
             assert isinstance(counts, CategoricalSummary)
@@ -251,7 +257,8 @@ def write_profile(profile: Profile, path: str) -> None:
         if c.numeric is not None and c.sketch is not None:
             row.update(values=c.numeric.sorted_values, value_rows=c.numeric.count, missing=c.numeric.missing,
                        infinite=c.numeric.infinite, sum=c.sketch.total, sum_sq=c.sketch.total_sq,
-                       low=c.sketch.low, high=c.sketch.high)  # fmt: skip
+                       low=c.sketch.low, high=c.sketch.high, extreme_low=c.extremes[0],
+                       extreme_high=c.extremes[1])  # fmt: skip
         if isinstance(c.categorical, CategoricalSummary):
             row.update(categories=[str(v) for v in c.categorical.categories], counts=c.categorical.counts,
                        category_missing=c.categorical.missing, too_many_categories=False)  # fmt: skip
@@ -322,6 +329,7 @@ def read_profile(path: str) -> Profile:
             values = np.asarray(row["values"], dtype=np.float64)
             entry.sketch = QuantileSketch(values, row["value_rows"], row["missing"], row["infinite"], row["sum"],
                                           row["sum_sq"], row["low"], row["high"])  # fmt: skip
+            entry.extremes = (row["extreme_low"], row["extreme_high"])
             if meta["mode"] == "exact":
                 entry.numeric = NumericSummary(values, row["missing"], row["infinite"])
             else:
@@ -371,6 +379,27 @@ class ProfileLog(Log):
             return task, None, None
         return task, prediction.cells, label.cells
 
+    def numeric_facts(self, name: str) -> NumericFacts:
+        """validate's reference facts of a numeric column: rows, missing count, extremes."""
+        c = self.column_profile(name)
+        if c.numeric is None:
+            raise LogError(f"the profile holds no numeric summary of column '{name}'", self.path)
+        return NumericFacts(c.rows, c.numeric.missing, *c.extremes)
+
+    def categorical_counts(self, name: str) -> CategoricalSummary:
+        """validate's known categories (as text: validate compares categories as text)."""
+        summary = self.column_profile(name).categorical
+        if not isinstance(summary, CategoricalSummary):
+            raise LogError(f"the profile holds no category counts of column '{name}'", self.path)
+        return summary
+
+    def sorted_values(self, name: str) -> np.ndarray:
+        """The column's finite values (exact mode) or its sketch's points, for quantile edges."""
+        numeric = self.column_profile(name).numeric
+        if numeric is None:
+            raise LogError(f"the profile holds no numeric summary of column '{name}'", self.path)
+        return numeric.sorted_values
+
     def column_profile(self, name: str) -> ColumnProfile:
         assert self.profile is not None
         if name not in self.profile.columns:
@@ -418,6 +447,7 @@ def _merge_columns(a: ColumnProfile, b: ColumnProfile, exact: bool) -> ColumnPro
     if (a.role, a.kind) != (b.role, b.kind):
         raise LogError(f"column '{a.name}' is {a.kind} {a.role} in one profile, {b.kind} {b.role} in another")
     out = ColumnProfile(a.name, a.role, a.type, a.kind, a.rows + b.rows, a.present + b.present, max(a.distinct, b.distinct))
+    out.extremes = (float(np.fmin(a.extremes[0], b.extremes[0])), float(np.fmax(a.extremes[1], b.extremes[1])))
     if a.sketch is not None and b.sketch is not None and a.numeric is not None and b.numeric is not None:
         out.sketch = a.sketch.merge(b.sketch)
         out.numeric = a.numeric.merge(b.numeric) if exact else SketchSummary.of(out.sketch)
