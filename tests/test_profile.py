@@ -204,7 +204,7 @@ def test_the_file_is_plain_parquet_readable_without_mlrel(sk_logs: tuple[Path, P
 
 def test_merge_counts_exact_quantiles_within_the_sketch_bound(mlrel: Any, sk_logs: tuple[Path, Path], write_log: Any,
                                                               tmp_path: Path) -> None:  # fmt: skip
-    from mlrel_cli.profile import read_profile
+    from mlrel_cli.facts.profile import read_profile
 
     ref, _ = sk_logs
     whole = pq.read_table(ref)

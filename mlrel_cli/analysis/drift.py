@@ -28,10 +28,10 @@ import pyarrow.compute as pc
 from mlrel_cli.durations import format_duration
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.facts.profile import ProfileLog
 from mlrel_cli.facts.windows import Windows, assign_windows, window_grid
 from mlrel_cli.logs import Log, Roles, infer_task, is_text_like, join_labels, kind_of_type, resolve_roles, to_numpy_float
 from mlrel_cli.policy import Policy
-from mlrel_cli.profile import ProfileLog
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.drift import METHOD_BY_NAME, Method, adjust_p_values, breaches, null_quantile
 from mlrel_cli.stats.inference import bootstrap_se

@@ -62,8 +62,8 @@ def drift(
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
+        from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
-        from mlrel_cli.profile import open_reference
 
         width = None
         if window is not None:

@@ -11,7 +11,10 @@ from mlrel_cli.cli.options import DebugOpt, PolicyOpt
 from mlrel_cli.cli.runtime import errors_to_exit_codes
 from mlrel_cli.errors import MlrelError
 
-EPILOG = "Example: mlrel profile samples/reference.parquet -p configs/fraud.yaml -o ref.mlrel-profile"
+EPILOG = (
+    "Example: mlrel profile build samples/reference.parquet -p configs/fraud.yaml -o ref.mlrel-profile "
+    "(build may be left out: mlrel profile LOG -o FILE)"
+)
 
 
 class _BuildByDefault(TyperGroup):
@@ -55,9 +58,10 @@ def build(
 ) -> None:
     """Summarise a reference log into a profile drift takes as --reference."""
     with errors_to_exit_codes(debug):
+        from mlrel_cli.analysis.profile import build_profile
         from mlrel_cli.cli.common import load
+        from mlrel_cli.facts.profile import write_profile
         from mlrel_cli.logs import open_log
-        from mlrel_cli.profile import build_profile, write_profile
 
         loaded = load(policy)
         _ready(output, force)
@@ -75,7 +79,7 @@ def show(
 ) -> None:
     """What a profile holds: its metadata and one line per column."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.profile import describe, is_profile, read_profile
+        from mlrel_cli.facts.profile import describe, is_profile, read_profile
 
         if not is_profile(file):
             raise MlrelError("not an mlrel profile (no mlrel.profile metadata)", file)
@@ -91,7 +95,7 @@ def merge(
 ) -> None:
     """One profile of several (seven daily ones into a weekly reference): counts exact, sketches within their bound."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.profile import is_profile, merge_profiles, read_profile, write_profile
+        from mlrel_cli.facts.profile import is_profile, merge_profiles, read_profile, write_profile
 
         if len(files) < 2:
             raise MlrelError("merge needs at least two profiles")

@@ -58,8 +58,8 @@ def validate(
     with errors_to_exit_codes(debug):
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.validate import validate as run_validate
+        from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
-        from mlrel_cli.profile import open_reference
 
         as_of = parse_time(now, "--now")
         loaded = load(policy)
