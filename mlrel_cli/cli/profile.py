@@ -11,10 +11,7 @@ from mlrel_cli.cli.options import DebugOpt, PolicyOpt
 from mlrel_cli.cli.runtime import errors_to_exit_codes
 from mlrel_cli.errors import MlrelError
 
-EPILOG = (
-    "Example: mlrel profile build samples/reference.parquet -p configs/fraud.yaml -o ref.mlrel-profile "
-    "(build may be left out: mlrel profile LOG -o FILE)"
-)
+EPILOG = "Example: mlrel profile build samples/reference.parquet -p configs/fraud.yaml -o ref.mlrel-profile"
 
 
 class _BuildByDefault(TyperGroup):
@@ -56,7 +53,7 @@ def build(
     force: OverwriteOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Summarise a reference log into a profile drift takes as --reference."""
+    """Summarise a reference log into a profile --reference takes (`mlrel profile LOG -o FILE` is the same)."""
     with errors_to_exit_codes(debug):
         from mlrel_cli.analysis.profile import build_profile
         from mlrel_cli.cli.common import load
@@ -71,7 +68,7 @@ def build(
         typer.echo(f"wrote {output}", err=True)
 
 
-@profile_app.command("show", epilog="Example: mlrel profile show ref.mlrel-profile")
+@profile_app.command("show", epilog="Example: mlrel profile show samples/reference.mlrel-profile")
 def show(
     file: Annotated[str, typer.Argument(help="A profile file.")],
     as_json: Annotated[bool, typer.Option("--json", help="The metadata and per-column figures as JSON.")] = False,
@@ -86,7 +83,10 @@ def show(
         typer.echo(describe(read_profile(file), as_json))
 
 
-@profile_app.command("merge", epilog="Example: mlrel profile merge mon.mlrel-profile tue.mlrel-profile -o week.mlrel-profile")
+@profile_app.command(
+    "merge",
+    epilog="Example: mlrel profile merge samples/reference.mlrel-profile samples/reference.mlrel-profile -o twice.mlrel-profile",
+)
 def merge(
     files: Annotated[list[str], typer.Argument(help="Profiles built with the same policy and mode.")],
     output: OutOpt,

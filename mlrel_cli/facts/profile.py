@@ -239,11 +239,20 @@ def read_profile(path: str) -> Profile:
         )
     log_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(metadata[SCHEMA_KEY])))
     profile = Profile(meta=meta, log_schema=log_schema)
-    for row in table.to_pylist():
+    lists = ("values", "cells", "cells_text")
+    scalars = table.drop_columns(list(lists)).to_pylist()  # the long lists go to numpy, not to Python objects
+    arrays = {name: table.column(name).combine_chunks() for name in lists}
+
+    def listed(name: str, i: int) -> pa.Array | None:
+        item = arrays[name][i]
+        return None if not item.is_valid else item.values
+
+    for i, row in enumerate(scalars):
+        row.update({name: listed(name, i) for name in lists})
         entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"],
                               row["distinct"])  # fmt: skip
         if row["values"] is not None:
-            values = np.asarray(row["values"], dtype=np.float64)
+            values = row["values"].to_numpy(zero_copy_only=False)
             entry.sketch = QuantileSketch(values, row["value_rows"], row["missing"], row["infinite"], row["sum"],
                                           row["sum_sq"], row["low"], row["high"])  # fmt: skip
             entry.extremes = (row["extreme_low"], row["extreme_high"])
@@ -259,10 +268,10 @@ def read_profile(path: str) -> Profile:
         if row["cells"] is not None or row["cells_text"] is not None:
             log_type = log_schema.field(entry.name).type if entry.name in log_schema.names else None
             if row["cells"] is not None:
-                cells = pa.array(row["cells"], pa.float64())
+                cells = row["cells"]
                 entry.cells = cells.cast(log_type) if log_type is not None and not pa.types.is_dictionary(log_type) else cells
             else:
-                entry.cells = pa.array(row["cells_text"], pa.string())
+                entry.cells = row["cells_text"]
         profile.columns[entry.name] = entry
     return profile
 
