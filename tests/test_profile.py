@@ -266,3 +266,26 @@ def test_bad_input_writes_nothing(mlrel: Any, tmp_path: Path, sk_logs: tuple[Pat
     assert result.exit_code == 2 and "exists" in result.stderr
     assert (tmp_path / "keep").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mlrel-profile-")] == []
+
+
+def test_a_sketch_profile_keeps_the_metric_of_every_row_and_a_sample_of_cells(mlrel: Any, write_log: Any,
+                                                                              tmp_path: Path) -> None:  # fmt: skip
+    from sklearn.metrics import roc_auc_score
+
+    from mlrel_cli.facts.profile import read_profile
+    from tests.conftest import binary_log
+
+    reference = write_log(binary_log(50_000, seed=3))
+    current = write_log(binary_log(5_000, seed=4))
+    assert mlrel("profile", reference, "-o", tmp_path / "p.mlrel-profile").exit_code == 0
+    profile = read_profile(str(tmp_path / "p.mlrel-profile"))
+    assert len(profile.columns["label"].cells) == 40_000  # 2 x SE_MAX_ROWS, not 50,000
+    table = pq.read_table(reference)
+    auc = roc_auc_score(table.column("label").to_numpy(), table.column("prediction").to_numpy())
+    assert profile.meta["labelled"]["rows"] == 50_000
+    assert profile.meta["labelled"]["metrics"]["roc_auc"] == pytest.approx(auc, abs=1e-12)  # scikit-learn agrees
+    _, raw = _drift(mlrel, reference, current)
+    _, pro = _drift(mlrel, tmp_path / "p.mlrel-profile", current)
+    a, b = _by_name(raw)["concept:roc_auc"], _by_name(pro)["concept:roc_auc"]
+    assert a["status"] == b["status"] and b["value"] == pytest.approx(a["value"], abs=1e-12)
+    assert b["details"]["rows_reference"] == 50_000

@@ -1026,9 +1026,13 @@ def _concept(
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
         return metric_value(task, metric, truth, predicted, threshold)
 
-    return _judge_concept(metric, value(*ref_data), value(*cur_data),
-                          lambda: float(np.hypot(bootstrap_se(value, ref_data), bootstrap_se(value, cur_data))),
-                          len(ref_data[0]), len(cur_data[0]), policy), task  # fmt: skip
+    ref_value, n_ref, population = None, len(ref_data[0]), None
+    if isinstance(reference, ProfileLog) and (kept := reference.reference_metric(metric)) is not None:
+        (ref_value, n_ref), population = kept, kept[1]  # a sketch profile: the metric of all rows, cells sampled
+    return _judge_concept(metric, value(*ref_data) if ref_value is None else ref_value, value(*cur_data),
+                          lambda: float(np.hypot(bootstrap_se(value, ref_data, population=population),
+                                                 bootstrap_se(value, cur_data))),
+                          n_ref, len(cur_data[0]), policy), task  # fmt: skip
 
 
 def _judge_concept(

@@ -6,7 +6,9 @@ The file format, reading it and using it in place of a reference are in facts/pr
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from mlrel_cli.facts.columns import NumericFacts
@@ -20,10 +22,12 @@ from mlrel_cli.facts.profile import (
     mlrel_version,
     policy_hash,
     relevant_policy,
+    sample_cells,
     sha256_of,
 )
 from mlrel_cli.logs import Log
 from mlrel_cli.policy import Policy
+from mlrel_cli.stats.inference import SE_MAX_ROWS
 from mlrel_cli.stats.sketch import SKETCH_POINTS, QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
 
@@ -79,8 +83,13 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
     if label_column is not None:
         prediction = log.column(roles.prediction).combine_chunks()
         keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label_column))
-        profile.columns[roles.prediction].cells = pc.filter(prediction, keep)
-        profile.columns[policy.columns.label].cells = pc.filter(label_column, keep)
+        cells = (pc.filter(prediction, keep), pc.filter(label_column, keep))
+        labelled: dict[str, Any] = {"rows": len(cells[0]), "metrics": None}
+        if not exact:  # the metrics from every labelled row, a sample of the cells for their standard error
+            labelled["metrics"] = _reference_metrics(task, *cells, policy)
+            cells = sample_cells(cells, 2 * SE_MAX_ROWS)
+        profile.columns[roles.prediction].cells, profile.columns[policy.columns.label].cells = cells
+        profile.meta["labelled"] = labelled
 
     span = None
     if roles.timestamp is not None:
@@ -92,6 +101,7 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
         sources += [{"path": f, "sha256": sha256_of(f), "labels": True} for f in labels.files]
     relevant = relevant_policy(policy)
     profile.meta = {
+        **profile.meta,
         "schema_version": SCHEMA_VERSION,
         "mode": "exact" if exact else "sketch",
         "sketch_points": SKETCH_POINTS,
@@ -106,3 +116,21 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return profile
+
+
+def _reference_metrics(task: str | None, prediction: pa.Array, label: pa.Array, policy: Policy) -> dict[str, float | None]:
+    """Every metric concept drift may ask of this task, on all labelled rows (drift._labelled's encoding)."""
+    from mlrel_cli.analysis.drift import DEFAULT_CONCEPT_METRIC, _labelled
+    from mlrel_cli.stats.metrics import metric_value
+    from mlrel_cli.stats.names import METRIC_BY_NAME
+
+    if task not in DEFAULT_CONCEPT_METRIC:
+        return {}
+    truth, predicted = _labelled(task, prediction, label, policy)
+    threshold = policy.validate_.performance.decision_threshold
+    out: dict[str, float | None] = {}
+    for name, metric in METRIC_BY_NAME.items():
+        if task in metric.tasks:
+            value = float(metric_value(task, name, truth, predicted, threshold))
+            out[name] = value if np.isfinite(value) else None
+    return out

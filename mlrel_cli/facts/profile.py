@@ -127,7 +127,10 @@ class Profile:
 def relevant_policy(policy: Policy) -> dict[str, Any]:
     """What of the policy decides which summaries a reference gives: the column mapping and the features."""
     features = None if policy.features is None else {name: f.kind for name, f in sorted(policy.features.items())}
-    return {"columns": policy.columns.model_dump(), "features": features, "ignore": sorted(policy.ignore)}
+    performance = policy.validate_.performance  # how a label is encoded and scored for concept drift
+    return {"columns": policy.columns.model_dump(), "features": features, "ignore": sorted(policy.ignore),
+            "performance": {"decision_threshold": float(performance.decision_threshold),
+                            "positive_label": performance.positive_label}}  # fmt: skip
 
 
 def policy_hash(relevant: dict[str, Any]) -> str:
@@ -142,6 +145,15 @@ def sha256_of(path: str) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sample_cells(cells: tuple[pa.Array, pa.Array], size: int, seed: int = 0) -> tuple[pa.Array, pa.Array]:
+    """A uniform sample of the labelled rows (their order kept), enough for a bootstrap standard error."""
+    n = len(cells[0])
+    if n <= size:
+        return cells
+    rows = pa.array(np.sort(np.random.default_rng(seed).choice(n, size, replace=False)))
+    return cells[0].take(rows), cells[1].take(rows)
 
 
 def mlrel_version() -> str:
@@ -326,6 +338,15 @@ class ProfileLog(Log):
             raise LogError(f"the profile holds no numeric summary of column '{name}'", self.path)
         return numeric.sorted_values
 
+    def reference_metric(self, metric: str) -> tuple[float, int] | None:
+        """A sketch profile's metric on all the reference's labelled rows, and their count; None when exact."""
+        assert self.profile is not None
+        labelled = self.profile.meta.get("labelled") or {}
+        if labelled.get("metrics") is None:
+            return None
+        value = labelled["metrics"].get(metric)
+        return (float("nan") if value is None else float(value)), int(labelled["rows"])
+
     def column_profile(self, name: str) -> ColumnProfile:
         assert self.profile is not None
         if name not in self.profile.columns:
@@ -341,7 +362,7 @@ def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
     ours, theirs = relevant_policy(policy), profile.meta["policy"]
     if policy_hash(ours) != profile.meta["policy_hash"]:
         differ = []
-        for key in ("columns", "features", "ignore"):
+        for key in ("columns", "features", "ignore", "performance"):
             a, b = theirs.get(key), ours.get(key)
             if key == "columns" and isinstance(a, dict) and isinstance(b, dict):
                 differ += [f"columns.{k}: '{a.get(k)}' in the profile, '{b.get(k)}' in the policy"
@@ -379,7 +400,21 @@ def _merge_columns(a: ColumnProfile, b: ColumnProfile, exact: bool) -> ColumnPro
             out.distinct = len(merged.categories)  # lower bound, enough for drift's "at most 20 values" test
     if a.cells is not None and b.cells is not None:
         out.cells = pa.concat_arrays([a.cells, b.cells.cast(a.cells.type)])
+        if not exact:  # sampled cells: each part keeps its share of the labelled rows
+            out.cells = _shares(a.cells, b.cells.cast(a.cells.type), a.present, b.present)
     return out
+
+
+def _shares(a: pa.Array, b: pa.Array, rows_a: int, rows_b: int) -> pa.Array:
+    """Two samples as one sample of at most 2 * SE_MAX_ROWS rows, each in proportion to the rows it stands for."""
+    from mlrel_cli.stats.inference import SE_MAX_ROWS
+
+    size = min(2 * SE_MAX_ROWS, len(a) + len(b))
+    take_a = min(len(a), round(size * rows_a / max(rows_a + rows_b, 1)))
+    take_b = min(len(b), size - take_a)
+    keep_a = np.sort(np.random.default_rng(0).choice(len(a), take_a, replace=False))
+    keep_b = np.sort(np.random.default_rng(1).choice(len(b), take_b, replace=False))
+    return pa.concat_arrays([a.take(pa.array(keep_a)), b.take(pa.array(keep_b))])
 
 
 def capped_merge(
@@ -415,10 +450,28 @@ def merge_profiles(profiles: list[Profile], names: list[str]) -> Profile:
         "sources": [s for p in profiles for s in p.meta["sources"]],
         "task": tasks.pop() if len(tasks) == 1 else None,
         "merged_from": len(profiles),
+        "labelled": _merged_labelled(profiles),
         "mlrel_version": mlrel_version(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return Profile(meta=meta, log_schema=first.log_schema, columns=columns)
+
+
+def _merged_labelled(profiles: list[Profile]) -> dict[str, Any] | None:
+    """Labelled rows add; a sketch profile's metrics are averaged by labelled rows (an approximation: an AUC of a
+    union is not the mean of the AUCs), and its sampled cells were cut to their shares in _merge_columns."""
+    parts = [p.meta.get("labelled") for p in profiles]
+    if any(part is None for part in parts):
+        return None
+    rows = sum(int(part["rows"]) for part in parts)  # type: ignore[index]
+    if parts[0]["metrics"] is None or rows == 0:  # type: ignore[index]
+        return {"rows": rows, "metrics": None}
+    metrics: dict[str, float | None] = {}
+    for name in parts[0]["metrics"]:  # type: ignore[index]
+        values = [(part["metrics"].get(name), int(part["rows"])) for part in parts]  # type: ignore[index]
+        known = [(v, n) for v, n in values if v is not None]
+        metrics[name] = sum(v * n for v, n in known) / sum(n for _, n in known) if known else None
+    return {"rows": rows, "metrics": metrics, "metrics_approximate": True}
 
 
 def describe(profile: Profile, as_json: bool = False) -> str:
