@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.columns import NumericFacts
-from mlrel_cli.logs import Log
+from mlrel_cli.logs import Log, filesystem_of
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
@@ -216,28 +216,33 @@ def write_profile(profile: Profile, path: str) -> None:
 
 
 def is_profile(path: str) -> bool:
-    """A Parquet file whose footer carries mlrel.profile: told from its content, not its name."""
+    """A Parquet file whose footer carries mlrel.profile: told from its content, not its name (a URI too)."""
     import os
 
     import pyarrow.parquet as pq
 
-    if "://" in path or not os.path.isfile(path):
-        return False
-    with open(path, "rb") as stream:
-        if stream.read(4) != b"PAR1":
+    fs, location = filesystem_of(path)
+    if fs is None:
+        if not os.path.isfile(location):
             return False
+        with open(location, "rb") as stream:
+            if stream.read(4) != b"PAR1":
+                return False
+    elif any(ch in location for ch in "*?["):
+        return False  # a glob names logs
     try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (pa.ArrowException, OSError):
-        return False
+        metadata = pq.read_schema(location, filesystem=fs).metadata or {}
+    except (pa.ArrowException, OSError, ValueError):
+        return False  # a directory of logs, or no Parquet file at all: the log reader says why
     return META_KEY in metadata
 
 
 def read_profile(path: str) -> Profile:
     import pyarrow.parquet as pq
 
+    fs, location = filesystem_of(path)
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(location, filesystem=fs)
         metadata = table.schema.metadata or {}
         meta = json.loads(metadata[META_KEY])
     except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
