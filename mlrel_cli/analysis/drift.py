@@ -593,6 +593,7 @@ def _declared_kind(policy: Policy, name: str) -> bool:
 def _distinct_and_present(log: Log, name: str) -> tuple[int, int]:
     if isinstance(log, ProfileLog):
         profiled = log.column_profile(name)
+        assert profiled.distinct is not None  # counted for every categorical column
         return profiled.distinct, profiled.present
     column = log.column(name)
     return pc.count_distinct(column).as_py(), len(column) - column.null_count
@@ -600,7 +601,8 @@ def _distinct_and_present(log: Log, name: str) -> tuple[int, int]:
 
 def _few_values(log: Log, name: str) -> bool:
     if isinstance(log, ProfileLog):
-        return log.column_profile(name).distinct <= 20
+        distinct = log.column_profile(name).distinct  # counted for the outputs, the columns this is asked of
+        return distinct is not None and distinct <= 20
     distinct = pc.count_distinct(log.column(name)).as_py()
     return distinct <= 20
 

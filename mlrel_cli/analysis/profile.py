@@ -6,6 +6,7 @@ The file format, reading it and using it in place of a reference are in facts/pr
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -60,18 +61,19 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
         if pa.types.is_boolean(column.type) or kind is None:
             kind = kind or "categorical"
         present = len(column) - column.null_count
-        distinct = int(pc.count_distinct(column).as_py())
+        # drift asks the distinct count of categories (an id?) and of the outputs (classes?), not of numeric features
+        distinct = int(pc.count_distinct(column).as_py()) if kind != "numeric" or role != "feature" else None
         entry = ColumnProfile(name, role, str(column.type), kind, len(column), present, distinct)
         if kind == "numeric":
-            exact_summary, _ = summarise_column(lambda c=column: c, "numeric", None)
+            exact_summary, _ = summarise_column(partial(_same, column), "numeric", None)
             assert isinstance(exact_summary, NumericSummary)
             sorted_values = exact_summary.sorted_values
             entry.sketch = QuantileSketch.from_sorted(sorted_values, exact_summary.missing, exact_summary.infinite)
             entry.numeric = exact_summary if exact else SketchSummary.of(entry.sketch)
             facts = NumericFacts.of(column)
             entry.extremes = (facts.low, facts.high)
-        if kind == "categorical" or (role != "feature" and distinct <= FEW_VALUES):
-            counts, _ = summarise_column(lambda c=column: c, "categorical", None)
+        if kind == "categorical" or (role != "feature" and distinct is not None and distinct <= FEW_VALUES):
+            counts, _ = summarise_column(partial(_same, column), "categorical", None)
             assert isinstance(counts, CategoricalSummary)
             entry.categorical = (
                 TooManyCategories(counts.total, counts.missing) if len(counts.categories) > MAX_CATEGORIES else counts
@@ -96,7 +98,7 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
         ts = to_timestamps_us(log.column(roles.timestamp), f"{log.path}: {roles.timestamp}")
         if len(ts):
             span = {"column": roles.timestamp, "oldest": iso_from_us(int(ts.min())), "newest": iso_from_us(int(ts.max()))}
-    sources = [{"path": f, "sha256": sha256_of(f)} for f in log.files]
+    sources: list[dict[str, Any]] = [{"path": f, "sha256": sha256_of(f)} for f in log.files]
     if labels is not None:
         sources += [{"path": f, "sha256": sha256_of(f), "labels": True} for f in labels.files]
     relevant = relevant_policy(policy)
@@ -134,3 +136,8 @@ def _reference_metrics(task: str | None, prediction: pa.Array, label: pa.Array, 
             value = float(metric_value(task, name, truth, predicted, threshold))
             out[name] = value if np.isfinite(value) else None
     return out
+
+
+def _same(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """summarise_column's loader for a column already read."""
+    return column

@@ -48,7 +48,7 @@ ROW_SCHEMA = pa.schema(
         ("kind", pa.string()),  # numeric, categorical
         ("rows", pa.int64()),
         ("present", pa.int64()),  # non-null values
-        ("distinct", pa.int64()),  # distinct non-null values
+        ("distinct", pa.int64()),  # distinct non-null values; null for a numeric feature (not counted)
         ("values", pa.list_(pa.float64())),  # exact: sorted finite values; sketch: the points
         ("value_rows", pa.int64()),  # finite values they stand for
         ("missing", pa.int64()),  # null or NaN (numeric)
@@ -99,7 +99,7 @@ class ColumnProfile:
     kind: str
     rows: int
     present: int
-    distinct: int
+    distinct: int | None
     numeric: NumericSummary | None = None
     sketch: QuantileSketch | None = None  # the numeric summary's sums and range (both modes)
     extremes: tuple[float, float] = (float("nan"), float("nan"))
@@ -393,7 +393,8 @@ def open_reference(path: str, label: str, policy: Policy) -> Log:
 def _merge_columns(a: ColumnProfile, b: ColumnProfile, exact: bool) -> ColumnProfile:
     if (a.role, a.kind) != (b.role, b.kind):
         raise LogError(f"column '{a.name}' is {a.kind} {a.role} in one profile, {b.kind} {b.role} in another")
-    out = ColumnProfile(a.name, a.role, a.type, a.kind, a.rows + b.rows, a.present + b.present, max(a.distinct, b.distinct))
+    out = ColumnProfile(a.name, a.role, a.type, a.kind, a.rows + b.rows, a.present + b.present,
+                        None if a.distinct is None or b.distinct is None else max(a.distinct, b.distinct))  # fmt: skip
     out.extremes = (float(np.fmin(a.extremes[0], b.extremes[0])), float(np.fmax(a.extremes[1], b.extremes[1])))
     if a.sketch is not None and b.sketch is not None and a.numeric is not None and b.numeric is not None:
         out.sketch = a.sketch.merge(b.sketch)
@@ -465,15 +466,16 @@ def merge_profiles(profiles: list[Profile], names: list[str]) -> Profile:
 def _merged_labelled(profiles: list[Profile]) -> dict[str, Any] | None:
     """Labelled rows add; a sketch profile's metrics are averaged by labelled rows (an approximation: an AUC of a
     union is not the mean of the AUCs), and its sampled cells were cut to their shares in _merge_columns."""
-    parts = [p.meta.get("labelled") for p in profiles]
-    if any(part is None for part in parts):
+    found = [p.meta.get("labelled") for p in profiles]
+    parts: list[dict[str, Any]] = [part for part in found if part is not None]
+    if len(parts) < len(found):
         return None
-    rows = sum(int(part["rows"]) for part in parts)  # type: ignore[index]
-    if parts[0]["metrics"] is None or rows == 0:  # type: ignore[index]
+    rows = sum(int(part["rows"]) for part in parts)
+    if parts[0]["metrics"] is None or rows == 0:
         return {"rows": rows, "metrics": None}
     metrics: dict[str, float | None] = {}
-    for name in parts[0]["metrics"]:  # type: ignore[index]
-        values = [(part["metrics"].get(name), int(part["rows"])) for part in parts]  # type: ignore[index]
+    for name in parts[0]["metrics"]:
+        values = [(part["metrics"].get(name), int(part["rows"])) for part in parts]
         known = [(v, n) for v, n in values if v is not None]
         metrics[name] = sum(v * n for v, n in known) / sum(n for _, n in known) if known else None
     return {"rows": rows, "metrics": metrics, "metrics_approximate": True}
