@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from mlrel_cli.durations import format_duration
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.facts.profile import ProfileLog
 from mlrel_cli.facts.windows import Windows, assign_windows, window_grid
 from mlrel_cli.logs import Log, Roles, infer_task, is_text_like, join_labels, kind_of_type, resolve_roles, to_numpy_float
 from mlrel_cli.policy import Policy
@@ -166,6 +167,8 @@ def drift(
     from mlrel_cli.engine import check_engine, open_engine
 
     distributed = check_engine(engine, labels=labels) == "dask"
+    if distributed and isinstance(reference, ProfileLog):
+        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
             f"--window needs a timestamp column, and the current log has no column "
@@ -484,11 +487,10 @@ def _plan(
         if kind == "text":
             not_compared[name] = "declared text"
             continue
-        if role == "feature" and kind == "categorical" and not _declared_kind(policy, name) and not distributed:
-            column = reference.column(name)
-            if is_text_like(pc.count_distinct(column).as_py(), len(column) - column.null_count):
-                not_compared[name] = "mostly distinct values: an id or free text, not categories"
-                continue
+        plain = role == "feature" and kind == "categorical" and not _declared_kind(policy, name) and not distributed
+        if plain and is_text_like(*_distinct_and_present(reference, name)):
+            not_compared[name] = "mostly distinct values: an id or free text, not categories"
+            continue
         if role != "feature":
             kind = ref_kind or "categorical"
             # the outputs of a classifier are compared as classes when they are classes (integer ids included),
@@ -588,7 +590,19 @@ def _declared_kind(policy: Policy, name: str) -> bool:
     return bool(policy.features is not None and name in policy.features and policy.features[name].kind)
 
 
+def _distinct_and_present(log: Log, name: str) -> tuple[int, int]:
+    if isinstance(log, ProfileLog):
+        profiled = log.column_profile(name)
+        assert profiled.distinct is not None  # counted for every categorical column
+        return profiled.distinct, profiled.present
+    column = log.column(name)
+    return pc.count_distinct(column).as_py(), len(column) - column.null_count
+
+
 def _few_values(log: Log, name: str) -> bool:
+    if isinstance(log, ProfileLog):
+        distinct = log.column_profile(name).distinct  # counted for the outputs, the columns this is asked of
+        return distinct is not None and distinct <= 20
     distinct = pc.count_distinct(log.column(name)).as_py()
     return distinct <= 20
 
@@ -718,7 +732,10 @@ def _compare(
     if precomputed is not None:  # built on a cluster: no rows here
         ref_summary, cur_summary, window_summaries = precomputed
     else:
-        ref_summary, _ = summarise_column(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
+        if isinstance(reference, ProfileLog):
+            ref_summary = reference.summary(plan.reference_column, plan.kind)  # type: ignore[assignment]
+        else:
+            ref_summary, _ = summarise_column(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
         cur_summary, window_summaries = summarise_column(
             _loader(current, plan.current_column, current_labels, plan.role), plan.kind, windows
         )
@@ -999,11 +1016,16 @@ def _concept(
 ) -> tuple[ConceptDrift | None, str | None]:
     spec = policy.drift
     task = policy.task
-    if ref_roles.label is None:
+    if isinstance(reference, ProfileLog):  # the labelled cells the profile kept, and the task it inferred
+        task, ref_pred, ref_label = reference.concept_inputs(ref_roles, policy)
+        if ref_pred is None or ref_label is None:
+            return None, task
+    elif ref_roles.label is None:
         return None, task or infer_task(reference.column(ref_roles.prediction), None)
-    ref_pred = reference.column(ref_roles.prediction).combine_chunks()
-    ref_label = reference.column(ref_roles.label).combine_chunks()
-    task = task or infer_task(reference.column(ref_roles.prediction), ref_label)
+    else:
+        ref_pred = reference.column(ref_roles.prediction).combine_chunks()
+        ref_label = reference.column(ref_roles.label).combine_chunks()
+        task = task or infer_task(reference.column(ref_roles.prediction), ref_label)
     cur_label = current_labels
     if cur_label is None and cur_roles.label is not None:
         cur_label = current.column(cur_roles.label).combine_chunks()
@@ -1023,9 +1045,13 @@ def _concept(
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
         return metric_value(task, metric, truth, predicted, threshold)
 
-    return _judge_concept(metric, value(*ref_data), value(*cur_data),
-                          lambda: float(np.hypot(bootstrap_se(value, ref_data), bootstrap_se(value, cur_data))),
-                          len(ref_data[0]), len(cur_data[0]), policy), task  # fmt: skip
+    ref_value, n_ref, population = None, len(ref_data[0]), None
+    if isinstance(reference, ProfileLog) and (kept := reference.reference_metric(metric)) is not None:
+        (ref_value, n_ref), population = kept, kept[1]  # a sketch profile: the metric of all rows, cells sampled
+    return _judge_concept(metric, value(*ref_data) if ref_value is None else ref_value, value(*cur_data),
+                          lambda: float(np.hypot(bootstrap_se(value, ref_data, population=population),
+                                                 bootstrap_se(value, cur_data))),
+                          n_ref, len(cur_data[0]), policy), task  # fmt: skip
 
 
 def _judge_concept(

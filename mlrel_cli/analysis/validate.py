@@ -109,6 +109,8 @@ def validate(
     from mlrel_cli.engine import check_engine, open_engine
 
     engine = check_engine(engine or policy.engine, labels=labels)
+    if engine == "dask" and reference is not None and hasattr(reference, "profile"):
+        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     joined = join_labels(log, roles, labels, policy) if labels is not None else None
@@ -1291,10 +1293,14 @@ class LocalFacts:
         reference = self.ctx.reference
         if reference is None or not reference.has(name) or kind_of_type(reference.schema.field(name).type) != "numeric":
             return None
+        if hasattr(reference, "numeric_facts"):  # a profile: its missing count and extremes
+            return reference.numeric_facts(name)  # type: ignore[no-any-return]
         return NumericFacts.of(reference.column(name))
 
     def reference_categorical(self, name: str) -> CategoricalSummary | None:
         reference = self.ctx.reference
+        if reference is not None and hasattr(reference, "categorical_counts"):  # a profile: its known categories
+            return reference.categorical_counts(name)  # type: ignore[no-any-return]
         return category_counts(reference.column(name)) if reference is not None and reference.has(name) else None
 
     def numeric(self, name: str, lo: float | None, hi: float | None) -> NumericFacts:

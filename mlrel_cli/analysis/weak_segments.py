@@ -82,7 +82,8 @@ def bin_column(log: Log, reference: Log | None, name: str, kind: str, keep: np.n
         values = to_numpy_float(column)[keep]
         source = values
         if reference is not None and reference.has(name) and kind_of_type(reference.schema.field(name).type) == "numeric":
-            source = to_numpy_float(reference.column(name))
+            profiled = getattr(reference, "sorted_values", None)  # a profile: its exact values or sketch points
+            source = profiled(name) if profiled is not None else to_numpy_float(reference.column(name))
         return bin_numeric(name, values, numeric_edges(source, cfg.bins))
     array = column.combine_chunks()
     if pa.types.is_dictionary(array.type):

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli import compare, demo, drift, drill, init, postmortem, registry, retrain, rollback, rollout, validate
+from mlrel_cli.cli import compare, demo, drift, drill, init, postmortem, profile, registry, retrain, rollback, rollout, validate
 from mlrel_cli.cli.runtime import EXIT_USAGE, emit, error_line, errors_to_exit_codes  # noqa: F401 (their old home)
 
 app = typer.Typer(
@@ -100,6 +100,7 @@ app.command(epilog=drift.EPILOG)(drift.drift)
 app.command(epilog=drill.EPILOG)(drill.drill)
 app.command(epilog=init.EPILOG)(init.init)
 app.command(epilog=postmortem.EPILOG)(postmortem.postmortem)
+app.add_typer(profile.profile_app, name="profile")
 app.add_typer(registry.registry_app, name="registry")
 app.command("retrain-set", epilog=retrain.EPILOG)(retrain.retrain_set)
 app.command(epilog=rollback.EPILOG)(rollback.rollback)

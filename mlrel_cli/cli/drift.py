@@ -62,6 +62,7 @@ def drift(
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
+        from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
 
         width = None
@@ -73,7 +74,7 @@ def drift(
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy, (reference, current, labels), force, fmt)
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
-        ref = open_log(reference, "reference")
+        ref = open_reference(reference, "reference", loaded)
         cur = open_log(current, "current log")
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("drift", quiet) as step:

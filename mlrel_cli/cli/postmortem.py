@@ -57,6 +57,7 @@ def postmortem(
         from mlrel_cli.analysis.postmortem import postmortem as run_postmortem
         from mlrel_cli.cli.emit import file_format
         from mlrel_cli.cli.registry import resolve_registry
+        from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
         from mlrel_cli.render import format_for_path, verdict_line
         from mlrel_cli.render.json import render as render_json
@@ -82,7 +83,7 @@ def postmortem(
             loaded,
             open_log(log, "log") if log is not None else None,
             labels=open_log(labels, "labels file") if labels is not None else None,
-            reference=open_log(reference, "reference") if reference is not None else None,
+            reference=open_reference(reference, "reference", loaded) if reference is not None else None,
             registry=reg,
             history=history_path(history, loaded, policy),
         )

@@ -58,6 +58,7 @@ def validate(
     with errors_to_exit_codes(debug):
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.validate import validate as run_validate
+        from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
 
         as_of = parse_time(now, "--now")
@@ -65,7 +66,7 @@ def validate(
         history_file = outputs_ready(output, history, loaded, policy, (log, reference, labels), force, fmt)
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
         current = open_log(log, "log")
-        ref = open_log(reference, "reference") if reference is not None else None
+        ref = open_reference(reference, "reference", loaded) if reference is not None else None
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("validate", quiet) as step:
             report = run_validate(
