@@ -72,7 +72,9 @@ def _watched(connection: Any, timeout: dt.timedelta, address: str) -> Iterator[N
 
     def watch() -> None:
         alone_since: float | None = None
-        while not done.wait(1.0):
+        first = True
+        while first or not done.wait(1.0):  # a first look at once: workers that die on their first task were there
+            first = False
             try:
                 workers = list(connection.nthreads())
             except Exception:  # the scheduler itself is gone: as good as no worker
