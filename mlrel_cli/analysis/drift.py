@@ -733,7 +733,7 @@ def _compare(
         ref_summary, cur_summary, window_summaries = precomputed
     else:
         if isinstance(reference, ProfileLog):
-            ref_summary = reference.summary(plan.reference_column, plan.kind)  # type: ignore[assignment]
+            ref_summary = reference.summary(plan.reference_column, plan.kind)
         else:
             ref_summary, _ = summarise_column(_loader(reference, plan.reference_column, None, plan.role), plan.kind, None)
         cur_summary, window_summaries = summarise_column(

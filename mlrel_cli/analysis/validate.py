@@ -1294,13 +1294,13 @@ class LocalFacts:
         if reference is None or not reference.has(name) or kind_of_type(reference.schema.field(name).type) != "numeric":
             return None
         if hasattr(reference, "numeric_facts"):  # a profile: its missing count and extremes
-            return reference.numeric_facts(name)  # type: ignore[no-any-return]
+            return reference.numeric_facts(name)
         return NumericFacts.of(reference.column(name))
 
     def reference_categorical(self, name: str) -> CategoricalSummary | None:
         reference = self.ctx.reference
         if reference is not None and hasattr(reference, "categorical_counts"):  # a profile: its known categories
-            return reference.categorical_counts(name)  # type: ignore[no-any-return]
+            return reference.categorical_counts(name)
         return category_counts(reference.column(name)) if reference is not None and reference.has(name) else None
 
     def numeric(self, name: str, lo: float | None, hi: float | None) -> NumericFacts:

@@ -94,7 +94,7 @@ def line_chart(
         parts.append(f'<line x1="{left}" y1="{py(tick):.1f}" x2="{width - right}" y2="{py(tick):.1f}" stroke="#eee"/>'
                      f'<text x="{left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>')  # fmt: skip
     if finite(threshold):
-        parts.append(f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '  # type: ignore[arg-type]
+        parts.append(f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '
                      f'stroke="{ONSET}" stroke-dasharray="4 3"><title>threshold {threshold:.3g}</title></line>')  # fmt: skip
     segment: list[str] = []
     for x, (_, value) in zip(xs, points, strict=True):
@@ -103,7 +103,7 @@ def line_chart(
                 parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
             segment = []
             continue
-        segment.append(f"{px(x):.1f},{py(value):.1f}")  # type: ignore[arg-type]
+        segment.append(f"{px(x):.1f},{py(value):.1f}")
     if len(segment) > 1:
         parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
     for (x, label, color), row, tx in zip(marks, label_rows, label_x, strict=True):
