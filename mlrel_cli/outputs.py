@@ -211,11 +211,6 @@ def write_text(target: Target, text: str) -> list[str]:
     return notes
 
 
-def write_atomic(path: str | os.PathLike[str], text: str, what: str = "report", force: bool = True) -> None:
-    """Check and write in one call, for a path checked earlier by ``plan``."""
-    write_text(plan(path, what, force=force), text)
-
-
 def journal_path(first: Target) -> Path:
     return first.real.parent / f".{first.real.name}{JOURNAL_SUFFIX}"
 
@@ -332,8 +327,3 @@ def plan_history(
 ) -> Target:
     """The run history is appended to, so a read-only one is refused like a report; never an input."""
     return plan(path, "run history", inputs, force)
-
-
-def check_writable(path: str | os.PathLike[str], what: str) -> None:
-    """Fail before the work starts if an output could not be written afterwards (kept for older call sites)."""
-    plan(path, what, force=True)

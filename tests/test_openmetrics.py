@@ -108,3 +108,17 @@ def test_label_values_are_escaped() -> None:
     report = Report("validate", Status.PASS, "s", (Check('range:we"ird\ncol\\', Status.PASS, 0.0),), inputs={"model": 'a"b'})
     (sample,) = samples_of(render(report))["mlrel_check_status"]
     assert sample.labels["check"] == 'range:we"ird\ncol\\' and sample.labels["model"] == 'a"b'
+
+
+def test_an_input_error_leaves_the_run_series_with_exit_code_2(mlrel, tmp_path: Path) -> None:
+    """A cron job alerting on mlrel_run_exit_code sees a run that could not judge, in stdout and in -o FILE.prom."""
+    previous = tmp_path / "validate.prom"
+    previous.write_text("# a previous green run\n")
+    result = mlrel("validate", str(tmp_path / "missing.parquet"), "--format", "openmetrics", "-o", str(previous))
+    assert result.exit_code == 2 and result.stderr.count("error:") == 1
+    for text in (result.stdout, previous.read_text()):
+        families = {f.name: f for f in parse_openmetrics(text)}
+        [code] = families["mlrel_run_exit_code"].samples
+        [status] = families["mlrel_run_status"].samples
+        assert code.value == 2 and code.labels["command"] == "validate"
+        assert status.labels["status"] == "error" and status.value == 5

@@ -192,10 +192,14 @@ def error_report(message: str) -> None:
                 inputs = [str(v) for name, v in params.items() if name != "output" for v in _paths(v)]
                 target = outputs.plan(output, "report", inputs, force=bool(params.get("force")))
                 outputs.write_text(target, render_error(command, message, out_fmt))
-        except MlrelError:
+        except (MlrelError, ImportError):  # the output is itself the problem, or openmetrics lacks its library
             pass
     if fmt_value in MACHINE_FORMATS:
-        typer.echo(render_error(command, message, fmt_value), nl=False)
+        try:
+            text = render_error(command, message, fmt_value)
+        except ImportError:  # openmetrics without prometheus_client: the error line says what to install
+            return
+        typer.echo(text, nl=False)
 
 
 def _paths(value: object) -> list[object]:

@@ -48,22 +48,10 @@ def render_error(command: str, message: str, fmt: str) -> str:
         ET.SubElement(case, "error", {"message": message, "type": "input-error"}).text = f"error: {message}"
         ET.indent(root)
         return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-    if fmt == "openmetrics":  # the run's series only, so an alert on mlrel_run_exit_code fires for an error too
-        label = command.replace("\\", "\\\\").replace('"', '\\"')
-        now = dt.datetime.now(dt.UTC).timestamp()
-        return (
-            "# HELP mlrel_run_status Verdict of the run: 0 skipped, 1 pass, 2 warn, 3 inconclusive, 4 fail, 5 error.\n"
-            "# TYPE mlrel_run_status gauge\n"
-            f'mlrel_run_status{{command="{label}",status="error"}} 5.0\n'
-            "# HELP mlrel_run_exit_code Exit code of the run: 0 pass, 1 check failed, 2 error, 3 inconclusive.\n"
-            "# TYPE mlrel_run_exit_code gauge\n"
-            f'mlrel_run_exit_code{{command="{label}"}} {float(EXIT_ERROR)}\n'
-            "# HELP mlrel_run_timestamp_seconds When the run ended (Unix time).\n"
-            "# TYPE mlrel_run_timestamp_seconds gauge\n"
-            "# UNIT mlrel_run_timestamp_seconds seconds\n"
-            f'mlrel_run_timestamp_seconds{{command="{label}"}} {now:.3f}\n'
-            "# EOF\n"
-        )
+    if fmt == "openmetrics":
+        from mlrel_cli.render.openmetrics import render_error as render_metrics_error
+
+        return render_metrics_error(command)
     if fmt == "markdown":
         return f"## mlrel {command}: 💥 error (exit 2)\n\n```\nerror: {message}\n```\n"
     if fmt == "html":

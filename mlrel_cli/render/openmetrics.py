@@ -52,6 +52,51 @@ def render(report: Report) -> str:
     return text.decode("utf-8")
 
 
+ERROR_SEVERITY = 5  # mlrel_run_status of a run that could not judge (exit 2): above every verdict
+
+
+def run_families(base: dict[str, str], status: str, severity: int, exit_code: int, unix_time: float | None) -> list[Any]:
+    """The run's own series, the same for a verdict and for an error report."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    names, values = list(base), list(base.values())
+    run_status = GaugeMetricFamily(
+        "mlrel_run_status",
+        "Verdict of the run: 0 skipped, 1 pass, 2 warn, 3 inconclusive, 4 fail, 5 error (could not judge).",
+        labels=[*names, "status"],
+    )
+    run_status.add_metric([*values, status], severity)
+    code = GaugeMetricFamily(
+        "mlrel_run_exit_code", "Exit code of the run: 0 pass, 1 check failed, 2 error, 3 inconclusive.", labels=names
+    )
+    code.add_metric(values, exit_code)
+    timestamp = GaugeMetricFamily(
+        "mlrel_run_timestamp_seconds", "When the run judged the log (Unix time).", labels=names, unit="seconds"
+    )
+    timestamp.add_metric(values, unix_time or 0.0)
+    return [run_status, code, timestamp]
+
+
+class _ErrorCollector:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def collect(self) -> Iterator[Any]:
+        base = {"model": "", "command": self.command, "policy": ""}
+        yield from run_families(base, "error", ERROR_SEVERITY, 2, dt.datetime.now(dt.UTC).timestamp())
+
+
+def render_error(command: str) -> str:
+    """The run series of an exit-2 run, so an alert on mlrel_run_exit_code fires for an error too."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ErrorCollector(command))
+    text: bytes = generate_latest(registry)
+    return text.decode("utf-8")
+
+
 def base_labels(report: Report) -> dict[str, str]:
     """model, command and policy: what tells two cron jobs' series apart."""
     policy_files = report.inputs.get("policy") or []
@@ -76,16 +121,11 @@ def families(report: Report) -> Iterator[Any]:
     def gauge(name: str, doc: str, extra: tuple[str, ...] = (), unit: str = "") -> Any:
         return GaugeMetricFamily(name, doc, labels=[*names, *extra], unit=unit)
 
-    run_status = gauge("mlrel_run_status", "Verdict of the run: 0 skipped, 1 pass, 2 warn, 3 inconclusive, 4 fail.", ("status",))
-    run_status.add_metric([*base.values(), report.status.value], report.status.severity)
-    exit_code = gauge("mlrel_run_exit_code", "Exit code of the run: 0 pass, 1 check failed, 3 inconclusive.")
-    exit_code.add_metric(list(base.values()), report.exit_code)
-    timestamp = gauge("mlrel_run_timestamp_seconds", "When the run judged the log (Unix time).", unit="seconds")
-    timestamp.add_metric(list(base.values()), _unix(report.generated_at) or 0.0)
+    yield from run_families(base, report.status.value, report.status.severity, report.exit_code, _unix(report.generated_at))
     counts = gauge("mlrel_run_checks", "Number of checks per status.", ("status",))
     for status, count in report.counts().items():
         counts.add_metric([*base.values(), status], count)
-    yield from (run_status, exit_code, timestamp, counts)
+    yield counts
 
     status = gauge(
         "mlrel_check_status",
