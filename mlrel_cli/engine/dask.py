@@ -261,6 +261,99 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
         return facts, np.sum(dask.compute(*parts), axis=0)
 
 
+def column_summaries(engine: Any, log: Any, kinds: dict[str, str], grid: Any) -> Callable[[str], tuple[Any, list[Any]]]:
+    """Every column summarised in one pass over the row groups (numeric ones as quantile sketches), and per window."""
+    from functools import partial
+
+    from mlrel_cli.facts.distributions import drift_summaries, from_sketch
+    from mlrel_cli.stats.summaries import TooManyCategories
+
+    columns = list(kinds) + ([grid.column] if grid is not None and grid.column not in kinds else [])
+    found = engine.reduce(log, columns, partial(drift_summaries, kinds=kinds, grid=grid))
+
+    def summary(name: str) -> tuple[Any, list[Any]]:
+        if isinstance(found[name], TooManyCategories):
+            return found[name], []
+        parts = found.get(f"{name}@windows")
+        return from_sketch(found[name]), [from_sketch(p) for p in parts.parts] if parts is not None else []
+
+    return summary
+
+
+def labelled_metric(
+    engine: Any, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+    grid: Any,
+) -> tuple[Any, list[Any]]:  # fmt: skip
+    """The metric from merged labelled parts (per window: the parts of segment ``window``), with a uniform sample
+    of the labelled rows for the standard errors."""
+
+    from mlrel_cli.facts.concept import MetricRows
+    from mlrel_cli.stats.inference import SE_MAX_ROWS
+
+    found = engine.labelled_summary(log, columns, prepare, task, threshold, 2 * SE_MAX_ROWS)
+    sample = found["sample"]
+    truth, predicted = (sample.column(c).to_numpy(zero_copy_only=False) for c in ("truth", "predicted"))
+    whole = MetricRows(found["metrics"].get(metric, float("nan")), found["rows"], truth, predicted, found["rows"])
+    if grid is None:
+        return whole, []
+    window_of = sample.column("segment:window").to_numpy(zero_copy_only=False)
+    parts = []
+    for i in range(grid.n_windows):
+        n, metrics = found["segments"].get(("window", str(i)), (0, {}))
+        mine = window_of == i
+        parts.append(MetricRows(metrics.get(metric, float("nan")), n, truth[mine], predicted[mine], n))
+    return whole, parts
+
+
+def sample(engine: Any, log: Any, columns: list[str], rows: int) -> Any:
+    from functools import partial
+
+    from mlrel_cli.facts.merge import sample_rows
+
+    fraction = min(1.0, rows / max(log.num_rows, 1))
+    return engine.reduce(log, columns, partial(sample_rows, columns=columns, fraction=fraction), seeded=True)["sample"].table
+
+
+def proxy_metrics(engine: Any, log: Any, policy: Any, grid: Any) -> dict[str, Any]:
+    """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
+    shuffled by query (each partition holding whole queries), per window too."""
+    from functools import partial
+
+    from mlrel_cli.errors import PolicyError
+    from mlrel_cli.facts.proxy import ProxyFacts, proxy_facts, proxy_inputs, query_units
+    from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
+
+    per_query = [name for name, spec in policy.proxy_metrics.items() if spec.per == "query"]
+    query = policy.columns.query
+    if per_query and not (query and log.has(query)):
+        raise PolicyError(f"proxy_metrics.{per_query[0]}: per query needs columns.query in both logs",
+                          policy.source_of(f"proxy_metrics.{per_query[0]}"))  # fmt: skip
+    metrics = {name: (spec.kind, proxy_inputs(policy, log, name)) for name, spec in policy.proxy_metrics.items()}
+    columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
+    if grid is not None and grid.column not in columns:
+        columns.append(grid.column)
+    request = {name: m for name, m in metrics.items() if name not in per_query}
+    found = engine.reduce(log, columns, partial(proxy_facts, metrics=request, grid=grid)) if request else {}
+    n_windows = grid.n_windows if grid is not None else 0
+    if per_query:
+        names = [f"proxy:{name}{suffix}" for name in per_query for suffix in ["", *(f"@{i}" for i in range(n_windows))]]
+        names += [f"rows@{i}" for i in range(n_windows)]
+        units = partial(query_units, metrics={name: metrics[name] for name in per_query}, grid=grid)
+        found["per_query"] = engine.per_query_sums(log, [query, *columns], query, units, names)
+    out = {}
+    for name, spec in policy.proxy_metrics.items():
+        if name in per_query:
+            sums = found["per_query"]
+            value, se = mean_and_se(sums[f"proxy:{name}"])
+            per_window = [(int(sums[f"rows@{i}"]["n"]), *mean_and_se(sums[f"proxy:{name}@{i}"])) for i in range(n_windows)]
+        else:
+            value, se = proxy_from_sums(spec.kind, found[f"proxy:{name}"].values)
+            parts = found.get(f"proxy:{name}@windows")
+            per_window = [(int(p.values["rows"]), *proxy_from_sums(spec.kind, p.values)) for p in parts.parts] if parts else []
+        out[name] = ProxyFacts(value, se, per_window)
+    return out
+
+
 @dataclass(frozen=True)
 class DaskEngine:
     """The Engine on a Dask cluster: builders run on the workers next to the data, only facts come back."""
@@ -289,3 +382,18 @@ class DaskEngine:
 
     def distinct_times(self, log: Any, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
         return distinct_times(log, column, where, width_of)
+
+    def column_summaries(self, log: Any, kinds: dict[str, str], grid: Any = None) -> Callable[[str], tuple[Any, list[Any]]]:
+        return column_summaries(self, log, kinds, grid)
+
+    def labelled_metric(
+        self, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        grid: Any = None,
+    ) -> tuple[Any, list[Any]]:  # fmt: skip
+        return labelled_metric(self, log, columns, prepare, task, metric, threshold, grid)
+
+    def sample(self, log: Any, columns: list[str], rows: int) -> Any:
+        return sample(self, log, columns, rows)
+
+    def proxy_metrics(self, log: Any, policy: Any, grid: Any = None) -> dict[str, Any]:
+        return proxy_metrics(self, log, policy, grid)

@@ -11,9 +11,15 @@ order, so the same builder gives the same facts on either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlrel_cli.logs import Log
+
+if TYPE_CHECKING:
+    from mlrel_cli.facts.concept import MetricRows
+    from mlrel_cli.facts.proxy import ProxyFacts
+    from mlrel_cli.facts.windows import WindowGrid
+    from mlrel_cli.policy import Policy
 
 # (table of a row group's columns[, seed=...]) -> {key: mergeable fact}; picklable (a module-level function or a partial)
 Builder = Callable[..., dict[str, Any]]
@@ -51,4 +57,28 @@ class Engine(Protocol):
 
     def distinct_times(self, log: Log, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
         """TimeFacts of the column's distinct times, and their count per window of the width ``width_of`` picks."""
+        ...
+
+    def column_summaries(
+        self, log: Log, kinds: dict[str, str], grid: WindowGrid | None = None
+    ) -> Callable[[str], tuple[Any, list[Any]]]:
+        """A function giving each column's distribution summary (facts/distributions) and, with ``grid``, one per
+        window; or TooManyCategories. Locally each column is read and summarised exactly when asked for (one
+        column at a time); on Dask all are sketched in one pass."""
+        ...
+
+    def labelled_metric(
+        self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        grid: WindowGrid | None = None,
+    ) -> tuple[MetricRows, list[MetricRows]]:  # fmt: skip
+        """The metric on the labelled rows ``prepare`` (facts/concept.labelled_rows) selects, overall and per window
+        of ``grid``: exact over every row locally, from merged labelled parts and a row sample on Dask."""
+        ...
+
+    def sample(self, log: Log, columns: list[str], rows: int) -> Any:
+        """About ``rows`` rows of these columns drawn uniformly as a table (every row on the local engine)."""
+        ...
+
+    def proxy_metrics(self, log: Log, policy: Policy, grid: WindowGrid | None = None) -> dict[str, ProxyFacts]:
+        """Each proxy metric of the policy on the log (value, standard error) and per window of ``grid``."""
         ...

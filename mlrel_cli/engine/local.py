@@ -2,17 +2,26 @@
 
 What needs rows side by side (duplicate ids, a query's results, distinct
 times) is computed over the whole column here, exactly; only counts and sums
-are returned, as the Dask engine returns them.
+are returned, as the Dask engine returns them. What drift needs is exact here
+too, one column at a time: each column's sorted values or category counts, the
+performance metric over every labelled row (an exact ROC AUC), proxy metrics
+over every row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrel_cli.engine import common
 from mlrel_cli.logs import Log
+
+if TYPE_CHECKING:
+    from mlrel_cli.facts.concept import MetricRows
+    from mlrel_cli.facts.proxy import ProxyFacts
+    from mlrel_cli.facts.windows import WindowGrid
+    from mlrel_cli.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -70,3 +79,52 @@ class LocalEngine:
         if width is None:
             return facts, None
         return facts, np.bincount((unique - facts.oldest) // width, minlength=int((facts.newest - facts.oldest) // width) + 1)
+
+    def column_summaries(
+        self, log: Log, kinds: dict[str, str], grid: WindowGrid | None = None
+    ) -> Callable[[str], tuple[Any, list[Any]]]:
+        from functools import partial
+
+        from mlrel_cli.facts.distributions import summarise_column
+        from mlrel_cli.logs import timestamps_keeping_rows
+
+        windows = None
+        if grid is not None:
+            windows = grid.assign(timestamps_keeping_rows(log.column(grid.column), grid.where))
+
+        def summarise(name: str) -> tuple[Any, list[Any]]:
+            return summarise_column(partial(log.column, name), kinds[name], windows)
+
+        return summarise
+
+    def labelled_metric(
+        self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        grid: WindowGrid | None = None,
+    ) -> tuple[MetricRows, list[MetricRows]]:  # fmt: skip
+        import numpy as np
+        import pyarrow as pa
+
+        from mlrel_cli.facts.concept import MetricRows
+        from mlrel_cli.stats.metrics import metric_value
+
+        table = pa.table({name: log.column(name) for name in dict.fromkeys(columns)})
+        truth, predicted, segments = prepare(table)
+
+        def rows(t: np.ndarray, p: np.ndarray) -> MetricRows:
+            return MetricRows(metric_value(task, metric, t, p, threshold), len(t), t, p)
+
+        if grid is None:
+            return rows(truth, predicted), []
+        index = segments["window"]
+        order = np.argsort(index, kind="stable")
+        bounds = np.searchsorted(index[order], np.arange(grid.n_windows + 1))
+        parts = [order[bounds[i] : bounds[i + 1]] for i in range(grid.n_windows)]
+        return rows(truth, predicted), [rows(truth[part], predicted[part]) for part in parts]
+
+    def sample(self, log: Log, columns: list[str], rows: int) -> Any:
+        return log.read(columns)
+
+    def proxy_metrics(self, log: Log, policy: Policy, grid: WindowGrid | None = None) -> dict[str, ProxyFacts]:
+        from mlrel_cli.facts.proxy import proxies_of_rows
+
+        return proxies_of_rows(log, policy, grid)

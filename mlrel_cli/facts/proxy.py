@@ -9,6 +9,7 @@ query's rows together: the local engine only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.merge import Sums, WindowParts
-from mlrel_cli.facts.windows import assign_windows
+from mlrel_cli.facts.windows import WindowGrid, assign_windows
 from mlrel_cli.logs import Log, kind_of_type, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 
@@ -81,3 +82,93 @@ def proxy_facts(table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, s
 
 def per_request(policy: Policy) -> list[str]:
     return [name for name, spec in policy.proxy_metrics.items() if spec.per != "query"]
+
+
+@dataclass(frozen=True)
+class ProxyFacts:
+    """A proxy metric on a log: its value and standard error, and per window (rows, value, standard error)."""
+
+    value: float
+    standard_error: float
+    windows: list[tuple[int, float, float]]
+
+
+def proxy_values(log: Log, policy: Policy, name: str, rows: np.ndarray | None, query: np.ndarray | None) -> tuple[float, float]:
+    """The proxy metric on these rows of the whole log (read column by column, exact), and its standard error."""
+    from mlrel_cli.stats.ranking import proxy_standard_error, proxy_value
+
+    spec = policy.proxy_metrics[name]
+
+    def column(col: str | None) -> np.ndarray | None:
+        if not col:
+            return None
+        if not log.has(col):
+            raise PolicyError(
+                f"proxy_metrics.{name}: column '{col}' is not in the {log.label}", policy.source_of(f"proxy_metrics.{name}")
+            )
+        values = log.column(col)
+        if pa.types.is_boolean(values.type):
+            values = pc.cast(values, pa.float64())
+        if kind_of_type(values.type) != "numeric":
+            raise PolicyError(f"proxy_metrics.{name}: column '{col}' is {values.type}, not numeric",
+                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+        array = to_numpy_float(values)
+        return array if rows is None else array[rows]
+
+    q = None
+    if spec.per == "query":
+        q = query if rows is None or query is None else query[rows]
+    inputs = (spec.kind, column(spec.column), column(spec.numerator), column(spec.denominator), q)
+    return proxy_value(*inputs), proxy_standard_error(*inputs)
+
+
+def query_codes(log: Log, policy: Policy) -> np.ndarray | None:
+    """Each row's query as an integer code (-1 without one), or None when the log has no query column."""
+    if not policy.columns.query or not log.has(policy.columns.query):
+        return None
+    encoded = pc.dictionary_encode(log.column(policy.columns.query)).combine_chunks()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def proxies_of_rows(log: Log, policy: Policy, grid: WindowGrid | None) -> dict[str, ProxyFacts]:
+    """Every proxy metric of the policy over the whole log's rows, exactly, and per window of ``grid``."""
+    windows = grid.assign(timestamps_keeping_rows(log.column(grid.column), grid.where)) if grid is not None else None
+    out = {}
+    for name, spec in policy.proxy_metrics.items():
+        query = query_codes(log, policy)
+        if spec.per == "query" and query is None:
+            raise PolicyError(f"proxy_metrics.{name}: per query needs columns.query in both logs",
+                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+        value, se = proxy_values(log, policy, name, None, query)
+        per_window = []
+        if windows is not None:
+            for i in range(len(windows.starts_us)):
+                rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]
+                w_value, w_se = proxy_values(log, policy, name, rows, query) if len(rows) else (np.nan, np.nan)
+                per_window.append((len(rows), w_value, w_se))
+        out[name] = ProxyFacts(value, se, per_window)
+    return out
+
+
+def query_units(
+    table: pa.Table, codes: np.ndarray, metrics: dict[str, tuple[str, dict[str, str]]], grid: WindowGrid | None
+) -> dict[str, np.ndarray]:
+    """Per-query values of each per-query proxy metric, over whole queries and within each window (the ``units``
+    of engine.per_query_sums)."""
+    from mlrel_cli.stats.ranking import per_query_proxy
+
+    windows = grid.assign(timestamps_keeping_rows(table.column(grid.column), grid.where)) if grid is not None else None
+    units: dict[str, np.ndarray] = {}
+    for name, (kind, inputs) in metrics.items():
+        arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
+
+        def per_query(rows: Any, arrays: dict[str, np.ndarray] = arrays, kind: str = kind) -> np.ndarray:
+            column, num, den = (arrays[key][rows] if key in arrays else None for key in ("column", "numerator", "denominator"))
+            return per_query_proxy(kind, column, num, den, codes[rows])
+
+        units[f"proxy:{name}"] = per_query(slice(None))
+        for i in range(len(windows.starts_us) if windows is not None else 0):
+            rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]  # type: ignore[union-attr]
+            units[f"proxy:{name}@{i}"] = per_query(rows) if len(rows) else np.empty(0)
+            units[f"rows@{i}"] = np.ones(len(rows))
+    return units

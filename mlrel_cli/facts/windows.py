@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,3 +46,22 @@ def assign_windows(ts: np.ndarray, origin: int, width_us: int, n_windows: int) -
     bounds = np.searchsorted(index[order], np.arange(n_windows + 1))
     starts = origin + np.arange(n_windows, dtype=np.int64) * width_us
     return Windows(starts, width_us, order, bounds)
+
+
+class WindowGrid(NamedTuple):
+    """The windows of a log, as every engine cuts them: the timestamp column (and where it is, for errors), the
+    first window's start and the width in µs, and how many windows. A tuple, so builders pickle it for workers."""
+
+    column: str
+    where: str
+    origin: int
+    width_us: int
+    n_windows: int
+
+    @property
+    def starts_us(self) -> np.ndarray:
+        return self.origin + np.arange(self.n_windows, dtype=np.int64) * self.width_us
+
+    def assign(self, ts: np.ndarray) -> Windows:
+        """Which rows (timestamps in µs, -1 when missing) fall in each window."""
+        return assign_windows(ts, self.origin, self.width_us, self.n_windows)

@@ -1,0 +1,182 @@
+"""``mlrel drift``: how far production moved from the reference, in which features, and since when.
+
+Read top to bottom: the plan (plan.py: which columns, with which method),
+the facts from the engine (each column's summary on both sides, per window
+with ``--window``; the reference's from sources.py, the one seam for a
+profile), the judge (judge.py, pure: a score against its threshold and the
+score an unchanged log of the same size reaches by chance, unseen
+categories, the missing-rate change, the onset), then the prediction, the
+label, the performance metric (concept.py) and proxy metrics (proxies.py),
+and the Report (verdict.py). The verdict is the policy's: a drifted critical
+feature, too large a share of drifted features, or a degraded metric fails
+the run. The analysis never asks which engine it runs on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+
+from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC, concept_allowed_degradation, concept_drift
+from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, first_onset, judge_column, missing_rate_moved
+from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift, WindowScore
+from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, ColumnPlan, plan_columns, text_like, window_grid_of
+from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
+from mlrel_cli.analysis.drift.sources import reference_facts
+from mlrel_cli.analysis.drift.verdict import drift_report
+from mlrel_cli.errors import LogError
+from mlrel_cli.facts.distributions import summarise_column
+from mlrel_cli.facts.profile import ProfileLog
+from mlrel_cli.facts.proxy import proxy_values as _proxy_values
+from mlrel_cli.facts.proxy import query_codes as _query_codes
+from mlrel_cli.logs import Log, join_labels, resolve_roles
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Report
+from mlrel_cli.stats.summaries import MAX_CATEGORIES, TooManyCategories
+
+# what other modules import from here
+__all__ = [
+    "DEFAULT_CONCEPT_METRIC",
+    "ConceptDrift",
+    "FeatureDrift",
+    "WindowScore",
+    "_labelled",
+    "_proxy_values",
+    "_query_codes",
+    "breach_verdict",
+    "concept_allowed_degradation",
+    "drift",
+    "first_onset",
+    "missing_rate_moved",
+    "summarise_column",
+]
+
+Progress = Callable[[str], None]
+TOO_MANY = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
+
+
+def drift(
+    reference: Log,
+    current: Log,
+    policy: Policy,
+    window: dt.timedelta | None = None,
+    labels: Log | None = None,
+    progress: Progress | None = None,
+    engine: str | None = None,
+    scheduler: str | None = None,
+) -> Report:
+    from mlrel_cli.engine import check_engine, open_engine
+    from mlrel_cli.stats.drift import comparison_false_alarm_rate
+
+    progress = progress or (lambda _step: None)
+    spec = policy.drift
+    engine = engine or policy.engine
+    ref_roles = resolve_roles(reference, policy)
+    cur_roles = resolve_roles(current, policy, label_from_labels_file=labels is not None)
+    window = window or spec.window
+    labels_type = None
+    if labels is not None and labels.has(policy.columns.label):
+        labels_type = labels.schema.field(policy.columns.label).type
+    if check_engine(engine, labels=labels) == "dask" and isinstance(reference, ProfileLog):
+        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
+    if window is not None and cur_roles.timestamp is None:
+        raise LogError(
+            f"--window needs a timestamp column, and the current log has no column "
+            f"'{policy.columns.timestamp}' (set columns.timestamp)",
+            current.path,
+        )
+
+    with open_engine(engine, scheduler, policy.engine_timeout) as facts_engine:
+        ref_facts = reference_facts(facts_engine, reference)
+        plans, not_compared = plan_columns(policy, reference, current, ref_roles, cur_roles, labels_type, ref_facts.few_values)
+        grid = None
+        if window is not None:
+            assert cur_roles.timestamp is not None
+            grid = window_grid_of(facts_engine, current, cur_roles.timestamp, window)
+        for name in ref_roles.features:  # a feature the pipeline stopped sending is the worst drift of all
+            if name not in cur_roles.features and not current.has(name):
+                not_compared[name] = MISSING_FROM_CURRENT
+        label = cur_roles.label
+        if labels is not None:
+            current = _with_labels(current, policy.columns.label, join_labels(current, cur_roles, labels, policy).labels)
+            label = policy.columns.label
+
+        rate = comparison_false_alarm_rate(
+            spec.run_false_alarm_rate, spec.false_alarm_rate, sum(not plan.method.is_test for plan in plans)
+        )
+        kinds = {plan.reference_column: plan.kind for plan in plans}
+        ref_summary = ref_facts.summaries(kinds)
+        cur_summaries = facts_engine.column_summaries(current, {p.current_column: p.kind for p in plans}, grid)
+
+        def run(plan: ColumnPlan) -> FeatureDrift | str:
+            """The column judged, or why it is not compared (an id, or too many categories to count)."""
+            ref = ref_summary(plan.reference_column)
+            if isinstance(ref, TooManyCategories):
+                return TOO_MANY
+            if text_like(plan, policy, partial(ref_facts.distinct_and_present, plan.reference_column, ref)):
+                return TEXT_LIKE
+            cur, windows = cur_summaries(plan.current_column)
+            if isinstance(cur, TooManyCategories):
+                return TOO_MANY
+            result = judge_column(plan, ref, cur, windows, grid, policy, rate)
+            progress(plan.name)
+            return result
+
+        # two columns in flight per core: enough to overlap reading with sorting, and memory stays ~ 4 columns
+        workers = max(1, min(2, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            outcomes = list(pool.map(run, plans))
+        concept, task = None, policy.task
+        if spec.concept:
+            concept, task = concept_drift(facts_engine, ref_facts, current, ref_roles, cur_roles, label, policy, grid)
+        proxies = proxy_metrics(facts_engine, ref_facts, current, policy, grid)
+
+    skipped = {plan.name: why for plan, why in zip(plans, outcomes, strict=True) if isinstance(why, str)}
+    columns = [*cur_roles.features, cur_roles.prediction, policy.columns.label]
+    not_compared = _in_column_order({**not_compared, **skipped}, columns)
+    results = [r for r in outcomes if isinstance(r, FeatureDrift)]
+    results = [breach_verdict(r) for r in correct_tests(results, policy)]
+    report = drift_report(results, not_compared, concept, policy, reference, current, window, task)
+    report = replace(report, inputs={**report.inputs, "engine": engine})
+    return with_proxies(report, proxies) if proxies else report
+
+
+def _in_column_order(reasons: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """The columns not compared in the order they were planned, the features gone from the current log last."""
+    position = {name: i for i, name in enumerate(columns)}
+    gone = [name for name, why in reasons.items() if why == MISSING_FROM_CURRENT]
+    planned = sorted((name for name in reasons if name not in gone), key=lambda name: position.get(name, len(columns)))
+    return {name: reasons[name] for name in [*planned, *gone]}
+
+
+@dataclass(frozen=True)
+class _WithLabels(Log):
+    """The current log with its label column read from the late labels joined on the id (--labels; a join needs
+    every row in one place, so the local engine only)."""
+
+    label_name: str = ""
+    labels: pa.Array | None = field(default=None, repr=False, compare=False)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        if name == self.label_name and self.labels is not None:
+            return pa.chunked_array([self.labels])
+        return super().column(name)
+
+
+def _with_labels(log: Log, name: str, labels: pa.Array) -> Log:
+    return _WithLabels(**{f.name: getattr(log, f.name) for f in fields(Log)}, label_name=name, labels=labels)
+
+
+def _labelled(task: str, prediction: pa.Array, label: pa.Array, policy: Policy) -> tuple[Any, Any]:
+    """(truth, predicted) of the labelled rows as concept drift encodes them (for a profile's build)."""
+    from mlrel_cli.facts.concept import labelled_arrays
+
+    truth, predicted, _ = labelled_arrays(task, prediction, label, policy.validate_.performance.positive_label)
+    return truth, predicted

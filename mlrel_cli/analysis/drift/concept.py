@@ -1,0 +1,103 @@
+"""Concept drift: the performance metric on the labelled rows of each side (and of each window), judged against
+its allowed degradation and its noise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from mlrel_cli.analysis.drift.payloads import ConceptDrift
+from mlrel_cli.engine.interface import Engine
+from mlrel_cli.errors import PolicyError
+from mlrel_cli.facts.concept import MetricRows, labelled_rows
+from mlrel_cli.facts.windows import WindowGrid
+from mlrel_cli.logs import Log, Roles
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Status
+from mlrel_cli.stats.inference import bootstrap_se
+from mlrel_cli.stats.metrics import metric_value
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+
+DEFAULT_CONCEPT_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+
+
+def concept_drift(
+    engine: Engine,
+    reference: Any,
+    current: Log,
+    ref_roles: Roles,
+    cur_roles: Roles,
+    label: str | None,
+    policy: Policy,
+    grid: WindowGrid | None,
+) -> tuple[ConceptDrift | None, str | None]:
+    """The metric on both sides (``reference``: the run's reference facts; ``label``: the current log's label
+    column, None when it has none), and the task it was judged for."""
+    task, ref = reference.labelled_metric(ref_roles, policy)
+    if ref is None or label is None or task not in DEFAULT_CONCEPT_METRIC:
+        return None, task
+    metric = policy.drift.concept_metric or DEFAULT_CONCEPT_METRIC[task]
+    if task not in METRIC_BY_NAME[metric].tasks:
+        raise PolicyError(
+            f"drift.concept_metric: '{metric}' does not apply to task '{task}'",
+            policy.source_of("drift.concept_metric"),
+        )
+    ref_rows = ref(task, metric)
+    threshold = policy.validate_.performance.decision_threshold
+    columns = [cur_roles.prediction, label] + ([grid.column] if grid is not None else [])
+    prepare = partial(labelled_rows, prediction=cur_roles.prediction, label=label, task=task,
+                      positive_label=policy.validate_.performance.positive_label, grid=grid)  # fmt: skip
+    cur_rows, _windows = engine.labelled_metric(current, columns, prepare, task, metric, threshold, grid)
+
+    def value(truth: np.ndarray, predicted: np.ndarray) -> float:
+        return metric_value(task, metric, truth, predicted, threshold)
+
+    def se(rows: MetricRows) -> float:
+        return bootstrap_se(value, (rows.truth, rows.predicted), population=rows.population)
+
+    return _judge_concept(metric, ref_rows.value, cur_rows.value, lambda: float(np.hypot(se(ref_rows), se(cur_rows))),
+                          ref_rows.rows, cur_rows.rows, policy), task  # fmt: skip
+
+
+def _judge_concept(
+    metric: str, ref_value: float, cur_value: float, standard_error: Callable[[], float], n_ref: int, n_cur: int,
+    policy: Policy,
+) -> ConceptDrift:  # fmt: skip
+    """Worse by more than the allowed degradation, and by more than z standard errors: concept drift."""
+    spec = policy.drift
+    allowed = concept_allowed_degradation(spec.concept_max_degradation, spec.concept_max_relative_degradation, ref_value)
+    if min(n_ref, n_cur) < policy.validate_.performance.min_rows:
+        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), allowed,
+                            Status.INCONCLUSIVE, f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
+                            n_ref, n_cur)  # fmt: skip
+    higher = METRIC_BY_NAME[metric].higher_is_better
+    degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
+    se = float("nan")
+    if degradation > allowed:  # only a breach needs to be told from noise
+        se = standard_error()
+    z = float(NormalDist().inv_cdf(spec.confidence))
+    excess = degradation - allowed
+    if not np.isfinite(degradation):
+        status, message = Status.INCONCLUSIVE, f"{metric} undefined on these rows"
+    elif excess > 0 and (not np.isfinite(se) or excess > z * se):
+        status, message = Status.FAIL, f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}"
+    elif excess > 0:
+        status = Status.WARN
+        message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
+    else:
+        status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
+    return ConceptDrift(metric, ref_value, cur_value, degradation, se, allowed, status, message,
+                        n_ref, n_cur)  # fmt: skip
+
+
+def concept_allowed_degradation(absolute: float | None, relative: float, reference_value: float) -> float:
+    """The degradation of the metric allowed before it is concept drift, in the metric's units: the absolute
+    limit when the policy sets one, else ``relative`` of the reference's value (an RMSE in dollars and an AUC
+    get the same 5 %), so the default does not depend on the target's scale."""
+    if absolute is not None:
+        return absolute
+    return relative * abs(reference_value) if np.isfinite(reference_value) else relative

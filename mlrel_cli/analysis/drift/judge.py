@@ -1,0 +1,282 @@
+"""Drift's judge: a column's verdict from its summaries, per window and overall, its onset, and the corrections
+across features. Pure: summaries in, FeatureDrift out; no log, no engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any, cast
+
+import numpy as np
+
+from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
+from mlrel_cli.analysis.drift.plan import ColumnPlan
+from mlrel_cli.facts.windows import WindowGrid
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Status
+from mlrel_cli.stats.drift import METHOD_BY_NAME, adjust_p_values, breaches, null_quantile
+from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+
+TOP_UNSEEN = 5
+
+
+def judge_column(
+    plan: ColumnPlan,
+    ref_summary: NumericSummary | CategoricalSummary,
+    cur_summary: NumericSummary | CategoricalSummary,
+    window_summaries: list[NumericSummary | CategoricalSummary],
+    grid: WindowGrid | None,
+    policy: Policy,
+    false_alarm_rate: float = 0.01,
+) -> FeatureDrift:
+    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O."""
+    spec = policy.drift
+    quantile = 1.0 - false_alarm_rate
+    noise_cache: dict[int, float] = {}
+
+    def noise_at(n: int) -> float:
+        # sizes rounded down to a quarter power of two: a few noise estimates serve every window, and a
+        # smaller size has more noise, so the rounding errs towards 'inconclusive', never towards a false alarm
+        bucket = max(1, int(2 ** (np.floor(4 * np.log2(max(n, 1))) / 4)))
+        if bucket not in noise_cache:
+            noise_cache[bucket] = null_quantile(plan.method, ref_summary, bucket, quantile, spec.bins)
+        return noise_cache[bucket]
+
+    def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
+        """The values' verdict, made a failure when the missing rate moved beyond its noise."""
+        status, score, result, threshold, why = judge_values(cur)
+        # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
+        moved = "" if plan.role == "label" else missing_rate_moved(ref_summary, cur, false_alarm_rate, spec.max_missing_change)
+        return (Status.FAIL, score, result, threshold, moved) if moved else (status, score, result, threshold, why)
+
+    def judge_values(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
+        """status, score, result, threshold, why-inconclusive"""
+        if ref_summary.count == 0:
+            return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
+        if ref_summary.count < spec.min_rows:  # a reference of a few rows says nothing about its distribution
+            return Status.INCONCLUSIVE, None, None, None, f"{ref_summary.count:,} reference rows, fewer than {spec.min_rows:,}"
+        if cur.count == 0:
+            return Status.INCONCLUSIVE, None, None, None, "no values in the current log"
+        if cur.count < spec.min_rows:
+            return Status.INCONCLUSIVE, None, None, None, f"{cur.count:,} rows, fewer than {spec.min_rows:,}"
+        result = plan.method.compute(ref_summary, cur, spec.bins)
+        if plan.method.is_test:
+            return Status.PASS, result.score, result, plan.method.fail, ""  # decided after correction
+        noise = noise_at(cur.count)
+        threshold = noise if plan.fail == "auto" else float(plan.fail)
+        beyond_noise = breaches(plan.method, result.score, noise)
+        if plan.fail != "auto" and noise >= threshold and not (breaches(plan.method, result.score, threshold) and beyond_noise):
+            # too few rows to tell a pass from chance; a score past both the threshold and the noise is still drift
+            return (
+                Status.INCONCLUSIVE,
+                result.score,
+                result,
+                threshold,
+                f"{cur.count:,} rows are too few for {plan.method.name}: unchanged data scores up to {noise:.3g} by chance",
+            )
+        if breaches(plan.method, result.score, threshold):
+            return Status.FAIL, result.score, result, threshold, ""
+        if plan.warn is not None and breaches(plan.method, result.score, plan.warn):
+            return Status.WARN, result.score, result, threshold, ""
+        return Status.PASS, result.score, result, threshold, ""
+
+    status, score, result, threshold, why = judge(cur_summary)
+    window_scores = []
+    if grid is not None:
+        starts = grid.starts_us
+        for i, summary in enumerate(window_summaries):
+            w_status, w_score, _, w_threshold, _ = judge(summary)
+            start = from_us(int(starts[i]))
+            window_scores.append(
+                WindowScore(
+                    start=start,
+                    end=start + dt.timedelta(microseconds=grid.width_us),
+                    rows=summary.count,
+                    score=w_score,
+                    threshold=w_threshold,
+                    status=w_status,
+                )
+            )
+    onset = first_onset(window_scores, spec.onset_windows)
+    noise_value = None if plan.method.is_test or cur_summary.count == 0 else noise_at(cur_summary.count)
+    return FeatureDrift(
+        name=plan.name,
+        role=plan.role,
+        kind=plan.kind,
+        method=plan.method.name,
+        score=score,
+        statistic=result.statistic if result is not None else None,
+        p_value=result.p_value if result is not None else None,
+        threshold=threshold if threshold is not None else (cast(float, plan.fail) if plan.fail != "auto" else float("nan")),
+        warn=plan.warn,
+        status=status,
+        message=why or _describe(plan, status, score, threshold, onset, window_scores),
+        source=plan.source,
+        critical=plan.critical,
+        rows_reference=ref_summary.count,
+        rows_current=cur_summary.count,
+        noise=noise_value,
+        missing_reference=ref_summary.missing_rate,
+        missing_current=cur_summary.missing_rate,
+        unseen=_unseen(ref_summary, cur_summary),
+        windows=tuple(window_scores),
+        onset=onset,
+        histogram=_histogram(ref_summary, cur_summary, spec.bins, _onset_summary(window_scores, window_summaries, onset)),
+    )
+
+
+def missing_rate_moved(ref: Any, cur: Any, false_alarm_rate: float, max_change: float) -> str:
+    """Why the missing rate (nulls and NaN) drifted, or '' when it did not: a change larger than
+    ``max_change`` and significant at the comparison's false-alarm rate."""
+    from mlrel_cli.stats.drift import missing_rate_test
+
+    change, p = missing_rate_test(ref.missing, ref.total, cur.missing, cur.total)
+    if not (abs(change) > max_change and p < false_alarm_rate):
+        return ""
+    return f"missing rate {ref.missing_rate:.1%} -> {cur.missing_rate:.1%} (p = {p:.2g}): nulls or NaN drifted"
+
+
+def _onset_summary(scores: list[WindowScore], summaries: list[Any], onset: dt.datetime | None) -> Any:
+    """The onset window's summary, already built for its score: its distribution is what changed."""
+    if onset is None:
+        return None
+    return next((summaries[i] for i, w in enumerate(scores) if w.start == onset and i < len(summaries)), None)
+
+
+def _histogram(ref: Any, cur: Any, bins: int, onset: Any = None) -> dict[str, list[Any]] | None:
+    """Both sides' proportions over the reference's quantile bins (numeric) or the top categories, for charts;
+    with ``onset`` (the onset window's summary), its proportions too, so a diluted shift still shows."""
+    if ref.count == 0 or cur.count == 0:
+        return None
+    o = None
+    if isinstance(ref, NumericSummary):
+        edges = ref.quantile_edges(bins)
+        labels = [f"<={e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if len(edges) else "all"]
+        r, c = ref.bin_counts(edges), cur.bin_counts(edges)
+        if onset is not None and onset.count:
+            o = onset.bin_counts(edges)
+    else:
+        from mlrel_cli.stats.summaries import aligned_counts
+
+        r, c, order = aligned_counts(ref, cur)
+        top = np.argsort(-(r / r.sum() + c / c.sum()), kind="stable")[:12]
+        if onset is not None and onset.count:
+            in_onset = onset.as_dict()
+            o = np.array([in_onset.get(order[i], 0) for i in top], dtype=np.float64)
+        labels, r, c = [str(order[i]) for i in top], r[top], c[top]
+    out: dict[str, list[Any]] = {
+        "labels": labels,
+        "reference": [float(x) for x in r / ref.count],
+        "current": [float(x) for x in c / cur.count],
+    }
+    if o is not None:
+        out["onset_window"] = [float(x) for x in o / onset.count]
+    return out
+
+
+def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistence: int) -> dt.datetime | None:
+    """The start of the first run of ``persistence`` consecutive windows past the fail threshold.
+
+    With a hundred windows a day, one window in a hundred crosses by chance;
+    asking for two in a row makes a chance onset a rare event, and a real
+    shift lasts longer than one window.
+    """
+    run = 0
+    for i, window in enumerate(windows):
+        run = run + 1 if window.status == Status.FAIL else 0
+        if run >= persistence:
+            return windows[i - persistence + 1].start
+    return None
+
+
+def breach_verdict(r: FeatureDrift) -> FeatureDrift:
+    """One story for a feature whose windows breach: status fail, and the breaching value (the worst failing
+    window's score) as its score, the whole-log score kept beside it, so an alert on the value sees it."""
+    if r.onset is None or r.status == Status.FAIL:
+        return r
+    failing = [w for w in r.windows if w.status == Status.FAIL and w.score is not None]
+    if not failing:
+        return r
+    is_test = METHOD_BY_NAME[r.method].is_test
+    worst = min(failing, key=lambda w: w.score) if is_test else max(failing, key=lambda w: w.score)  # type: ignore[arg-type,return-value]
+    relation = "<" if is_test else ">"
+    whole = f"{r.score:.3g}" if r.score is not None else "not judged"
+    threshold = worst.threshold if worst.threshold is not None else r.threshold
+    message = (
+        f"drifted from {r.onset:%Y-%m-%d %H:%M}: {'p' if is_test else r.method} {worst.score:.3g} {relation} "
+        f"{threshold:.3g} in the window of {worst.start:%H:%M} (whole log {whole})"
+    )
+    return replace(r, status=Status.FAIL, score=worst.score, threshold=threshold, whole_log_score=r.score, message=message)
+
+
+def _describe(
+    plan: ColumnPlan,
+    status: Status,
+    score: float | None,
+    threshold: float | None,
+    onset: dt.datetime | None = None,
+    windows: list[WindowScore] | None = None,
+) -> str:
+    if score is None or threshold is None:
+        return ""
+    if onset is not None and status != Status.FAIL and not plan.method.is_test:
+        peak = max((w.score for w in windows or [] if w.score is not None and w.status == Status.FAIL), default=score)
+        return (
+            f"drifted from {onset:%Y-%m-%d %H:%M}: {plan.method.name} up to {peak:.3g} > {threshold:.3g} per window "
+            f"(whole log {score:.3g})"
+        )
+    verb = {Status.FAIL: "drifted", Status.WARN: "moved", Status.PASS: "stable"}.get(status, "")
+    relation = ("<" if score < threshold else ">=") if plan.method.is_test else (">" if score > threshold else "<=")
+    label = "p" if plan.method.is_test else plan.method.name
+    auto = " (auto)" if plan.fail == "auto" else ""
+    return f"{verb}: {label} {score:.3g} {relation} {threshold:.3g}{auto}"
+
+
+def _unseen(ref: Any, cur: Any) -> dict[str, Any] | None:
+    if not isinstance(cur, CategoricalSummary) or not isinstance(ref, CategoricalSummary):
+        return None
+    known = set(ref.categories)
+    unseen = sorted(
+        ((c, int(n)) for c, n in zip(cur.categories, cur.counts, strict=True) if c not in known and n > 0),
+        key=lambda item: -item[1],
+    )
+    rows = sum(n for _, n in unseen)
+    return {
+        "categories": len(unseen),
+        "rows": rows,
+        "fraction": rows / cur.count if cur.count else 0.0,
+        "top": [{"value": c, "count": n} for c, n in unseen[:TOP_UNSEEN]],
+    }
+
+
+def from_us(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+
+
+def correct_tests(results: list[FeatureDrift], policy: Policy) -> list[FeatureDrift]:
+    """Opt-in tests: adjust p-values across features (and across features within each window)."""
+    spec = policy.drift.tests
+    tested = [i for i, r in enumerate(results) if METHOD_BY_NAME[r.method].is_test and r.p_value is not None]
+    if not tested:
+        return results
+    adjusted = adjust_p_values(np.array([results[i].p_value for i in tested]), spec.correction)
+    out = list(results)
+    for i, p_adj in zip(tested, adjusted, strict=True):
+        r = out[i]
+        status = Status.FAIL if p_adj < spec.alpha else Status.PASS
+        verb = "drifted" if status == Status.FAIL else "stable"
+        message = f"{verb}: p {r.p_value:.3g}, {spec.correction.replace('_', '-')} adjusted {p_adj:.3g} vs {spec.alpha}"
+        out[i] = replace(r, score=float(p_adj), status=status, message=message)
+    n_windows = max((len(r.windows) for r in out), default=0)
+    for w in range(n_windows):
+        members = [i for i in tested if w < len(out[i].windows) and out[i].windows[w].score is not None]
+        if not members:
+            continue
+        adjusted = adjust_p_values(np.array([out[i].windows[w].score for i in members]), spec.correction)
+        for i, p_adj in zip(members, adjusted, strict=True):
+            windows = list(out[i].windows)
+            status = Status.FAIL if p_adj < spec.alpha else Status.PASS
+            windows[w] = replace(windows[w], score=float(p_adj), status=status)
+            onset = first_onset(windows, policy.drift.onset_windows)
+            out[i] = replace(out[i], windows=tuple(windows), onset=onset)
+    return out

@@ -1,0 +1,98 @@
+"""What drift reports per column, per window and for the performance metric: frozen until the JSON edge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from mlrel_cli.report import Status
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    start: dt.datetime
+    end: dt.datetime
+    rows: int
+    score: float | None
+    threshold: float | None
+    status: Status
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    role: str  # feature, prediction, label
+    kind: str
+    method: str
+    score: float | None
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    warn: float | None
+    status: Status
+    message: str
+    source: str
+    critical: bool
+    rows_reference: int
+    rows_current: int
+    noise: float | None = None
+    missing_reference: float = 0.0
+    missing_current: float = 0.0
+    unseen: dict[str, Any] | None = None
+    windows: tuple[WindowScore, ...] = ()
+    onset: dt.datetime | None = None
+    histogram: dict[str, list[Any]] | None = None
+    whole_log_score: float | None = None  # set when ``score`` is the breaching window's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "kind": self.kind,
+            "method": self.method,
+            "score": self.score,
+            "whole_log_score": self.whole_log_score if self.whole_log_score is not None else self.score,
+            "threshold": self.threshold,
+            "warn_threshold": self.warn,
+            "status": self.status.value,
+            "onset": self.onset,
+            "critical": self.critical,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "noise": self.noise,
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+            "missing_reference": self.missing_reference,
+            "missing_current": self.missing_current,
+            "missing_change": self.missing_current - self.missing_reference,
+            "unseen": self.unseen,
+            "threshold_source": self.source,
+            "message": self.message,
+            "histogram": self.histogram,
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "rows": w.rows,
+                    "score": w.score,
+                    "threshold": w.threshold,
+                    "status": w.status.value,
+                }
+                for w in self.windows
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ConceptDrift:
+    metric: str
+    reference: float
+    current: float
+    degradation: float
+    standard_error: float
+    threshold: float
+    status: Status
+    message: str
+    rows_reference: int
+    rows_current: int

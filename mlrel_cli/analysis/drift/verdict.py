@@ -1,0 +1,200 @@
+"""Drift's Report: the checks (one per column, the drifted share, the schema, concept drift), the run's verdict
+and its summary line."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift
+from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT
+from mlrel_cli.durations import format_duration
+from mlrel_cli.logs import Log
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Check, Report, Status
+from mlrel_cli.stats.drift import METHOD_BY_NAME
+
+
+def drift_report(
+    results: list[FeatureDrift],
+    not_compared: dict[str, str],
+    concept: ConceptDrift | None,
+    policy: Policy,
+    reference: Log,
+    current: Log,
+    window: dt.timedelta | None,
+    task: str | None,
+) -> Report:
+    spec = policy.drift
+    features = [r for r in results if r.role == "feature"]
+    outputs = [r for r in results if r.role != "feature"]
+    ranked = sorted(features, key=_rank_key)
+    judged = [r for r in features if r.status != Status.INCONCLUSIVE]
+    # drifted: over the whole log, or in a persistent run of windows (the onset)
+    drifted = [r for r in features if r.status == Status.FAIL or r.onset is not None]
+    share = len(drifted) / len(judged) if judged else 0.0
+    critical_drifted = [r for r in results if r.critical and (r.status == Status.FAIL or r.onset is not None)]
+    critical_unjudged = [r for r in results if r.critical and r.status == Status.INCONCLUSIVE]
+
+    checks: list[Check] = []
+    for r in ranked + outputs:
+        gate = Status.FAIL if r.onset is not None and r.status in (Status.PASS, Status.WARN) else r.status
+        if gate == Status.FAIL and not r.critical:
+            gate = Status.WARN  # drifted, but only critical features and the share decide the run
+        label = r.name if r.role == "feature" or r.name == r.role else f"{r.role}:{r.name}"
+        checks.append(
+            Check(
+                name=f"drift:{label}",
+                status=gate,
+                value=r.score,
+                threshold=r.threshold,
+                message=r.message + (" [critical]" if r.critical else ""),
+                details={
+                    "method": r.method,
+                    "drift_status": r.status.value,
+                    "onset": r.onset,
+                    "whole_log_score": r.whole_log_score if r.whole_log_score is not None else r.score,
+                    "noise": r.noise,
+                    "missing_change": r.missing_current - r.missing_reference,
+                    "unseen": r.unseen,
+                    "window_scores": [w.score for w in r.windows],
+                    "window_status": [w.status.value for w in r.windows],
+                    "is_test": METHOD_BY_NAME[r.method].is_test,
+                },
+                source=r.source,
+            )
+        )
+    gone = [name for name, why in not_compared.items() if why == MISSING_FROM_CURRENT]
+    if gone:
+        checks.append(
+            Check(
+                name="schema",
+                status=Status.FAIL,
+                value=len(gone),
+                threshold=0,
+                message=f"{len(gone)} feature(s) of the reference missing from the current log: {', '.join(gone[:10])}",
+                details={"missing_columns": gone},
+                source="default",
+            )
+        )
+    share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
+    checks.append(
+        Check(
+            name="drifted_share",
+            status=share_status,
+            value=share,
+            threshold=spec.max_drifted_share,
+            message=f"{len(drifted)} of {len(judged)} judged features drifted",
+            details={"drifted": [r.name for r in drifted]},
+            source=policy.source_of("drift.max_drifted_share"),
+        )
+    )
+    if concept is not None:
+        checks.append(
+            Check(
+                name=f"concept:{concept.metric}",
+                status=concept.status,
+                value=concept.degradation,
+                threshold=concept.threshold,
+                message=concept.message,
+                details={
+                    "reference": concept.reference,
+                    "current": concept.current,
+                    "standard_error": concept.standard_error,
+                    "rows_reference": concept.rows_reference,
+                    "rows_current": concept.rows_current,
+                },
+                source=policy.source_of(
+                    "drift.concept_max_degradation"
+                    if spec.concept_max_degradation is not None
+                    else "drift.concept_max_relative_degradation"
+                ),
+            )
+        )
+
+    if critical_drifted or gone or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
+        status = Status.FAIL
+    elif (features and not judged) or critical_unjudged:
+        status = Status.INCONCLUSIVE
+    elif any(c.status != Status.PASS for c in checks):
+        status = Status.WARN
+    else:
+        status = Status.PASS
+
+    summary = _summary(status, features, drifted, critical_drifted, concept, share, spec.max_drifted_share)
+    if gone:
+        summary = f"missing from the current log: {', '.join(gone[:4])}; " + summary
+    inputs = {
+        "reference": reference.path,
+        "current": current.path,
+        "rows_reference": reference.num_rows,
+        "rows_current": current.num_rows,
+        "policy": list(policy.files),
+        "task": task,
+        "window": format_duration(window) if window else None,
+        "not_compared": not_compared,
+    }
+    return Report(
+        command="drift",
+        status=status,
+        summary=summary,
+        checks=tuple(checks),
+        inputs=inputs,
+        sections={
+            "features": [r.to_dict() for r in ranked],
+            "outputs": [r.to_dict() for r in outputs],
+            "concept": None
+            if concept is None
+            else {
+                "metric": concept.metric,
+                "reference": concept.reference,
+                "current": concept.current,
+                "degradation": concept.degradation,
+                "standard_error": concept.standard_error,
+                "threshold": concept.threshold,
+                "status": concept.status.value,
+            },
+        },
+    )
+
+
+def _rank_key(r: FeatureDrift) -> tuple[int, float]:
+    """Drifted first, then by how far past its threshold the score is."""
+    order = 0 if r.onset is not None else {Status.FAIL: 0, Status.WARN: 1, Status.INCONCLUSIVE: 2, Status.PASS: 3}[r.status]
+    if r.score is None or not r.threshold or not np.isfinite(r.threshold):
+        return order, 0.0
+    ratio = (r.threshold / max(r.score, 1e-300)) if METHOD_BY_NAME[r.method].is_test else r.score / r.threshold
+    return order, -ratio
+
+
+def _summary(
+    status: Status,
+    features: list[FeatureDrift],
+    drifted: list[FeatureDrift],
+    critical: list[FeatureDrift],
+    concept: ConceptDrift | None,
+    share: float,
+    max_share: float,
+) -> str:
+    parts = []
+    if drifted:
+        names = ", ".join(r.name + (f" (since {_short(r.onset)})" if r.onset else "") for r in drifted[:4])
+        more = f" and {len(drifted) - 4} more" if len(drifted) > 4 else ""
+        parts.append(f"{len(drifted)} of {len(features)} features drifted: {names}{more}")
+    else:
+        parts.append(f"no drift in {len(features)} features")
+    if critical:
+        parts.append("critical: " + ", ".join(r.name for r in critical))
+    if share > max_share:
+        parts.append(f"{share:.0%} drifted, above the {max_share:.0%} limit")
+    if concept is not None and concept.status in (Status.FAIL, Status.WARN):
+        parts.append(concept.message)
+    inconclusive = [r.name for r in features if r.status == Status.INCONCLUSIVE]
+    if inconclusive:
+        parts.append(f"{len(inconclusive)} not judged (too little data)")
+    return "; ".join(parts) + "."
+
+
+def _short(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
