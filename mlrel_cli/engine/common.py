@@ -104,6 +104,19 @@ def few_values(engine: Engine, log: Log, name: str, limit: int = 20) -> bool:
     return bool(found) and found["values"].values is not None
 
 
+def column_facts(engine: Engine, log: Log, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """A plan's column facts in one pass over the row groups, merged."""
+    from functools import partial
+
+    from mlrel_cli.facts.columns import build, columns_of
+
+    found = engine.reduce(log, columns_of(plan), partial(build, plan=plan)) if plan else {}
+    for key in found:
+        if done is not None:
+            done(key)
+    return found
+
+
 def merge_in_tree(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Pairs of pairs, left to right: the order the Dask engine merges in, so both engines build the same facts."""
     layer = parts

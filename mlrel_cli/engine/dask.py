@@ -364,6 +364,13 @@ class DaskEngine:
     def reduce(self, log: Any, columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False) -> dict[str, Any]:
         return reduce(self.connection, log, columns, build, seeded)
 
+    @property
+    def in_process(self) -> bool:
+        return False
+
+    def column_facts(self, log: Any, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
+        return common.column_facts(self, log, plan, done)
+
     def labelled_summary(
         self, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
     ) -> dict[str, Any]:

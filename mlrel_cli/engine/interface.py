@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.policy import Policy
 
+    from mlrel_cli.facts.columns import Plan
+
 # (table of a row group's columns[, seed=...]) -> {key: mergeable fact}; picklable (a module-level function or a partial)
 Builder = Callable[..., dict[str, Any]]
 
@@ -33,6 +35,16 @@ class Engine(Protocol):
 
     def reduce(self, log: Log, columns: list[str], build: Builder, seeded: bool = False) -> dict[str, Any]:
         """``build`` on every row group (with the row group's own seed when ``seeded``), the results merged."""
+        ...
+
+    @property
+    def in_process(self) -> bool:
+        """Whether every row can be brought into this process: labels joined on the id, metrics from all rows."""
+        ...
+
+    def column_facts(self, log: Log, plan: Plan, done: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Every fact of ``plan`` (facts/columns.py) over the whole log; ``done(key)`` as each is ready. Exact on
+        every engine but for latency: the local engine keeps every value where Dask keeps a quantile sketch."""
         ...
 
     def labelled_summary(

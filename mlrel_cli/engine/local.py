@@ -33,6 +33,21 @@ class LocalEngine:
         built = [common.run_on_row_group(part, columns, build, seeded, partitions) for part in common.row_groups(log)]
         return common.merge_in_tree(built)
 
+    @property
+    def in_process(self) -> bool:
+        return True
+
+    def column_facts(self, log: Log, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Each fact from its whole column, one column at a time: exact, with every latency value kept."""
+        from mlrel_cli.facts.columns import BUILDERS
+
+        found = {}
+        for key, (builder, column, kwargs) in plan.items():
+            found[key] = (every_value if builder == "latency" else BUILDERS[builder])(log.column(column), **kwargs)
+            if done is not None:
+                done(key)
+        return found
+
     def labelled_summary(
         self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
     ) -> dict[str, Any]:
@@ -128,3 +143,22 @@ class LocalEngine:
         from mlrel_cli.facts.proxy import proxies_of_rows
 
         return proxies_of_rows(log, policy, grid)
+
+
+@dataclass(frozen=True)
+class EveryValue:
+    """Every finite value of a latency column, in row order, and the largest: the local engine's exact stand-in
+    for the quantile sketch the Dask engine keeps (same ``points`` and ``high``)."""
+
+    points: Any  # np.ndarray
+    high: float
+
+
+def every_value(column: Any) -> EveryValue:
+    import numpy as np
+
+    from mlrel_cli.logs import to_numpy_float
+
+    values = to_numpy_float(column)
+    values = values[np.isfinite(values)]
+    return EveryValue(values, float(values.max()) if len(values) else float("nan"))

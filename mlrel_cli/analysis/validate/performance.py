@@ -1,0 +1,285 @@
+"""The model's metrics on the labelled rows, overall and per segment, judged against their bounds allowing for
+sampling noise; from the rows here (exact) or from merged parts and a sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.analysis import weak_segments
+from mlrel_cli.analysis.validate.context import NO_VALUE, Context, skipped
+from mlrel_cli.analysis.validate.ranking import ranking_checks, ranking_performance
+from mlrel_cli.errors import PolicyError
+from mlrel_cli.logs import kind_of_type, to_numpy_float
+from mlrel_cli.policy import Policy
+from mlrel_cli.report import Check, Status
+from mlrel_cli.stats.inference import bootstrap_se
+from mlrel_cli.stats.metrics import TASK_METRICS
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The rows with a label and a usable prediction, encoded for the task's metric function."""
+
+    truth: np.ndarray
+    predicted: np.ndarray
+    keep: np.ndarray  # boolean mask over the log's rows
+
+
+def prepare_labelled(policy: Policy, task: str, prediction: pa.Array, labels: pa.Array) -> Labelled:
+    cfg = policy.validate_.performance
+    keep = labels.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
+    if task == BINARY:
+        truth = _is_positive(labels, cfg.positive_label)
+        if kind_of_type(prediction.type) == "numeric":
+            score = to_numpy_float(prediction)
+        else:
+            score = _is_positive(prediction, cfg.positive_label).astype(np.float64)
+        keep &= np.isfinite(score)
+        return Labelled(truth[keep], score[keep], keep)
+    if task == MULTICLASS:
+        truth_list = pc.cast(labels, pa.string()).to_numpy(zero_copy_only=False)
+        pred_list = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+        return Labelled(truth_list[keep].astype(str), pred_list[keep].astype(str), keep)
+    y = to_numpy_float(labels)
+    p = to_numpy_float(prediction)
+    keep &= np.isfinite(y) & np.isfinite(p)
+    return Labelled(y[keep], p[keep], keep)
+
+
+def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
+    if pa.types.is_boolean(array.type):
+        target = pa.scalar(str(positive).lower() in ("1", "true"))
+    elif kind_of_type(array.type) == "numeric":
+        try:
+            target = pa.scalar(float(positive))
+        except ValueError:
+            raise PolicyError(
+                f"validate.performance.positive_label: {positive!r} is not a number, but the labels are numeric"
+            ) from None
+        array = pc.cast(array, pa.float64())
+    else:
+        target = pa.scalar(str(positive))
+        array = pc.cast(array, pa.string())
+        present = pc.unique(pc.drop_null(array))
+        if len(present) <= 50 and str(positive) not in present.to_pylist():
+            shown = ", ".join(repr(v) for v in sorted(present.to_pylist())[:10])
+            raise PolicyError(
+                f"validate.performance.positive_label: {positive!r} is not one of the label values ({shown}); "
+                "set it to the positive class"
+            )
+    return pc.fill_null(pc.equal(array, target), False).to_numpy(zero_copy_only=False)
+
+
+def compute_metrics(task: str, data: Labelled, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
+    truth = data.truth if mask is None else data.truth[mask]
+    predicted = data.predicted if mask is None else data.predicted[mask]
+    if task == BINARY:
+        return TASK_METRICS[task](truth, predicted, threshold)
+    return TASK_METRICS[task](truth, predicted)
+
+
+def performance_from_rows(
+    ctx: Context, task: str, prediction: pa.Array, labels: pa.Array
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    cfg = ctx.policy.validate_.performance
+    if task == RANKING:
+        return ranking_performance(ctx, labels), []
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return [skipped("performance", f"task '{task}' metrics are not built yet")], []
+    data = prepare_labelled(ctx.policy, task, prediction, labels)
+    n = len(data.truth)
+    if n < cfg.min_rows:
+        return [
+            Check(
+                name="performance",
+                status=Status.INCONCLUSIVE,
+                value=n,
+                threshold=cfg.min_rows,
+                message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
+                source=ctx.source("validate.performance.min_rows"),
+            )
+        ], []
+    metrics = compute_metrics(task, data, None, cfg.decision_threshold)
+    threshold = cfg.decision_threshold
+
+    def se_of(name: str, mask: np.ndarray | None) -> Callable[[], float]:
+        return lambda: metric_se(task, name, data, mask, threshold)
+
+    checks = [metric_check(ctx, name, value, None, n, se_of(name, None)) for name, value in metrics.items()]
+
+    segment_rows: list[dict[str, Any]] = []
+    for segment in ctx.roles.segments:
+        values = ctx.log.column(segment).combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        encoded = pc.dictionary_encode(pc.cast(values, pa.string()) if not pa.types.is_string(values.type) else values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[data.keep]
+        names = encoded.dictionary.to_pylist()
+        sizes = np.bincount(codes[codes >= 0], minlength=len(names))
+
+        def metrics_of(code: int, codes: np.ndarray = codes) -> dict[str, float]:
+            return compute_metrics(task, data, codes == code, threshold)
+
+        def segment_se(name: str, code: int, codes: np.ndarray = codes) -> Callable[[], float]:
+            return se_of(name, codes == code)
+
+        found, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
+        checks.extend(found)
+        segment_rows.extend(rows)
+    if ctx.policy.validate_.weak_segments.enabled:
+        checks.append(weak_segments.check(ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, task,
+                      data.truth, data.predicted, data.keep, ctx.policy.validate_.weak_segments,
+                      ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
+    return checks, segment_rows
+
+
+def segment_checks(
+    ctx: Context,
+    segment: str,
+    names: list[Any],
+    sizes: np.ndarray,
+    metrics_of: Callable[[int], dict[str, float]],
+    se_of: Callable[[str, int], Callable[[], float]],
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The segments of one column, largest first: each judged on its own metrics when it is among the largest
+    ``max_segments`` and has ``min_segment_size`` labelled rows."""
+    cfg = ctx.policy.validate_.performance
+    checks: list[Check] = []
+    rows: list[dict[str, Any]] = []
+    for rank, code in enumerate(np.argsort(-sizes, kind="stable")):
+        size = int(sizes[code])
+        row: dict[str, Any] = {"segment": segment, "value": names[code], "rows": size}
+        if rank >= cfg.max_segments:
+            row.update(judged=False, why=f"beyond the {cfg.max_segments} largest segments")
+        elif size < cfg.min_segment_size:
+            row.update(judged=False, why=f"fewer than {cfg.min_segment_size} labelled rows")
+        else:
+            metrics = metrics_of(int(code))
+            row.update(judged=True, metrics=metrics)
+            for name in cfg.metrics:
+                if name in metrics:
+                    label = f"{segment}={names[code]}"
+                    checks.append(metric_check(ctx, name, metrics[name], label, size, se_of(name, int(code))))
+        rows.append(row)
+    return checks, rows
+
+
+def metric_check(
+    ctx: Context, name: str, value: float, segment: str | None, rows: int, standard_error: Callable[[], float]
+) -> Check:
+    """Judge a metric against its bound, allowing for sampling noise.
+
+    A value beyond the bound fails only when it is beyond it by more than
+    z * SE (z from ``performance.confidence``, SE by the bootstrap); within
+    the noise it warns. A small segment's metric moves a lot by chance, and a
+    gate that fails on noise is soon ignored.
+    """
+    cfg = ctx.policy.validate_.performance
+    bound = cfg.metrics.get(name)
+    if bound is not None and segment is not None:
+        bound = bound.for_segment()
+    label = f"performance:{name}" + (f"[{segment}]" if segment else "")
+    if not np.isfinite(value):
+        return skipped(label, "undefined on these rows (for example one class only)")
+    status = Status.PASS
+    threshold: dict[str, float | None] | None = None
+    details: dict[str, Any] = {
+        "segment": segment,
+        "rows": rows,
+        "higher_is_better": METRIC_BY_NAME[name].higher_is_better,
+    }
+    message = f"{name} {value:.4g} on {rows:,} labelled rows"
+    if bound is None:
+        message += " (no threshold set)"
+    else:
+        threshold = {"min": bound.min, "max": bound.max}
+        shortfall = max(
+            (bound.min - value) if bound.min is not None else 0.0,
+            (value - bound.max) if bound.max is not None else 0.0,
+        )
+        if shortfall > 0:
+            se = standard_error()  # only when needed: the bootstrap costs a few hundred metric evaluations
+            z = float(NormalDist().inv_cdf(cfg.confidence))
+            details.update(standard_error=se, z=z)
+            if np.isfinite(se) and shortfall <= z * se:
+                status = Status.WARN
+                message += f", beyond its bound but within sampling noise (SE {se:.3g})"
+            else:
+                status = Status.FAIL
+                message += f", beyond its bound by {shortfall:.3g}" + (f" (SE {se:.3g})" if np.isfinite(se) else "")
+    return Check(
+        name=label,
+        status=status,
+        value=float(value),
+        threshold=threshold,
+        message=message,
+        details=details,
+        source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
+    )
+
+
+def metric_se(
+    task: str, name: str, data: Labelled, mask: np.ndarray | None, threshold: float, population: int | None = None
+) -> float:
+    truth = data.truth if mask is None else data.truth[mask]
+    predicted = data.predicted if mask is None else data.predicted[mask]
+    if task == BINARY:
+
+        def statistic(t: np.ndarray, p: np.ndarray) -> float:
+            return TASK_METRICS[task](t, p, threshold)[name]
+    else:
+
+        def statistic(t: np.ndarray, p: np.ndarray) -> float:
+            return TASK_METRICS[task](t, p)[name]
+
+    return bootstrap_se(statistic, (truth, predicted), population=population)
+
+
+def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, Any]]]:
+    cfg = ctx.policy.validate_.performance
+    task = ctx.facts.task
+    if task == RANKING:
+        values, queries = ctx.facts.ranking(cfg.k)
+        return ranking_checks(ctx, values, queries), []
+    if task not in (BINARY, MULTICLASS, REGRESSION):
+        return [skipped("performance", f"task '{task}' metrics are not built yet")], []
+    found = ctx.facts.performance()
+    n = found["rows"]
+    if n < cfg.min_rows:
+        return [Check(name="performance", status=Status.INCONCLUSIVE, value=n, threshold=cfg.min_rows,
+                      message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
+                      source=ctx.source("validate.performance.min_rows"))], []  # fmt: skip
+    sample = found["sample"]
+    truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
+
+    def se_of(name: str, rows: np.ndarray | None, population: int) -> Callable[[], float]:
+        data = Labelled(truth if rows is None else truth[rows], predicted if rows is None else predicted[rows], np.empty(0))
+        return lambda: metric_se(task, name, data, None, cfg.decision_threshold, population=population)
+
+    checks = [metric_check(ctx, name, value, None, n, se_of(name, None, n)) for name, value in found["metrics"].items()]
+    segment_rows: list[dict[str, Any]] = []
+    for segment in ctx.roles.segments:
+        parts = {value: part for (s, value), part in found["segments"].items() if s == segment and value != NO_VALUE}
+        names = sorted(parts)
+        sizes = np.array([parts[v][0] for v in names], dtype=np.int64)
+        in_sample = sample.column(f"segment:{segment}").to_numpy(zero_copy_only=False)
+
+        def metrics_of(i: int, names: list[str] = names, parts: dict[str, Any] = parts) -> dict[str, float]:
+            return parts[names[i]][1]
+
+        def segment_se(name: str, i: int, names: list[str] = names, sizes: np.ndarray = sizes,
+                       in_sample: np.ndarray = in_sample) -> Callable[[], float]:  # fmt: skip
+            return se_of(name, in_sample == names[i], int(sizes[i]))
+
+        found_checks, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
+        checks.extend(found_checks)
+        segment_rows.extend(rows)
+    return checks, segment_rows
