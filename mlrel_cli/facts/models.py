@@ -3,7 +3,7 @@
 The local engine builds a ModelRows from a whole log; on a cluster every row
 group becomes, per model version, the same ModelRows for those rows (the same
 validity, label and truth rules), reduced at once to mergeable pieces by the
-passes below (analysis/compare_cluster.py orders them).
+passes below (analysis/compare/cluster.py orders them).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ recall, F1, log loss, Brier, the error rate, MAE, RMSE, MAPE, R² and the
 proxy metrics equal the local engine's. ROC AUC is read from the score
 cells (a tie within a bin counts half; at most the mass of one bin, 1/512,
 in practice far less) and latency percentiles from a sketch. The judgement
-(intervals, classes, segments, verdict) is the local code's. Not on a
+(intervals, classes, segments, verdict) is the local code's (compare/verdict.py). Not on a
 cluster: shadow mode, ranking models and a --labels file (they need rows
 together: refused), per-query proxy metrics (reported as not computed).
 docs/scale.md.
@@ -36,9 +36,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlrel_cli.analysis.compare_judge import (
+from mlrel_cli.analysis.compare.judge import (
     LATENCY_QUANTILES,
     PRIMARY,
+    SegmentResult,
     binary_deviations,
     classify,
     error_rate_result,
@@ -349,7 +350,7 @@ def label_judgement(
 
 def segments_from_summaries(
     task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
-) -> list[dict[str, Any]]:
+) -> list[SegmentResult]:
     """compare_segments from the cluster's per-segment parts: the same rows, judgement and correction."""
     if base.labelled is None or cand.labelled is None or primary not in PRIMARY.values():
         return []
@@ -387,3 +388,13 @@ def _regression_deviations(cells: dict[str, np.ndarray], resamples: int, rng: np
             "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
             "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
         }
+
+
+def _no_weak_segments(task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, mode: str) -> None:
+    return None
+
+
+def _twin() -> Any:
+    from mlrel_cli.analysis.compare.verdict import Twin
+
+    return Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_no_weak_segments)
