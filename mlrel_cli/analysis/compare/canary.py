@@ -33,7 +33,10 @@ from mlrel_cli.facts.models import ModelRows
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING
+from mlrel_cli.stats.ranking import Queries
+
+RANKING_METRICS = {name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks}  # judged per segment too
 
 
 def label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
@@ -117,23 +120,23 @@ def compare_canary(
     return results, rank_tests
 
 
+def _query_units(model: ModelRows, policy: Policy) -> tuple[dict[str, np.ndarray], Queries, np.ndarray]:
+    """A ranking model's per-query units (NDCG@k, reciprocal rank, CTR@k, no engagement), its queries, and the rows
+    they were built from."""
+    from mlrel_cli.stats import ranking
+
+    if model.query is None or model.position is None:
+        raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)")
+    keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
+    queries = ranking.group_queries(model.query[keep], model.position[keep], model.truth[keep])  # type: ignore[index]
+    return ranking.ranking_units(queries, policy.validate_.performance.k), queries, keep
+
+
 def _ranking_results(
     base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[MetricResult]:
     """Ranking metrics per query on each side; intervals from resampling whole queries."""
-    from mlrel_cli.stats import ranking
-
-    k = policy.validate_.performance.k
-    per_model = []
-    for model in (base, cand):
-        if model.query is None or model.position is None:
-            raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)")
-        keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
-        queries = ranking.group_queries(model.query[keep], model.position[keep], model.truth[keep])  # type: ignore[index]
-        per_model.append({
-            f"ndcg@{k}": ranking.ndcg_per_query(queries, k), "mrr": ranking.reciprocal_rank_per_query(queries),
-            f"ctr@{k}": ranking.ctr_at_k_per_query(queries, k), "no_engagement": ranking.no_engagement_per_query(queries),
-        })  # fmt: skip
+    per_model = [_query_units(model, policy)[0] for model in (base, cand)]
     results = []
     resamples = policy.compare.bootstrap.resamples
     for name in per_model[0]:
@@ -187,7 +190,11 @@ def _proxy_results(
 def compare_segments(
     task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
 ) -> list[SegmentResult]:
-    if base.truth is None or cand.truth is None or primary not in PRIMARY.values() or task == RANKING:
+    if base.truth is None or cand.truth is None:
+        return []
+    if task == RANKING:
+        return _ranking_segments(base, cand, policy, primary, rng) if primary in RANKING_METRICS else []
+    if primary not in PRIMARY.values():
         return []
     threshold = policy.validate_.performance.decision_threshold
     rows: list[SegmentResult] = []
@@ -205,3 +212,37 @@ def compare_segments(
 
             rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
     return judge_segments(rows, policy, primary)
+
+
+def _ranking_segments(
+    base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[SegmentResult]:
+    """A ranking's primary metric per segment: a segment is an attribute of the query (the value most of its rows
+    carry), its queries resampled whole, as for the overall metrics; ``min_segment_size`` counts those queries."""
+    from mlrel_cli.stats.ranking import query_attribute
+
+    k = policy.validate_.performance.k
+    unit = {"ndcg": f"ndcg@{k}", "ctr": f"ctr@{k}"}.get(primary, primary)
+    resamples = policy.compare.bootstrap.resamples
+    sides = [(model, *_query_units(model, policy)) for model in (base, cand)]
+    rows: list[SegmentResult] = []
+    for segment in policy.segments:
+        of_query = []
+        for model, _, queries, keep in sides:
+            names, codes = np.unique(model.segments[segment][keep], return_inverse=True)
+            of_query.append(names[query_attribute(queries, model.query[keep], model.position[keep], codes)])  # type: ignore[index]
+        for value in sorted(set(of_query[0]) | set(of_query[1])):
+            vb, vc = (units[unit][found == value] for (_, units, _, _), found in zip(sides, of_query, strict=True))
+            n_b, n_c = int(np.isfinite(vb).sum()), int(np.isfinite(vc).sum())
+
+            def judge(vb: np.ndarray = vb, vc: np.ndarray = vc) -> tuple[float, float, np.ndarray]:
+                deviations = mean_deviations(vc, resamples, rng) - mean_deviations(vb, resamples, rng)
+                return _finite_mean(vb), _finite_mean(vc), deviations
+
+            rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
+    return judge_segments(rows, policy, primary)
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
