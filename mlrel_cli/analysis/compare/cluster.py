@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mlrel_cli.analysis.compare.cluster_slices import Where, regressions_on_cluster
 from mlrel_cli.analysis.compare.judge import (
     LATENCY_QUANTILES,
     PRIMARY,
@@ -51,6 +52,7 @@ from mlrel_cli.analysis.compare.judge import (
     segment_row,
     with_p,
 )
+from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.common import distinct_values
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
@@ -87,6 +89,7 @@ class ModelSummary:
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
     proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # ranking and per-query proxy units' sums
+    weak_segments: WeakRegressions | None = None  # a candidate's: the slices where it regresses (cluster_slices.py)
 
 
 # ---------------------------------------------------------------- on the client
@@ -184,6 +187,9 @@ def load_models_on_cluster(
     for model in models:
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
+    where = [Where(source, version, columns) for source, versions, columns in plans for version in versions]
+    for cand, found in zip(cands, regressions_on_cluster(engine, task, where, policy), strict=True):
+        cand.weak_segments = found
     return base, cands, task
 
 
@@ -453,11 +459,11 @@ def _regression_deviations(cells: dict[str, np.ndarray], resamples: int, rng: np
         }
 
 
-def _no_weak_segments(task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, mode: str) -> None:
-    return None
+def _weak_segments(task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, mode: str) -> WeakRegressions | None:
+    return cand.weak_segments
 
 
 def _twin() -> Any:
     from mlrel_cli.analysis.compare.verdict import Twin
 
-    return Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_no_weak_segments)
+    return Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_weak_segments)
