@@ -144,7 +144,7 @@ def test_mcnemar_matches_scipy() -> None:
 
 
 def test_mann_whitney_is_scipys() -> None:
-    from mlrel_cli.analysis.compare_judge import mann_whitney
+    from mlrel_cli.analysis.compare.judge import mann_whitney
 
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, 400), rng.normal(0.2, 1, 500)
@@ -201,7 +201,7 @@ def test_two_logs_of_the_same_version_are_named_by_file(mlrel, write_log) -> Non
 
 def test_ratio_proxy_interval_has_the_rows_spread() -> None:
     """A ratio's bootstrap spread matches resampling whole rows (numerator cells alone understated it by ~18 %)."""
-    from mlrel_cli.analysis.compare_judge import ratio_deviations
+    from mlrel_cli.analysis.compare.judge import ratio_deviations
 
     rng = np.random.default_rng(9)
     n = 20_000

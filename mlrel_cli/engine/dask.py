@@ -2,7 +2,7 @@
 
 ``reduce`` runs a command's builder (a table of a row group's columns in, a
 dict of mergeable summaries out: facts/, drift_summaries,
-compare_cluster) on every row group, next to the data, and merges the
+compare/cluster.py) on every row group, next to the data, and merges the
 results in a tree (pairs of pairs) on the workers; one dict reaches the
 client, never rows. A task that raises is retried twice, a dead worker's
 tasks run elsewhere; when that fails the row group is named in the error.

@@ -3,7 +3,7 @@
 The local engine builds a ModelRows from a whole log; on a cluster every row
 group becomes, per model version, the same ModelRows for those rows (the same
 validity, label and truth rules), reduced at once to mergeable pieces by the
-passes below (analysis/compare_cluster.py orders them).
+passes below (analysis/compare/cluster.py orders them).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, 
 from mlrel_cli.stats.sketch import QuantileSketch
 
 ALL = "__all__"
+SEGMENT_UNIT = "seg:"  # a ranking unit per segment value: "seg:<segment>=<value>|<unit>"
 SLICE_PREFIX = "__slice:"  # the one model of a log holding a single model's rows
 
 
@@ -228,17 +229,33 @@ def cells_pass(
 
 
 def query_units(
-    table: pa.Table, codes: np.ndarray, columns: dict[str, str], versions: list[str], policy: Policy, task: str, ranking: bool
+    table: pa.Table,
+    codes: np.ndarray,
+    columns: dict[str, str],
+    versions: list[str],
+    policy: Policy,
+    task: str,
+    ranking: bool,
+    segments: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules."""
+    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules; with
+    ``segments`` (segment -> its values), the ranking units of each value's queries (a query's value is the one most
+    of its rows carry)."""
+    from mlrel_cli.stats.ranking import query_attribute
+
     out: dict[str, np.ndarray] = {}
     for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
         if ranking and model.truth is not None and model.query is not None and model.position is not None:
             keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
             queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
-            out.update(
-                {f"{version}|{name}": units for name, units in ranking_units(queries, policy.validate_.performance.k).items()}
-            )
+            units = ranking_units(queries, policy.validate_.performance.k)
+            out.update({f"{version}|{name}": values for name, values in units.items()})
+            for segment, known in (segments or {}).items():
+                names, inverse = np.unique(model.segments[segment][keep], return_inverse=True)
+                of_query = names[query_attribute(queries, model.query[keep], model.position[keep], inverse)]
+                for value in set(names) & set(known):
+                    chosen = of_query == value
+                    out.update({f"{version}|{SEGMENT_UNIT}{segment}={value}|{n}": v[chosen] for n, v in units.items()})
         for name, spec in policy.proxy_metrics.items():
             if spec.per == "query" and model.query is not None:
                 column, num, den = (model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator))

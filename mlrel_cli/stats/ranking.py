@@ -93,6 +93,21 @@ def ranking_metrics(queries: Queries, k: int) -> dict[str, float]:
             for name, units in ranking_units(queries, k).items()}  # fmt: skip
 
 
+def query_attribute(queries: Queries, query_codes: np.ndarray, position: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each query's value of a row attribute (a segment, as integer ``codes`` per row, unsorted like the rows given
+    to ``group_queries``): the value most of its rows carry, the smallest code on a tie. A segment describes the
+    query; a query whose rows disagree is counted once, under its majority value."""
+    if queries.count == 0:
+        return np.empty(0, dtype=np.int64)
+    sorted_codes = np.asarray(codes, dtype=np.int64)[np.lexsort((position, query_codes))]
+    width = int(sorted_codes.max()) + 1
+    cells, counts = np.unique(queries.query * width + sorted_codes, return_counts=True)
+    query, value = cells // width, cells % width
+    order = np.lexsort((value, -counts, query))  # per query: the most rows first, then the smallest code
+    first = np.r_[True, query[order][1:] != query[order][:-1]]
+    return value[order][first]
+
+
 # ---------------------------------------------------------------- proxy metrics
 
 

@@ -496,7 +496,7 @@ def search_regressions(
     slice tried; a pair is dropped when a reported parent is as bad (the pair's interval reaches below the
     parent's delta). ``inside`` is the candidate's mean loss in the slice, ``outside`` the baseline's.
     """
-    started = time.monotonic()
+    deadline = time.monotonic() + config.budget.seconds
     base_codes = [c.codes for c in columns]
     cand_codes = base_codes if candidate_codes is None else candidate_codes
     sizes = tuple(len(c.conditions) for c in columns)
@@ -507,9 +507,37 @@ def search_regressions(
         sides.append((cand_codes, candidate_loss))  # the candidate's own mean per slice, to report it
     sums = [single_sums(codes, sizes, loss, None) for codes, loss in sides]
     squares = [loss * loss for _, loss in sides]
-    searchable = [np.array([cond is not None for cond in c.conditions]) for c in columns]
+
+    def build(i: int, j: int) -> None:
+        for part, (codes, loss), square in zip(sums, sides, squares, strict=True):
+            _add_pair(part, codes, i, j, loss, square, None)
+
+    return _regressions([c.conditions for c in columns], sums, paired, config, build, deadline)
+
+
+def judge_regression_sums(
+    conditions: list[tuple[Condition | None, ...]], candidate: SliceSums, baseline: SliceSums, config: Config
+) -> Search:
+    """The canary search on sums built elsewhere (every pair summed, e.g. merged from a cluster's row groups): the
+    candidate's and the baseline's sums over the same bins; the same order, slice budget, test and correction as
+    ``search_regressions``; no time budget applies."""
+    return _regressions(conditions, [candidate, baseline], False, config, None, None)
+
+
+def _regressions(
+    conditions: list[tuple[Condition | None, ...]],
+    sums: list[SliceSums],
+    paired: bool,
+    config: Config,
+    build: Any,
+    deadline: float | None,
+) -> Search:
+    """Enumerate the slices tried (singles, then the pairs in column order while the budget lasts; ``build(i, j)``
+    sums a pair when it is not summed yet) and judge them."""
+    searchable = [np.array([cond is not None for cond in c]) for c in conditions]
+    sizes = sums[0].sizes
     keys: list[tuple[int, ...]] = []
-    cells: list[list[np.ndarray]] = [[] for _ in sides]
+    cells: list[list[np.ndarray]] = [[] for _ in sums]
 
     def add(found: list[np.ndarray], mask: np.ndarray, index: Any) -> int:
         ok = mask & (found[0][ROWS] >= config.min_rows) & (found[1][ROWS] >= config.min_rows)
@@ -519,23 +547,23 @@ def search_regressions(
             side.append(part[:, chosen])
         return len(chosen)
 
-    for i in range(len(columns)):
+    for i in range(len(conditions)):
         add([s.singles[i] for s in sums], searchable[i], lambda k, i=i: (i, k))
     stopped_by: str | None = None
-    pairs = [(i, j) for i in range(len(columns)) for j in range(i + 1, len(columns))]
+    pairs = [(i, j) for i in range(len(conditions)) for j in range(i + 1, len(conditions))]
     pairs_searched = 0
     for i, j in pairs:
         if len(keys) >= config.budget.max_slices:
             stopped_by = "max_slices"
             break
-        if time.monotonic() > started + config.budget.seconds:
+        if deadline is not None and time.monotonic() > deadline:
             stopped_by = "seconds"
             break
-        found = [
-            _add_pair(s, codes, i, j, loss, square, None) for s, (codes, loss), square in zip(sums, sides, squares, strict=True)
-        ]
+        if build is not None:
+            build(i, j)
         pairs_searched += 1
         kj = sizes[j]
+        found = [s.pairs[(i, j)] for s in sums]
         add(found, np.outer(searchable[i], searchable[j]).ravel(), lambda k, i=i, j=j, kj=kj: (i, j, k // kj, k % kj))
 
     stacked = [np.concatenate(side, axis=1) if side else np.zeros((4, 0)) for side in cells]
@@ -569,14 +597,11 @@ def search_regressions(
         key = keys[h]
         if h in dropped:
             continue
-        conditions: tuple[Condition | None, ...]
-        if len(key) == 4:
-            conditions = (columns[key[0]].conditions[key[2]], columns[key[1]].conditions[key[3]])
-        else:
-            conditions = (columns[key[0]].conditions[key[1]],)
+        pair = len(key) == 4
+        chosen = (conditions[key[0]][key[2]], conditions[key[1]][key[3]]) if pair else (conditions[key[0]][key[1]],)
         found_slices.append(
             WeakSlice(
-                conditions=tuple(c for c in conditions if c is not None),
+                conditions=tuple(c for c in chosen if c is not None),
                 rows=int(cand[ROWS, h]),
                 inside=float(cand[LOSS, h] / cand[ROWS, h]),
                 outside=float(base[LOSS, h] / base[ROWS, h]),

@@ -1,7 +1,7 @@
 """The judging vocabulary of compare: how a metric's delta between baseline and candidate is classified.
 
-Both compare paths (rows in this process, analysis/compare.py; sums from a
-cluster, analysis/compare_cluster.py) hand their point values and bootstrap
+Both compare paths (rows in this process, compare/canary.py and shadow.py;
+sums from a cluster, compare/cluster.py) hand their point values and bootstrap
 deviations here: intervals, p-values, pass / marginal / fail, which metrics
 gate, Mann-Whitney on per-request values, and the segments' correction.
 """
@@ -245,13 +245,57 @@ def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Gen
     }
 
 
-def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SegmentResult:
+    """One segment value's comparison of the primary metric; ``p_adjusted`` and ``worse`` once corrected."""
+
+    segment: str
+    value: Any
+    rows_baseline: int
+    rows_candidate: int
+    judged: bool
+    why: str | None = None  # not judged: why
+    metric: str | None = None
+    baseline: float = float("nan")
+    candidate: float = float("nan")
+    delta: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    p_value: float = 1.0  # one-sided: the candidate is no worse
+    p_adjusted: float | None = None
+    worse: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "segment": self.segment,
+            "value": self.value,
+            "rows_baseline": self.rows_baseline,
+            "rows_candidate": self.rows_candidate,
+            "judged": self.judged,
+        }
+        if not self.judged:
+            out["why"] = self.why
+            return out
+        out.update(
+            metric=self.metric,
+            baseline=self.baseline,
+            candidate=self.candidate,
+            delta=self.delta,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            p_value=self.p_value,
+        )
+        if self.p_adjusted is not None:
+            out.update(p_adjusted=self.p_adjusted, worse=self.worse)
+        return out
+
+
+def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> SegmentResult:
     """One segment's comparison of the primary metric; ``judge`` gives (baseline, candidate, bootstrap deviations)."""
     spec = policy.compare
-    row: dict[str, Any] = {"segment": segment, "value": value, "rows_baseline": n_b, "rows_candidate": n_c}
     if min(n_b, n_c) < spec.min_segment_size:
-        row.update(judged=False, why=f"fewer than {spec.min_segment_size} labelled rows on a side")
-        return row
+        why = f"fewer than {spec.min_segment_size} labelled rows on a side"
+        return SegmentResult(segment, value, n_b, n_c, judged=False, why=why)
     vb, vc, deviations = judge()
     point = vc - vb
     low, high = rs.interval(point, deviations, spec.bootstrap.confidence)
@@ -261,7 +305,11 @@ def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy
     # one-sided p of 'the candidate is no worse': how often the centred bootstrap falls this far below
     finite = improvement_dev[np.isfinite(improvement_dev)]
     p_worse = float((np.count_nonzero(finite <= improvement) + 1) / (len(finite) + 1)) if len(finite) else 1.0
-    row.update(
+    return SegmentResult(
+        segment,
+        value,
+        n_b,
+        n_c,
         judged=True,
         metric=primary,
         baseline=vb,
@@ -271,18 +319,22 @@ def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy
         ci_high=high,
         p_value=p_worse if improvement < 0 else 1.0,
     )
-    return row
 
 
-def judge_segments(rows: list[dict[str, Any]], policy: Policy, primary: str) -> list[dict[str, Any]]:
+def judge_segments(rows: list[SegmentResult], policy: Policy, primary: str) -> list[SegmentResult]:
     """Benjamini-Hochberg (or the policy's correction) across the judged segments; which are worse."""
     spec = policy.compare
-    judged = [r for r in rows if r.get("judged")]
-    if judged:
-        adjusted = adjust_p_values(np.array([r["p_value"] for r in judged]), spec.segment_correction)
-        allowed = float(spec.max_regression.get(primary, 0.0))
-        for r, p in zip(judged, adjusted, strict=True):
-            improvement = r["delta"] if higher_is_better(primary, policy) else -r["delta"]
-            r["p_adjusted"] = float(p)
-            r["worse"] = bool(p < spec.alpha and improvement < -allowed)
-    return rows
+    judged = [r for r in rows if r.judged]
+    if not judged:
+        return rows
+    adjusted = iter(adjust_p_values(np.array([r.p_value for r in judged]), spec.segment_correction))
+    allowed = float(spec.max_regression.get(primary, 0.0))
+    higher = higher_is_better(primary, policy)
+    out = []
+    for r in rows:
+        if r.judged:
+            p = float(next(adjusted))
+            improvement = r.delta if higher else -r.delta
+            r = replace(r, p_adjusted=p, worse=bool(p < spec.alpha and improvement < -allowed))
+        out.append(r)
+    return out

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
+from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.facts.models import SLICE_PREFIX
 from mlrel_cli.logs import Log, Roles, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
@@ -22,6 +23,7 @@ from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
 from mlrel_cli.stats.slices import Binned, bin_categories, bin_numeric, numeric_edges
 
 if TYPE_CHECKING:
+    from mlrel_cli.analysis.compare.payloads import Candidate
     from mlrel_cli.facts.models import ModelRows
 
 PREFIX = SLICE_PREFIX
@@ -61,7 +63,7 @@ def _bin(name: str, kind: str, base: pa.ChunkedArray, cand: pa.ChunkedArray, top
     return Binned(name, binned.codes[:n], binned.conditions), Binned(name, binned.codes[n:], binned.conditions)
 
 
-def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mode: str) -> dict[str, Any] | None:
+def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mode: str) -> WeakRegressions | None:
     """The search's result for one candidate, or None when it cannot run (no labels, a task without a loss)."""
     from mlrel_cli.stats.slices import search_regressions
 
@@ -100,26 +102,19 @@ def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mod
             columns.append(b)
             cand_codes.append(c.codes)
         found = search_regressions(columns, base_loss, config, cand_loss, cand_codes)
-    return {
-        "metric": metric,
-        "paired": mode == "shadow",
-        "tried": found.tried,
-        "pairs_searched": found.pairs_searched,
-        "pairs_possible": found.pairs_possible,
-        "stopped_by": found.stopped_by,
-        "slices": [s.to_dict(metric) for s in found.slices],
-        "labels": [s.label for s in found.slices],
-    }
+    return WeakRegressions(
+        metric, mode == "shadow", found.tried, found.pairs_searched, found.pairs_possible, found.stopped_by, found.slices
+    )
 
 
-def verdict(verdict: str, reasons: list[str], found: dict[str, Any] | None, policy: Policy) -> tuple[str, list[str]]:
+def verdict(verdict: str, reasons: list[str], found: WeakRegressions | None, policy: Policy) -> tuple[str, list[str]]:
     """With ``compare.weak_segments.reject``, a slice where the candidate regresses rejects it."""
-    if not found or not found["slices"]:
+    if not found or not found.slices:
         return verdict, reasons
-    worst, label = found["slices"][0], found["labels"][0]
+    worst = found.slices[0]
     text = (
-        f"weak segment {label}: {found['metric']} {worst['outside']:.4g} -> {worst['inside']:.4g} "
-        f"({worst['delta']:+.3g} [{worst['ci_low']:+.3g}, {worst['ci_high']:+.3g}], adjusted p {worst['adjusted_p']:.2g})"
+        f"weak segment {worst.label}: {found.metric} {worst.outside:.4g} -> {worst.inside:.4g} "
+        f"({worst.delta:+.3g} [{worst.ci_low:+.3g}, {worst.ci_high:+.3g}], adjusted p {worst.adjusted_p:.2g})"
     )
     if policy.compare.weak_segments.reject:
         return "reject", [*reasons, text] if verdict == "reject" else [text, *reasons]
@@ -129,27 +124,31 @@ def verdict(verdict: str, reasons: list[str], found: dict[str, Any] | None, poli
     return verdict, [*reasons, note]
 
 
-def check(entry: dict[str, Any], policy: Policy) -> Check | None:
-    found = entry.get("weak_segments")
+def check(version: str, found: WeakRegressions | None, policy: Policy) -> Check | None:
     if found is None:
         return None
-    name = f"{entry['version']}:weak_segments"
-    details = {k: v for k, v in found.items() if k != "labels"}
-    if not found["slices"]:
-        return Check(name, Status.PASS, value=0.0, message=f"no slice of {found['tried']:,} tried regresses", details=details)
-    worst = found["slices"][0]
+    name = f"{version}:weak_segments"
+    details = {k: v for k, v in found.to_dict().items() if k != "labels"}
+    if not found.slices:
+        return Check(name, Status.PASS, value=0.0, message=f"no slice of {found.tried:,} tried regresses", details=details)
+    worst = found.slices[0]
     status = Status.FAIL if policy.compare.weak_segments.reject else Status.WARN
     return Check(
         name,
         status,
-        value=worst["delta"],
-        message=f"{len(found['slices'])} slice(s) where the candidate regresses; worst: {found['labels'][0]} "
-        f"({worst['rows']:,} rows): {found['metric']} {worst['outside']:.4g} -> {worst['inside']:.4g}",
+        value=worst.delta,
+        message=f"{len(found.slices)} slice(s) where the candidate regresses; worst: {worst.label} "
+        f"({worst.rows:,} rows): {found.metric} {worst.outside:.4g} -> {worst.inside:.4g}",
         details=details,
         source=policy.source_of("compare.weak_segments.reject"),
     )
 
 
-def rows_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rows_of(candidates: list[Candidate]) -> list[dict[str, Any]]:
     """The report's ``weak_segments`` list: every candidate's slices, each naming its candidate."""
-    return [{**s, "candidate": e["version"]} for e in entries for s in (e.get("weak_segments") or {}).get("slices", [])]
+    return [
+        {**s.to_dict(c.weak_segments.metric), "candidate": c.version}
+        for c in candidates
+        if c.weak_segments is not None
+        for s in c.weak_segments.slices
+    ]

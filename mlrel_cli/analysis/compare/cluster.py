@@ -20,15 +20,16 @@ recall, F1, log loss, Brier, the error rate, MAE, RMSE, MAPE, R² and the
 proxy metrics equal the local engine's. ROC AUC is read from the score
 cells (a tie within a bin counts half; at most the mass of one bin, 1/512,
 in practice far less) and latency percentiles from a sketch. The judgement
-(intervals, classes, segments, verdict) is the local code's. Not on a
-cluster: shadow mode, ranking models and a --labels file (they need rows
-together: refused), per-query proxy metrics (reported as not computed).
+(intervals, classes, segments, verdict) is the local code's (compare/verdict.py). Not on a
+cluster: shadow mode and a --labels file (they need rows side by side:
+refused). Ranking metrics and per-query proxy metrics, per model and per
+segment value, come from per-query sums after a shuffle by query.
 docs/scale.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlrel_cli.analysis.compare_judge import (
+from mlrel_cli.analysis.compare.cluster_slices import Where, regressions_on_cluster
+from mlrel_cli.analysis.compare.judge import (
     LATENCY_QUANTILES,
     PRIMARY,
+    SegmentResult,
     binary_deviations,
     classify,
     error_rate_result,
@@ -49,21 +52,24 @@ from mlrel_cli.analysis.compare_judge import (
     segment_row,
     with_p,
 )
+from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.common import distinct_values
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.facts.labelled import multiclass_from_pairs
-from mlrel_cli.facts.models import ALL, cells_pass, counts_pass, query_units, sample_pass
+from mlrel_cli.facts.models import ALL, SEGMENT_UNIT, cells_pass, counts_pass, query_units, sample_pass
 from mlrel_cli.facts.proxy import per_request, proxy_inputs
 from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import regression_from_sums
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING
 from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 from mlrel_cli.stats.sketch import QuantileSketch
 
 SAMPLE_ROWS = 100_000
+RANKING_METRICS = {name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks}
+SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on a cluster
 
 
 @dataclass
@@ -83,6 +89,7 @@ class ModelSummary:
     edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
     proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # ranking and per-query proxy units' sums
+    weak_segments: WeakRegressions | None = None  # a candidate's: the slices where it regresses (cluster_slices.py)
 
 
 # ---------------------------------------------------------------- on the client
@@ -180,6 +187,9 @@ def load_models_on_cluster(
     for model in models:
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
+    where = [Where(source, version, columns) for source, versions, columns in plans for version in versions]
+    for cand, found in zip(cands, regressions_on_cluster(engine, task, where, policy), strict=True):
+        cand.weak_segments = found
     return base, cands, task
 
 
@@ -187,7 +197,7 @@ def _per_query(
     engine: Engine, source: Log, versions: list[str], columns: dict[str, str], policy: Policy, task: str
 ) -> dict[str, Any]:
     """Ranking metrics and per-query proxy metrics of each model: rows shuffled by query on the cluster, per-query
-    units summed (count, sum, sum of squares) per model version."""
+    units summed (count, sum, sum of squares) per model version, and per segment value for a ranking."""
     k = policy.validate_.performance.k
     ranking = task == RANKING and "__label" in columns
     proxies = [name for name, p in policy.proxy_metrics.items() if p.per == "query"]
@@ -196,10 +206,44 @@ def _per_query(
     if "__query" not in columns or (ranking and "__position" not in columns):
         raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)"
                        if ranking else "per-query proxy metrics need the query column (columns.query)", source.path)  # fmt: skip
-    names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
-    units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking)
+    units_names = [f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []
+    segments = _segment_values(engine, source, columns, policy) if ranking else {}
+    names = [
+        *units_names,
+        *(f"proxy:{n}" for n in proxies),
+        *(f"{SEGMENT_UNIT}{segment}={value}|{unit}" for segment, values in segments.items() for value in values
+          for unit in units_names),
+    ]  # fmt: skip
+    units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking,
+                    segments=segments)  # fmt: skip
     return engine.per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
                           [f"{v}|{n}" for v in versions for n in names])  # fmt: skip
+
+
+def segment_strings(table: pa.Table, columns: tuple[str, ...], limit: int) -> dict[str, Any]:
+    """Runs on a worker: each segment column's distinct values as the local engine names them (text)."""
+    import pyarrow.compute as pc
+
+    from mlrel_cli.engine.common import DistinctUpTo
+
+    out = {}
+    for column in columns:
+        values = set(pc.cast(table.column(column), pa.string()).to_numpy(zero_copy_only=False).astype(str))
+        out[column] = DistinctUpTo(frozenset(values) if len(values) <= limit else None, limit)
+    return out
+
+
+def _segment_values(engine: Engine, source: Log, columns: dict[str, str], policy: Policy) -> dict[str, tuple[str, ...]]:
+    """Each segment's values (at most SEGMENT_VALUES of them, else the segment is not judged on the cluster)."""
+    names = tuple(dict.fromkeys(columns[f"__seg_{s}"] for s in policy.segments))
+    if not names:
+        return {}
+    found = engine.reduce(source, list(names), partial(segment_strings, columns=names, limit=SEGMENT_VALUES))
+    return {
+        s: tuple(sorted(found[columns[f"__seg_{s}"]].values))
+        for s in policy.segments
+        if found[columns[f"__seg_{s}"]].values is not None
+    }
 
 
 def _check_versions(engine: Engine, log: Log, column: str, versions: list[str]) -> None:
@@ -247,8 +291,8 @@ def canary_from_summaries(
     """The local canary's judgement (compare_canary) from the cluster's cells, counts and samples."""
     results = []
     if task == RANKING and min(base.labelled_rows, cand.labelled_rows) >= 2:
-        results.extend(_query_results([n for n in base.per_query if not n.startswith("proxy:")], base, cand, policy,
-                                      primary, rng))  # fmt: skip
+        names = [n for n in base.per_query if not n.startswith(("proxy:", SEGMENT_UNIT))]
+        results.extend(_query_results(names, base, cand, policy, primary, rng))
     results.extend(_proxy_results(base, cand, policy, primary, rng))  # in the local engine's order
     if (
         task != RANKING
@@ -349,8 +393,10 @@ def label_judgement(
 
 def segments_from_summaries(
     task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
-) -> list[dict[str, Any]]:
+) -> list[SegmentResult]:
     """compare_segments from the cluster's per-segment parts: the same rows, judgement and correction."""
+    if task == RANKING:
+        return _ranking_segments(base, cand, policy, primary, rng) if primary in RANKING_METRICS else []
     if base.labelled is None or cand.labelled is None or primary not in PRIMARY.values():
         return []
     rows = []
@@ -364,6 +410,30 @@ def segments_from_summaries(
                 vb, vc, deviations = label_judgement(task, part_b, part_c, base.edges, policy, rng)
                 return vb.get(primary, np.nan), vc.get(primary, np.nan), deviations.get(primary, np.array([]))
 
+            rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
+    return judge_segments(rows, policy, primary)
+
+
+def _ranking_segments(
+    base: ModelSummary, cand: ModelSummary, policy: Policy, primary: str, rng: np.random.Generator
+) -> list[SegmentResult]:
+    """The local _ranking_segments from per-query sums: each side normal with its standard error over queries."""
+    k = policy.validate_.performance.k
+    unit = {"ndcg": f"ndcg@{k}", "ctr": f"ctr@{k}"}.get(primary, primary)
+    empty = {"n": 0.0, "sum": 0.0, "sum2": 0.0}
+    rows = []
+    for segment in policy.segments:
+        prefix = f"{SEGMENT_UNIT}{segment}="
+        names = {n for model in (base, cand) for n in model.per_query if n.startswith(prefix) and n.endswith(f"|{unit}")}
+        counts = {n: [int(m.per_query.get(n, empty)["n"]) for m in (base, cand)] for n in names}
+        for name in sorted((n for n in names if sum(counts[n])), key=lambda n: n[len(prefix) : -len(unit) - 1]):
+            value = name[len(prefix) : -len(unit) - 1]
+            sides = [replace(m, per_query={name: m.per_query.get(name, empty)}) for m in (base, cand)]
+
+            def judge(sides: list[ModelSummary] = sides, name: str = name) -> tuple[float, float, np.ndarray]:
+                return _query_judgement(name, sides[0], sides[1], policy.compare.bootstrap.resamples, rng)
+
+            n_b, n_c = counts[name]
             rows.append(segment_row(segment, value, n_b, n_c, judge, policy, primary))
     return judge_segments(rows, policy, primary)
 
@@ -387,3 +457,13 @@ def _regression_deviations(cells: dict[str, np.ndarray], resamples: int, rng: np
             "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
             "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
         }
+
+
+def _weak_segments(task: str, base: ModelSummary, cand: ModelSummary, policy: Policy, mode: str) -> WeakRegressions | None:
+    return cand.weak_segments
+
+
+def _twin() -> Any:
+    from mlrel_cli.analysis.compare.verdict import Twin
+
+    return Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_weak_segments)

@@ -1,0 +1,138 @@
+"""Compare on the local engine, shadow mode: both models scored the same requests, paired on the id.
+
+Agreement, the distribution of score differences, paired metric deltas with the m-out-of-n paired bootstrap,
+McNemar's test on paired correctness, and the requests the models disagree on most. Rows side by side: refused on
+a cluster (engine.check_engine).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlrel_cli.analysis.compare.canary import label_metrics
+from mlrel_cli.analysis.compare.judge import MetricResult, classify, with_p
+from mlrel_cli.analysis.compare.payloads import ShadowEvidence
+from mlrel_cli.errors import LogError
+from mlrel_cli.facts.models import ModelRows
+from mlrel_cli.policy import Policy
+from mlrel_cli.stats import resampling as rs
+from mlrel_cli.stats.names import BINARY, MULTICLASS
+
+PAIRED_MAX_ROWS = 10_000
+
+
+def compare_shadow(
+    task: str, base: ModelRows, cand: ModelRows, policy: Policy, primary: str, rng: np.random.Generator
+) -> tuple[list[MetricResult], ShadowEvidence]:
+    spec = policy.compare
+    if base.ids is None or cand.ids is None:
+        raise LogError(f"shadow mode pairs requests on the id column '{policy.columns.id}', which a log lacks")
+    index = pc.index_in(cand.ids, value_set=base.ids)
+    paired_c = index.is_valid().to_numpy(zero_copy_only=False)
+    paired_b = index.fill_null(0).to_numpy(zero_copy_only=False)[paired_c]
+    n_pairs = int(paired_c.sum())
+    fraction = n_pairs / min(base.rows, cand.rows)
+    if fraction < spec.min_paired_fraction:
+        raise LogError(
+            f"shadow mode: only {fraction:.1%} of requests pair on '{policy.columns.id}' ({n_pairs:,} pairs), below "
+            f"compare.min_paired_fraction {spec.min_paired_fraction:.0%}: are these logs of the same requests?"
+        )
+    pb, pc_ = _subset(base, paired_b), _subset(cand, np.flatnonzero(paired_c))
+    details: dict[str, Any] = {"pairs": n_pairs, "paired_fraction": fraction}
+    threshold = policy.validate_.performance.decision_threshold
+    if pb.score is not None and pc_.score is not None:
+        diff = pc_.score - pb.score
+        finite = np.isfinite(diff)
+        details["difference"] = {
+            "mean": float(np.mean(diff[finite])) if finite.any() else None,
+            "p5": float(np.percentile(diff[finite], 5)) if finite.any() else None,
+            "p50": float(np.percentile(diff[finite], 50)) if finite.any() else None,
+            "p95": float(np.percentile(diff[finite], 95)) if finite.any() else None,
+        }
+        order = np.argsort(-np.abs(np.where(finite, diff, 0)), kind="stable")[: spec.top_disagreements]
+        ids = pc_.ids.to_pylist() if pc_.ids is not None else [None] * len(diff)
+        details["top_disagreements"] = [
+            {
+                "id": ids[i],
+                "baseline": float(pb.score[i]),
+                "candidate": float(pc_.score[i]),
+                "difference": float(diff[i]),
+            }
+            for i in order
+        ]
+        if task == BINARY:
+            details["agreement"] = float(np.mean((pb.score >= threshold) == (pc_.score >= threshold)))
+    elif pb.classes is not None and pc_.classes is not None:
+        details["agreement"] = float(np.mean(pb.classes == pc_.classes))
+    results: list[MetricResult] = []
+    both = pb.labelled & pc_.labelled if pb.truth is not None else np.zeros(n_pairs, dtype=bool)
+    if both.sum() >= 2:
+        pb.labelled, pc_.labelled = both, both
+        vb = label_metrics(task, pb, None, threshold)
+        vc = label_metrics(task, pc_, None, threshold)
+        deviations = _paired_deviations(task, pb, pc_, both, policy, rng)
+        for name in vb:
+            point = vc[name] - vb[name]
+            low, high = rs.interval(point, deviations[name], spec.bootstrap.confidence)
+            result = classify(name, vb[name], vc[name], low, high, policy, primary)
+            results.append(with_p(result, rs.bootstrap_p_value(point, deviations[name])))
+        if task in (BINARY, MULTICLASS):
+            correct_b = _correct(task, pb, both, threshold)
+            correct_c = _correct(task, pc_, both, threshold)
+            details["mcnemar"] = rs.mcnemar(correct_b, correct_c)
+    if "top_disagreements" in details:
+        details["top_disagreements"] = tuple(details["top_disagreements"])
+    return results, ShadowEvidence(**details)
+
+
+def _subset(model: ModelRows, index: np.ndarray) -> ModelRows:
+    def take(a: Any) -> Any:
+        return None if a is None else a[index]
+
+    return ModelRows(
+        version=model.version, rows=len(index), score=take(model.score), classes=take(model.classes),
+        truth=take(model.truth), labelled=model.labelled[index], latency=take(model.latency),
+        invalid=model.invalid[index], segments={k: v[index] for k, v in model.segments.items()},
+        ids=model.ids.take(pa.array(index)) if model.ids is not None else None,
+    )  # fmt: skip
+
+
+def _correct(task: str, model: ModelRows, keep: np.ndarray, threshold: float) -> np.ndarray:
+    if task == BINARY:
+        return (model.score[keep] >= threshold) == model.truth[keep]  # type: ignore[index]
+    return model.classes[keep] == model.truth[keep]  # type: ignore[index]
+
+
+def _paired_deviations(
+    task: str, base: ModelRows, cand: ModelRows, keep: np.ndarray, policy: Policy, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Paired bootstrap: the same resampled requests for both models, at most 10,000 per resample.
+
+    Resampling m of n pairs and scaling the deviations by sqrt(m / n) keeps a
+    day of shadow traffic to a few seconds (the m-out-of-n bootstrap).
+    """
+    index = np.flatnonzero(keep)
+    n = len(index)
+    m = min(n, PAIRED_MAX_ROWS)
+    threshold = policy.validate_.performance.decision_threshold
+    resamples = policy.compare.bootstrap.resamples
+    point_b = label_metrics(task, base, keep, threshold)
+    point_c = label_metrics(task, cand, keep, threshold)
+    names = list(point_b)
+    out = {name: np.empty(resamples) for name in names}
+    scale = np.sqrt(m / n)
+    for r in range(resamples):
+        chosen = index[rng.integers(0, n, m)]
+        # duplicates matter in a bootstrap: compute on the drawn rows directly
+        sub_b = _subset(base, chosen)
+        sub_c = _subset(cand, chosen)
+        sub_b.labelled = sub_c.labelled = np.ones(m, dtype=bool)
+        mb = label_metrics(task, sub_b, None, threshold)
+        mc = label_metrics(task, sub_c, None, threshold)
+        for name in names:
+            out[name][r] = ((mc[name] - mb[name]) - (point_c[name] - point_b[name])) * scale
+    return out
