@@ -136,6 +136,10 @@ def drift_runs(n: int, runs: int, window: bool, shifts: dict[str, float] | None,
     return out
 
 
+def verdict_mix(statuses: list[str]) -> str:
+    return f"{share(statuses.count('pass'), len(statuses))} / {share(statuses.count('inconclusive'), len(statuses))}"
+
+
 def flagged(status: str) -> bool:
     return status in ("fail", "warn")
 
@@ -146,17 +150,20 @@ DRIFT_WINDOWS = "both"
 
 def bench_drift(scale: float, work: Path) -> None:
     runs_at = {200: 80, 500: 80, 2_000: 40, 20_000: 20, 200_000: 8, 1_000_000: 3}
-    fa_rows, power_rows = [], []
+    fa_rows, mix_rows, power_rows = [], [], []
     for window in WINDOW_MODES[DRIFT_WINDOWS]:
         for n in SIZES:
             runs = max(2, round(runs_at[n] * scale))
             t = time.perf_counter()
             null = drift_runs(n, runs, window, None, 1, work)
-            per_shape = []
+            per_shape, mix = [], []
             for shape in SHAPES:
                 names = [f"{shape}_{i}" for i in range(PER_SHAPE)]
                 hits = sum(flagged(run[name]) for run in null for name in names)
                 per_shape.append(rate(hits, runs * PER_SHAPE))
+                mix.append(verdict_mix([run[name] for run in null for name in names]))
+            mix.append(verdict_mix([run["prediction"] for run in null]))
+            mix_rows.append([f"{n:,}", "8 x 1h" if window else "none", *mix])
             any_run = sum(any(flagged(s) for s in run.values()) for run in null)
             comparisons = sum(len(run) for run in null)
             verdicts = [sum(s == v for run in null for s in run.values()) for v in ("pass", "inconclusive")]
@@ -178,6 +185,11 @@ def bench_drift(scale: float, work: Path) -> None:
         "drift: false alarms on unchanged logs (20 features + the prediction; flagged = fail or warn)",
         ["rows a side", "window", *[f"per feature, {s}" for s in SHAPES], "per run (any flagged)", "pass", "inconclusive"],
         fa_rows,
+    )
+    table(
+        "drift: verdicts of unchanged comparisons (pass / inconclusive, the rest flagged)",
+        ["rows a side", "window", *SHAPES, "prediction"],
+        mix_rows,
     )
     table(
         "drift: power (runs whose shifted normal feature fails; then the share that passes: a missed drift)",
