@@ -19,7 +19,7 @@ seeds that were never used to tune mlrel:
   the same logs without an incident;
 - validate: the share of clean logs that pass.
 
-    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both]
+    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both] [--jobs N]
 
 ``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
 A rate of k in r runs is printed as k/r with its exact (Clopper-Pearson)
@@ -32,10 +32,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -119,21 +123,28 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
     sys.stdout.flush()
 
 
-def drift_runs(n: int, runs: int, window: bool, shifts: dict[str, float] | None, seed: int, work: Path) -> list[dict[str, str]]:
-    """Per run, each feature's drift status (from the features and outputs lists of the JSON report)."""
-    out = []
-    for r in range(runs):
-        rng = np.random.default_rng([seed, n, r])
-        ref, cur = work / "ref.parquet", work / "cur.parquet"
+def drift_run(r: int, n: int, window: bool, shifts: dict[str, float] | None, seed: int) -> dict[str, str]:
+    """One run's drift status per feature (from the features and outputs lists of the JSON report)."""
+    rng = np.random.default_rng([seed, n, r])
+    with tempfile.TemporaryDirectory() as tmp:
+        ref, cur = Path(tmp) / "ref.parquet", Path(tmp) / "cur.parquet"
         pq.write_table(drift_log(n, rng), ref)
         pq.write_table(drift_log(n, rng, shifts), cur)
         args: list[str | Path] = ["drift", "--reference", ref, "--current", cur]
         if window:
             args += ["--window", "1h"]
         _, report = cli_json(*args)
-        # a feature with an onset (a persistent run of failing windows) counts as drifted, whatever its whole-log score
-        out.append({f["name"]: "fail" if f.get("onset") else f["status"] for f in report["features"] + report.get("outputs", [])})
-    return out
+    # a feature with an onset (a persistent run of failing windows) counts as drifted, whatever its whole-log score
+    return {f["name"]: "fail" if f.get("onset") else f["status"] for f in report["features"] + report.get("outputs", [])}
+
+
+POOL: ProcessPoolExecutor | None = None  # --jobs above 1: drift runs spread over processes (each run has its own seed)
+
+
+def drift_runs(n: int, runs: int, window: bool, shifts: dict[str, float] | None, seed: int) -> list[dict[str, str]]:
+    """Per run, each feature's drift status; the same whatever --jobs (the seeds are per run)."""
+    run = partial(drift_run, n=n, window=window, shifts=shifts, seed=seed)
+    return list(POOL.map(run, range(runs))) if POOL is not None else [run(r) for r in range(runs)]
 
 
 def verdict_mix(statuses: list[str]) -> str:
@@ -155,7 +166,7 @@ def bench_drift(scale: float, work: Path) -> None:
         for n in SIZES:
             runs = max(2, round(runs_at[n] * scale))
             t = time.perf_counter()
-            null = drift_runs(n, runs, window, None, 1, work)
+            null = drift_runs(n, runs, window, None, 1)
             per_shape, mix = [], []
             for shape in SHAPES:
                 names = [f"{shape}_{i}" for i in range(PER_SHAPE)]
@@ -174,7 +185,7 @@ def bench_drift(scale: float, work: Path) -> None:
             if window:
                 continue
             shifts = {f"normal_{i}": s for i, s in enumerate(SHIFTS)}
-            shifted = drift_runs(n, max(5, runs // 2), window, shifts, 2, work)
+            shifted = drift_runs(n, max(5, runs // 2), window, shifts, 2)
             power_rows.append(
                 [f"{n:,}"]
                 + [rate(sum(run[f"normal_{i}"] == "fail" for run in shifted), len(shifted)) for i in range(len(SHIFTS))]
@@ -319,7 +330,11 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="drift: processes running runs side by side")
     args = parser.parse_args()
+    global POOL
+    if args.jobs > 1:  # spawned, not forked: the parent holds Arrow's and the CLI's threads
+        POOL = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))
     global DRIFT_WINDOWS
     DRIFT_WINDOWS = args.windows
     scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
@@ -329,6 +344,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):
             SECTIONS[name](scale, Path(tmp))
+    if POOL is not None:
+        POOL.shutdown()
     print(f"\n{time.perf_counter() - started:.0f} s in all")
 
 
