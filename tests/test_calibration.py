@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from conftest import T0_US, check
 
 from mlrel_cli.stats.drift import METHOD_BY_NAME, comparison_false_alarm_rate, null_quantile, tail_quantile
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+from mlrel_cli.stats.verdicts import distance_verdict, missing_rate_verdict
 
 
 def _log(n: int, rng: np.random.Generator, features: int = 10, shift: float = 0.0) -> dict[str, Any]:
@@ -20,18 +22,88 @@ def _log(n: int, rng: np.random.Generator, features: int = 10, shift: float = 0.
     return cols
 
 
-def test_unchanged_runs_rarely_flag_and_a_1sd_shift_at_500_rows_is_caught(mlrel, write_log) -> None:
+def test_unchanged_runs_rarely_flag_mostly_pass_and_a_1sd_shift_at_500_rows_is_caught(mlrel, write_log) -> None:
     """20 runs of 500 rows a side, 10 features: x0 moved by 1 sd is drift in (nearly) every run, the rest
-    (10 features, 5 % per run by default) flag in at most 2 runs (P(X > 2) < 8 % at 5 %, P = 0.6 % at 1 %)."""
+    (10 features, 5 % per run by default) flag in at most 2 runs (P(X > 2) < 8 % at 5 %, P = 0.6 % at 1 %),
+    and most of them pass: an unchanged comparison of 500 rows scores below the 0.1 threshold about 60 % of
+    the time (the rule that made every score within the noise inconclusive passed none)."""
     rng = np.random.default_rng(2026)
-    caught, false_runs = 0, 0
+    caught, false_runs, unchanged = 0, 0, []
     for _ in range(20):
         ref, cur = write_log(_log(500, rng)), write_log(_log(500, rng, shift=1.0))
         _, report = mlrel.json("drift", "--reference", ref, "--current", cur)
         status = {f["name"]: f["status"] for f in report["features"] + report["outputs"]}
         caught += status["x0"] == "fail"
         false_runs += any(s in ("fail", "warn") for name, s in status.items() if name != "x0")
+        unchanged += [s for name, s in status.items() if name != "x0"]
     assert caught >= 18 and false_runs <= 2
+    assert unchanged.count("pass") / len(unchanged) >= 0.5
+
+
+def test_unchanged_features_at_2000_rows_all_but_always_pass(mlrel, write_log) -> None:
+    rng = np.random.default_rng(2027)
+    statuses: list[str] = []
+    for _ in range(3):
+        _, report = mlrel.json("drift", "--reference", write_log(_log(2000, rng)), "--current", write_log(_log(2000, rng)))
+        statuses += [f["status"] for f in report["features"] + report["outputs"]]
+    assert statuses.count("pass") / len(statuses) >= 0.9, statuses
+
+
+def test_the_verdict_rule_by_hand() -> None:
+    """Threshold 0.1: past both it and the noise is drift, at or below it a pass, between them inconclusive."""
+    assert distance_verdict(0.30, 0.1, None, noise=0.2) == "fail"
+    assert distance_verdict(0.15, 0.1, None, noise=0.2) == "inconclusive"  # above the threshold, within noise
+    assert distance_verdict(0.08, 0.1, None, noise=0.2) == "pass"  # a change smaller than the one that matters
+    assert distance_verdict(0.10, 0.1, None, noise=0.2) == "pass"  # at the threshold: not beyond it
+    assert distance_verdict(0.15, 0.1, None, noise=0.05) == "fail"  # large samples: the threshold decides
+    assert distance_verdict(0.30, 0.25, 0.1, noise=0.2) == "fail"  # psi: fail 0.25, warn 0.1
+    assert distance_verdict(0.22, 0.25, 0.1, noise=0.2) == "warn"
+    assert distance_verdict(0.15, 0.25, 0.1, noise=0.2) == "inconclusive"
+    assert distance_verdict(0.05, 0.25, 0.1, noise=0.2) == "pass"
+    assert distance_verdict(float("nan"), 0.1, None, noise=0.2) == "inconclusive"
+    assert distance_verdict(float("inf"), 0.1, None, noise=0.0) == "fail"  # a constant reference, a moved current
+
+
+@pytest.mark.parametrize(("rows", "unchanged_passed"), [(200, 0.2), (500, 0.5)])
+def test_a_pass_at_small_sizes_is_rarely_a_missed_drift(rows: int, unchanged_passed: float) -> None:
+    """The rule's premise, simulated on the real method and noise line: a shift of the threshold's own size
+    (0.1 sd) scores above the threshold more often than not, a shift of 0.3 sd nearly always; unchanged
+    comparisons fail at about the false-alarm rate and pass about 25 % (200 rows) and 60 % (500 rows) of the
+    time. Scores are checked against scipy's wasserstein_distance."""
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(rows)
+    method = METHOD_BY_NAME["wasserstein"]
+    noise = null_quantile(method, NumericSummary.from_values(rng.normal(size=rows)), rows, 1 - 0.05 / 20, 10)
+    for shift, most_passed in ((0.0, 1.0), (0.1, 0.5), (0.3, 0.03)):
+        verdicts = []
+        for _ in range(200):
+            ref, cur = rng.normal(0.0, 1.0, rows), rng.normal(shift, 1.0, rows)
+            score = method.compute(NumericSummary.from_values(ref), NumericSummary.from_values(cur), 10).score
+            assert score == pytest.approx(wasserstein_distance(ref, cur) / ref.std(), rel=1e-6)
+            verdicts.append(distance_verdict(score, 0.1, None, noise))
+        assert verdicts.count("pass") / len(verdicts) <= most_passed
+        if shift == 0.0:
+            # held to 0.05 / 20: 0.5 false alarms expected in 200 (more than 3 has a chance below 0.2 %)
+            assert verdicts.count("fail") <= 3 and verdicts.count("pass") / len(verdicts) >= unchanged_passed
+
+
+def test_the_missing_rate_rule_by_hand() -> None:
+    """max_missing_change 1 point: 10 % -> 10.4 % passes, 10 % -> 13 % of 500 rows (p = 0.13) is
+    inconclusive, 10 % -> 30 % fails; the p-value is scipy's chi-square on the 2 x 2 table."""
+    from scipy.stats import chi2_contingency
+
+    @dataclass
+    class Counts:
+        missing: int
+        total: int
+
+    assert missing_rate_verdict(Counts(50, 500), Counts(52, 500), 0.01, 0.01) == ("pass", "")
+    verdict, why = missing_rate_verdict(Counts(50, 500), Counts(65, 500), 0.01, 0.01)
+    p = chi2_contingency([[50, 450], [65, 435]], correction=False).pvalue
+    assert verdict == "inconclusive" and f"p = {p:.2g}" in why and "too few" in why and 0.01 < p < 0.5
+    verdict, why = missing_rate_verdict(Counts(50, 500), Counts(150, 500), 0.01, 0.01)
+    assert verdict == "fail" and why.startswith("missing rate 10.0% -> 30.0%")
 
 
 def test_the_noise_line_covers_both_samples() -> None:

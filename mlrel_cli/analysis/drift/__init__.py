@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC, concept_allowed_degradation, concept_drift
-from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, first_onset, judge_column, missing_rate_moved
+from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, first_onset, judge_column
 from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, ColumnPlan, plan_columns, text_like, window_grid_of
 from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
@@ -54,7 +54,6 @@ __all__ = [
     "concept_allowed_degradation",
     "drift",
     "first_onset",
-    "missing_rate_moved",
     "summarise_column",
 ]
 

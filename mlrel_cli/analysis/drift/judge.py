@@ -14,8 +14,9 @@ from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
-from mlrel_cli.stats.drift import METHOD_BY_NAME, adjust_p_values, breaches, null_quantile
+from mlrel_cli.stats.drift import METHOD_BY_NAME, adjust_p_values, null_quantile
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
+from mlrel_cli.stats.verdicts import distance_verdict, missing_rate_verdict, within_noise
 
 TOP_UNSEEN = 5
 
@@ -43,11 +44,13 @@ def judge_column(
         return noise_cache[bucket]
 
     def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
-        """The values' verdict, made a failure when the missing rate moved beyond its noise."""
+        """The values' verdict, made a failure when the missing rate moved beyond its noise (inconclusive within it)."""
         status, score, result, threshold, why = judge_values(cur)
         # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
-        moved = "" if plan.role == "label" else missing_rate_moved(ref_summary, cur, false_alarm_rate, spec.max_missing_change)
-        return (Status.FAIL, score, result, threshold, moved) if moved else (status, score, result, threshold, why)
+        missing, moved = missing_rate_verdict(ref_summary, cur, spec.max_missing_change, false_alarm_rate)
+        if plan.role != "label" and (missing == "fail" or (missing == "inconclusive" and status == Status.PASS)):
+            return Status(missing), score, result, threshold, moved
+        return status, score, result, threshold, why
 
     def judge_values(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
         """status, score, result, threshold, why-inconclusive"""
@@ -64,21 +67,10 @@ def judge_column(
             return Status.PASS, result.score, result, plan.method.fail, ""  # decided after correction
         noise = noise_at(cur.count)
         threshold = noise if plan.fail == "auto" else float(plan.fail)
-        beyond_noise = breaches(plan.method, result.score, noise)
-        if plan.fail != "auto" and noise >= threshold and not (breaches(plan.method, result.score, threshold) and beyond_noise):
-            # too few rows to tell a pass from chance; a score past both the threshold and the noise is still drift
-            return (
-                Status.INCONCLUSIVE,
-                result.score,
-                result,
-                threshold,
-                f"{cur.count:,} rows are too few for {plan.method.name}: unchanged data scores up to {noise:.3g} by chance",
-            )
-        if breaches(plan.method, result.score, threshold):
-            return Status.FAIL, result.score, result, threshold, ""
-        if plan.warn is not None and breaches(plan.method, result.score, plan.warn):
-            return Status.WARN, result.score, result, threshold, ""
-        return Status.PASS, result.score, result, threshold, ""
+        # fail beyond both the threshold and the noise, pass at or below the threshold, inconclusive between
+        verdict = distance_verdict(result.score, threshold, plan.warn, noise)
+        why = within_noise(cur.count, plan.method.name, result.score, threshold, noise) if verdict == "inconclusive" else ""
+        return Status(verdict), result.score, result, threshold, why
 
     status, score, result, threshold, why = judge(cur_summary)
     window_scores = []
@@ -123,17 +115,6 @@ def judge_column(
         onset=onset,
         histogram=_histogram(ref_summary, cur_summary, spec.bins, _onset_summary(window_scores, window_summaries, onset)),
     )
-
-
-def missing_rate_moved(ref: Any, cur: Any, false_alarm_rate: float, max_change: float) -> str:
-    """Why the missing rate (nulls and NaN) drifted, or '' when it did not: a change larger than
-    ``max_change`` and significant at the comparison's false-alarm rate."""
-    from mlrel_cli.stats.drift import missing_rate_test
-
-    change, p = missing_rate_test(ref.missing, ref.total, cur.missing, cur.total)
-    if not (abs(change) > max_change and p < false_alarm_rate):
-        return ""
-    return f"missing rate {ref.missing_rate:.1%} -> {cur.missing_rate:.1%} (p = {p:.2g}): nulls or NaN drifted"
 
 
 def _onset_summary(scores: list[WindowScore], summaries: list[Any], onset: dt.datetime | None) -> Any:
