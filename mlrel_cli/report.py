@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -135,7 +135,7 @@ class Report:
 
 
 def jsonable(value: Any) -> Any:
-    """Turn numpy scalars, NaN, datetimes and tuples into plain JSON values.
+    """Turn numpy scalars, NaN, datetimes, tuples and payload dataclasses into plain JSON values.
 
     NaN and infinities become ``null``: JSON has no spelling for them, and a
     consumer in another language must be able to parse every report.
@@ -158,6 +158,9 @@ def jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, StrEnum):
         return value.value
+    if is_dataclass(value) and not isinstance(value, type):  # a typed payload (mlrel_cli/payloads/)
+        to_json = getattr(value, "to_json", None)
+        return jsonable(to_json() if callable(to_json) else {f.name: getattr(value, f.name) for f in fields(value)})
     # numpy scalars without importing numpy here
     item = getattr(value, "item", None)
     if callable(item):

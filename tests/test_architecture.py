@@ -21,6 +21,7 @@ FORBIDDEN = {
     "stats": {"logs", "policy", "facts", "engine", "analysis", "cli", "render", "registry"},
     "render": {"analysis", "engine", "facts", "stats", "logs", "cli"},
     "report": {"analysis", "engine", "facts", "cli", "render"},
+    "payloads": {"analysis", "engine", "facts", "stats", "logs", "policy", "cli", "render", "registry"},
     "analysis": {"cli"},
     "registry": {"analysis", "engine", "facts", "cli"},
     "policy": {"analysis", "engine", "facts", "cli", "render", "logs"},

@@ -12,14 +12,21 @@ from typing import Any
 import numpy as np
 
 from mlrel_cli.analysis import weak_segments
+from mlrel_cli.analysis.postmortem_causes import ranked
 from mlrel_cli.logs import Log, Roles
+from mlrel_cli.payloads.postmortem import RootCause
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.names import METRIC_BY_NAME
 from mlrel_cli.stats.slices import Binned
 
 # the postmortem metric per row -> the loss searched (a metric where higher is better is turned into 1 - it)
-LOSS_NAMES = {"log_loss": "log_loss", "brier": "squared_error", "accuracy": "error_rate", "mae": "absolute_error",
-              "rmse": "squared_error"}  # fmt: skip
+LOSS_NAMES = {
+    "log_loss": "log_loss",
+    "brier": "squared_error",
+    "accuracy": "error_rate",
+    "mae": "absolute_error",
+    "rmse": "squared_error",
+}
 STRENGTH = 0.35  # a root-cause candidate's weight: above a declared segment's 0.3, below drift or a change
 
 
@@ -56,19 +63,15 @@ def during_onset(
     }
 
 
-def with_causes(causes: list[dict[str, Any]], found: dict[str, Any] | None) -> list[dict[str, Any]]:
+def with_causes(causes: list[RootCause], found: dict[str, Any] | None) -> list[RootCause]:
     """The root-cause candidates with the slices added (``inside`` during, ``outside`` before), ranked again."""
     if not found:
         return causes
     out = list(causes)
     for s in found["slices"][:3]:
-        out.append({
-            "kind": "weak_segment", "strength": STRENGTH,
-            "summary": f"errors concentrated in {s['label']} ({found['metric']} {s['outside']:.3g} before -> "
-                       f"{s['inside']:.3g} during, {s['rows']:,} rows, adjusted p {s['adjusted_p']:.2g})",
-            "evidence": s,
-        })  # fmt: skip
-    out.sort(key=lambda c: -c["strength"])
-    for rank, cause in enumerate(out, start=1):
-        cause["rank"] = rank
-    return out
+        summary = (
+            f"errors concentrated in {s['label']} ({found['metric']} {s['outside']:.3g} before -> "
+            f"{s['inside']:.3g} during, {s['rows']:,} rows, adjusted p {s['adjusted_p']:.2g})"
+        )
+        out.append(RootCause("weak_segment", STRENGTH, summary, s))
+    return ranked(out)

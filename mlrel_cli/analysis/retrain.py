@@ -60,6 +60,19 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def spec_with(policy: Policy, **options: Any) -> Retrain:
+    """The policy's ``retrain:`` with the options given on the command line over it (``None``: not given); a value
+    that does not validate is named by its option (``--target-share``)."""
+    from pydantic import ValidationError
+
+    merged = {**policy.retrain.model_dump(), **{k: v for k, v in options.items() if v is not None}}
+    try:
+        return Retrain.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise MlrelError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+
+
 def _labels_lookup(labels: Log | None, policy: Policy) -> tuple[pa.Array, pa.Array] | None:
     if labels is None:
         return None

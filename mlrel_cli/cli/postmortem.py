@@ -59,9 +59,8 @@ def postmortem(
         from mlrel_cli.cli.registry import resolve_registry
         from mlrel_cli.facts.profile import open_reference
         from mlrel_cli.logs import open_log
-        from mlrel_cli.render import format_for_path, verdict_line
-        from mlrel_cli.render.json import render as render_json
-        from mlrel_cli.render.postmortem import draw_chart
+        from mlrel_cli.render import format_for_path, renderer, verdict_line
+        from mlrel_cli.render.postmortem import draw_chart, metric_line
         from mlrel_cli.render.postmortem import render as render_markdown
 
         fmt_value = fmt.value if fmt is not None else "markdown"
@@ -91,46 +90,19 @@ def postmortem(
         if chart_target is not None and outputs.write_with(chart_target, lambda tmp: draw_chart(report, str(tmp))):
             chart = chart_target.path.name
         out_format = format_for_path(str(output), fmt_value) if output is not None else fmt_value
-        if out_format == "json":
-            text = render_json(report)
-        elif out_format == "openmetrics":
-            from mlrel_cli.render.openmetrics import render as render_metrics
-
-            text = render_metrics(report)
-        elif out_format == "html":
-            from mlrel_cli.render.html import render as render_html
-
-            text = render_html(report)
-        else:
-            text = render_markdown(report, chart)
+        text = render_markdown(report, chart) if out_format == "markdown" else renderer(out_format)(report)
         if target is not None:
             outputs.write_text(target, text)
         if quiet:
             typer.echo(verdict_line(report))
-            raise typer.Exit(report.exit_code)
-        if output is None:
+        elif output is None:
             typer.echo(text, nl=False)
         else:
             typer.echo(verdict_line(report))
-            _metric_line(report, no_color)
+            line = metric_line(report)
+            if line is not None:
+                from rich.console import Console
+
+                Console(highlight=False, no_color=no_color or None).print(line)
             typer.echo(f"wrote {output}" + (f" and {output.with_suffix('.png')}" if chart else ""))
         raise typer.Exit(report.exit_code)
-
-
-def _metric_line(report, no_color: bool) -> None:
-    """The metric per window as a one-line sparkline, onset in red: the shape of the incident at a glance."""
-    from rich.console import Console
-    from rich.text import Text
-
-    from mlrel_cli.render.values import sparkline
-
-    facts = report.sections["postmortem"]
-    values = [p["value"] for p in facts["series"]]
-    if not any(v is not None for v in values):
-        return
-    onset = facts["onset"]
-    statuses = ["fail" if onset is not None and p["start"] >= onset else "pass" for p in facts["series"]]
-    line = sparkline(values, statuses, width=60)
-    colors = {"fail": "red", "pass": "green"}
-    text = Text.assemble(f"{facts['metric']} per window ", *((c, colors.get(s, "")) for c, s in line))
-    Console(highlight=False, no_color=no_color or None).print(text)

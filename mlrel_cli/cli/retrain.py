@@ -55,26 +55,26 @@ def retrain_set(
 ) -> None:
     """Draw a new training set (recent, upsample-weak-segments, season, segment) and record how it was made."""
     with errors_to_exit_codes(debug):
-        from pydantic import ValidationError
-
         from mlrel_cli.analysis.retrain import retrain_set as run
-        from mlrel_cli.errors import MlrelError
+        from mlrel_cli.analysis.retrain import spec_with
         from mlrel_cli.logs import open_log
-        from mlrel_cli.policy import Retrain
 
         loaded = load(policy)
-        updates = {
-            "strategy": strategy.value if strategy else None, "last": last, "rows": rows, "start": start, "end": end,
-            "weekdays": weekdays.split(",") if weekdays else None, "segment_column": segment_column, "values": value,
-            "segments": segments.split(",") if segments else None, "factor": factor, "target_share": target_share,
-            "seed": seed,
-        }  # fmt: skip
-        merged = {**loaded.retrain.model_dump(), **{k: v for k, v in updates.items() if v is not None}}
-        try:
-            spec = Retrain.model_validate(merged)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise MlrelError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+        spec = spec_with(
+            loaded,
+            strategy=strategy.value if strategy else None,
+            last=last,
+            rows=rows,
+            start=start,
+            end=end,
+            weekdays=weekdays.split(",") if weekdays else None,
+            segment_column=segment_column,
+            values=value,
+            segments=segments.split(",") if segments else None,
+            factor=factor,
+            target_share=target_share,
+            seed=seed,
+        )
         report = run(
             open_log(log, "log"), loaded, spec, output,
             labels=open_log(labels, "labels file") if labels is not None else None, force=force,

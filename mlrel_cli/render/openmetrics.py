@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlrel_cli.errors import MlrelError
+from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.report import Check, Report
 
 MAX_SEGMENT_VALUES = 20
@@ -103,8 +104,9 @@ def base_labels(report: Report) -> dict[str, str]:
     if isinstance(policy_files, str):
         policy_files = [policy_files]
     model = report.inputs.get("model")
-    if model is None:
-        model = (report.sections.get("postmortem") or {}).get("incident", {}).get("model")
+    facts = report.sections.get("postmortem")
+    if model is None and isinstance(facts, Postmortem):
+        model = facts.incident.model
     return {
         "model": str(model or ""),
         "command": report.command,
@@ -199,9 +201,9 @@ def _drift(report: Report, gauge: Any, base: dict[str, str]) -> Iterator[Any]:
 
 def _postmortem(report: Report, gauge: Any, base: dict[str, str]) -> Iterator[Any]:
     facts = report.sections.get("postmortem")
-    if not facts:
+    if not isinstance(facts, Postmortem):
         return
-    incident = str((facts.get("incident") or {}).get("id") or "")
+    incident = facts.incident.id
     by_name = {check.name: check for check in report.checks}
     for name, doc in (
         ("time_to_detect", "From the onset to detection."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
 from mlrel_cli.render.html.base import COLORS, STATUS_BY_NAME, badge, e, finite, fmt, num, stamp
 from mlrel_cli.render.html.charts import bar_pairs, fault_timeline, forest, limit_bars, line_chart, mini_bars, window_strip
@@ -233,70 +234,82 @@ def _limit_row(family: str, check: Check) -> dict[str, Any]:
 # ---------------------------------------------------------------- postmortem
 
 
+def _minutes(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds / 60:.0f} min"
+
+
 def postmortem_section(report: Report) -> str:
     facts = report.sections.get("postmortem")
-    if not facts:
+    if not isinstance(facts, Postmortem):
         return ""
-    incident, times, impact = facts["incident"], facts["times"], facts.get("impact") or {}
-    points = [(p["start"], p["value"]) for p in facts["series"]]
-    markers = [
-        (c["time"], f"{c['action']} {c['to']}" + (f" → {c['stage']}" if c.get("stage") else ""), "#616161")
-        for c in facts["changes"]
-    ]
-    if facts.get("onset"):
-        markers.append((facts["onset"], "onset", "#c62828"))
-    markers += [(incident[k], k, "#1565c0") for k in ("detected", "mitigated") if incident.get(k)]
-    chart = line_chart(points, markers=markers, width=1000, height=220, title=f"{facts['metric']} per window")
+    incident, times, impact = facts.incident, facts.times, facts.impact
+    points = [(p.start, p.value) for p in facts.series]
+    markers = [(c.time, f"{c.action} {c.to_version}" + (f" → {c.stage}" if c.stage else ""), "#616161") for c in facts.changes]
+    if facts.onset:
+        markers.append((facts.onset, "onset", "#c62828"))
+    known = (("detected", incident.detected), ("mitigated", incident.mitigated))
+    markers += [(moment, name, "#1565c0") for name, moment in known if moment]
+    chart = line_chart(points, markers=markers, width=1000, height=220, title=f"{facts.metric} per window")
     out = [
-        f"<h2>{e(incident['id'])}: {e(incident['title'])}</h2>",
-        f"<p class='meta'>Severity {e(incident.get('severity'))} · blameless: this document is about systems and "
+        f"<h2>{e(incident.id)}: {e(incident.title)}</h2>",
+        f"<p class='meta'>Severity {e(incident.severity)} · blameless: this document is about systems and "
         "decisions, not people.</p><h2>Impact</h2><ul>",
     ]
-    if impact:
-        out.append(f"<li>Predictions served while degraded: <b>{impact.get('predictions_affected', 0):,}</b> "
-                   f"({e(stamp(impact.get('from')))} to {e(stamp(impact.get('to')))})</li>")  # fmt: skip
-        if impact.get("before") is not None and impact.get("during") is not None:
-            out.append(f"<li>{e(impact.get('metric'))}: {impact['before']:.4g} before, <b>{impact['during']:.4g}</b> during</li>")
+    if impact is not None:
+        out.append(
+            f"<li>Predictions served while degraded: <b>{impact.predictions_affected:,}</b> "
+            f"({e(stamp(impact.start))} to {e(stamp(impact.end))})</li>"
+        )
+        if impact.before is not None and impact.during is not None:
+            out.append(f"<li>{e(impact.metric)}: {impact.before:.4g} before, <b>{impact.during:.4g}</b> during</li>")
     else:
         out.append("<li>Not determined (see below).</li>")
     out.append("</ul>")
-    if facts.get("segments"):
-        out.append("<h3>Segments hit hardest</h3><table><tr><th>segment</th><th>before</th><th>after</th>"
-                   "<th>rows after onset</th></tr>" + "".join(
-                       f"<tr><td>{e(s['segment'])}={e(s['value'])}</td><td class='num'>{s['before']:.4g}</td>"
-                       f"<td class='num'>{s['after']:.4g}</td><td class='num'>{s['rows_after']:,}</td></tr>"
-                       for s in facts["segments"][:5]) + "</table>")  # fmt: skip
+    if facts.segments:
+        rows = "".join(
+            f"<tr><td>{e(s.segment)}={e(s.value)}</td><td class='num'>{s.before:.4g}</td>"
+            f"<td class='num'>{s.after:.4g}</td><td class='num'>{s.rows_after:,}</td></tr>"
+            for s in facts.segments[:5]
+        )
+        head = "<tr><th>segment</th><th>before</th><th>after</th><th>rows after onset</th></tr>"
+        out.append(f"<h3>Segments hit hardest</h3><table>{head}{rows}</table>")
     out.append(f"<div class='chart wide'>{chart}</div>")  # on a phone: scrolls rather than shrinking its labels away
-    out.append("<h2>Timeline (UTC)</h2><div class='scroll'><table><tr><th>time</th><th>source</th><th>event</th></tr>"
-               + "".join(f"<tr><td>{e(stamp(t['time']))}</td><td>{e(t['source'])}</td><td>{e(t['event'])}</td></tr>"
-                         for t in facts["timeline"]) + "</table></div>")  # fmt: skip
-    minutes = lambda s: "unknown" if s is None else f"{s / 60:.0f} min"  # noqa: E731
-    budget = times.get("weekly_error_budget_s")
-    used = f" (<b>{times['error_budget_used']:.0%}</b> used)" if "error_budget_used" in times else ""
+    timeline = "".join(f"<tr><td>{e(stamp(t.time))}</td><td>{e(t.source)}</td><td>{e(t.event)}</td></tr>" for t in facts.timeline)
+    head = "<tr><th>time</th><th>source</th><th>event</th></tr>"
+    out.append(f"<h2>Timeline (UTC)</h2><div class='scroll'><table>{head}{timeline}</table></div>")
+    budget = times.weekly_error_budget_s
+    used = f" (<b>{times.error_budget_used:.0%}</b> used)" if times.error_budget_used is not None else ""
+    reverts = "".join(
+        f"<li>To revert the {e(r.kind)} change of {e(stamp(r.time))} ({e(r.what)}): <code>{e(r.revert)}</code></li>"
+        for r in facts.reverts
+    )
     out.append(
         "<h2>Detection and mitigation</h2><ul>"
-        f"<li>Onset: {e(stamp(times.get('onset')))}</li>"
-        f"<li>Time to detect (onset to detection): <b>{minutes(times.get('time_to_detect_s'))}</b></li>"
-        f"<li>Time to mitigate (detection to mitigation): <b>{minutes(times.get('time_to_mitigate_s'))}</b></li>"
-        + (f"<li>Error budget: {minutes(times.get('impact_s'))} of impact against {budget / 60:.1f} min a week at "
-           f"{times['availability_target']:.2%} availability{used}</li>" if budget else "")
-        + "".join(f"<li>To revert the {e(r['kind'])} change of {e(stamp(r['time']))} ({e(r['what'])}): "
-                  f"<code>{e(r['revert'])}</code></li>" for r in facts.get("reverts", []))
+        f"<li>Onset: {e(stamp(times.onset))}</li>"
+        f"<li>Time to detect (onset to detection): <b>{_minutes(times.time_to_detect_s)}</b></li>"
+        f"<li>Time to mitigate (detection to mitigation): <b>{_minutes(times.time_to_mitigate_s)}</b></li>"
+        + (
+            f"<li>Error budget: {_minutes(times.impact_s)} of impact against {budget / 60:.1f} min a week at "
+            f"{times.availability_target:.2%} availability{used}</li>"
+            if budget
+            else ""
+        )
+        + reverts
         + "</ul>"
-    )  # fmt: skip
-    causes = "".join(f"<li><b>{e(c['kind'])}</b>: {e(c['summary'])}</li>" for c in facts["root_causes"])
+    )
+    causes = "".join(f"<li><b>{e(c.kind)}</b>: {e(c.summary)}</li>" for c in facts.root_causes)
     out.append(f"<h2>Root-cause candidates</h2><ol>{causes or '<li>none found in the evidence mlrel could read</li>'}</ol>")
-    if facts.get("undetermined"):
-        out.append("<h3>Not determined</h3><ul>" + "".join(f"<li>{e(u)}</li>" for u in facts["undetermined"]) + "</ul>")
-    if incident.get("notes"):
-        out.append(f"<h2>Notes from the responders</h2><p style='white-space:pre-wrap'>{e(incident['notes'].strip())}</p>")
+    if facts.undetermined:
+        out.append("<h3>Not determined</h3><ul>" + "".join(f"<li>{e(u)}</li>" for u in facts.undetermined) + "</ul>")
+    if incident.notes:
+        out.append(f"<h2>Notes from the responders</h2><p style='white-space:pre-wrap'>{e(incident.notes.strip())}</p>")
     fill = "<li class='fill'>to fill in</li>"
     out.append(
         f"<h2>What went well</h2><ul>{fill}</ul><h2>What went wrong</h2><ul><li class='fill'>to fill in: describe "
         f"conditions and gaps in the system, not individual mistakes</li></ul><h2>Where we got lucky</h2><ul>{fill}</ul>"
         "<h2>Action items</h2><table><tr><th>action</th><th>kind (detect / mitigate / prevent)</th><th>owner</th>"
         "<th>due</th></tr><tr><td class='fill'>to fill in</td><td></td><td></td><td></td></tr></table>"
-        f"<p>Responders: {e(', '.join(incident.get('responders') or []) or 'to fill in')}</p>"
+        f"<p>Responders: {e(', '.join(incident.responders) or 'to fill in')}</p>"
     )
     return "".join(out)
 

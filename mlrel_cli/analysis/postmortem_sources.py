@@ -1,0 +1,74 @@
+"""What the post-mortem reads from another analysis, in one place: drift's report and its proxy-metric values.
+
+Drift's payload is still ``dict[str, Any]`` and its proxy helpers private; when drift types its payloads (issue 14
+point 4) or moves its helpers, this file is the one to change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlrel_cli.logs import Log
+from mlrel_cli.payloads.postmortem import NewCategory, Unseen
+from mlrel_cli.policy import Policy
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature of drift's ``features`` section, as far as the post-mortem reads it."""
+
+    name: str
+    method: str
+    failed: bool
+    score: float
+    threshold: float
+    onset: dt.datetime | None  # the first window past its threshold, even if the whole log is not
+    window_scores: tuple[tuple[dt.datetime, float | None], ...]
+    unseen: Unseen | None
+
+
+def drifted_features(reference: Log, log: Log, policy: Policy, window: dt.timedelta) -> list[FeatureDrift]:
+    """Drift per feature with the drift command's windows."""
+    from mlrel_cli.analysis.drift import drift
+
+    report = drift(reference, log, policy, window=window)
+    return [_feature(feature) for feature in report.sections["features"]]
+
+
+def _feature(feature: dict[str, Any]) -> FeatureDrift:
+    return FeatureDrift(
+        name=feature["name"],
+        method=feature["method"],
+        failed=feature["status"] == "fail",
+        score=feature["score"],
+        threshold=feature["threshold"],
+        onset=feature["onset"],
+        window_scores=tuple((w["start"], w["score"]) for w in feature["windows"]),
+        unseen=_unseen(feature.get("unseen")),
+    )
+
+
+def _unseen(found: dict[str, Any] | None) -> Unseen | None:
+    if found is None:
+        return None
+    top = tuple(NewCategory(t["value"], t["count"]) for t in found["top"])
+    return Unseen(categories=found["categories"], rows=found["rows"], fraction=found["fraction"], top=top)
+
+
+def query_codes(log: Log, policy: Policy) -> np.ndarray | None:
+    """The rows' query ids as codes, for the proxy metrics kept per query."""
+    from mlrel_cli.analysis.drift import _query_codes
+
+    return _query_codes(log, policy)
+
+
+def proxy_value(log: Log, policy: Policy, name: str, rows: np.ndarray, query: np.ndarray | None) -> float:
+    """The proxy metric ``name`` over the given rows of the log."""
+    from mlrel_cli.analysis.drift import _proxy_values
+
+    value: float = _proxy_values(log, policy, name, rows, query)[0]
+    return value
