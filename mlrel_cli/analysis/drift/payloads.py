@@ -85,6 +85,18 @@ class FeatureDrift:
 
 
 @dataclass(frozen=True)
+class ConceptWindow:
+    """The performance metric on one window's labelled rows, and how much worse than the reference it is."""
+
+    start: dt.datetime
+    end: dt.datetime
+    rows: int
+    value: float | None
+    degradation: float | None
+    status: Status
+
+
+@dataclass(frozen=True)
 class ConceptDrift:
     metric: str
     reference: float
@@ -96,3 +108,48 @@ class ConceptDrift:
     message: str
     rows_reference: int
     rows_current: int
+    windows: tuple[ConceptWindow, ...] = ()
+    onset: dt.datetime | None = None
+    whole_log_degradation: float | None = None  # set when ``degradation`` is the breaching window's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "reference": self.reference,
+            "current": self.current,
+            "degradation": self.degradation,
+            "standard_error": self.standard_error,
+            "threshold": self.threshold,
+            "status": self.status.value,
+            "whole_log_degradation": self._whole_log_degradation,
+            "onset": self.onset,
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "rows": w.rows,
+                    "value": w.value,
+                    "degradation": w.degradation,
+                    "status": w.status.value,
+                }
+                for w in self.windows
+            ],
+        }
+
+    def check_details(self) -> dict[str, Any]:
+        """The concept check's evidence; ``window_scores`` (degradations) and ``window_status`` draw its sparkline."""
+        return {
+            "reference": self.reference,
+            "current": self.current,
+            "standard_error": self.standard_error,
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+            "whole_log_degradation": self._whole_log_degradation,
+            "onset": self.onset,
+            "window_scores": [w.degradation for w in self.windows],
+            "window_status": [w.status.value for w in self.windows],
+        }
+
+    @property
+    def _whole_log_degradation(self) -> float:
+        return self.whole_log_degradation if self.whole_log_degradation is not None else self.degradation

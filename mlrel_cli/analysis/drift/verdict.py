@@ -98,13 +98,7 @@ def drift_report(
                 value=concept.degradation,
                 threshold=concept.threshold,
                 message=concept.message,
-                details={
-                    "reference": concept.reference,
-                    "current": concept.current,
-                    "standard_error": concept.standard_error,
-                    "rows_reference": concept.rows_reference,
-                    "rows_current": concept.rows_current,
-                },
+                details=concept.check_details(),
                 source=policy.source_of(
                     "drift.concept_max_degradation"
                     if spec.concept_max_degradation is not None
@@ -144,17 +138,7 @@ def drift_report(
         sections={
             "features": [r.to_dict() for r in ranked],
             "outputs": [r.to_dict() for r in outputs],
-            "concept": None
-            if concept is None
-            else {
-                "metric": concept.metric,
-                "reference": concept.reference,
-                "current": concept.current,
-                "degradation": concept.degradation,
-                "standard_error": concept.standard_error,
-                "threshold": concept.threshold,
-                "status": concept.status.value,
-            },
+            "concept": None if concept is None else concept.to_dict(),
         },
     )
 

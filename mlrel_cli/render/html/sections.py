@@ -60,8 +60,9 @@ def _check_for(report: Report, feature: dict[str, Any]) -> Check | None:
 
 def drift_section(report: Report) -> str:
     features = report.sections.get("features", []) + report.sections.get("outputs", [])
+    concept = _concept_card(report)
     if not features:
-        return ""
+        return concept
     rows, cards, folded, statuses = [], [], [], []
     for f in features:
         check = _check_for(report, f)
@@ -102,7 +103,24 @@ def drift_section(report: Report) -> str:
     )  # fmt: skip
     drifted = "<h2>Drifted features</h2><div class='grid'>" + "".join(cards) + "</div>" if cards else ""
     others = "<h2>Every other distribution</h2><div class='grid'>" + "".join(folded) + "</div>" if folded else ""
-    return drifted + table + others
+    return drifted + table + others + concept
+
+
+def _concept_card(report: Report) -> str:
+    """The performance metric per window (concept drift with --window): its degradation against the allowed one."""
+    concept = report.sections.get("concept") or {}
+    windows = concept.get("windows") or []
+    if not windows:
+        return ""
+    check = next((c for c in report.checks if c.name == f"concept:{concept['metric']}"), None)
+    status = check.status if check else STATUS_BY_NAME.get(concept["status"], Status.PASS)
+    markers = [(concept["onset"], "onset", "#c62828")] if concept.get("onset") else []
+    chart = line_chart([(w["start"], w["degradation"]) for w in windows], threshold=num(concept.get("threshold")),
+                       markers=markers, title=f"{concept['metric']} degradation per window (dashed: allowed)")  # fmt: skip
+    return (
+        f"<h2>Performance per window</h2><div class='card'><b>{e(concept['metric'])}</b> {badge(status)}"
+        f"<div class='meta'>{e(check.message if check else '')}</div><div class='chart'>{chart}</div></div>"
+    )
 
 
 def _drift_card(f: dict[str, Any], status: Status, check: Check | None) -> str:
