@@ -158,6 +158,9 @@ def jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, StrEnum):
         return value.value
+    to_dict = getattr(value, "to_dict", None)  # a typed payload (drift's FeatureDrift, ...): its documented shape
+    if callable(to_dict):
+        return jsonable(to_dict())
     # numpy scalars without importing numpy here
     item = getattr(value, "item", None)
     if callable(item):

@@ -355,16 +355,16 @@ def _drift_at_onset(reference: Log, log: Log, policy: Policy, onset: dt.datetime
 
     report = drift(reference, log, policy, window=dt.timedelta(microseconds=width_us))
     found = []
-    for feature in report.sections["features"]:
-        feature_onset = feature["onset"]  # the first window past its threshold, even if the whole log is not
-        if feature["status"] != "fail" and feature_onset is None:
+    for feature in report.sections["features"]:  # drift's FeatureDrift
+        feature_onset = feature.onset  # the first window past its threshold, even if the whole log is not
+        if feature.status != Status.FAIL and feature_onset is None:
             continue
         gap = abs((feature_onset - onset).total_seconds()) if feature_onset else None
         found.append({
-            "feature": feature["name"], "method": feature["method"],
-            "score": max((w["score"] or 0.0 for w in feature["windows"] if w["start"] == feature_onset),
-                         default=feature["score"]),
-            "threshold": feature["threshold"], "onset": feature_onset, "unseen": feature.get("unseen"),
+            "feature": feature.name, "method": feature.method,
+            "score": max((w.score or 0.0 for w in feature.windows if w.start == feature_onset),
+                         default=feature.score),
+            "threshold": feature.threshold, "onset": feature_onset, "unseen": feature.unseen,
             "at_onset": gap is not None and gap <= width_us / 1e6,
         })  # fmt: skip
     return found

@@ -30,7 +30,9 @@ def judge_column(
     policy: Policy,
     false_alarm_rate: float = 0.01,
 ) -> FeatureDrift:
-    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O."""
+    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O.
+    Long on purpose: the noise line and the per-summary rules (``noise_at``, ``judge_values``) are closures over
+    the column's plan and reference, kept together as the rule reads."""
     spec = policy.drift
     quantile = 1.0 - false_alarm_rate
     noise_cache: dict[int, float] = {}

@@ -18,6 +18,16 @@ class WindowScore:
     threshold: float | None
     status: Status
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "rows": self.rows,
+            "score": self.score,
+            "threshold": self.threshold,
+            "status": self.status.value,
+        }
+
 
 @dataclass(frozen=True)
 class FeatureDrift:
@@ -45,6 +55,11 @@ class FeatureDrift:
     histogram: dict[str, list[Any]] | None = None
     whole_log_score: float | None = None  # set when ``score`` is the breaching window's
 
+    @property
+    def whole_log(self) -> float | None:
+        """The whole log's score (``score`` is the breaching window's when windows breach)."""
+        return self.whole_log_score if self.whole_log_score is not None else self.score
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -52,7 +67,7 @@ class FeatureDrift:
             "kind": self.kind,
             "method": self.method,
             "score": self.score,
-            "whole_log_score": self.whole_log_score if self.whole_log_score is not None else self.score,
+            "whole_log_score": self.whole_log,
             "threshold": self.threshold,
             "warn_threshold": self.warn,
             "status": self.status.value,
@@ -70,17 +85,7 @@ class FeatureDrift:
             "threshold_source": self.source,
             "message": self.message,
             "histogram": self.histogram,
-            "windows": [
-                {
-                    "start": w.start,
-                    "end": w.end,
-                    "rows": w.rows,
-                    "score": w.score,
-                    "threshold": w.threshold,
-                    "status": w.status.value,
-                }
-                for w in self.windows
-            ],
+            "windows": [w.to_dict() for w in self.windows],
         }
 
 
