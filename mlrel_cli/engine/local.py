@@ -33,8 +33,8 @@ class LocalEngine:
             from mlrel_cli.stats.summaries import capped
 
             table = log.read(list(dict.fromkeys(columns)))
-            built = build(table, seed=common.seed_of((log.path, 0))) if seeded else build(table)
-            return {key: capped(value) for key, value in built.items()}
+            whole = build(table, seed=common.seed_of((log.path, 0))) if seeded else build(table)
+            return {key: capped(value) for key, value in whole.items()}
         partitions = {name: log.schema.field(name).type for name in log.partition_columns}
         built = [common.run_on_row_group(part, columns, build, seeded, partitions) for part in common.row_groups(log)]
         return common.merge_in_tree(built)
