@@ -158,6 +158,9 @@ def jsonable(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, StrEnum):
         return value.value
+    to_dict = getattr(value, "to_dict", None)  # a typed payload (drift's FeatureDrift, ...): its documented shape
+    if callable(to_dict):
+        return jsonable(to_dict())
     if is_dataclass(value) and not isinstance(value, type):  # a typed payload (mlrel_cli/payloads/)
         to_json = getattr(value, "to_json", None)
         return jsonable(to_json() if callable(to_json) else {f.name: getattr(value, f.name) for f in fields(value)})

@@ -570,8 +570,8 @@ def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy, n_windows: int
     first = timestamps_keeping_rows(table.column(plan.roles.timestamp), "drill copy")
     origin = int(first[first >= 0].min())
     offset = (plan.injected_us - (origin - origin % plan.width_us)) // plan.width_us  # <= 0 when the first windows are empty
-    critical = {f["name"] for f in report.sections.get("features", []) if f.get("critical")}
-    features = {f["name"] for f in report.sections.get("features", [])}
+    critical = {f.name for f in report.sections.get("features", []) if f.critical}  # drift's FeatureDrift
+    features = {f.name for f in report.sections.get("features", [])}
     judged = [0] * n_windows
     drifted = [0] * n_windows
     for check in report.checks:

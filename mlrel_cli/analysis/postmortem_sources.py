@@ -39,16 +39,17 @@ def drifted_features(reference: Log, log: Log, policy: Policy, window: dt.timede
     return [_feature(feature) for feature in report.sections["features"]]
 
 
-def _feature(feature: dict[str, Any]) -> FeatureDrift:
+def _feature(feature: Any) -> FeatureDrift:
+    """The post-mortem's view of drift's typed per-feature result (analysis/drift/payloads.FeatureDrift)."""
     return FeatureDrift(
-        name=feature["name"],
-        method=feature["method"],
-        failed=feature["status"] == "fail",
-        score=feature["score"],
-        threshold=feature["threshold"],
-        onset=feature["onset"],
-        window_scores=tuple((w["start"], w["score"]) for w in feature["windows"]),
-        unseen=_unseen(feature.get("unseen")),
+        name=feature.name,
+        method=feature.method,
+        failed=feature.status == "fail",
+        score=feature.score,
+        threshold=feature.threshold,
+        onset=feature.onset,
+        window_scores=tuple((w.start, w.score) for w in feature.windows),
+        unseen=_unseen(feature.unseen),
     )
 
 

@@ -29,6 +29,12 @@ class LocalEngine:
     name: str = "local"
 
     def reduce(self, log: Log, columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False) -> dict[str, Any]:
+        if not log.files:  # a log held in memory (a drill's copy): one row group, read as the analyses read it
+            from mlrel_cli.stats.summaries import capped
+
+            table = log.read(list(dict.fromkeys(columns)))
+            whole = build(table, seed=common.seed_of((log.path, 0))) if seeded else build(table)
+            return {key: capped(value) for key, value in whole.items()}
         partitions = {name: log.schema.field(name).type for name in log.partition_columns}
         built = [common.run_on_row_group(part, columns, build, seeded, partitions) for part in common.row_groups(log)]
         return common.merge_in_tree(built)

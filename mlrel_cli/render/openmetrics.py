@@ -187,15 +187,15 @@ def _drift(report: Report, gauge: Any, base: dict[str, str]) -> Iterator[Any]:
     onset = gauge(
         "mlrel_drift_onset_timestamp_seconds", "Start of the first drifted window (Unix time).", ("feature",), "seconds"
     )
-    for row in rows:
-        labels = [*base.values(), str(row.get("name")), str(row.get("method"))]
-        for family, key in ((score, "score"), (noise, "noise")):
-            number = _number(row.get(key))
+    for row in rows:  # drift's FeatureDrift
+        labels = [*base.values(), str(row.name), str(row.method)]
+        for family, value in ((score, row.score), (noise, row.noise)):
+            number = _number(value)
             if number is not None:
                 family.add_metric(labels, number)
-        started = _unix(row.get("onset"))
+        started = _unix(row.onset)
         if started is not None:
-            onset.add_metric([*base.values(), str(row.get("name"))], started)
+            onset.add_metric([*base.values(), str(row.name)], started)
     yield from (score, noise, onset)
 
 

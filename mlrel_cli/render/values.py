@@ -102,6 +102,6 @@ def sparkline(
         elif is_test:
             out.append((BLOCKS[top if status == "fail" else 1], status))
         else:
-            level = 0 if scale <= 0 else min(top, int(value / scale * top))
+            level = 0 if scale <= 0 else max(0, min(top, int(value / scale * top)))  # below 0: better than the reference
             out.append((BLOCKS[level], status))
     return out

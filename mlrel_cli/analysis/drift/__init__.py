@@ -31,11 +31,13 @@ from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, Colum
 from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
 from mlrel_cli.analysis.drift.sources import reference_facts
 from mlrel_cli.analysis.drift.verdict import drift_report
+from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.distributions import summarise_column
 from mlrel_cli.facts.profile import ProfileLog
 from mlrel_cli.facts.proxy import proxy_values as _proxy_values
 from mlrel_cli.facts.proxy import query_codes as _query_codes
+from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log, join_labels, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
@@ -72,7 +74,6 @@ def drift(
     scheduler: str | None = None,
 ) -> Report:
     from mlrel_cli.engine import check_engine, open_engine
-    from mlrel_cli.stats.drift import comparison_false_alarm_rate
 
     progress = progress or (lambda _step: None)
     spec = policy.drift
@@ -107,31 +108,7 @@ def drift(
             current = _with_labels(current, policy.columns.label, join_labels(current, cur_roles, labels, policy).labels)
             label = policy.columns.label
 
-        rate = comparison_false_alarm_rate(
-            spec.run_false_alarm_rate, spec.false_alarm_rate, sum(not plan.method.is_test for plan in plans)
-        )
-        kinds = {plan.reference_column: plan.kind for plan in plans}
-        ref_summary = ref_facts.summaries(kinds)
-        cur_summaries = facts_engine.column_summaries(current, {p.current_column: p.kind for p in plans}, grid)
-
-        def run(plan: ColumnPlan) -> FeatureDrift | str:
-            """The column judged, or why it is not compared (an id, or too many categories to count)."""
-            ref = ref_summary(plan.reference_column)
-            if isinstance(ref, TooManyCategories):
-                return TOO_MANY
-            if text_like(plan, policy, partial(ref_facts.distinct_and_present, plan.reference_column, ref)):
-                return TEXT_LIKE
-            cur, windows = cur_summaries(plan.current_column)
-            if isinstance(cur, TooManyCategories):
-                return TOO_MANY
-            result = judge_column(plan, ref, cur, windows, grid, policy, rate)
-            progress(plan.name)
-            return result
-
-        # two columns in flight per core: enough to overlap reading with sorting, and memory stays ~ 4 columns
-        workers = max(1, min(2, os.cpu_count() or 1))
-        with ThreadPoolExecutor(workers) as pool:
-            outcomes = list(pool.map(run, plans))
+        outcomes = _compare_columns(facts_engine, ref_facts, current, plans, grid, policy, progress)
         concept, task = None, policy.task
         if spec.concept:
             concept, task = concept_drift(facts_engine, ref_facts, current, ref_roles, cur_roles, label, policy, grid)
@@ -145,6 +122,40 @@ def drift(
     report = drift_report(results, not_compared, concept, policy, reference, current, window, task)
     report = replace(report, inputs={**report.inputs, "engine": engine})
     return with_proxies(report, proxies) if proxies else report
+
+
+def _compare_columns(
+    engine: Engine, ref_facts: Any, current: Log, plans: list[ColumnPlan], grid: WindowGrid | None, policy: Policy,
+    progress: Progress,
+) -> list[FeatureDrift | str]:  # fmt: skip
+    """Each planned column judged, or why it is not compared (an id, or too many categories to count); locally
+    each column is read and summarised when its turn comes, two at a time."""
+    from mlrel_cli.stats.drift import comparison_false_alarm_rate
+
+    spec = policy.drift
+    rate = comparison_false_alarm_rate(
+        spec.run_false_alarm_rate, spec.false_alarm_rate, sum(not plan.method.is_test for plan in plans)
+    )
+    ref_summary = ref_facts.summaries({plan.reference_column: plan.kind for plan in plans})
+    cur_summaries = engine.column_summaries(current, {plan.current_column: plan.kind for plan in plans}, grid)
+
+    def run(plan: ColumnPlan) -> FeatureDrift | str:
+        ref = ref_summary(plan.reference_column)
+        if isinstance(ref, TooManyCategories):
+            return TOO_MANY
+        if text_like(plan, policy, partial(ref_facts.distinct_and_present, plan.reference_column, ref)):
+            return TEXT_LIKE
+        cur, windows = cur_summaries(plan.current_column)
+        if isinstance(cur, TooManyCategories):
+            return TOO_MANY
+        result = judge_column(plan, ref, cur, windows, grid, policy, rate)
+        progress(plan.name)
+        return result
+
+    # two columns in flight per core: enough to overlap reading with sorting, and memory stays ~ 4 columns
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, plans))
 
 
 def _in_column_order(reasons: dict[str, str], columns: list[str]) -> dict[str, str]:

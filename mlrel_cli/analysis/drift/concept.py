@@ -3,14 +3,18 @@ its allowed degradation and its noise."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import ConceptDrift
+from mlrel_cli.analysis.drift.judge import first_onset, from_us
+from mlrel_cli.analysis.drift.payloads import ConceptDrift, ConceptWindow
+from mlrel_cli.analysis.drift.proxies import beyond_bounds
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.concept import MetricRows, labelled_rows
@@ -51,16 +55,69 @@ def concept_drift(
     columns = [cur_roles.prediction, label] + ([grid.column] if grid is not None else [])
     prepare = partial(labelled_rows, prediction=cur_roles.prediction, label=label, task=task,
                       positive_label=policy.validate_.performance.positive_label, grid=grid)  # fmt: skip
-    cur_rows, _windows = engine.labelled_metric(current, columns, prepare, task, metric, threshold, grid)
+    cur_rows, per_window = engine.labelled_metric(current, columns, prepare, task, metric, threshold, grid)
 
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
         return metric_value(task, metric, truth, predicted, threshold)
 
-    def se(rows: MetricRows) -> float:
-        return bootstrap_se(value, (rows.truth, rows.predicted), population=rows.population)
+    errors: dict[int, float] = {}  # the reference's is asked for by every window that breaches
 
-    return _judge_concept(metric, ref_rows.value, cur_rows.value, lambda: float(np.hypot(se(ref_rows), se(cur_rows))),
-                          ref_rows.rows, cur_rows.rows, policy), task  # fmt: skip
+    def se(rows: MetricRows) -> float:
+        if id(rows) not in errors:
+            errors[id(rows)] = bootstrap_se(value, (rows.truth, rows.predicted), population=rows.population)
+        return errors[id(rows)]
+
+    whole = _judge_concept(metric, ref_rows.value, cur_rows.value, lambda: float(np.hypot(se(ref_rows), se(cur_rows))),
+                           ref_rows.rows, cur_rows.rows, policy)  # fmt: skip
+    if grid is None:
+        return whole, task
+    windows = _judge_windows(whole, ref_rows, per_window, grid, lambda rows: float(np.hypot(se(ref_rows), se(rows))), policy)
+    return _with_onset(replace(whole, windows=windows, onset=first_onset(windows, policy.drift.onset_windows))), task
+
+
+def _judge_windows(
+    whole: ConceptDrift, ref: MetricRows, per_window: list[MetricRows], grid: WindowGrid,
+    standard_error: Callable[[MetricRows], float], policy: Policy,
+) -> tuple[ConceptWindow, ...]:  # fmt: skip
+    """Each window's metric against the reference's, by the proxy metrics' rule: worse than the allowed
+    degradation by more than z standard errors (the window's and the reference's) fails, worse within that noise
+    warns; a window with fewer labelled rows than the whole log needs is inconclusive."""
+    higher = METRIC_BY_NAME[whole.metric].higher_is_better
+    low, high = (ref.value - whole.threshold, None) if higher else (None, ref.value + whole.threshold)
+    z = float(NormalDist().inv_cdf(policy.drift.confidence))
+    min_rows = policy.validate_.performance.min_rows
+    out = []
+    for start_us, rows in zip(grid.starts_us, per_window, strict=True):
+        start = from_us(int(start_us))
+        judged = ref.rows >= min_rows and rows.rows >= min_rows and np.isfinite(ref.value) and np.isfinite(rows.value)
+        status = Status.INCONCLUSIVE
+        if judged:
+            status = beyond_bounds(rows.value, float("nan"), low, high, z)  # within the bounds: no noise needed
+            if status != Status.PASS:
+                status = beyond_bounds(rows.value, standard_error(rows), low, high, z)
+        degradation = (ref.value - rows.value) if higher else (rows.value - ref.value)
+        out.append(ConceptWindow(start, start + dt.timedelta(microseconds=grid.width_us), rows.rows,
+                                 float(rows.value) if judged else None, float(degradation) if judged else None,
+                                 status))  # fmt: skip
+    return tuple(out)
+
+
+def _with_onset(concept: ConceptDrift) -> ConceptDrift:
+    """One story, as for a feature: windows that breach in a row (the onset) fail the metric, and the breaching
+    value (the worst failing window's degradation) is its degradation, the whole log's kept beside it."""
+    failing = [w.degradation for w in concept.windows if w.status == Status.FAIL and w.degradation is not None]
+    if concept.onset is None or not failing:
+        return concept
+    since = f"{concept.onset:%Y-%m-%d %H:%M}"
+    if concept.status == Status.FAIL:
+        return replace(concept, message=f"{concept.message}, since {since}")
+    worst = max(failing)
+    message = (
+        f"{concept.metric} worse since {since}: by up to {worst:.3g} per window "
+        f"(allowed {concept.threshold:.3g}; whole log {concept.reference:.4g} -> {concept.current:.4g})"
+    )
+    return replace(concept, status=Status.FAIL, degradation=worst, whole_log_degradation=concept.degradation,
+                   message=message)  # fmt: skip
 
 
 def _judge_concept(

@@ -4,12 +4,13 @@ across features. Pure: summaries in, FeatureDrift out; no log, no engine."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
+from mlrel_cli.analysis.drift.payloads import ConceptWindow, FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.policy import Policy
@@ -30,7 +31,9 @@ def judge_column(
     policy: Policy,
     false_alarm_rate: float = 0.01,
 ) -> FeatureDrift:
-    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O."""
+    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O.
+    Long on purpose: the noise line and the per-summary rules (``noise_at``, ``judge_values``) are closures over
+    the column's plan and reference, kept together as the rule reads."""
     spec = policy.drift
     quantile = 1.0 - false_alarm_rate
     noise_cache: dict[int, float] = {}
@@ -155,7 +158,7 @@ def _histogram(ref: Any, cur: Any, bins: int, onset: Any = None) -> dict[str, li
     return out
 
 
-def first_onset(windows: list[WindowScore] | tuple[WindowScore, ...], persistence: int) -> dt.datetime | None:
+def first_onset(windows: Sequence[WindowScore | ConceptWindow], persistence: int) -> dt.datetime | None:
     """The start of the first run of ``persistence`` consecutive windows past the fail threshold.
 
     With a hundred windows a day, one window in a hundred crosses by chance;

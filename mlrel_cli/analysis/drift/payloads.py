@@ -18,6 +18,16 @@ class WindowScore:
     threshold: float | None
     status: Status
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "rows": self.rows,
+            "score": self.score,
+            "threshold": self.threshold,
+            "status": self.status.value,
+        }
+
 
 @dataclass(frozen=True)
 class FeatureDrift:
@@ -45,6 +55,11 @@ class FeatureDrift:
     histogram: dict[str, list[Any]] | None = None
     whole_log_score: float | None = None  # set when ``score`` is the breaching window's
 
+    @property
+    def whole_log(self) -> float | None:
+        """The whole log's score (``score`` is the breaching window's when windows breach)."""
+        return self.whole_log_score if self.whole_log_score is not None else self.score
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -52,7 +67,7 @@ class FeatureDrift:
             "kind": self.kind,
             "method": self.method,
             "score": self.score,
-            "whole_log_score": self.whole_log_score if self.whole_log_score is not None else self.score,
+            "whole_log_score": self.whole_log,
             "threshold": self.threshold,
             "warn_threshold": self.warn,
             "status": self.status.value,
@@ -70,18 +85,20 @@ class FeatureDrift:
             "threshold_source": self.source,
             "message": self.message,
             "histogram": self.histogram,
-            "windows": [
-                {
-                    "start": w.start,
-                    "end": w.end,
-                    "rows": w.rows,
-                    "score": w.score,
-                    "threshold": w.threshold,
-                    "status": w.status.value,
-                }
-                for w in self.windows
-            ],
+            "windows": [w.to_dict() for w in self.windows],
         }
+
+
+@dataclass(frozen=True)
+class ConceptWindow:
+    """The performance metric on one window's labelled rows, and how much worse than the reference it is."""
+
+    start: dt.datetime
+    end: dt.datetime
+    rows: int
+    value: float | None
+    degradation: float | None
+    status: Status
 
 
 @dataclass(frozen=True)
@@ -96,3 +113,48 @@ class ConceptDrift:
     message: str
     rows_reference: int
     rows_current: int
+    windows: tuple[ConceptWindow, ...] = ()
+    onset: dt.datetime | None = None
+    whole_log_degradation: float | None = None  # set when ``degradation`` is the breaching window's
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "reference": self.reference,
+            "current": self.current,
+            "degradation": self.degradation,
+            "standard_error": self.standard_error,
+            "threshold": self.threshold,
+            "status": self.status.value,
+            "whole_log_degradation": self._whole_log_degradation,
+            "onset": self.onset,
+            "windows": [
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "rows": w.rows,
+                    "value": w.value,
+                    "degradation": w.degradation,
+                    "status": w.status.value,
+                }
+                for w in self.windows
+            ],
+        }
+
+    def check_details(self) -> dict[str, Any]:
+        """The concept check's evidence; ``window_scores`` (degradations) and ``window_status`` draw its sparkline."""
+        return {
+            "reference": self.reference,
+            "current": self.current,
+            "standard_error": self.standard_error,
+            "rows_reference": self.rows_reference,
+            "rows_current": self.rows_current,
+            "whole_log_degradation": self._whole_log_degradation,
+            "onset": self.onset,
+            "window_scores": [w.degradation for w in self.windows],
+            "window_status": [w.status.value for w in self.windows],
+        }
+
+    @property
+    def _whole_log_degradation(self) -> float:
+        return self.whole_log_degradation if self.whole_log_degradation is not None else self.degradation

@@ -37,34 +37,7 @@ def drift_report(
     critical_drifted = [r for r in results if r.critical and (r.status == Status.FAIL or r.onset is not None)]
     critical_unjudged = [r for r in results if r.critical and r.status == Status.INCONCLUSIVE]
 
-    checks: list[Check] = []
-    for r in ranked + outputs:
-        gate = Status.FAIL if r.onset is not None and r.status in (Status.PASS, Status.WARN) else r.status
-        if gate == Status.FAIL and not r.critical:
-            gate = Status.WARN  # drifted, but only critical features and the share decide the run
-        label = r.name if r.role == "feature" or r.name == r.role else f"{r.role}:{r.name}"
-        checks.append(
-            Check(
-                name=f"drift:{label}",
-                status=gate,
-                value=r.score,
-                threshold=r.threshold,
-                message=r.message + (" [critical]" if r.critical else ""),
-                details={
-                    "method": r.method,
-                    "drift_status": r.status.value,
-                    "onset": r.onset,
-                    "whole_log_score": r.whole_log_score if r.whole_log_score is not None else r.score,
-                    "noise": r.noise,
-                    "missing_change": r.missing_current - r.missing_reference,
-                    "unseen": r.unseen,
-                    "window_scores": [w.score for w in r.windows],
-                    "window_status": [w.status.value for w in r.windows],
-                    "is_test": METHOD_BY_NAME[r.method].is_test,
-                },
-                source=r.source,
-            )
-        )
+    checks = [_column_check(r) for r in ranked + outputs]
     gone = [name for name, why in not_compared.items() if why == MISSING_FROM_CURRENT]
     if gone:
         checks.append(
@@ -91,27 +64,7 @@ def drift_report(
         )
     )
     if concept is not None:
-        checks.append(
-            Check(
-                name=f"concept:{concept.metric}",
-                status=concept.status,
-                value=concept.degradation,
-                threshold=concept.threshold,
-                message=concept.message,
-                details={
-                    "reference": concept.reference,
-                    "current": concept.current,
-                    "standard_error": concept.standard_error,
-                    "rows_reference": concept.rows_reference,
-                    "rows_current": concept.rows_current,
-                },
-                source=policy.source_of(
-                    "drift.concept_max_degradation"
-                    if spec.concept_max_degradation is not None
-                    else "drift.concept_max_relative_degradation"
-                ),
-            )
-        )
+        checks.append(_concept_check(concept, policy))
 
     if critical_drifted or gone or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
         status = Status.FAIL
@@ -142,20 +95,55 @@ def drift_report(
         checks=tuple(checks),
         inputs=inputs,
         sections={
-            "features": [r.to_dict() for r in ranked],
-            "outputs": [r.to_dict() for r in outputs],
-            "concept": None
-            if concept is None
-            else {
-                "metric": concept.metric,
-                "reference": concept.reference,
-                "current": concept.current,
-                "degradation": concept.degradation,
-                "standard_error": concept.standard_error,
-                "threshold": concept.threshold,
-                "status": concept.status.value,
-            },
+            "features": ranked,
+            "outputs": outputs,
+            "concept": concept,
         },
+    )
+
+
+def _column_check(r: FeatureDrift) -> Check:
+    """A column's check: a drifted feature that is not critical warns (only critical ones and the share gate)."""
+    gate = Status.FAIL if r.onset is not None and r.status in (Status.PASS, Status.WARN) else r.status
+    if gate == Status.FAIL and not r.critical:
+        gate = Status.WARN  # drifted, but only critical features and the share decide the run
+    label = r.name if r.role == "feature" or r.name == r.role else f"{r.role}:{r.name}"
+    return Check(
+        name=f"drift:{label}",
+        status=gate,
+        value=r.score,
+        threshold=r.threshold,
+        message=r.message + (" [critical]" if r.critical else ""),
+        details={
+            "method": r.method,
+            "drift_status": r.status.value,
+            "onset": r.onset,
+            "whole_log_score": r.whole_log,
+            "noise": r.noise,
+            "missing_change": r.missing_current - r.missing_reference,
+            "unseen": r.unseen,
+            "window_scores": [w.score for w in r.windows],
+            "window_status": [w.status.value for w in r.windows],
+            "is_test": METHOD_BY_NAME[r.method].is_test,
+        },
+        source=r.source,
+    )
+
+
+def _concept_check(concept: ConceptDrift, policy: Policy) -> Check:
+    spec = policy.drift
+    return Check(
+        name=f"concept:{concept.metric}",
+        status=concept.status,
+        value=concept.degradation,
+        threshold=concept.threshold,
+        message=concept.message,
+        details=concept.check_details(),
+        source=policy.source_of(
+            "drift.concept_max_degradation"
+            if spec.concept_max_degradation is not None
+            else "drift.concept_max_relative_degradation"
+        ),
     )
 
 

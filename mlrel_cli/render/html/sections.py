@@ -6,7 +6,7 @@ from typing import Any
 
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
-from mlrel_cli.render.html.base import COLORS, STATUS_BY_NAME, badge, e, finite, fmt, num, stamp
+from mlrel_cli.render.html.base import COLORS, badge, e, finite, fmt, num, stamp
 from mlrel_cli.render.html.charts import bar_pairs, fault_timeline, forest, limit_bars, line_chart, mini_bars, window_strip
 from mlrel_cli.render.values import fmt_value, top_offenders
 from mlrel_cli.report import Check, Report, Status
@@ -51,42 +51,43 @@ def _filter(table_id: str, statuses: Any) -> str:
 # ---------------------------------------------------------------- drift
 
 
-def _check_for(report: Report, feature: dict[str, Any]) -> Check | None:
+def _check_for(report: Report, feature: Any) -> Check | None:
     """The feature's check: its status is the one every format shows (an output's drift may be only a warning)."""
-    role = feature.get("role")
-    names = [f"drift:{feature['name']}"] if role == "feature" else [f"drift:{role}:{feature['name']}", f"drift:{role}"]
+    role = feature.role
+    names = [f"drift:{feature.name}"] if role == "feature" else [f"drift:{role}:{feature.name}", f"drift:{role}"]
     by_name = {c.name: c for c in report.checks}
     return next((by_name[n] for n in names if n in by_name), None)
 
 
 def drift_section(report: Report) -> str:
     features = report.sections.get("features", []) + report.sections.get("outputs", [])
+    concept = _concept_card(report)
     if not features:
-        return ""
+        return concept
     rows, cards, folded, statuses = [], [], [], []
     for f in features:
         check = _check_for(report, f)
-        status = check.status if check else STATUS_BY_NAME.get(f["status"], Status.PASS)
+        status = check.status if check else f.status
         statuses.append(status)
-        hist = f.get("histogram") or {}
+        hist = f.histogram or {}
         onset_shares = hist.get("onset_window")
         small = mini_bars(hist.get("reference", []), hist.get("current", []), onset_shares)
-        score, whole = num(f.get("score")), num(f.get("whole_log_score"))
+        score, whole = num(f.score), num(f.whole_log)
         rows.append(
-            f'<tr data-status="{e(status.value)}"><td><b>{e(f["name"])}</b><div class="meta">{e(f.get("role"))}, '
-            f'{e(f.get("kind"))}</div></td><td data-v="{-status.severity}">{badge(status)}</td>'
+            f'<tr data-status="{e(status.value)}"><td><b>{e(f.name)}</b><div class="meta">{e(f.role)}, '
+            f'{e(f.kind)}</div></td><td data-v="{-status.severity}">{badge(status)}</td>'
             f'<td class="num" data-v="{score if finite(score) else -1}">{fmt(score)}</td>'
-            f'<td class="num">{fmt(num(f.get("threshold")))}</td><td class="num">{fmt(whole)}</td>'
-            f"<td>{e(f.get('method'))}</td><td data-v='{e(f.get('onset') or '')}'>"
-            f"{e(stamp(f['onset']) if f.get('onset') else '')}</td>"
-            f"<td>{small}</td><td class='strip'>{window_strip(f.get('windows') or [])}</td>"
-            f"<td class='meta'>{e(check.message if check else f.get('message'))}</td></tr>"
+            f'<td class="num">{fmt(num(f.threshold))}</td><td class="num">{fmt(whole)}</td>'
+            f"<td>{e(f.method)}</td><td data-v='{e(f.onset or '')}'>"
+            f"{e(stamp(f.onset) if f.onset else '')}</td>"
+            f"<td>{small}</td><td class='strip'>{window_strip([w.to_dict() for w in f.windows])}</td>"
+            f"<td class='meta'>{e(check.message if check else f.message)}</td></tr>"
         )  # fmt: skip
-        if status in (Status.FAIL, Status.WARN) or f.get("onset"):
+        if status in (Status.FAIL, Status.WARN) or f.onset:
             cards.append(_drift_card(f, status, check))
         elif hist:  # the others' distributions, folded: there to compare, not in the way
             folded.append(
-                f"<details class='card'><summary><b>{e(f['name'])}</b> {badge(status)}</summary>"
+                f"<details class='card'><summary><b>{e(f.name)}</b> {badge(status)}</summary>"
                 f"{bar_pairs(hist['labels'], hist['reference'], hist['current'])}</details>"
             )
     legend = (
@@ -103,22 +104,39 @@ def drift_section(report: Report) -> str:
     )  # fmt: skip
     drifted = "<h2>Drifted features</h2><div class='grid'>" + "".join(cards) + "</div>" if cards else ""
     others = "<h2>Every other distribution</h2><div class='grid'>" + "".join(folded) + "</div>" if folded else ""
-    return drifted + table + others
+    return drifted + table + others + concept
 
 
-def _drift_card(f: dict[str, Any], status: Status, check: Check | None) -> str:
+def _concept_card(report: Report) -> str:
+    """The performance metric per window (concept drift with --window): its degradation against the allowed one."""
+    concept = report.sections.get("concept")  # drift's ConceptDrift
+    if concept is None or not concept.windows:
+        return ""
+    check = next((c for c in report.checks if c.name == f"concept:{concept.metric}"), None)
+    status = check.status if check else concept.status
+    markers = [(concept.onset, "onset", "#c62828")] if concept.onset else []
+    chart = line_chart([(w.start, w.degradation) for w in concept.windows], threshold=num(concept.threshold),
+                       markers=markers, title=f"{concept.metric} degradation per window (dashed: allowed)")  # fmt: skip
+    return (
+        f"<h2>Performance per window</h2><div class='card'><b>{e(concept.metric)}</b> {badge(status)}"
+        f"<div class='meta'>{e(check.message if check else '')}</div><div class='chart'>{chart}</div></div>"
+    )
+
+
+def _drift_card(f: Any, status: Status, check: Check | None) -> str:
+    """A drifted feature (drift's FeatureDrift): its score per window and its distributions."""
     chart = ""
-    if f.get("windows"):
-        points = [(w["start"], w["score"]) for w in f["windows"]]
-        markers = [(f["onset"], "onset", "#c62828")] if f.get("onset") else []
-        chart += line_chart(points, threshold=num(f.get("threshold")), markers=markers,
-                            title=f"{f['method']} per window (dashed: threshold)")  # fmt: skip
-    hist = f.get("histogram")
+    if f.windows:
+        points = [(w.start, w.score) for w in f.windows]
+        markers = [(f.onset, "onset", "#c62828")] if f.onset else []
+        chart += line_chart(points, threshold=num(f.threshold), markers=markers,
+                            title=f"{f.method} per window (dashed: threshold)")  # fmt: skip
+    hist = f.histogram
     if hist:
         chart += bar_pairs(hist["labels"], hist["reference"], hist["current"], hist.get("onset_window"))
-    message = check.message if check else f.get("message", "")
+    message = check.message if check else f.message
     return (
-        f'<div class="card"><b>{e(f["name"])}</b> {badge(status)} '
+        f'<div class="card"><b>{e(f.name)}</b> {badge(status)} '
         f'<div class="meta">{e(message)}</div><div class="chart">{chart}</div></div>'
     )
 
