@@ -55,6 +55,13 @@ def _width(_facts: Any) -> int:
 
 def _facts_of(engine: Engine, log: Any) -> dict[str, Any]:
     plan = {"numeric:x": ("numeric", "x", {"lo": -1.0, "hi": 1.0, "keep": 5})}
+    columns = {
+        **plan,
+        "time": ("time", "timestamp", {"where": "log: timestamp"}),
+        "labels": ("labels", "x", {}),
+        "prediction": ("prediction", "gain", {}),
+        "latency": ("latency", "gain", {}),
+    }
     return {
         "numeric": engine.reduce(log, columns_of(plan), partial(build, plan=plan))["numeric:x"],
         "sample": engine.reduce(log, ["x"], partial(sample_rows, columns=["x"], fraction=0.1), seeded=True)["sample"].table,
@@ -62,7 +69,12 @@ def _facts_of(engine: Engine, log: Any) -> dict[str, Any]:
         "per_query": engine.per_query_sums(log, ["query", "gain"], "query", _query_sum, ["gain_sum"]),
         "times": engine.distinct_times(log, "timestamp", "log: timestamp", _width),
         "few": (engine.few_values(log, "query", 1_000), engine.few_values(log, "query", 20)),
+        "columns": engine.column_facts(log, columns),
     }
+
+
+def _numbers(facts: Any) -> tuple[Any, ...]:
+    return facts.rows, facts.missing, facts.below, facts.above, facts.low, facts.high, facts.offenders.tolist()
 
 
 def test_local_engine_against_pandas(tmp_path: Path) -> None:
@@ -101,6 +113,11 @@ def test_local_engine_against_pandas(tmp_path: Path) -> None:
     assert facts["few"] == (True, False)  # 700 distinct queries: at most 1,000, not at most 20
     assert 0.05 < facts["sample"].num_rows / len(frame) < 0.15
 
+    columns = facts["columns"]  # from whole columns: the same numbers as merged row groups, every latency value kept
+    assert _numbers(columns["numeric:x"]) == _numbers(numeric)
+    assert (columns["time"].count, columns["labels"].labelled, columns["prediction"].finite) == (len(frame),) * 3
+    assert sorted(columns["latency"].points) == sorted(frame["gain"]) and columns["latency"].high == frame["gain"].max()
+
 
 def test_local_and_dask_engines_build_the_same_facts(tmp_path: Path) -> None:
     pytest.importorskip("distributed", reason="the Dask engine needs dask[distributed]")
@@ -119,6 +136,10 @@ def test_local_and_dask_engines_build_the_same_facts(tmp_path: Path) -> None:
     assert on_dask["times"][0] == local["times"][0]
     np.testing.assert_array_equal(on_dask["times"][1], local["times"][1])
     assert on_dask["few"] == local["few"]
+    assert _numbers(on_dask["columns"]["numeric:x"]) == _numbers(local["columns"]["numeric:x"])
+    for key in ("time", "labels", "prediction"):
+        assert on_dask["columns"][key] == local["columns"][key]
+    assert on_dask["columns"]["latency"].high == local["columns"]["latency"].high  # Dask keeps a sketch of the rest
 
 
 def test_one_place_states_what_an_engine_refuses(tmp_path: Path) -> None:

@@ -19,8 +19,7 @@ from mlrel_cli.errors import LogError
 from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy, dump_policy
 from mlrel_cli.report import Status
-from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+from mlrel_cli.tasks import task_of
 
 MAX_ALLOWED_CATEGORIES = 100
 MAX_SEGMENT_CATEGORIES = 20
@@ -149,27 +148,42 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
 
 
 def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray) -> dict[str, Any] | None:
+    """The task's starting bound (tasks.TASK_TABLE): its metric on the reference, loosened by the margin."""
+    record = task_of(task)
     keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label))
     pred = pc.filter(prediction, keep)
     truth = pc.filter(label, keep)
-    if len(truth) < 100:
+    if len(truth) < 100 or record is None or record.starting_bound is None:
         return None
-    if task == BINARY and kind_of_type(prediction.type) == "numeric":
-        y = to_numpy_float(truth) == 1.0
-        metrics = TASK_METRICS[BINARY](y, to_numpy_float(pred))
-        if math.isfinite(metrics["roc_auc"]):
-            return {"roc_auc": {"min": round(max(0.0, metrics["roc_auc"] - 0.05), 3)}}
-    if task == MULTICLASS:
-        metrics = TASK_METRICS[MULTICLASS](
-            pc.cast(truth, pa.string()).to_numpy(zero_copy_only=False).astype(str),
-            pc.cast(pred, pa.string()).to_numpy(zero_copy_only=False).astype(str),
-        )
-        return {"accuracy": {"min": round(max(0.0, metrics["accuracy"] - 0.05), 3)}}
-    if task == REGRESSION:
-        metrics = TASK_METRICS[REGRESSION](to_numpy_float(truth), to_numpy_float(pred))
-        if math.isfinite(metrics["mae"]):
-            return {"mae": {"max": float(f"{metrics['mae'] * 1.25:.4g}")}}
-    return None
+    read = _READERS[record.reads](truth, pred)
+    if read is None:
+        return None
+    metric, side, margin = record.starting_bound
+    value = record.compute(*read)[metric]
+    if not math.isfinite(value):
+        return None
+    if side == "min":
+        return {metric: {"min": round(max(0.0, value - margin), 3)}}
+    return {metric: {"max": float(f"{value * (1 + margin):.4g}")}}
+
+
+def _scores(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A 0/1 label and a numeric score; a logged class has no ROC AUC to start from."""
+    if kind_of_type(pred.type) != "numeric":
+        return None
+    return to_numpy_float(truth) == 1.0, to_numpy_float(pred)
+
+
+def _classes(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    as_text = [pc.cast(side, pa.string()).to_numpy(zero_copy_only=False).astype(str) for side in (truth, pred)]
+    return as_text[0], as_text[1]
+
+
+def _values(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    return to_numpy_float(truth), to_numpy_float(pred)
+
+
+_READERS: dict[str, Any] = {"score": _scores, "classes": _classes, "values": _values}
 
 
 def _relax_until_it_passes(reference: Log, policy: dict[str, Any], notes: list[str]) -> None:

@@ -32,7 +32,7 @@ from mlrel_cli.errors import LogError, MlrelError, PolicyError
 from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS
+from mlrel_cli.tasks import task_of
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -137,20 +137,35 @@ def _plan(spec: Retrain, log: Log, roles: Roles, policy: Policy) -> _Plan:
 
 
 def _per_row_loss(task: str, prediction: pa.Array, label: pa.Array, policy: Policy) -> np.ndarray:
+    """The task's loss of each row (tasks.TASK_TABLE); a classifier that logs a class is judged by its mistakes."""
     valid = pc.and_(pc.is_valid(prediction), pc.is_valid(label)).to_numpy(zero_copy_only=False)
     loss = np.full(len(prediction), np.nan)
-    if task == BINARY and kind_of_type(prediction.type) == "numeric":
-        positive = float(policy.validate_.performance.positive_label)
-        truth = to_numpy_float(pc.cast(label, pa.float64())) == positive
-        p = np.clip(to_numpy_float(prediction), 1e-15, 1 - 1e-15)
-        value = -np.where(truth, np.log(p), np.log1p(-p))
-    elif task in (BINARY, MULTICLASS):
-        value = (pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
-                 != pc.cast(label, pa.string()).to_numpy(zero_copy_only=False)).astype(float)  # fmt: skip
-    else:
-        value = np.abs(to_numpy_float(prediction) - to_numpy_float(label))
+    record = task_of(task)
+    kind = record.retrain_loss if record is not None else "absolute_error"
+    if kind == "log_loss" and kind_of_type(prediction.type) != "numeric":
+        kind = "error_rate"
+    value = _LOSSES[kind](prediction, label, policy)
     loss[valid] = value[valid]
     return loss
+
+
+def _log_loss(prediction: pa.Array, label: pa.Array, policy: Policy) -> np.ndarray:
+    positive = float(policy.validate_.performance.positive_label)
+    truth = to_numpy_float(pc.cast(label, pa.float64())) == positive
+    p = np.clip(to_numpy_float(prediction), 1e-15, 1 - 1e-15)
+    return -np.where(truth, np.log(p), np.log1p(-p))
+
+
+def _mistakes(prediction: pa.Array, label: pa.Array, policy: Policy) -> np.ndarray:
+    predicted, truth = (pc.cast(side, pa.string()).to_numpy(zero_copy_only=False) for side in (prediction, label))
+    return (predicted != truth).astype(float)
+
+
+def _absolute_error(prediction: pa.Array, label: pa.Array, policy: Policy) -> np.ndarray:
+    return np.abs(to_numpy_float(prediction) - to_numpy_float(label))
+
+
+_LOSSES = {"log_loss": _log_loss, "error_rate": _mistakes, "absolute_error": _absolute_error}
 
 
 def _weak_segments(spec: Retrain, log: Log, roles: Roles, policy: Policy, lookup: Any, plan: _Plan) -> None:

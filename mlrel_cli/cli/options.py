@@ -86,6 +86,18 @@ HistoryOpt = Annotated[
     typer.Option("--history", help="Append this run's JSON report as one line to this file (JSON Lines)."),
 ]
 
+# the registry commands (registry, rollout, rollback)
+ModelArg = Annotated[str, typer.Argument(help="Model name.")]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="MLREL_REGISTRY",
+        help="Registry YAML file or MLflow tracking URI [default: policy's registry:, else ./registry.yaml].",
+    ),
+]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who makes the change [default: the user].")]
+
 
 @dataclass(frozen=True)
 class OutputOptions:

@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.emit import report_ready
-from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
+from mlrel_cli.cli.options import (
+    ActorOpt,
+    DebugOpt,
+    FormatOpt,
+    ModelArg,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    RegistryOpt,
+)
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 registry_app = typer.Typer(
@@ -19,16 +30,6 @@ registry_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-RegistryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--registry",
-        envvar="MLREL_REGISTRY",
-        help="Registry YAML file or MLflow tracking URI [default: policy's registry:, else ./registry.yaml].",
-    ),
-]
-ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who makes the change [default: the user].")]
 
 
 class Stage(StrEnum):
@@ -72,7 +73,7 @@ def resolve_registry(option: str | None, policy_path: Path | None):
 
 @registry_app.command("show", epilog="Example: mlrel registry show checkout-fraud --registry samples/registry.yaml")
 def show(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     registry: RegistryOpt = None,
     policy: PolicyOpt = None,
     fmt: FormatOpt = None,
@@ -96,7 +97,7 @@ def show(
     epilog="Example: mlrel registry history checkout-fraud --registry samples/registry.yaml --since 2026-11-25T00:00:00Z",
 )
 def history(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     since: Annotated[
         str | None, typer.Option("--since", help="Only events after this: a duration (7d, 12h) or an ISO time.")
     ] = None,
@@ -198,7 +199,7 @@ def register(
     epilog="Example: mlrel registry promote checkout-fraud v41 --stage canary --traffic 0.05 --registry samples/registry.yaml",
 )
 def promote(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     version: Annotated[str, typer.Argument(help="Version to promote.")],
     stage: Annotated[Stage, typer.Option("--stage", help="canary (a share of traffic) or production.")] = Stage.production,
     traffic: Annotated[
@@ -241,7 +242,7 @@ def promote(
     "set-fallback", epilog="Example: mlrel registry set-fallback checkout-fraud v41 --registry samples/registry.yaml"
 )
 def set_fallback(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     version: Annotated[str, typer.Argument(help="The naive fallback version.")],
     actor: ActorOpt = None,
     registry: RegistryOpt = None,

@@ -8,8 +8,19 @@ from typing import Annotated
 import typer
 
 from mlrel_cli.cli.emit import report_ready
-from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
-from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repair, resolve_registry
+from mlrel_cli.cli.options import (
+    ActorOpt,
+    DebugOpt,
+    FormatOpt,
+    ModelArg,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    RegistryOpt,
+)
+from mlrel_cli.cli.registry import actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 EPILOG = (
@@ -19,7 +30,7 @@ EPILOG = (
 
 
 def rollback(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     to: Annotated[
         str, typer.Option("--to", help="previous (last good production version), fallback, or a VERSION.")
     ] = "previous",

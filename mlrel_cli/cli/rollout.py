@@ -6,8 +6,19 @@ from typing import Annotated
 
 import typer
 
-from mlrel_cli.cli.options import DebugOpt, FormatOpt, NoColorOpt, OutputOpt, OutputOptions, PolicyOpt, QuietOpt
-from mlrel_cli.cli.registry import ActorOpt, RegistryOpt, actor_name, note_repair, resolve_registry
+from mlrel_cli.cli.options import (
+    ActorOpt,
+    DebugOpt,
+    FormatOpt,
+    ModelArg,
+    NoColorOpt,
+    OutputOpt,
+    OutputOptions,
+    PolicyOpt,
+    QuietOpt,
+    RegistryOpt,
+)
+from mlrel_cli.cli.registry import actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
 
 EPILOG = (
@@ -17,7 +28,7 @@ EPILOG = (
 
 
 def rollout(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: ModelArg,
     candidate: Annotated[str, typer.Option("--candidate", help="The version being rolled out.")],
     log: Annotated[str, typer.Option("--log", help="Canary log: both versions' predictions, with model_version.")],
     labels: Annotated[str | None, typer.Option("--labels", "-l", help="Late labels, joined on the id.")] = None,

@@ -11,8 +11,8 @@ from mlrel_cli.analysis.validate.labelled import resolved_task
 from mlrel_cli.facts.columns import NumericFacts
 from mlrel_cli.logs import is_text_like, kind_of_type
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
+from mlrel_cli.tasks import task_of
 
 # ---------------------------------------------------------------- schema
 
@@ -241,9 +241,9 @@ def check_prediction(ctx: Context) -> list[Check]:
     if facts.numeric:
         invalid += facts.nan + facts.inf
         details.update(nan=facts.nan, inf=facts.inf)
-        task = resolved_task(ctx)
+        task = task_of(resolved_task(ctx))
         probability = facts.finite > 0 and facts.low >= -1e-9 and facts.high <= 1 + 1e-9
-        if task == BINARY or (task is None and probability):
+        if (task is not None and task.probability) or (task is None and probability):
             details["outside_0_1"] = facts.outside_0_1
             invalid += facts.outside_0_1
             if facts.outside_0_1:

@@ -12,7 +12,8 @@ from mlrel_cli.analysis.validate.context import NO_VALUE, Context, judge_max, la
 from mlrel_cli.analysis.validate.performance import Labelled, compute_metrics, prepare_labelled
 from mlrel_cli.logs import kind_of_type, to_numpy_float
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import METRIC_BY_NAME, RANKING
+from mlrel_cli.stats.names import METRIC_BY_NAME
+from mlrel_cli.tasks import per_query
 
 RANKING_FAIRNESS = "a ranking metric per group of queries is not built yet"
 
@@ -24,7 +25,7 @@ def check_fairness(ctx: Context, task: str | None) -> list[Check]:
     info = METRIC_BY_NAME[cfg.metric]
     if task not in info.tasks:
         return [skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")]
-    if task == RANKING:
+    if per_query(task):
         return [skipped(f"fairness:{segment}", RANKING_FAIRNESS)]
     prediction = ctx.log.column(ctx.roles.prediction).combine_chunks()
     labels = label_array(ctx)
@@ -108,7 +109,7 @@ def fairness_from_parts(ctx: Context, task: str | None) -> Check:
                                lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]})  # fmt: skip
     if ctx.roles.label is None:
         return skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
-    if task == RANKING:
+    if per_query(task):
         return skipped(f"fairness:{segment}", RANKING_FAIRNESS)
     groups = {name(v): part for (s, v), part in ctx.facts.performance()["segments"].items() if s == segment}
     return fairness_check(ctx, {g: n for g, (n, _) in groups.items()}, lambda g: groups[g][1])

@@ -3,7 +3,7 @@
 ``checks_from_rows`` reads the labelled rows whole, in this process (labels
 joined from a file, exact ROC AUC, the bootstrap over every row);
 ``checks_from_parts`` judges the merged parts and the uniform sample that an
-engine keeping rows on its workers gathered (facts.py). Both judge with the
+engine keeping rows on its workers gathered (plan.py). Both judge with the
 same functions (performance.py, fairness.py, ranking.py).
 """
 

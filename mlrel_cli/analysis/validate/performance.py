@@ -20,8 +20,8 @@ from mlrel_cli.logs import kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.inference import bootstrap_se
-from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import METRIC_BY_NAME
+from mlrel_cli.tasks import TASK_BY_NAME, task_of
 
 
 @dataclass(frozen=True)
@@ -34,24 +34,38 @@ class Labelled:
 
 
 def prepare_labelled(policy: Policy, task: str, prediction: pa.Array, labels: pa.Array) -> Labelled:
-    cfg = policy.validate_.performance
     keep = labels.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
-    if task == BINARY:
-        truth = _is_positive(labels, cfg.positive_label)
-        if kind_of_type(prediction.type) == "numeric":
-            score = to_numpy_float(prediction)
-        else:
-            score = _is_positive(prediction, cfg.positive_label).astype(np.float64)
-        keep &= np.isfinite(score)
-        return Labelled(truth[keep], score[keep], keep)
-    if task == MULTICLASS:
-        truth_list = pc.cast(labels, pa.string()).to_numpy(zero_copy_only=False)
-        pred_list = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
-        return Labelled(truth_list[keep].astype(str), pred_list[keep].astype(str), keep)
+    record = task_of(task)
+    read = _READERS[record.reads] if record is not None else _read_values
+    return read(policy, prediction, labels, keep)
+
+
+def _read_scores(policy: Policy, prediction: pa.Array, labels: pa.Array, keep: np.ndarray) -> Labelled:
+    """The label as positive or not; the prediction as a score (a class turned into 0/1)."""
+    positive = policy.validate_.performance.positive_label
+    truth = _is_positive(labels, positive)
+    if kind_of_type(prediction.type) == "numeric":
+        score = to_numpy_float(prediction)
+    else:
+        score = _is_positive(prediction, positive).astype(np.float64)
+    keep &= np.isfinite(score)
+    return Labelled(truth[keep], score[keep], keep)
+
+
+def _read_classes(policy: Policy, prediction: pa.Array, labels: pa.Array, keep: np.ndarray) -> Labelled:
+    truth_list = pc.cast(labels, pa.string()).to_numpy(zero_copy_only=False)
+    pred_list = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+    return Labelled(truth_list[keep].astype(str), pred_list[keep].astype(str), keep)
+
+
+def _read_values(policy: Policy, prediction: pa.Array, labels: pa.Array, keep: np.ndarray) -> Labelled:
     y = to_numpy_float(labels)
     p = to_numpy_float(prediction)
     keep &= np.isfinite(y) & np.isfinite(p)
     return Labelled(y[keep], p[keep], keep)
+
+
+_READERS = {"score": _read_scores, "classes": _read_classes, "values": _read_values, "gains": _read_values}
 
 
 def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
@@ -81,18 +95,17 @@ def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
 def compute_metrics(task: str, data: Labelled, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
     truth = data.truth if mask is None else data.truth[mask]
     predicted = data.predicted if mask is None else data.predicted[mask]
-    if task == BINARY:
-        return TASK_METRICS[task](truth, predicted, threshold)
-    return TASK_METRICS[task](truth, predicted)
+    return TASK_BY_NAME[task].compute(truth, predicted, threshold)
 
 
 def performance_from_rows(
     ctx: Context, task: str, prediction: pa.Array, labels: pa.Array
 ) -> tuple[list[Check], list[dict[str, Any]]]:
     cfg = ctx.policy.validate_.performance
-    if task == RANKING:
+    record = task_of(task)
+    if record is not None and record.per_query:
         return ranking_performance(ctx, labels), []
-    if task not in (BINARY, MULTICLASS, REGRESSION):
+    if record is None:
         return [skipped("performance", f"task '{task}' metrics are not built yet")], []
     data = prepare_labelled(ctx.policy, task, prediction, labels)
     n = len(data.truth)
@@ -231,14 +244,10 @@ def metric_se(
 ) -> float:
     truth = data.truth if mask is None else data.truth[mask]
     predicted = data.predicted if mask is None else data.predicted[mask]
-    if task == BINARY:
+    compute = TASK_BY_NAME[task].compute
 
-        def statistic(t: np.ndarray, p: np.ndarray) -> float:
-            return TASK_METRICS[task](t, p, threshold)[name]
-    else:
-
-        def statistic(t: np.ndarray, p: np.ndarray) -> float:
-            return TASK_METRICS[task](t, p)[name]
+    def statistic(t: np.ndarray, p: np.ndarray) -> float:
+        return compute(t, p, threshold)[name]
 
     return bootstrap_se(statistic, (truth, predicted), population=population)
 
@@ -246,10 +255,11 @@ def metric_se(
 def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, Any]]]:
     cfg = ctx.policy.validate_.performance
     task = ctx.facts.task
-    if task == RANKING:
+    record = task_of(task)
+    if record is not None and record.per_query:
         values, queries = ctx.facts.ranking(cfg.k)
         return ranking_checks(ctx, values, queries), []
-    if task not in (BINARY, MULTICLASS, REGRESSION):
+    if record is None:
         return [skipped("performance", f"task '{task}' metrics are not built yet")], []
     found = ctx.facts.performance()
     n = found["rows"]
@@ -262,7 +272,7 @@ def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, An
 
     def se_of(name: str, rows: np.ndarray | None, population: int) -> Callable[[], float]:
         data = Labelled(truth if rows is None else truth[rows], predicted if rows is None else predicted[rows], np.empty(0))
-        return lambda: metric_se(task, name, data, None, cfg.decision_threshold, population=population)
+        return lambda: metric_se(record.name, name, data, None, cfg.decision_threshold, population=population)
 
     checks = [metric_check(ctx, name, value, None, n, se_of(name, None, n)) for name, value in found["metrics"].items()]
     segment_rows: list[dict[str, Any]] = []

@@ -30,7 +30,7 @@ from mlrel_cli.facts.merge import Sums, sample_rows
 from mlrel_cli.logs import infer_task, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.inference import SE_MAX_ROWS
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.tasks import per_query, row_metrics
 
 
 def numeric_features(ctx: Context) -> set[str]:
@@ -119,7 +119,7 @@ def _windows(ctx: Context, engine: Engine, times: TimeFacts | None) -> dict[str,
         return {}
     where = f"{ctx.log.path}: {roles.timestamp}"
     assert roles.timestamp is not None  # times are read from it
-    if ctx.policy.task == RANKING:
+    if per_query(ctx.policy.task):
         width_of = partial(downtime_window, ctx) if spec.downtime.enabled else lambda _times: None
         found, windows = engine.distinct_times(ctx.log, roles.timestamp, where, width_of)
         return {"time": found, "windows": windows}
@@ -173,7 +173,7 @@ def _per_query(ctx: Context, engine: Engine, task: str | None) -> dict[str, Any]
 
     policy, roles = ctx.policy, ctx.roles
     k = policy.validate_.performance.k
-    ranking = task == RANKING and roles.label is not None and policy.validate_.performance.enabled
+    ranking = per_query(task) and roles.label is not None and policy.validate_.performance.enabled
     proxies = {name: (p.kind, proxy_inputs(policy, ctx.log, name)) for name, p in policy.proxy_metrics.items()
                if p.per == "query"}  # fmt: skip
     if not ranking and not proxies:
@@ -200,7 +200,7 @@ def _labelled(ctx: Context, engine: Engine, current: dict[str, Any]) -> str | No
     if task is None:
         sample = engine.reduce(log, columns, partial(sample_rows, columns=[roles.prediction, label], fraction=fraction), True)
         task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(label))
-    if task not in (BINARY, MULTICLASS, REGRESSION) or not (policy.validate_.performance.enabled or fairness.enabled):
+    if not row_metrics(task) or not (policy.validate_.performance.enabled or fairness.enabled):
         return task
     prepare = partial(labelled_data, prediction=roles.prediction, label=label, segments=segments, policy=policy,
                       task=task)  # fmt: skip
