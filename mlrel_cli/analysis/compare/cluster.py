@@ -190,7 +190,9 @@ def load_models_on_cluster(
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
     where = [Where(source, version, columns) for source, versions, columns in plans for version in versions]
-    for cand, found in zip(cands, regressions_on_cluster(engine, task, where, policy), strict=True):
+    for cand, found in zip(
+        cands, regressions_on_cluster(engine, task, where, [m.labelled_rows for m in models], policy), strict=True
+    ):
         cand.weak_segments = found
     return base, cands, task
 
