@@ -18,7 +18,7 @@ from mlrel_cli.errors import PolicyError
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.slices import (
     Binned,
     Budget,
@@ -314,6 +314,7 @@ def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmen
     from mlrel_cli.stats.slices import judge_sums
 
     if found is None:
-        return Check(NAME, Status.SKIPPED, message=f"no per-row loss for task '{task}' yet or no column to slice on")
+        why = "a ranking log is searched by query on the local engine only" if task == RANKING else "no column to slice on"
+        return Check(NAME, Status.SKIPPED, message=f"no weak-segment search: {why}")
     search = judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
     return judge(search, found["metric"], cfg, source, found["columns"], found["bins_from"])

@@ -21,19 +21,6 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
 
 
-def local_twin() -> Any:
-    """The local engine's way of judging a candidate: from its rows."""
-    from mlrel_cli.analysis.compare import canary, shadow, slices
-    from mlrel_cli.analysis.compare.verdict import Twin
-
-    return Twin(
-        canary=canary.compare_canary,
-        segments=canary.compare_segments,
-        weak_segments=slices.regressions,
-        shadow=shadow.compare_shadow,
-    )
-
-
 def compare_logs(
     policy: Policy,
     log: Log | None,
@@ -54,14 +41,14 @@ def compare_logs(
     engine = engine or policy.engine
     inputs = {**(inputs or {}), "engine": engine}
     if check_engine(engine, labels=labels, shadow=(mode or policy.compare.mode) == "shadow") == "local":
-        from mlrel_cli.analysis.compare.load import load_models
+        from mlrel_cli.analysis.compare import load
 
-        base, cands, task = load_models(policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
-        return judge(policy, base, cands, task, local_twin(), mode, inputs)
+        base, cands, task = load.load_models(policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
+        return judge(policy, base, cands, task, load.TWIN, mode, inputs)
     from mlrel_cli.analysis.compare import cluster
 
     with open_engine(engine, scheduler, policy.engine_timeout) as opened:
         base_summary, summaries, task = cluster.load_models_on_cluster(
             opened, policy, log, baseline, candidates, baseline_log, candidate_logs
         )
-    return judge(policy, base_summary, summaries, task, cluster._twin(), mode, inputs)
+    return judge(policy, base_summary, summaries, task, cluster.TWIN, mode, inputs)

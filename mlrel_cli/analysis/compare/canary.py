@@ -14,6 +14,7 @@ import numpy as np
 from mlrel_cli.analysis.compare.judge import (
     LATENCY_QUANTILES,
     PRIMARY,
+    RANKING_METRICS,
     MetricResult,
     SegmentResult,
     binary_deviations,
@@ -24,6 +25,7 @@ from mlrel_cli.analysis.compare.judge import (
     mann_whitney,
     mean_deviations,
     metric_results,
+    ranking_unit,
     ratio_deviations,
     segment_row,
     with_p,
@@ -33,10 +35,8 @@ from mlrel_cli.facts.models import ModelRows
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import TASK_METRICS
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
 from mlrel_cli.stats.ranking import Queries
-
-RANKING_METRICS = {name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks}  # judged per segment too
 
 
 def label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshold: float) -> dict[str, float]:
@@ -222,7 +222,7 @@ def _ranking_segments(
     from mlrel_cli.stats.ranking import query_attribute
 
     k = policy.validate_.performance.k
-    unit = {"ndcg": f"ndcg@{k}", "ctr": f"ctr@{k}"}.get(primary, primary)
+    unit = ranking_unit(primary, k)
     resamples = policy.compare.bootstrap.resamples
     sides = [(model, *_query_units(model, policy)) for model in (base, cand)]
     rows: list[SegmentResult] = []

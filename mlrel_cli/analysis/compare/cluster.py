@@ -41,6 +41,7 @@ from mlrel_cli.analysis.compare.cluster_slices import Where, regressions_on_clus
 from mlrel_cli.analysis.compare.judge import (
     LATENCY_QUANTILES,
     PRIMARY,
+    RANKING_METRICS,
     SegmentResult,
     binary_deviations,
     classify,
@@ -49,10 +50,12 @@ from mlrel_cli.analysis.compare.judge import (
     latency_results,
     mann_whitney,
     metric_results,
+    ranking_unit,
     segment_row,
     with_p,
 )
 from mlrel_cli.analysis.compare.payloads import WeakRegressions
+from mlrel_cli.analysis.compare.verdict import Twin
 from mlrel_cli.engine.common import distinct_values
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
@@ -63,12 +66,11 @@ from mlrel_cli.logs import Log, infer_task, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import regression_from_sums
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
 from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
 from mlrel_cli.stats.sketch import QuantileSketch
 
 SAMPLE_ROWS = 100_000
-RANKING_METRICS = {name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks}
 SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on a cluster
 
 
@@ -188,7 +190,9 @@ def load_models_on_cluster(
         if model.rows == 0:
             raise LogError(f"model '{model.version}' has no rows")
     where = [Where(source, version, columns) for source, versions, columns in plans for version in versions]
-    for cand, found in zip(cands, regressions_on_cluster(engine, task, where, policy), strict=True):
+    for cand, found in zip(
+        cands, regressions_on_cluster(engine, task, where, [m.labelled_rows for m in models], policy), strict=True
+    ):
         cand.weak_segments = found
     return base, cands, task
 
@@ -419,7 +423,7 @@ def _ranking_segments(
 ) -> list[SegmentResult]:
     """The local _ranking_segments from per-query sums: each side normal with its standard error over queries."""
     k = policy.validate_.performance.k
-    unit = {"ndcg": f"ndcg@{k}", "ctr": f"ctr@{k}"}.get(primary, primary)
+    unit = ranking_unit(primary, k)
     empty = {"n": 0.0, "sum": 0.0, "sum2": 0.0}
     rows = []
     for segment in policy.segments:
@@ -463,7 +467,4 @@ def _weak_segments(task: str, base: ModelSummary, cand: ModelSummary, policy: Po
     return cand.weak_segments
 
 
-def _twin() -> Any:
-    from mlrel_cli.analysis.compare.verdict import Twin
-
-    return Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_weak_segments)
+TWIN = Twin(canary=canary_from_summaries, segments=segments_from_summaries, weak_segments=_weak_segments)

@@ -157,8 +157,11 @@ def _numeric_conditions(name: str, edges: np.ndarray) -> tuple[Condition | None,
     return (*bin_numeric(name, np.empty(0), edges).conditions[:-1], Condition(name, "missing"))
 
 
-def regressions_on_cluster(engine: Engine, task: str, where: list[Where], policy: Policy) -> list[WeakRegressions | None]:
-    """Each candidate's weak segments against the baseline (``where[0]``), or None where the search cannot run."""
+def regressions_on_cluster(
+    engine: Engine, task: str, where: list[Where], labelled: list[int], policy: Policy
+) -> list[WeakRegressions | None]:
+    """Each candidate's weak segments against the baseline (``where[0]``; ``labelled``: each model's labelled rows),
+    or None where the search cannot run."""
     from mlrel_cli.stats.slices import judge_regression_sums
 
     cfg = policy.validate_.weak_segments
@@ -172,9 +175,8 @@ def regressions_on_cluster(engine: Engine, task: str, where: list[Where], policy
         return engine.reduce(w.log, list(dict.fromkeys(columns[w.log.path].values())), build, seeded)
 
     samples, metrics = [], []
-    for w in where:
-        rows = read(w, partial(_count, columns=columns[w.log.path], version=w.version, policy=policy, task=task))
-        fraction = min(1.0, weak_segments.SAMPLE_ROWS / max(rows["labelled"].values["n"], 1))
+    for w, n in zip(where, labelled, strict=True):
+        fraction = min(1.0, weak_segments.SAMPLE_ROWS / max(n, 1))
         built = read(w, partial(sample_pass, columns=columns[w.log.path], version=w.version, policy=policy, task=task,
                                 fraction=fraction), seeded=True)  # fmt: skip
         samples.append(built["sample"].table)
@@ -185,6 +187,9 @@ def regressions_on_cluster(engine: Engine, task: str, where: list[Where], policy
     found: list[WeakRegressions | None] = []
     base = where[0]
     for w, sample, metric in zip(where[1:], samples[1:], metrics[1:], strict=True):
+        if "__label" not in w.columns:  # a candidate without labels: no loss to compare, as on the local engine
+            found.append(None)
+            continue
         kinds = {k: k.split(":", 2)[1] for k in columns[base.log.path] if k.startswith(SLICE_PREFIX) and k in columns[w.log.path]}
         bins = _bins(samples[0].select(list(kinds)), sample.select(list(kinds)), kinds, policy)
         sides = {"base": (base, metrics[0]), "cand": (w, metric)}
@@ -198,7 +203,3 @@ def regressions_on_cluster(engine: Engine, task: str, where: list[Where], policy
         found.append(WeakRegressions(metrics[0], False, search.tried, search.pairs_searched, search.pairs_possible,
                                      search.stopped_by, search.slices))  # fmt: skip
     return found
-
-
-def _count(table: pa.Table, columns: dict[str, str], version: str, policy: Policy, task: str) -> dict[str, Any]:
-    return {"labelled": Sums({"n": int(_labelled(table, columns, version, policy, task).labelled.sum())})}

@@ -19,6 +19,7 @@ from mlrel_cli.stats.drift import adjust_p_values
 from mlrel_cli.stats.names import BINARY, COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 
 PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
+RANKING_METRICS = frozenset(name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks)  # judged per segment too
 MANN_WHITNEY_MAX_ROWS = 100_000
 LATENCY_QUANTILES = [50.0, 95.0, 99.0]
 
@@ -51,6 +52,11 @@ class MetricResult:
             "gating": self.gating,
             "allowed_regression": self.allowed_regression,
         }
+
+
+def ranking_unit(metric: str, k: int) -> str:
+    """The per-query unit's name of a ranking metric (``ndcg`` -> ``ndcg@10``), as stats.ranking.ranking_units names it."""
+    return f"{metric}@{k}" if metric in ("ndcg", "ctr") else metric
 
 
 def higher_is_better(name: str, policy: Policy | None = None) -> bool:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.analysis.compare import canary, shadow
 from mlrel_cli.analysis.compare import slices as compare_slices
+from mlrel_cli.analysis.compare.verdict import Twin
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.facts.models import ModelRows, encode_truth, model_rows, model_task
 from mlrel_cli.logs import Log, Roles, join_labels, resolve_roles
@@ -103,3 +105,12 @@ def _read(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> pa.Tabl
     if labels is not None:
         out["__label"] = pa.chunked_array([join_labels(log, roles, labels, policy).labels])
     return pa.table(out)
+
+
+# how the local engine judges a candidate: from its rows
+TWIN = Twin(
+    canary=canary.compare_canary,
+    segments=canary.compare_segments,
+    weak_segments=compare_slices.regressions,
+    shadow=shadow.compare_shadow,
+)

@@ -13,13 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.analysis import weak_segments
+from mlrel_cli.analysis import ranking_slices, weak_segments
 from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.facts.models import SLICE_PREFIX
 from mlrel_cli.logs import Log, Roles, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.slices import Binned, bin_categories, bin_numeric, numeric_edges
 
 if TYPE_CHECKING:
@@ -67,12 +67,14 @@ def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mod
     """The search's result for one candidate, or None when it cannot run (no labels, a task without a loss)."""
     from mlrel_cli.stats.slices import search_regressions
 
-    if not base.slice_columns or task not in (BINARY, MULTICLASS, REGRESSION):
+    if not base.slice_columns or task not in (BINARY, MULTICLASS, REGRESSION, RANKING):
         return None
     if base.truth is None or cand.truth is None:
         return None
     cfg = policy.validate_.weak_segments
     config = weak_segments.config_of(cfg, task)
+    if task == RANKING:
+        return _ranking_regressions(base, cand, policy, mode)
     if mode == "shadow":
         if base.ids is None or cand.ids is None:
             return None
@@ -104,6 +106,41 @@ def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mod
         found = search_regressions(columns, base_loss, config, cand_loss, cand_codes)
     return WeakRegressions(
         metric, mode == "shadow", found.tried, found.pairs_searched, found.pairs_possible, found.stopped_by, found.slices
+    )
+
+
+def _ranking_regressions(base: ModelRows, cand: ModelRows, policy: Policy, mode: str) -> WeakRegressions | None:
+    """The slices of queries where the candidate's NDCG@k is lower than the baseline's (its 1 - NDCG@k higher), on
+    the query-level columns of both logs (docs/segments.md, "Ranking logs"). Canary mode only: in shadow mode the
+    two models ranked the same queries, but their results pair on no id."""
+    from mlrel_cli.stats.slices import search_regressions
+
+    if mode == "shadow" or base.query is None or cand.query is None or base.position is None or cand.position is None:
+        return None
+    cfg = policy.validate_.weak_segments
+    k = policy.validate_.performance.k
+    sides = []
+    for query, position, model in ((base.query, base.position, base), (cand.query, cand.position, cand)):
+        keep = model.labelled & (query >= 0) & np.isfinite(position)
+        sides.append(ranking_slices.QueryRows.of(query, position, model.truth, keep, k))  # type: ignore[arg-type]
+    judged = [np.isfinite(side.loss) for side in sides]
+    columns, cand_codes = [], []
+    for name, (kind, values) in base.slice_columns.items():
+        if name not in cand.slice_columns:
+            continue
+        of_base, of_cand = sides[0].values(values), sides[1].values(cand.slice_columns[name][1])
+        if of_base is None or of_cand is None:  # not a query-level column
+            continue
+        b, c = pa.chunked_array([of_base.filter(pa.array(judged[0]))]), pa.chunked_array([of_cand.filter(pa.array(judged[1]))])
+        binned_b, binned_c = _bin(name, kind, b, c, cfg.top_categories, cfg.bins)
+        columns.append(binned_b)
+        cand_codes.append(binned_c.codes)
+    if not columns:
+        return None
+    config = weak_segments.config_of(cfg, RANKING)
+    found = search_regressions(columns, sides[0].loss[judged[0]], config, sides[1].loss[judged[1]], cand_codes)
+    return WeakRegressions(
+        ranking_slices.METRIC, False, found.tried, found.pairs_searched, found.pairs_possible, found.stopped_by, found.slices
     )
 
 

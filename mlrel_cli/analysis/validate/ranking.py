@@ -75,7 +75,17 @@ def ranking_performance(ctx: Context, labels: pa.Array) -> list[Check]:
     gain = to_numpy_float(labels)
     keep = (codes >= 0) & np.isfinite(gain) & np.isfinite(pos)
     queries = group_queries(codes[keep], pos[keep], gain[keep])
-    return ranking_checks(ctx, ranking_metrics(queries, cfg.k), queries.count)
+    checks = ranking_checks(ctx, ranking_metrics(queries, cfg.k), queries.count)
+    if ctx.policy.validate_.weak_segments.enabled:  # the slices of queries with a low NDCG (analysis/ranking_slices.py)
+        from mlrel_cli.analysis import ranking_slices
+
+        checks.append(
+            ranking_slices.check(
+                ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, codes, pos, gain, keep, cfg.k,
+                ctx.policy.validate_.weak_segments, ctx.source("validate.weak_segments.max_gap"),
+            )
+        )  # fmt: skip
+    return checks
 
 
 def ranking_checks(ctx: Context, values: dict[str, float], queries: int) -> list[Check]:
