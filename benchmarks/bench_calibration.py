@@ -156,6 +156,7 @@ def flagged(status: str) -> bool:
 
 
 WINDOW_MODES = {"none": (False,), "8": (True,), "both": (False, True)}
+POWER_RUNS = 0  # --power-runs: power runs per size (0: half the false-alarm runs, at least 5)
 DRIFT_WINDOWS = "both"
 
 
@@ -164,7 +165,7 @@ def bench_drift(scale: float, work: Path) -> None:
     fa_rows, mix_rows, power_rows = [], [], []
     for window in WINDOW_MODES[DRIFT_WINDOWS]:
         for n in SIZES:
-            runs = max(2, round(runs_at[n] * scale))
+            runs = max(2, round(runs_at.get(n, 3) * scale))
             t = time.perf_counter()
             null = drift_runs(n, runs, window, None, 1)
             per_shape, mix = [], []
@@ -185,7 +186,7 @@ def bench_drift(scale: float, work: Path) -> None:
             if window:
                 continue
             shifts = {f"normal_{i}": s for i, s in enumerate(SHIFTS)}
-            shifted = drift_runs(n, max(5, runs // 2), window, shifts, 2)
+            shifted = drift_runs(n, POWER_RUNS or max(5, runs // 2), window, shifts, 2)
             power_rows.append(
                 [f"{n:,}"]
                 + [rate(sum(run[f"normal_{i}"] == "fail" for run in shifted), len(shifted)) for i in range(len(SHIFTS))]
@@ -328,6 +329,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
     parser.add_argument("--scale", type=float, default=None, help="this share of the runs (overrides --quick)")
     parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
+    parser.add_argument("--sizes", default=None, help="drift: comma-separated sizes (rows a side) instead of all")
+    parser.add_argument("--power-runs", type=int, default=0, help="drift: power runs per size (80 shows 95 %% power)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="drift: processes running runs side by side")
@@ -339,7 +342,10 @@ def main() -> None:
     DRIFT_WINDOWS = args.windows
     scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
     global SIZES
+    SIZES = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else SIZES
     SIZES = tuple(n for n in SIZES if args.max_rows is None or n <= args.max_rows)
+    global POWER_RUNS
+    POWER_RUNS = args.power_runs
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):

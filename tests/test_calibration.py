@@ -217,3 +217,15 @@ def test_concept_drift_default_is_scale_free(mlrel, write_log) -> None:
     _, report = mlrel.json("drift", "-r", ref, "-c", write_log(_regression(4000, 3, 35.0)))  # RMSE about 61: 22 % worse
     assert report["concept"]["status"] == "fail"
     assert report["concept"]["threshold"] == pytest.approx(0.05 * report["concept"]["reference"])
+
+
+def test_a_missing_rate_above_the_threshold_but_within_noise_is_inconclusive(mlrel, write_log) -> None:
+    """500 rows a side, x1 missing 10 % -> 13 % (p = 0.14) with the same present values: not a pass, not drift."""
+    rng = np.random.default_rng(14)
+    ref, cur = _log(500, rng, features=3), _log(500, rng, features=3)
+    cur["x1"] = ref["x1"].copy()
+    ref["x1"][:50], cur["x1"][:65] = np.nan, np.nan
+    _, report = mlrel.json("drift", "--reference", write_log(ref), "--current", write_log(cur))
+    found = check(report, "drift:x1")
+    assert found["details"]["drift_status"] == "inconclusive", found
+    assert "missing rate 10.0% -> 13.0%" in found["message"] and "too few to tell" in found["message"]

@@ -9,10 +9,10 @@ size. *Is the change as large as the policy cares about?* The threshold:
 a score at or below it is a change smaller than the one that matters, and
 passes. Sample distances err high (an unchanged comparison of 500 rows
 scores about 0.085 in Wasserstein, and a shift of d standard deviations
-at least about d), so a change of the threshold's own size scores above
-the threshold more often than not at every size, and a larger one nearly
-always: a pass is rarely a missed drift (measured in docs/trust.md). Only
-a score above the threshold but within the noise is ``inconclusive``: it
+at least about d), so a change of exactly the threshold's size passes at
+most about half the time, and a larger one rarely: a pass is rarely a
+missed drift (measured in docs/trust.md). Only a score above the
+threshold but within the noise is ``inconclusive``: it
 cannot be told from chance.
 """
 
