@@ -118,8 +118,9 @@ def _rng(seed: int) -> np.random.Generator:
 # ---------------------------------------------------------------- the injectors
 
 
-def shift_feature(log: LogT, feature: str, size: float = 0.5, start: dt.datetime | None = None, seed: int = 0,
-                  roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def shift_feature(
+    log: LogT, feature: str, size: float = 0.5, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """Covariate shift: a numeric feature moves by ``size`` of its standard deviation (a categorical one
     has a ``size`` share of its rows moved to its least frequent category)."""
     import numpy as np
@@ -139,8 +140,9 @@ def shift_feature(log: LogT, feature: str, size: float = 0.5, start: dt.datetime
     return back(frame)
 
 
-def null_burst(log: LogT, feature: str, size: float = 0.3, start: dt.datetime | None = None, seed: int = 0,
-               roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def null_burst(
+    log: LogT, feature: str, size: float = 0.3, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A pipeline drops a feature: a ``size`` share of the rows after ``start`` have it null."""
     import numpy as np
 
@@ -152,8 +154,9 @@ def null_burst(log: LogT, feature: str, size: float = 0.3, start: dt.datetime | 
     return back(frame)
 
 
-def unseen_categories(log: LogT, feature: str, size: float = 0.2, start: dt.datetime | None = None, seed: int = 0,
-                      roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def unseen_categories(
+    log: LogT, feature: str, size: float = 0.2, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """New values of a categorical feature: a ``size`` share of the rows get one of five never-seen categories."""
     frame, back = _to_frame(log)
     rng = _rng(seed)
@@ -164,8 +167,9 @@ def unseen_categories(log: LogT, feature: str, size: float = 0.2, start: dt.date
     return back(frame)
 
 
-def out_of_range(log: LogT, feature: str, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0,
-                 roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def out_of_range(
+    log: LogT, feature: str, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A unit change upstream: a ``size`` share of a numeric feature's values land far above its range
     (max + 10 x (max - min), or 1,000 x the value for a constant column)."""
     import numpy as np
@@ -180,8 +184,9 @@ def out_of_range(log: LogT, feature: str, size: float = 0.05, start: dt.datetime
     return back(frame)
 
 
-def nan_predictions(log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0,
-                    roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def nan_predictions(
+    log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """The model returns NaN on a ``size`` share of the rows (a numeric prediction column)."""
     import numpy as np
 
@@ -193,8 +198,9 @@ def nan_predictions(log: LogT, size: float = 0.05, start: dt.datetime | None = N
     return back(frame)
 
 
-def constant_predictions(log: LogT, size: float = 1.0, start: dt.datetime | None = None, seed: int = 0,
-                         roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def constant_predictions(
+    log: LogT, size: float = 1.0, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A model stuck on one output: a ``size`` share of the rows (all by default) get the most common prediction."""
     frame, back = _to_frame(log)
     rows = _pick(_after(frame, start, roles), size, _rng(seed))
@@ -203,8 +209,9 @@ def constant_predictions(log: LogT, size: float = 1.0, start: dt.datetime | None
     return back(frame)
 
 
-def out_of_unit_predictions(log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0,
-                            roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def out_of_unit_predictions(
+    log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """Raw scores leak instead of probabilities: a ``size`` share of the rows get a logit-like 1.2-6."""
     import numpy as np
 
@@ -217,8 +224,9 @@ def out_of_unit_predictions(log: LogT, size: float = 0.05, start: dt.datetime | 
     return back(frame)
 
 
-def label_flip(log: LogT, size: float = 0.4, start: dt.datetime | None = None, seed: int = 0,
-               roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def label_flip(
+    log: LogT, size: float = 0.4, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """Concept change: the label moves away from what the model learned on a ``size`` share of the rows.
 
     A class label becomes another class seen in the log (a binary 0/1 is
@@ -246,8 +254,9 @@ def label_flip(log: LogT, size: float = 0.4, start: dt.datetime | None = None, s
     return back(frame)
 
 
-def latency_spike(log: LogT, size: float = 5.0, start: dt.datetime | None = None, seed: int = 0,
-                  roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def latency_spike(
+    log: LogT, size: float = 5.0, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A slow dependency: every latency after ``start`` is ``size`` times longer."""
     import numpy as np
 
@@ -258,8 +267,9 @@ def latency_spike(log: LogT, size: float = 5.0, start: dt.datetime | None = None
     return back(frame)
 
 
-def traffic_gap(log: LogT, size: float = 0.25, start: dt.datetime | None = None, seed: int = 0,
-                roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def traffic_gap(
+    log: LogT, size: float = 0.25, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """An outage: no rows from ``start`` (the middle of the log by default) for a ``size`` share of the log's span."""
     import pandas as pd
 
@@ -272,8 +282,9 @@ def traffic_gap(log: LogT, size: float = 0.25, start: dt.datetime | None = None,
     return back(frame[~((times >= begin) & (times < end)).to_numpy()])
 
 
-def duplicated_ids(log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0,
-                   roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def duplicated_ids(
+    log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A retrying client: a ``size`` share of the rows after ``start`` repeat another row's id."""
     frame, back = _to_frame(log)
     rng = _rng(seed)
@@ -283,8 +294,15 @@ def duplicated_ids(log: LogT, size: float = 0.05, start: dt.datetime | None = No
     return back(frame)
 
 
-def segment_degradation(log: LogT, segment: str, value: Any = None, size: float = 0.6, start: dt.datetime | None = None,
-                        seed: int = 0, roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def segment_degradation(
+    log: LogT,
+    segment: str,
+    value: Any = None,
+    size: float = 0.6,
+    start: dt.datetime | None = None,
+    seed: int = 0,
+    roles: Roles = DEFAULT_ROLES,
+) -> LogT:
     """The model fails for one segment only: ``label_flip`` of a ``size`` share of the rows of one group
     of ``segment`` (``value``; the largest group by default), the others untouched."""
     frame, back = _to_frame(log)
@@ -295,8 +313,9 @@ def segment_degradation(log: LogT, segment: str, value: Any = None, size: float 
     return back(frame)
 
 
-def proxy_drop(log: LogT, column: str, size: float = 0.5, start: dt.datetime | None = None, seed: int = 0,
-               roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def proxy_drop(
+    log: LogT, column: str, size: float = 0.5, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """Engagement falls before labels arrive: a proxy column (clicks, purchases, revenue) is zeroed on a
     ``size`` share of the rows after ``start``."""
     frame, back = _to_frame(log)
@@ -305,8 +324,9 @@ def proxy_drop(log: LogT, column: str, size: float = 0.5, start: dt.datetime | N
     return back(frame)
 
 
-def ranking_degradation(log: LogT, size: float = 0.8, start: dt.datetime | None = None, seed: int = 0,
-                        roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def ranking_degradation(
+    log: LogT, size: float = 0.8, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
+) -> LogT:
     """A bad ranker: in a ``size`` share of the queries after ``start``, the order is reversed within the
     query (the scores, and the positions when the log has them), so the worst results come first."""
     import numpy as np
@@ -366,8 +386,15 @@ FAULTS: tuple[Fault, ...] = (
 FAULT_BY_NAME = {fault.name: fault for fault in FAULTS}
 
 
-def inject(name: str, log: LogT, column: str | None = None, size: float | None = None, start: dt.datetime | None = None,
-           seed: int = 0, roles: Roles = DEFAULT_ROLES) -> LogT:  # fmt: skip
+def inject(
+    name: str,
+    log: LogT,
+    column: str | None = None,
+    size: float | None = None,
+    start: dt.datetime | None = None,
+    seed: int = 0,
+    roles: Roles = DEFAULT_ROLES,
+) -> LogT:
     """Apply the fault ``name`` at its default size (or ``size``); ``column`` is the feature, segment or proxy column."""
     fault = FAULT_BY_NAME.get(name)
     if fault is None:

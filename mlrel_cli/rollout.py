@@ -20,14 +20,26 @@ from mlrel_cli.registry.model import Event, utc_now
 from mlrel_cli.registry.rollout import Judgement, Step, current_step, decide, elapsed_since, rollout_change
 from mlrel_cli.report import Check, Report, Status
 
-EXIT_STATUS = {"start": Status.PASS, "advance": Status.PASS, "complete": Status.PASS, "done": Status.PASS,
-               "hold": Status.INCONCLUSIVE, "reject": Status.FAIL}  # fmt: skip
+EXIT_STATUS = {
+    "start": Status.PASS,
+    "advance": Status.PASS,
+    "complete": Status.PASS,
+    "done": Status.PASS,
+    "hold": Status.INCONCLUSIVE,
+    "reject": Status.FAIL,
+}
 
 
 def rollout_step(
-    registry: Registry, model: str, candidate: str, log: Log, labels: Log | None, policy: Policy, actor: str,
+    registry: Registry,
+    model: str,
+    candidate: str,
+    log: Log,
+    labels: Log | None,
+    policy: Policy,
+    actor: str,
     dry_run: bool,
-) -> Report:  # fmt: skip
+) -> Report:
     spec = policy.rollout
     record = registry.read(model)
     step = current_step(record, model, candidate, spec.steps)
@@ -72,9 +84,14 @@ def judge(step: Step, log: Log, labels: Log | None, policy: Policy) -> tuple[Jud
     report = compare_logs(policy, step_log, step.baseline, [step.candidate], None, [], labels, "canary", inputs, "local")
     entry = report.sections["candidates"][0]
     judgement = Judgement(
-        verdict=entry["verdict"], reasons=list(entry["reasons"]), summary=report.summary, rows=rows[step.candidate],
-        elapsed_s=elapsed, budget_met=budget_met, budget_text=budget,
-    )  # fmt: skip
+        verdict=entry["verdict"],
+        reasons=list(entry["reasons"]),
+        summary=report.summary,
+        rows=rows[step.candidate],
+        elapsed_s=elapsed,
+        budget_met=budget_met,
+        budget_text=budget,
+    )
     return judgement, report
 
 
@@ -103,9 +120,14 @@ def since(log: Log, column: str, started: str | None) -> Log:
 def _evidence(step: Step, judgement: Judgement | None, compare_report: Report | None) -> dict[str, Any]:
     evidence: dict[str, Any] = {"step_percent": step.percent, "step_started": step.started, "baseline": step.baseline}
     if judgement is not None:
-        evidence.update(verdict=judgement.verdict, compare_summary=judgement.summary, reasons=judgement.reasons,
-                        candidate_rows=judgement.rows, elapsed_s=round(judgement.elapsed_s, 1),
-                        budget_met=judgement.budget_met)  # fmt: skip
+        evidence.update(
+            verdict=judgement.verdict,
+            compare_summary=judgement.summary,
+            reasons=judgement.reasons,
+            candidate_rows=judgement.rows,
+            elapsed_s=round(judgement.elapsed_s, 1),
+            budget_met=judgement.budget_met,
+        )
     if compare_report is not None:
         metrics = compare_report.sections["candidates"][0]["metrics"]
         evidence["metrics"] = {
@@ -116,9 +138,15 @@ def _evidence(step: Step, judgement: Judgement | None, compare_report: Report | 
 
 
 def _report(
-    location: str, step: Step, decision: str, why: str, evidence: dict[str, Any], event: Event | None, dry_run: bool,
+    location: str,
+    step: Step,
+    decision: str,
+    why: str,
+    evidence: dict[str, Any],
+    event: Event | None,
+    dry_run: bool,
     log_path: str,
-) -> Report:  # fmt: skip
+) -> Report:
     status = EXIT_STATUS[decision]
     prefix = "dry run: " if dry_run else ""
     summary = f"{prefix}{decision}: {step.model} {step.candidate} (at {step.index_text}): {why}"
@@ -134,9 +162,15 @@ def _report(
         checks=(Check(name="rollout_step", status=status, value=decision, message=why),),
         inputs={"registry": location, "model": step.model, "candidate": step.candidate, "log": log_path},
         sections={
-            "model": step.model, "candidate": step.candidate, "baseline": step.baseline, "decision": decision,
-            "step_percent": step.percent, "step_started": step.started, "traffic_percent_after": after,
-            "dry_run": dry_run, "evidence": evidence,
+            "model": step.model,
+            "candidate": step.candidate,
+            "baseline": step.baseline,
+            "decision": decision,
+            "step_percent": step.percent,
+            "step_started": step.started,
+            "traffic_percent_after": after,
+            "dry_run": dry_run,
+            "evidence": evidence,
             "event": event.model_dump(by_alias=False, exclude_none=True) if event else None,
         },
-    )  # fmt: skip
+    )

@@ -255,17 +255,19 @@ def make_ranking_day(rng: np.random.Generator, queries: int, day_start_us: int, 
     clicked = rng.random(queries * per) < examine * relevance * 1.6
     purchased = clicked & (rng.random(queries * per) < relevance)
     revenue = np.where(purchased, np.round(rng.lognormal(3.5, 0.6, queries * per), 2), 0.0)
-    return pa.table({
-        "timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
-        "query_id": pa.array([f"q{day_start_us // 86_400_000_000}-{i:06d}" for i in query]),
-        "position": pa.array(position),
-        "score": pa.array(np.round(score, 4)),
-        "clicked": pa.array(clicked.astype(np.int8)),
-        "purchased": pa.array(purchased.astype(np.int8)),
-        "revenue": pa.array(revenue),
-        "model_version": pa.array(np.where(bad, "v8", "v7").tolist()),
-        "device": pa.array(rng.choice(["mobile", "desktop"], size=queries, p=[0.7, 0.3]).repeat(per)),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+            "query_id": pa.array([f"q{day_start_us // 86_400_000_000}-{i:06d}" for i in query]),
+            "position": pa.array(position),
+            "score": pa.array(np.round(score, 4)),
+            "clicked": pa.array(clicked.astype(np.int8)),
+            "purchased": pa.array(purchased.astype(np.int8)),
+            "revenue": pa.array(revenue),
+            "model_version": pa.array(np.where(bad, "v8", "v7").tolist()),
+            "device": pa.array(rng.choice(["mobile", "desktop"], size=queries, p=[0.7, 0.3]).repeat(per)),
+        }
+    )
 
 
 def write_ranking(out: Path, queries: int = 4000) -> None:

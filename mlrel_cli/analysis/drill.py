@@ -255,8 +255,10 @@ def _target(fault: Any, plan: _Plan, policy: Policy) -> tuple[str | None, str | 
     chosen = policy.drill.columns.get(fault.name)
     if chosen is not None:
         if chosen not in plan.table.column_names:
-            raise PolicyError(f"drill.columns.{fault.name}: column '{chosen}' is not in the log",
-                              policy.source_of(f"drill.columns.{fault.name}"))  # fmt: skip
+            raise PolicyError(
+                f"drill.columns.{fault.name}: column '{chosen}' is not in the log",
+                policy.source_of(f"drill.columns.{fault.name}"),
+            )
         return chosen, None
     features = plan.roles.features
     if needs == "feature":
@@ -597,12 +599,30 @@ def _drift_failures(table: pa.Table, plan: _Plan, policy: Policy, n_windows: int
     return empty
 
 
+def _not_run(scenario: Scenario, injected_at: dt.datetime, required: bool, why: str | None) -> FaultResult:
+    """A fault that could not be rehearsed on this log: skipped, saying why."""
+    return FaultResult(
+        fault=scenario.name,
+        size=scenario.size,
+        injected_at=injected_at,
+        caught=False,
+        check=None,
+        expected_check=scenario.expected_check,
+        delay_s=None,
+        rows_until_detection=None,
+        within_budget=False,
+        required=required,
+        windows=(),
+        error=why,
+        column=scenario.column,
+    )
+
+
 def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: _Baseline) -> FaultResult:
     required = policy.drill.required is None or scenario.name in policy.drill.required
     injected_at = _from_us(plan.injected_us)
     if scenario.inject is None:
-        return FaultResult(scenario.name, scenario.size, injected_at, False, None, scenario.expected_check, None, None,
-                           False, required, (), error=scenario.skipped, column=scenario.column)  # fmt: skip
+        return _not_run(scenario, injected_at, required, scenario.skipped)
     try:
         if plan.canary is None:
             faulted = scenario.inject(plan.replayed, injected_at, plan.seed)
@@ -610,9 +630,7 @@ def _run_fault(scenario: Scenario, plan: _Plan, policy: Policy, healthy: _Baseli
             indexed = plan.replayed.append_column(ROW, pa.array(np.arange(plan.replayed.num_rows)))
             faulted = _canary_only(plan.replayed, scenario.inject(indexed, injected_at, plan.seed), plan.canary)
     except (ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
-        return FaultResult(scenario.name, scenario.size, injected_at, False, None, scenario.expected_check, None, None,
-                           False, required, (), error=f"cannot be injected into this log: {exc}",
-                           column=scenario.column)  # fmt: skip
+        return _not_run(scenario, injected_at, required, f"cannot be injected into this log: {exc}")
     outcomes = _replay(faulted, plan, policy, healthy)
     result = _judge(scenario.name, scenario.size, scenario.expected_check, required, plan, outcomes, faulted)
     return replace(result, column=scenario.column)
@@ -732,13 +750,17 @@ def _tighter_metric_bounds(plan: _Plan, policy: Policy) -> Iterable[Suggestion]:
         if info.higher_is_better:
             limit = round(value - 0.05 * abs(value), 4)
             if bound.min is None or limit > bound.min:
-                yield Suggestion(f"raise validate.performance.metrics.{name}.min to {limit:g}",
-                                 patch={"validate": {"performance": {"metrics": {name: {"min": limit}}}}})  # fmt: skip
+                yield Suggestion(
+                    f"raise validate.performance.metrics.{name}.min to {limit:g}",
+                    patch={"validate": {"performance": {"metrics": {name: {"min": limit}}}}},
+                )
         else:
             limit = round(value + 0.05 * abs(value), 4)
             if bound.max is None or limit < bound.max:
-                yield Suggestion(f"lower validate.performance.metrics.{name}.max to {limit:g}",
-                                 patch={"validate": {"performance": {"metrics": {name: {"max": limit}}}}})  # fmt: skip
+                yield Suggestion(
+                    f"lower validate.performance.metrics.{name}.max to {limit:g}",
+                    patch={"validate": {"performance": {"metrics": {name: {"max": limit}}}}},
+                )
 
 
 def _window_rows(plan: _Plan) -> np.ndarray:

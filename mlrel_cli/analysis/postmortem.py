@@ -25,7 +25,7 @@ from mlrel_cli.analysis import postmortem_causes as causes
 from mlrel_cli.analysis import postmortem_slices
 from mlrel_cli.analysis import postmortem_sources as sources
 from mlrel_cli.errors import MlrelError
-from mlrel_cli.logs import Log, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs import Log, Roles, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.payloads.postmortem import (
     ChangePoint,
     DriftFinding,
@@ -212,20 +212,72 @@ def _from_log(
     labels: Log | None,
     reference: Log | None,
 ) -> LogFacts:
-    spec = policy.postmortem
-    width_us = int(spec.window.total_seconds() * 1_000_000)
-    undetermined: list[str] = []
-    series: list[WindowValue] = []
-    onset: dt.datetime | None = None
-    change_point: ChangePoint | None = None
-    segments: list[SegmentImpact] = []
-    drift_findings: list[DriftFinding] = []
-    weak: dict[str, Any] | None = None
-    task = policy.task
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     if roles.timestamp is None:
         raise MlrelError(f"postmortem needs the log's timestamp column '{policy.columns.timestamp}'", log.path)
     ts = timestamps_keeping_rows(log.column(roles.timestamp), log.path)
+    metric = _metric(log, roles, policy, labels)
+    values = metric.values
+    ok = (ts >= 0) & np.isfinite(values) if values is not None else ts >= 0
+    found = _search_onset(log, policy, metric, ts, ok)
+    undetermined = [note for note in (metric.note, found.note) if note]
+    onset, change_point = found.onset, found.change_point
+    in_span = _in_incident(incident, ts)
+    if in_span is not None and not in_span.any():
+        span_start, span_end = int(ts[ts >= 0].min()), int(ts.max())
+        raise MlrelError(
+            "the log has no rows in the incident's span "
+            f"({_dt(span_start).isoformat()} to {_dt(span_end).isoformat()} in the log)",
+            log.path,
+        )
+    impact = _impact(values, ts, onset, incident, metric.name, ok if values is not None else None)
+    if metric.proxy is not None and onset is not None and impact is not None:
+        impact = _proxy_impact(impact, log, policy, metric.proxy, ts, onset, incident)
+    segments: list[SegmentImpact] = []
+    weak: dict[str, Any] | None = None
+    if values is not None and onset is not None and change_point is not None:
+        recovered = change_point.recovered
+        segments = _segments(log, policy, values, ts, onset, recovered, metric.name)
+        during = (ts >= _us(onset)) & ((ts < _us(recovered)) if recovered else True)
+        timed = np.where(ts >= 0, values, np.nan)
+        weak = postmortem_slices.during_onset(log, reference, roles, policy, timed, metric.name, during)
+    drift_findings: list[DriftFinding] = []
+    if reference is not None and onset is not None:
+        drift_findings = _drift_at_onset(reference, log, policy, onset, _width_us(policy))
+    elif reference is None:
+        undetermined.append("feature drift at the onset: no --reference was given")
+    return LogFacts(
+        task=metric.task,
+        metric=metric.name,
+        onset=onset,
+        change_point=change_point,
+        series=found.series,
+        impact=impact,
+        segments=segments,
+        drift=drift_findings,
+        weak=weak,
+        undetermined=tuple(undetermined),
+    )
+
+
+def _width_us(policy: Policy) -> int:
+    return int(policy.postmortem.window.total_seconds() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class _Metric:
+    """The metric the onset is searched on: per row when it is a mean of rows, else (a proxy metric) per window."""
+
+    task: str | None
+    name: str
+    values: np.ndarray | None  # per row, NaN where unscored; None for a proxy metric or a score that is not a number
+    proxy: str | None = None
+    note: str | None = None  # why it is not the model's metric, for "not determined"
+
+
+def _metric(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> _Metric:
+    spec = policy.postmortem
+    task = policy.task
     prediction = log.column(roles.prediction).combine_chunks()
     label = None
     if labels is not None:
@@ -236,86 +288,64 @@ def _from_log(
         from mlrel_cli.logs import infer_task
 
         task = infer_task(pa.chunked_array([prediction]), label)
-    has_labels = label is not None and len(label) - label.null_count > 0
-    proxy = spec.primary_metric if spec.primary_metric in policy.proxy_metrics else None
-    values: np.ndarray | None
-    if proxy is not None:
-        metric_name = proxy
-        values = None  # computed per window below: a proxy metric is not a mean of rows in general
-    elif has_labels and label is not None:
-        metric_name = spec.primary_metric or DEFAULT_PRIMARY.get(task or BINARY, "log_loss")
-        values = _per_row_metric(task or BINARY, metric_name, policy, prediction, label)
-    else:
-        metric_name = "mean_score"
-        values = to_numpy_float(prediction) if kind_of_type(prediction.type) == "numeric" else None
-        undetermined.append("the model metric: no labels; the onset is searched on the mean prediction score")
-    span_start, span_end = int(ts[ts >= 0].min()), int(ts.max())
+    if spec.primary_metric in policy.proxy_metrics:  # computed per window: a proxy metric is not a mean of rows
+        return _Metric(task, spec.primary_metric, None, proxy=spec.primary_metric)
+    if label is not None and len(label) - label.null_count > 0:
+        name = spec.primary_metric or DEFAULT_PRIMARY.get(task or BINARY, "log_loss")
+        return _Metric(task, name, _per_row_metric(task or BINARY, name, policy, prediction, label))
+    values = to_numpy_float(prediction) if kind_of_type(prediction.type) == "numeric" else None
+    note = "the model metric: no labels; the onset is searched on the mean prediction score"
+    return _Metric(task, "mean_score", values, note=note)
+
+
+@dataclass(frozen=True)
+class _Onset:
+    series: list[WindowValue] = field(default_factory=list)
+    onset: dt.datetime | None = None
+    change_point: ChangePoint | None = None
+    note: str | None = None  # why no onset was found
+
+
+def _search_onset(log: Log, policy: Policy, metric: _Metric, ts: np.ndarray, ok: np.ndarray) -> _Onset:
+    """The metric per window and the change point in it (stats/changepoint.py)."""
+    width_us = _width_us(policy)
+    span_start = int(ts[ts >= 0].min())
     origin = span_start - span_start % width_us
     windows = (ts - origin) // width_us
     n_windows = int(windows.max()) + 1
-    ok = (ts >= 0) & np.isfinite(values) if values is not None else ts >= 0
     rows = np.bincount(windows[ts >= 0], minlength=n_windows)
-    window_values = None
-    if proxy is not None:
-        window_values, counts = _proxy_series(log, policy, proxy, windows, n_windows)
+    values = metric.values
+    if metric.proxy is not None:
+        window_values, counts = _proxy_series(log, policy, metric.proxy, windows, n_windows)
     elif values is not None:
         counts = np.bincount(windows[ok], minlength=n_windows).astype(float)
         sums = np.bincount(windows[ok], weights=values[ok], minlength=n_windows)
         with np.errstate(invalid="ignore", divide="ignore"):
             window_values = np.where(counts > 0, sums / counts, np.nan)
-        if metric_name == "rmse":
+        if metric.name == "rmse":
             window_values = np.sqrt(window_values)
-    if window_values is not None:
-        if values is not None:  # a mean of rows: tested on the rows, whatever the number of windows
-            change = detect_change_rows(values[ok], windows[ok])
-            if metric_name == "rmse":  # the rows hold squared errors
-                change = replace(change, before=float(np.sqrt(change.before)), after=float(np.sqrt(change.after)))
-        else:
-            change = detect_change(window_values, counts)
-        for i in range(n_windows):
-            value = float(window_values[i]) if np.isfinite(window_values[i]) else None
-            series.append(WindowValue(_dt(origin + i * width_us), int(rows[i]), value))
-        if change.index is not None:
-            onset = _dt(origin + change.index * width_us)
-            recovered = _dt(origin + change.end * width_us) if change.end is not None else None
-            change_point = ChangePoint(change.p_value, change.before, change.after, recovered)
-        else:
-            undetermined.append(
-                f"the onset of the regression: no significant change of {metric_name} per "
-                f"{int(spec.window.total_seconds() // 60)}-minute window (p {change.p_value:.2g})"
-            )
-    in_span = _in_incident(incident, ts)
-    if in_span is not None and not in_span.any():
-        raise MlrelError(
-            "the log has no rows in the incident's span "
-            f"({_dt(span_start).isoformat()} to {_dt(span_end).isoformat()} in the log)",
-            log.path,
+    else:
+        return _Onset()
+    if values is not None:  # a mean of rows: tested on the rows, whatever the number of windows
+        change = detect_change_rows(values[ok], windows[ok])
+        if metric.name == "rmse":  # the rows hold squared errors
+            change = replace(change, before=float(np.sqrt(change.before)), after=float(np.sqrt(change.after)))
+    else:
+        change = detect_change(window_values, counts)
+    series = [
+        WindowValue(_dt(origin + i * width_us), int(rows[i]), float(window_values[i]) if np.isfinite(window_values[i]) else None)
+        for i in range(n_windows)
+    ]
+    if change.index is None:
+        minutes = int(policy.postmortem.window.total_seconds() // 60)
+        note = (
+            f"the onset of the regression: no significant change of {metric.name} per {minutes}-minute window "
+            f"(p {change.p_value:.2g})"
         )
-    impact = _impact(values, ts, onset, incident, metric_name, ok if values is not None else None)
-    if proxy is not None and onset is not None and impact is not None:
-        impact = _proxy_impact(impact, log, policy, proxy, ts, onset, incident)
-    if values is not None and onset is not None and change_point is not None:
-        recovered = change_point.recovered
-        segments = _segments(log, policy, values, ts, onset, recovered, metric_name)
-        during = (ts >= _us(onset)) & ((ts < _us(recovered)) if recovered else True)
-        timed = np.where(ts >= 0, values, np.nan)
-        weak = postmortem_slices.during_onset(log, reference, roles, policy, timed, metric_name or "", during)
-    if reference is not None and onset is not None:
-        drift_findings = _drift_at_onset(reference, log, policy, onset, width_us)
-    elif reference is None:
-        undetermined.append("feature drift at the onset: no --reference was given")
-    return LogFacts(
-        task=task,
-        metric=metric_name,
-        onset=onset,
-        change_point=change_point,
-        series=series,
-        impact=impact,
-        segments=segments,
-        drift=drift_findings,
-        weak=weak,
-        undetermined=tuple(undetermined),
-    )
+        return _Onset(series, note=note)
+    recovered = _dt(origin + change.end * width_us) if change.end is not None else None
+    change_point = ChangePoint(change.p_value, change.before, change.after, recovered)
+    return _Onset(series, _dt(origin + change.index * width_us), change_point)
 
 
 def _proxy_series(log: Log, policy: Policy, name: str, windows: np.ndarray, n_windows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -199,8 +199,9 @@ def _weak_segments(spec: Retrain, log: Log, roles: Roles, policy: Policy, lookup
                 .group_by("g")
                 .aggregate([("loss", "sum"), ("loss", "count")])
             )
-            for name, total, size in zip(grouped["g"].to_pylist(), grouped["loss_sum"].to_pylist(),
-                                         grouped["loss_count"].to_pylist(), strict=True):  # fmt: skip
+            for name, total, size in zip(
+                grouped["g"].to_pylist(), grouped["loss_sum"].to_pylist(), grouped["loss_count"].to_pylist(), strict=True
+            ):
                 sums[column][str(name)] = sums[column].get(str(name), 0.0) + float(total)
                 sizes_by[column][str(name)] = sizes_by[column].get(str(name), 0) + int(size)
     if total_labelled == 0:
@@ -334,21 +335,23 @@ def retrain_set(
     manifest: dict[str, Any] = {}
 
     def manifest_text(tmp_path: Path) -> str:
-        manifest.update({
-            "output": str(output),
-            "output_sha256": sha256(tmp_path),
-            "sources": [{"path": f, "sha256": sha256(f)} for f in log.files],
-            "labels": {"path": labels.path, "sha256": sha256(labels.files[0])} if labels is not None else None,
-            "strategy": plan.strategy,
-            "parameters": plan.params,
-            "seed": spec.seed,
-            "rows": counts,
-            "label_coverage": counts["labelled"] / counts["rows"] if counts["rows"] else 0.0,
-            "segments_before": before,
-            "segments_after": after,
-            "explanation": plan.explanation,
-            "created_by": "mlrel retrain-set",
-        })  # fmt: skip
+        manifest.update(
+            {
+                "output": str(output),
+                "output_sha256": sha256(tmp_path),
+                "sources": [{"path": f, "sha256": sha256(f)} for f in log.files],
+                "labels": {"path": labels.path, "sha256": sha256(labels.files[0])} if labels is not None else None,
+                "strategy": plan.strategy,
+                "parameters": plan.params,
+                "seed": spec.seed,
+                "rows": counts,
+                "label_coverage": counts["labelled"] / counts["rows"] if counts["rows"] else 0.0,
+                "segments_before": before,
+                "segments_after": after,
+                "explanation": plan.explanation,
+                "created_by": "mlrel retrain-set",
+            }
+        )
         return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
     outputs.write_pair(target, write_set, manifest_target, manifest_text)
@@ -448,8 +451,15 @@ def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> 
         after = manifest["segments_after"].get(column, {})
         total_b, total_a = sum(before.values()) or 1, sum(after.values()) or 1
         for value in sorted(set(before) | set(after)):
-            table_rows.append([f"{column}={value}", before.get(value, 0), f"{before.get(value, 0) / total_b:.1%}",
-                               after.get(value, 0), f"{after.get(value, 0) / total_a:.1%}"])  # fmt: skip
+            table_rows.append(
+                [
+                    f"{column}={value}",
+                    before.get(value, 0),
+                    f"{before.get(value, 0) / total_b:.1%}",
+                    after.get(value, 0),
+                    f"{after.get(value, 0) / total_a:.1%}",
+                ]
+            )
     summary = f"{manifest['strategy']}: {rows['written']:,} rows written to {manifest['output']}; manifest {manifest_path.name}."
     return Report(
         command="retrain-set",

@@ -78,7 +78,15 @@ def drill(
         label_log = open_log(labels, "labels file") if labels is not None else None
         with progress("drill", quiet) as step:
             report = run_drill(
-                healthy, loaded, reference=ref, labels=label_log, every=width, names=names, at=injected,
-                seed=seed, progress=step, registry=registry,
-            )  # fmt: skip
+                healthy,
+                loaded,
+                reference=ref,
+                labels=label_log,
+                every=width,
+                names=names,
+                at=injected,
+                seed=seed,
+                progress=step,
+                registry=registry,
+            )
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)

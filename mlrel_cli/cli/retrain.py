@@ -76,7 +76,11 @@ def retrain_set(
             seed=seed,
         )
         report = run(
-            open_log(log, "log"), loaded, spec, output,
-            labels=open_log(labels, "labels file") if labels is not None else None, force=force,
-        )  # fmt: skip
+            open_log(log, "log"),
+            loaded,
+            spec,
+            output,
+            labels=open_log(labels, "labels file") if labels is not None else None,
+            force=force,
+        )
         emit(report, OutputOptions(fmt, None, quiet, no_color), None)

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlrel_cli.logs import Log
 
 if TYPE_CHECKING:
+    from mlrel_cli.facts.columns import Plan
     from mlrel_cli.facts.concept import MetricRows
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.policy import Policy
-
-    from mlrel_cli.facts.columns import Plan
 
 # (table of a row group's columns[, seed=...]) -> {key: mergeable fact}; picklable (a module-level function or a partial)
 Builder = Callable[..., dict[str, Any]]

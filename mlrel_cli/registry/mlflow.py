@@ -208,9 +208,10 @@ class MlflowRegistry:
         while True:
             try:
                 self.client.create_registered_model(
-                    name, tags={"mlrel.lock.expires": str(time.time() + LOCK_LEASE_S), "mlrel.lock.owner": token},
+                    name,
+                    tags={"mlrel.lock.expires": str(time.time() + LOCK_LEASE_S), "mlrel.lock.owner": token},
                     description=f"mlrel holds this while it changes '{model}'; deleted when the change ends",
-                )  # fmt: skip
+                )
                 break
             except MlflowException as exc:  # taken, or a create racing a release: look again
                 last = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

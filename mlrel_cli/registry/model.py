@@ -126,23 +126,42 @@ def _with_status(record: ModelRecord, changes: dict[str, VersionStatus], traffic
 
 
 def register(
-    record: ModelRecord, model: str, version: str, artifact: str, code_version: str | None, config: str | None,
-    actor: str, now: str,
-) -> tuple[ModelRecord, Event]:  # fmt: skip
+    record: ModelRecord,
+    model: str,
+    version: str,
+    artifact: str,
+    code_version: str | None,
+    config: str | None,
+    actor: str,
+    now: str,
+) -> tuple[ModelRecord, Event]:
     if record.version(version) is not None:
         raise RegistryError(f"model '{model}' already has a version '{version}'")
     new = Version(version=version, artifact=artifact, code_version=code_version, config=config, created=now)
     event = Event(
-        time=now, actor=actor, action="register", to_version=version, stage="candidate", artifact=artifact,
-        code_version=code_version, config=config,
-    )  # fmt: skip
+        time=now,
+        actor=actor,
+        action="register",
+        to_version=version,
+        stage="candidate",
+        artifact=artifact,
+        code_version=code_version,
+        config=config,
+    )
     return record.model_copy(update={"versions": [*record.versions, new], "history": [*record.history, event]}), event
 
 
 def promote(
-    record: ModelRecord, model: str, version: str, stage: str, traffic: float | None, actor: str, now: str,
-    reason: str | None, force: bool,
-) -> tuple[ModelRecord, Event]:  # fmt: skip
+    record: ModelRecord,
+    model: str,
+    version: str,
+    stage: str,
+    traffic: float | None,
+    actor: str,
+    now: str,
+    reason: str | None,
+    force: bool,
+) -> tuple[ModelRecord, Event]:
     target = _require(record, model, version)
     if target.status == "rolled_back" and not force:
         raise RegistryError(f"version '{version}' of '{model}' was rolled back; pass --force to promote it again")
@@ -168,9 +187,15 @@ def promote(
         update = {"canary": version}
         from_version = record.canary if record.canary != version else version
     event = Event(
-        time=now, actor=actor, action="promote", from_version=from_version, to_version=version, stage=stage,
-        traffic=traffic if stage == "canary" else None, reason=reason,
-    )  # fmt: skip
+        time=now,
+        actor=actor,
+        action="promote",
+        from_version=from_version,
+        to_version=version,
+        stage=stage,
+        traffic=traffic if stage == "canary" else None,
+        reason=reason,
+    )
     versions = _with_status(record, changes, traffic_changes)
     return record.model_copy(update={**update, "versions": versions, "history": [*record.history, event]}), event
 
@@ -182,8 +207,15 @@ def set_fallback(record: ModelRecord, model: str, version: str, actor: str, now:
 
 
 def record_change(
-    record: ModelRecord, kind: str, what: str, ref: str | None, revert: str | None, actor: str, at: str, now: str,
-) -> tuple[ModelRecord, Event]:  # fmt: skip
+    record: ModelRecord,
+    kind: str,
+    what: str,
+    ref: str | None,
+    revert: str | None,
+    actor: str,
+    at: str,
+    now: str,
+) -> tuple[ModelRecord, Event]:
     """A change that is not a model version (a deploy, a config, a business rule, a flag): history only."""
     if kind not in CHANGE_KINDS:
         raise RegistryError(f"change kind '{kind}' is not one of {', '.join(CHANGE_KINDS)}")
@@ -208,9 +240,12 @@ def apply_event(record: ModelRecord, event: Event) -> ModelRecord:
         raise RegistryError("a rollback event names no version it replaced ('from')")
     if action == "register":
         new = Version(
-            version=to or "", artifact=event.artifact or "", code_version=event.code_version, config=event.config,
+            version=to or "",
+            artifact=event.artifact or "",
+            code_version=event.code_version,
+            config=event.config,
             created=event.time,
-        )  # fmt: skip
+        )
         record = record.model_copy(update={"versions": [*record.versions, new]})
     elif action == "promote" and to is not None:
         stage = event.stage or "production"
@@ -221,9 +256,14 @@ def apply_event(record: ModelRecord, event: Event) -> ModelRecord:
     elif action == "rollback" and event.from_version and to:
         version = _require(record, "", to)
         plan = RollbackPlan(
-            model="", from_version=event.from_version, to_version=to, target_kind="version", last_in_production=None,
-            code_version=version.code_version, artifact=version.artifact,
-        )  # fmt: skip
+            model="",
+            from_version=event.from_version,
+            to_version=to,
+            target_kind="version",
+            last_in_production=None,
+            code_version=version.code_version,
+            artifact=version.artifact,
+        )
         record, _ = apply_rollback(record, plan, event.actor, event.reason or "", event.incident, event.time)
         record = record.model_copy(update={"history": record.history[:-1]})
     elif action == "rollout" and event.decision == "reject" and to:
@@ -312,24 +352,37 @@ def apply_rollback(
     if record.production != plan.from_version:
         raise RegistryError(f"production of '{plan.model}' changed while planning (now '{record.production}'); nothing was done")
     event = Event(
-        time=now, actor=actor, action="rollback", from_version=plan.from_version, to_version=plan.to_version,
-        stage="production", reason=reason, incident=incident,
-    )  # fmt: skip
+        time=now,
+        actor=actor,
+        action="rollback",
+        from_version=plan.from_version,
+        to_version=plan.to_version,
+        stage="production",
+        reason=reason,
+        incident=incident,
+    )
     versions = _with_status(record, {plan.from_version: "rolled_back", plan.to_version: "production"}, {plan.to_version: None})
     canary = None if record.canary in (plan.from_version, plan.to_version) else record.canary
     return (
         record.model_copy(
-            update={"production": plan.to_version, "canary": canary, "versions": versions,
-                    "history": [*record.history, event]}
+            update={"production": plan.to_version, "canary": canary, "versions": versions, "history": [*record.history, event]}
         ),
         event,
-    )  # fmt: skip
+    )
 
 
 def rollback_change(
-    model: str, shown: RollbackPlan, to: str, force: bool, confirmed_by_person: bool, actor: str, reason: str,
-    incident: str | None, started: str | None = None, settle_s: float = 0.0,
-) -> Callable[[ModelRecord], tuple[ModelRecord, Event]]:  # fmt: skip
+    model: str,
+    shown: RollbackPlan,
+    to: str,
+    force: bool,
+    confirmed_by_person: bool,
+    actor: str,
+    reason: str,
+    incident: str | None,
+    started: str | None = None,
+    settle_s: float = 0.0,
+) -> Callable[[ModelRecord], tuple[ModelRecord, Event]]:
     """The change a rollback applies under the registry's lock, re-planned on the freshest record.
 
     A relative target (``previous``, ``fallback``) commits only if production

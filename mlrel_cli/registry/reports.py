@@ -57,11 +57,21 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
 
     events = [e for e in record.history if kept(e)]
     rows = [
-        [e.time, e.action, e.kind or "", e.from_version or "", e.to_version or "", e.stage or "",
-         f"{e.traffic:.0%}" if e.traffic is not None else "", e.actor, e.incident or "",
-         e.what or e.reason or "", e.revert or ""]
+        [
+            e.time,
+            e.action,
+            e.kind or "",
+            e.from_version or "",
+            e.to_version or "",
+            e.stage or "",
+            f"{e.traffic:.0%}" if e.traffic is not None else "",
+            e.actor,
+            e.incident or "",
+            e.what or e.reason or "",
+            e.revert or "",
+        ]
         for e in events
-    ]  # fmt: skip
+    ]
     since_text = f" since {since}" if since else ""
     kind_text = f" of kind {', '.join(kinds)}" if kinds else ""
     return Report(
@@ -75,12 +85,23 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
             "events": [_event_dict(e) for e in events],
             "table": {
                 "title": "history",
-                "columns": ["time", "action", "kind", "from", "to", "stage", "traffic", "actor", "incident",
-                            "what / reason", "revert"],
+                "columns": [
+                    "time",
+                    "action",
+                    "kind",
+                    "from",
+                    "to",
+                    "stage",
+                    "traffic",
+                    "actor",
+                    "incident",
+                    "what / reason",
+                    "revert",
+                ],
                 "rows": rows,
             },
         },
-    )  # fmt: skip
+    )
 
 
 def repair_report(location: str, done: str, needed: bool) -> Report:

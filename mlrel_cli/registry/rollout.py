@@ -51,10 +51,9 @@ def current_step(record: ModelRecord, model: str, candidate: str, steps: list[fl
     if record.canary != candidate or version.traffic is None:
         return Step(model, candidate, record.production, None, None)
     started = next(
-        (e.time for e in reversed(record.history)
-         if e.action == "promote" and e.stage == "canary" and e.to_version == candidate),
+        (e.time for e in reversed(record.history) if e.action == "promote" and e.stage == "canary" and e.to_version == candidate),
         None,
-    )  # fmt: skip
+    )
     return Step(model, candidate, record.production, round(version.traffic * 100, 6), started)
 
 
@@ -100,8 +99,14 @@ def decide(step: Step, judgement: Judgement | None, steps: list[float], on_incon
 
 
 def rollout_change(
-    step: Step, decision: Decision, why: str, steps: list[float], evidence: dict[str, Any], actor: str, now: Callable[[], str],
-) -> Callable[[ModelRecord], tuple[ModelRecord, Event]]:  # fmt: skip
+    step: Step,
+    decision: Decision,
+    why: str,
+    steps: list[float],
+    evidence: dict[str, Any],
+    actor: str,
+    now: Callable[[], str],
+) -> Callable[[ModelRecord], tuple[ModelRecord, Event]]:
     """The change a decision applies under the registry's lock: only if the step it judged is still current."""
 
     def change(record: ModelRecord) -> tuple[ModelRecord, Event]:
@@ -122,10 +127,17 @@ def rollout_change(
             event = event.model_copy(update={"decision": decision, "evidence": evidence})
             return new.model_copy(update={"history": [*new.history[:-1], event]}), event
         event = Event(
-            time=time, actor=actor, action="rollout", to_version=step.candidate, from_version=step.baseline,
-            stage="canary", traffic=0.0 if decision == "reject" else (step.percent or 0) / 100, reason=why,
-            decision=decision, evidence=evidence,
-        )  # fmt: skip
+            time=time,
+            actor=actor,
+            action="rollout",
+            to_version=step.candidate,
+            from_version=step.baseline,
+            stage="canary",
+            traffic=0.0 if decision == "reject" else (step.percent or 0) / 100,
+            reason=why,
+            decision=decision,
+            evidence=evidence,
+        )
         return apply_event(record, event), event
 
     return change

@@ -13,8 +13,10 @@ CHAR_PX = 6.2  # average width of an 11px system-ui character, to keep labels ap
 
 
 def _svg(width: float, height: float, body: list[str], label: str) -> str:
-    return (f'<svg role="img" aria-label="{e(label)}" width="{width:.0f}" height="{height:.0f}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}">{"".join(body)}</svg>')  # fmt: skip
+    return (
+        f'<svg role="img" aria-label="{e(label)}" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}">{"".join(body)}</svg>'
+    )
 
 
 def _clip(text: Any, limit: int) -> str:
@@ -91,11 +93,15 @@ def line_chart(
 
     parts = [f'<text x="{left}" y="12" style="font-weight:600">{e(title)}</text>'] if title else []
     for tick in ticks:
-        parts.append(f'<line x1="{left}" y1="{py(tick):.1f}" x2="{width - right}" y2="{py(tick):.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" y1="{py(tick):.1f}" x2="{width - right}" y2="{py(tick):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+        )
     if finite(threshold):
-        parts.append(f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '
-                     f'stroke="{ONSET}" stroke-dasharray="4 3"><title>threshold {threshold:.3g}</title></line>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '
+            f'stroke="{ONSET}" stroke-dasharray="4 3"><title>threshold {threshold:.3g}</title></line>'
+        )
     segment: list[str] = []
     for x, (_, value) in zip(xs, points, strict=True):
         if not finite(value):
@@ -108,8 +114,10 @@ def line_chart(
         parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
     for (x, label, color), row, tx in zip(marks, label_rows, label_x, strict=True):
         y = 20 + 13 * row + 9
-        parts.append(f'<line x1="{px(x):.1f}" y1="{y - 9}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="{color}"/>'
-                     f'<text x="{tx:.1f}" y="{y}" style="fill:{color}">{e(label)}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{px(x):.1f}" y1="{y - 9}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="{color}"/>'
+            f'<text x="{tx:.1f}" y="{y}" style="fill:{color}">{e(label)}</text>'
+        )
     for end, anchor, where in ((points[0][0], "start", left), (points[-1][0], "end", width - right)):
         t = when(end)
         label = t.strftime("%m-%d %H:%M") if isinstance(t, dt.datetime) else f"{end}"
@@ -141,17 +149,23 @@ def bar_pairs(
     parts = []
     for tick in ticks:
         y = height - bottom - tick / top_value * plot
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 6}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick:.0%}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 6}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick:.0%}</text>'
+        )
     for i, label in enumerate(labels):
         x = left + i * slot + slot * 0.1
         for k, (values, color, name) in enumerate(series):
             h = values[i] / top_value * plot
-            parts.append(f'<rect x="{x + k * bar:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                         f'fill="{color}"><title>{e(label)}: {name} {values[i]:.1%}</title></rect>')  # fmt: skip
+            parts.append(
+                f'<rect x="{x + k * bar:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{color}"><title>{e(label)}: {name} {values[i]:.1%}</title></rect>'
+            )
         cx = left + (i + 0.5) * slot
-        parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 12}" text-anchor="end" '
-                     f'transform="rotate(-50 {cx:.1f},{height - bottom + 12})">{_clip(label, 12)}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{cx:.1f}" y="{height - bottom + 12}" text-anchor="end" '
+            f'transform="rotate(-50 {cx:.1f},{height - bottom + 12})">{_clip(label, 12)}</text>'
+        )
     x = left
     for _, color, name in series:
         parts.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{color}"/><text x="{x + 13}" y="13">{name}</text>')
@@ -171,10 +185,12 @@ def mini_bars(reference: list[float], current: list[float], onset: list[float] |
     parts = []
     for i, (r, c) in enumerate(zip(reference, shown, strict=True)):
         hr, hc = r / top_value * (height - 2), c / top_value * (height - 2)
-        parts.append(f'<rect x="{i * slot + 1:.1f}" y="{height - hc:.1f}" width="{slot - 2:.1f}" height="{hc:.1f}" '
-                     f'fill="{ONSET if onset else CURRENT}" opacity=".75"/>'
-                     f'<rect x="{i * slot + 1:.1f}" y="{height - hr:.1f}" width="{slot - 2:.1f}" height="{hr:.1f}" '
-                     f'fill="none" stroke="{REFERENCE}"/>')  # fmt: skip
+        parts.append(
+            f'<rect x="{i * slot + 1:.1f}" y="{height - hc:.1f}" width="{slot - 2:.1f}" height="{hc:.1f}" '
+            f'fill="{ONSET if onset else CURRENT}" opacity=".75"/>'
+            f'<rect x="{i * slot + 1:.1f}" y="{height - hr:.1f}" width="{slot - 2:.1f}" height="{hr:.1f}" '
+            f'fill="none" stroke="{REFERENCE}"/>'
+        )
     return _svg(width, height, parts, "reference outlined, " + ("onset window" if onset else "current") + " filled")
 
 
@@ -193,9 +209,11 @@ def window_strip(windows: list[dict[str, Any]], width: int = 240, height: int = 
             color, opacity = CURRENT, 0.15 + 0.6 * min(abs(score / limit), 1.0)
         else:
             color, opacity = "#e0e0e0", 1.0
-        parts.append(f'<rect x="{i * slot:.1f}" y="0" width="{max(slot - 0.5, 0.5):.1f}" height="{height}" '
-                     f'fill="{color}" fill-opacity="{opacity:.2f}"><title>{e(w["start"])}: {fmt(score)} '
-                     f'({e(w.get("status"))}, {w.get("rows")} rows)</title></rect>')  # fmt: skip
+        parts.append(
+            f'<rect x="{i * slot:.1f}" y="0" width="{max(slot - 0.5, 0.5):.1f}" height="{height}" '
+            f'fill="{color}" fill-opacity="{opacity:.2f}"><title>{e(w["start"])}: {fmt(score)} '
+            f"({e(w.get('status'))}, {w.get('rows')} rows)</title></rect>"
+        )
     return _svg(width, height, parts, "score per window")
 
 
@@ -224,9 +242,11 @@ def forest(
 
     parts = [f'<text x="4" y="12" style="font-weight:600">{e(title)}</text>'] if title else []
     for tick in ticks:
-        parts.append(f'<line x1="{px(tick):.1f}" y1="{top - 4}" x2="{px(tick):.1f}" y2="{height - 30}" '
-                     f'stroke="{"#999" if tick == 0 else "#eee"}"/>'
-                     f'<text x="{px(tick):.1f}" y="{height - 18}" text-anchor="middle">{tick:+.3g}{e(unit)}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{px(tick):.1f}" y1="{top - 4}" x2="{px(tick):.1f}" y2="{height - 30}" '
+            f'stroke="{"#999" if tick == 0 else "#eee"}"/>'
+            f'<text x="{px(tick):.1f}" y="{height - 18}" text-anchor="middle">{tick:+.3g}{e(unit)}</text>'
+        )
     parts.append(f'<text x="{px(0):.1f}" y="{height - 4}" text-anchor="middle">{e(axis)}</text>')
     for i, r in enumerate(rows):
         y = top + i * row_h + row_h / 2
@@ -237,15 +257,21 @@ def forest(
             limit = -allowed if better == "higher" else allowed
             edge = px(-span) if better == "higher" else px(span)
             a, b = sorted((px(limit), edge))
-            parts.append(f'<rect x="{a:.1f}" y="{y - 9:.1f}" width="{b - a:.1f}" height="18" fill="#fdecea">'
-                         f"<title>worse than the allowed regression ({limit:+.3g})</title></rect>"
-                         f'<line x1="{px(limit):.1f}" y1="{y - 10:.1f}" x2="{px(limit):.1f}" y2="{y + 10:.1f}" '
-                         f'stroke="{ONSET}" stroke-dasharray="2 2"/>')  # fmt: skip
+            parts.append(
+                f'<rect x="{a:.1f}" y="{y - 9:.1f}" width="{b - a:.1f}" height="18" fill="#fdecea">'
+                f"<title>worse than the allowed regression ({limit:+.3g})</title></rect>"
+                f'<line x1="{px(limit):.1f}" y1="{y - 10:.1f}" x2="{px(limit):.1f}" y2="{y + 10:.1f}" '
+                f'stroke="{ONSET}" stroke-dasharray="2 2"/>'
+            )
         if finite(r["low"]) and finite(r["high"]):
-            parts.append(f'<line x1="{px(r["low"]):.1f}" y1="{y:.1f}" x2="{px(r["high"]):.1f}" y2="{y:.1f}" '
-                         f'stroke="{r["color"]}" stroke-width="3"/>')  # fmt: skip
-        parts.append(f'<circle cx="{px(r["delta"]):.1f}" cy="{y:.1f}" r="4" fill="{r["color"]}">'
-                     f'<title>{e(r["label"])}: {r["delta"]:+.4g}</title></circle>')  # fmt: skip
+            parts.append(
+                f'<line x1="{px(r["low"]):.1f}" y1="{y:.1f}" x2="{px(r["high"]):.1f}" y2="{y:.1f}" '
+                f'stroke="{r["color"]}" stroke-width="3"/>'
+            )
+        parts.append(
+            f'<circle cx="{px(r["delta"]):.1f}" cy="{y:.1f}" r="4" fill="{r["color"]}">'
+            f"<title>{e(r['label'])}: {r['delta']:+.4g}</title></circle>"
+        )
         direction = {"higher": "better →", "lower": "← better", "none": "no direction"}.get(better or "", "")
         parts.append(f'<text x="{width - right + 6}" y="{y + 4:.1f}">{direction}</text>')
     return _svg(width, height, parts, title or "deltas with intervals")
@@ -271,18 +297,24 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 520, title: str = "",
 
     parts = [f'<text x="4" y="12" style="font-weight:600">{e(title)}</text>'] if title else []
     for tick in ticks:
-        parts.append(f'<line x1="{px(tick):.1f}" y1="{top - 4}" x2="{px(tick):.1f}" y2="{height - 18}" stroke="#eee"/>'
-                     f'<text x="{px(tick):.1f}" y="{height - 6}" text-anchor="middle">{label(tick)}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{px(tick):.1f}" y1="{top - 4}" x2="{px(tick):.1f}" y2="{height - 18}" stroke="#eee"/>'
+            f'<text x="{px(tick):.1f}" y="{height - 6}" text-anchor="middle">{label(tick)}</text>'
+        )
     for i, r in enumerate(rows):
         y = top + i * row_h
         value = r["value"] if finite(r["value"]) else 0.0
-        parts.append(f'<text x="4" y="{y + 14}">{_clip(r["label"], 23)}</text>'
-                     f'<rect x="{left}" y="{y + 4}" width="{px(value) - left:.1f}" height="14" '
-                     f'fill="{COLORS[r["status"]]}"><title>{e(r["label"])}: {label(value)}</title></rect>')  # fmt: skip
+        parts.append(
+            f'<text x="4" y="{y + 14}">{_clip(r["label"], 23)}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{px(value) - left:.1f}" height="14" '
+            f'fill="{COLORS[r["status"]]}"><title>{e(r["label"])}: {label(value)}</title></rect>'
+        )
         for bound, color in (("low", "#222"), ("high", "#222"), ("warn", COLORS[Status.WARN])):
             if finite(r.get(bound)):
-                parts.append(f'<line x1="{px(r[bound]):.1f}" y1="{y + 1}" x2="{px(r[bound]):.1f}" y2="{y + 21}" '
-                             f'stroke="{color}" stroke-width="2"><title>{bound}: {label(r[bound])}</title></line>')  # fmt: skip
+                parts.append(
+                    f'<line x1="{px(r[bound]):.1f}" y1="{y + 1}" x2="{px(r[bound]):.1f}" y2="{y + 21}" '
+                    f'stroke="{color}" stroke-width="2"><title>{bound}: {label(r[bound])}</title></line>'
+                )
         note = r.get("note") or label(value)
         parts.append(f'<text x="{width - right + 6}" y="{y + 14}">{_clip(note, 17)}</text>')
     return _svg(width, height, parts, title or "values against limits")
@@ -311,10 +343,14 @@ def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1
         a, b = x((ws - start).total_seconds()), x((we - start).total_seconds())
         color = COLORS[Status.FAIL] if w["failing"] else "#e0e0e0"
         tip = ", ".join(w["failing"]) or "no new failing check"
-        parts.append(f'<rect x="{a:.1f}" y="6" width="{max(b - a - 1, 1):.1f}" height="{height - 12}" fill="{color}">'
-                     f"<title>{e(w['start'])}: {w['rows']} rows; {e(tip)}</title></rect>")  # fmt: skip
+        parts.append(
+            f'<rect x="{a:.1f}" y="6" width="{max(b - a - 1, 1):.1f}" height="{height - 12}" fill="{color}">'
+            f"<title>{e(w['start'])}: {w['rows']} rows; {e(tip)}</title></rect>"
+        )
     if budget_s:
         bx = x(budget_s)
-        parts.append(f'<line x1="{bx:.1f}" y1="2" x2="{bx:.1f}" y2="{height - 2}" stroke="{CURRENT}" stroke-width="2">'
-                     f"<title>end of the error budget</title></line>")  # fmt: skip
+        parts.append(
+            f'<line x1="{bx:.1f}" y1="2" x2="{bx:.1f}" y2="{height - 2}" stroke="{CURRENT}" stroke-width="2">'
+            f"<title>end of the error budget</title></line>"
+        )
     return _svg(width, height, parts, f"replay of {fault['fault']}")

@@ -31,11 +31,12 @@ def checks_table(report: Report) -> str:
     if not rows:
         return ""
     return (
-        "<h2>Checks</h2>" + _filter("checks", (c.status for c in report.checks))
+        "<h2>Checks</h2>"
+        + _filter("checks", (c.status for c in report.checks))
         + "<div class='scroll'><table id='checks' class='sortable'><thead><tr><th data-sort>status</th>"
         "<th data-sort>check</th><th>value</th><th>limit</th><th>details</th><th data-sort>threshold from</th></tr>"
         "</thead><tbody>" + "".join(rows) + "</tbody></table></div>"
-    )  # fmt: skip
+    )
 
 
 def _filter(table_id: str, statuses: Any) -> str:
@@ -96,12 +97,14 @@ def drift_section(report: Report) -> str:
         "for the score.</p>"
     )
     table = (
-        "<h2>Features</h2>" + _filter("features", statuses) + legend
+        "<h2>Features</h2>"
+        + _filter("features", statuses)
+        + legend
         + "<div class='scroll'><table id='features' class='sortable'><thead><tr><th data-sort>feature</th>"
         "<th data-sort>status</th><th data-sort>score</th><th>threshold</th><th data-sort>whole log</th>"
         "<th data-sort>method</th><th data-sort>onset</th><th>distribution</th><th>per window</th><th>details</th>"
         "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
-    )  # fmt: skip
+    )
     drifted = "<h2>Drifted features</h2><div class='grid'>" + "".join(cards) + "</div>" if cards else ""
     others = "<h2>Every other distribution</h2><div class='grid'>" + "".join(folded) + "</div>" if folded else ""
     return drifted + table + others + concept
@@ -162,11 +165,18 @@ def compare_section(report: Report) -> str:
             }
             (latency if name.startswith("latency") else quality).append(row)
         seg_rows = [
-            {"label": f"{s['segment']}={s['value']} ({s['metric']})", "delta": s["delta"], "low": s["ci_low"],
-             "high": s["ci_high"], "color": CLASS_COLORS["fail"] if s.get("worse") else "#2e7d32",
-             "better": _better(cand, s["metric"]), "allowed": None}
-            for s in cand.get("segments", []) if s.get("judged")
-        ]  # fmt: skip
+            {
+                "label": f"{s['segment']}={s['value']} ({s['metric']})",
+                "delta": s["delta"],
+                "low": s["ci_low"],
+                "high": s["ci_high"],
+                "color": CLASS_COLORS["fail"] if s.get("worse") else "#2e7d32",
+                "better": _better(cand, s["metric"]),
+                "allowed": None,
+            }
+            for s in cand.get("segments", [])
+            if s.get("judged")
+        ]
         unjudged = [s for s in cand.get("segments", []) if not s.get("judged")]
         out.append(
             f"<h2>Candidate {e(cand['version'])} against {e(report.sections.get('baseline', 'the baseline'))}: "
@@ -183,7 +193,7 @@ def compare_section(report: Report) -> str:
                 if unjudged
                 else ""
             )
-        )  # fmt: skip
+        )
     return "".join(out)
 
 
@@ -220,8 +230,11 @@ def validate_section(report: Report) -> str:
         rows = [_limit_row(family, c) for c in checks if finite(num(c.value))]
         if family == "performance":
             metrics = {c.name.split(":", 1)[1].split("[")[0] for c in checks if c.status != Status.PASS}
-            rows = [r for r, c in zip(rows, [c for c in checks if finite(num(c.value))], strict=True)
-                    if c.name.split(":", 1)[1].split("[")[0] in metrics]  # fmt: skip
+            rows = [
+                r
+                for r, c in zip(rows, [c for c in checks if finite(num(c.value))], strict=True)
+                if c.name.split(":", 1)[1].split("[")[0] in metrics
+            ]
         chart = limit_bars(rows, title=title, percent=family in ("missing", "range", "unseen"))
         charts.append(f"<div class='card'>{chart}</div>")
     if not charts:
@@ -245,8 +258,15 @@ def _limit_row(family: str, check: Check) -> dict[str, Any]:
         label = check.details.get("segment") or label
         label = f"{check.name.split(':', 1)[1].split('[')[0]} {label if label != check.name.split(':', 1)[1] else 'all'}"
     warn = num(check.details.get("warn_threshold"))
-    return {"label": label, "value": num(check.value), "low": low, "high": high, "warn": warn, "status": check.status,
-            "note": note}  # fmt: skip
+    return {
+        "label": label,
+        "value": num(check.value),
+        "low": low,
+        "high": high,
+        "warn": warn,
+        "status": check.status,
+        "note": note,
+    }
 
 
 # ---------------------------------------------------------------- postmortem
@@ -352,8 +372,18 @@ def weak_segments_section(report: Report) -> str:
     found = report.sections.get("weak_segments") or []
     if not found:
         return ""
-    bars = [{"label": segments.slice_text(w), "delta": w["delta"], "low": w["ci_low"], "high": w["ci_high"],
-             "color": "#c62828", "better": None, "allowed": None} for w in found]  # fmt: skip
+    bars = [
+        {
+            "label": segments.slice_text(w),
+            "delta": w["delta"],
+            "low": w["ci_low"],
+            "high": w["ci_high"],
+            "color": "#c62828",
+            "better": None,
+            "allowed": None,
+        }
+        for w in found
+    ]
     table = "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>" for row in segments.rows(report))
     head = "".join(f"<th>{e(c)}</th>" for c in segments.columns(report))
     return (
