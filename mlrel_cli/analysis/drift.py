@@ -166,9 +166,7 @@ def drift(
         labels_type = labels.schema.field(policy.columns.label).type
     from mlrel_cli.engine import check_engine, open_engine
 
-    distributed = check_engine(engine, labels=labels) == "dask"
-    if distributed and isinstance(reference, ProfileLog):
-        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
+    distributed = check_engine(engine, labels=labels) == "dask"  # a profile as the reference: the engine answers
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
             f"--window needs a timestamp column, and the current log has no column "
@@ -282,11 +280,16 @@ def _proxy_windows(reference: Log, current: Log, policy: Policy, windows: Window
     """Each proxy metric on the reference, on the current log and per window, judged against its bounds."""
     out = []
     for name, spec in policy.proxy_metrics.items():
-        ref_query, cur_query = _query_codes(reference, policy), _query_codes(current, policy)
-        if spec.per == "query" and (ref_query is None or cur_query is None):
+        profiled = isinstance(reference, ProfileLog)  # a profile: the value from its stored sums
+        ref_query = None if profiled else _query_codes(reference, policy)
+        cur_query = _query_codes(current, policy)
+        if spec.per == "query" and ((ref_query is None and not profiled) or cur_query is None):
             raise PolicyError(f"proxy_metrics.{name}: per query needs columns.query in both logs",
                               policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
-        ref_value, _ = _proxy_values(reference, policy, name, None, ref_query)
+        if isinstance(reference, ProfileLog):
+            ref_value = reference.proxy_value(policy, name)
+        else:
+            ref_value, _ = _proxy_values(reference, policy, name, None, ref_query)
         cur_value, cur_se = _proxy_values(current, policy, name, None, cur_query)
         per_window = []
         if windows is not None:

@@ -109,8 +109,6 @@ def validate(
     from mlrel_cli.engine import check_engine, open_engine
 
     engine = check_engine(engine or policy.engine, labels=labels)
-    if engine == "dask" and reference is not None and hasattr(reference, "profile"):
-        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     joined = join_labels(log, roles, labels, policy) if labels is not None else None
