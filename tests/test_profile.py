@@ -81,6 +81,23 @@ def test_drift_against_profiles_equals_raw_reference(
             assert sketch_checks[name]["value"] == pytest.approx(a["value"], abs=1e-12), name  # counts, concept: exact
     assert raw["features"] == [{**f} for f in exact["features"]]
     assert raw["inputs"]["rows_reference"] == exact["inputs"]["rows_reference"] == 30_000
+    # the noise line of the whole current log (12,000 rows: 2,000 drawn) is read from the null draws the sketch
+    # profile keeps, drawn from the exact column as the raw run draws them: equal, not close
+    raw_noise = {f["name"]: f["noise"] for f in raw["features"] + raw["outputs"]}
+    assert {f["name"]: f["noise"] for f in sketch["features"] + sketch["outputs"]} == raw_noise
+
+
+def test_wasserstein_walks_the_shorter_side(mlrel: Any) -> None:
+    """A sketch's points against a long current: the distance is symmetric, both orders equal scipy's."""
+    from scipy.stats import wasserstein_distance
+
+    from mlrel_cli.stats.drift import wasserstein_sorted
+
+    rng = np.random.default_rng(3)
+    short, long = np.sort(rng.normal(0, 1, 1_000)), np.sort(rng.standard_t(3, 250_001) + 0.2)
+    expected = wasserstein_distance(short, long)
+    assert wasserstein_sorted(short, long) == pytest.approx(expected, rel=1e-9)
+    assert wasserstein_sorted(long, short) == pytest.approx(expected, rel=1e-9)
 
 
 def test_samples_drift_validate_postmortem_with_a_profile(mlrel: Any, samples: Path, tmp_path: Path) -> None:

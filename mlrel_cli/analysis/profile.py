@@ -105,6 +105,7 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
             entry.categorical = (
                 TooManyCategories(counts.total, counts.missing) if len(counts.categories) > MAX_CATEGORIES else counts
             )
+        _draw_noise(entry, exact_summary if kind == "numeric" else entry.categorical, policy)
         profile.columns[name] = entry
 
     # the labelled cells concept drift scores the reference's metric on
@@ -130,6 +131,28 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
     proxies = proxy_sums(LocalEngine(), log, policy)
     _finish(profile, log, policy, labels, exact, span, task, proxies)
     return profile
+
+
+def _draw_noise(entry: ColumnProfile, source: Any, policy: Policy) -> None:
+    """The null draws of drift's noise line for a current of 2,000 rows or more, from the exact column (as drift
+    draws them from the raw reference), for the methods this policy compares the column with: a run against the
+    profile reads them instead of drawing 200 comparisons a column (a smaller current is drawn at run time)."""
+    from mlrel_cli.stats.drift import METHOD_BY_NAME, NOISE_MAX_ROWS, null_scores
+
+    target = entry.numeric if entry.kind == "numeric" else entry.categorical
+    if not isinstance(source, (NumericSummary, CategoricalSummary)) or target is None or not source.count:
+        return
+    spec = policy.drift
+    feature = spec.features.get(entry.name)
+    names = {(feature.method if feature and feature.method else None) or getattr(spec.methods, entry.kind)}
+    if entry.role != "feature" and entry.categorical is not None and entry.kind == "numeric":
+        return  # a prediction or label of a few classes is compared as classes: drawn at run time
+    for name in names:
+        method = METHOD_BY_NAME.get(name)
+        if method is None or method.is_test or entry.kind not in method.kinds:
+            continue
+        key = (method.name, NOISE_MAX_ROWS, min(source.count, NOISE_MAX_ROWS), spec.bins, 0)
+        target.__dict__.setdefault("null_draws", {})[key] = null_scores(method, source, *key[1:])
 
 
 def _span(column: str, oldest: int, newest: int) -> dict[str, str]:

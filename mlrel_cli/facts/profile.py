@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.columns import NumericFacts
-from mlrel_cli.logs import Log, filesystem_of
+from mlrel_cli.logs import LazyDataset, Log, filesystem_of
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
@@ -65,8 +65,19 @@ ROW_SCHEMA = pa.schema(
         ("too_many_categories", pa.bool_()),
         ("cells", pa.list_(pa.float64())),  # labelled cells (prediction and label both present), numeric
         ("cells_text", pa.list_(pa.string())),  # or as text
+        ("noise_keys", pa.list_(pa.string())),  # the null draws drift's noise line is read from (stats/drift.null_scores)
+        ("noise", pa.list_(pa.float64())),  # NOISE_RESAMPLES scores per key, concatenated
     ]
 )
+
+
+def noise_key(key: tuple[str, int, int, int, int]) -> str:
+    return "/".join(str(part) for part in key)  # method/current rows/reference rows/bins/seed
+
+
+def _noise_of(key: str) -> tuple[str, int, int, int, int]:
+    method, n0, big_n0, bins, seed = key.split("/")
+    return method, int(n0), int(big_n0), int(bins), int(seed)
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,11 @@ def write_profile(profile: Profile, path: str) -> None:
                        category_missing=c.categorical.missing, too_many_categories=False)  # fmt: skip
         elif isinstance(c.categorical, TooManyCategories):
             row.update(category_missing=c.categorical.missing, too_many_categories=True)
+        summary = c.numeric if c.numeric is not None else c.categorical
+        draws = getattr(summary, "__dict__", {}).get("null_draws") or {}
+        if draws:
+            row["noise_keys"] = [noise_key(key) for key in draws]
+            row["noise"] = np.concatenate(list(draws.values()))
         if c.cells is not None:
             numeric = pa.types.is_integer(c.cells.type) or pa.types.is_floating(c.cells.type) or pa.types.is_boolean(c.cells.type)
             key = "cells" if numeric else "cells_text"
@@ -242,7 +258,7 @@ def read_profile(path: str) -> Profile:
 
     fs, location = filesystem_of(path)
     try:
-        table = pq.read_table(location, filesystem=fs)
+        table = pq.ParquetFile(location, filesystem=fs).read()  # not read_table: pyarrow.dataset imports pandas
         metadata = table.schema.metadata or {}
         meta = json.loads(metadata[META_KEY])
     except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
@@ -257,7 +273,7 @@ def read_profile(path: str) -> Profile:
         )
     log_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(metadata[SCHEMA_KEY])))
     profile = Profile(meta=meta, log_schema=log_schema)
-    lists = ("values", "cells", "cells_text")
+    lists = ("values", "cells", "cells_text", "noise")
     scalars = table.drop_columns(list(lists)).to_pylist()  # the long lists go to numpy, not to Python objects
     arrays = {name: table.column(name).combine_chunks() for name in lists}
 
@@ -270,7 +286,7 @@ def read_profile(path: str) -> Profile:
         entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"],
                               row["distinct"])  # fmt: skip
         if row["values"] is not None:
-            values = row["values"].to_numpy(zero_copy_only=False)
+            values = _float_values(row["values"])
             entry.sketch = QuantileSketch(values, row["value_rows"], row["missing"], row["infinite"], row["sum"],
                                           row["sum_sq"], row["low"], row["high"])  # fmt: skip
             entry.extremes = (row["extreme_low"], row["extreme_high"])
@@ -290,8 +306,24 @@ def read_profile(path: str) -> Profile:
                 entry.cells = cells.cast(log_type) if log_type is not None and not pa.types.is_dictionary(log_type) else cells
             else:
                 entry.cells = row["cells_text"]
+        if row["noise"] is not None and row["noise_keys"]:
+            from mlrel_cli.stats.drift import NOISE_RESAMPLES
+
+            scores = _float_values(row["noise"]).reshape(len(row["noise_keys"]), NOISE_RESAMPLES)
+            held = entry.numeric if entry.numeric is not None else entry.categorical
+            if held is not None:  # stats/drift.null_scores reads them from the summary
+                held.__dict__["null_draws"] = {_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])}
         profile.columns[entry.name] = entry
     return profile
+
+
+def _float_values(array: pa.Array) -> np.ndarray:
+    """A float64 list's values as numpy, read from its data buffer: pyarrow's Array.to_numpy imports pandas (to
+    check for it), a tenth of a second of a cron run's start. The values hold no null (sorted finite values)."""
+    if array.null_count:
+        return np.asarray(array.to_pylist(), dtype=np.float64)
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=np.float64, count=len(array), offset=array.offset * 8) if len(array) else np.empty(0)
 
 
 # ---------------------------------------------------------------- a profile in place of a reference log
@@ -508,8 +540,6 @@ class ProfileLog(Log):
 
 def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
     """The profile as a reference, refused (exit 2) when built under another column mapping."""
-    import pyarrow.dataset as ds
-
     profile = read_profile(path)
     ours, theirs = relevant_policy(policy), profile.meta["policy"]
     if policy_hash(ours) != profile.meta["policy_hash"]:
@@ -522,9 +552,14 @@ def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
             elif a != b:
                 differ.append(f"{key}: {json.dumps(a)} in the profile, {json.dumps(b)} in the policy")
         raise LogError("the profile was built with another policy: " + "; ".join(differ or ["policy hash differs"]), path)
-    empty = ds.dataset(profile.log_schema.empty_table())
+
+    def empty() -> Any:  # never read: ProfileLog.read refuses
+        import pyarrow.dataset as ds
+
+        return ds.dataset(profile.log_schema.empty_table())
+
     return ProfileLog(label=label, path=path, files=(path,), schema=profile.log_schema, num_rows=int(profile.meta["rows"]),
-                      row_groups=0, partition_columns=frozenset(), dataset=empty, profile=profile)  # fmt: skip
+                      row_groups=0, partition_columns=frozenset(), dataset=LazyDataset(empty), profile=profile)  # fmt: skip
 
 
 def open_reference(path: str, label: str, policy: Policy) -> Log:
