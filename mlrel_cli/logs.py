@@ -11,15 +11,19 @@ from __future__ import annotations
 import fnmatch
 import glob as globlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.policy import Policy
@@ -53,6 +57,8 @@ class Log:
     def read(self, columns: list[str]) -> pa.Table:
         """Read only these columns; a corrupt page is reported with the log and columns named."""
         try:
+            if isinstance(self.dataset, LazyDataset) and self.dataset.single_file is not None:
+                return self.dataset.read_file(columns)
             return self.dataset.to_table(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise LogError(
@@ -71,6 +77,28 @@ class Log:
 
     def column(self, name: str) -> pa.ChunkedArray:
         return self.read([name]).column(0)
+
+
+class LazyDataset:
+    """A pyarrow Dataset built on first use. Importing pyarrow.dataset imports pandas (a quarter of a drift run's
+    start-up), and a log of one file without partitions needs neither: it is read with pyarrow.parquet."""
+
+    def __init__(self, build: Callable[[], ds.Dataset], single_file: tuple[pafs.FileSystem | None, str] | None = None):
+        self._build = build
+        self._dataset: ds.Dataset | None = None
+        self.single_file = single_file
+
+    def read_file(self, columns: list[str]) -> pa.Table:
+        assert self.single_file is not None
+        fs, path = self.single_file
+        return pq.ParquetFile(path, filesystem=fs).read(columns=columns).select(columns)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._dataset is None:
+            self._dataset = self._build()
+        return getattr(self._dataset, name)
 
 
 def filesystem_of(location: str) -> tuple[pafs.FileSystem | None, str]:
@@ -117,27 +145,22 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
         file_schema = pa.unify_schemas(schemas)
     except (pa.ArrowException, TypeError) as exc:
         raise LogError(f"the {label}'s files disagree on their columns: {_first_line(exc)}", text) from None
-    try:
-        partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if base_dir else None
-        dataset = ds.dataset(
-            list(files),
-            format="parquet",
-            partitioning=partitioning,
-            partition_base_dir=base_dir,
-            filesystem=fs,
-        )
-        partition_fields = [f for f in dataset.schema if f.name not in file_schema.names]
-        schema = pa.schema([*file_schema, *partition_fields])
-        dataset = ds.dataset(
-            list(files),
-            schema=schema,
-            format="parquet",
-            partitioning=partitioning,
-            partition_base_dir=base_dir,
-            filesystem=fs,
-        )
-    except (pa.ArrowException, OSError) as exc:
-        raise LogError(f"cannot open the {label}: {_first_line(exc)}", text) from None
+    partition_fields: list[pa.Field] = []
+    if base_dir is None and len(files) == 1:  # one file: no partitions, read without pyarrow.dataset (no pandas)
+        schema = file_schema
+        dataset: Any = LazyDataset(lambda: _dataset(files, schema, None, fs), (fs, files[0]))
+    else:
+        try:
+            import pyarrow.dataset as ds
+
+            partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if base_dir else None
+            found = ds.dataset(list(files), format="parquet", partitioning=partitioning, partition_base_dir=base_dir,
+                               filesystem=fs)  # fmt: skip
+            partition_fields = [f for f in found.schema if f.name not in file_schema.names]
+            schema = pa.schema([*file_schema, *partition_fields])
+            dataset = _dataset(files, schema, base_dir, fs)
+        except (pa.ArrowException, OSError) as exc:
+            raise LogError(f"cannot open the {label}: {_first_line(exc)}", text) from None
     if num_rows == 0 and not allow_empty:
         raise LogError(f"{label} is empty (0 rows)", text)
     scheme = text.split("://", 1)[0] + "://" if fs is not None else ""
@@ -152,6 +175,14 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
         partition_columns=frozenset(f.name for f in partition_fields),
         dataset=dataset,
     )
+
+
+def _dataset(files: list[str], schema: pa.Schema, base_dir: str | None, fs: pafs.FileSystem | None) -> ds.Dataset:
+    import pyarrow.dataset as ds
+
+    partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if base_dir else None
+    return ds.dataset(list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir,
+                      filesystem=fs)  # fmt: skip
 
 
 def _expand(text: str, label: str) -> tuple[list[str], str | None]:

@@ -81,6 +81,23 @@ def test_drift_against_profiles_equals_raw_reference(
             assert sketch_checks[name]["value"] == pytest.approx(a["value"], abs=1e-12), name  # counts, concept: exact
     assert raw["features"] == [{**f} for f in exact["features"]]
     assert raw["inputs"]["rows_reference"] == exact["inputs"]["rows_reference"] == 30_000
+    # the noise line of the whole current log (12,000 rows: 2,000 drawn) is read from the null draws the sketch
+    # profile keeps, drawn from the exact column as the raw run draws them: equal, not close
+    raw_noise = {f["name"]: f["noise"] for f in raw["features"] + raw["outputs"]}
+    assert {f["name"]: f["noise"] for f in sketch["features"] + sketch["outputs"]} == raw_noise
+
+
+def test_wasserstein_walks_the_shorter_side(mlrel: Any) -> None:
+    """A sketch's points against a long current: the distance is symmetric, both orders equal scipy's."""
+    from scipy.stats import wasserstein_distance
+
+    from mlrel_cli.stats.drift import wasserstein_sorted
+
+    rng = np.random.default_rng(3)
+    short, long = np.sort(rng.normal(0, 1, 1_000)), np.sort(rng.standard_t(3, 250_001) + 0.2)
+    expected = wasserstein_distance(short, long)
+    assert wasserstein_sorted(short, long) == pytest.approx(expected, rel=1e-9)
+    assert wasserstein_sorted(long, short) == pytest.approx(expected, rel=1e-9)
 
 
 def test_samples_drift_validate_postmortem_with_a_profile(mlrel: Any, samples: Path, tmp_path: Path) -> None:
@@ -175,7 +192,8 @@ def test_an_unknown_schema_version_is_refused(mlrel: Any, sk_logs: tuple[Path, P
     pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"mlrel.profile": json.dumps(meta).encode()}), future)
     result = mlrel("drift", "--reference", future, "--current", cur)
     assert result.exit_code == 2
-    assert "schema_version 99 is not supported" in result.stderr and "reads version 1" in result.stderr
+    assert "schema_version 99, built by mlrel" in result.stderr and "is not supported" in result.stderr
+    assert "reads version 2" in result.stderr
 
 
 def test_the_file_is_plain_parquet_readable_without_mlrel(sk_logs: tuple[Path, Path], mlrel: Any, tmp_path: Path) -> None:
@@ -186,7 +204,7 @@ def test_the_file_is_plain_parquet_readable_without_mlrel(sk_logs: tuple[Path, P
         assert stream.read(4) == b"PAR1"
     table = pq.read_table(profile)
     meta = json.loads(table.schema.metadata[b"mlrel.profile"])
-    assert meta["schema_version"] == 1 and meta["mode"] == "sketch" and meta["rows"] == 30_000
+    assert meta["schema_version"] == 2 and meta["mode"] == "sketch" and meta["rows"] == 30_000
     import hashlib
 
     assert meta["sources"] == [{"path": str(ref), "sha256": hashlib.sha256(ref.read_bytes()).hexdigest()}]
@@ -249,7 +267,7 @@ def test_merge_refuses_other_policies_and_show_prints_it(mlrel: Any, sk_logs: tu
     assert not (tmp_path / "c").exists()
     shown = mlrel("profile", "show", tmp_path / "a.mlrel-profile")
     assert shown.exit_code == 0
-    assert "schema_version 1, sketch mode" in shown.stdout and "rows: 30,000" in shown.stdout
+    assert "schema_version 2, sketch mode" in shown.stdout and "rows: 30,000" in shown.stdout
     assert "city" in shown.stdout and "4 categories" in shown.stdout
     as_json = json.loads(mlrel("profile", "show", tmp_path / "a.mlrel-profile", "--json").stdout)
     assert {c["column"] for c in as_json["columns"]} == {"f0", "f1", "f2", "f3", "f4", "city", "prediction", "label"}
@@ -289,3 +307,47 @@ def test_a_sketch_profile_keeps_the_metric_of_every_row_and_a_sample_of_cells(ml
     a, b = _by_name(raw)["concept:roc_auc"], _by_name(pro)["concept:roc_auc"]
     assert a["status"] == b["status"] and b["value"] == pytest.approx(a["value"], abs=1e-12)
     assert b["details"]["rows_reference"] == 50_000
+
+
+def test_proxy_metrics_against_a_profile(mlrel: Any, write_log: Any, write_policy: Any, tmp_path: Path) -> None:
+    """A hand-worked reference: clicks 0, 1, 2, 3 over four requests, one session each, two requests a query."""
+    reference = write_log({"prediction": [0.1, 0.2, 0.3, 0.4] * 250, "clicks": [0.0, 1.0, 2.0, 3.0] * 250,
+                           "sessions": [1.0] * 1000, "query": [f"q{i // 2}" for i in range(1000)]})  # fmt: skip
+    current = write_log({"prediction": [0.1, 0.2, 0.3, 0.4] * 250, "clicks": [0.0, 0.0, 0.0, 1.0] * 250,
+                         "sessions": [1.0] * 1000, "query": [f"q{i // 2}" for i in range(1000)]})  # fmt: skip
+    policy = write_policy("""columns: {query: query}
+ignore: [clicks, sessions, query]
+proxy_metrics:
+  ctr: {kind: ratio, numerator: clicks, denominator: sessions, min: 1.0}
+  clicked: {kind: rate, column: clicks, min: 0.5}
+  per_query: {kind: mean, column: clicks, per: query, min: 1.0}
+""")
+    profile = tmp_path / "p.mlrel-profile"
+    assert mlrel("profile", reference, "-p", policy, "-o", profile).exit_code == 0
+    code_raw, raw = mlrel.json("drift", "--reference", reference, "--current", current, "-p", policy)
+    code_pro, pro = mlrel.json("drift", "--reference", profile, "--current", current, "-p", policy)
+    assert code_raw == code_pro == 1
+    assert [(c["name"], c["status"]) for c in raw["checks"]] == [(c["name"], c["status"]) for c in pro["checks"]]
+    references = {p["name"]: p["reference"] for p in pro["proxy_metrics"]}
+    assert references == pytest.approx({"ctr": 1.5, "clicked": 0.75, "per_query": 1.5}, rel=1e-12)
+    assert {p["name"]: p["reference"] for p in raw["proxy_metrics"]} == pytest.approx(references, rel=1e-12)
+    assert {p["name"]: p["status"] for p in pro["proxy_metrics"]} == {"ctr": "fail", "clicked": "fail", "per_query": "fail"}
+
+    more = write_policy(policy.read_text() + "  sessions_mean: {kind: mean, column: sessions, min: 1.0}\n")
+    result = mlrel("drift", "--reference", profile, "--current", current, "-p", more)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "no reference sums of proxy metric 'sessions_mean'" in result.stderr and "build the profile again" in result.stderr
+
+
+def test_a_version_1_profile_is_refused(mlrel: Any, sk_logs: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, cur = sk_logs
+    profile = tmp_path / "ref.mlrel-profile"
+    assert mlrel("profile", ref, "-o", profile).exit_code == 0
+    table = pq.read_table(profile)
+    meta = json.loads(table.schema.metadata[b"mlrel.profile"])
+    meta["schema_version"] = 1  # before the proxy sums
+    old = tmp_path / "old.mlrel-profile"
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"mlrel.profile": json.dumps(meta).encode()}), old)
+    result = mlrel("validate", cur, "--reference", old)
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+    assert "schema_version 1, built by mlrel" in result.stderr and "reads version 2" in result.stderr

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mlrel_cli.cli.options import DebugOpt, PolicyOpt
+from mlrel_cli.cli.options import DebugOpt, EngineOpt, PolicyOpt, SchedulerOpt
 from mlrel_cli.cli.runtime import errors_to_exit_codes
 from mlrel_cli.errors import MlrelError
 
@@ -51,11 +51,13 @@ def build(
         bool, typer.Option("--exact", help="Keep each column's exact sorted values (scores equal the raw reference's).")
     ] = False,
     force: OverwriteOpt = False,
+    engine: EngineOpt = None,
+    scheduler: SchedulerOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Summarise a reference log into a profile --reference takes (`mlrel profile LOG -o FILE` is the same)."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.analysis.profile import build_profile
+        from mlrel_cli.analysis.profile import profile_log
         from mlrel_cli.cli.common import load
         from mlrel_cli.facts.profile import write_profile
         from mlrel_cli.logs import open_log
@@ -64,7 +66,8 @@ def build(
         _ready(output, force)
         ref = open_log(log, "reference")
         label_log = open_log(labels, "labels file") if labels is not None else None
-        write_profile(build_profile(ref, loaded, label_log, exact=exact), output)
+        built = profile_log(ref, loaded, label_log, exact=exact, engine=engine, scheduler=scheduler)
+        write_profile(built, output)
         typer.echo(f"wrote {output}", err=True)
 
 

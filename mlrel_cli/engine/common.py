@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlrel_cli.engine.interface import Engine
+    from mlrel_cli.facts.profile import ProfileLog
     from mlrel_cli.logs import Log
+
+
+def profile_of(log: Any) -> ProfileLog | None:
+    """The reference profile standing in for a log: the engines answer from its summaries, reading no row."""
+    from mlrel_cli.facts.profile import ProfileLog
+
+    return log if isinstance(log, ProfileLog) else None
+
+
+def refuse_profile(log: Any, what: str) -> None:
+    """What needs the rows side by side (duplicate ids, distinct times) is not in a profile."""
+    if (profile := profile_of(log)) is not None:
+        from mlrel_cli.errors import LogError
+
+        raise LogError(f"the reference is a profile (summaries, not rows): {what} needs the raw reference log", profile.path)
 
 
 def row_groups(log: Log) -> list[tuple[str, int]]:
@@ -79,21 +94,10 @@ def seed_of(part: tuple[str, int]) -> int:
 def distinct_values(table: Any, column: str, limit: int) -> dict[str, Any]:
     import pyarrow.compute as pc
 
+    from mlrel_cli.facts.merge import DistinctUpTo
+
     values = pc.unique(pc.drop_null(table.column(column))).to_pylist()
     return {"values": DistinctUpTo(frozenset(values) if len(values) <= limit else None, limit)}
-
-
-@dataclass(frozen=True)
-class DistinctUpTo:
-    """The distinct values of a column while there are at most ``limit`` of them; None beyond."""
-
-    values: frozenset[Any] | None
-    limit: int
-
-    def merge(self, other: DistinctUpTo) -> DistinctUpTo:
-        if self.values is None or other.values is None or len(self.values | other.values) > self.limit:
-            return DistinctUpTo(None, self.limit)
-        return DistinctUpTo(self.values | other.values, self.limit)
 
 
 def few_values(engine: Engine, log: Log, name: str, limit: int = 20) -> bool:
@@ -150,6 +154,8 @@ def labelled_summary(
     from mlrel_cli.stats import resampling as rs
     from mlrel_cli.stats.names import BINARY
 
+    if (profile := profile_of(log)) is not None:
+        return profile.labelled_summary(columns, prepare, task, threshold)
     fraction = min(1.0, sample_rows / max(log.num_rows, 1))
     first = engine.reduce(log, columns, partial(labelled_sample, prepare=prepare, task=task, fraction=fraction), seeded=True)
     edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}

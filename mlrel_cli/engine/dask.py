@@ -362,6 +362,8 @@ class DaskEngine:
     name: str = "dask"
 
     def reduce(self, log: Any, columns: list[str], build: Callable[..., dict[str, Any]], seeded: bool = False) -> dict[str, Any]:
+        if (profile := common.profile_of(log)) is not None:  # a reference profile: its summaries, no task
+            return profile.answer(columns, build, seeded)
         return reduce(self.connection, log, columns, build, seeded)
 
     @property
@@ -380,14 +382,18 @@ class DaskEngine:
         return common.few_values(self, log, name, limit)
 
     def count_duplicates(self, log: Any, column: str, top: int) -> tuple[int, int, list[dict[str, Any]]]:
+        common.refuse_profile(log, "counting duplicate ids")
         return count_duplicates(log, column, top)
 
     def per_query_sums(
         self, log: Any, columns: list[str], query: str, units: Callable[..., dict[str, Any]], names: list[str]
     ) -> dict[str, dict[str, float]]:
+        if (profile := common.profile_of(log)) is not None:
+            return profile.per_query_sums(names, units)
         return per_query_sums(log, columns, query, units, names)
 
     def distinct_times(self, log: Any, column: str, where: str, width_of: Callable[[Any], int | None]) -> tuple[Any, Any]:
+        common.refuse_profile(log, "counting distinct times")
         return distinct_times(log, column, where, width_of)
 
     def column_summaries(self, log: Any, kinds: dict[str, str], grid: Any = None) -> Callable[[str], tuple[Any, list[Any]]]:

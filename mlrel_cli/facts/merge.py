@@ -65,3 +65,16 @@ class Keyed:
         for key, value in other.parts.items():
             merged[key] = merged[key].merge(value) if key in merged else value
         return Keyed(merged)
+
+
+@dataclass(frozen=True)
+class DistinctUpTo:
+    """The distinct values of a column while there are at most ``limit`` of them; None beyond."""
+
+    values: frozenset[Any] | None
+    limit: int
+
+    def merge(self, other: DistinctUpTo) -> DistinctUpTo:
+        if self.values is None or other.values is None or len(self.values | other.values) > self.limit:
+            return DistinctUpTo(None, self.limit)
+        return DistinctUpTo(self.values | other.values, self.limit)

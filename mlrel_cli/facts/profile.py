@@ -30,12 +30,12 @@ import pyarrow as pa
 
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.columns import NumericFacts
-from mlrel_cli.logs import Log, filesystem_of
+from mlrel_cli.logs import LazyDataset, Log, filesystem_of
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the reference's proxy-metric sums (meta "proxy"); 1 had none
 META_KEY = b"mlrel.profile"
 SCHEMA_KEY = b"mlrel.log_schema"
 FEW_VALUES = 20  # drift's test for classes among a numeric prediction or label (analysis.drift._few_values)
@@ -65,8 +65,19 @@ ROW_SCHEMA = pa.schema(
         ("too_many_categories", pa.bool_()),
         ("cells", pa.list_(pa.float64())),  # labelled cells (prediction and label both present), numeric
         ("cells_text", pa.list_(pa.string())),  # or as text
+        ("noise_keys", pa.list_(pa.string())),  # the null draws drift's noise line is read from (stats/drift.null_scores)
+        ("noise", pa.list_(pa.float64())),  # NOISE_RESAMPLES scores per key, concatenated
     ]
 )
+
+
+def noise_key(key: tuple[str, int, int, int, int]) -> str:
+    return "/".join(str(part) for part in key)  # method/current rows/reference rows/bins/seed
+
+
+def _noise_of(key: str) -> tuple[str, int, int, int, int]:
+    method, n0, big_n0, bins, seed = key.split("/")
+    return method, int(n0), int(big_n0), int(bins), int(seed)
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,11 @@ def write_profile(profile: Profile, path: str) -> None:
                        category_missing=c.categorical.missing, too_many_categories=False)  # fmt: skip
         elif isinstance(c.categorical, TooManyCategories):
             row.update(category_missing=c.categorical.missing, too_many_categories=True)
+        summary = c.numeric if c.numeric is not None else c.categorical
+        draws = getattr(summary, "__dict__", {}).get("null_draws") or {}
+        if draws:
+            row["noise_keys"] = [noise_key(key) for key in draws]
+            row["noise"] = np.concatenate(list(draws.values()))
         if c.cells is not None:
             numeric = pa.types.is_integer(c.cells.type) or pa.types.is_floating(c.cells.type) or pa.types.is_boolean(c.cells.type)
             key = "cells" if numeric else "cells_text"
@@ -242,21 +258,22 @@ def read_profile(path: str) -> Profile:
 
     fs, location = filesystem_of(path)
     try:
-        table = pq.read_table(location, filesystem=fs)
+        table = pq.ParquetFile(location, filesystem=fs).read()  # not read_table: pyarrow.dataset imports pandas
         metadata = table.schema.metadata or {}
         meta = json.loads(metadata[META_KEY])
     except (pa.ArrowException, OSError, KeyError, ValueError) as exc:
         raise LogError(f"not a readable mlrel profile: {exc}", path) from None
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
+        built = f", built by mlrel {meta['mlrel_version']}," if meta.get("mlrel_version") else ""
         raise LogError(
-            f"profile schema_version {version!r} is not supported by this mlrel (it reads version {SCHEMA_VERSION}):"
-            " build the profile again with this mlrel",
+            f"profile schema_version {version!r}{built} is not supported by this mlrel (it reads version "
+            f"{SCHEMA_VERSION}): build the profile again with this mlrel",
             path,
         )
     log_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(metadata[SCHEMA_KEY])))
     profile = Profile(meta=meta, log_schema=log_schema)
-    lists = ("values", "cells", "cells_text")
+    lists = ("values", "cells", "cells_text", "noise")
     scalars = table.drop_columns(list(lists)).to_pylist()  # the long lists go to numpy, not to Python objects
     arrays = {name: table.column(name).combine_chunks() for name in lists}
 
@@ -269,7 +286,7 @@ def read_profile(path: str) -> Profile:
         entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"],
                               row["distinct"])  # fmt: skip
         if row["values"] is not None:
-            values = row["values"].to_numpy(zero_copy_only=False)
+            values = _float_values(row["values"])
             entry.sketch = QuantileSketch(values, row["value_rows"], row["missing"], row["infinite"], row["sum"],
                                           row["sum_sq"], row["low"], row["high"])  # fmt: skip
             entry.extremes = (row["extreme_low"], row["extreme_high"])
@@ -289,8 +306,24 @@ def read_profile(path: str) -> Profile:
                 entry.cells = cells.cast(log_type) if log_type is not None and not pa.types.is_dictionary(log_type) else cells
             else:
                 entry.cells = row["cells_text"]
+        if row["noise"] is not None and row["noise_keys"]:
+            from mlrel_cli.stats.drift import NOISE_RESAMPLES
+
+            scores = _float_values(row["noise"]).reshape(len(row["noise_keys"]), NOISE_RESAMPLES)
+            held = entry.numeric if entry.numeric is not None else entry.categorical
+            if held is not None:  # stats/drift.null_scores reads them from the summary
+                held.__dict__["null_draws"] = {_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])}
         profile.columns[entry.name] = entry
     return profile
+
+
+def _float_values(array: pa.Array) -> np.ndarray:
+    """A float64 list's values as numpy, read from its data buffer: pyarrow's Array.to_numpy imports pandas (to
+    check for it), a tenth of a second of a cron run's start. The values hold no null (sorted finite values)."""
+    if array.null_count:
+        return np.asarray(array.to_pylist(), dtype=np.float64)
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=np.float64, count=len(array), offset=array.offset * 8) if len(array) else np.empty(0)
 
 
 # ---------------------------------------------------------------- a profile in place of a reference log
@@ -352,6 +385,152 @@ class ProfileLog(Log):
         value = labelled["metrics"].get(metric)
         return (float("nan") if value is None else float(value)), int(labelled["rows"])
 
+    def proxy_sums(self, name: str, kind: str, inputs: dict[str, str], per: str) -> dict[str, Any]:
+        """The reference's sums of a proxy metric (proxy_sums per request; n, sum, sum2 of the per-query values),
+        refused when the profile was built without it or with other inputs."""
+        assert self.profile is not None
+        stored = (self.profile.meta.get("proxy") or {}).get(name)
+        wanted = {"kind": kind, "inputs": dict(inputs), "per": per}
+        if stored is None or {key: stored.get(key) for key in wanted} != wanted:
+            held = "none" if stored is None else json.dumps({key: stored.get(key) for key in wanted})
+            raise LogError(
+                f"the profile holds no reference sums of proxy metric '{name}' as the policy defines it "
+                f"({json.dumps(wanted)}; the profile: {held}): build the profile again with this policy",
+                self.path,
+            )
+        return dict(stored["sums"])
+
+    def proxy_value(self, policy: Policy, name: str) -> float:
+        """A proxy metric's value on the reference, from its stored sums (as the cluster computes it)."""
+        from mlrel_cli.facts.proxy import proxy_inputs
+        from mlrel_cli.stats.ranking import mean_and_se, proxy_from_sums
+
+        spec = policy.proxy_metrics[name]
+        sums = self.proxy_sums(name, spec.kind, proxy_inputs(policy, self, name), spec.per)
+        return float(mean_and_se(sums)[0] if spec.per == "query" else proxy_from_sums(spec.kind, sums)[0])
+
+    # ------------------------------------------------ the engine's questions about the reference, answered here
+
+    def answer(self, columns: list[str], build: Any, seeded: bool = False) -> dict[str, Any]:
+        """What ``Engine.reduce(reference, columns, build)`` returns, from the summaries the profile holds: the
+        builders it knows by name (drift's summaries, validate's column facts, a sample, distinct values, proxy
+        sums); any other step needs the reference's rows and is refused."""
+        func = getattr(build, "func", build)
+        kwargs = dict(getattr(build, "keywords", {}))
+        answers = {
+            "drift_summaries": self._drift_summaries,
+            "build": self._column_facts,
+            "distinct_values": self._distinct_values,
+            "proxy_facts": self._proxy_facts,
+            "sample_rows": self._sample_rows,
+        }
+        handler: Any = answers.get(getattr(func, "__name__", ""))
+        if handler is None:
+            raise self._needs_rows(columns)
+        return handler(**kwargs)
+
+    def _needs_rows(self, columns: list[str]) -> LogError:
+        return LogError(
+            f"the reference is a profile (summaries, not rows): this step over column(s) {', '.join(columns)} needs "
+            "the raw reference log",
+            self.path,
+        )
+
+    def _drift_summaries(self, kinds: dict[str, str], grid: Any = None) -> dict[str, Any]:
+        if grid is not None:
+            raise self._needs_rows(list(kinds))  # windows cut the current log, never the reference
+        out: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            c = self.column_profile(name)
+            summary = c.sketch if kind == "numeric" else c.categorical
+            if summary is None:
+                c.summary(kind)  # raises, naming what is missing
+            out[name] = summary
+        return out
+
+    def _column_facts(self, plan: dict[str, tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, (builder, column, kwargs) in plan.items():
+            if builder == "numeric" and not kwargs:
+                out[key] = self.numeric_facts(column)
+            elif builder == "categorical":
+                out[key] = self.categorical_counts(column)
+            else:
+                raise self._needs_rows([column])
+        return out
+
+    def _distinct_values(self, column: str, limit: int) -> dict[str, Any]:
+        from mlrel_cli.facts.merge import DistinctUpTo
+
+        c = self.column_profile(column)
+        few = c.distinct is not None and c.distinct <= limit and isinstance(c.categorical, CategoricalSummary)
+        values = frozenset(c.categorical.categories) if few else None  # type: ignore[union-attr]
+        return {"values": DistinctUpTo(values, limit)}
+
+    def _proxy_facts(self, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any = None) -> dict[str, Any]:
+        from mlrel_cli.facts.merge import Sums
+
+        if grid is not None:
+            raise self._needs_rows([c for _, inputs in metrics.values() for c in inputs.values()])
+        return {f"proxy:{name}": Sums(self.proxy_sums(name, kind, inputs, "request")) for name, (kind, inputs) in metrics.items()}
+
+    def _sample_rows(self, columns: list[str], fraction: float) -> dict[str, Any]:
+        """A profile's stand-in for a uniform sample: its labelled cells when the outputs are asked (the task's
+        inference), else each numeric column's values at evenly spaced ranks (quantile edges need no row)."""
+        from mlrel_cli.facts.merge import TableSample
+
+        assert self.profile is not None
+        held = {name: self.column_profile(name) for name in columns}
+        if all(c.cells is not None for c in held.values()):
+            return {"sample": TableSample(pa.table({name: c.cells for name, c in held.items()}))}
+        if all(c.numeric is not None for c in held.values()):
+            size = min(len(c.numeric.sorted_values) for c in held.values())  # type: ignore[union-attr]
+            table = {}
+            for name, c in held.items():
+                values = c.numeric.sorted_values  # type: ignore[union-attr]
+                ranks = ((np.arange(size) + 0.5) * len(values) / max(size, 1)).astype(np.int64)
+                table[name] = pa.array(values[np.minimum(ranks, len(values) - 1)] if size else np.empty(0))
+            return {"sample": TableSample(pa.table(table))}
+        raise self._needs_rows(columns)
+
+    def labelled_summary(self, columns: list[str], prepare: Any, task: str, threshold: float) -> dict[str, Any]:
+        """Engine.labelled_summary of the reference: the metrics of every labelled row (a sketch profile's stored
+        ones, else computed from the cells, which are then all of them) and the prepared cells as the sample."""
+        from mlrel_cli.stats.metrics import metric_value
+        from mlrel_cli.stats.names import METRIC_BY_NAME
+
+        assert self.profile is not None
+        held = {name: self.column_profile(name) for name in columns}
+        if any(c.cells is None for c in held.values()):
+            raise self._needs_rows(columns)
+        truth, predicted, segments = prepare(pa.table({name: c.cells for name, c in held.items()}))
+        if segments:
+            raise self._needs_rows(list(segments))
+        labelled = self.profile.meta.get("labelled") or {}
+        metrics = labelled.get("metrics")
+        if metrics is None or self.profile.meta.get("task") != task:
+            metrics = {name: float(metric_value(task, name, truth, predicted, threshold))
+                       for name, metric in METRIC_BY_NAME.items() if task in metric.tasks}  # fmt: skip
+        return {
+            "metrics": {name: (float("nan") if value is None else float(value)) for name, value in metrics.items()},
+            "rows": int(labelled.get("rows", len(truth))) if labelled.get("metrics") is not None else len(truth),
+            "sample": pa.table({"truth": truth, "predicted": predicted}),
+            "segments": {},
+        }
+
+    def per_query_sums(self, names: list[str], units: Any) -> dict[str, dict[str, float]]:
+        """Engine.per_query_sums of the reference, for its per-query proxy metrics (the metrics ``units`` computes)."""
+        keywords = getattr(units, "keywords", {})
+        metrics = keywords.get("metrics") or keywords.get("proxies") or {}
+        out = {}
+        for name in names:
+            metric = name.removeprefix("proxy:")
+            if not name.startswith("proxy:") or metric not in metrics:
+                raise self._needs_rows([name])
+            kind, inputs = metrics[metric]
+            out[name] = self.proxy_sums(metric, kind, inputs, "query")
+        return out
+
     def column_profile(self, name: str) -> ColumnProfile:
         assert self.profile is not None
         if name not in self.profile.columns:
@@ -361,8 +540,6 @@ class ProfileLog(Log):
 
 def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
     """The profile as a reference, refused (exit 2) when built under another column mapping."""
-    import pyarrow.dataset as ds
-
     profile = read_profile(path)
     ours, theirs = relevant_policy(policy), profile.meta["policy"]
     if policy_hash(ours) != profile.meta["policy_hash"]:
@@ -375,9 +552,14 @@ def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
             elif a != b:
                 differ.append(f"{key}: {json.dumps(a)} in the profile, {json.dumps(b)} in the policy")
         raise LogError("the profile was built with another policy: " + "; ".join(differ or ["policy hash differs"]), path)
-    empty = ds.dataset(profile.log_schema.empty_table())
+
+    def empty() -> Any:  # never read: ProfileLog.read refuses
+        import pyarrow.dataset as ds
+
+        return ds.dataset(profile.log_schema.empty_table())
+
     return ProfileLog(label=label, path=path, files=(path,), schema=profile.log_schema, num_rows=int(profile.meta["rows"]),
-                      row_groups=0, partition_columns=frozenset(), dataset=empty, profile=profile)  # fmt: skip
+                      row_groups=0, partition_columns=frozenset(), dataset=LazyDataset(empty), profile=profile)  # fmt: skip
 
 
 def open_reference(path: str, label: str, policy: Policy) -> Log:
@@ -457,10 +639,26 @@ def merge_profiles(profiles: list[Profile], names: list[str]) -> Profile:
         "task": tasks.pop() if len(tasks) == 1 else None,
         "merged_from": len(profiles),
         "labelled": _merged_labelled(profiles),
+        "proxy": _merged_proxies(profiles),
         "mlrel_version": mlrel_version(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return Profile(meta=meta, log_schema=first.log_schema, columns=columns)
+
+
+def _merged_proxies(profiles: list[Profile]) -> dict[str, Any]:
+    """Proxy sums add (per request and per query alike: the parts' rows and queries are disjoint); a metric some
+    part lacks, or defines otherwise, is dropped, and drift says so when the policy asks for it."""
+    parts = [p.meta.get("proxy") or {} for p in profiles]
+    out = {}
+    for name, first in parts[0].items():
+        same = [part.get(name) for part in parts]
+        definition = {k: first.get(k) for k in ("kind", "inputs", "per")}
+        if any(s is None or {k: s.get(k) for k in definition} != definition for s in same):
+            continue
+        sums = {key: sum(s["sums"][key] for s in same if s is not None) for key in first["sums"]}
+        out[name] = {**definition, "sums": sums}
+    return out
 
 
 def _merged_labelled(profiles: list[Profile]) -> dict[str, Any] | None:

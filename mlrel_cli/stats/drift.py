@@ -92,6 +92,8 @@ def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray, ref_prefix: np.ndarray 
         return float("nan")
     if n == m:  # both quantile functions step at the same levels
         return float(np.abs(ref - cur).mean())
+    if m > n:  # the distance is symmetric: walk the shorter side's levels, the longer's prefix sums in one cumsum
+        return wasserstein_sorted(cur, ref, None, block)  # (a sketch's 10,000 points against a log of millions)
     prefix = ref_prefix if ref_prefix is not None else np.concatenate(([0.0], np.cumsum(ref, dtype=np.float64)))
 
     def integral(u: np.ndarray) -> np.ndarray:
@@ -280,22 +282,39 @@ def null_quantile(method: Method, ref: Summary, n: int, quantile: float, bins: i
     if ref.count == 0 or n <= 0:
         return float("inf")
     full_count = ref.count
-    if isinstance(ref, NumericSummary) and len(ref.sorted_values) > NOISE_REFERENCE_POINTS:
-        # the reference's quantiles at 10,000 levels stand for it here: the noise is an estimate,
-        # and drawing from 10,000 points instead of millions makes it cheap
-        picks = np.linspace(0, len(ref.sorted_values) - 1, NOISE_REFERENCE_POINTS).round().astype(np.int64)
-        ref = NumericSummary(ref.sorted_values[picks], 0)
-    rng = np.random.default_rng(seed)
     n0, big_n0 = min(n, NOISE_MAX_ROWS), min(full_count, NOISE_MAX_ROWS)
-    scores = np.array(
-        [method.compute(resample_like(ref, big_n0, rng), resample_like(ref, n0, rng), bins).score for _ in range(NOISE_RESAMPLES)]
-    )
+    scores = null_scores(method, ref, n0, big_n0, bins, seed)
     scores = scores[np.isfinite(scores)]
     if len(scores) == 0:
         return float("inf")
     drawn_eff = n0 * big_n0 / (n0 + big_n0)
     n_eff = n * full_count / (n + full_count)
     return tail_quantile(scores, quantile) * (drawn_eff / n_eff) ** method.noise_rate
+
+
+def null_scores(method: Method, ref: Summary, n0: int, big_n0: int, bins: int, seed: int = 0) -> np.ndarray:
+    """The NOISE_RESAMPLES scores of a drawn reference of big_n0 rows against a drawn current of n0 rows.
+
+    They depend on the sizes only through n0 and big_n0 (at most NOISE_MAX_ROWS each), so every current of 2,000
+    rows or more (each window of a run, each run against a profile) shares one set: kept on the summary (its
+    ``null_draws``, filled by a profile when it is built, or here on first use) and drawn once.
+    """
+    key = (method.name, n0, big_n0, bins, seed)
+    kept: dict[tuple[str, int, int, int, int], np.ndarray] = ref.__dict__.setdefault("null_draws", {})
+    if key in kept:
+        return kept[key]
+    drawn = ref
+    if isinstance(ref, NumericSummary) and len(ref.sorted_values) > NOISE_REFERENCE_POINTS:
+        # the reference's quantiles at 10,000 levels stand for it here: the noise is an estimate,
+        # and drawing from 10,000 points instead of millions makes it cheap
+        picks = np.linspace(0, len(ref.sorted_values) - 1, NOISE_REFERENCE_POINTS).round().astype(np.int64)
+        drawn = NumericSummary(ref.sorted_values[picks], 0)
+    rng = np.random.default_rng(seed)
+    kept[key] = np.array(
+        [method.compute(resample_like(drawn, big_n0, rng), resample_like(drawn, n0, rng), bins).score
+         for _ in range(NOISE_RESAMPLES)]
+    )  # fmt: skip
+    return kept[key]
 
 
 def comparison_false_alarm_rate(run_rate: float, feature_rate: float | None, comparisons: int) -> float:

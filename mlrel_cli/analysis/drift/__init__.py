@@ -34,7 +34,6 @@ from mlrel_cli.analysis.drift.verdict import drift_report
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.distributions import summarise_column
-from mlrel_cli.facts.profile import ProfileLog
 from mlrel_cli.facts.proxy import proxy_values as _proxy_values
 from mlrel_cli.facts.proxy import query_codes as _query_codes
 from mlrel_cli.facts.windows import WindowGrid
@@ -84,8 +83,7 @@ def drift(
     labels_type = None
     if labels is not None and labels.has(policy.columns.label):
         labels_type = labels.schema.field(policy.columns.label).type
-    if check_engine(engine, labels=labels) == "dask" and isinstance(reference, ProfileLog):
-        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
+    check_engine(engine, labels=labels)  # a profile as the reference: its summaries, on either engine
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
             f"--window needs a timestamp column, and the current log has no column "

@@ -17,7 +17,7 @@ from typing import Any
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.concept import MetricRows, labelled_arrays, labelled_rows
 from mlrel_cli.facts.profile import ProfileLog
-from mlrel_cli.facts.proxy import ProxyFacts, proxies_of_rows
+from mlrel_cli.facts.proxy import ProxyFacts
 from mlrel_cli.logs import Log, Roles, infer_task
 from mlrel_cli.policy import Policy
 
@@ -103,7 +103,8 @@ class ProfileReference:
         return task, rows
 
     def proxy_metrics(self, policy: Policy) -> dict[str, ProxyFacts]:
-        return proxies_of_rows(self.log, policy, None)  # a profile holds no rows: this names what is needed
+        # the reference's value from the sums the profile stored; its standard error and windows are not judged
+        return {name: ProxyFacts(self.log.proxy_value(policy, name), float("nan"), []) for name in policy.proxy_metrics}
 
 
 def reference_facts(engine: Engine, reference: Log) -> LogReference | ProfileReference:

@@ -17,7 +17,6 @@ from mlrel_cli.analysis.validate.columns import check_duplicates, check_feature,
 from mlrel_cli.analysis.validate.context import Context, Progress
 from mlrel_cli.analysis.validate.plan import gather
 from mlrel_cli.analysis.validate.traffic import check_latency, check_time, choose_window
-from mlrel_cli.errors import LogError
 from mlrel_cli.logs import Log, join_labels, resolve_roles
 from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
@@ -39,8 +38,6 @@ def validate(
     from mlrel_cli.engine import check_engine, open_engine
 
     engine = check_engine(engine or policy.engine, labels=labels)
-    if engine == "dask" and reference is not None and hasattr(reference, "profile"):
-        raise LogError("a profile as the reference runs on the local engine (--engine local)", reference.path)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     joined = join_labels(log, roles, labels, policy) if labels is not None else None
