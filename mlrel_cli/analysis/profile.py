@@ -1,7 +1,7 @@
 """Building a reference profile: drift's own summaries of each column.
 
 In this process (build_profile) from whole columns, exact or sketched
-(analysis.drift.summarise_column); on an engine (build_profile_on, the Dask
+(facts.distributions.summarise_column); on an engine (build_profile_on, the Dask
 engine's path) from the summaries the same builders drift uses reduce on the
 workers (drift_summaries, validate's column facts, a seeded sample): only
 summaries travel, so a Dask-built profile is what a Dask drift run would
@@ -64,7 +64,7 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
     """Summarise the reference as drift does, one column at a time, in this process."""
     import pyarrow.compute as pc
 
-    from mlrel_cli.analysis.drift import summarise_column
+    from mlrel_cli.facts.distributions import summarise_column
     from mlrel_cli.logs import infer_task, join_labels, kind_of_type, resolve_roles, to_timestamps_us
 
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
@@ -238,7 +238,8 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
     """A sketch profile from summaries reduced by ``engine``: drift_summaries (the Dask drift run's sketches and
     counts, merged in the same tree), validate's column facts (extremes), the time span, a seeded sample of the
     outputs (the task and the labelled cells) and the labelled rows' metrics (Engine.labelled_summary)."""
-    from mlrel_cli.analysis.drift import DEFAULT_CONCEPT_METRIC, _labelled_rows
+    from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC
+    from mlrel_cli.facts.concept import labelled_rows
     from mlrel_cli.logs import infer_task, kind_of_type, resolve_roles
 
     roles = resolve_roles(log, policy)
@@ -285,7 +286,8 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
         profile.columns[roles.label].cells = cells.column(roles.label).combine_chunks()
         labelled: dict[str, Any] = {"rows": 0, "metrics": {}}
         if task in DEFAULT_CONCEPT_METRIC:
-            prepare = partial(_labelled_rows, prediction=roles.prediction, label=roles.label, policy=policy, task=task)
+            prepare = partial(labelled_rows, prediction=roles.prediction, label=roles.label, task=task,
+                              positive_label=policy.validate_.performance.positive_label)  # fmt: skip
             threshold = policy.validate_.performance.decision_threshold
             side = engine.labelled_summary(log, [roles.prediction, roles.label], prepare, task, threshold, 2 * SE_MAX_ROWS)
             metrics = {k: (float(v) if np.isfinite(v) else None) for k, v in side["metrics"].items()}
@@ -303,8 +305,8 @@ def profile_facts(
 ) -> dict[str, Any]:  # fmt: skip
     """Runs on a worker: one row group's summaries, by drift's and validate's own builders, and its seeded sample
     of the outputs (the rows drift's Dask path samples, the same seed)."""
-    from mlrel_cli.analysis.drift import drift_summaries
     from mlrel_cli.facts.columns import build
+    from mlrel_cli.facts.distributions import drift_summaries
     from mlrel_cli.facts.merge import sample_rows
 
     out = dict(drift_summaries(table, kinds))
@@ -316,13 +318,14 @@ def profile_facts(
 
 def _reference_metrics(task: str | None, prediction: pa.Array, label: pa.Array, policy: Policy) -> dict[str, float | None]:
     """Every metric concept drift may ask of this task, on all labelled rows (drift._labelled's encoding)."""
-    from mlrel_cli.analysis.drift import DEFAULT_CONCEPT_METRIC, _labelled
+    from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC
+    from mlrel_cli.facts.concept import labelled_arrays
     from mlrel_cli.stats.metrics import metric_value
     from mlrel_cli.stats.names import METRIC_BY_NAME
 
     if task not in DEFAULT_CONCEPT_METRIC:
         return {}
-    truth, predicted = _labelled(task, prediction, label, policy)
+    truth, predicted, _ = labelled_arrays(task, prediction, label, policy.validate_.performance.positive_label)
     threshold = policy.validate_.performance.decision_threshold
     out: dict[str, float | None] = {}
     for name, metric in METRIC_BY_NAME.items():

@@ -10,7 +10,7 @@ column mapping and its hash, mlrel's version, the inferred task) and
 ``mlrel.log_schema`` (the log's Arrow schema, so the policy's roles resolve
 against a profile exactly as against the log). docs/profiles.md.
 
-The summaries are drift's own (analysis.drift.summarise_column): ``exact``
+The summaries are drift's own (facts.distributions.summarise_column): ``exact``
 keeps the sorted finite values, so scores equal the raw-reference run's;
 ``sketch`` (the default) keeps a QuantileSketch of SKETCH_POINTS points, as
 the Dask engine does, within its documented rank error.
