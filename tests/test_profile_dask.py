@@ -89,8 +89,11 @@ def test_drift_on_dask_against_a_profile_has_the_raw_references_statuses(
         assert run_code == code and _statuses(report) == _statuses(raw_local), label
     raw_dask = _by_name(runs["raw on dask"][1])
     for name, check in _by_name(runs["dask profile on dask"][1]).items():
-        # the same sketches merged in the same tree, the same proxy sums, the same labelled metric: equal values
-        assert check["value"] == pytest.approx(raw_dask[name]["value"], rel=1e-12, abs=1e-12), name
+        # the same sketches merged in the same tree, the same proxy sums, the same labelled metric: equal values,
+        # except a distance's scale: the profile keeps the column's exact sd (from its sums), the raw reference on
+        # Dask the sd of its sketch's points
+        tolerance = 1e-3 if name.startswith("drift:") else 1e-12
+        assert check["value"] == pytest.approx(raw_dask[name]["value"], rel=tolerance, abs=1e-12), name
     for name, check in _by_name(runs["dask profile locally"][1]).items():
         # a Dask-built reference metric is the cluster's (binned scores for an AUC), as on the Dask engine
         tolerance = SKETCH_TOLERANCE if name.startswith(("drift:", "concept:")) else 1e-9
