@@ -228,7 +228,7 @@ def segment_strings(table: pa.Table, columns: tuple[str, ...], limit: int) -> di
     """Runs on a worker: each segment column's distinct values as the local engine names them (text)."""
     import pyarrow.compute as pc
 
-    from mlrel_cli.engine.common import DistinctUpTo
+    from mlrel_cli.facts.merge import DistinctUpTo
 
     out = {}
     for column in columns:
