@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,14 @@ def test_piped_stdout_takes_the_width_of_stderrs_terminal() -> None:
     """`mlrel drift ... | less` in an 80-column terminal: laid out for 80, not a forced 120."""
     master, slave = _pty(80)
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlrel_cli", *DRIFT],
-        stdout=subprocess.PIPE, stderr=slave, cwd=ROOT, env=env, check=False,
-    )  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "mlrel_cli", *DRIFT], stdout=subprocess.PIPE, stderr=slave, cwd=ROOT, env=env)
     os.close(slave)
-    _read_all(master)
-    lines = proc.stdout.decode().splitlines()
+    # the terminal is read while the run writes its progress to it: a full pty buffer would block the run
+    reader = threading.Thread(target=_read_all, args=(master,), daemon=True)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=300)
+    reader.join(timeout=60)
+    lines = stdout.decode().splitlines()
     assert max(len(line) for line in lines) <= 80
     assert max(len(line) for line in lines) > 60, "it uses the width it has"
 
