@@ -154,8 +154,9 @@ def open_log(path: str | os.PathLike[str], label: str = "log", allow_empty: bool
             import pyarrow.dataset as ds
 
             partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if base_dir else None
-            found = ds.dataset(list(files), format="parquet", partitioning=partitioning, partition_base_dir=base_dir,
-                               filesystem=fs)  # fmt: skip
+            found = ds.dataset(
+                list(files), format="parquet", partitioning=partitioning, partition_base_dir=base_dir, filesystem=fs
+            )
             partition_fields = [f for f in found.schema if f.name not in file_schema.names]
             schema = pa.schema([*file_schema, *partition_fields])
             dataset = _dataset(files, schema, base_dir, fs)
@@ -181,8 +182,9 @@ def _dataset(files: list[str], schema: pa.Schema, base_dir: str | None, fs: pafs
     import pyarrow.dataset as ds
 
     partitioning = ds.HivePartitioning.discover(infer_dictionary=False) if base_dir else None
-    return ds.dataset(list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir,
-                      filesystem=fs)  # fmt: skip
+    return ds.dataset(
+        list(files), schema=schema, format="parquet", partitioning=partitioning, partition_base_dir=base_dir, filesystem=fs
+    )
 
 
 def _expand(text: str, label: str) -> tuple[list[str], str | None]:

@@ -42,9 +42,13 @@ from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, Numeri
 
 
 def profile_log(
-    log: Log, policy: Policy, labels: Log | None = None, exact: bool = False, engine: str | None = None,
+    log: Log,
+    policy: Policy,
+    labels: Log | None = None,
+    exact: bool = False,
+    engine: str | None = None,
     scheduler: str | None = None,
-) -> Profile:  # fmt: skip
+) -> Profile:
     """``mlrel profile``: in this process, or on the Dask engine (sketch mode only: an exact profile is every
     value of each column, which is what the cluster exists not to bring to one place)."""
     from mlrel_cli.engine import check_engine, open_engine
@@ -54,8 +58,10 @@ def profile_log(
     if name == "local":
         return build_profile(log, policy, labels, exact)
     if exact:
-        raise MlrelError("--exact keeps every value of each column, which the Dask engine does not bring to one "
-                         "place: build a sketch profile on Dask (drop --exact), or an exact one with --engine local")  # fmt: skip
+        raise MlrelError(
+            "--exact keeps every value of each column, which the Dask engine does not bring to one "
+            "place: build a sketch profile on Dask (drop --exact), or an exact one with --engine local"
+        )
     with open_engine(name, scheduler, policy.engine_timeout) as cluster:
         return build_profile_on(cluster, log, policy)
 
@@ -160,9 +166,15 @@ def _span(column: str, oldest: int, newest: int) -> dict[str, str]:
 
 
 def _finish(
-    profile: Profile, log: Log, policy: Policy, labels: Log | None, exact: bool, span: dict[str, str] | None,
-    task: str | None, proxies: dict[str, Any],
-) -> None:  # fmt: skip
+    profile: Profile,
+    log: Log,
+    policy: Policy,
+    labels: Log | None,
+    exact: bool,
+    span: dict[str, str] | None,
+    task: str | None,
+    proxies: dict[str, Any],
+) -> None:
     """The metadata: what the profile summarises, built how and under which policy."""
     sources: list[dict[str, Any]] = [{"path": f, "sha256": sha256_of(f)} for f in log.files]
     if labels is not None:
@@ -205,8 +217,9 @@ def proxy_sums(engine: Engine, log: Log, policy: Policy) -> dict[str, Any]:
             from mlrel_cli.errors import PolicyError
 
             name = next(iter(per_query))
-            raise PolicyError(f"proxy_metrics.{name}: per query needs columns.query in the reference",
-                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+            raise PolicyError(
+                f"proxy_metrics.{name}: per query needs columns.query in the reference", policy.source_of(f"proxy_metrics.{name}")
+            )
         columns = list(dict.fromkeys([query, *(c for _, inputs in per_query.values() for c in inputs.values())]))
         names = [f"proxy:{name}" for name in per_query]
         found = engine.per_query_sums(log, columns, query, partial(query_proxies, metrics=per_query), names)
@@ -226,8 +239,9 @@ def query_proxies(
     units = {}
     for name, (kind, inputs) in metrics.items():
         arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
-        units[f"proxy:{name}"] = per_query_proxy(kind, arrays.get("column"), arrays.get("numerator"),
-                                                 arrays.get("denominator"), codes)  # fmt: skip
+        units[f"proxy:{name}"] = per_query_proxy(
+            kind, arrays.get("column"), arrays.get("numerator"), arrays.get("denominator"), codes
+        )
     return units
 
 
@@ -248,16 +262,23 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
     wanted += [(name, role, kind_of_type(log.schema.field(name).type) or "categorical") for name, role in outputs]
     kinds = {name: kind for name, _, kind in wanted}
     few = {name for name, _ in outputs if kinds[name] == "numeric" and engine.few_values(log, name, FEW_VALUES)}
-    plan: dict[str, tuple[str, str, dict[str, Any]]] = {name: ("numeric", name, {}) for name, kind in kinds.items()
-                                                        if kind == "numeric"}  # fmt: skip
+    plan: dict[str, tuple[str, str, dict[str, Any]]] = {
+        name: ("numeric", name, {}) for name, kind in kinds.items() if kind == "numeric"
+    }
     where = f"{log.path}: {roles.timestamp}"
     if roles.timestamp is not None:
         plan[":time"] = ("time", roles.timestamp, {"where": where})
     sampled = [name for name, _ in outputs]
     fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))  # the sample drift's Dask path infers the task from
     columns = list(dict.fromkeys([*kinds, *sampled, *([roles.timestamp] if roles.timestamp else [])]))
-    found = engine.reduce(log, columns, partial(profile_facts, kinds=kinds, counts=dict.fromkeys(few, "categorical"),
-                                                plan=plan, sampled=sampled, fraction=fraction), seeded=True)  # fmt: skip
+    found = engine.reduce(
+        log,
+        columns,
+        partial(
+            profile_facts, kinds=kinds, counts=dict.fromkeys(few, "categorical"), plan=plan, sampled=sampled, fraction=fraction
+        ),
+        seeded=True,
+    )
 
     profile = Profile(meta={}, log_schema=log.schema)
     for name, role, kind in wanted:
@@ -268,8 +289,9 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
             entry = ColumnProfile(name, role, str(log.schema.field(name).type), kind, facts.rows, facts.present, None)
             entry.sketch, entry.numeric, entry.extremes = summary, SketchSummary.of(summary), (facts.low, facts.high)
         else:
-            entry = ColumnProfile(name, role, str(log.schema.field(name).type), kind, summary.total,
-                                  summary.total - summary.missing, None)  # fmt: skip
+            entry = ColumnProfile(
+                name, role, str(log.schema.field(name).type), kind, summary.total, summary.total - summary.missing, None
+            )
         if isinstance(categorical, CategoricalSummary):
             entry.categorical, entry.distinct = categorical, len(categorical.categories)
         elif isinstance(categorical, TooManyCategories):
@@ -286,8 +308,13 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
         profile.columns[roles.label].cells = cells.column(roles.label).combine_chunks()
         labelled: dict[str, Any] = {"rows": 0, "metrics": {}}
         if task in DEFAULT_CONCEPT_METRIC:
-            prepare = partial(labelled_rows, prediction=roles.prediction, label=roles.label, task=task,
-                              positive_label=policy.validate_.performance.positive_label)  # fmt: skip
+            prepare = partial(
+                labelled_rows,
+                prediction=roles.prediction,
+                label=roles.label,
+                task=task,
+                positive_label=policy.validate_.performance.positive_label,
+            )
             threshold = policy.validate_.performance.decision_threshold
             side = engine.labelled_summary(log, [roles.prediction, roles.label], prepare, task, threshold, 2 * SE_MAX_ROWS)
             metrics = {k: (float(v) if np.isfinite(v) else None) for k, v in side["metrics"].items()}
@@ -300,9 +327,14 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
 
 
 def profile_facts(
-    table: pa.Table, seed: int, kinds: dict[str, str], counts: dict[str, str], plan: dict[str, Any], sampled: list[str],
+    table: pa.Table,
+    seed: int,
+    kinds: dict[str, str],
+    counts: dict[str, str],
+    plan: dict[str, Any],
+    sampled: list[str],
     fraction: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Runs on a worker: one row group's summaries, by drift's and validate's own builders, and its seeded sample
     of the outputs (the rows drift's Dask path samples, the same seed)."""
     from mlrel_cli.facts.columns import build

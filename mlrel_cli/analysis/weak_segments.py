@@ -253,9 +253,16 @@ def slice_sums_on_row_group(table: pa.Table, plan: ClusterPlan) -> dict[str, Any
 
 
 def gather_on_cluster(
-    engine: Any, log: Log, reference: Log | None, features: dict[str, str], segments: tuple[str, ...],
-    prediction: str, label: str, task: str, policy: Any,
-) -> dict[str, Any] | None:  # fmt: skip
+    engine: Any,
+    log: Log,
+    reference: Log | None,
+    features: dict[str, str],
+    segments: tuple[str, ...],
+    prediction: str,
+    label: str,
+    task: str,
+    policy: Any,
+) -> dict[str, Any] | None:
     """Bins from a uniform sample of the log (numeric edges from one of the reference when given), then every
     row group's sums of every single condition and pair, merged by the engine (``engine.reduce``)."""
     from functools import partial
@@ -275,12 +282,19 @@ def gather_on_cluster(
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, _, _ = per_row_loss(task, truth, predicted)
     ref_sample = None
-    numeric_ref = [n for n, k in kinds.items() if k == "numeric" and reference is not None and reference.has(n)
-                   and kind_of_type(reference.schema.field(n).type) == "numeric"]  # fmt: skip
+    numeric_ref = [
+        n
+        for n, k in kinds.items()
+        if k == "numeric"
+        and reference is not None
+        and reference.has(n)
+        and kind_of_type(reference.schema.field(n).type) == "numeric"
+    ]
     if reference is not None and numeric_ref:
         share = min(1.0, SAMPLE_ROWS / max(reference.num_rows, 1))
-        ref_sample = engine.reduce(reference, numeric_ref, partial(sample_rows, columns=numeric_ref, fraction=share),
-                            True)["sample"].table  # fmt: skip
+        ref_sample = engine.reduce(reference, numeric_ref, partial(sample_rows, columns=numeric_ref, fraction=share), True)[
+            "sample"
+        ].table
     specs, conditions = [], []
     for name, kind in kinds.items():
         if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
@@ -305,8 +319,13 @@ def gather_on_cluster(
     pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
     plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
     sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
-    return {"sums": sums, "conditions": conditions, "metric": metric, "columns": list(kinds),
-            "bins_from": "reference sample" if ref_sample is not None else "log sample"}  # fmt: skip
+    return {
+        "sums": sums,
+        "conditions": conditions,
+        "metric": metric,
+        "columns": list(kinds),
+        "bins_from": "reference sample" if ref_sample is not None else "log sample",
+    }
 
 
 def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmentsCheck, source: str | None) -> Check:

@@ -190,8 +190,11 @@ def register(
         )
         note_repair(reg)
         summary = f"registered {model} {version} as a candidate."
-        emit(change_report("registry register", reg.location, model, record, event, summary),
-             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+        emit(
+            change_report("registry register", reg.location, model, record, event, summary),
+            OutputOptions(fmt, output, quiet, no_color),
+            None,
+        )
 
 
 @registry_app.command(
@@ -234,8 +237,11 @@ def promote(
         note_repair(reg)
         share = f" at {traffic:.0%} of traffic" if traffic is not None else ""
         summary = f"promoted {model} {version} to {stage.value}{share}."
-        emit(change_report("registry promote", reg.location, model, record, event, summary),
-             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+        emit(
+            change_report("registry promote", reg.location, model, record, event, summary),
+            OutputOptions(fmt, output, quiet, no_color),
+            None,
+        )
 
 
 @registry_app.command(
@@ -263,9 +269,11 @@ def set_fallback(
         who = actor_name(actor)
         record, event = reg.change(model, lambda rec: rules.set_fallback(rec, model, version, who, rules.utc_now()))
         note_repair(reg)
-        emit(change_report("registry set-fallback", reg.location, model, record, event,
-                           f"{model} falls back to {version}."),
-             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+        emit(
+            change_report("registry set-fallback", reg.location, model, record, event, f"{model} falls back to {version}."),
+            OutputOptions(fmt, output, quiet, no_color),
+            None,
+        )
 
 
 class Kind(StrEnum):
@@ -313,9 +321,18 @@ def record(
             create=True,
         )
         note_repair(reg)
-        emit(change_report("registry record", reg.location, model, rec, event, f"recorded a {kind.value} change "
-                           f"for {model} at {when}: {what}."),
-             OutputOptions(fmt, output, quiet, no_color), None)  # fmt: skip
+        emit(
+            change_report(
+                "registry record",
+                reg.location,
+                model,
+                rec,
+                event,
+                f"recorded a {kind.value} change for {model} at {when}: {what}.",
+            ),
+            OutputOptions(fmt, output, quiet, no_color),
+            None,
+        )
 
 
 def _since_time(text: str) -> str:

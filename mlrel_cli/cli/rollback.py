@@ -81,9 +81,17 @@ def rollback(
             if not typer.confirm("Proceed", default=False, err=True):
                 raise MlrelError("rollback cancelled; nothing was changed")
         change = rules.rollback_change(
-            model, plan, to, force, confirmed_by_person=not yes, actor=actor_name(actor), reason=reason or "",
-            incident=incident, started=started, settle_s=rules_of.settle.total_seconds(),
-        )  # fmt: skip
+            model,
+            plan,
+            to,
+            force,
+            confirmed_by_person=not yes,
+            actor=actor_name(actor),
+            reason=reason or "",
+            incident=incident,
+            started=started,
+            settle_s=rules_of.settle.total_seconds(),
+        )
         _record, event = reg.change(model, change)
         done = plan.model_copy(update={"from_version": event.from_version, "to_version": event.to_version})
         emit(rollback_report(reg.location, done, event, dry_run=False), opts, None)

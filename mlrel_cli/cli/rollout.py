@@ -51,8 +51,14 @@ def rollout(
         loaded = load(policy)
         reg = resolve_registry(registry, policy)
         report = rollout_step(
-            reg, model, candidate, open_log(log, "canary log"), open_log(labels, "labels file") if labels else None,
-            loaded, actor_name(actor), dry_run,
-        )  # fmt: skip
+            reg,
+            model,
+            candidate,
+            open_log(log, "canary log"),
+            open_log(labels, "labels file") if labels else None,
+            loaded,
+            actor_name(actor),
+            dry_run,
+        )
         note_repair(reg)
         emit(report, OutputOptions(fmt, output, quiet, no_color), None)

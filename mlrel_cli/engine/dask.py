@@ -281,9 +281,15 @@ def column_summaries(engine: Any, log: Any, kinds: dict[str, str], grid: Any) ->
 
 
 def labelled_metric(
-    engine: Any, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+    engine: Any,
+    log: Any,
+    columns: list[str],
+    prepare: Callable[..., Any],
+    task: str,
+    metric: str,
+    threshold: float,
     grid: Any,
-) -> tuple[Any, list[Any]]:  # fmt: skip
+) -> tuple[Any, list[Any]]:
     """The metric from merged labelled parts (per window: the parts of segment ``window``), with a uniform sample
     of the labelled rows for the standard errors."""
 
@@ -326,8 +332,10 @@ def proxy_metrics(engine: Any, log: Any, policy: Any, grid: Any) -> dict[str, An
     per_query = [name for name, spec in policy.proxy_metrics.items() if spec.per == "query"]
     query = policy.columns.query
     if per_query and not (query and log.has(query)):
-        raise PolicyError(f"proxy_metrics.{per_query[0]}: per query needs columns.query in both logs",
-                          policy.source_of(f"proxy_metrics.{per_query[0]}"))  # fmt: skip
+        raise PolicyError(
+            f"proxy_metrics.{per_query[0]}: per query needs columns.query in both logs",
+            policy.source_of(f"proxy_metrics.{per_query[0]}"),
+        )
     metrics = {name: (spec.kind, proxy_inputs(policy, log, name)) for name, spec in policy.proxy_metrics.items()}
     columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
     if grid is not None and grid.column not in columns:
@@ -400,9 +408,15 @@ class DaskEngine:
         return column_summaries(self, log, kinds, grid)
 
     def labelled_metric(
-        self, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        self,
+        log: Any,
+        columns: list[str],
+        prepare: Callable[..., Any],
+        task: str,
+        metric: str,
+        threshold: float,
         grid: Any = None,
-    ) -> tuple[Any, list[Any]]:  # fmt: skip
+    ) -> tuple[Any, list[Any]]:
         return labelled_metric(self, log, columns, prepare, task, metric, threshold, grid)
 
     def sample(self, log: Any, columns: list[str], rows: int) -> Any:

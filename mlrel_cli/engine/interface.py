@@ -79,9 +79,15 @@ class Engine(Protocol):
         ...
 
     def labelled_metric(
-        self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        self,
+        log: Log,
+        columns: list[str],
+        prepare: Callable[..., Any],
+        task: str,
+        metric: str,
+        threshold: float,
         grid: WindowGrid | None = None,
-    ) -> tuple[MetricRows, list[MetricRows]]:  # fmt: skip
+    ) -> tuple[MetricRows, list[MetricRows]]:
         """The metric on the labelled rows ``prepare`` (facts/concept.labelled_rows) selects, overall and per window
         of ``grid``: exact over every row locally, from merged labelled parts and a row sample on Dask."""
         ...

@@ -125,9 +125,15 @@ class LocalEngine:
         return summarise
 
     def labelled_metric(
-        self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, metric: str, threshold: float,
+        self,
+        log: Log,
+        columns: list[str],
+        prepare: Callable[..., Any],
+        task: str,
+        metric: str,
+        threshold: float,
         grid: WindowGrid | None = None,
-    ) -> tuple[MetricRows, list[MetricRows]]:  # fmt: skip
+    ) -> tuple[MetricRows, list[MetricRows]]:
         import numpy as np
         import pyarrow as pa
 

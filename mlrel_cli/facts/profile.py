@@ -139,9 +139,15 @@ def relevant_policy(policy: Policy) -> dict[str, Any]:
     """What of the policy decides which summaries a reference gives: the column mapping and the features."""
     features = None if policy.features is None else {name: f.kind for name, f in sorted(policy.features.items())}
     performance = policy.validate_.performance  # how a label is encoded and scored for concept drift
-    return {"columns": policy.columns.model_dump(), "features": features, "ignore": sorted(policy.ignore),
-            "performance": {"decision_threshold": float(performance.decision_threshold),
-                            "positive_label": performance.positive_label}}  # fmt: skip
+    return {
+        "columns": policy.columns.model_dump(),
+        "features": features,
+        "ignore": sorted(policy.ignore),
+        "performance": {
+            "decision_threshold": float(performance.decision_threshold),
+            "positive_label": performance.positive_label,
+        },
+    }
 
 
 def policy_hash(relevant: dict[str, Any]) -> str:
@@ -192,16 +198,35 @@ def write_profile(profile: Profile, path: str) -> None:
 
     rows: list[dict[str, Any]] = []
     for c in profile.columns.values():
-        row: dict[str, Any] = {"column": c.name, "role": c.role, "type": c.type, "kind": c.kind, "rows": c.rows,
-                               "present": c.present, "distinct": c.distinct}  # fmt: skip
+        row: dict[str, Any] = {
+            "column": c.name,
+            "role": c.role,
+            "type": c.type,
+            "kind": c.kind,
+            "rows": c.rows,
+            "present": c.present,
+            "distinct": c.distinct,
+        }
         if c.numeric is not None and c.sketch is not None:
-            row.update(values=c.numeric.sorted_values, value_rows=c.numeric.count, missing=c.numeric.missing,
-                       infinite=c.numeric.infinite, sum=c.sketch.total, sum_sq=c.sketch.total_sq,
-                       low=c.sketch.low, high=c.sketch.high, extreme_low=c.extremes[0],
-                       extreme_high=c.extremes[1])  # fmt: skip
+            row.update(
+                values=c.numeric.sorted_values,
+                value_rows=c.numeric.count,
+                missing=c.numeric.missing,
+                infinite=c.numeric.infinite,
+                sum=c.sketch.total,
+                sum_sq=c.sketch.total_sq,
+                low=c.sketch.low,
+                high=c.sketch.high,
+                extreme_low=c.extremes[0],
+                extreme_high=c.extremes[1],
+            )
         if isinstance(c.categorical, CategoricalSummary):
-            row.update(categories=[str(v) for v in c.categorical.categories], counts=c.categorical.counts,
-                       category_missing=c.categorical.missing, too_many_categories=False)  # fmt: skip
+            row.update(
+                categories=[str(v) for v in c.categorical.categories],
+                counts=c.categorical.counts,
+                category_missing=c.categorical.missing,
+                too_many_categories=False,
+            )
         elif isinstance(c.categorical, TooManyCategories):
             row.update(category_missing=c.categorical.missing, too_many_categories=True)
         summary = c.numeric if c.numeric is not None else c.categorical
@@ -283,12 +308,12 @@ def read_profile(path: str) -> Profile:
 
     for i, row in enumerate(scalars):
         row.update({name: listed(name, i) for name in lists})
-        entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"],
-                              row["distinct"])  # fmt: skip
+        entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"], row["distinct"])
         if row["values"] is not None:
             values = _float_values(row["values"])
-            entry.sketch = QuantileSketch(values, row["value_rows"], row["missing"], row["infinite"], row["sum"],
-                                          row["sum_sq"], row["low"], row["high"])  # fmt: skip
+            entry.sketch = QuantileSketch(
+                values, row["value_rows"], row["missing"], row["infinite"], row["sum"], row["sum_sq"], row["low"], row["high"]
+            )
             entry.extremes = (row["extreme_low"], row["extreme_high"])
             if meta["mode"] == "exact":
                 entry.numeric = NumericSummary(values, row["missing"], row["infinite"])
@@ -297,8 +322,9 @@ def read_profile(path: str) -> Profile:
         if row["too_many_categories"]:
             entry.categorical = TooManyCategories(row["rows"], row["category_missing"])
         elif row["categories"] is not None:
-            entry.categorical = CategoricalSummary.from_counts(row["categories"], np.asarray(row["counts"]),
-                                                               row["category_missing"])  # fmt: skip
+            entry.categorical = CategoricalSummary.from_counts(
+                row["categories"], np.asarray(row["counts"]), row["category_missing"]
+            )
         if row["cells"] is not None or row["cells_text"] is not None:
             log_type = log_schema.field(entry.name).type if entry.name in log_schema.names else None
             if row["cells"] is not None:
@@ -509,8 +535,11 @@ class ProfileLog(Log):
         labelled = self.profile.meta.get("labelled") or {}
         metrics = labelled.get("metrics")
         if metrics is None or self.profile.meta.get("task") != task:
-            metrics = {name: float(metric_value(task, name, truth, predicted, threshold))
-                       for name, metric in METRIC_BY_NAME.items() if task in metric.tasks}  # fmt: skip
+            metrics = {
+                name: float(metric_value(task, name, truth, predicted, threshold))
+                for name, metric in METRIC_BY_NAME.items()
+                if task in metric.tasks
+            }
         return {
             "metrics": {name: (float("nan") if value is None else float(value)) for name, value in metrics.items()},
             "rows": int(labelled.get("rows", len(truth))) if labelled.get("metrics") is not None else len(truth),
@@ -547,8 +576,11 @@ def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
         for key in ("columns", "features", "ignore", "performance"):
             a, b = theirs.get(key), ours.get(key)
             if key == "columns" and isinstance(a, dict) and isinstance(b, dict):
-                differ += [f"columns.{k}: '{a.get(k)}' in the profile, '{b.get(k)}' in the policy"
-                           for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]  # fmt: skip
+                differ += [
+                    f"columns.{k}: '{a.get(k)}' in the profile, '{b.get(k)}' in the policy"
+                    for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k)
+                ]
             elif a != b:
                 differ.append(f"{key}: {json.dumps(a)} in the profile, {json.dumps(b)} in the policy")
         raise LogError("the profile was built with another policy: " + "; ".join(differ or ["policy hash differs"]), path)
@@ -558,8 +590,17 @@ def open_profile(path: str, label: str, policy: Policy) -> ProfileLog:
 
         return ds.dataset(profile.log_schema.empty_table())
 
-    return ProfileLog(label=label, path=path, files=(path,), schema=profile.log_schema, num_rows=int(profile.meta["rows"]),
-                      row_groups=0, partition_columns=frozenset(), dataset=LazyDataset(empty), profile=profile)  # fmt: skip
+    return ProfileLog(
+        label=label,
+        path=path,
+        files=(path,),
+        schema=profile.log_schema,
+        num_rows=int(profile.meta["rows"]),
+        row_groups=0,
+        partition_columns=frozenset(),
+        dataset=LazyDataset(empty),
+        profile=profile,
+    )
 
 
 def open_reference(path: str, label: str, policy: Policy) -> Log:
@@ -575,8 +616,15 @@ def open_reference(path: str, label: str, policy: Policy) -> Log:
 def _merge_columns(a: ColumnProfile, b: ColumnProfile, exact: bool) -> ColumnProfile:
     if (a.role, a.kind) != (b.role, b.kind):
         raise LogError(f"column '{a.name}' is {a.kind} {a.role} in one profile, {b.kind} {b.role} in another")
-    out = ColumnProfile(a.name, a.role, a.type, a.kind, a.rows + b.rows, a.present + b.present,
-                        None if a.distinct is None or b.distinct is None else max(a.distinct, b.distinct))  # fmt: skip
+    out = ColumnProfile(
+        a.name,
+        a.role,
+        a.type,
+        a.kind,
+        a.rows + b.rows,
+        a.present + b.present,
+        None if a.distinct is None or b.distinct is None else max(a.distinct, b.distinct),
+    )
     out.extremes = (float(np.fmin(a.extremes[0], b.extremes[0])), float(np.fmax(a.extremes[1], b.extremes[1])))
     if a.sketch is not None and b.sketch is not None and a.numeric is not None and b.numeric is not None:
         out.sketch = a.sketch.merge(b.sketch)
@@ -684,8 +732,15 @@ def describe(profile: Profile, as_json: bool = False) -> str:
     for c in profile.columns.values():
         summary = c.numeric if c.numeric is not None else c.categorical
         missing = summary.missing_rate if summary is not None else 0.0
-        entry: dict[str, Any] = {"column": c.name, "role": c.role, "kind": c.kind, "type": c.type, "rows": c.rows,
-                                 "missing_rate": missing, "distinct": c.distinct}  # fmt: skip
+        entry: dict[str, Any] = {
+            "column": c.name,
+            "role": c.role,
+            "kind": c.kind,
+            "type": c.type,
+            "rows": c.rows,
+            "missing_rate": missing,
+            "distinct": c.distinct,
+        }
         if c.sketch is not None:
             entry.update(low=c.sketch.low, high=c.sketch.high, points=len(c.sketch.points))
         if isinstance(c.categorical, CategoricalSummary):

@@ -110,8 +110,9 @@ def proxy_values(log: Log, policy: Policy, name: str, rows: np.ndarray | None, q
         if pa.types.is_boolean(values.type):
             values = pc.cast(values, pa.float64())
         if kind_of_type(values.type) != "numeric":
-            raise PolicyError(f"proxy_metrics.{name}: column '{col}' is {values.type}, not numeric",
-                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+            raise PolicyError(
+                f"proxy_metrics.{name}: column '{col}' is {values.type}, not numeric", policy.source_of(f"proxy_metrics.{name}")
+            )
         array = to_numpy_float(values)
         return array if rows is None else array[rows]
 
@@ -137,8 +138,9 @@ def proxies_of_rows(log: Log, policy: Policy, grid: WindowGrid | None) -> dict[s
     for name, spec in policy.proxy_metrics.items():
         query = query_codes(log, policy)
         if spec.per == "query" and query is None:
-            raise PolicyError(f"proxy_metrics.{name}: per query needs columns.query in both logs",
-                              policy.source_of(f"proxy_metrics.{name}"))  # fmt: skip
+            raise PolicyError(
+                f"proxy_metrics.{name}: per query needs columns.query in both logs", policy.source_of(f"proxy_metrics.{name}")
+            )
         value, se = proxy_values(log, policy, name, None, query)
         per_window = []
         if windows is not None:

@@ -79,8 +79,9 @@ def detect_change(
     if a < 0 or not np.isfinite(statistic):
         return nothing
     rng = np.random.default_rng(seed)
-    exceed = sum(_scan(x[order], w[order], min_size)[2] >= statistic for order in
-                 (rng.permutation(len(x)) for _ in range(PERMUTATIONS)))  # fmt: skip
+    exceed = sum(
+        _scan(x[order], w[order], min_size)[2] >= statistic for order in (rng.permutation(len(x)) for _ in range(PERMUTATIONS))
+    )
     p_value = (exceed + 1) / (PERMUTATIONS + 1)
     inside = np.zeros(len(x), dtype=bool)
     inside[a:b] = True

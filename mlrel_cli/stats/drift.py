@@ -311,9 +311,11 @@ def null_scores(method: Method, ref: Summary, n0: int, big_n0: int, bins: int, s
         drawn = NumericSummary(ref.sorted_values[picks], 0)
     rng = np.random.default_rng(seed)
     kept[key] = np.array(
-        [method.compute(resample_like(drawn, big_n0, rng), resample_like(drawn, n0, rng), bins).score
-         for _ in range(NOISE_RESAMPLES)]
-    )  # fmt: skip
+        [
+            method.compute(resample_like(drawn, big_n0, rng), resample_like(drawn, n0, rng), bins).score
+            for _ in range(NOISE_RESAMPLES)
+        ]
+    )
     return kept[key]
 
 

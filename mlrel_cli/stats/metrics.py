@@ -143,9 +143,15 @@ def regression_sums(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     y = np.asarray(y_true, dtype=np.float64)
     err = np.asarray(y_pred, dtype=np.float64) - y
     nonzero = y != 0
-    return {"n": len(y), "sum_abs": float(np.abs(err).sum()), "sum_sq": float((err**2).sum()), "sum_y": float(y.sum()),
-            "sum_y2": float((y**2).sum()), "sum_ape": float(np.abs(err[nonzero] / y[nonzero]).sum()),
-            "nonzero": int(nonzero.sum())}  # fmt: skip
+    return {
+        "n": len(y),
+        "sum_abs": float(np.abs(err).sum()),
+        "sum_sq": float((err**2).sum()),
+        "sum_y": float(y.sum()),
+        "sum_y2": float((y**2).sum()),
+        "sum_ape": float(np.abs(err[nonzero] / y[nonzero]).sum()),
+        "nonzero": int(nonzero.sum()),
+    }
 
 
 def regression_from_sums(sums: dict[str, float]) -> dict[str, float]:

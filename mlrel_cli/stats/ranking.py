@@ -89,8 +89,10 @@ def ranking_units(queries: Queries, k: int) -> dict[str, np.ndarray]:
 
 def ranking_metrics(queries: Queries, k: int) -> dict[str, float]:
     """Means over queries: NDCG@k over queries with engagement, the others over all queries."""
-    return {name: float(np.nanmean(units)) if np.isfinite(units).any() else float("nan")
-            for name, units in ranking_units(queries, k).items()}  # fmt: skip
+    return {
+        name: float(np.nanmean(units)) if np.isfinite(units).any() else float("nan")
+        for name, units in ranking_units(queries, k).items()
+    }
 
 
 def query_attribute(queries: Queries, query_codes: np.ndarray, position: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -191,8 +193,15 @@ def proxy_sums(
     if kind == "ratio":
         num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
         den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
-        return {"rows": len(num), "n": len(num), "num": float(num.sum()), "den": float(den.sum()),
-                "num2": float((num**2).sum()), "den2": float((den**2).sum()), "numden": float((num * den).sum())}  # fmt: skip
+        return {
+            "rows": len(num),
+            "n": len(num),
+            "num": float(num.sum()),
+            "den": float(den.sum()),
+            "num2": float((num**2).sum()),
+            "den2": float((den**2).sum()),
+            "numden": float((num * den).sum()),
+        }
     v = values.astype(float)  # type: ignore[union-attr]
     units = v[np.isfinite(v)]
     if kind == "rate":
@@ -210,8 +219,9 @@ def proxy_from_sums(kind: str, sums: dict[str, float]) -> tuple[float, float]:
         if n < 2:
             return ratio, float("nan")
         # residuals e = (num - ratio * den) / mean(den) sum to zero, so their variance is sum(e^2) / (n - 1)
-        squares = _beyond_rounding(sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"],
-                                   sums["num2"] + ratio**2 * sums["den2"])  # fmt: skip
+        squares = _beyond_rounding(
+            sums["num2"] - 2 * ratio * sums["numden"] + ratio**2 * sums["den2"], sums["num2"] + ratio**2 * sums["den2"]
+        )
         mean_den = sums["den"] / n
         return ratio, float(np.sqrt(squares / (n - 1)) / abs(mean_den) / np.sqrt(n))
     return mean_and_se(sums)

@@ -73,8 +73,15 @@ def cells_from_sums(sums: dict[str, np.ndarray], edges: np.ndarray, threshold: f
 
     pos, neg = sums["count1"], sums["count0"]
     lower_edges = np.concatenate([[-np.inf], edges])
-    return BinaryCells(pos, neg, mean(sums["brier1"], pos), mean(sums["brier0"], neg), mean(sums["loss1"], pos),
-                       mean(sums["loss0"], neg), lower_edges >= threshold)  # fmt: skip
+    return BinaryCells(
+        pos,
+        neg,
+        mean(sums["brier1"], pos),
+        mean(sums["brier0"], neg),
+        mean(sums["loss1"], pos),
+        mean(sums["loss0"], neg),
+        lower_edges >= threshold,
+    )
 
 
 def binary_metrics_from_counts(cells: BinaryCells, pos: np.ndarray, neg: np.ndarray) -> dict[str, np.ndarray]:

@@ -46,15 +46,25 @@ class QuantileSketch:
 
     def merge(self, other: QuantileSketch, size: int = SKETCH_POINTS) -> QuantileSketch:
         if self.rows == 0:
-            return QuantileSketch(other.points, other.rows, other.missing + self.missing, other.infinite + self.infinite,
-                                  other.total, other.total_sq, other.low, other.high)  # fmt: skip
+            return QuantileSketch(
+                other.points,
+                other.rows,
+                other.missing + self.missing,
+                other.infinite + self.infinite,
+                other.total,
+                other.total_sq,
+                other.low,
+                other.high,
+            )
         if other.rows == 0:
             return other.merge(self, size)
         values = np.concatenate([self.points, other.points])
-        weights = np.concatenate([
-            np.full(len(self.points), self.rows / len(self.points)),
-            np.full(len(other.points), other.rows / len(other.points)),
-        ])  # fmt: skip
+        weights = np.concatenate(
+            [
+                np.full(len(self.points), self.rows / len(self.points)),
+                np.full(len(other.points), other.rows / len(other.points)),
+            ]
+        )
         order = np.argsort(values, kind="stable")
         values, weights = values[order], weights[order]
         rows = self.rows + other.rows
@@ -64,6 +74,13 @@ class QuantileSketch:
             cumulative = np.cumsum(weights)
             targets = (np.arange(size) + 0.5) * rows / size
             points = values[np.minimum(np.searchsorted(cumulative, targets), len(values) - 1)]
-        return QuantileSketch(points, rows, self.missing + other.missing, self.infinite + other.infinite,
-                              self.total + other.total, self.total_sq + other.total_sq,
-                              min(self.low, other.low), max(self.high, other.high))  # fmt: skip
+        return QuantileSketch(
+            points,
+            rows,
+            self.missing + other.missing,
+            self.infinite + other.infinite,
+            self.total + other.total,
+            self.total_sq + other.total_sq,
+            min(self.low, other.low),
+            max(self.high, other.high),
+        )

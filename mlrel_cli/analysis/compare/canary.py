@@ -50,9 +50,14 @@ def label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshol
 
 
 def _label_deviations(
-    task: str, base: ModelRows, cand: ModelRows, base_mask: np.ndarray | None, cand_mask: np.ndarray | None,
-    policy: Policy, rng: np.random.Generator,
-) -> dict[str, np.ndarray]:  # fmt: skip
+    task: str,
+    base: ModelRows,
+    cand: ModelRows,
+    base_mask: np.ndarray | None,
+    cand_mask: np.ndarray | None,
+    policy: Policy,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """Bootstrap deviations of each label metric's delta, from resampled cells of both groups."""
     resamples = policy.compare.bootstrap.resamples
     threshold = policy.validate_.performance.decision_threshold
@@ -60,8 +65,10 @@ def _label_deviations(
     keep_c = cand.labelled if cand_mask is None else cand.labelled & cand_mask
     if task == BINARY:
         edges = rs.score_edges([base.score[keep_b], cand.score[keep_c]], threshold)  # type: ignore[index]
-        cells = [rs.binary_cells(m.truth[keep], m.score[keep], edges, threshold)  # type: ignore[index]
-                 for m, keep in ((base, keep_b), (cand, keep_c))]  # fmt: skip
+        cells = [
+            rs.binary_cells(m.truth[keep], m.score[keep], edges, threshold)  # type: ignore[index]
+            for m, keep in ((base, keep_b), (cand, keep_c))
+        ]
         return binary_deviations(cells[0], cells[1], resamples, rng)[2]
     # multiclass accuracy and regression errors: cells of correctness / error quantiles
     devs = []
@@ -79,10 +86,12 @@ def _label_deviations(
             draws = rs.resample_counts(counts, resamples, rng)
             with np.errstate(invalid="ignore", divide="ignore"):
                 n = draws.sum(axis=1)
-                devs.append({
-                    "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
-                    "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
-                })  # fmt: skip
+                devs.append(
+                    {
+                        "mae": draws @ mean_abs / n - counts @ mean_abs / counts.sum(),
+                        "rmse": np.sqrt(draws @ mean_sq / n) - np.sqrt(counts @ mean_sq / counts.sum()),
+                    }
+                )
     return {name: devs[1][name] - devs[0][name] for name in devs[0]}
 
 
@@ -110,8 +119,9 @@ def compare_canary(
         if len(lb) and len(lc):
             edges = rs.latency_edges([lb, lc])
             point_b, point_c = np.percentile(lb, LATENCY_QUANTILES), np.percentile(lc, LATENCY_QUANTILES)
-            results.extend(latency_results(point_b, point_c, rs.histogram(lb, edges), rs.histogram(lc, edges), edges,
-                                           policy, primary, rng))  # fmt: skip
+            results.extend(
+                latency_results(point_b, point_c, rs.histogram(lb, edges), rs.histogram(lc, edges), edges, policy, primary, rng)
+            )
             rank_tests["latency"] = mann_whitney(lb, lc, rng)
     if base.score is not None and cand.score is not None:
         sb, sc = base.score[np.isfinite(base.score)], cand.score[np.isfinite(cand.score)]

@@ -134,8 +134,9 @@ def load_models_on_cluster(
             if name and source.has(name):
                 columns[key] = name
         if log is not None and roles.model_version is None:
-            raise LogError(f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)",
-                           source.path)  # fmt: skip
+            raise LogError(
+                f"--log needs a model_version column ('{policy.columns.model_version}', set columns.model_version)", source.path
+            )
         if log is not None:
             _check_versions(engine, source, roles.model_version, versions)  # type: ignore[arg-type]
         plans.append((source, versions, columns))
@@ -155,32 +156,46 @@ def load_models_on_cluster(
         task = infer_task(first.column("__prediction"), label)
     per_query = [_per_query(engine, source, versions, columns, policy, task) for source, versions, columns in plans]
 
-    counted = [run(source, columns, partial(counts_pass, columns=columns, versions=versions, policy=policy, task=task))
-               for source, versions, columns in plans]  # fmt: skip
+    counted = [
+        run(source, columns, partial(counts_pass, columns=columns, versions=versions, policy=policy, task=task))
+        for source, versions, columns in plans
+    ]
     edges = _edges(counted, policy, task)
-    celled = [run(source, columns, partial(cells_pass, columns=columns, versions=versions, policy=policy, task=task,
-                                           edges=edges))
-              for source, versions, columns in plans]  # fmt: skip
+    celled = [
+        run(source, columns, partial(cells_pass, columns=columns, versions=versions, policy=policy, task=task, edges=edges))
+        for source, versions, columns in plans
+    ]
 
     models = []
-    for (source, versions, columns), sample, counts, cells, queries in zip(plans, samples, counted, celled, per_query,
-                                                                           strict=True):  # fmt: skip
+    for (source, versions, columns), sample, counts, cells, queries in zip(
+        plans, samples, counted, celled, per_query, strict=True
+    ):
         for version in versions:
             numbers = counts[f"{version}|counts"].values
             name = version if version != ALL else _name_of(engine, source, columns.get("__version"))
             labelled, segments = cells.get(f"{version}|labelled"), cells.get(f"{version}|segments")
             latency = cells.get(f"{version}|latency")
-            models.append(ModelSummary(
-                version=name, rows=numbers["rows"], labelled_rows=numbers["labelled"], has_labels="__label" in columns,
-                invalid=numbers["invalid"], sample=sample[f"{version}|sample"].table,
-                sketches={key.split("|", 1)[1]: value for key, value in counts.items()
-                          if key.startswith(f"{version}|") and isinstance(value, QuantileSketch)},
-                labelled=labelled.values if labelled is not None else None,
-                segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
-                latency=latency.values["histogram"] if latency is not None else None, edges=edges,
-                proxies={name: counts[f"{version}|proxy:{name}"].values for name in per_request(policy)},
-                per_query={key.split("|", 1)[1]: value for key, value in queries.items() if key.startswith(f"{version}|")},
-            ))  # fmt: skip
+            models.append(
+                ModelSummary(
+                    version=name,
+                    rows=numbers["rows"],
+                    labelled_rows=numbers["labelled"],
+                    has_labels="__label" in columns,
+                    invalid=numbers["invalid"],
+                    sample=sample[f"{version}|sample"].table,
+                    sketches={
+                        key.split("|", 1)[1]: value
+                        for key, value in counts.items()
+                        if key.startswith(f"{version}|") and isinstance(value, QuantileSketch)
+                    },
+                    labelled=labelled.values if labelled is not None else None,
+                    segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
+                    latency=latency.values["histogram"] if latency is not None else None,
+                    edges=edges,
+                    proxies={name: counts[f"{version}|proxy:{name}"].values for name in per_request(policy)},
+                    per_query={key.split("|", 1)[1]: value for key, value in queries.items() if key.startswith(f"{version}|")},
+                )
+            )
     base, cands = models[0], models[1:]
     if log is None:
         for cand, path in zip(cands, candidate_logs, strict=True):
@@ -208,20 +223,28 @@ def _per_query(
     if not ranking and not proxies:
         return {}
     if "__query" not in columns or (ranking and "__position" not in columns):
-        raise LogError("comparing ranking models needs the query and position columns (columns.query, columns.position)"
-                       if ranking else "per-query proxy metrics need the query column (columns.query)", source.path)  # fmt: skip
+        raise LogError(
+            "comparing ranking models needs the query and position columns (columns.query, columns.position)"
+            if ranking
+            else "per-query proxy metrics need the query column (columns.query)",
+            source.path,
+        )
     units_names = [f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []
     segments = _segment_values(engine, source, columns, policy) if ranking else {}
     names = [
         *units_names,
         *(f"proxy:{n}" for n in proxies),
-        *(f"{SEGMENT_UNIT}{segment}={value}|{unit}" for segment, values in segments.items() for value in values
-          for unit in units_names),
-    ]  # fmt: skip
-    units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking,
-                    segments=segments)  # fmt: skip
-    return engine.per_query_sums(source, list(dict.fromkeys(columns.values())), columns["__query"], units,
-                          [f"{v}|{n}" for v in versions for n in names])  # fmt: skip
+        *(
+            f"{SEGMENT_UNIT}{segment}={value}|{unit}"
+            for segment, values in segments.items()
+            for value in values
+            for unit in units_names
+        ),
+    ]
+    units = partial(query_units, columns=columns, versions=versions, policy=policy, task=task, ranking=ranking, segments=segments)
+    return engine.per_query_sums(
+        source, list(dict.fromkeys(columns.values())), columns["__query"], units, [f"{v}|{n}" for v in versions for n in names]
+    )
 
 
 def segment_strings(table: pa.Table, columns: tuple[str, ...], limit: int) -> dict[str, Any]:
@@ -313,8 +336,9 @@ def canary_from_summaries(
         if sketch_b.rows and sketch_c.rows:
             point_b = np.percentile(sketch_b.points, LATENCY_QUANTILES)
             point_c = np.percentile(sketch_c.points, LATENCY_QUANTILES)
-            results.extend(latency_results(point_b, point_c, base.latency, cand.latency, base.edges["latency"], policy,
-                                           primary, rng))  # fmt: skip
+            results.extend(
+                latency_results(point_b, point_c, base.latency, cand.latency, base.edges["latency"], policy, primary, rng)
+            )
             lb, lc = (_finite(m.sample, "__latency") for m in (base, cand))
             if len(lb) and len(lc):
                 rank_tests["latency"] = mann_whitney(lb, lc, rng)
@@ -376,9 +400,13 @@ def _finite(sample: pa.Table | None, column: str) -> np.ndarray:
 
 
 def label_judgement(
-    task: str, base: dict[str, Any], cand: dict[str, Any], edges: dict[str, np.ndarray], policy: Policy,
+    task: str,
+    base: dict[str, Any],
+    cand: dict[str, Any],
+    edges: dict[str, np.ndarray],
+    policy: Policy,
     rng: np.random.Generator,
-) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """Both sides' label metrics from their labelled_part, and the bootstrap deviations of each delta."""
     resamples = policy.compare.bootstrap.resamples
     if task == BINARY:
@@ -387,8 +415,9 @@ def label_judgement(
         return binary_deviations(b, c, resamples, rng)
     if task == MULTICLASS:
         values_b, values_c = (multiclass_from_pairs(part["confusion"]) for part in (base, cand))
-        deviations = {"accuracy": _accuracy_deviation(cand, values_c, resamples, rng)
-                      - _accuracy_deviation(base, values_b, resamples, rng)}  # fmt: skip
+        deviations = {
+            "accuracy": _accuracy_deviation(cand, values_c, resamples, rng) - _accuracy_deviation(base, values_b, resamples, rng)
+        }
         return values_b, values_c, deviations
     values_b, values_c = (regression_from_sums(part) for part in (base, cand))
     dev_b, dev_c = (_regression_deviations(part, resamples, rng) for part in (base, cand))

@@ -114,8 +114,9 @@ def sums_pass(
         rows = np.flatnonzero(model.labelled)
         predicted = model.classes if task == MULTICLASS else model.score
         _, loss, _ = weak_segments.per_row_loss(task, model.truth[rows], predicted[rows], metric)
-        codes = [_codes(model.slice_columns[name][1].take(pa.array(rows)), kind, spec, cast)
-                 for name, kind, spec, cast in bins.columns]  # fmt: skip
+        codes = [
+            _codes(model.slice_columns[name][1].take(pa.array(rows)), kind, spec, cast) for name, kind, spec, cast in bins.columns
+        ]
         sums = single_sums(codes, bins.sizes, loss, None)
         add_pair_sums(sums, codes, loss, None, pairs)
         out[key] = sums
@@ -177,8 +178,11 @@ def regressions_on_cluster(
     samples, metrics = [], []
     for w, n in zip(where, labelled, strict=True):
         fraction = min(1.0, weak_segments.SAMPLE_ROWS / max(n, 1))
-        built = read(w, partial(sample_pass, columns=columns[w.log.path], version=w.version, policy=policy, task=task,
-                                fraction=fraction), seeded=True)  # fmt: skip
+        built = read(
+            w,
+            partial(sample_pass, columns=columns[w.log.path], version=w.version, policy=policy, task=task, fraction=fraction),
+            seeded=True,
+        )
         samples.append(built["sample"].table)
         binary_classes = task == BINARY and built["counts"].values["not_0_1"] == 0
         metrics.append(
@@ -197,9 +201,13 @@ def regressions_on_cluster(
         for log_path in dict.fromkeys(side.log.path for side, _ in sides.values()):
             chosen = tuple((key, side.version, m) for key, (side, m) in sides.items() if side.log.path == log_path)
             first = next(side for side, _ in sides.values() if side.log.path == log_path)
-            sums.update(read(first, partial(sums_pass, columns=columns[log_path], sides=chosen, policy=policy, task=task,
-                                            bins=bins)))  # fmt: skip
+            sums.update(
+                read(first, partial(sums_pass, columns=columns[log_path], sides=chosen, policy=policy, task=task, bins=bins))
+            )
         search = judge_regression_sums(list(bins.conditions), sums["cand"], sums["base"], weak_segments.config_of(cfg, task))
-        found.append(WeakRegressions(metrics[0], False, search.tried, search.pairs_searched, search.pairs_possible,
-                                     search.stopped_by, search.slices))  # fmt: skip
+        found.append(
+            WeakRegressions(
+                metrics[0], False, search.tried, search.pairs_searched, search.pairs_possible, search.stopped_by, search.slices
+            )
+        )
     return found

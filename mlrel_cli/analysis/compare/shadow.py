@@ -94,11 +94,17 @@ def _subset(model: ModelRows, index: np.ndarray) -> ModelRows:
         return None if a is None else a[index]
 
     return ModelRows(
-        version=model.version, rows=len(index), score=take(model.score), classes=take(model.classes),
-        truth=take(model.truth), labelled=model.labelled[index], latency=take(model.latency),
-        invalid=model.invalid[index], segments={k: v[index] for k, v in model.segments.items()},
+        version=model.version,
+        rows=len(index),
+        score=take(model.score),
+        classes=take(model.classes),
+        truth=take(model.truth),
+        labelled=model.labelled[index],
+        latency=take(model.latency),
+        invalid=model.invalid[index],
+        segments={k: v[index] for k, v in model.segments.items()},
         ids=model.ids.take(pa.array(index)) if model.ids is not None else None,
-    )  # fmt: skip
+    )
 
 
 def _correct(task: str, model: ModelRows, keep: np.ndarray, threshold: float) -> np.ndarray:

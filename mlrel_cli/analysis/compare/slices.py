@@ -99,8 +99,14 @@ def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mod
         for name, (kind, values) in base.slice_columns.items():
             if name not in cand.slice_columns:
                 continue
-            b, c = _bin(name, kind, values.take(pa.array(base_rows)), cand.slice_columns[name][1].take(pa.array(cand_rows)),
-                        cfg.top_categories, cfg.bins)  # fmt: skip
+            b, c = _bin(
+                name,
+                kind,
+                values.take(pa.array(base_rows)),
+                cand.slice_columns[name][1].take(pa.array(cand_rows)),
+                cfg.top_categories,
+                cfg.bins,
+            )
             columns.append(b)
             cand_codes.append(c.codes)
         found = search_regressions(columns, base_loss, config, cand_loss, cand_codes)

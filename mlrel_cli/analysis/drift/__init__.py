@@ -123,9 +123,14 @@ def drift(
 
 
 def _compare_columns(
-    engine: Engine, ref_facts: Any, current: Log, plans: list[ColumnPlan], grid: WindowGrid | None, policy: Policy,
+    engine: Engine,
+    ref_facts: Any,
+    current: Log,
+    plans: list[ColumnPlan],
+    grid: WindowGrid | None,
+    policy: Policy,
     progress: Progress,
-) -> list[FeatureDrift | str]:  # fmt: skip
+) -> list[FeatureDrift | str]:
     """Each planned column judged, or why it is not compared (an id, or too many categories to count); locally
     each column is read and summarised when its turn comes, two at a time."""
     from mlrel_cli.stats.drift import comparison_false_alarm_rate

@@ -53,8 +53,14 @@ def concept_drift(
     ref_rows = ref(task, metric)
     threshold = policy.validate_.performance.decision_threshold
     columns = [cur_roles.prediction, label] + ([grid.column] if grid is not None else [])
-    prepare = partial(labelled_rows, prediction=cur_roles.prediction, label=label, task=task,
-                      positive_label=policy.validate_.performance.positive_label, grid=grid)  # fmt: skip
+    prepare = partial(
+        labelled_rows,
+        prediction=cur_roles.prediction,
+        label=label,
+        task=task,
+        positive_label=policy.validate_.performance.positive_label,
+        grid=grid,
+    )
     cur_rows, per_window = engine.labelled_metric(current, columns, prepare, task, metric, threshold, grid)
 
     def value(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -67,8 +73,15 @@ def concept_drift(
             errors[id(rows)] = bootstrap_se(value, (rows.truth, rows.predicted), population=rows.population)
         return errors[id(rows)]
 
-    whole = _judge_concept(metric, ref_rows.value, cur_rows.value, lambda: float(np.hypot(se(ref_rows), se(cur_rows))),
-                           ref_rows.rows, cur_rows.rows, policy)  # fmt: skip
+    whole = _judge_concept(
+        metric,
+        ref_rows.value,
+        cur_rows.value,
+        lambda: float(np.hypot(se(ref_rows), se(cur_rows))),
+        ref_rows.rows,
+        cur_rows.rows,
+        policy,
+    )
     if grid is None:
         return whole, task
     windows = _judge_windows(whole, ref_rows, per_window, grid, lambda rows: float(np.hypot(se(ref_rows), se(rows))), policy)
@@ -76,9 +89,13 @@ def concept_drift(
 
 
 def _judge_windows(
-    whole: ConceptDrift, ref: MetricRows, per_window: list[MetricRows], grid: WindowGrid,
-    standard_error: Callable[[MetricRows], float], policy: Policy,
-) -> tuple[ConceptWindow, ...]:  # fmt: skip
+    whole: ConceptDrift,
+    ref: MetricRows,
+    per_window: list[MetricRows],
+    grid: WindowGrid,
+    standard_error: Callable[[MetricRows], float],
+    policy: Policy,
+) -> tuple[ConceptWindow, ...]:
     """Each window's metric against the reference's, by the proxy metrics' rule: worse than the allowed
     degradation by more than z standard errors (the window's and the reference's) fails, worse within that noise
     warns; a window with fewer labelled rows than the whole log needs is inconclusive."""
@@ -96,9 +113,16 @@ def _judge_windows(
             if status != Status.PASS:
                 status = beyond_bounds(rows.value, standard_error(rows), low, high, z)
         degradation = (ref.value - rows.value) if higher else (rows.value - ref.value)
-        out.append(ConceptWindow(start, start + dt.timedelta(microseconds=grid.width_us), rows.rows,
-                                 float(rows.value) if judged else None, float(degradation) if judged else None,
-                                 status))  # fmt: skip
+        out.append(
+            ConceptWindow(
+                start,
+                start + dt.timedelta(microseconds=grid.width_us),
+                rows.rows,
+                float(rows.value) if judged else None,
+                float(degradation) if judged else None,
+                status,
+            )
+        )
     return tuple(out)
 
 
@@ -116,21 +140,34 @@ def _with_onset(concept: ConceptDrift) -> ConceptDrift:
         f"{concept.metric} worse since {since}: by up to {worst:.3g} per window "
         f"(allowed {concept.threshold:.3g}; whole log {concept.reference:.4g} -> {concept.current:.4g})"
     )
-    return replace(concept, status=Status.FAIL, degradation=worst, whole_log_degradation=concept.degradation,
-                   message=message)  # fmt: skip
+    return replace(concept, status=Status.FAIL, degradation=worst, whole_log_degradation=concept.degradation, message=message)
 
 
 def _judge_concept(
-    metric: str, ref_value: float, cur_value: float, standard_error: Callable[[], float], n_ref: int, n_cur: int,
+    metric: str,
+    ref_value: float,
+    cur_value: float,
+    standard_error: Callable[[], float],
+    n_ref: int,
+    n_cur: int,
     policy: Policy,
-) -> ConceptDrift:  # fmt: skip
+) -> ConceptDrift:
     """Worse by more than the allowed degradation, and by more than z standard errors: concept drift."""
     spec = policy.drift
     allowed = concept_allowed_degradation(spec.concept_max_degradation, spec.concept_max_relative_degradation, ref_value)
     if min(n_ref, n_cur) < policy.validate_.performance.min_rows:
-        return ConceptDrift(metric, float("nan"), float("nan"), float("nan"), float("nan"), allowed,
-                            Status.INCONCLUSIVE, f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
-                            n_ref, n_cur)  # fmt: skip
+        return ConceptDrift(
+            metric,
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            allowed,
+            Status.INCONCLUSIVE,
+            f"too few labelled rows ({n_ref:,} reference, {n_cur:,} current)",
+            n_ref,
+            n_cur,
+        )
     higher = METRIC_BY_NAME[metric].higher_is_better
     degradation = (ref_value - cur_value) if higher else (cur_value - ref_value)
     se = float("nan")
@@ -147,8 +184,7 @@ def _judge_concept(
         message = f"{metric} {ref_value:.4g} -> {cur_value:.4g}: worse by {degradation:.3g}, within noise (SE {se:.2g})"
     else:
         status, message = Status.PASS, f"{metric} {ref_value:.4g} -> {cur_value:.4g}"
-    return ConceptDrift(metric, ref_value, cur_value, degradation, se, allowed, status, message,
-                        n_ref, n_cur)  # fmt: skip
+    return ConceptDrift(metric, ref_value, cur_value, degradation, se, allowed, status, message, n_ref, n_cur)
 
 
 def concept_allowed_degradation(absolute: float | None, relative: float, reference_value: float) -> float:

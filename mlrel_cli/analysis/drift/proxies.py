@@ -45,9 +45,14 @@ def proxy_metrics(engine: Engine, reference: Any, current: Log, policy: Policy, 
 
 
 def proxy_entry(
-    policy: Policy, name: str, ref_value: float, cur_value: float, cur_se: float, grid: WindowGrid | None,
+    policy: Policy,
+    name: str,
+    ref_value: float,
+    cur_value: float,
+    cur_se: float,
+    grid: WindowGrid | None,
     per_window: list[tuple[int, float, float]],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """A proxy metric's report entry: the whole log and each window (rows, value, standard error) judged."""
     spec = policy.proxy_metrics[name]
     z = float(NormalDist().inv_cdf(policy.drift.confidence))
@@ -59,15 +64,29 @@ def proxy_entry(
     if grid is not None:
         for i, (rows, value, se) in enumerate(per_window):
             start = from_us(int(grid.starts_us[i]))
-            scores.append(WindowScore(start, start + dt.timedelta(microseconds=grid.width_us), rows,
-                                      value if np.isfinite(value) else None, spec.min, judge(value, se)))  # fmt: skip
+            scores.append(
+                WindowScore(
+                    start,
+                    start + dt.timedelta(microseconds=grid.width_us),
+                    rows,
+                    value if np.isfinite(value) else None,
+                    spec.min,
+                    judge(value, se),
+                )
+            )
     return {
-        "name": name, "kind": spec.kind, "per": spec.per, "higher_is_better": spec.higher_is_better,
-        "reference": ref_value, "current": cur_value, "min": spec.min, "max": spec.max,
-        "status": judge(cur_value, cur_se), "onset": first_onset(scores, policy.drift.onset_windows),
-        "windows": [{"start": w.start, "end": w.end, "rows": w.rows, "value": w.score, "status": w.status.value}
-                    for w in scores],
-    }  # fmt: skip
+        "name": name,
+        "kind": spec.kind,
+        "per": spec.per,
+        "higher_is_better": spec.higher_is_better,
+        "reference": ref_value,
+        "current": cur_value,
+        "min": spec.min,
+        "max": spec.max,
+        "status": judge(cur_value, cur_se),
+        "onset": first_onset(scores, policy.drift.onset_windows),
+        "windows": [{"start": w.start, "end": w.end, "rows": w.rows, "value": w.score, "status": w.status.value} for w in scores],
+    }
 
 
 def with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
@@ -78,12 +97,20 @@ def with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
         status = Status.FAIL if proxy["onset"] is not None else proxy["status"]
         bound = {"min": proxy["min"], "max": proxy["max"]}
         since = f" since {proxy['onset']:%Y-%m-%d %H:%M}" if proxy["onset"] else ""
-        checks.append(Check(
-            name=f"proxy:{proxy['name']}", status=status, value=proxy["current"], threshold=bound,
-            message=f"{proxy['name']} {proxy['reference']:.4g} in the reference, {proxy['current']:.4g} now{since}",
-            details={"onset": proxy["onset"], "window_scores": [w["value"] for w in proxy["windows"]],
-                     "window_status": [w["status"] for w in proxy["windows"]]},
-        ))  # fmt: skip
+        checks.append(
+            Check(
+                name=f"proxy:{proxy['name']}",
+                status=status,
+                value=proxy["current"],
+                threshold=bound,
+                message=f"{proxy['name']} {proxy['reference']:.4g} in the reference, {proxy['current']:.4g} now{since}",
+                details={
+                    "onset": proxy["onset"],
+                    "window_scores": [w["value"] for w in proxy["windows"]],
+                    "window_status": [w["status"] for w in proxy["windows"]],
+                },
+            )
+        )
         proxy["status"] = proxy["status"].value
     worst = max([report.status, *(c.status for c in checks[len(report.checks) :])], key=lambda s: s.severity)
     summary = report.summary
@@ -94,5 +121,6 @@ def with_proxies(report: Report, proxies: list[dict[str, Any]]) -> Report:
             + ", ".join(p["name"] + (f" (since {p['onset']:%Y-%m-%d %H:%M})" if p["onset"] else "") for p in failing)
             + "."
         )
-    return replace_report(report, status=worst, summary=summary, checks=tuple(checks),
-                          sections={**report.sections, "proxy_metrics": proxies})  # fmt: skip
+    return replace_report(
+        report, status=worst, summary=summary, checks=tuple(checks), sections={**report.sections, "proxy_metrics": proxies}
+    )

@@ -55,8 +55,13 @@ class LogReference:
             return task, None
 
         def rows(task: str, metric: str) -> MetricRows:
-            prepare = partial(labelled_rows, prediction=roles.prediction, label=label, task=task,
-                              positive_label=policy.validate_.performance.positive_label)  # fmt: skip
+            prepare = partial(
+                labelled_rows,
+                prediction=roles.prediction,
+                label=label,
+                task=task,
+                positive_label=policy.validate_.performance.positive_label,
+            )
             threshold = policy.validate_.performance.decision_threshold
             return self.engine.labelled_metric(self.log, [roles.prediction, label], prepare, task, metric, threshold)[0]
 

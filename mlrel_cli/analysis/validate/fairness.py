@@ -105,8 +105,9 @@ def fairness_from_parts(ctx: Context, task: str | None) -> Check:
     rates = ctx.facts.positive_rates()
     if rates is not None:
         counts = {name(g): part.values for g, part in rates.items()}
-        return fairness_check(ctx, {g: c["n"] for g, c in counts.items()},
-                               lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]})  # fmt: skip
+        return fairness_check(
+            ctx, {g: c["n"] for g, c in counts.items()}, lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]}
+        )
     if ctx.roles.label is None:
         return skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
     if per_query(task):

@@ -126,8 +126,11 @@ def checks_from_parts(ctx: Context) -> tuple[list[Check], str | None, list[dict[
             found, segment_rows = performance_from_parts(ctx)
             checks.extend(found)
             if spec.weak_segments.enabled:
-                checks.append(weak_segments.from_cluster(ctx.facts.weak_segments(), task, spec.weak_segments,
-                                                         ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
+                checks.append(
+                    weak_segments.from_cluster(
+                        ctx.facts.weak_segments(), task, spec.weak_segments, ctx.source("validate.weak_segments.max_gap")
+                    )
+                )
     for name in ctx.policy.proxy_metrics:
         checks.append(proxy_check(ctx, name, ctx.facts.proxy(name)))
     if spec.fairness.enabled and spec.fairness.segment:

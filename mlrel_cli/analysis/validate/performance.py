@@ -148,9 +148,20 @@ def performance_from_rows(
         checks.extend(found)
         segment_rows.extend(rows)
     if ctx.policy.validate_.weak_segments.enabled:
-        checks.append(weak_segments.check(ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, task,
-                      data.truth, data.predicted, data.keep, ctx.policy.validate_.weak_segments,
-                      ctx.source("validate.weak_segments.max_gap")))  # fmt: skip
+        checks.append(
+            weak_segments.check(
+                ctx.log,
+                ctx.reference,
+                ctx.roles.features,
+                ctx.roles.segments,
+                task,
+                data.truth,
+                data.predicted,
+                data.keep,
+                ctx.policy.validate_.weak_segments,
+                ctx.source("validate.weak_segments.max_gap"),
+            )
+        )
     return checks, segment_rows
 
 
@@ -264,9 +275,16 @@ def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, An
     found = ctx.facts.performance()
     n = found["rows"]
     if n < cfg.min_rows:
-        return [Check(name="performance", status=Status.INCONCLUSIVE, value=n, threshold=cfg.min_rows,
-                      message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
-                      source=ctx.source("validate.performance.min_rows"))], []  # fmt: skip
+        return [
+            Check(
+                name="performance",
+                status=Status.INCONCLUSIVE,
+                value=n,
+                threshold=cfg.min_rows,
+                message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
+                source=ctx.source("validate.performance.min_rows"),
+            )
+        ], []
     sample = found["sample"]
     truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
 
@@ -285,8 +303,9 @@ def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, An
         def metrics_of(i: int, names: list[str] = names, parts: dict[str, Any] = parts) -> dict[str, float]:
             return parts[names[i]][1]
 
-        def segment_se(name: str, i: int, names: list[str] = names, sizes: np.ndarray = sizes,
-                       in_sample: np.ndarray = in_sample) -> Callable[[], float]:  # fmt: skip
+        def segment_se(
+            name: str, i: int, names: list[str] = names, sizes: np.ndarray = sizes, in_sample: np.ndarray = in_sample
+        ) -> Callable[[], float]:
             return se_of(name, in_sample == names[i], int(sizes[i]))
 
         found_checks, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)

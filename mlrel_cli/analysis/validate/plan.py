@@ -36,8 +36,11 @@ from mlrel_cli.tasks import per_query, row_metrics
 def numeric_features(ctx: Context) -> set[str]:
     """The features judged as numbers: numeric by role and stored as numbers."""
     log = ctx.log
-    return {name for name, kind in ctx.roles.features.items()
-            if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric"}  # fmt: skip
+    return {
+        name
+        for name, kind in ctx.roles.features.items()
+        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric"
+    }
 
 
 def gather(ctx: Context, engine: Engine) -> Facts:
@@ -145,12 +148,11 @@ def _labelled_facts(ctx: Context, engine: Engine, current: dict[str, Any]) -> st
         task = _labelled(ctx, engine, current)
         if spec.performance.enabled and task is not None:
             current["weak_segments"] = weak_segments.gather_on_cluster(
-                engine, log, ctx.reference, roles.features, roles.segments, roles.prediction, roles.label, task,
-                ctx.policy)  # fmt: skip
+                engine, log, ctx.reference, roles.features, roles.segments, roles.prediction, roles.label, task, ctx.policy
+            )
     elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
         fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
-        sample = engine.reduce(log, [roles.prediction],
-                               partial(sample_rows, columns=[roles.prediction], fraction=fraction), True)  # fmt: skip
+        sample = engine.reduce(log, [roles.prediction], partial(sample_rows, columns=[roles.prediction], fraction=fraction), True)
         task = infer_task(sample["sample"].table.column(roles.prediction), None)
     current.update(_per_query(ctx, engine, task))
     metrics = {name: (policy.proxy_metrics[name].kind, proxy_inputs(policy, log, name)) for name in per_request(policy)}
@@ -160,8 +162,9 @@ def _labelled_facts(ctx: Context, engine: Engine, current: dict[str, Any]) -> st
     fairness = spec.fairness
     if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
         columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
-        rates = partial(positive_rates, prediction=roles.prediction, segment=fairness.segment,
-                        threshold=spec.performance.decision_threshold)  # fmt: skip
+        rates = partial(
+            positive_rates, prediction=roles.prediction, segment=fairness.segment, threshold=spec.performance.decision_threshold
+        )
         current["positive_rates"] = engine.reduce(log, columns, rates)["groups"].parts
     return task
 
@@ -174,8 +177,9 @@ def _per_query(ctx: Context, engine: Engine, task: str | None) -> dict[str, Any]
     policy, roles = ctx.policy, ctx.roles
     k = policy.validate_.performance.k
     ranking = per_query(task) and roles.label is not None and policy.validate_.performance.enabled
-    proxies = {name: (p.kind, proxy_inputs(policy, ctx.log, name)) for name, p in policy.proxy_metrics.items()
-               if p.per == "query"}  # fmt: skip
+    proxies = {
+        name: (p.kind, proxy_inputs(policy, ctx.log, name)) for name, p in policy.proxy_metrics.items() if p.per == "query"
+    }
     if not ranking and not proxies:
         return {}
     query = query_column(ctx)
@@ -202,8 +206,7 @@ def _labelled(ctx: Context, engine: Engine, current: dict[str, Any]) -> str | No
         task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(label))
     if not row_metrics(task) or not (policy.validate_.performance.enabled or fairness.enabled):
         return task
-    prepare = partial(labelled_data, prediction=roles.prediction, label=label, segments=segments, policy=policy,
-                      task=task)  # fmt: skip
+    prepare = partial(labelled_data, prediction=roles.prediction, label=label, segments=segments, policy=policy, task=task)
     current["performance"] = engine.labelled_summary(
         log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
     )
@@ -226,8 +229,9 @@ def positive_rates(table: pa.Table, prediction: str, segment: str, threshold: fl
     return {"groups": Keyed(counts)}
 
 
-def labelled_data(table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy,
-                  task: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+def labelled_data(
+    table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy, task: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The labelled rows as validate's own prepare_labelled selects them, and their segment values as text."""
     from mlrel_cli.analysis.validate.performance import prepare_labelled
 

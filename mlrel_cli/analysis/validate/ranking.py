@@ -36,8 +36,9 @@ def query_codes(ctx: Context) -> np.ndarray:
 def position_column(ctx: Context) -> str:
     cols = ctx.policy.columns
     if not cols.position or not ctx.log.has(cols.position):
-        raise PolicyError("columns.position: a ranking log needs the position each result was shown at",
-                          ctx.source("columns.position"))  # fmt: skip
+        raise PolicyError(
+            "columns.position: a ranking log needs the position each result was shown at", ctx.source("columns.position")
+        )
     dtype = ctx.log.schema.field(cols.position).type
     if not pa.types.is_integer(dtype):
         raise LogError(f"position column '{cols.position}' must hold integers, not {dtype}", ctx.log.path)
@@ -81,19 +82,35 @@ def ranking_performance(ctx: Context, labels: pa.Array) -> list[Check]:
 
         checks.append(
             ranking_slices.check(
-                ctx.log, ctx.reference, ctx.roles.features, ctx.roles.segments, codes, pos, gain, keep, cfg.k,
-                ctx.policy.validate_.weak_segments, ctx.source("validate.weak_segments.max_gap"),
+                ctx.log,
+                ctx.reference,
+                ctx.roles.features,
+                ctx.roles.segments,
+                codes,
+                pos,
+                gain,
+                keep,
+                cfg.k,
+                ctx.policy.validate_.weak_segments,
+                ctx.source("validate.weak_segments.max_gap"),
             )
-        )  # fmt: skip
+        )
     return checks
 
 
 def ranking_checks(ctx: Context, values: dict[str, float], queries: int) -> list[Check]:
     cfg = ctx.policy.validate_.performance
     if queries < cfg.min_rows:
-        return [Check(name="performance", status=Status.INCONCLUSIVE, value=queries, threshold=cfg.min_rows,
-                      message=f"only {queries:,} queries with labels; at least {cfg.min_rows:,} are needed",
-                      source=ctx.source("validate.performance.min_rows"))]  # fmt: skip
+        return [
+            Check(
+                name="performance",
+                status=Status.INCONCLUSIVE,
+                value=queries,
+                threshold=cfg.min_rows,
+                message=f"only {queries:,} queries with labels; at least {cfg.min_rows:,} are needed",
+                source=ctx.source("validate.performance.min_rows"),
+            )
+        ]
     checks = []
     for full_name, value in values.items():
         name = full_name.split("@")[0]
@@ -101,12 +118,16 @@ def ranking_checks(ctx: Context, values: dict[str, float], queries: int) -> list
         status = Status.PASS
         if bound is not None and ((bound.min is not None and value < bound.min) or (bound.max is not None and value > bound.max)):
             status = Status.FAIL
-        checks.append(Check(
-            name=f"performance:{full_name}", status=status, value=value,
-            threshold={"min": bound.min, "max": bound.max} if bound else None,
-            message=f"{full_name} {value:.4g} over {queries:,} queries" + ("" if bound else " (no threshold set)"),
-            source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
-        ))  # fmt: skip
+        checks.append(
+            Check(
+                name=f"performance:{full_name}",
+                status=status,
+                value=value,
+                threshold={"min": bound.min, "max": bound.max} if bound else None,
+                message=f"{full_name} {value:.4g} over {queries:,} queries" + ("" if bound else " (no threshold set)"),
+                source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
+            )
+        )
     return checks
 
 
@@ -120,8 +141,13 @@ def check_proxy_metrics(ctx: Context) -> list[Check]:
         arrays = {key: as_float(ctx.log.column(column)) for key, column in proxy_inputs(ctx.policy, ctx.log, name).items()}
         if spec.per == "query" and codes is None:
             codes = query_codes(ctx)
-        value = proxy_value(spec.kind, arrays.get("column"), arrays.get("numerator"), arrays.get("denominator"),
-                            codes if spec.per == "query" else None)  # fmt: skip
+        value = proxy_value(
+            spec.kind,
+            arrays.get("column"),
+            arrays.get("numerator"),
+            arrays.get("denominator"),
+            codes if spec.per == "query" else None,
+        )
         checks.append(proxy_check(ctx, name, value))
     return checks
 
@@ -129,14 +155,19 @@ def check_proxy_metrics(ctx: Context) -> list[Check]:
 def proxy_check(ctx: Context, name: str, value: float) -> Check:
     spec = ctx.policy.proxy_metrics[name]
     if not np.isfinite(value):
-        return Check(name=f"proxy:{name}", status=Status.INCONCLUSIVE,
-                     message="undefined on this log (no values, or the denominator sums to zero)")  # fmt: skip
+        return Check(
+            name=f"proxy:{name}",
+            status=Status.INCONCLUSIVE,
+            message="undefined on this log (no values, or the denominator sums to zero)",
+        )
     failed = (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max)
     return Check(
-        name=f"proxy:{name}", status=Status.FAIL if failed else Status.PASS, value=value,
+        name=f"proxy:{name}",
+        status=Status.FAIL if failed else Status.PASS,
+        value=value,
         threshold={"min": spec.min, "max": spec.max} if spec.min is not None or spec.max is not None else None,
         message=f"{name} ({spec.kind} per {spec.per}) {value:.4g}"
         + ("" if spec.min is not None or spec.max is not None else " (no threshold set)"),
         details={"higher_is_better": spec.higher_is_better},
         source=ctx.source(f"proxy_metrics.{name}"),
-    )  # fmt: skip
+    )

@@ -43,10 +43,17 @@ def check_time(ctx: Context) -> list[Check]:
     times = ctx.facts.time()
     if times.count == 0:
         if spec.freshness.enabled and spec.freshness.max_age is not None:  # an SLO that cannot be judged is not met
-            return [*checks, Check(name="freshness", status=Status.INCONCLUSIVE, value=None,
-                                   threshold=spec.freshness.max_age.total_seconds(),
-                                   message=f"no timestamps in '{ctx.roles.timestamp}': the freshness SLO cannot be judged",
-                                   source=ctx.source("validate.freshness.max_age"))]  # fmt: skip
+            return [
+                *checks,
+                Check(
+                    name="freshness",
+                    status=Status.INCONCLUSIVE,
+                    value=None,
+                    threshold=spec.freshness.max_age.total_seconds(),
+                    message=f"no timestamps in '{ctx.roles.timestamp}': the freshness SLO cannot be judged",
+                    source=ctx.source("validate.freshness.max_age"),
+                ),
+            ]
         return [*checks, skipped("freshness", "no timestamps")]
     newest, oldest = times.newest, times.oldest
     if spec.freshness.enabled:
@@ -170,9 +177,17 @@ def check_latency(ctx: Context) -> list[Check]:
     if len(values) == 0:
         slos = {name: getattr(cfg, f"{name}_ms") for name in ("p50", "p95", "p99") if getattr(cfg, f"{name}_ms") is not None}
         if slos:  # an SLO set and no value to judge it by: not met, not passed
-            return [Check(name=f"latency:{name}", status=Status.INCONCLUSIVE, value=None, threshold=limit,
-                          message=f"no latency values in '{ctx.roles.latency}': the {name} SLO cannot be judged",
-                          source=ctx.source(f"validate.latency.{name}_ms")) for name, limit in slos.items()]  # fmt: skip
+            return [
+                Check(
+                    name=f"latency:{name}",
+                    status=Status.INCONCLUSIVE,
+                    value=None,
+                    threshold=limit,
+                    message=f"no latency values in '{ctx.roles.latency}': the {name} SLO cannot be judged",
+                    source=ctx.source(f"validate.latency.{name}_ms"),
+                )
+                for name, limit in slos.items()
+            ]
         return [skipped("latency", "no latency values")]
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     checks = []

@@ -83,7 +83,7 @@ def drift_section(report: Report) -> str:
             f"{e(stamp(f.onset) if f.onset else '')}</td>"
             f"<td>{small}</td><td class='strip'>{window_strip([w.to_dict() for w in f.windows])}</td>"
             f"<td class='meta'>{e(check.message if check else f.message)}</td></tr>"
-        )  # fmt: skip
+        )
         if status in (Status.FAIL, Status.WARN) or f.onset:
             cards.append(_drift_card(f, status, check))
         elif hist:  # the others' distributions, folded: there to compare, not in the way
@@ -118,8 +118,12 @@ def _concept_card(report: Report) -> str:
     check = next((c for c in report.checks if c.name == f"concept:{concept.metric}"), None)
     status = check.status if check else concept.status
     markers = [(concept.onset, "onset", "#c62828")] if concept.onset else []
-    chart = line_chart([(w.start, w.degradation) for w in concept.windows], threshold=num(concept.threshold),
-                       markers=markers, title=f"{concept.metric} degradation per window (dashed: allowed)")  # fmt: skip
+    chart = line_chart(
+        [(w.start, w.degradation) for w in concept.windows],
+        threshold=num(concept.threshold),
+        markers=markers,
+        title=f"{concept.metric} degradation per window (dashed: allowed)",
+    )
     return (
         f"<h2>Performance per window</h2><div class='card'><b>{e(concept.metric)}</b> {badge(status)}"
         f"<div class='meta'>{e(check.message if check else '')}</div><div class='chart'>{chart}</div></div>"
@@ -132,8 +136,9 @@ def _drift_card(f: Any, status: Status, check: Check | None) -> str:
     if f.windows:
         points = [(w.start, w.score) for w in f.windows]
         markers = [(f.onset, "onset", "#c62828")] if f.onset else []
-        chart += line_chart(points, threshold=num(f.threshold), markers=markers,
-                            title=f"{f.method} per window (dashed: threshold)")  # fmt: skip
+        chart += line_chart(
+            points, threshold=num(f.threshold), markers=markers, title=f"{f.method} per window (dashed: threshold)"
+        )
     hist = f.histogram
     if hist:
         chart += bar_pairs(hist["labels"], hist["reference"], hist["current"], hist.get("onset_window"))
