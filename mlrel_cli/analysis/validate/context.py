@@ -84,3 +84,16 @@ NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
 
 def segment_text(column: pa.ChunkedArray) -> np.ndarray:
     return pc.fill_null(pc.cast(column, pa.string()), NO_VALUE).to_numpy(zero_copy_only=False).astype(str)
+
+
+def too_few_to_judge(ctx: Context, count: int, what: str) -> Check:
+    """The performance check when fewer labelled rows (or queries) than ``performance.min_rows`` are there."""
+    needed = ctx.policy.validate_.performance.min_rows
+    return Check(
+        name="performance",
+        status=Status.INCONCLUSIVE,
+        value=count,
+        threshold=needed,
+        message=f"only {count:,} {what}; at least {needed:,} are needed to judge the metrics",
+        source=ctx.source("validate.performance.min_rows"),
+    )

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
-from mlrel_cli.analysis.validate.context import NO_VALUE, Context, skipped
+from mlrel_cli.analysis.validate.context import NO_VALUE, Context, skipped, too_few_to_judge
 from mlrel_cli.analysis.validate.ranking import ranking_checks, ranking_performance
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.logs import kind_of_type, to_numpy_float
@@ -110,16 +110,7 @@ def performance_from_rows(
     data = prepare_labelled(ctx.policy, task, prediction, labels)
     n = len(data.truth)
     if n < cfg.min_rows:
-        return [
-            Check(
-                name="performance",
-                status=Status.INCONCLUSIVE,
-                value=n,
-                threshold=cfg.min_rows,
-                message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
-                source=ctx.source("validate.performance.min_rows"),
-            )
-        ], []
+        return [too_few_to_judge(ctx, n, "labelled rows")], []
     metrics = compute_metrics(task, data, None, cfg.decision_threshold)
     threshold = cfg.decision_threshold
 
@@ -275,16 +266,7 @@ def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, An
     found = ctx.facts.performance()
     n = found["rows"]
     if n < cfg.min_rows:
-        return [
-            Check(
-                name="performance",
-                status=Status.INCONCLUSIVE,
-                value=n,
-                threshold=cfg.min_rows,
-                message=f"only {n:,} labelled rows; at least {cfg.min_rows:,} are needed to judge the metrics",
-                source=ctx.source("validate.performance.min_rows"),
-            )
-        ], []
+        return [too_few_to_judge(ctx, n, "labelled rows")], []
     sample = found["sample"]
     truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.analysis.validate.context import Context
+from mlrel_cli.analysis.validate.context import Context, too_few_to_judge
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.logs import to_numpy_float
 from mlrel_cli.report import Check, Status
@@ -101,16 +101,7 @@ def ranking_performance(ctx: Context, labels: pa.Array) -> list[Check]:
 def ranking_checks(ctx: Context, values: dict[str, float], queries: int) -> list[Check]:
     cfg = ctx.policy.validate_.performance
     if queries < cfg.min_rows:
-        return [
-            Check(
-                name="performance",
-                status=Status.INCONCLUSIVE,
-                value=queries,
-                threshold=cfg.min_rows,
-                message=f"only {queries:,} queries with labels; at least {cfg.min_rows:,} are needed",
-                source=ctx.source("validate.performance.min_rows"),
-            )
-        ]
+        return [too_few_to_judge(ctx, queries, "queries with labels")]
     checks = []
     for full_name, value in values.items():
         name = full_name.split("@")[0]
