@@ -16,12 +16,11 @@ from typing import Any
 
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.concept import MetricRows, labelled_arrays, labelled_rows
-from mlrel_cli.facts.profile import ProfileLog
+from mlrel_cli.facts.profile import FEW_VALUES, ProfileLog
 from mlrel_cli.facts.proxy import ProxyFacts
 from mlrel_cli.logs import Log, Roles, infer_task
 from mlrel_cli.policy import Policy
 
-FEW_VALUES = 20  # at most this many distinct values: a numeric output holds classes
 # (task, metric) -> the metric on the reference's labelled rows; None when the reference has no labels
 ReferenceMetric = Callable[[str, str], MetricRows] | None
 
