@@ -18,7 +18,7 @@ from mlrel_cli.errors import PolicyError
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
 from mlrel_cli.stats.slices import (
     Binned,
     Budget,
@@ -32,6 +32,7 @@ from mlrel_cli.stats.slices import (
     numeric_edges,
     single_sums,
 )
+from mlrel_cli.tasks import task_of
 
 NAME = "weak_segments"
 EPS = 1e-15
@@ -46,17 +47,31 @@ def per_row_loss(
     Log loss for binary scores, squared error for regression, 1 - accuracy for classes (and for a binary
     model that logs a class, whose log loss would only count mistakes at the clip).
     """
-    if task == BINARY:
+    record = task_of(task)
+    loss = record.weak_segment_loss if record is not None else None
+    if loss == "log_loss":  # a score: log loss, or the mistakes of a model that logs a class
         positives = truth.astype(bool)
         if metric == "error_rate" or (metric is None and np.isin(predicted, (0.0, 1.0)).all()):
             return "error_rate", (predicted.astype(bool) != positives).astype(np.float64), positives
         p = np.clip(predicted.astype(np.float64), EPS, 1 - EPS)
         return "log_loss", -np.log(np.where(positives, p, 1 - p)), positives
-    if task == MULTICLASS:
+    if loss == "error_rate":
         return "error_rate", (truth != predicted).astype(np.float64), None
-    if task == REGRESSION:
+    if loss == "squared_error":
         return "squared_error", (truth.astype(np.float64) - predicted.astype(np.float64)) ** 2, None
     raise ValueError(f"no per-row loss for task {task!r}")
+
+
+def _has_row_loss(task: str | None) -> bool:
+    """Whether the task's rows each have a loss (not ranking, whose loss is per query: analysis/ranking_slices)."""
+    record = task_of(task)
+    return record is not None and record.weak_segment_loss is not None
+
+
+def _scored(task: str | None) -> bool:
+    """A score against a positive class: a slice needs ``min_positives`` positives to be judged."""
+    record = task_of(task)
+    return record is not None and record.reads == "score"
 
 
 def searched_columns(log: Log, features: dict[str, str], segments: tuple[str, ...], cfg: WeakSegmentsCheck) -> dict[str, str]:
@@ -96,7 +111,7 @@ def bin_column(log: Log, reference: Log | None, name: str, kind: str, keep: np.n
 def config_of(cfg: WeakSegmentsCheck, task: str) -> Config:
     return Config(
         min_rows=cfg.min_rows,
-        min_positives=cfg.min_positives if task == BINARY else 0,
+        min_positives=cfg.min_positives if _scored(task) else 0,
         min_effect=cfg.min_effect,
         alpha=cfg.alpha,
         confidence=cfg.confidence,
@@ -118,7 +133,7 @@ def check(
     source: str | None,
 ) -> Check:
     """Search the labelled rows (``keep`` over the log) for weak slices and judge the largest gap."""
-    if task not in (BINARY, MULTICLASS, REGRESSION):
+    if not _has_row_loss(task):
         return Check(NAME, Status.SKIPPED, message=f"no per-row loss for task '{task}' yet")
     columns = searched_columns(log, features, segments, cfg)
     if not columns:
@@ -270,7 +285,7 @@ def gather_on_cluster(
     from mlrel_cli.facts.merge import sample_rows
 
     cfg = policy.validate_.weak_segments
-    if not cfg.enabled or task not in (BINARY, MULTICLASS, REGRESSION):
+    if not cfg.enabled or not _has_row_loss(task):
         return None
     kinds = searched_columns(log, features, segments, cfg)
     if not kinds:
