@@ -16,9 +16,10 @@ import numpy as np
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.drift import adjust_p_values
-from mlrel_cli.stats.names import BINARY, COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, RANKING
+from mlrel_cli.tasks import TASK_TABLE
 
-PRIMARY = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse", RANKING: "ndcg"}
+PRIMARY = {task.name: task.primary_metric for task in TASK_TABLE}  # the default primary metric of each task
 RANKING_METRICS = frozenset(name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks)  # judged per segment too
 MANN_WHITNEY_MAX_ROWS = 100_000
 LATENCY_QUANTILES = [50.0, 95.0, 99.0]

@@ -24,9 +24,10 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import metric_value
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import METRIC_BY_NAME
+from mlrel_cli.tasks import TASK_TABLE
 
-DEFAULT_CONCEPT_METRIC = {BINARY: "roc_auc", MULTICLASS: "accuracy", REGRESSION: "rmse"}
+DEFAULT_CONCEPT_METRIC = {task.name: task.primary_metric for task in TASK_TABLE if not task.per_query}
 
 
 def concept_drift(
