@@ -146,7 +146,9 @@ def _draw_noise(entry: ColumnProfile, source: Any, policy: Policy) -> None:
     from mlrel_cli.stats.drift import METHOD_BY_NAME, NOISE_MAX_ROWS, null_scores
 
     target = entry.numeric if entry.kind == "numeric" else entry.categorical
-    if not isinstance(source, (NumericSummary, CategoricalSummary)) or target is None or not source.count:
+    if not isinstance(source, (NumericSummary, CategoricalSummary)) or not source.count:
+        return
+    if not isinstance(target, (NumericSummary, CategoricalSummary)):  # past the category cap: nothing to draw
         return
     spec = policy.drift
     feature = spec.features.get(entry.name)
@@ -158,7 +160,7 @@ def _draw_noise(entry: ColumnProfile, source: Any, policy: Policy) -> None:
         if method is None or method.is_test or entry.kind not in method.kinds:
             continue
         key = (method.name, NOISE_MAX_ROWS, min(source.count, NOISE_MAX_ROWS), spec.bins, 0)
-        target.__dict__.setdefault("null_draws", {})[key] = null_scores(method, source, *key[1:])
+        target.null_draws[key] = null_scores(method, source, *key[1:])
 
 
 def _span(column: str, oldest: int, newest: int) -> dict[str, str]:

@@ -230,7 +230,7 @@ def write_profile(profile: Profile, path: str) -> None:
         elif isinstance(c.categorical, TooManyCategories):
             row.update(category_missing=c.categorical.missing, too_many_categories=True)
         summary = c.numeric if c.numeric is not None else c.categorical
-        draws = getattr(summary, "__dict__", {}).get("null_draws") or {}
+        draws = summary.null_draws if isinstance(summary, (NumericSummary, CategoricalSummary)) else {}
         if draws:
             row["noise_keys"] = [noise_key(key) for key in draws]
             row["noise"] = np.concatenate(list(draws.values()))
@@ -337,8 +337,8 @@ def read_profile(path: str) -> Profile:
 
             scores = _float_values(row["noise"]).reshape(len(row["noise_keys"]), NOISE_RESAMPLES)
             held = entry.numeric if entry.numeric is not None else entry.categorical
-            if held is not None:  # stats/drift.null_scores reads them from the summary
-                held.__dict__["null_draws"] = {_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])}
+            if isinstance(held, (NumericSummary, CategoricalSummary)):  # stats/drift.null_scores reads them there
+                held.null_draws.update({_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])})
         profile.columns[entry.name] = entry
     return profile
 

@@ -300,7 +300,7 @@ def null_scores(method: Method, ref: Summary, n0: int, big_n0: int, bins: int, s
     ``null_draws``, filled by a profile when it is built, or here on first use) and drawn once.
     """
     key = (method.name, n0, big_n0, bins, seed)
-    kept: dict[tuple[str, int, int, int, int], np.ndarray] = ref.__dict__.setdefault("null_draws", {})
+    kept = ref.null_draws
     if key in kept:
         return kept[key]
     drawn = ref

@@ -12,7 +12,7 @@ Both are plain frozen dataclasses over numpy arrays: no I/O here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -26,6 +26,11 @@ class NumericSummary:
     missing: int  # nulls and NaN
     infinite: int = 0
     rows: int | None = None  # finite values stood for, when sorted_values is a sketch's points
+    # drift's noise draws against this summary (stats/drift.null_scores), kept so each is drawn once per run
+    # and stored in a profile: filled on first use, never part of the summary's value
+    null_draws: dict[tuple[str, int, int, int, int], np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False, kw_only=True
+    )
 
     @classmethod
     def from_sketch(cls, sketch: QuantileSketch) -> NumericSummary:
@@ -109,6 +114,9 @@ class CategoricalSummary:
     categories: tuple[object, ...]
     counts: np.ndarray  # int64, aligned with categories
     missing: int
+    null_draws: dict[tuple[str, int, int, int, int], np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False, kw_only=True
+    )  # as NumericSummary.null_draws
 
     @classmethod
     def from_counts(cls, categories: list[object], counts: np.ndarray, missing: int) -> CategoricalSummary:
