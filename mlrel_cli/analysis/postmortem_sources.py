@@ -62,14 +62,14 @@ def _unseen(found: dict[str, Any] | None) -> Unseen | None:
 
 def query_codes(log: Log, policy: Policy) -> np.ndarray | None:
     """The rows' query ids as codes, for the proxy metrics kept per query."""
-    from mlrel_cli.analysis.drift import _query_codes
+    from mlrel_cli.facts.proxy import query_codes as codes
 
-    return _query_codes(log, policy)
+    return codes(log, policy)
 
 
 def proxy_value(log: Log, policy: Policy, name: str, rows: np.ndarray, query: np.ndarray | None) -> float:
     """The proxy metric ``name`` over the given rows of the log."""
-    from mlrel_cli.analysis.drift import _proxy_values
+    from mlrel_cli.facts.proxy import proxy_values
 
-    value: float = _proxy_values(log, policy, name, rows, query)[0]
+    value: float = proxy_values(log, policy, name, rows, query)[0]
     return value

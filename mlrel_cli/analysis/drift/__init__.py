@@ -24,8 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC, concept_allowed_degradation, concept_drift
-from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, first_onset, judge_column
+from mlrel_cli.analysis.drift.concept import concept_drift
+from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, judge_column
 from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, ColumnPlan, plan_columns, text_like, window_grid_of
 from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
@@ -33,30 +33,13 @@ from mlrel_cli.analysis.drift.sources import reference_facts
 from mlrel_cli.analysis.drift.verdict import drift_report
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
-from mlrel_cli.facts.distributions import summarise_column
-from mlrel_cli.facts.proxy import proxy_values as _proxy_values
-from mlrel_cli.facts.proxy import query_codes as _query_codes
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log, join_labels, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, TooManyCategories
 
-# what other modules import from here
-__all__ = [
-    "DEFAULT_CONCEPT_METRIC",
-    "ConceptDrift",
-    "FeatureDrift",
-    "WindowScore",
-    "_labelled",
-    "_proxy_values",
-    "_query_codes",
-    "breach_verdict",
-    "concept_allowed_degradation",
-    "drift",
-    "first_onset",
-    "summarise_column",
-]
+__all__ = ["ConceptDrift", "FeatureDrift", "WindowScore", "drift"]  # what other modules import from here
 
 Progress = Callable[[str], None]
 TOO_MANY = f"more than {MAX_CATEGORIES:,} distinct values: an id or free text, not categories"
@@ -185,11 +168,3 @@ class _WithLabels(Log):
 
 def _with_labels(log: Log, name: str, labels: pa.Array) -> Log:
     return _WithLabels(**{f.name: getattr(log, f.name) for f in fields(Log)}, label_name=name, labels=labels)
-
-
-def _labelled(task: str, prediction: pa.Array, label: pa.Array, policy: Policy) -> tuple[Any, Any]:
-    """(truth, predicted) of the labelled rows as concept drift encodes them (for a profile's build)."""
-    from mlrel_cli.facts.concept import labelled_arrays
-
-    truth, predicted, _ = labelled_arrays(task, prediction, label, policy.validate_.performance.positive_label)
-    return truth, predicted
