@@ -455,7 +455,8 @@ def to_timestamps_us(array: pa.ChunkedArray, where: str) -> np.ndarray:
     dtype = array.type
     try:
         if pa.types.is_timestamp(dtype):
-            converted = pc.cast(array, pa.timestamp("us", tz=dtype.tz)) if dtype.unit != "us" else array
+            # nanoseconds (what pandas writes) are truncated to the microsecond: no check needs finer
+            converted = pc.cast(array, pa.timestamp("us", tz=dtype.tz), safe=dtype.unit != "ns") if dtype.unit != "us" else array
         elif pa.types.is_date(dtype):
             converted = pc.cast(array, pa.timestamp("us"))
         elif pa.types.is_string(dtype) or pa.types.is_large_string(dtype):

@@ -79,6 +79,16 @@ def test_window_onset_is_when_the_shift_started(mlrel, write_log) -> None:
     assert feature(report, "steady")["onset"] is None
 
 
+def test_nanosecond_timestamps_as_pandas_writes_them_are_windowed(mlrel, write_log) -> None:
+    """pandas writes timestamp[ns]: sub-microsecond parts are truncated, not refused as 'not a time'."""
+    cur = _log(1, n=4_000)
+    us = cur["timestamp"].cast(pa.int64()).to_numpy()
+    cur["timestamp"] = pa.array(us * 1000 + 123, pa.timestamp("ns", tz="UTC"))
+    code, report = mlrel.json("drift", "-r", write_log(_log(0)), "-c", write_log(cur), "--window", "1h")
+    assert code in (0, 1, 3), report.get("error")
+    assert len(feature(report, "x")["windows"]) == 24
+
+
 def test_small_samples_pass_below_the_threshold_and_are_inconclusive_within_noise(mlrel, write_log) -> None:
     """150 unchanged rows: x scores 0.151, above the threshold but within the noise (0.237): inconclusive;
     steady and city score below the threshold: pass (the old rule made all three inconclusive)."""
