@@ -11,21 +11,29 @@ columns (pyarrow, the floor the issue compares with: at most 2x it).
 
     python benchmarks/bench_profile.py --rows 1000000 [--repeat 3] [--data DIR]
         [--cron]               # a 15-minute window of 10,000 rows against the sketch profile (target < 0.8 s)
+        [--cron-only --cron-repeat 15 [--base TREE]]  # only that, as variants interleaved (below)
         [--size-rows 10000000] # the sketch profile's size of a reference of that many rows (target < 5 MB)
         [--size-engine dask]   # build that one on the Dask engine (a local cluster)
+        [--size-against FILE]  # a profile of the same reference built otherwise: drift's statuses must be equal
+
+The cron window's variants, each a whole process, interleaved `--cron-repeat` times: mlrel as this environment
+runs it (here PYTHONDONTWRITEBYTECODE=1: every mlrel module compiled at each start), with its bytecode cached
+as an installed mlrel has it (`pip install` compiles it; here a PYTHONPYCACHEPREFIX under DATA), the same with
+pandas blocked (a diagnostic, not a way to run mlrel: what pyarrow's import of pandas costs), and the bare read
+of the window's columns; with `--base TREE` (for example a worktree of main) the cached variant of that tree too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from measure import measure
+from measure import measure_cpu
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "bench"
@@ -46,12 +54,39 @@ def _logs(rows: int, data: Path) -> tuple[Path, Path]:
     return ref, cur
 
 
-def _timed(argv: list[str]) -> tuple[float, float, float]:
+# pyarrow imports pandas on its first Arrow -> NumPy conversion (docs/profiles.md, "A cron job"); this runs mlrel as
+# if pandas were not installed, to measure what that import costs. A diagnostic only: mlrel depends on pandas.
+WITHOUT_PANDAS = """
+import runpy, sys
+class NoPandas:
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "pandas":
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the benchmark)")
+sys.meta_path.insert(0, NoPandas())
+sys.argv = ["mlrel", *sys.argv[1:]]
+runpy.run_module("mlrel_cli", run_name="__main__")
+"""
+
+# A Dask-built profile: the client's and the workers' CPU and peak RSS apart (the workers are the client's children).
+DASK_PROBE = """
+import resource, sys, time
+if __name__ == "__main__":
+    from mlrel_cli.cli.app import app
+    start, code = time.perf_counter(), 0
+    try:
+        app(sys.argv[1:], prog_name="mlrel")
+    except SystemExit as exc:
+        code = exc.code
+    wall = time.perf_counter() - start
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("MEASURED", wall, own.ru_utime + own.ru_stime, workers.ru_utime + workers.ru_stime, own.ru_maxrss / 1024,
+          workers.ru_maxrss / 1024, code)
+"""
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system of the child) and peak RSS in MiB of one whole process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall, rss, _ = measure(argv)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the measuring helper and its child are both children
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    wall, rss, cpu, _ = measure_cpu(argv, env=env)
     return wall, cpu, rss
 
 
@@ -112,14 +147,91 @@ def _cron_window(cur: Path, data: Path, rows: int = 10_000) -> Path:
     return window
 
 
-def _size(rows: int, data: Path, engine: str | None) -> None:
-    ref, _ = _logs(rows, data)
-    target = data / f"reference-{rows}.mlrel-profile"
-    flags = ["--engine", engine] if engine else []
+def _load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _spread(values: list[float]) -> str:
+    """Median, quartiles and range: on a shared machine the spread is part of the figure."""
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else (values[0],) * 3
+    return f"{median:.2f} s (quartiles {q1:.2f}-{q3:.2f}, range {min(values):.2f}-{max(values):.2f})"
+
+
+def _cron(window: Path, profile: Path, policy: Path, data: Path, repeat: int, base: Path | None) -> None:
+    """The cron job's run (a 10,000-row window against the sketch profile), as variants interleaved."""
+    import pyarrow.parquet as pq
+
+    drift = ["drift", "-r", str(profile), "-c", str(window), "-p", str(policy), "--format", "json", "-o",
+             str(data / "drift-cron.json"), "--quiet", "--force"]  # fmt: skip
+    here = str(HERE.parent)
+    as_run = dict(os.environ, PYTHONPATH=here)
+    cached = {k: v for k, v in as_run.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached["PYTHONPYCACHEPREFIX"] = str(data / "pycache")
+    variants: dict[str, tuple[list[str], dict[str, str]]] = {
+        "as run here (no bytecode cache)": ([*MLREL, *drift], as_run),
+        "bytecode cached (as installed)": ([*MLREL, *drift], cached),
+        "bytecode cached, pandas blocked (diagnostic)": ([sys.executable, "-c", WITHOUT_PANDAS, *drift], cached),
+    }
+    if base is not None:
+        variants[f"{base}: bytecode cached"] = ([*MLREL, *drift], dict(cached, PYTHONPATH=str(base)))
+    columns = ",".join(n for n in pq.read_schema(window).names if n not in ("request_id", "model_version", "latency_ms"))
+    variants["bare read of the window's columns"] = ([sys.executable, "-c", BARE_READ, str(window), columns], cached)
+    for argv, env in variants.values():  # warm: the bytecode written, the files in the page cache
+        _timed(argv, env)
+    print(f"10k-row window against the sketch profile, {repeat} runs each interleaved; {_load()} before")
+    runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
+    for _ in range(repeat):
+        for label, (argv, env) in variants.items():
+            runs[label].append(_timed(argv, env))
+    for label, measured in runs.items():
+        walls, cpus = [w for w, _, _ in measured], [c for _, c, _ in measured]
+        print(f"  {label}: wall {_spread(walls)}; CPU {_spread(cpus)}; {max(r for _, _, r in measured):.0f} MiB")
+    print(f"  {_load()} after")
+
+
+def _size(rows: int, data: Path, engine: str | None, against: Path | None, currents: list[Path]) -> None:
+    ref = data / "reference.parquet"
+    if not ref.exists():
+        _logs(rows, data)
+    (data / "policy.yaml").write_text("columns: {id: request_id}\n")
+    target = data / f"reference-{rows}-{engine or 'local'}.mlrel-profile"
+    policy = data / "policy.yaml"
     target.unlink(missing_ok=True)
-    wall, cpu, rss = _timed([*MLREL, "profile", str(ref), "-p", str(data / "policy.yaml"), *flags, "-o", str(target)])
-    print(f"sketch profile of {rows:,} rows ({engine or 'local'}): {target.stat().st_size / 1e6:.2f} MB; built in "
-          f"{wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MiB peak")  # fmt: skip
+    print(f"building a sketch profile of {rows:,} rows ({engine or 'local'}); {_load()} before")
+    if engine == "dask":
+        argv = [sys.executable, "-c", DASK_PROBE, "profile", str(ref), "-p", str(policy), "--engine", "dask", "-o",
+                str(target)]  # fmt: skip
+        out = subprocess.run(argv, capture_output=True, text=True, check=True)
+        _, wall, own_cpu, workers_cpu, own_rss, workers_rss, code = out.stdout.rstrip().splitlines()[-1].split()
+        if code != "0":
+            raise SystemExit(f"mlrel profile --engine dask exited {code}: {out.stderr[-2000:]}")
+        built = (f"{float(wall):.1f} s wall; CPU {float(own_cpu):.1f} s the client, {float(workers_cpu):.1f} s the "
+                 f"workers; peak {float(own_rss):.0f} MiB the client, {float(workers_rss):.0f} MiB a worker at most")  # fmt: skip
+    else:
+        wall, cpu, rss = _timed([*MLREL, "profile", str(ref), "-p", str(policy), "-o", str(target)])
+        built = f"{wall:.1f} s wall, {cpu:.1f} s CPU, {rss:.0f} MiB peak"
+    print(f"  {target.stat().st_size / 1e6:.2f} MB; built in {built}; {_load()} after")
+    if against is not None:
+        _same_statuses(target, against, policy, data, currents)
+
+
+def _same_statuses(profile: Path, other: Path, policy: Path, data: Path, currents: list[Path]) -> None:
+    """Drift of each current log against two profiles of one reference: the same statuses (in any order: checks
+    are listed by score, and near-equal scores may swap), and the largest difference of their values."""
+    for current in currents:
+        reports = []
+        for reference in (profile, other):
+            out = data / f"drift-against-{reference.stem}.json"
+            argv = [*MLREL, "drift", "-r", str(reference), "-c", str(current), "-p", str(policy), "--format", "json",
+                    "-o", str(out), "--quiet", "--force"]  # fmt: skip
+            subprocess.run(argv, capture_output=True, check=True)
+            reports.append({c["name"]: c for c in json.loads(out.read_text())["checks"]})
+        mine, theirs = reports
+        same = {n: c["status"] for n, c in mine.items()} == {n: c["status"] for n, c in theirs.items()}
+        values = [abs(c["value"] - theirs[n]["value"]) for n, c in mine.items() if isinstance(c["value"], float)]
+        print(f"  drift of {current.name} against {profile.name} and {other.name}: statuses "
+              f"{'the same' if same else 'DIFFERENT'} ({len(mine)} checks); largest value difference "
+              f"{max(values):.4f}")  # fmt: skip
 
 
 def main() -> None:
@@ -131,11 +243,24 @@ def main() -> None:
     parser.add_argument("--size-rows", type=int, default=None, help="Build a sketch profile of a reference this long.")
     parser.add_argument("--size-data", type=Path, default=None, help="Where that reference is (made there if absent).")
     parser.add_argument("--size-engine", choices=["local", "dask"], default=None)
+    parser.add_argument("--size-against", type=Path, default=None, help="A profile of that reference to compare.")
     parser.add_argument("--skip-exact", action="store_true", help="No exact profile (quicker).")
+    parser.add_argument("--cron-only", action="store_true", help="Only the cron window's variants (and --size-*).")
+    parser.add_argument("--cron-repeat", type=int, default=15)
+    parser.add_argument("--base", type=Path, default=None, help="Another mlrel tree (main) for the cron variants.")
     args = parser.parse_args()
     data = args.data or Path(f"/tmp/mlrel-bench-{args.rows}")
     ref, cur = _logs(args.rows, data)
     policy = data / "policy.yaml"
+    if args.cron_only:
+        profile = data / "reference-sketch.mlrel-profile"
+        if not profile.exists():
+            _profile(ref, policy, profile)
+        _cron(_cron_window(cur, data), profile, policy, data, args.cron_repeat, args.base)
+        if args.size_rows:
+            size_data = args.size_data or Path(f"/tmp/mlrel-bench-{args.size_rows}")
+            _size(args.size_rows, size_data, args.size_engine, args.size_against, [_cron_window(cur, data), cur])
+        return
 
     references: dict[str, Path] = {"raw reference": ref}
     for mode in ("sketch",) if args.skip_exact else ("sketch", "exact"):
@@ -148,7 +273,8 @@ def main() -> None:
         _drift_runs({"raw reference": ref, "sketch profile": references["sketch profile"]}, window, policy, args.repeat,
                     data, "10k-row window")  # fmt: skip
     if args.size_rows:
-        _size(args.size_rows, args.size_data or Path(f"/tmp/mlrel-bench-{args.size_rows}"), args.size_engine)
+        _size(args.size_rows, args.size_data or Path(f"/tmp/mlrel-bench-{args.size_rows}"), args.size_engine,
+              args.size_against, [_cron_window(cur, data), cur])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_profile import SKETCH_TOLERANCE, _by_name, _sklearn_log
+from tests.test_profile import FRAUD, SKETCH_TOLERANCE, _by_name, _sklearn_log
 
 pytest.importorskip("distributed", reason="the Dask extra is not installed (pip install 'mlrel[dask]')")
 
@@ -146,3 +146,56 @@ def test_exact_on_dask_is_refused_and_writes_nothing(mlrel: Any, lake: Path, sch
     result = mlrel("profile", lake / "ref.parquet", "--exact", "-o", target, "--engine", "dask", "--scheduler", scheduler)
     assert result.exit_code == 2 and result.stderr.startswith("error: --exact") and "Traceback" not in result.stderr
     assert not target.exists()
+
+
+def test_postmortem_drift_step_on_dask_against_a_profile(
+    mlrel: Any, samples: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The post-mortem's drift step follows the policy's ``engine: dask`` (it has no --engine): against a profile
+    it finds what it finds against the raw reference, locally or on the cluster."""
+    import shutil
+
+    from mlrel_cli.engine import dask as dask_engine
+
+    root = FRAUD.parent.parent
+    for name in ("incident.parquet", "registry.yaml", "registry.history.jsonl"):
+        shutil.copy(root / "samples" / name, samples / name)
+    on_dask = tmp_path / "dask.yaml"
+    on_dask.write_text(f"extends: {FRAUD}\nengine: dask\n")
+    profile = tmp_path / "ref.mlrel-profile"
+    assert mlrel("profile", samples / "reference.parquet", "-p", FRAUD, "-o", profile).exit_code == 0
+    # the step opens the engine without a scheduler (a local cluster of its own): sent to the module's cluster
+    opened: list[str | None] = []
+    real_client = dask_engine.client
+
+    def client(address: str | None, timeout: Any = None) -> Any:
+        opened.append(address)
+        return real_client(address or scheduler, timeout)
+
+    monkeypatch.setattr(dask_engine, "client", client)
+
+    def facts(policy: Path, reference: Path) -> dict[str, Any]:
+        code, report = mlrel.json("postmortem", "--incident", root / "configs" / "incident-example.yaml", "-p", policy,
+                                  "--log", samples / "incident.parquet", "--reference", reference,
+                                  "--registry", samples / "registry.yaml")  # fmt: skip
+        assert code == 0
+        return report["postmortem"]  # type: ignore[no-any-return]
+
+    raw_local = facts(FRAUD, samples / "reference.parquet")
+    assert opened == []
+    runs = {"raw on dask": facts(on_dask, samples / "reference.parquet"), "profile on dask": facts(on_dask, profile)}
+    assert opened == [None, None]  # both drift steps ran on the cluster
+    assert raw_local["onset"] == "2026-11-25T13:00:00Z"
+    assert [(d["feature"], d["at_onset"]) for d in raw_local["drift"]] == [("amount", True)]
+
+    def found(report: dict[str, Any]) -> list[Any]:
+        drifted = [(d["feature"], d["method"], d["onset"], d["at_onset"], d["unseen"]) for d in report["drift"]]
+        causes = [(c["kind"], c["rank"], c["evidence"].get("feature"), c["evidence"].get("to")) for c in report["root_causes"]]
+        return [report["onset"], drifted, causes, report["weak_segments"], report["segments"]]
+
+    for label, report in runs.items():
+        assert found(report) == found(raw_local), label
+    for mine, theirs in zip(runs["profile on dask"]["drift"], raw_local["drift"], strict=True):
+        # the profile's sketch, with the column's exact sd as the scale: within the sketch's error of the exact score
+        # (the raw reference on Dask scales by its sketch's sd, docs/profiles.md: its window score moves further)
+        assert mine["score"] == pytest.approx(theirs["score"], abs=SKETCH_TOLERANCE)
