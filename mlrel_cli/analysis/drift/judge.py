@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import ConceptWindow, FeatureDrift, WindowScore
+from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.policy import Policy
@@ -158,7 +158,16 @@ def _histogram(ref: Any, cur: Any, bins: int, onset: Any = None) -> dict[str, li
     return out
 
 
-def first_onset(windows: Sequence[WindowScore | ConceptWindow], persistence: int) -> dt.datetime | None:
+class JudgedWindow(Protocol):
+    """A window's verdict as the onset reads it (WindowScore, ConceptWindow, ProxyWindow)."""
+
+    @property
+    def start(self) -> dt.datetime: ...
+    @property
+    def status(self) -> Status: ...
+
+
+def first_onset(windows: Sequence[JudgedWindow], persistence: int) -> dt.datetime | None:
     """The start of the first run of ``persistence`` consecutive windows past the fail threshold.
 
     With a hundred windows a day, one window in a hundred crosses by chance;
