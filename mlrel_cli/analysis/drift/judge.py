@@ -187,11 +187,12 @@ def breach_verdict(r: FeatureDrift) -> FeatureDrift:
     window's score) as its score, the whole-log score kept beside it, so an alert on the value sees it."""
     if r.onset is None or r.status == Status.FAIL:
         return r
-    failing = [w for w in r.windows if w.status == Status.FAIL and w.score is not None]
+    failing = [(w.score, w) for w in r.windows if w.status == Status.FAIL and w.score is not None]
     if not failing:
         return r
     is_test = METHOD_BY_NAME[r.method].is_test
-    worst = min(failing, key=lambda w: w.score) if is_test else max(failing, key=lambda w: w.score)  # type: ignore[arg-type,return-value]
+    pick = min if is_test else max  # the smallest p-value, the largest distance; the first window on a tie
+    worst = pick(failing, key=lambda scored: scored[0])[1]
     relation = "<" if is_test else ">"
     whole = f"{r.score:.3g}" if r.score is not None else "not judged"
     threshold = worst.threshold if worst.threshold is not None else r.threshold
