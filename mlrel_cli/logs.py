@@ -376,10 +376,15 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
                 continue
             features[f.name] = kind
     return Roles(
+        timestamp=roles["timestamp"],
+        id=roles["id"],
+        model_version=roles["model_version"],
+        prediction=cols.prediction,
+        label=roles["label"],
+        latency=roles["latency"],
         segments=tuple(policy.segments),
         features=features,
         skipped=skipped,
-        **roles,  # type: ignore[arg-type]
     )
 
 

@@ -14,14 +14,14 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mlrel_cli.durations import format_duration, parse_duration
 from mlrel_cli.errors import PolicyError
-from mlrel_cli.stats.names import COMPARE_EXTRA_BY_NAME, DRIFT_METHODS, METRIC_BY_NAME, TASKS
+from mlrel_cli.stats.names import COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, DriftMethodName, TaskName
 
 DEFAULT_SOURCE = "default"
 
@@ -39,8 +39,12 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 # a probability of error: 0 would need infinite thresholds, 1 would flag everything
 ErrorRate = Annotated[float, Field(gt=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
-Task = Literal[TASKS]  # type: ignore[valid-type]
-DriftMethod = Literal[DRIFT_METHODS]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # to the code a task or a method is a name (str), compared with tasks.py's and stats/drift's
+    Task = str
+    DriftMethod = str
+else:  # to pydantic the names it accepts, so an unknown one is refused with the closest known one
+    Task = TaskName
+    DriftMethod = DriftMethodName
 FeatureKind = Literal["numeric", "categorical", "text"]
 
 

@@ -38,6 +38,11 @@ class Task:
         return self.reads == "gains"
 
     @property
+    def classes(self) -> bool:
+        """A classifier: its label and prediction are classes (a score's label too), integer ids included."""
+        return self.reads in ("score", "classes")
+
+    @property
     def metrics(self) -> tuple[str, ...]:
         return tuple(m.name for m in METRICS if self.name in m.tasks)
 

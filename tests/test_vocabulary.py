@@ -64,3 +64,10 @@ def test_compare_extras_are_one_table() -> None:
     }
     text = "".join(path.read_text() for path in DOCS.glob("*.md"))
     assert [name for name in names if f"`{name}`" not in text] == []
+
+
+def test_the_task_constants_spell_the_policy_task_names() -> None:
+    # the policy's schema validates against stats/names.TaskName; the code compares with these constants
+    from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION, TASKS
+
+    assert (BINARY, MULTICLASS, REGRESSION, RANKING) == TASKS

@@ -39,6 +39,7 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report, Status
 from mlrel_cli.stats.changepoint import detect_change, detect_change_rows
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.tasks import TASK_BY_NAME
 
 # per-row losses whose window mean is the metric: they stay stable on small windows, unlike AUC
 DEFAULT_PRIMARY = {BINARY: "log_loss", MULTICLASS: "accuracy", REGRESSION: "mae"}
@@ -103,35 +104,48 @@ def _dt(us: int | float) -> dt.datetime:
 
 
 def _per_row_metric(task: str, name: str, policy: Policy, prediction: pa.Array, label: pa.Array) -> np.ndarray:
-    """The metric as a per-row value (NaN where unlabelled), so a window's metric is a mean."""
+    """The metric as a per-row value (NaN where unlabelled), so a window's metric is a mean; the rows read as the
+    task's record says (tasks.Task.reads)."""
     valid = pc.and_(pc.is_valid(prediction), pc.is_valid(label)).to_numpy(zero_copy_only=False)
     out = np.full(len(prediction), np.nan)
-    if task == BINARY:
-        positive = policy.validate_.performance.positive_label
-        truth = (
-            to_numpy_float(pc.cast(label, pa.int8())) == 1.0
-            if pa.types.is_boolean(label.type)
-            else to_numpy_float(label) == float(positive)
-            if kind_of_type(label.type) == "numeric"
-            else pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
-        )
-        score = np.clip(to_numpy_float(prediction), 1e-15, 1 - 1e-15)
-        if name == "log_loss":
-            value = -np.where(truth, np.log(score), np.log1p(-score))
-        elif name == "brier":
-            value = (score - truth) ** 2
-        else:  # accuracy
-            value = ((score >= policy.validate_.performance.decision_threshold) == truth).astype(float)
-    elif task == MULTICLASS:
-        value = (
-            pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
-            == pc.cast(label, pa.string()).to_numpy(zero_copy_only=False)
-        ).astype(float)
-    else:
-        err = to_numpy_float(prediction) - to_numpy_float(label)
-        value = err**2 if name == "rmse" else np.abs(err)
+    value = _PER_ROW[TASK_BY_NAME[task].reads](name, policy, prediction, label)
     out[valid] = value[valid]
     return out
+
+
+def _score_losses(name: str, policy: Policy, prediction: pa.Array, label: pa.Array) -> np.ndarray:
+    """A score's log loss or Brier term per row, else whether its thresholded class is right."""
+    positive = policy.validate_.performance.positive_label
+    truth = (
+        to_numpy_float(pc.cast(label, pa.int8())) == 1.0
+        if pa.types.is_boolean(label.type)
+        else to_numpy_float(label) == float(positive)
+        if kind_of_type(label.type) == "numeric"
+        else pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
+    )
+    score = np.clip(to_numpy_float(prediction), 1e-15, 1 - 1e-15)
+    if name == "log_loss":
+        return -np.where(truth, np.log(score), np.log1p(-score))
+    if name == "brier":
+        return (score - truth) ** 2
+    return ((score >= policy.validate_.performance.decision_threshold) == truth).astype(float)  # accuracy
+
+
+def _class_hits(name: str, policy: Policy, prediction: pa.Array, label: pa.Array) -> np.ndarray:
+    """Whether each row's class is right (accuracy per row)."""
+    return (
+        pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
+        == pc.cast(label, pa.string()).to_numpy(zero_copy_only=False)
+    ).astype(float)
+
+
+def _value_errors(name: str, policy: Policy, prediction: pa.Array, label: pa.Array) -> np.ndarray:
+    """Each row's squared error (for rmse) or absolute error."""
+    err = to_numpy_float(prediction) - to_numpy_float(label)
+    return err**2 if name == "rmse" else np.abs(err)
+
+
+_PER_ROW = {"score": _score_losses, "classes": _class_hits, "values": _value_errors, "gains": _value_errors}
 
 
 def postmortem(

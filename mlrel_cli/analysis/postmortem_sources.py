@@ -1,20 +1,22 @@
-"""What the post-mortem reads from another analysis, in one place: drift's report and its proxy-metric values.
-
-Drift's payload is still ``dict[str, Any]`` and its proxy helpers private; when drift types its payloads (issue 14
-point 4) or moves its helpers, this file is the one to change.
+"""What the post-mortem reads from another analysis, in one place: drift's typed features and the proxy-metric
+values of facts/proxy.py. When drift's payloads (analysis/drift/payloads.py) change, this file is the one to change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlrel_cli.logs import Log
 from mlrel_cli.payloads.postmortem import NewCategory, Unseen
 from mlrel_cli.policy import Policy
+from mlrel_cli.report import Status
+
+if TYPE_CHECKING:
+    from mlrel_cli.analysis.drift import FeatureDrift as DriftedFeature
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,14 @@ def drifted_features(reference: Log, log: Log, policy: Policy, window: dt.timede
     return [_feature(feature) for feature in report.sections["features"]]
 
 
-def _feature(feature: Any) -> FeatureDrift:
+def _feature(feature: DriftedFeature) -> FeatureDrift:
     """The post-mortem's view of drift's typed per-feature result (analysis/drift/payloads.FeatureDrift)."""
     return FeatureDrift(
         name=feature.name,
         method=feature.method,
-        failed=feature.status == "fail",
-        score=feature.score,
+        failed=feature.status == Status.FAIL,
+        # no score where the values could not be compared (a column all missing fails on its missing share)
+        score=feature.score if feature.score is not None else float("nan"),
         threshold=feature.threshold,
         onset=feature.onset,
         window_scores=tuple((w.start, w.score) for w in feature.windows),

@@ -18,7 +18,6 @@ from mlrel_cli.errors import PolicyError
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING
 from mlrel_cli.stats.slices import (
     Binned,
     Budget,
@@ -32,7 +31,7 @@ from mlrel_cli.stats.slices import (
     numeric_edges,
     single_sums,
 )
-from mlrel_cli.tasks import task_of
+from mlrel_cli.tasks import TASK_BY_NAME, per_query, task_of
 
 NAME = "weak_segments"
 EPS = 1e-15
@@ -224,22 +223,35 @@ def _is_positive(array: pa.Array, positive: Any) -> np.ndarray:
 
 
 def labelled_rows(table: pa.Table, plan: ClusterPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Truth, prediction and the mask of the rows with both, encoded as the local engine encodes them."""
+    """Truth, prediction and the mask of the rows with both, encoded as the local engine encodes them (read as the
+    task's record says, tasks.Task.reads)."""
     label = table.column(plan.label).combine_chunks()
     prediction = table.column(plan.prediction).combine_chunks()
     keep = label.is_valid().to_numpy(zero_copy_only=False) & prediction.is_valid().to_numpy(zero_copy_only=False)
-    if plan.task == BINARY:
-        truth = _is_positive(label, plan.positive)
-        numeric = kind_of_type(prediction.type) == "numeric"
-        score = to_numpy_float(prediction) if numeric else _is_positive(prediction, plan.positive).astype(np.float64)
-        keep &= np.isfinite(score)
-        return truth[keep], score[keep], keep
-    if plan.task == MULTICLASS:
-        strings = [pc.cast(a, pa.string()).to_numpy(zero_copy_only=False) for a in (label, prediction)]
-        return strings[0][keep].astype(str), strings[1][keep].astype(str), keep
+    return _CLUSTER_READERS[TASK_BY_NAME[plan.task].reads](label, prediction, keep, plan.positive)
+
+
+def _scores(label: pa.Array, prediction: pa.Array, keep: np.ndarray, positive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth as the positive class or not; the score, or a logged class as 1.0 for the positive class."""
+    truth = _is_positive(label, positive)
+    numeric = kind_of_type(prediction.type) == "numeric"
+    score = to_numpy_float(prediction) if numeric else _is_positive(prediction, positive).astype(np.float64)
+    keep &= np.isfinite(score)
+    return truth[keep], score[keep], keep
+
+
+def _classes(label: pa.Array, prediction: pa.Array, keep: np.ndarray, positive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    strings = [pc.cast(a, pa.string()).to_numpy(zero_copy_only=False) for a in (label, prediction)]
+    return strings[0][keep].astype(str), strings[1][keep].astype(str), keep
+
+
+def _values(label: pa.Array, prediction: pa.Array, keep: np.ndarray, positive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, p = to_numpy_float(label), to_numpy_float(prediction)
     keep &= np.isfinite(y) & np.isfinite(p)
     return y[keep], p[keep], keep
+
+
+_CLUSTER_READERS = {"score": _scores, "classes": _classes, "values": _values, "gains": _values}
 
 
 def _codes(column: pa.ChunkedArray, kind: str, spec: tuple[Any, ...], keep: np.ndarray) -> np.ndarray:
@@ -348,7 +360,7 @@ def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmen
     from mlrel_cli.stats.slices import judge_sums
 
     if found is None:
-        why = "a ranking log is searched by query on the local engine only" if task == RANKING else "no column to slice on"
+        why = "a ranking log is searched by query on the local engine only" if per_query(task) else "no column to slice on"
         return Check(NAME, Status.SKIPPED, message=f"no weak-segment search: {why}")
     search = judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
     return judge(search, found["metric"], cfg, source, found["columns"], found["bins_from"])

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import kind_of_type, timestamps_keeping_rows, to_numpy_float
-from mlrel_cli.stats.names import BINARY, MULTICLASS
+from mlrel_cli.tasks import TASK_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -37,29 +37,42 @@ class MetricRows:
 def labelled_arrays(
     task: str, prediction: pa.Array, label: pa.Array, positive_label: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(truth, predicted) of the rows the metric can use, and their positions among the input rows."""
+    """(truth, predicted) of the rows the metric can use, and their positions among the input rows, read as the
+    task's record says (tasks.Task.reads)."""
     keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label))
     kept = np.flatnonzero(keep.to_numpy(zero_copy_only=False)) if len(keep) else np.zeros(0, dtype=np.int64)
-    prediction, label = pc.filter(prediction, keep), pc.filter(label, keep)
-    if task == BINARY:
-        if kind_of_type(label.type) == "numeric" and not pa.types.is_boolean(label.type):
-            truth = to_numpy_float(label) == float(positive_label)
-        else:
-            truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive_label).lower()
-            if pa.types.is_boolean(label.type):
-                truth = to_numpy_float(pc.cast(label, pa.int8())) == 1.0
-        score = to_numpy_float(prediction)
-        ok = np.isfinite(score)
-        return truth[ok], score[ok], kept[ok]
-    if task == MULTICLASS:
-        return (
-            pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str),
-            pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False).astype(str),
-            kept,
-        )
+    read = _READERS[TASK_BY_NAME[task].reads]
+    truth, predicted, ok = read(pc.filter(prediction, keep), pc.filter(label, keep), positive_label)
+    return truth, predicted, kept[ok]
+
+
+def _scores(prediction: pa.Array, label: pa.Array, positive_label: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth as bool (the positive class or not), the score as float; rows with a finite score."""
+    if kind_of_type(label.type) == "numeric" and not pa.types.is_boolean(label.type):
+        truth = to_numpy_float(label) == float(positive_label)
+    else:
+        truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive_label).lower()
+        if pa.types.is_boolean(label.type):
+            truth = to_numpy_float(pc.cast(label, pa.int8())) == 1.0
+    score = to_numpy_float(prediction)
+    ok = np.isfinite(score)
+    return truth[ok], score[ok], ok
+
+
+def _classes(prediction: pa.Array, label: pa.Array, positive_label: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sides as text; every row."""
+    as_text = [pc.cast(side, pa.string()).to_numpy(zero_copy_only=False).astype(str) for side in (label, prediction)]
+    return as_text[0], as_text[1], np.ones(len(label), dtype=bool)
+
+
+def _values(prediction: pa.Array, label: pa.Array, positive_label: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sides as float; rows where both are finite (a ranking's gains read the same way)."""
     y, p = to_numpy_float(label), to_numpy_float(prediction)
     ok = np.isfinite(y) & np.isfinite(p)
-    return y[ok], p[ok], kept[ok]
+    return y[ok], p[ok], ok
+
+
+_READERS = {"score": _scores, "classes": _classes, "values": _values, "gains": _values}
 
 
 def labelled_rows(

@@ -489,8 +489,9 @@ class ProfileLog(Log):
         from mlrel_cli.facts.merge import DistinctUpTo
 
         c = self.column_profile(column)
-        few = c.distinct is not None and c.distinct <= limit and isinstance(c.categorical, CategoricalSummary)
-        values = frozenset(c.categorical.categories) if few else None  # type: ignore[union-attr]
+        values = None  # more than ``limit`` distinct values, or none counted
+        if c.distinct is not None and c.distinct <= limit and isinstance(c.categorical, CategoricalSummary):
+            values = frozenset(c.categorical.categories)
         return {"values": DistinctUpTo(values, limit)}
 
     def _proxy_facts(self, metrics: dict[str, tuple[str, dict[str, str]]], grid: Any = None) -> dict[str, Any]:
@@ -509,11 +510,12 @@ class ProfileLog(Log):
         held = {name: self.column_profile(name) for name in columns}
         if all(c.cells is not None for c in held.values()):
             return {"sample": TableSample(pa.table({name: c.cells for name, c in held.items()}))}
-        if all(c.numeric is not None for c in held.values()):
-            size = min(len(c.numeric.sorted_values) for c in held.values())  # type: ignore[union-attr]
+        numeric = {name: c.numeric for name, c in held.items() if c.numeric is not None}
+        if len(numeric) == len(held):
+            size = min(len(n.sorted_values) for n in numeric.values())
             table = {}
-            for name, c in held.items():
-                values = c.numeric.sorted_values  # type: ignore[union-attr]
+            for name, n in numeric.items():
+                values = n.sorted_values
                 ranks = ((np.arange(size) + 0.5) * len(values) / max(size, 1)).astype(np.int64)
                 table[name] = pa.array(values[np.minimum(ranks, len(values) - 1)] if size else np.empty(0))
             return {"sample": TableSample(pa.table(table))}
@@ -658,7 +660,7 @@ def capped_merge(
 ) -> CategoricalSummary | TooManyCategories:
     from mlrel_cli.stats.summaries import capped
 
-    return capped(a.merge(b))  # type: ignore[return-value]
+    return capped(a.merge(b))
 
 
 def merge_profiles(profiles: list[Profile], names: list[str]) -> Profile:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.merge import Sums, WindowParts
-from mlrel_cli.facts.windows import WindowGrid, assign_windows
+from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log, kind_of_type, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 
@@ -32,6 +32,7 @@ def proxy_inputs(policy: Policy, log: Log, name: str) -> dict[str, str]:
         if spec.kind in ("mean", "rate")
         else {"numerator": spec.numerator, "denominator": spec.denominator}
     )
+    checked: dict[str, str] = {}
     for key, column in needed.items():
         if not column:
             raise PolicyError(
@@ -48,7 +49,8 @@ def proxy_inputs(policy: Policy, log: Log, name: str) -> dict[str, str]:
                 f"proxy_metrics.{name}.{key}: column '{column}' is {dtype}, not numeric",
                 policy.source_of(f"proxy_metrics.{name}.{key}"),
             )
-    return needed  # type: ignore[return-value]
+        checked[key] = column
+    return checked
 
 
 def as_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -56,15 +58,16 @@ def as_float(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return to_numpy_float(pc.cast(column, pa.float64()) if pa.types.is_boolean(column.type) else column)
 
 
-def proxy_facts(table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, str]]], grid: Any = None) -> dict[str, Any]:
-    """Runs on a worker: per-request sums of each proxy metric (kind, inputs) for a row group, and per window."""
+def proxy_facts(
+    table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, str]]], grid: WindowGrid | None = None
+) -> dict[str, Sums | WindowParts]:
+    """Runs on a worker: per-request sums of each proxy metric (kind, inputs) for a row group (``proxy:<name>``),
+    and per window of ``grid`` (``proxy:<name>@windows``). Keyed mergeables, as ``Engine.reduce`` merges them (and
+    as a profile answers this builder by its name)."""
     from mlrel_cli.stats.ranking import proxy_sums
 
-    windows = None
-    if grid is not None:
-        column, where, origin, width, n_windows = grid
-        windows = assign_windows(timestamps_keeping_rows(table.column(column), where), origin, width, n_windows)
-    out: dict[str, Any] = {}
+    windows = grid.assign(timestamps_keeping_rows(table.column(grid.column), grid.where)) if grid is not None else None
+    out: dict[str, Sums | WindowParts] = {}
     for name, (kind, inputs) in metrics.items():
         arrays = {key: as_float(table.column(column)) for key, column in inputs.items()}
 
@@ -74,9 +77,7 @@ def proxy_facts(table: pa.Table, metrics: Mapping[str, tuple[str, Mapping[str, s
 
         out[f"proxy:{name}"] = sums(None)
         if windows is not None:
-            out[f"proxy:{name}@windows"] = WindowParts(
-                [sums(windows.order[windows.bounds[i] : windows.bounds[i + 1]]) for i in range(len(windows.starts_us))]
-            )
+            out[f"proxy:{name}@windows"] = WindowParts([sums(rows) for rows in windows.rows()])
     return out
 
 
@@ -143,11 +144,9 @@ def proxies_of_rows(log: Log, policy: Policy, grid: WindowGrid | None) -> dict[s
             )
         value, se = proxy_values(log, policy, name, None, query)
         per_window = []
-        if windows is not None:
-            for i in range(len(windows.starts_us)):
-                rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]
-                w_value, w_se = proxy_values(log, policy, name, rows, query) if len(rows) else (np.nan, np.nan)
-                per_window.append((len(rows), w_value, w_se))
+        for rows in windows.rows() if windows is not None else []:
+            w_value, w_se = proxy_values(log, policy, name, rows, query) if len(rows) else (np.nan, np.nan)
+            per_window.append((len(rows), w_value, w_se))
         out[name] = ProxyFacts(value, se, per_window)
     return out
 
@@ -169,8 +168,7 @@ def query_units(
             return per_query_proxy(kind, column, num, den, codes[rows])
 
         units[f"proxy:{name}"] = per_query(slice(None))
-        for i in range(len(windows.starts_us) if windows is not None else 0):
-            rows = windows.order[windows.bounds[i] : windows.bounds[i + 1]]  # type: ignore[union-attr]
+        for i, rows in enumerate(windows.rows() if windows is not None else []):
             units[f"proxy:{name}@{i}"] = per_query(rows) if len(rows) else np.empty(0)
             units[f"rows@{i}"] = np.ones(len(rows))
     return units

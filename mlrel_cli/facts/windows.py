@@ -24,6 +24,10 @@ class Windows:
     order: np.ndarray  # current rows sorted by window (rows without a timestamp dropped)
     bounds: np.ndarray  # offsets into order: window i is order[bounds[i]:bounds[i+1]]
 
+    def rows(self) -> list[np.ndarray]:
+        """Each window's rows, in window order."""
+        return [self.order[self.bounds[i] : self.bounds[i + 1]] for i in range(len(self.starts_us))]
+
 
 def window_grid(oldest_us: int, newest_us: int, width: dt.timedelta, where: str) -> tuple[int, int]:
     """The first window's start, aligned on the clock (10:00, 11:00, ...), and how many windows there are."""

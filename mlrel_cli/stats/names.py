@@ -7,12 +7,18 @@ imports nothing heavy; the implementations live in ``metrics.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+# The names as types, for the policy's schema (a Literal cannot be built from a tuple where mypy sees it); the
+# tuples are read from them, and tests/test_vocabulary.py checks the task constants below spell the same names.
+TaskName = Literal["binary_classification", "multiclass_classification", "regression", "ranking"]
+DriftMethodName = Literal["psi", "ks", "wasserstein", "jensen_shannon", "chi2"]
 
 BINARY = "binary_classification"
 MULTICLASS = "multiclass_classification"
 REGRESSION = "regression"
 RANKING = "ranking"
-TASKS = (BINARY, MULTICLASS, REGRESSION, RANKING)
+TASKS: tuple[str, ...] = get_args(TaskName)
 
 
 @dataclass(frozen=True)
@@ -54,4 +60,4 @@ COMPARE_EXTRAS: tuple[MetricInfo, ...] = (
 )
 COMPARE_EXTRA_BY_NAME = {m.name: m for m in COMPARE_EXTRAS}
 
-DRIFT_METHODS = ("psi", "ks", "wasserstein", "jensen_shannon", "chi2")
+DRIFT_METHODS: tuple[str, ...] = get_args(DriftMethodName)

@@ -113,6 +113,20 @@ def query_attribute(queries: Queries, query_codes: np.ndarray, position: np.ndar
 # ---------------------------------------------------------------- proxy metrics
 
 
+def _column(kind: str, values: np.ndarray | None) -> np.ndarray:
+    """A mean's or a rate's column as float (the policy requires it: facts/proxy.proxy_inputs)."""
+    if values is None:
+        raise ValueError(f"a {kind} proxy metric reads a column")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _sides(numerator: np.ndarray | None, denominator: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A ratio's numerator and denominator as float, a missing value counted 0 (as its sums count it)."""
+    if numerator is None or denominator is None:
+        raise ValueError("a ratio proxy metric reads a numerator and a denominator")
+    return np.nan_to_num(np.asarray(numerator, dtype=np.float64)), np.nan_to_num(np.asarray(denominator, dtype=np.float64))
+
+
 def per_query_proxy(
     kind: str,
     values: np.ndarray | None,
@@ -125,13 +139,13 @@ def per_query_proxy(
     n = len(codes)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind in ("mean", "rate"):
-            v = values.astype(np.float64)  # type: ignore[union-attr]
+            v = _column(kind, values)
             ok = np.isfinite(v)
             x = (v != 0).astype(float) if kind == "rate" else v
             counts = np.bincount(inverse[ok], minlength=n)
             return np.where(counts > 0, np.bincount(inverse[ok], weights=x[ok], minlength=n) / counts, np.nan)
-        num = np.bincount(inverse, weights=np.nan_to_num(numerator.astype(float)), minlength=n)  # type: ignore[union-attr]
-        den = np.bincount(inverse, weights=np.nan_to_num(denominator.astype(float)), minlength=n)  # type: ignore[union-attr]
+        num_rows, den_rows = _sides(numerator, denominator)
+        num, den = np.bincount(inverse, weights=num_rows, minlength=n), np.bincount(inverse, weights=den_rows, minlength=n)
         return np.where(den != 0, num / den, np.nan)
 
 
@@ -151,14 +165,16 @@ def proxy_value(
     if query_codes is not None:
         per = per_query_proxy(kind, values, numerator, denominator, query_codes)
         return float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
-    if kind == "mean":
-        finite = values[np.isfinite(values)]  # type: ignore[index,arg-type]
-        return float(finite.mean()) if len(finite) else float("nan")
-    if kind == "rate":
-        finite = values[np.isfinite(values)]  # type: ignore[index,arg-type]
-        return float((finite != 0).mean()) if len(finite) else float("nan")
-    total = float(np.nansum(denominator))  # type: ignore[arg-type]
-    return float(np.nansum(numerator)) / total if total != 0 else float("nan")  # type: ignore[arg-type]
+    if kind in ("mean", "rate"):
+        v = _column(kind, values)
+        finite = v[np.isfinite(v)]
+        if not len(finite):
+            return float("nan")
+        return float(finite.mean()) if kind == "mean" else float((finite != 0).mean())
+    if numerator is None or denominator is None:
+        raise ValueError("a ratio proxy metric reads a numerator and a denominator")
+    total = float(np.nansum(denominator))
+    return float(np.nansum(numerator)) / total if total != 0 else float("nan")
 
 
 def proxy_standard_error(
@@ -172,15 +188,14 @@ def proxy_standard_error(
     if query_codes is not None:
         units = per_query_proxy(kind, values, numerator, denominator, query_codes)
     elif kind == "ratio":
-        num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
-        den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
+        num, den = _sides(numerator, denominator)
         if len(num) < 2 or den.sum() == 0:
             return float("nan")
         ratio = num.sum() / den.sum()
         residual = (num - ratio * den) / den.mean()
         return float(residual.std(ddof=1) / np.sqrt(len(num)))
     else:
-        v = values.astype(float)  # type: ignore[union-attr]
+        v = _column(kind, values)
         units = (v[np.isfinite(v)] != 0).astype(float) if kind == "rate" else v
     units = units[np.isfinite(units)]
     return float(units.std(ddof=1) / np.sqrt(len(units))) if len(units) > 1 else float("nan")
@@ -191,8 +206,7 @@ def proxy_sums(
 ) -> dict[str, float]:
     """A per-request proxy metric's sufficient statistics: sums that partitions add up (for a cluster)."""
     if kind == "ratio":
-        num = np.nan_to_num(numerator.astype(float))  # type: ignore[union-attr]
-        den = np.nan_to_num(denominator.astype(float))  # type: ignore[union-attr]
+        num, den = _sides(numerator, denominator)
         return {
             "rows": len(num),
             "n": len(num),
@@ -202,7 +216,7 @@ def proxy_sums(
             "den2": float((den**2).sum()),
             "numden": float((num * den).sum()),
         }
-    v = values.astype(float)  # type: ignore[union-attr]
+    v = _column(kind, values)
     units = v[np.isfinite(v)]
     if kind == "rate":
         units = (units != 0).astype(float)

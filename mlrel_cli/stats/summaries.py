@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
@@ -168,9 +169,10 @@ class TooManyCategories:
 
 
 MAX_CATEGORIES = 100_000
+Fact = TypeVar("Fact")  # any mergeable fact; only category counts are capped
 
 
-def capped(summary: object) -> object:
+def capped(summary: Fact) -> Fact | TooManyCategories:
     """Category counts past the cap become TooManyCategories; anything else is returned as it is."""
     if isinstance(summary, CategoricalSummary) and len(summary.categories) > MAX_CATEGORIES:
         return TooManyCategories(summary.total, summary.missing)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import ConceptWindow, FeatureDrift, WindowScore
+from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.policy import Policy
@@ -158,7 +158,16 @@ def _histogram(ref: Any, cur: Any, bins: int, onset: Any = None) -> dict[str, li
     return out
 
 
-def first_onset(windows: Sequence[WindowScore | ConceptWindow], persistence: int) -> dt.datetime | None:
+class JudgedWindow(Protocol):
+    """A window's verdict as the onset reads it (WindowScore, ConceptWindow, ProxyWindow)."""
+
+    @property
+    def start(self) -> dt.datetime: ...
+    @property
+    def status(self) -> Status: ...
+
+
+def first_onset(windows: Sequence[JudgedWindow], persistence: int) -> dt.datetime | None:
     """The start of the first run of ``persistence`` consecutive windows past the fail threshold.
 
     With a hundred windows a day, one window in a hundred crosses by chance;
@@ -178,11 +187,12 @@ def breach_verdict(r: FeatureDrift) -> FeatureDrift:
     window's score) as its score, the whole-log score kept beside it, so an alert on the value sees it."""
     if r.onset is None or r.status == Status.FAIL:
         return r
-    failing = [w for w in r.windows if w.status == Status.FAIL and w.score is not None]
+    failing = [(w.score, w) for w in r.windows if w.status == Status.FAIL and w.score is not None]
     if not failing:
         return r
     is_test = METHOD_BY_NAME[r.method].is_test
-    worst = min(failing, key=lambda w: w.score) if is_test else max(failing, key=lambda w: w.score)  # type: ignore[arg-type,return-value]
+    pick = min if is_test else max  # the smallest p-value, the largest distance; the first window on a tie
+    worst = pick(failing, key=lambda scored: scored[0])[1]
     relation = "<" if is_test else ">"
     whole = f"{r.score:.3g}" if r.score is not None else "not judged"
     threshold = worst.threshold if worst.threshold is not None else r.threshold

@@ -158,3 +158,55 @@ class ConceptDrift:
     @property
     def _whole_log_degradation(self) -> float:
         return self.whole_log_degradation if self.whole_log_degradation is not None else self.degradation
+
+
+@dataclass(frozen=True)
+class ProxyWindow:
+    """A proxy metric on one window's rows, judged against the policy's bounds within the window's noise."""
+
+    start: dt.datetime
+    end: dt.datetime
+    rows: int
+    value: float | None
+    status: Status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "rows": self.rows, "value": self.value, "status": self.status.value}
+
+
+@dataclass(frozen=True)
+class ProxyDrift:
+    """A proxy (business) metric on the reference, the current log and per window (docs/reports.md,
+    ``proxy_metrics``). ``status`` judges the whole current log; ``onset`` the first run of failing windows."""
+
+    name: str
+    kind: str  # mean, rate, ratio
+    per: str  # request, query
+    higher_is_better: bool
+    reference: float
+    current: float
+    min: float | None
+    max: float | None
+    status: Status
+    onset: dt.datetime | None = None
+    windows: tuple[ProxyWindow, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        """Beyond a bound over the whole log, or for long enough in a run of windows."""
+        return self.onset is not None or self.status == Status.FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "per": self.per,
+            "higher_is_better": self.higher_is_better,
+            "reference": self.reference,
+            "current": self.current,
+            "min": self.min,
+            "max": self.max,
+            "status": self.status.value,
+            "onset": self.onset,
+            "windows": [w.to_dict() for w in self.windows],
+        }

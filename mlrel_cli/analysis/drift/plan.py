@@ -16,7 +16,7 @@ from mlrel_cli.facts.windows import WindowGrid, window_grid
 from mlrel_cli.logs import Log, Roles, is_text_like, kind_of_type
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.drift import METHOD_BY_NAME, Method
-from mlrel_cli.stats.names import BINARY, MULTICLASS
+from mlrel_cli.tasks import task_of
 
 MISSING_FROM_CURRENT = "in the reference, missing from the current log"
 TEXT_LIKE = "mostly distinct values: an id or free text, not categories"
@@ -89,8 +89,9 @@ def plan_columns(
             kind = ref_kind or "categorical"
             # the outputs of a classifier are compared as classes when they are classes (integer ids included),
             # the label and the prediction alike: Wasserstein on class ids measures nothing
-            if policy.task in (BINARY, MULTICLASS, None) and ref_kind == "numeric":
-                kind = "categorical" if policy.task == MULTICLASS or few_values(name) else "numeric"
+            task = task_of(policy.task)
+            if (task is None or task.classes) and ref_kind == "numeric":  # no task set: perhaps a classifier
+                kind = "categorical" if (task is not None and task.reads == "classes") or few_values(name) else "numeric"
             if role == "prediction" and ref_kind == "categorical":
                 kind = "categorical"
         feature_spec = spec.features.get(name)
