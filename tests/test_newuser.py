@@ -1,0 +1,41 @@
+"""Regressions found by using mlrel as a new user on scikit-learn-like logs (string classes, renamed columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tests.conftest import Runner, binary_log, check
+
+
+def _string_classes(n: int, seed: int, quality: float) -> dict[str, object]:
+    """A binary log whose label is 'M' / 'B' (upper case, as load_breast_cancer users write it)."""
+    cols = binary_log(n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    label = np.asarray(cols["label"]) == 1
+    noisy = rng.random(n) > quality
+    cols["prediction"] = np.where(noisy, rng.random(n), np.asarray(cols["prediction"]))
+    cols["label"] = np.where(label, "M", "B").tolist()
+    return cols
+
+
+def test_concept_drift_reads_an_upper_case_positive_label_as_written(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    reference_cols = _string_classes(3000, 1, 1.0)
+    current_cols = _string_classes(3000, 2, 0.4)
+    reference, current = write_log(reference_cols), write_log(current_cols)
+    policy = write_policy("validate: {performance: {positive_label: M}}\n")
+    code, report = mlrel.json("drift", "-r", reference, "-c", current, "-p", policy)
+    concept = check(report, "concept:roc_auc")
+    expected = [
+        roc_auc_score(np.asarray(cols["label"]) == "M", np.asarray(cols["prediction"])) for cols in (reference_cols, current_cols)
+    ]
+    # before the fix 'M' was compared with 'm': no positive row, roc_auc undefined, inconclusive
+    assert concept["status"] == "fail", concept["message"]
+    assert concept["value"] == pytest.approx(expected[0] - expected[1], abs=1e-9)
+    assert code == 1
