@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from tests.conftest import Runner, binary_log, check
@@ -39,3 +40,27 @@ def test_concept_drift_reads_an_upper_case_positive_label_as_written(
     assert concept["status"] == "fail", concept["message"]
     assert concept["value"] == pytest.approx(expected[0] - expected[1], abs=1e-9)
     assert code == 1
+
+
+@pytest.mark.parametrize("scores", [True, False])
+def test_init_on_text_classes_names_the_positive_class(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path, scores: bool
+) -> None:
+    cols = binary_log(3000, seed=4)
+    is_positive = np.asarray(cols["label"]) == 1
+    cols["label"] = np.where(is_positive, "malignant", "benign").tolist()
+    if not scores:  # classes logged instead of scores: the rarer class is the positive one
+        cols["prediction"] = np.where(np.asarray(cols["prediction"]) >= 0.5, "malignant", "benign").tolist()
+    rare = "malignant" if is_positive.mean() < 0.5 else "benign"
+    reference = write_log(cols)
+    policy = tmp_path / "policy.yaml"
+    # before the fix: "internal error: ArrowInvalid: Failed to parse string: 'malignant' as a scalar of type double"
+    result = mlrel("init", "--from", reference, "-o", policy)
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load(policy.read_text())
+    performance = written["validate"]["performance"]
+    assert performance["positive_label"] == ("malignant" if scores else rare)
+    if scores:
+        auc = roc_auc_score(is_positive, np.asarray(cols["prediction"]))
+        assert performance["metrics"]["roc_auc"]["min"] == round(auc - 0.05, 3)
+    assert mlrel("validate", reference, "-p", policy).exit_code == 0
