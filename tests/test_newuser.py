@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
@@ -64,3 +66,26 @@ def test_init_on_text_classes_names_the_positive_class(
         auc = roc_auc_score(is_positive, np.asarray(cols["prediction"]))
         assert performance["metrics"]["roc_auc"]["min"] == round(auc - 0.05, 3)
     assert mlrel("validate", reference, "-p", policy).exit_code == 0
+
+
+def test_mixed_zone_times_as_pandas_writes_them_large_string(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    """pandas writes str columns as large_string: the mixed-zone path crashed (ArrowNotImplementedError, exit 2)."""
+    cols = binary_log(600)
+    instants = [dt.datetime(2026, 11, 23, tzinfo=dt.UTC) + dt.timedelta(seconds=i) for i in range(600)]
+    mixed = [t.strftime("%Y-%m-%dT%H:%M:%S") if i % 2 else t.isoformat() for i, t in enumerate(instants)]
+    zoned = write_log({**cols, "timestamp": pa.array([t.isoformat() for t in instants], pa.large_string())})
+    code, report = mlrel.json(
+        "validate", write_log({**cols, "timestamp": pa.array(mixed, pa.large_string())}), "--now", "2026-11-23T01:00:00Z"
+    )
+    assert code in (0, 1), report
+    _, expected = mlrel.json("validate", zoned, "--now", "2026-11-23T01:00:00Z")
+    assert [(c["name"], c["status"], c["value"]) for c in report["checks"]] == [
+        (c["name"], c["status"], c["value"]) for c in expected["checks"]
+    ]
+    # and a value that is no time is still the one-line input error
+    bad = write_log({**cols, "timestamp": pa.array(["yesterday"] * 600, pa.large_string())})
+    result = mlrel("validate", bad)
+    assert result.exit_code == 2 and result.stderr.startswith("error: timestamp column holds a value that is not")
+    assert "internal error" not in result.stderr
