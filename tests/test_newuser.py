@@ -89,3 +89,24 @@ def test_mixed_zone_times_as_pandas_writes_them_large_string(
     result = mlrel("validate", bad)
     assert result.exit_code == 2 and result.stderr.startswith("error: timestamp column holds a value that is not")
     assert "internal error" not in result.stderr
+
+
+def test_a_symlink_loop_as_output_or_input_is_one_error_line(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Path.resolve() raises RuntimeError on a loop: it escaped as a traceback with exit 1 (or an internal error)."""
+    log = write_log(binary_log(300))
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    loop = tmp_path / "a"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, message in (
+        (("validate", log, "-o", loop, "--format", "json"), "error: cannot write report: Too many levels of symbolic"),
+        (("validate", log, "--history", loop), "error: cannot write run history: Too many levels of symbolic"),
+        (("init", "--from", log, "-o", loop), "error: cannot write policy: Too many levels of symbolic"),
+        (("drift", "-r", loop, "-c", log, "-o", tmp_path / "drift.md"), "error: reference not found"),
+    ):
+        result = mlrel(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "a refused run wrote a file"
