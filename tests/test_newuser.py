@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,3 +113,20 @@ def test_a_symlink_loop_as_output_or_input_is_one_error_line(
         assert result.exit_code == 2, (args, result.stderr)
         assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "a refused run wrote a file"
+
+
+@pytest.mark.parametrize("command", [["registry", "show", "m"], ["rollback", "m", "--reason", "r", "--yes"]])
+def test_a_registry_that_is_a_device_or_fifo_is_refused_before_any_read(tmp_path: Path, command: list[str]) -> None:
+    """`--registry /dev/zero` read until the kernel killed the process; a FIFO blocked forever. No lock beside it."""
+    fifo = tmp_path / "registry.yaml"
+    os.mkfifo(fifo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", *command, "--registry", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"error: cannot read registry: not a regular file ({fifo})\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.yaml"]
