@@ -496,7 +496,9 @@ def _iso_strings_as_utc(array: pa.ChunkedArray) -> pa.ChunkedArray:
     except pa.ArrowInvalid:
         pass
     zoned = pc.match_substring_regex(array, ZONE_SUFFIX)
-    explicit = pc.if_else(zoned, array, pc.binary_join_element_wise(array, "+00:00", ""))
+    # the suffix and separator in the column's own string type: pandas writes large_string
+    utc, no_separator = pa.scalar("+00:00", array.type), pa.scalar("", array.type)
+    explicit = pc.if_else(zoned, array, pc.binary_join_element_wise(array, utc, no_separator))
     return pc.cast(explicit, pa.timestamp("us", tz="UTC"))
 
 

@@ -62,7 +62,7 @@ def _resolved_inputs(inputs: Iterable[str | os.PathLike[str] | None]) -> tuple[s
         if "://" in text:
             continue
         for name in glob.glob(text, recursive=True) if _is_glob(text) else [text]:
-            path = Path(name).resolve()
+            path = Path(os.path.realpath(name))  # not resolve(): a symlink loop raises there; its reader says why
             (dirs if path.is_dir() else files).add(path)
     return files, dirs
 
@@ -83,7 +83,8 @@ def plan(
     # even when the shell redirected them to a regular file (renaming over it would lose that file);
     # not resolved, since a pipe's /proc link points at no path ("pipe:[1234]")
     descriptor = os.path.abspath(given).startswith(("/dev/", "/proc/"))
-    real = Path(os.path.abspath(given)) if descriptor else given.resolve()
+    # realpath, not resolve(): a symlink loop raises RuntimeError there; os.stat below refuses it (ELOOP)
+    real = Path(os.path.abspath(given)) if descriptor else Path(os.path.realpath(given))
     files, dirs = _resolved_inputs(inputs)
     if real in files:
         raise OutputError(f"the {what} would overwrite an input of this run", str(given))

@@ -19,6 +19,7 @@ from mlrel_cli.errors import LogError
 from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy, dump_policy
 from mlrel_cli.report import Status
+from mlrel_cli.stats.names import BINARY
 from mlrel_cli.tasks import task_of
 
 MAX_ALLOWED_CATEGORIES = 100
@@ -121,10 +122,13 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
             p99 = float(np.percentile(latency, 99))
             validate["latency"] = {"p99_ms": round(p99 * LATENCY_SLO_FACTOR, 1)}
             notes.append(f"latency p99 SLO set to {LATENCY_SLO_FACTOR}x the reference p99 ({p99:.1f} ms)")
+    positive = _positive_class(task, prediction, label, notes)
+    if positive is not None:
+        validate["performance"] = {"positive_label": positive}
     if label is not None:
-        bound = _starting_bound(task, prediction, label)
+        bound = _starting_bound(task, prediction, label, 1 if positive is None else positive)
         if bound is not None:
-            validate["performance"] = {"metrics": bound}
+            validate.setdefault("performance", {})["metrics"] = bound
             notes.append("performance thresholds are the reference's value with a margin: tune them")
 
     policy: dict[str, Any] = {"version": 1}
@@ -147,7 +151,30 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
     return "\n".join(header) + "\n" + dump_policy(policy)
 
 
-def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray) -> dict[str, Any] | None:
+def _positive_class(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray | None, notes: list[str]) -> Any:
+    """A binary task's positive class when the labels are text ('malignant' / 'benign'), else None (the default 1).
+
+    The score is the probability of the positive class, so it is the class whose rows score higher on average;
+    with classes logged instead of scores, the rarer class (what a detector is built to find).
+    """
+    if task != BINARY or label is None or kind_of_type(label.type) != "categorical" or pa.types.is_boolean(label.type):
+        return None
+    values = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False)
+    present = values != None  # noqa: E711 (element-wise: the nulls of an object array)
+    classes, counts = np.unique(values[present].astype(str), return_counts=True)
+    if len(classes) != 2:
+        return None
+    if kind_of_type(prediction.type) == "numeric":
+        score = to_numpy_float(prediction)
+        means = [np.nanmean(np.where(values == c, score, np.nan)) for c in classes]
+        positive, why = str(classes[int(np.nanargmax(means))]), "the class with the higher mean score"
+    else:
+        positive, why = str(classes[int(np.argmin(counts))]), "the rarer class"
+    notes.append(f"validate.performance.positive_label set to {positive!r} ({why}): check it")
+    return positive
+
+
+def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray, positive: Any = 1) -> dict[str, Any] | None:
     """The task's starting bound (tasks.TASK_TABLE): its metric on the reference, loosened by the margin."""
     record = task_of(task)
     keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label))
@@ -155,7 +182,7 @@ def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArr
     truth = pc.filter(label, keep)
     if len(truth) < 100 or record is None or record.starting_bound is None:
         return None
-    read = _READERS[record.reads](truth, pred)
+    read = _READERS[record.reads](truth, pred, positive)
     if read is None:
         return None
     metric, side, margin = record.starting_bound
@@ -167,19 +194,21 @@ def _starting_bound(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArr
     return {metric: {"max": float(f"{value * (1 + margin):.4g}")}}
 
 
-def _scores(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
-    """A 0/1 label and a numeric score; a logged class has no ROC AUC to start from."""
+def _scores(truth: pa.ChunkedArray, pred: pa.ChunkedArray, positive: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Is the label the positive class, and a numeric score; a logged class has no ROC AUC to start from."""
     if kind_of_type(pred.type) != "numeric":
         return None
+    if kind_of_type(truth.type) == "categorical" and not pa.types.is_boolean(truth.type):
+        return pc.cast(truth, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive), to_numpy_float(pred)
     return to_numpy_float(truth) == 1.0, to_numpy_float(pred)
 
 
-def _classes(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _classes(truth: pa.ChunkedArray, pred: pa.ChunkedArray, positive: Any) -> tuple[np.ndarray, np.ndarray]:
     as_text = [pc.cast(side, pa.string()).to_numpy(zero_copy_only=False).astype(str) for side in (truth, pred)]
     return as_text[0], as_text[1]
 
 
-def _values(truth: pa.ChunkedArray, pred: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _values(truth: pa.ChunkedArray, pred: pa.ChunkedArray, positive: Any) -> tuple[np.ndarray, np.ndarray]:
     return to_numpy_float(truth), to_numpy_float(pred)
 
 

@@ -51,7 +51,8 @@ def _scores(prediction: pa.Array, label: pa.Array, positive_label: Any) -> tuple
     if kind_of_type(label.type) == "numeric" and not pa.types.is_boolean(label.type):
         truth = to_numpy_float(label) == float(positive_label)
     else:
-        truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive_label).lower()
+        # the label as written ('M' is not 'm'), as validate and compare read it
+        truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive_label)
         if pa.types.is_boolean(label.type):
             truth = to_numpy_float(pc.cast(label, pa.int8())) == 1.0
     score = to_numpy_float(prediction)

@@ -101,6 +101,7 @@ class FileRegistry:
             if missing_ok:
                 return _State(RegistryFile(), 0, Repair(dropped_torn_line=torn), good_bytes)
             raise RegistryError("registry file not found (create it with: mlrel registry register)", self.location)
+        self._refuse_special_file()
         try:  # no YAML but a ledger: the first change was killed before its view was written; rebuild it
             text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
             data = yaml.load(text, Loader=_Loader)
@@ -203,7 +204,13 @@ class FileRegistry:
             self._persist_repair(state)
             return state.registry
 
+    def _refuse_special_file(self) -> None:
+        """A device such as /dev/zero would be read until memory runs out, and get a lock file beside it."""
+        if self.path.exists() and not self.path.is_file() and not self.path.is_dir():
+            raise RegistryError("cannot read registry: not a regular file", self.location)
+
     def _lock(self) -> Any:
+        self._refuse_special_file()
         lock = FileLock(self.location + ".lock", timeout=LOCK_TIMEOUT_S)
         try:
             lock.acquire()

@@ -1,0 +1,132 @@
+"""Regressions found by using mlrel as a new user on scikit-learn-like logs (string classes, renamed columns)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from tests.conftest import Runner, binary_log, check
+
+
+def _string_classes(n: int, seed: int, quality: float) -> dict[str, object]:
+    """A binary log whose label is 'M' / 'B' (upper case, as load_breast_cancer users write it)."""
+    cols = binary_log(n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    label = np.asarray(cols["label"]) == 1
+    noisy = rng.random(n) > quality
+    cols["prediction"] = np.where(noisy, rng.random(n), np.asarray(cols["prediction"]))
+    cols["label"] = np.where(label, "M", "B").tolist()
+    return cols
+
+
+def test_concept_drift_reads_an_upper_case_positive_label_as_written(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    reference_cols = _string_classes(3000, 1, 1.0)
+    current_cols = _string_classes(3000, 2, 0.4)
+    reference, current = write_log(reference_cols), write_log(current_cols)
+    policy = write_policy("validate: {performance: {positive_label: M}}\n")
+    code, report = mlrel.json("drift", "-r", reference, "-c", current, "-p", policy)
+    concept = check(report, "concept:roc_auc")
+    expected = [
+        roc_auc_score(np.asarray(cols["label"]) == "M", np.asarray(cols["prediction"])) for cols in (reference_cols, current_cols)
+    ]
+    # before the fix 'M' was compared with 'm': no positive row, roc_auc undefined, inconclusive
+    assert concept["status"] == "fail", concept["message"]
+    assert concept["value"] == pytest.approx(expected[0] - expected[1], abs=1e-9)
+    assert code == 1
+
+
+@pytest.mark.parametrize("scores", [True, False])
+def test_init_on_text_classes_names_the_positive_class(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path, scores: bool
+) -> None:
+    cols = binary_log(3000, seed=4)
+    is_positive = np.asarray(cols["label"]) == 1
+    cols["label"] = np.where(is_positive, "malignant", "benign").tolist()
+    if not scores:  # classes logged instead of scores: the rarer class is the positive one
+        cols["prediction"] = np.where(np.asarray(cols["prediction"]) >= 0.5, "malignant", "benign").tolist()
+    rare = "malignant" if is_positive.mean() < 0.5 else "benign"
+    reference = write_log(cols)
+    policy = tmp_path / "policy.yaml"
+    # before the fix: "internal error: ArrowInvalid: Failed to parse string: 'malignant' as a scalar of type double"
+    result = mlrel("init", "--from", reference, "-o", policy)
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load(policy.read_text())
+    performance = written["validate"]["performance"]
+    assert performance["positive_label"] == ("malignant" if scores else rare)
+    if scores:
+        auc = roc_auc_score(is_positive, np.asarray(cols["prediction"]))
+        assert performance["metrics"]["roc_auc"]["min"] == round(auc - 0.05, 3)
+    assert mlrel("validate", reference, "-p", policy).exit_code == 0
+
+
+def test_mixed_zone_times_as_pandas_writes_them_large_string(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    """pandas writes str columns as large_string: the mixed-zone path crashed (ArrowNotImplementedError, exit 2)."""
+    cols = binary_log(600)
+    instants = [dt.datetime(2026, 11, 23, tzinfo=dt.UTC) + dt.timedelta(seconds=i) for i in range(600)]
+    mixed = [t.strftime("%Y-%m-%dT%H:%M:%S") if i % 2 else t.isoformat() for i, t in enumerate(instants)]
+    zoned = write_log({**cols, "timestamp": pa.array([t.isoformat() for t in instants], pa.large_string())})
+    code, report = mlrel.json(
+        "validate", write_log({**cols, "timestamp": pa.array(mixed, pa.large_string())}), "--now", "2026-11-23T01:00:00Z"
+    )
+    assert code in (0, 1), report
+    _, expected = mlrel.json("validate", zoned, "--now", "2026-11-23T01:00:00Z")
+    assert [(c["name"], c["status"], c["value"]) for c in report["checks"]] == [
+        (c["name"], c["status"], c["value"]) for c in expected["checks"]
+    ]
+    # and a value that is no time is still the one-line input error
+    bad = write_log({**cols, "timestamp": pa.array(["yesterday"] * 600, pa.large_string())})
+    result = mlrel("validate", bad)
+    assert result.exit_code == 2 and result.stderr.startswith("error: timestamp column holds a value that is not")
+    assert "internal error" not in result.stderr
+
+
+def test_a_symlink_loop_as_output_or_input_is_one_error_line(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Path.resolve() raises RuntimeError on a loop: it escaped as a traceback with exit 1 (or an internal error)."""
+    log = write_log(binary_log(300))
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    loop = tmp_path / "a"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, message in (
+        (("validate", log, "-o", loop, "--format", "json"), "error: cannot write report: Too many levels of symbolic"),
+        (("validate", log, "--history", loop), "error: cannot write run history: Too many levels of symbolic"),
+        (("init", "--from", log, "-o", loop), "error: cannot write policy: Too many levels of symbolic"),
+        (("drift", "-r", loop, "-c", log, "-o", tmp_path / "drift.md"), "error: reference not found"),
+    ):
+        result = mlrel(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "a refused run wrote a file"
+
+
+@pytest.mark.parametrize("command", [["registry", "show", "m"], ["rollback", "m", "--reason", "r", "--yes"]])
+def test_a_registry_that_is_a_device_or_fifo_is_refused_before_any_read(tmp_path: Path, command: list[str]) -> None:
+    """`--registry /dev/zero` read until the kernel killed the process; a FIFO blocked forever. No lock beside it."""
+    fifo = tmp_path / "registry.yaml"
+    os.mkfifo(fifo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", *command, "--registry", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"error: cannot read registry: not a regular file ({fifo})\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.yaml"]
