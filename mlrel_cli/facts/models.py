@@ -23,11 +23,10 @@ from mlrel_cli.facts.proxy import per_request
 from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.names import BINARY, MULTICLASS
 from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, ranking_units
 from mlrel_cli.stats.sketch import SKETCH_POINTS, QuantileSketch
 from mlrel_cli.tasks import per_query as per_query_task
-from mlrel_cli.tasks import task_of
+from mlrel_cli.tasks import reads, task_of
 
 ALL = "__all__"
 SEGMENT_UNIT = "seg:"  # a ranking unit per segment value: "seg:<segment>=<value>|<unit>"
@@ -60,6 +59,10 @@ class ModelRows:
     @property
     def has_labels(self) -> bool:
         return self.truth is not None
+
+    def predicted(self, task: str) -> np.ndarray | None:
+        """The output the task's metrics read: the class (multiclass) or the score."""
+        return self.classes if reads(task) == "classes" else self.score
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,8 @@ def model_rows(table: pa.Table, version: str, policy: Policy) -> ModelRows:
     if kind_of_type(prediction.type) == "numeric":
         score = to_numpy_float(prediction)
         invalid = ~np.isfinite(score)
-        if policy.task in (BINARY, None):
-            outside = np.isfinite(score) & ((score < 0) | (score > 1))
-            if policy.task == BINARY:
-                invalid |= outside
+        if _probability(policy.task):
+            invalid |= np.isfinite(score) & ((score < 0) | (score > 1))
     else:
         classes = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
         invalid = pc.is_null(prediction).to_numpy(zero_copy_only=False)
@@ -161,31 +162,37 @@ def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
     """Outputs and labels as the resolved task needs them: a numeric output of a multiclass model is its class
     (as text, like the labels), a binary score outside [0, 1] is invalid; labels bool (binary), text
     (multiclass), float (regression)."""
-    if task == MULTICLASS and model.classes is None and model.score is not None:
+    if reads(task) == "classes" and model.classes is None and model.score is not None:
         model.classes = class_names(pa.array(model.score))
         model.invalid = ~np.isfinite(model.score)
         model.labelled &= ~model.invalid
-    if task == BINARY and model.score is not None:
+    if _probability(task) and model.score is not None:
         outside = np.isfinite(model.score) & ((model.score < 0) | (model.score > 1))
         model.invalid = model.invalid | outside
         model.labelled &= ~model.invalid
     if model.truth is None:
         return
     model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
-    if task not in (BINARY, MULTICLASS):
+    if reads(task) not in ("score", "classes"):  # numbers: a regression's values, a ranking's gains
         model.labelled &= np.isfinite(model.truth)
+
+
+def _probability(task: str | None) -> bool:
+    """The task's outputs are probabilities: a score outside [0, 1] is invalid."""
+    found = task_of(task)
+    return found is not None and found.probability
 
 
 def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) -> np.ndarray:
     """bool (binary: is it the positive label), text (multiclass), float (regression, a ranking's gain)."""
-    if task == BINARY:
+    if reads(task) == "score":
         if pa.types.is_boolean(label.type):
             values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
             return values if str(positive).lower() in ("1", "true") else ~values
         if kind_of_type(label.type) == "numeric":
             return to_numpy_float(label) == float(positive)
         return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
-    if task == MULTICLASS:
+    if reads(task) == "classes":
         return class_names(label)
     return to_numpy_float(label)
 
@@ -250,10 +257,9 @@ def model_counts(model: ModelRows, policy: Policy, task: str, size: int | None =
 
     out: dict[str, Any] = {}
     keep = model.labelled
-    reads = task_of(task)
-    if reads is not None and reads.reads == "score" and model.truth is not None and model.score is not None:
+    if reads(task) == "score" and model.truth is not None and model.score is not None:
         out["score"] = sketch(model.score[keep])
-    if reads is not None and reads.reads == "values" and model.truth is not None and model.score is not None:
+    if reads(task) == "values" and model.truth is not None and model.score is not None:
         out["error"] = sketch(np.abs(model.score[keep] - model.truth[keep]))
     if model.latency is not None:
         out["latency"] = sketch(model.latency[np.isfinite(model.latency)])
@@ -302,7 +308,7 @@ def model_cells(model: ModelRows, task: str, edges: dict[str, np.ndarray], name:
     """A model's labelled part (cells over ``edges``) overall and per segment value, and its latency histogram."""
     out: dict[str, Any] = {}
     keep = model.labelled
-    predicted = model.classes if _reads(task) == "classes" else model.score
+    predicted = model.predicted(task)
     if model.truth is not None and predicted is not None and not per_query_task(task):  # a ranking's: per query
         truth, predicted = model.truth[keep], predicted[keep]
         out["labelled"] = labelled_part(task, truth, predicted, edges, name)
@@ -316,11 +322,6 @@ def model_cells(model: ModelRows, task: str, edges: dict[str, np.ndarray], name:
     if model.latency is not None and "latency" in edges:
         out["latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])})
     return out
-
-
-def _reads(task: str) -> str | None:
-    found = task_of(task)
-    return found.reads if found is not None else None
 
 
 def query_units(

@@ -90,8 +90,9 @@ def _columns(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> dict
         raise LogError(
             "comparing ranking models needs the query and position columns (columns.query, columns.position)", log.path
         )
-    if "__query" not in columns and any(p.per == "query" for p in policy.proxy_metrics.values()):
-        raise LogError("per-query proxy metrics need the query column (columns.query)", log.path)
+    for name, spec in policy.proxy_metrics.items():
+        if spec.per == "query" and "__query" not in columns:
+            raise LogError(f"proxy metric '{name}' is per query and the log has no query column (columns.query)", log.path)
     columns.update(compare_slices.columns_to_read(log, roles, policy, has_labels))
     return columns
 
