@@ -38,8 +38,8 @@ class Task:
         return self.reads == "gains"
 
     @property
-    def classes(self) -> bool:
-        """A classifier: its label and prediction are classes (a score's label too), integer ids included."""
+    def classification(self) -> bool:
+        """Predicts a class (a binary score read at the threshold, or the class itself): each row right or wrong."""
         return self.reads in ("score", "classes")
 
     @property
@@ -75,6 +75,12 @@ def per_query(name: str | None) -> bool:
     """Whether the task's metrics are per query (ranking)."""
     task = task_of(name)
     return task is not None and task.per_query
+
+
+def reads(name: str | None) -> str | None:
+    """How the task's labels and predictions are read (``Task.reads``); None for no task or a name not in the table."""
+    task = task_of(name)
+    return task.reads if task is not None else None
 
 
 def _metric_function(name: str) -> Callable[..., dict[str, float]]:

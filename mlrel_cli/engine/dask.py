@@ -2,7 +2,7 @@
 
 ``reduce`` runs a command's builder (a table of a row group's columns in, a
 dict of mergeable summaries out: facts/, drift_summaries,
-compare/cluster.py) on every row group, next to the data, and merges the
+engine/evidence.py) on every row group, next to the data, and merges the
 results in a tree (pairs of pairs) on the workers; one dict reaches the
 client, never rows. A task that raises is retried twice, a dead worker's
 tasks run elsewhere; when that fails the row group is named in the error.
@@ -424,3 +424,9 @@ class DaskEngine:
 
     def proxy_metrics(self, log: Any, policy: Any, grid: Any = None) -> dict[str, Any]:
         return proxy_metrics(self, log, policy, grid)
+
+    def model_evidence(self, sources: list[Any], policy: Any, labels: Any = None) -> tuple[list[Any], str]:
+        from mlrel_cli.engine.evidence import from_passes
+
+        assert labels is None, "refused by engine.check_engine"
+        return from_passes(self, sources, policy)

@@ -18,6 +18,7 @@ from mlrel_cli.logs import Log
 if TYPE_CHECKING:
     from mlrel_cli.facts.columns import Plan
     from mlrel_cli.facts.concept import MetricRows
+    from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.policy import Policy
@@ -98,4 +99,12 @@ class Engine(Protocol):
 
     def proxy_metrics(self, log: Log, policy: Policy, grid: WindowGrid | None = None) -> dict[str, ProxyFacts]:
         """Each proxy metric of the policy on the log (value, standard error) and per window of ``grid``."""
+        ...
+
+    def model_evidence(
+        self, sources: list[ModelSource], policy: Policy, labels: Log | None = None
+    ) -> tuple[list[ModelEvidence], str]:
+        """Compare's evidence of every model of ``sources`` (facts/models.ModelEvidence) and the task (the policy's,
+        else read from the baseline): from every row locally (exact, the rows kept; a --labels file joined on the
+        id), from merged pieces and a sample on Dask (which refuses --labels: engine.check_engine)."""
         ...

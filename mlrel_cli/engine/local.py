@@ -19,6 +19,7 @@ from mlrel_cli.logs import Log
 
 if TYPE_CHECKING:
     from mlrel_cli.facts.concept import MetricRows
+    from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.policy import Policy
@@ -161,6 +162,13 @@ class LocalEngine:
         from mlrel_cli.facts.proxy import proxies_of_rows
 
         return proxies_of_rows(log, policy, grid)
+
+    def model_evidence(
+        self, sources: list[ModelSource], policy: Policy, labels: Log | None = None
+    ) -> tuple[list[ModelEvidence], str]:
+        from mlrel_cli.engine.evidence import from_rows
+
+        return from_rows(sources, policy, labels)
 
 
 @dataclass(frozen=True)

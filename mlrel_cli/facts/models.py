@@ -1,9 +1,10 @@
-"""Per-model evidence for compare: one model's rows as numpy arrays, and on a worker its mergeable parts.
+"""Per-model evidence for compare: one model's rows as numpy arrays (ModelRows), and what compare judges
+(ModelEvidence) built from them by the same functions on every engine.
 
-The local engine builds a ModelRows from a whole log; on a cluster every row
-group becomes, per model version, the same ModelRows for those rows (the same
-validity, label and truth rules), reduced at once to mergeable pieces by the
-passes below (analysis/compare/cluster.py orders them).
+The local engine builds a ModelRows from a whole log and its evidence from
+all of it; on a cluster every row group becomes, per model version, the same
+ModelRows for those rows (the same validity, label and truth rules), reduced
+at once to mergeable pieces by the passes below (engine/evidence.py orders them).
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlrel_cli.errors import LogError
 from mlrel_cli.facts.labelled import labelled_part
 from mlrel_cli.facts.merge import Keyed, Sums, TableSample
 from mlrel_cli.facts.proxy import per_request
-from mlrel_cli.logs import infer_task, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, ranking_units
-from mlrel_cli.stats.sketch import QuantileSketch
+from mlrel_cli.stats.sketch import SKETCH_POINTS, QuantileSketch
+from mlrel_cli.tasks import per_query as per_query_task
+from mlrel_cli.tasks import reads, task_of
 
 ALL = "__all__"
 SEGMENT_UNIT = "seg:"  # a ranking unit per segment value: "seg:<segment>=<value>|<unit>"
@@ -57,6 +60,54 @@ class ModelRows:
     def has_labels(self) -> bool:
         return self.truth is not None
 
+    def predicted(self, task: str) -> np.ndarray | None:
+        """The output the task's metrics read: the class (multiclass) or the score."""
+        return self.classes if reads(task) == "classes" else self.score
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the models of one log are: the log, its versions to compare (or ALL: the whole log), the columns to
+    read under compare's names (``__prediction``, ``__label``, ``__seg_<name>``, ...), and the names the user gave."""
+
+    log: Log
+    versions: tuple[str, ...]
+    columns: dict[str, str]
+    names: tuple[str | None, ...]  # per version: the model's name, None to read it from the log (its one version)
+    roles: Roles  # the log's column roles (a --labels file joins on its id)
+
+
+@dataclass
+class ModelEvidence:
+    """One model as an engine saw it, what compare judges on every engine: counts, the labelled cells overall and
+    per segment value over edges shared by every model, sums for the proxy and per-query metrics, and the values
+    Mann-Whitney ranks. ``rows_seen`` holds every row where the engine brought them into this process (the local
+    engine: exact metrics, shadow pairs, the weak-segment search on the rows); None on a cluster."""
+
+    version: str
+    rows: int
+    labelled_rows: int
+    has_labels: bool
+    invalid: int = 0
+    scores: np.ndarray = field(default_factory=lambda: np.empty(0))  # finite scores: every one, or a sample
+    latencies: np.ndarray = field(default_factory=lambda: np.empty(0))  # finite latencies: every one, or a sample
+    sketches: dict[str, QuantileSketch] = field(default_factory=dict)  # every value, or at most SKETCH_POINTS
+    labelled: dict[str, Any] | None = None  # labelled_part of all its labelled rows
+    segments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # the same, per (segment, value)
+    latency: np.ndarray | None = None  # histogram over edges["latency"]
+    edges: dict[str, np.ndarray] = field(default_factory=dict)  # the cells' edges, the same for every model
+    edge_key: str = ""  # its error edges: edges[f"{edge_key}|error"]
+    proxies: dict[str, dict[str, float]] = field(default_factory=dict)  # per-request proxy metrics' sums
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)  # ranking and per-query proxy units' sums
+    rows_seen: ModelRows | None = None
+
+
+def check_versions(found: list[str], wanted: list[str], column: str, path: str) -> None:
+    """Every asked-for version is in the log's model_version column (``found``: its values, in order)."""
+    for version in wanted:
+        if version not in found:
+            raise LogError(f"version '{version}' is not in the log's {column} (has: {', '.join(found[:10])})", path)
+
 
 def model_rows(table: pa.Table, version: str, policy: Policy) -> ModelRows:
     """One model's rows from a table of its renamed columns (__prediction, __label, __seg_<name>, ...)."""
@@ -66,10 +117,8 @@ def model_rows(table: pa.Table, version: str, policy: Policy) -> ModelRows:
     if kind_of_type(prediction.type) == "numeric":
         score = to_numpy_float(prediction)
         invalid = ~np.isfinite(score)
-        if policy.task in (BINARY, None):
-            outside = np.isfinite(score) & ((score < 0) | (score > 1))
-            if policy.task == BINARY:
-                invalid |= outside
+        if _probability(policy.task):
+            invalid |= np.isfinite(score) & ((score < 0) | (score > 1))
     else:
         classes = pc.cast(prediction, pa.string()).to_numpy(zero_copy_only=False)
         invalid = pc.is_null(prediction).to_numpy(zero_copy_only=False)
@@ -113,31 +162,37 @@ def encode_truth(model: ModelRows, task: str, policy: Policy) -> None:
     """Outputs and labels as the resolved task needs them: a numeric output of a multiclass model is its class
     (as text, like the labels), a binary score outside [0, 1] is invalid; labels bool (binary), text
     (multiclass), float (regression)."""
-    if task == MULTICLASS and model.classes is None and model.score is not None:
+    if reads(task) == "classes" and model.classes is None and model.score is not None:
         model.classes = class_names(pa.array(model.score))
         model.invalid = ~np.isfinite(model.score)
         model.labelled &= ~model.invalid
-    if task == BINARY and model.score is not None:
+    if _probability(task) and model.score is not None:
         outside = np.isfinite(model.score) & ((model.score < 0) | (model.score > 1))
         model.invalid = model.invalid | outside
         model.labelled &= ~model.invalid
     if model.truth is None:
         return
     model.truth = truth_values(model.truth, task, policy.validate_.performance.positive_label)
-    if task not in (BINARY, MULTICLASS):
+    if reads(task) not in ("score", "classes"):  # numbers: a regression's values, a ranking's gains
         model.labelled &= np.isfinite(model.truth)
+
+
+def _probability(task: str | None) -> bool:
+    """The task's outputs are probabilities: a score outside [0, 1] is invalid."""
+    found = task_of(task)
+    return found is not None and found.probability
 
 
 def truth_values(label: pa.Array | pa.ChunkedArray, task: str, positive: Any) -> np.ndarray:
     """bool (binary: is it the positive label), text (multiclass), float (regression, a ranking's gain)."""
-    if task == BINARY:
+    if reads(task) == "score":
         if pa.types.is_boolean(label.type):
             values = pc.fill_null(label, False).to_numpy(zero_copy_only=False)
             return values if str(positive).lower() in ("1", "true") else ~values
         if kind_of_type(label.type) == "numeric":
             return to_numpy_float(label) == float(positive)
         return pc.cast(label, pa.string()).to_numpy(zero_copy_only=False).astype(str) == str(positive)
-    if task == MULTICLASS:
+    if reads(task) == "classes":
         return class_names(label)
     return to_numpy_float(label)
 
@@ -188,20 +243,56 @@ def sample_pass(
 def counts_pass(table: pa.Table, columns: dict[str, str], versions: list[str], policy: Policy, task: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
-        keep = model.labelled
-        if task == BINARY and model.truth is not None:
-            out[f"{version}|score"] = QuantileSketch.from_sorted(np.sort(model.score[keep]))
-        if task == REGRESSION and model.truth is not None:
-            error = np.abs(model.score[keep] - model.truth[keep])
-            out[f"{version}|error"] = QuantileSketch.from_sorted(np.sort(error))
-        if model.latency is not None:
-            out[f"{version}|latency"] = QuantileSketch.from_sorted(np.sort(model.latency[np.isfinite(model.latency)]))
-        out[f"{version}|counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
-        for name in per_request(policy):
-            spec = policy.proxy_metrics[name]
-            inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
-            out[f"{version}|proxy:{name}"] = Sums(proxy_sums(spec.kind, *inputs))
+        out.update({f"{version}|{key}": value for key, value in model_counts(model, policy, task, SKETCH_POINTS).items()})
     return out
+
+
+def model_counts(model: ModelRows, policy: Policy, task: str, size: int | None = None) -> dict[str, Any]:
+    """A model's counts, per-request proxy sums and quantile sketches (of the labelled binary scores, the regression
+    errors, the latency); ``size=None`` keeps every value in the sketches (exact), else at most ``size`` points."""
+
+    def sketch(values: np.ndarray) -> QuantileSketch:
+        ordered = np.sort(values)
+        return QuantileSketch.from_sorted(ordered, size=len(ordered) if size is None else size)
+
+    out: dict[str, Any] = {}
+    keep = model.labelled
+    if reads(task) == "score" and model.truth is not None and model.score is not None:
+        out["score"] = sketch(model.score[keep])
+    if reads(task) == "values" and model.truth is not None and model.score is not None:
+        out["error"] = sketch(np.abs(model.score[keep] - model.truth[keep]))
+    if model.latency is not None:
+        out["latency"] = sketch(model.latency[np.isfinite(model.latency)])
+    out["counts"] = Sums({"rows": model.rows, "invalid": int(model.invalid.sum()), "labelled": int(keep.sum())})
+    for name in per_request(policy):
+        spec = policy.proxy_metrics[name]
+        inputs = [model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator)]
+        out[f"proxy:{name}"] = Sums(proxy_sums(spec.kind, *inputs))
+    return out
+
+
+def edges_of(
+    sketches: list[dict[str, QuantileSketch]], names: list[str], policy: Policy, exact: bool = False
+) -> dict[str, np.ndarray]:
+    """The cells' edges, the same for every model: pooled score quantiles with the decision threshold, each model's
+    own error quantiles (keyed by its name), pooled latency edges. ``sketches``: each model's, in ``names``' order;
+    ``exact``: they hold every value, and so does their pool."""
+    edges: dict[str, np.ndarray] = {}
+    merged: dict[str, QuantileSketch] = {}
+    for name, found in zip(names, sketches, strict=True):
+        for kind, value in found.items():
+            if kind == "error":
+                points = value.points
+                quantiles = np.quantile(points, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]) if len(points) else []
+                edges[f"{name}|error"] = np.unique(quantiles)
+            elif kind in ("score", "latency"):
+                size = value.rows + merged[kind].rows if exact and kind in merged else SKETCH_POINTS
+                merged[kind] = merged[kind].merge(value, size) if kind in merged else value
+    if "score" in merged:
+        edges["score"] = rs.score_edges([merged["score"].points], policy.validate_.performance.decision_threshold)
+    if "latency" in merged and merged["latency"].rows:
+        edges["latency"] = rs.latency_edges([merged["latency"].points])
+    return edges
 
 
 def cells_pass(
@@ -209,22 +300,27 @@ def cells_pass(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
-        keep = model.labelled
-        if model.truth is not None and task != RANKING:  # a ranking's labels are judged per query (_per_query)
-            truth = model.truth[keep]
-            predicted = (model.classes if task == MULTICLASS else model.score)[keep]
-            out[f"{version}|labelled"] = labelled_part(task, truth, predicted, edges, version)
-            segments: dict[Any, Any] = {}
-            for segment, values in model.segments.items():
-                labelled_values = values[keep]
-                for value in np.unique(labelled_values):
-                    mask = labelled_values == value
-                    segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, version)
-            out[f"{version}|segments"] = Keyed(segments)
-        if model.latency is not None and "latency" in edges:
-            out[f"{version}|latency"] = Sums(
-                {"histogram": rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])}
-            )
+        out.update({f"{version}|{key}": value for key, value in model_cells(model, task, edges, version).items()})
+    return out
+
+
+def model_cells(model: ModelRows, task: str, edges: dict[str, np.ndarray], name: str) -> dict[str, Any]:
+    """A model's labelled part (cells over ``edges``) overall and per segment value, and its latency histogram."""
+    out: dict[str, Any] = {}
+    keep = model.labelled
+    predicted = model.predicted(task)
+    if model.truth is not None and predicted is not None and not per_query_task(task):  # a ranking's: per query
+        truth, predicted = model.truth[keep], predicted[keep]
+        out["labelled"] = labelled_part(task, truth, predicted, edges, name)
+        segments: dict[Any, Any] = {}
+        for segment, values in model.segments.items():
+            labelled_values = values[keep]
+            for value in np.unique(labelled_values):
+                mask = labelled_values == value
+                segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, name)
+        out["segments"] = Keyed(segments)
+    if model.latency is not None and "latency" in edges:
+        out["latency"] = Sums({"histogram": rs.histogram(model.latency[np.isfinite(model.latency)], edges["latency"])})
     return out
 
 
@@ -238,26 +334,52 @@ def query_units(
     ranking: bool,
     segments: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per query of each model: the ranking units and per-query proxies, by the local engine's row rules; with
+    """Per query of each model (the rows of whole queries): model_query_units, keyed by version."""
+    out: dict[str, np.ndarray] = {}
+    for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
+        out.update({f"{version}|{name}": values for name, values in model_query_units(model, policy, ranking, segments).items()})
+    return out
+
+
+def model_query_units(
+    model: ModelRows, policy: Policy, ranking: bool, segments: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, np.ndarray]:
+    """Per query of a model: the ranking units and per-query proxies, by the local engine's row rules; with
     ``segments`` (segment -> its values), the ranking units of each value's queries (a query's value is the one most
     of its rows carry)."""
     from mlrel_cli.stats.ranking import query_attribute
 
     out: dict[str, np.ndarray] = {}
-    for version, (_, model) in version_rows(table, columns, versions, policy, task).items():
-        if ranking and model.truth is not None and model.query is not None and model.position is not None:
-            keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
-            queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
-            units = ranking_units(queries, policy.validate_.performance.k)
-            out.update({f"{version}|{name}": values for name, values in units.items()})
-            for segment, known in (segments or {}).items():
-                names, inverse = np.unique(model.segments[segment][keep], return_inverse=True)
-                of_query = names[query_attribute(queries, model.query[keep], model.position[keep], inverse)]
-                for value in set(names) & set(known):
-                    chosen = of_query == value
-                    out.update({f"{version}|{SEGMENT_UNIT}{segment}={value}|{n}": v[chosen] for n, v in units.items()})
-        for name, spec in policy.proxy_metrics.items():
-            if spec.per == "query" and model.query is not None:
-                column, num, den = (model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator))
-                out[f"{version}|proxy:{name}"] = per_query_proxy(spec.kind, column, num, den, model.query)
+    if ranking and model.truth is not None and model.query is not None and model.position is not None:
+        keep = model.labelled & (model.query >= 0) & np.isfinite(model.position)
+        queries = group_queries(model.query[keep], model.position[keep], model.truth[keep])
+        units = ranking_units(queries, policy.validate_.performance.k)
+        out.update(units)
+        for segment, known in (segments or {}).items():
+            names, inverse = np.unique(model.segments[segment][keep], return_inverse=True)
+            of_query = names[query_attribute(queries, model.query[keep], model.position[keep], inverse)]
+            for value in set(names) & set(known):
+                chosen = of_query == value
+                out.update({f"{SEGMENT_UNIT}{segment}={value}|{n}": v[chosen] for n, v in units.items()})
+    for name, spec in policy.proxy_metrics.items():
+        if spec.per == "query" and model.query is not None:
+            column, num, den = (model.columns.get(c) if c else None for c in (spec.column, spec.numerator, spec.denominator))
+            out[f"proxy:{name}"] = per_query_proxy(spec.kind, column, num, den, model.query)
+    return out
+
+
+def unit_sums(values: np.ndarray) -> dict[str, float]:
+    """The count, sum and sum of squares of the finite per-query values (what a cluster merges)."""
+    finite = values[np.isfinite(values)]
+    return {"n": float(len(finite)), "sum": float(finite.sum()), "sum2": float((finite**2).sum())}
+
+
+def segment_strings(table: pa.Table, columns: tuple[str, ...], limit: int) -> dict[str, Any]:
+    """Runs on a worker: each segment column's distinct values as the local engine names them (text)."""
+    from mlrel_cli.facts.merge import DistinctUpTo
+
+    out = {}
+    for column in columns:
+        values = set(pc.cast(table.column(column), pa.string()).to_numpy(zero_copy_only=False).astype(str))
+        out[column] = DistinctUpTo(frozenset(values) if len(values) <= limit else None, limit)
     return out

@@ -4,10 +4,12 @@ Read top to bottom, as every engine runs it:
 
 1. plan: which engine, and what it refuses (``engine.check_engine``: shadow mode and ``--labels`` need rows side
    by side, so they stay on the local engine);
-2. per-model evidence from the engine: the local engine's rows (``load.py``, ``ModelRows``) or the cluster's
-   sums (``cluster.py``, ``ModelSummary``);
-3. judge with one vocabulary (``judge.py``): canary metrics with bootstrap intervals (``canary.py`` / its cluster
-   twin), shadow pairs (``shadow.py``), segments with their correction, weak segments (``slices.py``);
+2. per-model evidence from the engine (``evidence.py``: the plan and input checks once, then
+   ``Engine.model_evidence``, a ``facts.models.ModelEvidence`` per model: from every row locally, from merged
+   pieces and a sample on Dask), and each candidate's weak segments (``slices.py`` on the rows, or
+   ``cluster_slices.py`` from per-slice sums);
+3. judge with one vocabulary (``judge.py``) and one set of functions: canary metrics with bootstrap intervals
+   and segments with their correction (``canary.py``), shadow pairs (``shadow.py``);
 4. the verdict, the ranking and the Report, written once (``verdict.py``), with typed candidates
    (``payloads.py``) until the JSON edge.
 """
@@ -34,21 +36,16 @@ def compare_logs(
     engine: str | None = None,
     scheduler: str | None = None,
 ) -> Report:
-    """Load each model's evidence on the engine (rows here, or sums built on a Dask cluster) and judge them."""
+    """Each model's evidence from the engine (every row here, sums built next to the data on Dask), judged."""
+    from mlrel_cli.analysis.compare.evidence import load_models, weak_segments
     from mlrel_cli.analysis.compare.verdict import judge
     from mlrel_cli.engine import check_engine, open_engine
 
     engine = engine or policy.engine
     inputs = {**(inputs or {}), "engine": engine}
-    if check_engine(engine, labels=labels, shadow=(mode or policy.compare.mode) == "shadow") == "local":
-        from mlrel_cli.analysis.compare import load
-
-        base, cands, task = load.load_models(policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
-        return judge(policy, base, cands, task, load.TWIN, mode, inputs)
-    from mlrel_cli.analysis.compare import cluster
-
+    mode = mode or policy.compare.mode
+    check_engine(engine, labels=labels, shadow=mode == "shadow")
     with open_engine(engine, scheduler, policy.engine_timeout) as opened:
-        base_summary, summaries, task = cluster.load_models_on_cluster(
-            opened, policy, log, baseline, candidates, baseline_log, candidate_logs
-        )
-    return judge(policy, base_summary, summaries, task, cluster.TWIN, mode, inputs)
+        base, cands, task, sources = load_models(opened, policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
+        weak = weak_segments(opened, task, base, cands, sources, policy, mode)
+    return judge(policy, base, cands, task, weak, mode, inputs)

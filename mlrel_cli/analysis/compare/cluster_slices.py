@@ -32,8 +32,8 @@ from mlrel_cli.facts.merge import Sums, TableSample
 from mlrel_cli.facts.models import SLICE_PREFIX, version_rows
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
-from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
 from mlrel_cli.stats.slices import Condition, add_pair_sums, bin_categories, numeric_edges, single_sums
+from mlrel_cli.tasks import task_of
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def sums_pass(
     for key, version, metric in sides:
         model = _labelled(table, columns, version, policy, task)
         rows = np.flatnonzero(model.labelled)
-        predicted = model.classes if task == MULTICLASS else model.score
+        predicted = model.predicted(task)
         _, loss, _ = weak_segments.per_row_loss(task, model.truth[rows], predicted[rows], metric)
         codes = [
             _codes(model.slice_columns[name][1].take(pa.array(rows)), kind, spec, cast) for name, kind, spec, cast in bins.columns
@@ -166,7 +166,8 @@ def regressions_on_cluster(
     from mlrel_cli.stats.slices import judge_regression_sums
 
     cfg = policy.validate_.weak_segments
-    if task not in (BINARY, MULTICLASS, REGRESSION) or "__label" not in where[0].columns:
+    record = task_of(task)
+    if record is None or record.weak_segment_loss is None or "__label" not in where[0].columns:
         return [None] * (len(where) - 1)
     columns = {w.log.path: {**w.columns, **slice_columns(w.log, policy)} for w in where}
     if not any(k.startswith(SLICE_PREFIX) for k in columns[where[0].log.path]):
@@ -184,10 +185,8 @@ def regressions_on_cluster(
             seeded=True,
         )
         samples.append(built["sample"].table)
-        binary_classes = task == BINARY and built["counts"].values["not_0_1"] == 0
-        metrics.append(
-            {BINARY: "error_rate" if binary_classes else "log_loss", MULTICLASS: "error_rate"}.get(task, "squared_error")
-        )
+        classes_only = record.reads == "score" and built["counts"].values["not_0_1"] == 0  # outputs all 0 or 1
+        metrics.append("error_rate" if classes_only else record.weak_segment_loss)
     found: list[WeakRegressions | None] = []
     base = where[0]
     for w, sample, metric in zip(where[1:], samples[1:], metrics[1:], strict=True):

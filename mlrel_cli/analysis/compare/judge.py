@@ -1,9 +1,9 @@
 """The judging vocabulary of compare: how a metric's delta between baseline and candidate is classified.
 
-Both compare paths (rows in this process, compare/canary.py and shadow.py;
-sums from a cluster, compare/cluster.py) hand their point values and bootstrap
-deviations here: intervals, p-values, pass / marginal / fail, which metrics
-gate, Mann-Whitney on per-request values, and the segments' correction.
+The canary judgement (compare/canary.py, the same on every engine) and shadow
+mode (compare/shadow.py) hand their point values and bootstrap deviations
+here: intervals, p-values, pass / marginal / fail, which metrics gate,
+Mann-Whitney on per-request values, and the segments' correction.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from mlrel_cli.errors import LogError
 from mlrel_cli.facts.models import ModelRows
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
-from mlrel_cli.stats.names import BINARY, MULTICLASS
+from mlrel_cli.tasks import reads, task_of
 
 PAIRED_MAX_ROWS = 10_000
 
@@ -64,7 +64,7 @@ def compare_shadow(
             }
             for i in order
         ]
-        if task == BINARY:
+        if reads(task) == "score":  # the classes the scores give at the threshold
             details["agreement"] = float(np.mean((pb.score >= threshold) == (pc_.score >= threshold)))
     elif pb.classes is not None and pc_.classes is not None:
         details["agreement"] = float(np.mean(pb.classes == pc_.classes))
@@ -80,7 +80,7 @@ def compare_shadow(
             low, high = rs.interval(point, deviations[name], spec.bootstrap.confidence)
             result = classify(name, vb[name], vc[name], low, high, policy, primary)
             results.append(with_p(result, rs.bootstrap_p_value(point, deviations[name])))
-        if task in (BINARY, MULTICLASS):
+        if (record := task_of(task)) is not None and record.classification:
             correct_b = _correct(task, pb, both, threshold)
             correct_c = _correct(task, pc_, both, threshold)
             details["mcnemar"] = rs.mcnemar(correct_b, correct_c)
@@ -108,9 +108,12 @@ def _subset(model: ModelRows, index: np.ndarray) -> ModelRows:
 
 
 def _correct(task: str, model: ModelRows, keep: np.ndarray, threshold: float) -> np.ndarray:
-    if task == BINARY:
-        return (model.score[keep] >= threshold) == model.truth[keep]  # type: ignore[index]
-    return model.classes[keep] == model.truth[keep]  # type: ignore[index]
+    """Whether each kept row's class is right: the score read at the threshold, or the predicted class."""
+    predicted, truth = model.predicted(task), model.truth
+    assert predicted is not None and truth is not None
+    if reads(task) == "score":
+        return (predicted[keep] >= threshold) == truth[keep]
+    return predicted[keep] == truth[keep]
 
 
 def _paired_deviations(

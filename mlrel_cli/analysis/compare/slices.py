@@ -19,8 +19,9 @@ from mlrel_cli.facts.models import SLICE_PREFIX
 from mlrel_cli.logs import Log, Roles, kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
-from mlrel_cli.stats.names import BINARY, MULTICLASS, RANKING, REGRESSION
+from mlrel_cli.stats.names import RANKING
 from mlrel_cli.stats.slices import Binned, bin_categories, bin_numeric, numeric_edges
+from mlrel_cli.tasks import per_query, task_of
 
 if TYPE_CHECKING:
     from mlrel_cli.analysis.compare.payloads import Candidate
@@ -38,7 +39,7 @@ def columns_to_read(log: Log, roles: Roles, policy: Policy, has_labels: bool) ->
 
 
 def _loss(task: str, model: ModelRows, rows: np.ndarray) -> tuple[str, np.ndarray]:
-    predicted = model.classes if task == MULTICLASS else model.score
+    predicted = model.predicted(task)
     assert predicted is not None and model.truth is not None
     metric, loss, _ = weak_segments.per_row_loss(task, model.truth[rows], predicted[rows])
     return metric, loss
@@ -67,13 +68,13 @@ def regressions(task: str, base: ModelRows, cand: ModelRows, policy: Policy, mod
     """The search's result for one candidate, or None when it cannot run (no labels, a task without a loss)."""
     from mlrel_cli.stats.slices import search_regressions
 
-    if not base.slice_columns or task not in (BINARY, MULTICLASS, REGRESSION, RANKING):
+    if not base.slice_columns or task_of(task) is None:
         return None
     if base.truth is None or cand.truth is None:
         return None
     cfg = policy.validate_.weak_segments
     config = weak_segments.config_of(cfg, task)
-    if task == RANKING:
+    if per_query(task):
         return _ranking_regressions(base, cand, policy, mode)
     if mode == "shadow":
         if base.ids is None or cand.ids is None:
@@ -128,7 +129,8 @@ def _ranking_regressions(base: ModelRows, cand: ModelRows, policy: Policy, mode:
     sides = []
     for query, position, model in ((base.query, base.position, base), (cand.query, cand.position, cand)):
         keep = model.labelled & (query >= 0) & np.isfinite(position)
-        sides.append(ranking_slices.QueryRows.of(query, position, model.truth, keep, k))  # type: ignore[arg-type]
+        assert model.truth is not None
+        sides.append(ranking_slices.QueryRows.of(query, position, model.truth, keep, k))
     judged = [np.isfinite(side.loss) for side in sides]
     columns, cand_codes = [], []
     for name, (kind, values) in base.slice_columns.items():

@@ -1,22 +1,24 @@
 """Compare's judgement, the same on every engine: each candidate's evidence -> metrics, segments, weak segments ->
 a verdict with its reasons -> the ranked candidates -> the Report.
 
-What differs between the engines is only how one candidate's evidence is read (``Twin``): the local engine's rows
-(compare/canary.py, shadow.py, slices.py) or the cluster's sums (compare/cluster.py).
+One set of judging functions for every engine (compare/canary.py; shadow.py where the engine kept the rows),
+over the evidence the engine gave (facts/models.ModelEvidence).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from mlrel_cli.analysis.compare import slices as compare_slices
+from mlrel_cli.analysis.compare.canary import compare_canary, compare_segments
 from mlrel_cli.analysis.compare.judge import PRIMARY, MetricResult, SegmentResult, higher_is_better, interval_text
 from mlrel_cli.analysis.compare.payloads import Candidate, ShadowEvidence, WeakRegressions
+from mlrel_cli.analysis.compare.shadow import compare_shadow
 from mlrel_cli.errors import MlrelError
+from mlrel_cli.facts.models import ModelEvidence
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.names import METRIC_BY_NAME
@@ -24,35 +26,12 @@ from mlrel_cli.stats.names import METRIC_BY_NAME
 STATUS_OF_VERDICT = {"promote": Status.PASS, "reject": Status.FAIL, "inconclusive": Status.INCONCLUSIVE}
 
 
-class Evidence(Protocol):
-    """What the verdict reads of a model on either engine (``ModelRows`` here, ``ModelSummary`` on a cluster)."""
-
-    version: str
-    rows: int
-
-    @property
-    def labelled_rows(self) -> int: ...
-
-    @property
-    def has_labels(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Twin:
-    """How one engine's evidence of a candidate is judged against the baseline's (task, base, cand, policy, ...)."""
-
-    canary: Callable[..., tuple[list[MetricResult], dict[str, Any]]]
-    segments: Callable[..., list[SegmentResult]]
-    weak_segments: Callable[..., WeakRegressions | None]
-    shadow: Callable[..., tuple[list[MetricResult], ShadowEvidence]] | None = None  # None: refused on this engine
-
-
 def judge(
     policy: Policy,
-    base: Any,
-    candidates: list[Any],
+    base: ModelEvidence,
+    candidates: list[ModelEvidence],
     task: str,
-    twin: Twin,
+    weak: list[WeakRegressions | None],
     mode: str | None = None,
     inputs: dict[str, Any] | None = None,
 ) -> Report:
@@ -63,18 +42,18 @@ def judge(
         raise MlrelError(f"compare.primary_metric '{primary}' does not apply to task '{task}'")
     rng = np.random.default_rng(spec.bootstrap.seed)
     judged = []
-    for cand in candidates:
+    for cand, found in zip(candidates, weak, strict=True):
         mann_whitney: dict[str, Any] | None = None
         shadow: ShadowEvidence | None = None
         segments: list[SegmentResult] = []
-        if mode == "shadow" and twin.shadow is not None:
-            metrics, shadow = twin.shadow(task, base, cand, policy, primary, rng)
+        if mode == "shadow":  # rows side by side: refused by engine.check_engine where the engine keeps none
+            assert base.rows_seen is not None and cand.rows_seen is not None
+            metrics, shadow = compare_shadow(task, base.rows_seen, cand.rows_seen, policy, primary, rng)
         else:
-            metrics, mann_whitney = twin.canary(task, base, cand, policy, primary, rng)
-            segments = twin.segments(task, base, cand, policy, primary, rng)
-        weak = twin.weak_segments(task, base, cand, policy, mode)
+            metrics, mann_whitney = compare_canary(task, base, cand, policy, primary, rng)
+            segments = compare_segments(task, base, cand, policy, primary, rng)
         verdict, reasons, score = _verdict(base, cand, metrics, segments, policy, primary)
-        verdict, reasons = compare_slices.verdict(verdict, reasons, weak, policy)
+        verdict, reasons = compare_slices.verdict(verdict, reasons, found, policy)
         judged.append(
             Candidate(
                 version=cand.version,
@@ -87,7 +66,7 @@ def judge(
                 labelled_rows=cand.labelled_rows,
                 mann_whitney=mann_whitney,
                 shadow=shadow,
-                weak_segments=weak,
+                weak_segments=found,
             )
         )
     ranked = _rank(judged, primary, higher_is_better(primary, policy))
@@ -120,7 +99,12 @@ def _score(metrics: list[MetricResult]) -> float:
 
 
 def _verdict(
-    base: Evidence, cand: Evidence, metrics: list[MetricResult], segments: list[SegmentResult], policy: Policy, primary: str
+    base: ModelEvidence,
+    cand: ModelEvidence,
+    metrics: list[MetricResult],
+    segments: list[SegmentResult],
+    policy: Policy,
+    primary: str,
 ) -> tuple[str, list[str], float]:
     spec = policy.compare
     failed = [m for m in metrics if m.gating and m.classification == "fail"]
@@ -215,7 +199,7 @@ def _report(
     overall: str,
     recommended: str | None,
     ranked: list[Candidate],
-    base: Evidence,
+    base: ModelEvidence,
     policy: Policy,
     primary: str,
     mode: str,

@@ -90,7 +90,7 @@ def plan_columns(
             # the outputs of a classifier are compared as classes when they are classes (integer ids included),
             # the label and the prediction alike: Wasserstein on class ids measures nothing
             task = task_of(policy.task)
-            if (task is None or task.classes) and ref_kind == "numeric":  # no task set: perhaps a classifier
+            if (task is None or task.classification) and ref_kind == "numeric":  # no task set: perhaps a classifier
                 kind = "categorical" if (task is not None and task.reads == "classes") or few_values(name) else "numeric"
             if role == "prediction" and ref_kind == "categorical":
                 kind = "categorical"
