@@ -278,8 +278,9 @@ def gather_on_cluster(
     task: str,
     policy: Any,
 ) -> dict[str, Any] | None:
-    """Bins from a uniform sample of the log (numeric edges from one of the reference when given), then every
-    row group's sums of every single condition and pair, merged by the engine (``engine.reduce``)."""
+    """Bins from a uniform sample of the log (every row on the local engine; numeric edges from the reference's when
+    given), then every row group's sums of every single condition and pair, merged by the engine (``engine.reduce``);
+    a sample that is every row is summed as it is."""
     from functools import partial
 
     cfg = policy.validate_.weak_segments
@@ -327,7 +328,10 @@ def gather_on_cluster(
     sizes = tuple(len(c) for c in conditions)
     pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
     plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
-    sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
+    if sample.num_rows == log.num_rows:  # every row is here already (always locally): summed at once, no second read
+        sums = slice_sums_on_row_group(sample, plan)["weak_segments"]
+    else:
+        sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
     return {
         "sums": sums,
         "conditions": conditions,

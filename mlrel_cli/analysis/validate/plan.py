@@ -67,26 +67,22 @@ def gather(ctx: Setup, engine: Engine) -> Facts:
 
 
 def _reference_facts(ctx: Setup, engine: Engine) -> dict[str, Any]:
-    """The reference's extremes and categories of every feature it has; a profile gives its own."""
+    """The reference's extremes and categories of every feature it has (through the reference seam: a log's built
+    by the engine, a profile's from its summaries)."""
+    from mlrel_cli.analysis.reference import reference_facts
+
     reference = ctx.reference
     if reference is None:
         return {}
     numeric = numeric_features(ctx)
-    profile = hasattr(reference, "numeric_facts")
-    found: dict[str, Any] = {}
     plan: Plan = {}
     for name in ctx.roles.features:
         if name not in numeric:
-            if profile:  # its known categories
-                found[f"categorical:{name}"] = reference.categorical_counts(name)  # type: ignore[attr-defined]
-            elif reference.has(name):
+            if reference.has(name):
                 plan[f"categorical:{name}"] = ("categorical", name, {})
         elif reference.has(name) and kind_of_type(reference.schema.field(name).type) == "numeric":
-            if profile:  # its missing count and extremes
-                found[f"numeric:{name}"] = reference.numeric_facts(name)  # type: ignore[attr-defined]
-            else:
-                plan[f"numeric:{name}"] = ("numeric", name, {})
-    return {**found, **engine.column_facts(reference, plan)} if plan else found
+            plan[f"numeric:{name}"] = ("numeric", name, {})
+    return reference_facts(engine, reference).column_facts(plan) if plan else {}
 
 
 def plan_log(ctx: Setup, reference: dict[str, Any]) -> Plan:
