@@ -290,11 +290,10 @@ def gather_on_cluster(
     task: str,
     policy: Any,
 ) -> dict[str, Any] | None:
-    """Bins from a uniform sample of the log (numeric edges from one of the reference when given), then every
-    row group's sums of every single condition and pair, merged by the engine (``engine.reduce``)."""
+    """Bins from a uniform sample of the log (every row on the local engine; numeric edges from the reference's when
+    given), then every row group's sums of every single condition and pair, merged by the engine (``engine.reduce``);
+    a sample that is every row is summed as it is."""
     from functools import partial
-
-    from mlrel_cli.facts.merge import sample_rows
 
     cfg = policy.validate_.weak_segments
     if not cfg.enabled or not _has_row_loss(task):
@@ -303,8 +302,7 @@ def gather_on_cluster(
     if not kinds:
         return None
     columns = list(dict.fromkeys([*kinds, prediction, label]))
-    fraction = min(1.0, SAMPLE_ROWS / max(log.num_rows, 1))
-    sample = engine.reduce(log, columns, partial(sample_rows, columns=columns, fraction=fraction), True)["sample"].table
+    sample = engine.sample(log, columns, SAMPLE_ROWS)  # every row on the local engine: its bins are exact
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, _, _ = per_row_loss(task, truth, predicted)
@@ -318,10 +316,7 @@ def gather_on_cluster(
         and kind_of_type(reference.schema.field(n).type) == "numeric"
     ]
     if reference is not None and numeric_ref:
-        share = min(1.0, SAMPLE_ROWS / max(reference.num_rows, 1))
-        ref_sample = engine.reduce(reference, numeric_ref, partial(sample_rows, columns=numeric_ref, fraction=share), True)[
-            "sample"
-        ].table
+        ref_sample = engine.sample(reference, numeric_ref, SAMPLE_ROWS)
     specs, conditions = [], []
     for name, kind in kinds.items():
         if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
@@ -345,14 +340,24 @@ def gather_on_cluster(
     sizes = tuple(len(c) for c in conditions)
     pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
     plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
-    sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
+    if sample.num_rows == log.num_rows:  # every row is here already (always locally): summed at once, no second read
+        sums = slice_sums_on_row_group(sample, plan)["weak_segments"]
+    else:
+        sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
     return {
         "sums": sums,
         "conditions": conditions,
         "metric": metric,
         "columns": list(kinds),
-        "bins_from": "reference sample" if ref_sample is not None else "log sample",
+        "bins_from": _bins_from(log, sample, reference, ref_sample),
     }
+
+
+def _bins_from(log: Log, sample: pa.Table, reference: Log | None, ref_sample: pa.Table | None) -> str:
+    """Where the numeric bins came from: the reference's or the log's rows, all of them or a sample."""
+    if reference is not None:
+        return "reference" if ref_sample is None or ref_sample.num_rows == reference.num_rows else "reference sample"
+    return "log" if sample.num_rows == log.num_rows else "log sample"
 
 
 def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmentsCheck, source: str | None) -> Check:

@@ -27,7 +27,9 @@ def check_engine(name: str, labels: Log | None = None, shadow: bool = False) -> 
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
     if name == "dask" and labels is not None:
-        raise LogError("--labels is joined on the id, which needs every row in one place: use the local engine", labels.path)
+        from mlrel_cli.engine.common import LABELS_NEED_ONE_PLACE
+
+        raise LogError(LABELS_NEED_ONE_PLACE, labels.path)
     if name == "dask" and shadow:
         raise MlrelError("shadow mode pairs the models' rows on the id, which needs them in one place: use --engine local")
     return name

@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlrel_cli.engine.interface import Engine
+    from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
     from mlrel_cli.facts.profile import ProfileLog
     from mlrel_cli.logs import Log
+
+
+LABELS_NEED_ONE_PLACE = "--labels is joined on the id, which needs every row in one place: use the local engine"
 
 
 def profile_of(log: Any) -> ProfileLog | None:
@@ -169,3 +173,32 @@ def labelled_summary(
             for key, part in parts["segments"].parts.items()
         },
     }
+
+
+def labelled_evidence(
+    engine: Engine,
+    log: Log,
+    columns: list[str],
+    rows_of: RowsOf,
+    task: str,
+    threshold: float,
+    segments: list[str],
+    sample_rows: int,
+) -> LabelledEvidence:
+    """Engine.labelled_evidence from merged labelled parts and a uniform sample (``labelled_summary``)."""
+    from functools import partial
+
+    from mlrel_cli.facts.labelled import evidence_of_parts, with_segments
+
+    prepare = partial(with_segments, rows_of=rows_of, segments=segments)
+    return evidence_of_parts(engine.labelled_summary(log, columns, prepare, task, threshold, sample_rows), segments)
+
+
+def sample(engine: Engine, log: Log, columns: list[str], rows: int) -> Any:
+    """About ``rows`` rows of these columns drawn uniformly, as a table: each row group's own seeded draw, merged."""
+    from functools import partial
+
+    from mlrel_cli.facts.merge import sample_rows
+
+    fraction = min(1.0, rows / max(log.num_rows, 1))
+    return engine.reduce(log, columns, partial(sample_rows, columns=columns, fraction=fraction), seeded=True)["sample"].table

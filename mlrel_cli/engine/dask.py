@@ -311,15 +311,6 @@ def labelled_metric(
     return whole, parts
 
 
-def sample(engine: Any, log: Any, columns: list[str], rows: int) -> Any:
-    from functools import partial
-
-    from mlrel_cli.facts.merge import sample_rows
-
-    fraction = min(1.0, rows / max(log.num_rows, 1))
-    return engine.reduce(log, columns, partial(sample_rows, columns=columns, fraction=fraction), seeded=True)["sample"].table
-
-
 def proxy_metrics(engine: Any, log: Any, policy: Any, grid: Any) -> dict[str, Any]:
     """Proxy metrics on the cluster: per-request ones from merged sums (per window too), per-query ones from the rows
     shuffled by query (each partition holding whole queries), per window too."""
@@ -374,9 +365,8 @@ class DaskEngine:
             return profile.answer(columns, build, seeded)
         return reduce(self.connection, log, columns, build, seeded)
 
-    @property
-    def in_process(self) -> bool:
-        return False
+    def labelled_log(self, log: Any, roles: Any, labels: Any, policy: Any) -> Any:
+        raise LogError(common.LABELS_NEED_ONE_PLACE, labels.path)
 
     def column_facts(self, log: Any, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
         return common.column_facts(self, log, plan, done)
@@ -385,6 +375,18 @@ class DaskEngine:
         self, log: Any, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
     ) -> dict[str, Any]:
         return labelled_summary(self, log, columns, prepare, task, threshold, sample_rows)
+
+    def labelled_evidence(
+        self,
+        log: Any,
+        columns: list[str],
+        rows_of: Callable[..., Any],
+        task: str,
+        threshold: float,
+        segments: list[str],
+        sample_rows: int,
+    ) -> Any:
+        return common.labelled_evidence(self, log, columns, rows_of, task, threshold, segments, sample_rows)
 
     def few_values(self, log: Any, name: str, limit: int = 20) -> bool:
         return common.few_values(self, log, name, limit)
@@ -420,7 +422,7 @@ class DaskEngine:
         return labelled_metric(self, log, columns, prepare, task, metric, threshold, grid)
 
     def sample(self, log: Any, columns: list[str], rows: int) -> Any:
-        return sample(self, log, columns, rows)
+        return common.sample(self, log, columns, rows)
 
     def proxy_metrics(self, log: Any, policy: Any, grid: Any = None) -> dict[str, Any]:
         return proxy_metrics(self, log, policy, grid)

@@ -19,9 +19,15 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.columns import Plan
     from mlrel_cli.facts.concept import MetricRows
     from mlrel_cli.facts.models import ModelEvidence, ModelSource
+
+    from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
+    from mlrel_cli.logs import Roles
     from mlrel_cli.policy import Policy
+
+# the column of a labelled log (Engine.labelled_log) holding when each label arrived: microseconds, -1 unknown
+LABEL_ARRIVED = "\x00label_arrived_us"
 
 # (table of a row group's columns[, seed=...]) -> {key: mergeable fact}; picklable (a module-level function or a partial)
 Builder = Callable[..., dict[str, Any]]
@@ -37,9 +43,10 @@ class Engine(Protocol):
         """``build`` on every row group (with the row group's own seed when ``seeded``), the results merged."""
         ...
 
-    @property
-    def in_process(self) -> bool:
-        """Whether every row can be brought into this process: labels joined on the id, metrics from all rows."""
+    def labelled_log(self, log: Log, roles: Roles, labels: Log, policy: Policy) -> Log:
+        """The log with its label column (``columns.label``) taken from the labels file joined on the id (the log's
+        own label where the file has none), and LABEL_ARRIVED when the file says when each label arrived. A join
+        needs every row in one place: the local engine joins, Dask refuses (as engine.check_engine states)."""
         ...
 
     def column_facts(self, log: Log, plan: Plan, done: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -51,6 +58,21 @@ class Engine(Protocol):
         self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
     ) -> dict[str, Any]:
         """The label metrics of the labelled rows ``prepare`` selects, overall and per segment value, and a sample."""
+        ...
+
+    def labelled_evidence(
+        self,
+        log: Log,
+        columns: list[str],
+        rows_of: RowsOf,
+        task: str,
+        threshold: float,
+        segments: list[str],
+        sample_rows: int,
+    ) -> LabelledEvidence:
+        """The label metrics of the rows ``rows_of`` keeps, overall and per value of each segment column, with the
+        rows their standard errors are bootstrapped on: every labelled row and the exact metrics locally; merged
+        labelled parts and a uniform sample of about ``sample_rows`` rows on Dask."""
         ...
 
     def few_values(self, log: Log, name: str, limit: int = 20) -> bool:

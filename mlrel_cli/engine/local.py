@@ -11,17 +11,22 @@ over every row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from mlrel_cli.engine import common
 from mlrel_cli.logs import Log
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mlrel_cli.facts.concept import MetricRows
     from mlrel_cli.facts.models import ModelEvidence, ModelSource
+
+    from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
+    from mlrel_cli.logs import Roles
     from mlrel_cli.policy import Policy
 
 
@@ -42,9 +47,17 @@ class LocalEngine:
         built = [common.run_on_row_group(part, columns, build, seeded, partitions) for part in common.row_groups(log)]
         return common.merge_in_tree(built)
 
-    @property
-    def in_process(self) -> bool:
-        return True
+    def labelled_log(self, log: Log, roles: Roles, labels: Log, policy: Policy) -> Log:
+        import pyarrow as pa
+
+        from mlrel_cli.engine.interface import LABEL_ARRIVED
+        from mlrel_cli.logs import join_labels
+
+        joined = join_labels(log, roles, labels, policy)
+        columns = {policy.columns.label: joined.labels}
+        if joined.label_times_us is not None:
+            columns[LABEL_ARRIVED] = pa.array(joined.label_times_us, type=pa.int64())
+        return JoinedLog.of(log, columns)
 
     def column_facts(self, log: Log, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Each fact from its whole column, one column at a time: exact, with every latency value kept."""
@@ -61,6 +74,61 @@ class LocalEngine:
         self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int
     ) -> dict[str, Any]:
         return common.labelled_summary(self, log, columns, prepare, task, threshold, sample_rows)
+
+    def labelled_evidence(
+        self,
+        log: Log,
+        columns: list[str],
+        rows_of: RowsOf,
+        task: str,
+        threshold: float,
+        segments: list[str],
+        sample_rows: int,
+    ) -> LabelledEvidence:
+        """From every labelled row, read whole: the exact metrics (each segment's when asked), all rows bootstrapped;
+        segment values in the order they first appear in the log, with those no labelled row has."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from mlrel_cli.facts.labelled import NO_VALUE, LabelledEvidence, Scope
+        from mlrel_cli.tasks import TASK_BY_NAME
+
+        if common.profile_of(log) is not None:
+            return common.labelled_evidence(self, log, columns, rows_of, task, threshold, segments, sample_rows)
+        table = log.read(list(dict.fromkeys(columns)))
+        truth, predicted, kept = rows_of(table)
+        compute = TASK_BY_NAME[task].compute
+        codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        sizes: dict[str, dict[str, int]] = {}
+        for segment in segments:
+            values = table.column(segment).combine_chunks()
+            if pa.types.is_dictionary(values.type):
+                values = values.dictionary_decode()
+            encoded = pc.dictionary_encode(values if pa.types.is_string(values.type) else pc.cast(values, pa.string()))
+            mine = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[kept]
+            names = [str(v) for v in encoded.dictionary.to_pylist()]
+            counts = np.bincount(mine[mine >= 0], minlength=len(names))
+            sizes[segment] = {name: int(n) for name, n in zip(names, counts, strict=True)}
+            if (missing := int((mine < 0).sum())) > 0:
+                sizes[segment][NO_VALUE] = missing
+            codes[segment] = (mine, {**{name: i for i, name in enumerate(names)}, NO_VALUE: -1})
+
+        def rows(scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+            if scope is None:
+                return truth, predicted
+            mine, index = codes[scope[0]]
+            mask = mine == index[scope[1]]
+            return truth[mask], predicted[mask]
+
+        def metrics_of(scope: Scope) -> dict[str, float]:
+            return compute(*rows(scope), threshold)
+
+        def rows_of_scope(scope: Scope) -> tuple[np.ndarray, np.ndarray, int]:
+            t, p = rows(scope)
+            return t, p, len(t)
+
+        return LabelledEvidence(len(truth), sizes, metrics_of, rows_of_scope)
 
     def few_values(self, log: Log, name: str, limit: int = 20) -> bool:
         return common.few_values(self, log, name, limit)
@@ -156,6 +224,8 @@ class LocalEngine:
         return rows(truth, predicted), [rows(truth[part], predicted[part]) for part in parts]
 
     def sample(self, log: Log, columns: list[str], rows: int) -> Any:
+        if common.profile_of(log) is not None:  # the sample a profile kept
+            return common.sample(self, log, columns, rows)
         return log.read(columns)
 
     def proxy_metrics(self, log: Log, policy: Policy, grid: WindowGrid | None = None) -> dict[str, ProxyFacts]:
@@ -188,3 +258,31 @@ def every_value(column: Any) -> EveryValue:
     values = to_numpy_float(column)
     values = values[np.isfinite(values)]
     return EveryValue(values, float(values.max()) if len(values) else float("nan"))
+
+
+@dataclass(frozen=True)
+class JoinedLog(Log):
+    """A log with columns joined to its rows in memory (the labels of ``--labels``): read as one table, so the
+    engine's builders see the joined columns as any other."""
+
+    base: Log | None = field(default=None, repr=False, compare=False)
+    joined: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # name -> pa.Array, one per row
+
+    @classmethod
+    def of(cls, log: Log, joined: dict[str, Any]) -> JoinedLog:
+        import pyarrow as pa
+
+        schema = log.schema
+        for name, array in joined.items():
+            at = schema.get_field_index(name)
+            schema = schema.set(at, pa.field(name, array.type)) if at >= 0 else schema.append(pa.field(name, array.type))
+        own = {f.name: getattr(log, f.name) for f in fields(Log)}
+        return cls(**{**own, "files": (), "row_groups": 1, "schema": schema}, base=log, joined=joined)
+
+    def read(self, columns: list[str]) -> pa.Table:
+        import pyarrow as pa
+
+        assert self.base is not None  # built by JoinedLog.of
+        own = [c for c in columns if c not in self.joined]
+        table = self.base.read(own) if own else pa.table({})
+        return pa.table({c: pa.chunked_array([self.joined[c]]) if c in self.joined else table.column(c) for c in columns})

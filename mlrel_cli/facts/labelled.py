@@ -10,10 +10,12 @@ parts back as the local metric functions would name them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlrel_cli.facts.merge import Keyed, Sums, TableSample
 from mlrel_cli.stats import resampling as rs
@@ -98,3 +100,60 @@ def labelled_parts(table: pa.Table, prepare: Prepare, task: str, edges: dict[str
             mask = column == value
             parts[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, "")
     return {"whole": labelled_part(task, truth, predicted, edges, ""), "segments": Keyed(parts)}
+
+
+# ---------------------------------------------------------------- the label checks' evidence, on every engine
+
+NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
+
+Scope = tuple[str, str] | None  # all labelled rows (None), or those of one (segment column, value)
+# (table of a row group's columns) -> (truth, predicted, kept): the labelled rows encoded for the task's metric
+# function, and which of the table's rows they are
+RowsOf = Callable[[pa.Table], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def segment_text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A segment column's values as text, a missing one as NO_VALUE."""
+    return pc.fill_null(pc.cast(column, pa.string()), NO_VALUE).to_numpy(zero_copy_only=False).astype(str)
+
+
+@dataclass(frozen=True)
+class LabelledEvidence:
+    """What the label metrics are judged from, the same shape on every engine (Engine.labelled_evidence).
+
+    The local engine answers from every labelled row (exact metrics, an exact
+    ROC AUC; the rows it bootstraps are all of them), the Dask engine from
+    merged labelled parts and a uniform sample of the rows.
+    """
+
+    rows: int  # labelled rows
+    # per segment column, each value's labelled rows (NO_VALUE: missing), in the engine's order (ties keep it)
+    sizes: dict[str, dict[str, int]]
+    metrics_of: Callable[[Scope], dict[str, float]]  # every metric of the task over the scope's rows
+    # the rows of the scope to bootstrap a standard error on (truth, predicted) and how many rows they stand for
+    rows_of: Callable[[Scope], tuple[np.ndarray, np.ndarray, int]]
+
+
+def with_segments(table: pa.Table, rows_of: RowsOf, segments: list[str]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``rows_of`` as labelled_parts's ``prepare``: the kept rows' segment values as text (runs on the workers)."""
+    truth, predicted, kept = rows_of(table)
+    return truth, predicted, {s: segment_text(table.column(s))[kept] for s in segments}
+
+
+def evidence_of_parts(found: dict[str, Any], segments: list[str]) -> LabelledEvidence:
+    """The evidence in an engine's labelled_summary (merged parts and a uniform sample): segment values sorted."""
+    sample = found["sample"]
+    truth, predicted = (sample.column(c).to_numpy(zero_copy_only=False) for c in ("truth", "predicted"))
+    parts: dict[tuple[str, str], tuple[int, dict[str, float]]] = found["segments"]
+    sizes = {s: {v: parts[(s, v)][0] for v in sorted(v for (c, v) in parts if c == s)} for s in segments}
+
+    def metrics_of(scope: Scope) -> dict[str, float]:
+        return found["metrics"] if scope is None else parts[scope][1]
+
+    def rows_of(scope: Scope) -> tuple[np.ndarray, np.ndarray, int]:
+        if scope is None:
+            return truth, predicted, int(found["rows"])
+        mine = sample.column(f"segment:{scope[0]}").to_numpy(zero_copy_only=False) == scope[1]
+        return truth[mine], predicted[mine], parts[scope][0]
+
+    return LabelledEvidence(int(found["rows"]), sizes, metrics_of, rows_of)

@@ -2,8 +2,8 @@
 
 Read top to bottom: the plan (plan.py: which columns, with which method),
 the facts from the engine (each column's summary on both sides, per window
-with ``--window``; the reference's from sources.py, the one seam for a
-profile), the judge (judge.py, pure: a score against its threshold and the
+with ``--window``; the reference's from analysis/reference.py, the one seam
+for a profile), the judge (judge.py, pure: a score against its threshold and the
 score an unchanged log of the same size reaches by chance, unseen
 categories, the missing-rate change, the onset), then the prediction, the
 label, the performance metric (concept.py) and proxy metrics (proxies.py),
@@ -29,8 +29,8 @@ from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, judge_
 from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, ColumnPlan, plan_columns, text_like, window_grid_of
 from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
-from mlrel_cli.analysis.drift.sources import reference_facts
 from mlrel_cli.analysis.drift.verdict import drift_report
+from mlrel_cli.analysis.reference import reference_facts
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.windows import WindowGrid

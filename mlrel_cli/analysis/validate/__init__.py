@@ -14,10 +14,10 @@ from typing import Any
 from mlrel_cli.analysis import weak_segments
 from mlrel_cli.analysis.validate import labelled
 from mlrel_cli.analysis.validate.columns import check_duplicates, check_feature, check_prediction, check_schema
-from mlrel_cli.analysis.validate.context import Context, Progress
+from mlrel_cli.analysis.validate.context import Context, Progress, Setup
 from mlrel_cli.analysis.validate.plan import gather
 from mlrel_cli.analysis.validate.traffic import check_latency, check_time, choose_window
-from mlrel_cli.logs import Log, join_labels, resolve_roles
+from mlrel_cli.logs import Log, resolve_roles
 from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
 
@@ -40,19 +40,18 @@ def validate(
     engine = check_engine(engine or policy.engine, labels=labels)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
-    joined = join_labels(log, roles, labels, policy) if labels is not None else None
-    ctx = Context(
+    setup = Setup(
         log=log,
         policy=policy,
         roles=roles,
         reference=reference,
         reference_roles=reference_roles,
-        labels=joined,
+        labels=labels,
         now=now or dt.datetime.now(dt.UTC),
         progress=progress or (lambda _step: None),
     )
     with open_engine(engine, scheduler, policy.engine_timeout) as opened:
-        ctx.facts = gather(ctx, opened)
+        ctx = Context(**vars(setup), facts=gather(setup, opened))
     checks, task, segment_rows = _run_checks(ctx)
 
     check_metrics_fit_the_task(policy, task, prefix="validate.")  # a bound on another task's metric is never judged
@@ -93,8 +92,7 @@ def _run_checks(ctx: Context) -> tuple[list[Check], str | None, list[dict[str, A
     checks.extend(check_time(ctx))
     if spec.latency.enabled:
         checks.extend(check_latency(ctx))
-    route = labelled.checks_from_rows if ctx.facts.rows_here else labelled.checks_from_parts
-    label_checks, task, segment_rows = route(ctx)
+    label_checks, task, segment_rows = labelled.label_checks(ctx)
     return checks + label_checks, task, segment_rows
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from mlrel_cli.analysis.validate.context import Context, judge_max, skipped
+from mlrel_cli.analysis.validate.context import Context, Setup, judge_max, skipped
 from mlrel_cli.analysis.validate.labelled import resolved_task
 from mlrel_cli.facts.columns import NumericFacts
 from mlrel_cli.logs import is_text_like, kind_of_type
@@ -134,7 +134,7 @@ def _missing_check(ctx: Context, name: str, rate: float, ref_rate: float | None)
     )
 
 
-def range_bounds(ctx: Context, name: str, ref: NumericFacts | None) -> tuple[float | None, float | None, str | None]:
+def range_bounds(ctx: Setup, name: str, ref: NumericFacts | None) -> tuple[float | None, float | None, str | None]:
     """The range a feature must keep: the policy's, else the reference's extremes; and where it came from."""
     spec = (ctx.policy.features or {}).get(name)
     lo = spec.min if spec is not None else None

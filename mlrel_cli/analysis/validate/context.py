@@ -7,34 +7,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from mlrel_cli.logs import JoinedLabels, Log, Roles
+from mlrel_cli.facts.labelled import NO_VALUE, segment_text
+from mlrel_cli.logs import Log, Roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 
 if TYPE_CHECKING:
     from mlrel_cli.analysis.validate.facts import Facts
 
+__all__ = ["NO_VALUE", "Context", "Progress", "Setup", "segment_text"]
+
 Progress = Callable[[str], None]
 
 
 @dataclass
-class Context:
+class Setup:
+    """The run's inputs, as the plan reads them before any fact is gathered."""
+
     log: Log
     policy: Policy
     roles: Roles
     reference: Log | None
     reference_roles: Roles | None
-    labels: JoinedLabels | None
+    labels: Log | None  # the --labels file, joined on the id by the engine (Engine.labelled_log)
     now: dt.datetime
     progress: Progress
-    facts: Facts = None  # type: ignore[assignment]  # gathered right after construction: the plan reads the context
 
     def source(self, path: str) -> str:
         return self.policy.source_of(path)
+
+
+@dataclass
+class Context(Setup):
+    """What every check reads: the run's inputs and the facts the engine gathered for them."""
+
+    facts: Facts
 
 
 def judge_max(value: float, fail: float | None, warn: float | None = None) -> Status:
@@ -69,21 +76,6 @@ def human(delta: dt.timedelta) -> str:
         if seconds >= size:
             return f"{sign}{seconds / size:.1f}{unit}"
     return f"{sign}{seconds:.0f}s"
-
-
-def label_array(ctx: Context) -> pa.Array | None:
-    if ctx.labels is not None:
-        return ctx.labels.labels
-    if ctx.roles.label is not None:
-        return ctx.log.column(ctx.roles.label).combine_chunks()
-    return None
-
-
-NO_VALUE = "\x00none"  # a missing segment value, as text that no real value is
-
-
-def segment_text(column: pa.ChunkedArray) -> np.ndarray:
-    return pc.fill_null(pc.cast(column, pa.string()), NO_VALUE).to_numpy(zero_copy_only=False).astype(str)
 
 
 def too_few_to_judge(ctx: Context, count: int, what: str) -> Check:

@@ -5,56 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from mlrel_cli.analysis.validate.context import NO_VALUE, Context, judge_max, label_array, skipped
-from mlrel_cli.analysis.validate.performance import Labelled, compute_metrics, prepare_labelled
-from mlrel_cli.logs import kind_of_type, to_numpy_float
+from mlrel_cli.analysis.validate.context import NO_VALUE, Context, judge_max, skipped
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.names import METRIC_BY_NAME
 from mlrel_cli.tasks import per_query
 
 RANKING_FAIRNESS = "a ranking metric per group of queries is not built yet"
-
-
-def check_fairness(ctx: Context, task: str | None) -> list[Check]:
-    cfg = ctx.policy.validate_.fairness
-    segment = cfg.segment
-    assert segment is not None
-    info = METRIC_BY_NAME[cfg.metric]
-    if task not in info.tasks:
-        return [skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")]
-    if per_query(task):
-        return [skipped(f"fairness:{segment}", RANKING_FAIRNESS)]
-    prediction = ctx.log.column(ctx.roles.prediction).combine_chunks()
-    labels = label_array(ctx)
-    if cfg.metric == "positive_rate":
-        labels_for_prep = labels if labels is not None else pa.array([0] * len(prediction), type=pa.int8())
-        keep_all = labels is None
-    else:
-        if labels is None:
-            return [skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")]
-        labels_for_prep, keep_all = labels, False
-    if keep_all:
-        score = to_numpy_float(prediction) if kind_of_type(prediction.type) == "numeric" else None
-        if score is None:
-            return [skipped(f"fairness:{segment}", "positive_rate needs a numeric score")]
-        keep = np.isfinite(score)
-        data = Labelled(np.zeros(int(keep.sum()), dtype=bool), score[keep], keep)
-    else:
-        data = prepare_labelled(ctx.policy, task, prediction, labels_for_prep)
-    values = ctx.log.column(segment).combine_chunks()
-    groups = pc.cast(values, pa.string()).to_numpy(zero_copy_only=False)[data.keep]
-    names, codes = np.unique(groups.astype(str), return_inverse=True)
-    sizes = np.bincount(codes, minlength=len(names))
-    threshold = ctx.policy.validate_.performance.decision_threshold
-    sizes_of = {str(name): int(size) for name, size in zip(names, sizes, strict=True)}
-
-    def metrics_of(group: str) -> dict[str, float]:
-        return compute_metrics(task, data, codes == np.searchsorted(names, group), threshold)
-
-    return [fairness_check(ctx, sizes_of, metrics_of)]
 
 
 def fairness_check(ctx: Context, sizes: dict[str, int], metrics_of: Callable[[str], dict[str, float]]) -> Check:
@@ -93,24 +50,32 @@ def fairness_check(ctx: Context, sizes: dict[str, int], metrics_of: Callable[[st
     )
 
 
-def fairness_from_parts(ctx: Context, task: str | None) -> Check:
+def check_fairness(ctx: Context, task: str | None) -> Check:
+    """The fairness metric per group of the fairness column: from the labelled rows' evidence, or without labels
+    (``positive_rate``) from the counts of scores at or above the threshold."""
     cfg = ctx.policy.validate_.fairness
     segment = cfg.segment
+    assert segment is not None  # the check is on
     if task not in METRIC_BY_NAME[cfg.metric].tasks:
         return skipped(f"fairness:{segment}", f"metric '{cfg.metric}' does not apply to task '{task}'")
+    if per_query(task):
+        return skipped(f"fairness:{segment}", RANKING_FAIRNESS)
 
     def name(value: str) -> str:
-        return "None" if value == NO_VALUE else value  # as the local engine names a missing value
+        return "None" if value == NO_VALUE else value  # a missing value's group
 
-    rates = ctx.facts.positive_rates()
-    if rates is not None:
+    if ctx.facts.label is None:
+        if cfg.metric != "positive_rate":
+            return skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
+        rates = ctx.facts.positive_rates()
+        if rates is None:
+            return skipped(f"fairness:{segment}", "positive_rate needs a numeric score")
         counts = {name(g): part.values for g, part in rates.items()}
         return fairness_check(
             ctx, {g: c["n"] for g, c in counts.items()}, lambda g: {"positive_rate": counts[g]["positive"] / counts[g]["n"]}
         )
-    if ctx.roles.label is None:
-        return skipped(f"fairness:{segment}", f"metric '{cfg.metric}' needs labels")
-    if per_query(task):
-        return skipped(f"fairness:{segment}", RANKING_FAIRNESS)
-    groups = {name(v): part for (s, v), part in ctx.facts.performance()["segments"].items() if s == segment}
-    return fairness_check(ctx, {g: n for g, (n, _) in groups.items()}, lambda g: groups[g][1])
+    found = ctx.facts.performance()
+    values = {name(v): v for v, n in found.sizes[segment].items() if n > 0}
+    return fairness_check(
+        ctx, {g: found.sizes[segment][v] for g, v in values.items()}, lambda g: found.metrics_of((segment, values[g]))
+    )

@@ -1,5 +1,5 @@
 """The model's metrics on the labelled rows, overall and per segment, judged against their bounds allowing for
-sampling noise; from the rows here (exact) or from merged parts and a sample."""
+sampling noise, from the evidence the engine gathered (exact from every row locally, merged parts on Dask)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
 from mlrel_cli.analysis.validate.context import NO_VALUE, Context, skipped, too_few_to_judge
-from mlrel_cli.analysis.validate.ranking import ranking_checks, ranking_performance
+from mlrel_cli.analysis.validate.ranking import ranking_performance
 from mlrel_cli.errors import PolicyError
+from mlrel_cli.facts.labelled import Scope
 from mlrel_cli.logs import kind_of_type, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
@@ -98,60 +99,46 @@ def compute_metrics(task: str, data: Labelled, mask: np.ndarray | None, threshol
     return TASK_BY_NAME[task].compute(truth, predicted, threshold)
 
 
-def performance_from_rows(
-    ctx: Context, task: str, prediction: pa.Array, labels: pa.Array
-) -> tuple[list[Check], list[dict[str, Any]]]:
+def check_performance(ctx: Context, task: str | None) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The metrics of every labelled row and of each segment's, judged against their bounds; then weak segments."""
     cfg = ctx.policy.validate_.performance
     record = task_of(task)
     if record is not None and record.per_query:
-        return ranking_performance(ctx, labels), []
+        return ranking_performance(ctx), []
     if record is None:
         return [skipped("performance", f"task '{task}' metrics are not built yet")], []
-    data = prepare_labelled(ctx.policy, task, prediction, labels)
-    n = len(data.truth)
+    found = ctx.facts.performance()
+    n = found.rows
     if n < cfg.min_rows:
         return [too_few_to_judge(ctx, n, "labelled rows")], []
-    metrics = compute_metrics(task, data, None, cfg.decision_threshold)
-    threshold = cfg.decision_threshold
 
-    def se_of(name: str, mask: np.ndarray | None) -> Callable[[], float]:
-        return lambda: metric_se(task, name, data, mask, threshold)
+    def se_of(name: str, scope: Scope) -> Callable[[], float]:
+        def standard_error() -> float:  # the bootstrap over the scope's rows, scaled to the rows they stand for
+            truth, predicted, population = found.rows_of(scope)
+            data = Labelled(truth, predicted, np.empty(0))
+            return metric_se(record.name, name, data, None, cfg.decision_threshold, population=population)
 
-    checks = [metric_check(ctx, name, value, None, n, se_of(name, None)) for name, value in metrics.items()]
+        return standard_error
 
+    checks = [metric_check(ctx, name, value, None, n, se_of(name, None)) for name, value in found.metrics_of(None).items()]
     segment_rows: list[dict[str, Any]] = []
     for segment in ctx.roles.segments:
-        values = ctx.log.column(segment).combine_chunks()
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
-        encoded = pc.dictionary_encode(pc.cast(values, pa.string()) if not pa.types.is_string(values.type) else values)
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[data.keep]
-        names = encoded.dictionary.to_pylist()
-        sizes = np.bincount(codes[codes >= 0], minlength=len(names))
+        names = [value for value in found.sizes[segment] if value != NO_VALUE]
+        sizes = np.array([found.sizes[segment][value] for value in names], dtype=np.int64)
 
-        def metrics_of(code: int, codes: np.ndarray = codes) -> dict[str, float]:
-            return compute_metrics(task, data, codes == code, threshold)
+        def metrics_of(i: int, segment: str = segment, names: list[str] = names) -> dict[str, float]:
+            return found.metrics_of((segment, names[i]))
 
-        def segment_se(name: str, code: int, codes: np.ndarray = codes) -> Callable[[], float]:
-            return se_of(name, codes == code)
+        def segment_se(name: str, i: int, segment: str = segment, names: list[str] = names) -> Callable[[], float]:
+            return se_of(name, (segment, names[i]))
 
-        found, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
-        checks.extend(found)
+        found_checks, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
+        checks.extend(found_checks)
         segment_rows.extend(rows)
     if ctx.policy.validate_.weak_segments.enabled:
+        cfg_weak = ctx.policy.validate_.weak_segments
         checks.append(
-            weak_segments.check(
-                ctx.log,
-                ctx.reference,
-                ctx.roles.features,
-                ctx.roles.segments,
-                task,
-                data.truth,
-                data.predicted,
-                data.keep,
-                ctx.policy.validate_.weak_segments,
-                ctx.source("validate.weak_segments.max_gap"),
-            )
+            weak_segments.from_cluster(ctx.facts.weak_segments(), task, cfg_weak, ctx.source("validate.weak_segments.max_gap"))
         )
     return checks, segment_rows
 
@@ -252,45 +239,3 @@ def metric_se(
         return compute(t, p, threshold)[name]
 
     return bootstrap_se(statistic, (truth, predicted), population=population)
-
-
-def performance_from_parts(ctx: Context) -> tuple[list[Check], list[dict[str, Any]]]:
-    cfg = ctx.policy.validate_.performance
-    task = ctx.facts.task
-    record = task_of(task)
-    if record is not None and record.per_query:
-        values, queries = ctx.facts.ranking(cfg.k)
-        return ranking_checks(ctx, values, queries), []
-    if record is None:
-        return [skipped("performance", f"task '{task}' metrics are not built yet")], []
-    found = ctx.facts.performance()
-    n = found["rows"]
-    if n < cfg.min_rows:
-        return [too_few_to_judge(ctx, n, "labelled rows")], []
-    sample = found["sample"]
-    truth, predicted = (sample.column(name).to_numpy(zero_copy_only=False) for name in ("truth", "predicted"))
-
-    def se_of(name: str, rows: np.ndarray | None, population: int) -> Callable[[], float]:
-        data = Labelled(truth if rows is None else truth[rows], predicted if rows is None else predicted[rows], np.empty(0))
-        return lambda: metric_se(record.name, name, data, None, cfg.decision_threshold, population=population)
-
-    checks = [metric_check(ctx, name, value, None, n, se_of(name, None, n)) for name, value in found["metrics"].items()]
-    segment_rows: list[dict[str, Any]] = []
-    for segment in ctx.roles.segments:
-        parts = {value: part for (s, value), part in found["segments"].items() if s == segment and value != NO_VALUE}
-        names = sorted(parts)
-        sizes = np.array([parts[v][0] for v in names], dtype=np.int64)
-        in_sample = sample.column(f"segment:{segment}").to_numpy(zero_copy_only=False)
-
-        def metrics_of(i: int, names: list[str] = names, parts: dict[str, Any] = parts) -> dict[str, float]:
-            return parts[names[i]][1]
-
-        def segment_se(
-            name: str, i: int, names: list[str] = names, sizes: np.ndarray = sizes, in_sample: np.ndarray = in_sample
-        ) -> Callable[[], float]:
-            return se_of(name, in_sample == names[i], int(sizes[i]))
-
-        found_checks, rows = segment_checks(ctx, segment, names, sizes, metrics_of, segment_se)
-        checks.extend(found_checks)
-        segment_rows.extend(rows)
-    return checks, segment_rows

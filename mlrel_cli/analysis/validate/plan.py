@@ -6,10 +6,10 @@ merged). Three passes at most: the reference (its ranges and categories), the
 log (every column fact, the ranges known), and its timestamps once more for the
 downtime windows, whose width depends on the span the second pass found.
 
-What needs every labelled row in one place (labels joined from a file, exact
-ROC AUC, the bootstrap over all rows) is read by the in-process route of
-``labelled.py``; an engine that keeps rows on workers gets its labelled facts
-here, from merged parts and a uniform sample.
+The label facts are asked of the engine the same way on every engine: the
+labels file joined to the log (Engine.labelled_log), the labelled rows'
+metrics (Engine.labelled_evidence: exact from every row locally, from merged
+parts and a sample on Dask), per-query sums, proxy metrics.
 """
 
 from __future__ import annotations
@@ -19,21 +19,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
-from mlrel_cli.analysis.validate.context import Context, segment_text
-from mlrel_cli.analysis.validate.facts import Facts
+from mlrel_cli.analysis.validate.context import Setup, segment_text
+from mlrel_cli.analysis.validate.facts import Facts, QueryRows
 from mlrel_cli.analysis.validate.traffic import downtime_window
-from mlrel_cli.engine.interface import Engine
+from mlrel_cli.engine.interface import LABEL_ARRIVED, Engine
 from mlrel_cli.facts.columns import Plan, TimeFacts
-from mlrel_cli.facts.merge import Sums, sample_rows
-from mlrel_cli.logs import infer_task, kind_of_type, to_numpy_float
+from mlrel_cli.facts.merge import Sums
+from mlrel_cli.logs import Log, infer_task, kind_of_type, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.inference import SE_MAX_ROWS
 from mlrel_cli.tasks import per_query, row_metrics
 
 
-def numeric_features(ctx: Context) -> set[str]:
+def numeric_features(ctx: Setup) -> set[str]:
     """The features judged as numbers: numeric by role and stored as numbers."""
     log = ctx.log
     return {
@@ -43,7 +44,7 @@ def numeric_features(ctx: Context) -> set[str]:
     }
 
 
-def gather(ctx: Context, engine: Engine) -> Facts:
+def gather(ctx: Setup, engine: Engine) -> Facts:
     """Every fact the enabled checks need, from the engine."""
     log, roles, spec = ctx.log, ctx.roles, ctx.policy.validate_
     from mlrel_cli.facts.proxy import proxy_inputs
@@ -61,36 +62,30 @@ def gather(ctx: Context, engine: Engine) -> Facts:
     if spec.duplicates.enabled and roles.id is not None:
         current["duplicates"] = engine.count_duplicates(log, roles.id, spec.duplicates.top)
     current.update(_windows(ctx, engine, current.get("time")))
-    task = ctx.policy.task
-    if not engine.in_process:
-        task = _labelled_facts(ctx, engine, current)
-    return Facts(reference, current, task, ctx.policy, engine.in_process)
+    task, label = _labelled_facts(ctx, engine, current)
+    return Facts(reference, current, task, label, ctx.policy)
 
 
-def _reference_facts(ctx: Context, engine: Engine) -> dict[str, Any]:
-    """The reference's extremes and categories of every feature it has; a profile gives its own."""
+def _reference_facts(ctx: Setup, engine: Engine) -> dict[str, Any]:
+    """The reference's extremes and categories of every feature it has (through the reference seam: a log's built
+    by the engine, a profile's from its summaries)."""
+    from mlrel_cli.analysis.reference import reference_facts
+
     reference = ctx.reference
     if reference is None:
         return {}
     numeric = numeric_features(ctx)
-    profile = hasattr(reference, "numeric_facts")
-    found: dict[str, Any] = {}
     plan: Plan = {}
     for name in ctx.roles.features:
         if name not in numeric:
-            if profile:  # its known categories
-                found[f"categorical:{name}"] = reference.categorical_counts(name)  # type: ignore[attr-defined]
-            elif reference.has(name):
+            if reference.has(name):
                 plan[f"categorical:{name}"] = ("categorical", name, {})
         elif reference.has(name) and kind_of_type(reference.schema.field(name).type) == "numeric":
-            if profile:  # its missing count and extremes
-                found[f"numeric:{name}"] = reference.numeric_facts(name)  # type: ignore[attr-defined]
-            else:
-                plan[f"numeric:{name}"] = ("numeric", name, {})
-    return {**found, **engine.column_facts(reference, plan)} if plan else found
+            plan[f"numeric:{name}"] = ("numeric", name, {})
+    return reference_facts(engine, reference).column_facts(plan) if plan else {}
 
 
-def plan_log(ctx: Context, reference: dict[str, Any]) -> Plan:
+def plan_log(ctx: Setup, reference: dict[str, Any]) -> Plan:
     """The column facts of the log that the enabled checks judge."""
     from mlrel_cli.analysis.validate.columns import range_bounds
 
@@ -114,7 +109,7 @@ def plan_log(ctx: Context, reference: dict[str, Any]) -> Plan:
     return plan
 
 
-def _windows(ctx: Context, engine: Engine, times: TimeFacts | None) -> dict[str, Any]:
+def _windows(ctx: Setup, engine: Engine, times: TimeFacts | None) -> dict[str, Any]:
     """Traffic per downtime window; a ranking log counts queries (distinct times: every result of a query is served
     at the query's time), not results."""
     roles, spec = ctx.roles, ctx.policy.validate_
@@ -134,83 +129,104 @@ def _windows(ctx: Context, engine: Engine, times: TimeFacts | None) -> dict[str,
     return engine.column_facts(ctx.log, plan)
 
 
-# ---------------------------------------------------------------- labelled facts from merged parts
+# ---------------------------------------------------------------- labelled facts
 
 
-def _labelled_facts(ctx: Context, engine: Engine, current: dict[str, Any]) -> str | None:
-    """Into ``current``: the labelled rows' metrics, overall and per segment, weak segments, per-query sums, proxy
-    sums and positive rates; returns the task (from a sample of the rows when the policy does not name it)."""
-    from mlrel_cli.facts.proxy import per_request, proxy_facts, proxy_inputs
+def _labelled_facts(ctx: Setup, engine: Engine, current: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Into ``current``: label coverage and lag, the labelled rows' metrics (overall, per segment, per query), weak
+    segments, proxy metrics and positive rates; returns the task and the label column the label checks read.
 
+    With ``--labels`` the engine joins them to the log (Engine.labelled_log); every fact below is asked of the
+    engine alike, which answers from every row locally and from merged parts and a sample on Dask.
+    """
     log, roles, policy, spec = ctx.log, ctx.roles, ctx.policy, ctx.policy.validate_
+    labelled = engine.labelled_log(log, roles, ctx.labels, policy) if ctx.labels is not None else log
+    label = policy.columns.label if ctx.labels is not None else roles.label
     task = policy.task
-    if roles.label is not None:
-        task = _labelled(ctx, engine, current)
-        if spec.performance.enabled and task is not None:
-            current["weak_segments"] = weak_segments.gather_on_cluster(
-                engine, log, ctx.reference, roles.features, roles.segments, roles.prediction, roles.label, task, ctx.policy
-            )
-    elif task is None:  # as the local engine does without labels: from the predictions (a sample of them here)
-        fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
-        sample = engine.reduce(log, [roles.prediction], partial(sample_rows, columns=[roles.prediction], fraction=fraction), True)
-        task = infer_task(sample["sample"].table.column(roles.prediction), None)
-    current.update(_per_query(ctx, engine, task))
-    metrics = {name: (policy.proxy_metrics[name].kind, proxy_inputs(policy, log, name)) for name in per_request(policy)}
-    if metrics:
-        columns = list(dict.fromkeys(c for _, inputs in metrics.values() for c in inputs.values()))
-        current.update(engine.reduce(log, columns, partial(proxy_facts, metrics=metrics)))
+    if task is None:  # from the predictions and labels: every row locally, a uniform sample on Dask
+        sample = engine.sample(labelled, [roles.prediction, *([label] if label else [])], 2 * SE_MAX_ROWS)
+        task = infer_task(sample.column(roles.prediction), sample.column(label) if label else None)
+    if label is not None:
+        if spec.label_coverage.enabled and ctx.labels is not None:
+            current["labels"] = engine.column_facts(labelled, {"labels": ("labels", label, {})})["labels"]
+        if spec.label_coverage.enabled and labelled.has(LABEL_ARRIVED) and roles.timestamp is not None:
+            current["label_lag"] = _label_lag(ctx, engine, labelled, roles.timestamp)
+        if spec.performance.enabled or spec.fairness.enabled:
+            current.update(_performance(ctx, engine, labelled, label, task))
+    current.update(_per_query(ctx, engine, labelled, label, task))
+    if policy.proxy_metrics:
+        if any(p.per == "query" for p in policy.proxy_metrics.values()):
+            from mlrel_cli.analysis.validate.ranking import query_column
+
+            query_column(ctx)  # its own error before any row is read
+        current["proxies"] = engine.proxy_metrics(log, policy)
     fairness = spec.fairness
-    if roles.label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate":
+    scored = kind_of_type(log.schema.field(roles.prediction).type) == "numeric"
+    if label is None and fairness.enabled and fairness.segment and fairness.metric == "positive_rate" and scored:
         columns = list(dict.fromkeys([roles.prediction, fairness.segment]))
-        rates = partial(
-            positive_rates, prediction=roles.prediction, segment=fairness.segment, threshold=spec.performance.decision_threshold
-        )
+        threshold = spec.performance.decision_threshold
+        rates = partial(positive_rates, prediction=roles.prediction, segment=fairness.segment, threshold=threshold)
         current["positive_rates"] = engine.reduce(log, columns, rates)["groups"].parts
-    return task
+    return task, label
 
 
-def _per_query(ctx: Context, engine: Engine, task: str | None) -> dict[str, Any]:
-    """Ranking metrics and per-query proxy metrics: the rows shuffled by query on the cluster, summed per query."""
-    from mlrel_cli.analysis.validate.ranking import position_column, query_column, query_units
-    from mlrel_cli.facts.proxy import proxy_inputs
+def _label_lag(ctx: Setup, engine: Engine, labelled: Log, timestamp: str) -> np.ndarray:
+    """Seconds from serving to each label's arrival, over every row whose both times are known."""
+    table = engine.sample(labelled, [timestamp, LABEL_ARRIVED], labelled.num_rows)  # every row
+    served = timestamps_keeping_rows(table.column(timestamp), ctx.log.path)
+    arrived = table.column(LABEL_ARRIVED).to_numpy()
+    both = (arrived >= 0) & (served >= 0)
+    return (arrived[both] - served[both]) / 1e6
 
-    policy, roles = ctx.policy, ctx.roles
-    k = policy.validate_.performance.k
-    ranking = per_query(task) and roles.label is not None and policy.validate_.performance.enabled
-    proxies = {
-        name: (p.kind, proxy_inputs(policy, ctx.log, name)) for name, p in policy.proxy_metrics.items() if p.per == "query"
-    }
-    if not ranking and not proxies:
+
+def _performance(ctx: Setup, engine: Engine, labelled: Log, label: str, task: str | None) -> dict[str, Any]:
+    """The labelled rows' metrics, overall and per value of the segments (and of the fairness column), and the
+    weak-segment sums."""
+    roles, policy, spec = ctx.roles, ctx.policy, ctx.policy.validate_
+    if not row_metrics(task):
         return {}
-    query = query_column(ctx)
-    rank = (position_column(ctx), roles.label, k) if ranking and roles.label is not None else None
-    columns = [query, *(rank[:2] if rank else [])] + [c for _, inputs in proxies.values() for c in inputs.values()]
-    names = [*([f"ndcg@{k}", "mrr", f"ctr@{k}", "no_engagement"] if ranking else []), *(f"proxy:{n}" for n in proxies)]
-    units = partial(query_units, ranking=rank, proxies=proxies)
-    return {"per_query": engine.per_query_sums(ctx.log, list(dict.fromkeys(columns)), query, units, names)}
-
-
-def _labelled(ctx: Context, engine: Engine, current: dict[str, Any]) -> str | None:
-    """The task (from a sample when the policy does not name it) and the labelled rows' metrics, overall and per
-    segment, into ``current``: a score sketch and a row sample first, then the labelled parts."""
-    log, roles, policy = ctx.log, ctx.roles, ctx.policy
-    label = roles.label
-    assert label is not None  # called for a labelled log only
-    fairness = policy.validate_.fairness
+    assert task is not None  # a task with row metrics
+    fairness = spec.fairness
     segments = list(dict.fromkeys([*roles.segments, *([fairness.segment] if fairness.enabled and fairness.segment else [])]))
     columns = list(dict.fromkeys([roles.prediction, label, *segments]))
-    fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))
-    task = policy.task
-    if task is None:
-        sample = engine.reduce(log, columns, partial(sample_rows, columns=[roles.prediction, label], fraction=fraction), True)
-        task = infer_task(sample["sample"].table.column(roles.prediction), sample["sample"].table.column(label))
-    if not row_metrics(task) or not (policy.validate_.performance.enabled or fairness.enabled):
-        return task
-    prepare = partial(labelled_data, prediction=roles.prediction, label=label, segments=segments, policy=policy, task=task)
-    current["performance"] = engine.labelled_summary(
-        log, columns, prepare, task, policy.validate_.performance.decision_threshold, 2 * SE_MAX_ROWS
-    )
-    return task
+    rows_of = partial(labelled_rows, prediction=roles.prediction, label=label, policy=policy, task=task)
+    threshold = spec.performance.decision_threshold
+    found: dict[str, Any] = {
+        "performance": engine.labelled_evidence(labelled, columns, rows_of, task, threshold, segments, 2 * SE_MAX_ROWS)
+    }
+    if spec.performance.enabled and spec.weak_segments.enabled:
+        found["weak_segments"] = weak_segments.gather_on_cluster(
+            engine, labelled, ctx.reference, roles.features, roles.segments, roles.prediction, label, task, policy
+        )
+    return found
+
+
+def _per_query(ctx: Setup, engine: Engine, labelled: Log, label: str | None, task: str | None) -> dict[str, Any]:
+    """Ranking metrics: the rows brought together by query (a shuffle on Dask), summed per query; and every
+    labelled result for the weak-segment search by query, when the engine sends them all."""
+    from mlrel_cli.analysis.validate.ranking import position_column, query_column, query_units
+
+    policy = ctx.policy
+    spec = policy.validate_.performance
+    if not (per_query(task) and label is not None and spec.enabled):
+        return {}
+    query, position = query_column(ctx), position_column(ctx)
+    units = partial(query_units, ranking=(position, label, spec.k), proxies={})
+    names = [f"ndcg@{spec.k}", "mrr", f"ctr@{spec.k}", "no_engagement"]
+    found: dict[str, Any] = {
+        "per_query": engine.per_query_sums(labelled, list(dict.fromkeys([query, position, label])), query, units, names)
+    }
+    if policy.validate_.weak_segments.enabled:
+        from mlrel_cli.analysis.weak_segments import SAMPLE_ROWS
+
+        table = engine.sample(labelled, list(dict.fromkeys([query, position, label])), SAMPLE_ROWS)
+        if table.num_rows == labelled.num_rows:  # whole queries only: a sample of results would cut them
+            codes = pc.dictionary_encode(table.column(query)).combine_chunks()
+            codes = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            pos, gain = to_numpy_float(table.column(position)), to_numpy_float(table.column(label))
+            keep = (codes >= 0) & np.isfinite(gain) & np.isfinite(pos)
+            found["query_rows"] = QueryRows(codes, pos, gain, keep)
+    return found
 
 
 # ---------------------------------------------------------------- on the workers
@@ -229,11 +245,11 @@ def positive_rates(table: pa.Table, prediction: str, segment: str, threshold: fl
     return {"groups": Keyed(counts)}
 
 
-def labelled_data(
-    table: pa.Table, prediction: str, label: str, segments: list[str], policy: Policy, task: str
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """The labelled rows as validate's own prepare_labelled selects them, and their segment values as text."""
+def labelled_rows(
+    table: pa.Table, prediction: str, label: str, policy: Policy, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labelled rows as validate's prepare_labelled selects and encodes them, and which rows they are."""
     from mlrel_cli.analysis.validate.performance import prepare_labelled
 
     data = prepare_labelled(policy, task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks())
-    return data.truth, data.predicted, {s: segment_text(table.column(s))[data.keep] for s in segments}
+    return data.truth, data.predicted, data.keep

@@ -6,15 +6,14 @@ from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from mlrel_cli.analysis.validate.context import Context, too_few_to_judge
+from mlrel_cli.analysis.validate.context import Context, Setup, too_few_to_judge
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.logs import to_numpy_float
 from mlrel_cli.report import Check, Status
 
 
-def query_column(ctx: Context) -> str:
+def query_column(ctx: Setup) -> str:
     """The query (or session) column, required for ranking and per-query metrics."""
     cols = ctx.policy.columns
     if not cols.query or not ctx.log.has(cols.query):
@@ -27,13 +26,7 @@ def query_column(ctx: Context) -> str:
     return cols.query
 
 
-def query_codes(ctx: Context) -> np.ndarray:
-    """Each row's query as an integer code (-1: no query)."""
-    encoded = pc.dictionary_encode(ctx.log.column(query_column(ctx))).combine_chunks()
-    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def position_column(ctx: Context) -> str:
+def position_column(ctx: Setup) -> str:
     cols = ctx.policy.columns
     if not cols.position or not ctx.log.has(cols.position):
         raise PolicyError(
@@ -67,34 +60,38 @@ def query_units(
     return units
 
 
-def ranking_performance(ctx: Context, labels: pa.Array) -> list[Check]:
-    from mlrel_cli.stats.ranking import group_queries, ranking_metrics
+def ranking_performance(ctx: Context) -> list[Check]:
+    """The ranking metrics over queries; then the slices of queries with a low NDCG, searched on every labelled
+    result when the engine sent them all (a sample of results would cut queries)."""
+    from mlrel_cli.analysis import ranking_slices
+    from mlrel_cli.analysis.weak_segments import NAME
 
     cfg = ctx.policy.validate_.performance
-    codes = query_codes(ctx)
-    pos = to_numpy_float(ctx.log.column(position_column(ctx)))
-    gain = to_numpy_float(labels)
-    keep = (codes >= 0) & np.isfinite(gain) & np.isfinite(pos)
-    queries = group_queries(codes[keep], pos[keep], gain[keep])
-    checks = ranking_checks(ctx, ranking_metrics(queries, cfg.k), queries.count)
-    if ctx.policy.validate_.weak_segments.enabled:  # the slices of queries with a low NDCG (analysis/ranking_slices.py)
-        from mlrel_cli.analysis import ranking_slices
-
-        checks.append(
-            ranking_slices.check(
+    values, queries = ctx.facts.ranking(cfg.k)
+    checks = ranking_checks(ctx, values, queries)
+    spec = ctx.policy.validate_.weak_segments
+    if spec.enabled:
+        rows = ctx.facts.query_rows()
+        if rows is None:
+            why = "a ranking log is searched by whole queries, and the engine sent a sample of its results"
+            checks.append(Check(NAME, Status.SKIPPED, message=f"no weak-segment search: {why}"))
+        else:
+            source = ctx.source("validate.weak_segments.max_gap")
+            roles = ctx.roles
+            found = ranking_slices.check(
                 ctx.log,
                 ctx.reference,
-                ctx.roles.features,
-                ctx.roles.segments,
-                codes,
-                pos,
-                gain,
-                keep,
+                roles.features,
+                roles.segments,
+                rows.query,
+                rows.position,
+                rows.gain,
+                rows.keep,
                 cfg.k,
-                ctx.policy.validate_.weak_segments,
-                ctx.source("validate.weak_segments.max_gap"),
+                spec,
+                source,
             )
-        )
+            checks.append(found)
     return checks
 
 
@@ -119,27 +116,6 @@ def ranking_checks(ctx: Context, values: dict[str, float], queries: int) -> list
                 source=ctx.source(f"validate.performance.metrics.{name}") if bound else None,
             )
         )
-    return checks
-
-
-def check_proxy_metrics(ctx: Context) -> list[Check]:
-    from mlrel_cli.facts.proxy import as_float, proxy_inputs
-    from mlrel_cli.stats.ranking import proxy_value
-
-    checks = []
-    codes = None
-    for name, spec in ctx.policy.proxy_metrics.items():
-        arrays = {key: as_float(ctx.log.column(column)) for key, column in proxy_inputs(ctx.policy, ctx.log, name).items()}
-        if spec.per == "query" and codes is None:
-            codes = query_codes(ctx)
-        value = proxy_value(
-            spec.kind,
-            arrays.get("column"),
-            arrays.get("numerator"),
-            arrays.get("denominator"),
-            codes if spec.per == "query" else None,
-        )
-        checks.append(proxy_check(ctx, name, value))
     return checks
 
 

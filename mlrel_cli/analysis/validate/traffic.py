@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrel_cli.analysis.validate.context import Context, from_us, human, judge_max, skipped
+from mlrel_cli.analysis.validate.context import Context, Setup, from_us, human, judge_max, skipped
 from mlrel_cli.durations import format_duration
 from mlrel_cli.facts.columns import TimeFacts
 from mlrel_cli.report import Check, Status
@@ -101,7 +101,7 @@ def choose_window(n: int, span_us: int) -> int | None:
     return None
 
 
-def downtime_window(ctx: Context, times: TimeFacts) -> int | None:
+def downtime_window(ctx: Setup, times: TimeFacts) -> int | None:
     cfg = ctx.policy.validate_.downtime
     if cfg.window == "auto":
         return choose_window(times.count, times.newest - times.oldest)

@@ -1,10 +1,10 @@
 """Where the reference's facts come from: the run's engine over the reference log, or a profile's summaries.
 
-``reference_facts`` is the one seam: every fact drift takes from the
-reference (column summaries, the few-values test of the outputs, the
-text-like test, the labelled metric, proxy metrics) is asked of the object it
-returns, so a new kind of reference (a profile on a cluster) is one more
-class here.
+``reference_facts`` is the one seam, for drift and validate alike: every fact
+taken from the reference (validate's column facts; drift's column summaries,
+the few-values test of the outputs, the text-like test, the labelled metric,
+proxy metrics) is asked of the object it returns, so a new kind of reference
+is one more class here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from functools import partial
 from typing import Any
 
 from mlrel_cli.engine.interface import Engine
+from mlrel_cli.errors import LogError
+from mlrel_cli.facts.columns import Plan
 from mlrel_cli.facts.concept import MetricRows, labelled_arrays, labelled_rows
 from mlrel_cli.facts.profile import FEW_VALUES, ProfileLog
 from mlrel_cli.facts.proxy import ProxyFacts
@@ -31,6 +33,10 @@ class LogReference:
 
     engine: Engine
     log: Log
+
+    def column_facts(self, plan: Plan) -> dict[str, Any]:
+        """validate's column facts (facts/columns.py) of the reference, built by the engine."""
+        return self.engine.column_facts(self.log, plan)
 
     def summaries(self, kinds: dict[str, str]) -> Callable[[str], Any]:
         lookup = self.engine.column_summaries(self.log, kinds)
@@ -75,6 +81,21 @@ class ProfileReference:
     """The reference as a profile (facts/profile.py): the summaries, distinct counts and labelled cells it kept."""
 
     log: ProfileLog
+
+    def column_facts(self, plan: Plan) -> dict[str, Any]:
+        """validate's column facts of the reference from what the profile kept: a numeric column's missing count and
+        extremes, a categorical one's category counts; any other fact needs the reference's rows."""
+        found: dict[str, Any] = {}
+        for key, (builder, column, _) in plan.items():
+            if builder == "numeric":
+                found[key] = self.log.numeric_facts(column)
+            elif builder == "categorical":
+                found[key] = self.log.categorical_counts(column)
+            else:
+                raise LogError(
+                    f"the reference is a profile (summaries, not rows): '{key}' needs the raw reference log", self.log.path
+                )
+        return found
 
     def summaries(self, kinds: dict[str, str]) -> Callable[[str], Any]:
         return lambda name: self.log.summary(name, kinds[name])
