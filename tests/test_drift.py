@@ -201,3 +201,38 @@ def test_id_like_strings_are_not_compared_as_categories(mlrel, write_log) -> Non
     code, report = mlrel.json("drift", "-r", write_log(ref), "-c", write_log(cur))
     assert "session" in report["inputs"]["not_compared"] and code == 0
     assert all(f["name"] != "session" for f in report["features"])
+
+
+def test_proxy_metric_windows_onset_and_documented_fields(mlrel, write_log, write_policy) -> None:
+    """A purchase rate that falls to zero for the last six hours: each window's rate by hand (numpy), the onset at
+    the first window of the drop, and the entry's fields those docs/drift.md lists, in that order."""
+    import datetime as dt
+    import re
+    from pathlib import Path
+
+    rng = np.random.default_rng(7)
+    ref, cur = _log(0), _log(1)
+    ref["bought"] = (rng.random(N) < 0.3).astype(np.int8)
+    hour = (np.asarray(cur["timestamp"].cast(pa.int64())) - T0_US) // 3_600_000_000
+    bought = (rng.random(N) < 0.3) & (hour < 18)
+    cur["bought"] = bought.astype(np.int8)
+    policy = write_policy("proxy_metrics:\n  bought: {kind: rate, column: bought, min: 0.2}\n")
+    code, report = mlrel.json("drift", "-r", write_log(ref), "-c", write_log(cur), "-p", policy, "--window", "1h")
+
+    (entry,) = report["proxy_metrics"]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "drift.md").read_text()
+    fields = re.search(r"- `proxy_metrics`[^{]*\{([^}]*)\}", doc).group(1)
+    assert list(entry) == [f.strip() for f in fields.replace("\n", " ").split(",")]
+    assert [list(w) for w in entry["windows"][:1]] == [["start", "end", "rows", "value", "status"]]
+    assert entry["reference"] == pytest.approx(ref["bought"].mean(), abs=1e-12)
+    assert entry["current"] == pytest.approx(bought.mean(), abs=1e-12)
+    assert [w["rows"] for w in entry["windows"]] == np.bincount(hour, minlength=24).tolist()
+    assert [w["value"] for w in entry["windows"]] == pytest.approx([bought[hour == h].mean() for h in range(24)])
+    assert {w["status"] for w in entry["windows"][18:]} == {"fail"}
+    start = dt.datetime.fromtimestamp(T0_US / 1e6, dt.UTC) + dt.timedelta(hours=18)
+    assert entry["onset"] == start.isoformat().replace("+00:00", "Z")
+    assert entry["status"] == "pass"  # the whole log's rate (0.225) is above the bound; the windows are not
+    check = next(c for c in report["checks"] if c["name"] == "proxy:bought")
+    assert check["status"] == "fail" and check["threshold"] == {"min": 0.2, "max": None}
+    assert check["details"]["window_status"] == [w["status"] for w in entry["windows"]]
+    assert f"bought (since {start:%Y-%m-%d %H:%M})" in report["summary"] and code == 1

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlrel_cli.logs import Log
-from mlrel_cli.payloads.postmortem import NewCategory, Unseen
+from mlrel_cli.payloads.drift import Unseen
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 
@@ -52,15 +52,8 @@ def _feature(feature: DriftedFeature) -> FeatureDrift:
         threshold=feature.threshold,
         onset=feature.onset,
         window_scores=tuple((w.start, w.score) for w in feature.windows),
-        unseen=_unseen(feature.unseen),
+        unseen=feature.unseen,
     )
-
-
-def _unseen(found: dict[str, Any] | None) -> Unseen | None:
-    if found is None:
-        return None
-    top = tuple(NewCategory(t["value"], t["count"]) for t in found["top"])
-    return Unseen(categories=found["categories"], rows=found["rows"], fraction=found["fraction"], top=top)
 
 
 def query_codes(log: Log, policy: Policy) -> np.ndarray | None:

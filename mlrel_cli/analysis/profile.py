@@ -254,9 +254,9 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
     """A sketch profile from summaries reduced by ``engine``: drift_summaries (the Dask drift run's sketches and
     counts, merged in the same tree), validate's column facts (extremes), the time span, a seeded sample of the
     outputs (the task and the labelled cells) and the labelled rows' metrics (Engine.labelled_summary)."""
-    from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC
     from mlrel_cli.facts.concept import labelled_rows
     from mlrel_cli.logs import infer_task, kind_of_type, resolve_roles
+    from mlrel_cli.tasks import row_metrics
 
     roles = resolve_roles(log, policy)
     outputs = [(roles.prediction, "prediction")] + ([(roles.label, "label")] if roles.label is not None else [])
@@ -309,7 +309,7 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
         profile.columns[roles.prediction].cells = cells.column(roles.prediction).combine_chunks()
         profile.columns[roles.label].cells = cells.column(roles.label).combine_chunks()
         labelled: dict[str, Any] = {"rows": 0, "metrics": {}}
-        if task in DEFAULT_CONCEPT_METRIC:
+        if row_metrics(task):  # the metrics concept drift reads from labelled rows (not per query)
             prepare = partial(
                 labelled_rows,
                 prediction=roles.prediction,
@@ -351,13 +351,13 @@ def profile_facts(
 
 
 def _reference_metrics(task: str | None, prediction: pa.Array, label: pa.Array, policy: Policy) -> dict[str, float | None]:
-    """Every metric concept drift may ask of this task, on all labelled rows (drift._labelled's encoding)."""
-    from mlrel_cli.analysis.drift.concept import DEFAULT_CONCEPT_METRIC
+    """Every metric concept drift may ask of this task, on all labelled rows (as facts/concept.labelled_arrays reads them)."""
     from mlrel_cli.facts.concept import labelled_arrays
     from mlrel_cli.stats.metrics import metric_value
     from mlrel_cli.stats.names import METRIC_BY_NAME
+    from mlrel_cli.tasks import row_metrics
 
-    if task not in DEFAULT_CONCEPT_METRIC:
+    if task is None or not row_metrics(task):
         return {}
     truth, predicted, _ = labelled_arrays(task, prediction, label, policy.validate_.performance.positive_label)
     threshold = policy.validate_.performance.decision_threshold

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from mlrel_cli.payloads.drift import Unseen
+
 # one weak slice as stats/slices writes it (``Slice.to_dict`` and its label): the shape compare's weak segments
 # share (render/segments.py reads both), so it stays that dict until compare types its own
 SliceRow = dict[str, Any]
@@ -95,22 +97,6 @@ class SegmentImpact:
     after: float
     worsening: float
     rows_after: int
-
-
-@dataclass(frozen=True)
-class NewCategory:
-    value: Any
-    count: int
-
-
-@dataclass(frozen=True)
-class Unseen:
-    """Categories of a feature the reference never had (drift's ``unseen``)."""
-
-    categories: int
-    rows: int
-    fraction: float
-    top: tuple[NewCategory, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -114,17 +114,17 @@ def query_attribute(queries: Queries, query_codes: np.ndarray, position: np.ndar
 
 
 def _column(kind: str, values: np.ndarray | None) -> np.ndarray:
-    """A mean's or a rate's column as float (the policy requires it: facts/proxy.proxy_inputs)."""
+    """A mean's or a rate's column (the policy requires it: facts/proxy.proxy_inputs)."""
     if values is None:
         raise ValueError(f"a {kind} proxy metric reads a column")
-    return np.asarray(values, dtype=np.float64)
+    return values
 
 
 def _sides(numerator: np.ndarray | None, denominator: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """A ratio's numerator and denominator as float, a missing value counted 0 (as its sums count it)."""
     if numerator is None or denominator is None:
         raise ValueError("a ratio proxy metric reads a numerator and a denominator")
-    return np.nan_to_num(np.asarray(numerator, dtype=np.float64)), np.nan_to_num(np.asarray(denominator, dtype=np.float64))
+    return np.nan_to_num(numerator.astype(float)), np.nan_to_num(denominator.astype(float))
 
 
 def per_query_proxy(
@@ -139,7 +139,7 @@ def per_query_proxy(
     n = len(codes)
     with np.errstate(invalid="ignore", divide="ignore"):
         if kind in ("mean", "rate"):
-            v = _column(kind, values)
+            v = _column(kind, values).astype(np.float64)
             ok = np.isfinite(v)
             x = (v != 0).astype(float) if kind == "rate" else v
             counts = np.bincount(inverse[ok], minlength=n)
@@ -195,7 +195,7 @@ def proxy_standard_error(
         residual = (num - ratio * den) / den.mean()
         return float(residual.std(ddof=1) / np.sqrt(len(num)))
     else:
-        v = _column(kind, values)
+        v = _column(kind, values).astype(float)
         units = (v[np.isfinite(v)] != 0).astype(float) if kind == "rate" else v
     units = units[np.isfinite(units)]
     return float(units.std(ddof=1) / np.sqrt(len(units))) if len(units) > 1 else float("nan")
@@ -216,7 +216,7 @@ def proxy_sums(
             "den2": float((den**2).sum()),
             "numden": float((num * den).sum()),
         }
-    v = _column(kind, values)
+    v = _column(kind, values).astype(float)
     units = v[np.isfinite(v)]
     if kind == "rate":
         units = (units != 0).astype(float)

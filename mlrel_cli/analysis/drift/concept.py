@@ -25,7 +25,7 @@ from mlrel_cli.report import Status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.metrics import metric_value
 from mlrel_cli.stats.names import METRIC_BY_NAME
-from mlrel_cli.tasks import TASK_TABLE
+from mlrel_cli.tasks import TASK_TABLE, row_metrics
 
 DEFAULT_CONCEPT_METRIC = {task.name: task.primary_metric for task in TASK_TABLE if not task.per_query}
 
@@ -43,7 +43,7 @@ def concept_drift(
     """The metric on both sides (``reference``: the run's reference facts; ``label``: the current log's label
     column, None when it has none), and the task it was judged for."""
     task, ref = reference.labelled_metric(ref_roles, policy)
-    if ref is None or label is None or task not in DEFAULT_CONCEPT_METRIC:
+    if ref is None or label is None or not row_metrics(task):
         return None, task
     metric = policy.drift.concept_metric or DEFAULT_CONCEPT_METRIC[task]
     if task not in METRIC_BY_NAME[metric].tasks:

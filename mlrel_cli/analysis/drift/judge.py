@@ -13,6 +13,7 @@ import numpy as np
 from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
+from mlrel_cli.payloads.drift import NewCategory, Unseen
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.drift import METHOD_BY_NAME, adjust_p_values, null_quantile
@@ -226,7 +227,7 @@ def _describe(
     return f"{verb}: {label} {score:.3g} {relation} {threshold:.3g}{auto}"
 
 
-def _unseen(ref: Any, cur: Any) -> dict[str, Any] | None:
+def _unseen(ref: Any, cur: Any) -> Unseen | None:
     if not isinstance(cur, CategoricalSummary) or not isinstance(ref, CategoricalSummary):
         return None
     known = set(ref.categories)
@@ -235,12 +236,12 @@ def _unseen(ref: Any, cur: Any) -> dict[str, Any] | None:
         key=lambda item: -item[1],
     )
     rows = sum(n for _, n in unseen)
-    return {
-        "categories": len(unseen),
-        "rows": rows,
-        "fraction": rows / cur.count if cur.count else 0.0,
-        "top": [{"value": c, "count": n} for c, n in unseen[:TOP_UNSEEN]],
-    }
+    return Unseen(
+        categories=len(unseen),
+        rows=rows,
+        fraction=rows / cur.count if cur.count else 0.0,
+        top=tuple(NewCategory(c, n) for c, n in unseen[:TOP_UNSEEN]),
+    )
 
 
 def from_us(us: int) -> dt.datetime:

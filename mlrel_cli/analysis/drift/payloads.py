@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from mlrel_cli.payloads.drift import Unseen
 from mlrel_cli.report import Status
 
 
@@ -49,7 +50,7 @@ class FeatureDrift:
     noise: float | None = None
     missing_reference: float = 0.0
     missing_current: float = 0.0
-    unseen: dict[str, Any] | None = None
+    unseen: Unseen | None = None
     windows: tuple[WindowScore, ...] = ()
     onset: dt.datetime | None = None
     histogram: dict[str, list[Any]] | None = None
