@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
@@ -130,3 +131,27 @@ def test_a_registry_that_is_a_device_or_fifo_is_refused_before_any_read(tmp_path
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"error: cannot read registry: not a regular file ({fifo})\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.yaml"]
+
+
+def test_retrain_upsamples_the_weak_segment_of_text_classes(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`float('malignant')` made upsample-weak-segments an internal error on a log whose classes are text."""
+    from sklearn.metrics import log_loss
+
+    cols = binary_log(3000, seed=7)
+    rng = np.random.default_rng(7)
+    city = np.asarray(cols["city"])
+    score = np.where(city == "nice", rng.random(3000), np.asarray(cols["prediction"]))
+    label = np.where(np.asarray(cols["label"]) == 1, "malignant", "benign")
+    log = write_log({**cols, "prediction": score, "label": label.tolist()})
+    policy = write_policy("segments: [city]\nvalidate: {performance: {positive_label: malignant}}\n")
+    losses = {c: log_loss(label[city == c] == "malignant", score[city == c], labels=[False, True]) for c in set(city)}
+    assert max(losses, key=losses.__getitem__) == "nice"  # the weak segment, by scikit-learn
+    out = tmp_path / "train.parquet"
+    args = ("--log", log, "-p", policy, "-o", out, "--strategy", "upsample-weak-segments", "--factor", "3")
+    result = mlrel("retrain-set", *args)
+    assert result.exit_code == 0, result.stderr
+    written = pq.read_table(out).column("city").to_pylist()
+    for name in set(city):
+        assert written.count(name) == int((city == name).sum()) * (3 if name == "nice" else 1)
