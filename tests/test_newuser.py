@@ -155,3 +155,29 @@ def test_retrain_upsamples_the_weak_segment_of_text_classes(
     written = pq.read_table(out).column("city").to_pylist()
     for name in set(city):
         assert written.count(name) == int((city == name).sum()) * (3 if name == "nice" else 1)
+
+
+def test_registry_history_event_fields_are_the_documented_ones(mlrel: Runner, tmp_path: Path) -> None:
+    """docs/reports.md said `from` and `to`; the JSON has always said `from_version` and `to_version`."""
+    import re
+
+    from mlrel_cli.registry.model import Event
+
+    registry = tmp_path / "registry.yaml"
+    for args in (
+        ("registry", "register", "m", "v1", "--artifact", "s3://m/1", "--code-version", "abc"),
+        ("registry", "promote", "m", "v1", "--reason", "first"),
+        ("registry", "register", "m", "v2", "--artifact", "s3://m/2"),
+        ("registry", "promote", "m", "v2", "--stage", "canary", "--traffic", "0.05", "--reason", "try"),
+        ("registry", "record", "m", "--kind", "flag", "--what", "new flag", "--ref", "PR-1", "--revert", "unset it"),
+        ("registry", "promote", "m", "v2", "--reason", "go"),
+        ("rollback", "m", "--reason", "bad", "--incident", "INC-1", "--yes"),
+    ):
+        assert mlrel(*args, "--registry", registry).exit_code == 0
+    code, report = mlrel.json("registry", "history", "m", "--registry", registry)
+    emitted = {key for event in report["events"] for key in event}
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
+    paragraph = text.split("`registry history` adds `events` (each with", 1)[1].split("`registry repair`", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"event", "rollback", "rollout"}
+    assert code == 0 and emitted <= documented, emitted - documented
+    assert documented <= set(Event.model_fields), documented - set(Event.model_fields)
