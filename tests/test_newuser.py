@@ -181,3 +181,26 @@ def test_registry_history_event_fields_are_the_documented_ones(mlrel: Runner, tm
     documented = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"event", "rollback", "rollout"}
     assert code == 0 and emitted <= documented, emitted - documented
     assert documented <= set(Event.model_fields), documented - set(Event.model_fields)
+
+
+def test_iso_strings_with_nanoseconds_as_pandas_prints_them(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """str() of a pandas time has nine fractional digits: refused as 'not an ISO-8601 time'; now read like a ns column."""
+    import pandas as pd
+
+    cols = binary_log(600)
+    times = pd.Timestamp("2026-11-23T00:00:00.123456789Z") + pd.to_timedelta(np.arange(600), unit="s")
+    as_ns = write_log({**cols, "timestamp": pa.array(times.tz_convert(None).to_numpy(), pa.timestamp("ns", tz="UTC"))})
+    text = [str(t) for t in times]
+    assert text[0] == "2026-11-23 00:00:00.123456789+00:00"
+    mixed = [t[: -len("+00:00")] if i % 2 else t for i, t in enumerate(text)]  # half without a zone
+    expected = mlrel.json("validate", as_ns, "--now", "2026-11-23T01:00:00Z")[1]
+    assert check(expected, "freshness")["value"] == pytest.approx(3600 - 599.123456)
+    for strings in (text, mixed):
+        log = write_log({**cols, "timestamp": pa.array(strings, pa.large_string())})
+        code, report = mlrel.json("validate", log, "--now", "2026-11-23T01:00:00Z")
+        assert code in (0, 1), report.get("error")
+        assert [(c["name"], c["status"], c["value"]) for c in report["checks"]] == [
+            (c["name"], c["status"], c["value"]) for c in expected["checks"]
+        ]
