@@ -204,3 +204,28 @@ def test_iso_strings_with_nanoseconds_as_pandas_prints_them(
         assert [(c["name"], c["status"], c["value"]) for c in report["checks"]] == [
             (c["name"], c["status"], c["value"]) for c in expected["checks"]
         ]
+
+
+def test_profile_output_follows_the_output_rules(mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path) -> None:
+    """`profile build LOG -o LOG --force` replaced the reference log with its profile; `-o DIR` and a missing folder
+    were internal errors after the whole build; `profile merge A B -o A --force` replaced an input."""
+    log = write_log(binary_log(500), name="reference.parquet")
+    original = log.read_bytes()
+    (tmp_path / "folder").mkdir()
+    cases = (
+        (("build", log, "-o", log, "--force"), f"error: the profile would overwrite an input of this run ({log})"),
+        (("build", log, "-o", tmp_path / "folder"), "error: cannot write profile: path is a directory"),
+        (("build", log, "-o", tmp_path / "nowhere" / "p.prof"), "error: cannot write profile: directory does not exist"),
+    )
+    for args, message in cases:
+        result = mlrel("profile", *args)
+        assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+    assert log.read_bytes() == original
+    first, second = tmp_path / "a.prof", tmp_path / "b.prof"
+    for target in (first, second):
+        assert mlrel("profile", "build", log, "-o", target).exit_code == 0
+    kept = first.read_bytes()
+    result = mlrel("profile", "merge", first, second, "-o", first, "--force")
+    assert result.exit_code == 2 and "would overwrite an input" in result.stderr
+    assert first.read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.prof", "b.prof", "folder", "reference.parquet"]
