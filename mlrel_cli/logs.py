@@ -488,18 +488,29 @@ def _iso_strings_as_utc(array: pa.ChunkedArray) -> pa.ChunkedArray:
     pyarrow parses a column only if all its strings carry a zone or none does, so the zone-less ones of a mixed
     column get an explicit ``+00:00`` first (vectorised: one regex match, one join)."""
     try:
-        return pc.cast(array, pa.timestamp("us", tz="UTC"))
+        return _parse_utc(array, "UTC")
     except pa.ArrowInvalid:
         pass
     try:
-        return pc.cast(pc.cast(array, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
+        return pc.cast(_parse_utc(array, None), pa.timestamp("us", tz="UTC"))
     except pa.ArrowInvalid:
         pass
     zoned = pc.match_substring_regex(array, ZONE_SUFFIX)
     # the suffix and separator in the column's own string type: pandas writes large_string
     utc, no_separator = pa.scalar("+00:00", array.type), pa.scalar("", array.type)
     explicit = pc.if_else(zoned, array, pc.binary_join_element_wise(array, utc, no_separator))
-    return pc.cast(explicit, pa.timestamp("us", tz="UTC"))
+    return _parse_utc(explicit, "UTC")
+
+
+def _parse_utc(array: pa.ChunkedArray, tz: str | None) -> pa.ChunkedArray:
+    """ISO strings as microseconds; nine fractional digits (pandas' str of a time) truncated like a ns column."""
+    try:
+        return pc.cast(array, pa.timestamp("us", tz=tz))
+    except pa.ArrowInvalid as exc:
+        try:
+            return pc.cast(pc.cast(array, pa.timestamp("ns", tz=tz)), pa.timestamp("us", tz=tz), safe=False)
+        except pa.ArrowInvalid:
+            raise exc from None
 
 
 # ---------------------------------------------------------------- labels

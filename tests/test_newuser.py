@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
@@ -130,3 +131,101 @@ def test_a_registry_that_is_a_device_or_fifo_is_refused_before_any_read(tmp_path
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"error: cannot read registry: not a regular file ({fifo})\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.yaml"]
+
+
+def test_retrain_upsamples_the_weak_segment_of_text_classes(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`float('malignant')` made upsample-weak-segments an internal error on a log whose classes are text."""
+    from sklearn.metrics import log_loss
+
+    cols = binary_log(3000, seed=7)
+    rng = np.random.default_rng(7)
+    city = np.asarray(cols["city"])
+    score = np.where(city == "nice", rng.random(3000), np.asarray(cols["prediction"]))
+    label = np.where(np.asarray(cols["label"]) == 1, "malignant", "benign")
+    log = write_log({**cols, "prediction": score, "label": label.tolist()})
+    policy = write_policy("segments: [city]\nvalidate: {performance: {positive_label: malignant}}\n")
+    losses = {c: log_loss(label[city == c] == "malignant", score[city == c], labels=[False, True]) for c in set(city)}
+    assert max(losses, key=losses.__getitem__) == "nice"  # the weak segment, by scikit-learn
+    out = tmp_path / "train.parquet"
+    args = ("--log", log, "-p", policy, "-o", out, "--strategy", "upsample-weak-segments", "--factor", "3")
+    result = mlrel("retrain-set", *args)
+    assert result.exit_code == 0, result.stderr
+    written = pq.read_table(out).column("city").to_pylist()
+    for name in set(city):
+        assert written.count(name) == int((city == name).sum()) * (3 if name == "nice" else 1)
+
+
+def test_registry_history_event_fields_are_the_documented_ones(mlrel: Runner, tmp_path: Path) -> None:
+    """docs/reports.md said `from` and `to`; the JSON has always said `from_version` and `to_version`."""
+    import re
+
+    from mlrel_cli.registry.model import Event
+
+    registry = tmp_path / "registry.yaml"
+    for args in (
+        ("registry", "register", "m", "v1", "--artifact", "s3://m/1", "--code-version", "abc"),
+        ("registry", "promote", "m", "v1", "--reason", "first"),
+        ("registry", "register", "m", "v2", "--artifact", "s3://m/2"),
+        ("registry", "promote", "m", "v2", "--stage", "canary", "--traffic", "0.05", "--reason", "try"),
+        ("registry", "record", "m", "--kind", "flag", "--what", "new flag", "--ref", "PR-1", "--revert", "unset it"),
+        ("registry", "promote", "m", "v2", "--reason", "go"),
+        ("rollback", "m", "--reason", "bad", "--incident", "INC-1", "--yes"),
+    ):
+        assert mlrel(*args, "--registry", registry).exit_code == 0
+    code, report = mlrel.json("registry", "history", "m", "--registry", registry)
+    emitted = {key for event in report["events"] for key in event}
+    text = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
+    paragraph = text.split("`registry history` adds `events` (each with", 1)[1].split("`registry repair`", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"event", "rollback", "rollout"}
+    assert code == 0 and emitted <= documented, emitted - documented
+    assert documented <= set(Event.model_fields), documented - set(Event.model_fields)
+
+
+def test_iso_strings_with_nanoseconds_as_pandas_prints_them(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """str() of a pandas time has nine fractional digits: refused as 'not an ISO-8601 time'; now read like a ns column."""
+    import pandas as pd
+
+    cols = binary_log(600)
+    times = pd.Timestamp("2026-11-23T00:00:00.123456789Z") + pd.to_timedelta(np.arange(600), unit="s")
+    as_ns = write_log({**cols, "timestamp": pa.array(times.tz_convert(None).to_numpy(), pa.timestamp("ns", tz="UTC"))})
+    text = [str(t) for t in times]
+    assert text[0] == "2026-11-23 00:00:00.123456789+00:00"
+    mixed = [t[: -len("+00:00")] if i % 2 else t for i, t in enumerate(text)]  # half without a zone
+    expected = mlrel.json("validate", as_ns, "--now", "2026-11-23T01:00:00Z")[1]
+    assert check(expected, "freshness")["value"] == pytest.approx(3600 - 599.123456)
+    for strings in (text, mixed):
+        log = write_log({**cols, "timestamp": pa.array(strings, pa.large_string())})
+        code, report = mlrel.json("validate", log, "--now", "2026-11-23T01:00:00Z")
+        assert code in (0, 1), report.get("error")
+        assert [(c["name"], c["status"], c["value"]) for c in report["checks"]] == [
+            (c["name"], c["status"], c["value"]) for c in expected["checks"]
+        ]
+
+
+def test_profile_output_follows_the_output_rules(mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path) -> None:
+    """`profile build LOG -o LOG --force` replaced the reference log with its profile; `-o DIR` and a missing folder
+    were internal errors after the whole build; `profile merge A B -o A --force` replaced an input."""
+    log = write_log(binary_log(500), name="reference.parquet")
+    original = log.read_bytes()
+    (tmp_path / "folder").mkdir()
+    cases = (
+        (("build", log, "-o", log, "--force"), f"error: the profile would overwrite an input of this run ({log})"),
+        (("build", log, "-o", tmp_path / "folder"), "error: cannot write profile: path is a directory"),
+        (("build", log, "-o", tmp_path / "nowhere" / "p.prof"), "error: cannot write profile: directory does not exist"),
+    )
+    for args, message in cases:
+        result = mlrel("profile", *args)
+        assert result.exit_code == 2 and result.stderr.startswith(message), result.stderr
+    assert log.read_bytes() == original
+    first, second = tmp_path / "a.prof", tmp_path / "b.prof"
+    for target in (first, second):
+        assert mlrel("profile", "build", log, "-o", target).exit_code == 0
+    kept = first.read_bytes()
+    result = mlrel("profile", "merge", first, second, "-o", first, "--force")
+    assert result.exit_code == 2 and "would overwrite an input" in result.stderr
+    assert first.read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.prof", "b.prof", "folder", "reference.parquet"]

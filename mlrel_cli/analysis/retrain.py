@@ -150,8 +150,16 @@ def _per_row_loss(task: str, prediction: pa.Array, label: pa.Array, policy: Poli
 
 
 def _log_loss(prediction: pa.Array, label: pa.Array, policy: Policy) -> np.ndarray:
-    positive = float(policy.validate_.performance.positive_label)
-    truth = to_numpy_float(pc.cast(label, pa.float64())) == positive
+    positive = policy.validate_.performance.positive_label
+    if kind_of_type(label.type) == "categorical" and not pa.types.is_boolean(label.type):
+        # text classes ('malignant' / 'benign'): the positive one as written, as validate reads it
+        truth = pc.cast(label, pa.string()).to_numpy(zero_copy_only=False) == str(positive)
+    else:
+        try:
+            truth = to_numpy_float(pc.cast(label, pa.float64())) == float(positive)
+        except ValueError:
+            message = f"validate.performance.positive_label: {positive!r} is not a number, but the labels are numeric"
+            raise PolicyError(message) from None
     p = np.clip(to_numpy_float(prediction), 1e-15, 1 - 1e-15)
     return -np.where(truth, np.log(p), np.log1p(-p))
 

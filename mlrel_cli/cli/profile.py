@@ -34,9 +34,14 @@ OutOpt = Annotated[str, typer.Option("--output", "-o", help="The profile file to
 OverwriteOpt = Annotated[bool, typer.Option("--force", help="Replace an existing file at --output.")]
 
 
-def _ready(output: str, force: bool) -> None:
+def _ready(output: str, force: bool, inputs: tuple[str | None, ...]) -> None:
+    """Before any work, the rules of every output (docs/reports.md): never an input (not even with --force), not a
+    directory, its folder exists; and an existing file only with --force."""
     import os
 
+    from mlrel_cli import outputs
+
+    outputs.plan(output, "profile", inputs, force=force)
     if os.path.exists(output) and not force:
         raise MlrelError(f"--output: {output} exists (give --force to replace it)")
 
@@ -63,7 +68,7 @@ def build(
         from mlrel_cli.logs import open_log
 
         loaded = load(policy)
-        _ready(output, force)
+        _ready(output, force, (log, labels, str(policy) if policy else None, *loaded.files))
         ref = open_log(log, "reference")
         label_log = open_log(labels, "labels file") if labels is not None else None
         built = profile_log(ref, loaded, label_log, exact=exact, engine=engine, scheduler=scheduler)
@@ -105,6 +110,6 @@ def merge(
         for file in files:
             if not is_profile(file):
                 raise MlrelError("not an mlrel profile (no mlrel.profile metadata)", file)
-        _ready(output, force)
+        _ready(output, force, tuple(files))
         write_profile(merge_profiles([read_profile(f) for f in files], files), output)
         typer.echo(f"wrote {output}", err=True)
