@@ -150,7 +150,7 @@ def test_mann_whitney_is_scipys() -> None:
     a, b = rng.normal(0, 1, 400), rng.normal(0.2, 1, 500)
     got = mann_whitney(a, b, rng)
     expected = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic")
-    assert got["u"] == pytest.approx(expected.statistic) and got["p_value"] == pytest.approx(expected.pvalue)
+    assert got.u == pytest.approx(expected.statistic) and got.p_value == pytest.approx(expected.pvalue)
 
 
 def test_binned_metrics_agree_with_exact_ones() -> None:
