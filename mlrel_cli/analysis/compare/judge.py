@@ -217,28 +217,6 @@ def latency_results(
     return results
 
 
-def mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of a mean, resampling whole units (queries, requests) through 512 quantile cells."""
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return np.full(resamples, np.nan)
-    index, counts = rs.quantile_cells(finite)
-    means = rs.cell_means(index, counts, finite)
-    draws = rs.resample_counts(counts, resamples, rng)
-    return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
-
-
-def ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of sum(num) / sum(den), as the mean of each row's linearised contribution
-    (num - ratio * den) / mean(den): cells of the numerator alone would ignore how the denominator varies
-    within them and understate the spread (by a fifth on the tests' data); docs/compare.md."""
-    num, den = np.nan_to_num(num.astype(float)), np.nan_to_num(den.astype(float))  # as proxy_value sums them
-    if len(num) == 0 or den.sum() == 0:
-        return np.full(resamples, np.nan)
-    ratio = num.sum() / den.sum()
-    return mean_deviations((num - ratio * den) / den.mean(), resamples, rng)
-
-
 def with_p(result: MetricResult, p: float) -> MetricResult:
     return replace(result, p_value=p)
 
