@@ -210,3 +210,26 @@ def test_ratio_proxy_interval_has_the_rows_spread() -> None:
     rows = [num[i].sum() / den[i].sum() for i in (rng.integers(0, n, n) for _ in range(400))]
     value, se = proxy_from_sums("ratio", proxy_sums("ratio", None, num, den))
     assert value == pytest.approx(num.sum() / den.sum()) and se == pytest.approx(np.std(rows), rel=0.12)
+
+
+def test_local_engine_values_are_every_rows_exact_metrics(mlrel, canary, write_policy) -> None:
+    """On the local engine the evidence keeps every row: ROC AUC, log loss and latency percentiles are the exact
+    ones of all rows (scikit-learn, numpy), per segment too, and the intervals come from the shared cells."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    base, cand = _model("v41", 3000, 1.0, 11), _model("v42", 3000, 1.3, 12)
+    policy = write_policy("segments: [seg]\ncompare: {min_segment_size: 100}\n")
+    _, report = _run(mlrel, canary(base, cand), "v42", policy=policy)
+    (found,) = report["candidates"]
+    for side, table in (("baseline", base), ("candidate", cand)):
+        y, p = table["label"].to_numpy(), table["prediction"].to_numpy()
+        latency = table["latency_ms"].to_numpy()
+        assert found["metrics"]["roc_auc"][side] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert found["metrics"]["log_loss"][side] == pytest.approx(log_loss(y, p), rel=1e-9)
+        assert found["metrics"]["latency_p99"][side] == pytest.approx(np.percentile(latency, 99), rel=1e-12)
+        seg = table["seg"].to_numpy().astype(str)
+        for s in found["segments"]:
+            rows = seg == s["value"]
+            assert s[side] == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-12)
+    roc = found["metrics"]["roc_auc"]
+    assert roc["ci_low"] < roc["delta"] < roc["ci_high"] and roc["ci_high"] - roc["ci_low"] < 0.06
