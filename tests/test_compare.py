@@ -150,7 +150,7 @@ def test_mann_whitney_is_scipys() -> None:
     a, b = rng.normal(0, 1, 400), rng.normal(0.2, 1, 500)
     got = mann_whitney(a, b, rng)
     expected = stats.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic")
-    assert got["u"] == pytest.approx(expected.statistic) and got["p_value"] == pytest.approx(expected.pvalue)
+    assert got.u == pytest.approx(expected.statistic) and got.p_value == pytest.approx(expected.pvalue)
 
 
 def test_binned_metrics_agree_with_exact_ones() -> None:
@@ -200,12 +200,36 @@ def test_two_logs_of_the_same_version_are_named_by_file(mlrel, write_log) -> Non
 
 
 def test_ratio_proxy_interval_has_the_rows_spread() -> None:
-    """A ratio's bootstrap spread matches resampling whole rows (numerator cells alone understated it by ~18 %)."""
-    from mlrel_cli.analysis.compare.judge import ratio_deviations
+    """A ratio's spread, from its sums by the delta method, matches resampling whole rows (the numerator alone
+    would understate it by about a fifth)."""
+    from mlrel_cli.stats.ranking import proxy_from_sums, proxy_sums
 
     rng = np.random.default_rng(9)
     n = 20_000
     num, den = rng.random(n) * 2, rng.integers(1, 5, n).astype(float)
     rows = [num[i].sum() / den[i].sum() for i in (rng.integers(0, n, n) for _ in range(400))]
-    spread = np.std(ratio_deviations(num, den, 2000, rng))
-    assert spread == pytest.approx(np.std(rows), rel=0.12)
+    value, se = proxy_from_sums("ratio", proxy_sums("ratio", None, num, den))
+    assert value == pytest.approx(num.sum() / den.sum()) and se == pytest.approx(np.std(rows), rel=0.12)
+
+
+def test_local_engine_values_are_every_rows_exact_metrics(mlrel, canary, write_policy) -> None:
+    """On the local engine the evidence keeps every row: ROC AUC, log loss and latency percentiles are the exact
+    ones of all rows (scikit-learn, numpy), per segment too, and the intervals come from the shared cells."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    base, cand = _model("v41", 3000, 1.0, 11), _model("v42", 3000, 1.3, 12)
+    policy = write_policy("segments: [seg]\ncompare: {min_segment_size: 100}\n")
+    _, report = _run(mlrel, canary(base, cand), "v42", policy=policy)
+    (found,) = report["candidates"]
+    for side, table in (("baseline", base), ("candidate", cand)):
+        y, p = table["label"].to_numpy(), table["prediction"].to_numpy()
+        latency = table["latency_ms"].to_numpy()
+        assert found["metrics"]["roc_auc"][side] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert found["metrics"]["log_loss"][side] == pytest.approx(log_loss(y, p), rel=1e-9)
+        assert found["metrics"]["latency_p99"][side] == pytest.approx(np.percentile(latency, 99), rel=1e-12)
+        seg = table["seg"].to_numpy().astype(str)
+        for s in found["segments"]:
+            rows = seg == s["value"]
+            assert s[side] == pytest.approx(roc_auc_score(y[rows], p[rows]), abs=1e-12)
+    roc = found["metrics"]["roc_auc"]
+    assert roc["ci_low"] < roc["delta"] < roc["ci_high"] and roc["ci_high"] - roc["ci_low"] < 0.06

@@ -187,34 +187,48 @@ def from_passes(engine: Engine, sources: list[ModelSource], policy: Policy) -> t
         plans, samples, counted, celled, per_query, strict=True
     ):
         for version, name in zip(versions, source.names, strict=True):
-            numbers = counts[f"{version}|counts"].values
-            found = cells.get(f"{version}|labelled"), cells.get(f"{version}|segments"), cells.get(f"{version}|latency")
-            labelled, segments, latency = found
-            rows = sample[f"{version}|sample"].table
-            models.append(
-                ModelEvidence(
-                    version=name or (version if version != ALL else _name_of(engine, source.log, columns.get("__version"))),
-                    rows=numbers["rows"],
-                    labelled_rows=numbers["labelled"],
-                    has_labels="__label" in columns,
-                    invalid=numbers["invalid"],
-                    scores=_sampled(rows, "__prediction"),
-                    latencies=_sampled(rows, "__latency"),
-                    sketches={
-                        key.split("|", 1)[1]: value
-                        for key, value in counts.items()
-                        if key.startswith(f"{version}|") and isinstance(value, QuantileSketch)
-                    },
-                    labelled=labelled.values if labelled is not None else None,
-                    segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
-                    latency=latency.values["histogram"] if latency is not None else None,
-                    edges=edges,
-                    edge_key=version,
-                    proxies={name: counts[f"{version}|proxy:{name}"].values for name in per_request(policy)},
-                    per_query={key.split("|", 1)[1]: value for key, value in queries.items() if key.startswith(f"{version}|")},
-                )
+            if name is None:
+                name = version if version != ALL else _name_of(engine, source.log, columns.get("__version"))
+            counts_of, cells_of, queries_of = (
+                {k.removeprefix(f"{version}|"): v for k, v in found.items() if k.startswith(f"{version}|")}
+                for found in (counts, cells, queries)
             )
+            rows = sample[f"{version}|sample"].table
+            models.append(_merged(name, version, counts_of, cells_of, queries_of, rows, edges, "__label" in columns, policy))
     return models, task
+
+
+def _merged(
+    name: str,
+    version: str,
+    counts: dict[str, Any],
+    cells: dict[str, Any],
+    queries: dict[str, Any],
+    sample: pa.Table,
+    edges: dict[str, Any],
+    labels: bool,
+    policy: Policy,
+) -> ModelEvidence:
+    """One model's evidence from its merged pieces of each pass (keyed as the passes name them, less the version)."""
+    numbers = counts["counts"].values
+    labelled, segments, latency = cells.get("labelled"), cells.get("segments"), cells.get("latency")
+    return ModelEvidence(
+        version=name,
+        rows=numbers["rows"],
+        labelled_rows=numbers["labelled"],
+        has_labels=labels,
+        invalid=numbers["invalid"],
+        scores=_sampled(sample, "__prediction"),
+        latencies=_sampled(sample, "__latency"),
+        sketches={key: value for key, value in counts.items() if isinstance(value, QuantileSketch)},
+        labelled=labelled.values if labelled is not None else None,
+        segments={key: part.values for key, part in segments.parts.items()} if segments is not None else {},
+        latency=latency.values["histogram"] if latency is not None else None,
+        edges=edges,
+        edge_key=version,
+        proxies={metric: counts[f"proxy:{metric}"].values for metric in per_request(policy)},
+        per_query=queries,
+    )
 
 
 def _sampled(sample: pa.Table | None, column: str) -> np.ndarray:

@@ -253,7 +253,10 @@ def model_counts(model: ModelRows, policy: Policy, task: str, size: int | None =
 
     def sketch(values: np.ndarray) -> QuantileSketch:
         ordered = np.sort(values)
-        return QuantileSketch.from_sorted(ordered, size=len(ordered) if size is None else size)
+        if size is not None:
+            return QuantileSketch.from_sorted(ordered, size=size)
+        low, high = (float(ordered[0]), float(ordered[-1])) if len(ordered) else (float("nan"), float("nan"))
+        return QuantileSketch(ordered, len(ordered), 0, 0, float(ordered.sum()), float(np.square(ordered).sum()), low, high)
 
     out: dict[str, Any] = {}
     keep = model.labelled
@@ -276,22 +279,24 @@ def edges_of(
 ) -> dict[str, np.ndarray]:
     """The cells' edges, the same for every model: pooled score quantiles with the decision threshold, each model's
     own error quantiles (keyed by its name), pooled latency edges. ``sketches``: each model's, in ``names``' order;
-    ``exact``: they hold every value, and so does their pool."""
+    ``exact``: they hold every value, so pooling their points pools the values."""
     edges: dict[str, np.ndarray] = {}
+    pooled: dict[str, list[np.ndarray]] = {}
     merged: dict[str, QuantileSketch] = {}
     for name, found in zip(names, sketches, strict=True):
         for kind, value in found.items():
             if kind == "error":
-                points = value.points
-                quantiles = np.quantile(points, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]) if len(points) else []
+                own = value.points
+                quantiles = np.quantile(own, np.linspace(0, 1, rs.SCORE_BINS + 1)[1:-1]) if len(own) else []
                 edges[f"{name}|error"] = np.unique(quantiles)
             elif kind in ("score", "latency"):
-                size = value.rows + merged[kind].rows if exact and kind in merged else SKETCH_POINTS
-                merged[kind] = merged[kind].merge(value, size) if kind in merged else value
-    if "score" in merged:
-        edges["score"] = rs.score_edges([merged["score"].points], policy.validate_.performance.decision_threshold)
-    if "latency" in merged and merged["latency"].rows:
-        edges["latency"] = rs.latency_edges([merged["latency"].points])
+                pooled.setdefault(kind, []).append(value.points)
+                merged[kind] = merged[kind].merge(value) if kind in merged and not exact else value
+    points = {kind: pooled[kind] if exact else [merged[kind].points] for kind in pooled}
+    if "score" in points:
+        edges["score"] = rs.score_edges(points["score"], policy.validate_.performance.decision_threshold)
+    if "latency" in points and any(len(p) for p in points["latency"]):
+        edges["latency"] = rs.latency_edges(points["latency"])
     return edges
 
 

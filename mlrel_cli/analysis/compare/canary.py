@@ -34,6 +34,7 @@ from mlrel_cli.analysis.compare.judge import (
     segment_row,
     with_p,
 )
+from mlrel_cli.analysis.compare.payloads import RankTests
 from mlrel_cli.facts.labelled import multiclass_from_pairs
 from mlrel_cli.facts.models import SEGMENT_UNIT, ModelEvidence, ModelRows
 from mlrel_cli.policy import Policy
@@ -57,7 +58,7 @@ def label_metrics(task: str, model: ModelRows, mask: np.ndarray | None, threshol
 
 def compare_canary(
     task: str, base: ModelEvidence, cand: ModelEvidence, policy: Policy, primary: str, rng: np.random.Generator
-) -> tuple[list[MetricResult], dict[str, Any]]:
+) -> tuple[list[MetricResult], RankTests]:
     results: list[MetricResult] = []
     enough_labels = min(base.labelled_rows, cand.labelled_rows) >= 2
     if per_query(task) and enough_labels:
@@ -68,7 +69,7 @@ def compare_canary(
         values_b, values_c, deviations = label_judgement(task, base, cand, None, policy, rng)
         results.extend(metric_results(values_b, values_c, deviations, policy, primary))
     results.append(error_rate_result(base.invalid, base.rows, cand.invalid, cand.rows, policy, primary, rng))
-    rank_tests: dict[str, Any] = {}
+    latency_test = score_test = None
     if base.latency is not None and cand.latency is not None:
         sketch_b, sketch_c = base.sketches["latency"], cand.sketches["latency"]
         if sketch_b.rows and sketch_c.rows:
@@ -77,10 +78,10 @@ def compare_canary(
             edges = base.edges["latency"]
             results.extend(latency_results(point_b, point_c, base.latency, cand.latency, edges, policy, primary, rng))
             if len(base.latencies) and len(cand.latencies):
-                rank_tests["latency"] = mann_whitney(base.latencies, cand.latencies, rng)
+                latency_test = mann_whitney(base.latencies, cand.latencies, rng)
     if len(base.scores) and len(cand.scores):
-        rank_tests["score"] = mann_whitney(base.scores, cand.scores, rng)
-    return results, rank_tests
+        score_test = mann_whitney(base.scores, cand.scores, rng)
+    return results, RankTests(latency_test, score_test)
 
 
 def _proxy_results(

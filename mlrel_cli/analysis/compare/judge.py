@@ -55,6 +55,26 @@ class MetricResult:
         }
 
 
+@dataclass(frozen=True)
+class RankTest:
+    """Mann-Whitney U on one per-request value (latency or score), as Kayenta judges a canary."""
+
+    u: float
+    p_value: float
+    median_baseline: float
+    median_candidate: float
+    effect: float  # P(candidate > baseline)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "u": self.u,
+            "p_value": self.p_value,
+            "median_baseline": self.median_baseline,
+            "median_candidate": self.median_candidate,
+            "effect": self.effect,
+        }
+
+
 def ranking_unit(metric: str, k: int) -> str:
     """The per-query unit's name of a ranking metric (``ndcg`` -> ``ndcg@10``), as stats.ranking.ranking_units names it."""
     return f"{metric}@{k}" if metric in ("ndcg", "ctr") else metric
@@ -197,28 +217,6 @@ def latency_results(
     return results
 
 
-def mean_deviations(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of a mean, resampling whole units (queries, requests) through 512 quantile cells."""
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return np.full(resamples, np.nan)
-    index, counts = rs.quantile_cells(finite)
-    means = rs.cell_means(index, counts, finite)
-    draws = rs.resample_counts(counts, resamples, rng)
-    return draws @ means / draws.sum(axis=1) - counts @ means / counts.sum()
-
-
-def ratio_deviations(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap deviations of sum(num) / sum(den), as the mean of each row's linearised contribution
-    (num - ratio * den) / mean(den): cells of the numerator alone would ignore how the denominator varies
-    within them and understate the spread (by a fifth on the tests' data); docs/compare.md."""
-    num, den = np.nan_to_num(num.astype(float)), np.nan_to_num(den.astype(float))  # as proxy_value sums them
-    if len(num) == 0 or den.sum() == 0:
-        return np.full(resamples, np.nan)
-    ratio = num.sum() / den.sum()
-    return mean_deviations((num - ratio * den) / den.mean(), resamples, rng)
-
-
 def with_p(result: MetricResult, p: float) -> MetricResult:
     return replace(result, p_value=p)
 
@@ -228,7 +226,7 @@ def rate_deviation(counts: np.ndarray, resamples: int, rng: np.random.Generator)
     return draws[:, 0] / draws.sum(axis=1) - counts[0] / counts.sum()
 
 
-def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Generator) -> RankTest:
     """Mann-Whitney U (two-sided, asymptotic) on per-request values, as Kayenta judges a canary.
 
     At most 100,000 values a side (a random sample beyond): at millions, the
@@ -243,13 +241,13 @@ def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Gen
 
     b, c = sample(baseline), sample(candidate)
     result = mannwhitneyu(c, b, alternative="two-sided", method="asymptotic")
-    return {
-        "u": float(result.statistic),
-        "p_value": float(result.pvalue),
-        "median_baseline": float(np.median(baseline)),
-        "median_candidate": float(np.median(candidate)),
-        "effect": float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
-    }
+    return RankTest(
+        u=float(result.statistic),
+        p_value=float(result.pvalue),
+        median_baseline=float(np.median(baseline)),
+        median_candidate=float(np.median(candidate)),
+        effect=float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
+    )
 
 
 @dataclass(frozen=True)

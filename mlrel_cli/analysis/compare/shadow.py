@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from mlrel_cli.analysis.compare.canary import label_metrics
 from mlrel_cli.analysis.compare.judge import MetricResult, classify, with_p
-from mlrel_cli.analysis.compare.payloads import ShadowEvidence
+from mlrel_cli.analysis.compare.payloads import Disagreement, McNemar, ScoreDifference, ShadowEvidence
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.models import ModelRows
 from mlrel_cli.policy import Policy
@@ -42,33 +42,10 @@ def compare_shadow(
             f"compare.min_paired_fraction {spec.min_paired_fraction:.0%}: are these logs of the same requests?"
         )
     pb, pc_ = _subset(base, paired_b), _subset(cand, np.flatnonzero(paired_c))
-    details: dict[str, Any] = {"pairs": n_pairs, "paired_fraction": fraction}
     threshold = policy.validate_.performance.decision_threshold
-    if pb.score is not None and pc_.score is not None:
-        diff = pc_.score - pb.score
-        finite = np.isfinite(diff)
-        details["difference"] = {
-            "mean": float(np.mean(diff[finite])) if finite.any() else None,
-            "p5": float(np.percentile(diff[finite], 5)) if finite.any() else None,
-            "p50": float(np.percentile(diff[finite], 50)) if finite.any() else None,
-            "p95": float(np.percentile(diff[finite], 95)) if finite.any() else None,
-        }
-        order = np.argsort(-np.abs(np.where(finite, diff, 0)), kind="stable")[: spec.top_disagreements]
-        ids = pc_.ids.to_pylist() if pc_.ids is not None else [None] * len(diff)
-        details["top_disagreements"] = [
-            {
-                "id": ids[i],
-                "baseline": float(pb.score[i]),
-                "candidate": float(pc_.score[i]),
-                "difference": float(diff[i]),
-            }
-            for i in order
-        ]
-        if reads(task) == "score":  # the classes the scores give at the threshold
-            details["agreement"] = float(np.mean((pb.score >= threshold) == (pc_.score >= threshold)))
-    elif pb.classes is not None and pc_.classes is not None:
-        details["agreement"] = float(np.mean(pb.classes == pc_.classes))
+    difference, top, agreement = _disagreement(task, pb, pc_, threshold, spec.top_disagreements)
     results: list[MetricResult] = []
+    mcnemar = None
     both = pb.labelled & pc_.labelled if pb.truth is not None else np.zeros(n_pairs, dtype=bool)
     if both.sum() >= 2:
         pb.labelled, pc_.labelled = both, both
@@ -81,12 +58,32 @@ def compare_shadow(
             result = classify(name, vb[name], vc[name], low, high, policy, primary)
             results.append(with_p(result, rs.bootstrap_p_value(point, deviations[name])))
         if (record := task_of(task)) is not None and record.classification:
-            correct_b = _correct(task, pb, both, threshold)
-            correct_c = _correct(task, pc_, both, threshold)
-            details["mcnemar"] = rs.mcnemar(correct_b, correct_c)
-    if "top_disagreements" in details:
-        details["top_disagreements"] = tuple(details["top_disagreements"])
-    return results, ShadowEvidence(**details)
+            test = rs.mcnemar(_correct(task, pb, both, threshold), _correct(task, pc_, both, threshold))
+            mcnemar = McNemar(int(test["b"]), int(test["c"]), float(test["statistic"]), float(test["p_value"]))
+    return results, ShadowEvidence(n_pairs, fraction, difference, top, agreement, mcnemar)
+
+
+def _disagreement(
+    task: str, pb: ModelRows, pc_: ModelRows, threshold: float, top: int
+) -> tuple[ScoreDifference | None, tuple[Disagreement, ...] | None, float | None]:
+    """How far the paired scores differ, the ``top`` requests furthest apart, and how often the classes agree."""
+    if pb.score is None or pc_.score is None:
+        if pb.classes is not None and pc_.classes is not None:
+            return None, None, float(np.mean(pb.classes == pc_.classes))
+        return None, None, None
+    diff = pc_.score - pb.score
+    finite = np.isfinite(diff)
+    difference = ScoreDifference(None, None, None, None)
+    if finite.any():
+        found = diff[finite]
+        difference = ScoreDifference(float(np.mean(found)), *(float(np.percentile(found, q)) for q in (5, 50, 95)))
+    order = np.argsort(-np.abs(np.where(finite, diff, 0)), kind="stable")[:top]
+    ids = pc_.ids.to_pylist() if pc_.ids is not None else [None] * len(diff)
+    furthest = tuple(Disagreement(ids[i], float(pb.score[i]), float(pc_.score[i]), float(diff[i])) for i in order)
+    agreement = None
+    if reads(task) == "score":  # the classes the scores give at the threshold
+        agreement = float(np.mean((pb.score >= threshold) == (pc_.score >= threshold)))
+    return difference, furthest, agreement
 
 
 def _subset(model: ModelRows, index: np.ndarray) -> ModelRows:

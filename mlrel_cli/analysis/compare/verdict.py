@@ -15,7 +15,7 @@ import numpy as np
 from mlrel_cli.analysis.compare import slices as compare_slices
 from mlrel_cli.analysis.compare.canary import compare_canary, compare_segments
 from mlrel_cli.analysis.compare.judge import PRIMARY, MetricResult, SegmentResult, higher_is_better, interval_text
-from mlrel_cli.analysis.compare.payloads import Candidate, ShadowEvidence, WeakRegressions
+from mlrel_cli.analysis.compare.payloads import Candidate, RankTests, ShadowEvidence, WeakRegressions
 from mlrel_cli.analysis.compare.shadow import compare_shadow
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.facts.models import ModelEvidence
@@ -43,7 +43,7 @@ def judge(
     rng = np.random.default_rng(spec.bootstrap.seed)
     judged = []
     for cand, found in zip(candidates, weak, strict=True):
-        mann_whitney: dict[str, Any] | None = None
+        mann_whitney: RankTests | None = None
         shadow: ShadowEvidence | None = None
         segments: list[SegmentResult] = []
         if mode == "shadow":  # rows side by side: refused by engine.check_engine where the engine keeps none
