@@ -77,7 +77,7 @@ def load_incident(path: str | Path) -> Incident:
     except yaml.YAMLError as exc:
         raise MlrelError(f"incident file is not valid YAML: {getattr(exc, 'problem', exc)}", str(path)) from None
     except ValidationError as exc:
-        from mlrel_cli.policy import _suggest
+        from mlrel_cli.policy_messages import suggest as _suggest
 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
