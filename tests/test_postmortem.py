@@ -196,7 +196,8 @@ def test_segments_hit_hardest_are_the_worsened_ones_and_a_cause_only_beyond_nois
     policy = Policy.model_validate({"segments": ["region"]})
     onset = dt.datetime.fromtimestamp(int(ts[n // 2]) / 1e6, dt.UTC)
     rows = _segments(log, policy, loss, ts, onset, None, "log_loss")
-    assert [r.value for r in rows][0] == "west" and "east" not in [r.value for r in rows]
+    values = [r.value for r in rows]
+    assert values[0] == "west" and "east" not in values
     p = {}
     for value in ("east", "west", "north"):
         member = region == value
