@@ -10,17 +10,15 @@ value, so reports can say where each threshold came from.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import types
-import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from mlrel_cli.durations import format_duration, parse_duration
+from mlrel_cli.durations import parse_duration
 from mlrel_cli.errors import PolicyError
+from mlrel_cli.policy_files import read_with_bases
+from mlrel_cli.policy_messages import describe_error, file_loc, join_problems, suggest
 from mlrel_cli.stats.names import COMPARE_EXTRA_BY_NAME, METRIC_BY_NAME, DriftMethodName, TaskName
 
 DEFAULT_SOURCE = "default"
@@ -492,7 +490,7 @@ class Policy(Section):
                 continue
             if name not in METRIC_BY_NAME:
                 known = [*METRIC_BY_NAME, *COMPARE_EXTRA_METRICS, *self.proxy_metrics]
-                raise ValueError(f"compare: unknown metric '{name}'{_suggest(name, known)}")
+                raise ValueError(f"compare: unknown metric '{name}'{suggest(name, known)}")
         return self
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -535,12 +533,7 @@ def _check_ordered(low: float | None, high: float | None, low_key: str, high_key
 
 def _check_metric_name(name: str) -> None:
     if name not in METRIC_BY_NAME:
-        raise ValueError(f"unknown metric '{name}'{_suggest(name, METRIC_BY_NAME)}")
-
-
-def _suggest(word: str, options: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown metric '{name}'{suggest(name, METRIC_BY_NAME)}")
 
 
 # ---------------------------------------------------------------- loading
@@ -555,7 +548,7 @@ def load_policy(path: str | Path | None) -> Policy:
     if path is None:
         return default_policy()
     path = Path(path)
-    merged, sources, files = _read_with_bases(path, chain=())
+    merged, sources, files = read_with_bases(path)
     try:
         policy = Policy.model_validate(merged)
     except ValidationError as exc:
@@ -563,12 +556,12 @@ def load_policy(path: str | Path | None) -> Policy:
         seen_paths: set[tuple[Any, ...]] = set()
         for error in exc.errors():
             # a union (such as a duration or 'auto') reports once per member: keep the first
-            file_loc = _file_loc(error["loc"])
-            if file_loc in seen_paths:
+            where = file_loc(error["loc"])
+            if where in seen_paths:
                 continue
-            seen_paths.add(file_loc)
-            problems.append(_describe(error))
-        raise PolicyError(_join_problems(problems), str(path)) from None
+            seen_paths.add(where)
+            problems.append(describe_error(error, Policy))
+        raise PolicyError(join_problems(problems), str(path)) from None
     policy._sources = sources
     policy._files = files
     check_metrics_fit_the_task(policy)
@@ -603,244 +596,3 @@ def check_metrics_fit_the_task(policy: Policy, task: str | None = None, prefix: 
                 f"{key}: metric '{name}' does not apply to task '{task}'{how}; it applies to {', '.join(info.tasks)}",
                 policy.source_of(key),
             )
-
-
-def _join_problems(problems: list[str]) -> str:
-    if len(problems) == 1:
-        return problems[0]
-    return f"{len(problems)} problems: " + "; ".join(problems)
-
-
-class DuplicateKeyError(yaml.YAMLError):
-    def __init__(self, path: str, key: str, first_line: int, line: int) -> None:
-        super().__init__(f"{path}: duplicate key '{key}' (lines {first_line} and {line})")
-        self.path, self.key, self.first_line, self.line = path, key, first_line, line
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader, except that a mapping with the same key twice is refused: PyYAML keeps the last
-    silently, so a threshold written twice would hide the one the reader sees first."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        _refuse_duplicate_keys(node, "")
-        return super().construct_document(node)
-
-
-def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        first_lines: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key, line = str(key_node.value), key_node.start_mark.line + 1
-            key_path = f"{path}.{key}" if path else key
-            if key in first_lines:
-                raise DuplicateKeyError(key_path, key, first_lines[key], line)
-            first_lines[key] = line
-            _refuse_duplicate_keys(value_node, key_path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _refuse_duplicate_keys(item, f"{path}[{i}]")
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise PolicyError("policy file not found", str(path))
-    if path.is_dir():
-        raise PolicyError("policy path is a directory, not a file", str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy: {exc}", str(path)) from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader
-    except DuplicateKeyError as exc:
-        raise PolicyError(
-            f"{exc.path}: key '{exc.key}' is written twice (lines {exc.first_line} and {exc.line}); YAML would keep only"
-            " the last one silently",
-            f"{path}:{exc.line}",
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PolicyError(f"policy is not valid YAML: {problem}", where) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise PolicyError(f"policy must be a mapping of keys, not a {type(data).__name__}", str(path))
-    return data
-
-
-def _read_with_bases(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str], tuple[str, ...]]:
-    resolved = path.resolve()
-    if resolved in chain:
-        cycle = " -> ".join(str(p) for p in (*chain, resolved))
-        raise PolicyError("policy extends itself in a cycle", cycle)
-    data = _read_yaml(path)
-    bases = data.get("extends")
-    if bases is None:
-        base_list: list[Any] = []
-    elif isinstance(bases, str):
-        base_list = [bases]
-    elif isinstance(bases, list):
-        base_list = bases
-    else:
-        raise PolicyError("extends: must be a file path or a list of file paths", str(path))
-
-    merged: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    files: list[str] = []
-    for base in base_list:
-        if not isinstance(base, str):
-            raise PolicyError(f"extends: {base!r} is not a file path", str(path))
-        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-        base_data, base_sources, base_files = _read_with_bases(base_path, (*chain, resolved))
-        merged = _deep_merge(merged, base_data)
-        sources.update(base_sources)
-        files.extend(f for f in base_files if f not in files)
-
-    own = {k: v for k, v in data.items() if k != "extends"}
-    merged = _deep_merge(merged, own)
-    for leaf in _leaf_paths(own):
-        sources[leaf] = str(path)
-    files.append(str(path))
-    return merged, sources, tuple(files)
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _leaf_paths(data: dict[str, Any], prefix: str = "") -> list[str]:
-    paths = []
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            paths.extend(_leaf_paths(value, path + "."))
-        else:
-            paths.append(path)
-    return paths
-
-
-# ---------------------------------------------------------------- error messages
-
-
-def _describe(error: Any) -> str:
-    """One pydantic error as ``path: message``, with a did-you-mean where it helps."""
-    loc = _file_loc(error["loc"])
-    path = ".".join(str(p) for p in loc) or "(top level)"
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        known = _field_names(parent) if parent is not None else []
-        return f"{path}: unknown key '{loc[-1]}'{_suggest(str(loc[-1]), known)}"
-    if kind == "literal_error":
-        options = _literal_options(loc)
-        label = "method" if loc and loc[-1] == "method" else "value"
-        allowed = ", ".join(repr(o) for o in options)
-        return f"{path}: unknown {label} {value!r}{_suggest(str(value), options)}; expected one of {allowed}"
-    message = error["msg"]
-    message = message.removeprefix("Value error, ")
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    if isinstance(value, dict | list):
-        return f"{path}: {message}"
-    return f"{path}: {message} (got {value!r})"
-
-
-def _file_loc(loc: Any) -> tuple[Any, ...]:
-    """The path in the file: pydantic adds union members and validator names to locations."""
-    internal = ("function", "constrained-")  # validator and constrained-type members of a union
-    return tuple(
-        part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith(internal) or part == "literal"))
-    )
-
-
-def _unwrap(annotation: Any) -> list[Any]:
-    """The concrete types inside Optional / Union / Annotated."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        out = []
-        for arg in typing.get_args(annotation):
-            out.extend(_unwrap(arg))
-        return out
-    return [annotation]
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """Follow a location through the policy's models to the model that holds the last key."""
-    current: Any = Policy
-    for part in loc:
-        next_type = None
-        for candidate in _unwrap(current):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                field = _field_by_key(candidate, str(part))
-                if field is not None:
-                    next_type = field.annotation
-                    break
-            elif typing.get_origin(candidate) is dict:
-                next_type = typing.get_args(candidate)[1]
-                break
-            elif typing.get_origin(candidate) is list:
-                next_type = typing.get_args(candidate)[0]
-                break
-        if next_type is None:
-            return None
-        current = next_type
-    for candidate in _unwrap(current):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _field_by_key(model: type[BaseModel], key: str) -> Any:
-    for name, field in model.model_fields.items():
-        if (field.alias or name) == key:
-            return field
-    return None
-
-
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _literal_options(loc: tuple[Any, ...]) -> list[str]:
-    parent = _model_at(loc[:-1])
-    if parent is None:
-        return []
-    field = _field_by_key(parent, str(loc[-1]))
-    if field is None:
-        return []
-    options: list[str] = []
-    for candidate in _unwrap(field.annotation):
-        if typing.get_origin(candidate) is Literal:
-            options.extend(str(o) for o in typing.get_args(candidate))
-    return options
-
-
-# ---------------------------------------------------------------- writing (mlrel init)
-
-
-def dump_policy(data: dict[str, Any]) -> str:
-    """YAML for a policy dict, durations spelled as people write them, keys in the given order."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, dt.timedelta):
-            return format_duration(value)
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        return value
-
-    return yaml.safe_dump(convert(data), sort_keys=False, default_flow_style=None, width=100)

@@ -12,7 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from mlrel_cli.cli.app import app
-from mlrel_cli.policy import Policy, _unwrap
+from mlrel_cli.policy import Policy
+from mlrel_cli.policy_messages import unwrap as _unwrap
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -124,3 +124,25 @@ def test_bad_durations(text: str) -> None:
 def test_duration_units() -> None:
     assert parse_duration("15m") == dt.timedelta(minutes=15)
     assert parse_duration("1.5h") == dt.timedelta(minutes=90)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "loop", "base-loop"])
+def test_a_policy_that_is_not_a_regular_file_is_refused_before_it_is_read(tmp_path: Path, kind: str) -> None:
+    """``-p /dev/zero`` read until the kernel killed mlrel; a symlink loop escaped as a RuntimeError."""
+    import os
+
+    if kind == "device":
+        path, expected = Path("/dev/zero"), "not a regular file"
+    elif kind == "fifo":
+        path, expected = tmp_path / "policy.yaml", "not a regular file"
+        os.mkfifo(path)  # a reader would block forever waiting for a writer
+    else:
+        (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+        (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+        path, expected = tmp_path / "a.yaml", "symbolic links"
+        if kind == "base-loop":
+            path = tmp_path / "policy.yaml"
+            path.write_text("extends: a.yaml\ntask: binary\n")
+    with pytest.raises(PolicyError, match=expected) as caught:
+        load_policy(path)
+    assert caught.value.where.endswith(("/dev/zero", "policy.yaml", "a.yaml"))

@@ -168,3 +168,44 @@ def test_unknown_incident_key_suggests_the_known_one(mlrel, tmp_path) -> None:
     bad.write_text("id: X\ntitle: t\ndetected_at: 2026-11-25T13:40:00Z\n")
     result = mlrel("postmortem", "--incident", bad)
     assert result.exit_code == 2 and "did you mean 'detected'?" in result.stderr
+
+
+def test_segments_hit_hardest_are_the_worsened_ones_and_a_cause_only_beyond_noise() -> None:
+    """A segment that got better is not 'hit'; a noise wobble is not a root cause; the adjusted p is Welch's
+    one-sided test (scipy) adjusted by Benjamini-Hochberg (statsmodels' formula written out)."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    from scipy import stats
+
+    from mlrel_cli.analysis.drill import memory_log
+    from mlrel_cli.analysis.postmortem import _segments
+    from mlrel_cli.analysis.postmortem_causes import root_causes
+    from mlrel_cli.policy import Policy
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    ts = np.arange(n, dtype=np.int64) * 1_000_000 + 1_764_000_000_000_000
+    region = rng.choice(["east", "west", "north"], n)
+    after = np.arange(n) >= n // 2
+    loss = rng.exponential(0.2, n)  # a per-row loss: lower is better
+    loss[after & (region == "west")] += 0.3  # hit hard
+    loss[after & (region == "east")] *= 0.5  # got better
+    log = memory_log(pa.table({"region": region}), "log")
+    policy = Policy.model_validate({"segments": ["region"]})
+    onset = dt.datetime.fromtimestamp(int(ts[n // 2]) / 1e6, dt.UTC)
+    rows = _segments(log, policy, loss, ts, onset, None, "log_loss")
+    values = [r.value for r in rows]
+    assert values[0] == "west" and "east" not in values
+    p = {}
+    for value in ("east", "west", "north"):
+        member = region == value
+        test = stats.ttest_ind(loss[member & after], loss[member & ~after], equal_var=False, alternative="greater")
+        p[value] = test.pvalue
+    order = sorted(p, key=p.get)
+    bh = {v: min(1.0, min(p[w] * 3 / (order.index(w) + 1) for w in order[order.index(v) :])) for v in order}
+    for row in rows:  # z against t with thousands of rows: equal to a few parts in a thousand of the p
+        assert row.p_adjusted == pytest.approx(bh[row.value], rel=0.05, abs=1e-12)
+    causes = [c.summary for c in root_causes([], [], rows, onset, policy) if c.kind == "segment"]
+    assert len(causes) == 1 and "region=west" in causes[0]

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from mlrel_cli.errors import LogError
 from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy_float
-from mlrel_cli.policy import Policy, dump_policy
+from mlrel_cli.policy import Policy
+from mlrel_cli.policy_files import dump_policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.names import BINARY
 from mlrel_cli.tasks import task_of

@@ -38,6 +38,7 @@ from mlrel_cli.payloads.postmortem import (
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report, Status
 from mlrel_cli.stats.changepoint import detect_change, detect_change_rows
+from mlrel_cli.stats.drift import adjust_p_values
 from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
 from mlrel_cli.tasks import TASK_BY_NAME
 
@@ -77,7 +78,7 @@ def load_incident(path: str | Path) -> Incident:
     except yaml.YAMLError as exc:
         raise MlrelError(f"incident file is not valid YAML: {getattr(exc, 'problem', exc)}", str(path)) from None
     except ValidationError as exc:
-        from mlrel_cli.policy import _suggest
+        from mlrel_cli.policy_messages import suggest as _suggest
 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -433,21 +434,31 @@ def _segments(
     recovered: dt.datetime | None,
     metric: str,
 ) -> list[SegmentImpact]:
-    """Per segment value: the metric outside and during the regression, the hardest hit first."""
+    """Per segment value that got worse: the metric outside and during the regression, the hardest hit first.
+
+    Each worsening gets a one-sided Welch z-test of the per-row values' means (before vs during), the p-values
+    adjusted by Benjamini-Hochberg over every value of every segment, so a root cause names only a segment whose
+    change is beyond its noise."""
+    from scipy.stats import norm
+
     after = (ts >= _us(onset)) & ((ts < _us(recovered)) if recovered else True)
     ok = np.isfinite(values)
     higher = metric in METRIC_BY_NAME and METRIC_BY_NAME[metric].higher_is_better
-    rows: list[SegmentImpact] = []
+    found: list[tuple[str, str, float, float, float, int, float]] = []
     for segment in policy.segments:
         groups = pc.cast(log.column(segment), pa.string()).to_numpy(zero_copy_only=False).astype(str)
         for value in np.unique(groups):
             member = groups == value
-            b, a = member & ~after & ok, member & after & ok
-            if b.sum() < 30 or a.sum() < 30:
+            b, a = values[member & ~after & ok], values[member & after & ok]
+            if len(b) < 30 or len(a) < 30:
                 continue
-            vb, va = float(values[b].mean()), float(values[a].mean())
+            vb, va = float(b.mean()), float(a.mean())
             worsening = (vb - va) if higher else (va - vb)
-            rows.append(SegmentImpact(segment, str(value), vb, va, worsening, int(a.sum())))
+            se = float(np.sqrt(b.var(ddof=1) / len(b) + a.var(ddof=1) / len(a)))
+            p = float(norm.sf(worsening / se)) if se > 0 else (0.0 if worsening > 0 else 1.0)
+            found.append((segment, str(value), vb, va, worsening, len(a), p))
+    adjusted = adjust_p_values(np.array([f[-1] for f in found]), "benjamini_hochberg")
+    rows = [SegmentImpact(*f[:-1], p_adjusted=float(q)) for f, q in zip(found, adjusted, strict=True) if f[4] > 0]
     rows.sort(key=lambda r: -r.worsening)
     return rows
 

@@ -144,10 +144,12 @@ def root_causes(
         causes += _near_onset(changes, drift, onset, horizon)
     for finding in drift:
         causes += _drift_causes(finding)
-    for row in segments[:3]:
-        if row.worsening <= 0:
-            continue
-        summary = f"errors concentrated in {row.segment}={row.value} ({row.before:.3g} -> {row.after:.3g})"
+    alpha = policy.validate_.weak_segments.alpha  # the false discovery rate the weak-segment search keeps too
+    for row in [r for r in segments if r.worsening > 0 and r.p_adjusted <= alpha][:3]:
+        summary = (
+            f"errors concentrated in {row.segment}={row.value} ({row.before:.3g} -> {row.after:.3g}, "
+            f"adjusted p {row.p_adjusted:.2g})"
+        )
         causes.append(RootCause("segment", 0.3, summary, row))
     return ranked(causes)
 

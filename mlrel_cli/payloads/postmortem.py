@@ -89,7 +89,8 @@ class Impact:
 
 @dataclass(frozen=True)
 class SegmentImpact:
-    """One value of a declared segment: the metric outside and during the regression."""
+    """One value of a declared segment that got worse: the metric outside and during the regression, and the
+    Benjamini-Hochberg adjusted p of its worsening (one-sided Welch z-test over the per-row values)."""
 
     segment: str
     value: str
@@ -97,6 +98,7 @@ class SegmentImpact:
     after: float
     worsening: float
     rows_after: int
+    p_adjusted: float = 1.0
 
 
 @dataclass(frozen=True)

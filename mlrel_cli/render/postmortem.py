@@ -58,9 +58,10 @@ def render(report: Report, chart: str | None = None) -> str:
     else:
         lines.append("- Not determined (see below).")
     if facts.segments:
-        lines += ["", "Segments hit hardest:", "", "| segment | before | after | rows after onset |", "|---|---:|---:|---:|"]
+        lines += ["", "Segments hit hardest:", "", "| segment | before | after | rows after onset | adjusted p |"]
+        lines.append("|---|---:|---:|---:|---:|")
         for s in facts.segments[:5]:
-            lines.append(f"| {s.segment}={s.value} | {s.before:.4g} | {s.after:.4g} | {s.rows_after:,} |")
+            lines.append(f"| {s.segment}={s.value} | {s.before:.4g} | {s.after:.4g} | {s.rows_after:,} | {s.p_adjusted:.2g} |")
     lines += ["", "## Timeline (UTC)", "", "| time | source | event |", "|---|---|---|"]
     for entry in facts.timeline:
         lines.append(f"| {_t(entry.time)} | {entry.source} | {str(entry.event).replace('|', '/')} |")

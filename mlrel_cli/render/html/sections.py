@@ -311,10 +311,11 @@ def postmortem_section(report: Report) -> str:
     if facts.segments:
         rows = "".join(
             f"<tr><td>{e(s.segment)}={e(s.value)}</td><td class='num'>{s.before:.4g}</td>"
-            f"<td class='num'>{s.after:.4g}</td><td class='num'>{s.rows_after:,}</td></tr>"
+            f"<td class='num'>{s.after:.4g}</td><td class='num'>{s.rows_after:,}</td>"
+            f"<td class='num'>{s.p_adjusted:.2g}</td></tr>"
             for s in facts.segments[:5]
         )
-        head = "<tr><th>segment</th><th>before</th><th>after</th><th>rows after onset</th></tr>"
+        head = "<tr><th>segment</th><th>before</th><th>after</th><th>rows after onset</th><th>adjusted p</th></tr>"
         out.append(f"<h3>Segments hit hardest</h3><table>{head}{rows}</table>")
     out.append(f"<div class='chart wide'>{chart}</div>")  # on a phone: scrolls rather than shrinking its labels away
     timeline = "".join(f"<tr><td>{e(stamp(t.time))}</td><td>{e(t.source)}</td><td>{e(t.event)}</td></tr>" for t in facts.timeline)
