@@ -18,9 +18,8 @@ from mlrel_cli.logs import Log
 if TYPE_CHECKING:
     from mlrel_cli.facts.columns import Plan
     from mlrel_cli.facts.concept import MetricRows
-    from mlrel_cli.facts.models import ModelEvidence, ModelSource
-
     from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
+    from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.logs import Roles

@@ -21,9 +21,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from mlrel_cli.facts.concept import MetricRows
-    from mlrel_cli.facts.models import ModelEvidence, ModelSource
-
     from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
+    from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.logs import Roles

@@ -11,7 +11,7 @@ import numpy as np
 
 from mlrel_cli.analysis.drift.judge import first_onset, from_us
 from mlrel_cli.analysis.drift.payloads import ProxyDrift, ProxyWindow
-from mlrel_cli.analysis.drift.sources import LogReference, ProfileReference
+from mlrel_cli.analysis.reference import LogReference, ProfileReference
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.proxy import ProxyFacts
 from mlrel_cli.facts.windows import WindowGrid
