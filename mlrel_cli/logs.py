@@ -289,7 +289,8 @@ class Roles:
 
 
 def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False) -> Roles:
-    """Map the policy's roles onto this log; a column the policy names but the log lacks is an error."""
+    """Map the policy's roles onto this log; a column the policy names but the log lacks is an error, except the
+    label's when no column has a near name (labels arrive late: the checks that need them say they are missing)."""
     names = set(log.column_names)
     source = lambda key: policy.source_of(key)  # noqa: E731
 
@@ -298,6 +299,8 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
             continue
         if role == "label" and label_from_labels_file:
             continue
+        if role == "label" and column not in names and not _suggest_column(column, names):
+            continue  # labels not arrived yet: the checks that need them say so (a near name is a typo: refused)
         if column not in names:
             raise PolicyError(
                 f"columns.{role}: column '{column}' is not in the {log.label}{_suggest_column(column, names)}",

@@ -309,3 +309,25 @@ def test_logs_addressed_by_file_uri(mlrel, samples) -> None:
     shutil.copy(samples / "current.parquet", folder / "part-1.parquet")
     _, report = mlrel.json("drift", "-r", (samples / "reference.parquet").as_uri(), "-c", folder.as_uri())
     assert report["inputs"]["rows_current"] == 40_000
+
+
+def test_a_named_label_column_not_yet_in_the_log_is_labels_not_arrived(mlrel, write_log, write_policy) -> None:
+    """The policy names columns.label for when labels are joined, and a cron run on a fresh window has none yet:
+    the metrics it bounds are inconclusive (exit 3, saying why), the schema passes, drift runs; a near name is
+    still a typo, refused."""
+    columns = binary_log(1000, seed=3)
+    reference = write_log(columns)
+    fresh = write_log({k: v for k, v in columns.items() if k != "label"})
+    policy = write_policy(
+        "task: binary_classification\ncolumns: {label: label}\nvalidate:\n  performance:\n    metrics: {roc_auc: {min: 0.6}}\n"
+    )
+    code, report = mlrel.json("validate", fresh, "-r", reference, "-p", policy)
+    assert code == 3, report["summary"]
+    assert check(report, "performance")["status"] == "inconclusive"
+    assert "no label column 'label'" in check(report, "performance")["message"]
+    assert check(report, "schema")["status"] == "pass"
+    code, report = mlrel.json("drift", "-r", reference, "-c", fresh, "-p", policy)
+    assert code == 0, report["summary"]
+    typo = write_policy("columns: {label: labell}\n")
+    result = mlrel("validate", reference, "-p", typo)
+    assert result.exit_code == 2 and "columns.label: column 'labell' is not in the log" in result.stderr

@@ -18,7 +18,7 @@ from mlrel_cli.analysis.validate.fairness import check_fairness
 from mlrel_cli.analysis.validate.performance import check_performance
 from mlrel_cli.analysis.validate.ranking import proxy_check
 from mlrel_cli.facts.columns import LabelCount
-from mlrel_cli.report import Check
+from mlrel_cli.report import Check, Status
 
 
 def resolved_task(ctx: Context) -> str | None:
@@ -36,6 +36,8 @@ def label_checks(ctx: Context) -> tuple[list[Check], str | None, list[dict[str, 
     if ctx.facts.label is None:
         if spec.label_coverage.enabled:
             checks.append(skipped("label_coverage", "no label column and no --labels file"))
+        if spec.performance.enabled and spec.performance.metrics:
+            checks.append(_no_labels(ctx))
     else:
         if spec.label_coverage.enabled:
             checks.append(coverage_check(ctx, ctx.facts.labels()))
@@ -50,6 +52,20 @@ def label_checks(ctx: Context) -> tuple[list[Check], str | None, list[dict[str, 
     if spec.fairness.enabled and spec.fairness.segment:
         checks.append(check_fairness(ctx, task))
     return checks, task, segment_rows
+
+
+def _no_labels(ctx: Context) -> Check:
+    """Metrics the policy bounds cannot be judged before their labels arrive: inconclusive, never a silent pass."""
+    column = ctx.policy.columns.label
+    return Check(
+        name="performance",
+        status=Status.INCONCLUSIVE,
+        value=0,
+        threshold=ctx.policy.validate_.performance.min_rows,
+        message=f"no labels to judge {', '.join(ctx.policy.validate_.performance.metrics)}: the log has no label column "
+        f"'{column}' and no --labels file was given (labels not arrived yet?)",
+        source=ctx.source("validate.performance.metrics"),
+    )
 
 
 def coverage_check(ctx: Context, labels: LabelCount) -> Check:
