@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +354,30 @@ def test_a_version_1_profile_is_refused(mlrel: Any, sk_logs: tuple[Path, Path], 
     result = mlrel("validate", cur, "--reference", old)
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
     assert "schema_version 1, built by mlrel" in result.stderr and "reads version 2" in result.stderr
+
+
+CRON_RUN = """
+import runpy, sys
+sys.argv = ["mlrel", *sys.argv[1:]]
+try:
+    runpy.run_module("mlrel_cli", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print("EXIT", code, sorted({name.split(".")[0] for name in sys.modules}), file=sys.stderr)
+"""
+
+
+def test_a_cron_run_against_a_profile_imports_only_what_drift_needs(mlrel: Any, samples: Path, tmp_path: Path) -> None:
+    """The cron case (a window against a profile, every minute) pays every import at each start
+    (docs/profiles.md, "A cron job"): none of the libraries only other commands or outputs use."""
+    profile = tmp_path / "ref.mlrel-profile"
+    assert mlrel("profile", samples / "reference.parquet", "-p", FRAUD, "-o", profile).exit_code == 0
+    argv = ["drift", "-r", profile, "-c", SAMPLES / "incident.parquet", "-p", FRAUD, "--window", "15m",
+            "--format", "json", "-o", tmp_path / "drift.json"]  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", CRON_RUN, *map(str, argv)], capture_output=True, text=True, check=True)
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("EXIT 1 "), run.stderr  # the incident drifts
+    imported = set(ast.literal_eval(last.split(" ", 2)[2]))
+    assert {"numpy", "pyarrow", "pydantic"} <= imported  # what the run needs (the check sees the run's modules)
+    unneeded = {"scipy", "rich", "dask", "distributed", "jinja2", "matplotlib", "sklearn", "mlflow", "prometheus_client"}
+    assert imported.isdisjoint(unneeded), sorted(imported & unneeded)
