@@ -399,3 +399,16 @@ def test_a_category_column_as_pandas_writes_it_is_profiled(mlrel: Any, samples: 
     code_pro, pro = mlrel.json("drift", "--reference", profile, *args)
     assert code_raw == code_pro
     assert [(c["name"], c["status"]) for c in raw["checks"]] == [(c["name"], c["status"]) for c in pro["checks"]]
+
+
+def test_show_and_merge_say_what_a_file_is_when_it_is_not_a_profile(mlrel: Any, samples: Path, tmp_path: Path) -> None:
+    cases = [
+        (tmp_path / "missing.mlrel-profile", "profile not found"),
+        (tmp_path, "a directory, not a profile file"),
+        (samples / "reference.parquet", "not an mlrel profile"),
+    ]
+    for path, message in cases:
+        for args in (["show", path], ["merge", SAMPLES / "reference.mlrel-profile", path, "-o", tmp_path / "out"]):
+            result = mlrel("profile", *args)
+            assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
+            assert not (tmp_path / "out").exists()
