@@ -95,7 +95,8 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
             kind = kind or "categorical"
         present = len(column) - column.null_count
         # drift asks the distinct count of categories (an id?) and of the outputs (classes?), not of numeric features
-        distinct = int(pc.count_distinct(column).as_py()) if kind != "numeric" or role != "feature" else None
+        # (unique, not count_distinct: it has no kernel for a dictionary column, what pandas' category writes)
+        distinct = len(pc.drop_null(pc.unique(column))) if kind != "numeric" or role != "feature" else None
         entry = ColumnProfile(name, role, str(column.type), kind, len(column), present, distinct)
         if kind == "numeric":
             exact_summary, _ = summarise_column(partial(_same, column), "numeric", None)

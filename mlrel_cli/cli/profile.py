@@ -84,10 +84,9 @@ def show(
 ) -> None:
     """What a profile holds: its metadata and one line per column."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.facts.profile import describe, is_profile, read_profile
+        from mlrel_cli.facts.profile import describe, read_profile
 
-        if not is_profile(file):
-            raise MlrelError("not an mlrel profile (no mlrel.profile metadata)", file)
+        _refuse_unless_profile(file)
         typer.echo(describe(read_profile(file), as_json))
 
 
@@ -103,13 +102,29 @@ def merge(
 ) -> None:
     """One profile of several (seven daily ones into a weekly reference): counts exact, sketches within their bound."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.facts.profile import is_profile, merge_profiles, read_profile, write_profile
+        from mlrel_cli.facts.profile import merge_profiles, read_profile, write_profile
 
         if len(files) < 2:
             raise MlrelError("merge needs at least two profiles")
         for file in files:
-            if not is_profile(file):
-                raise MlrelError("not an mlrel profile (no mlrel.profile metadata)", file)
+            _refuse_unless_profile(file)
         _ready(output, force, tuple(files))
         write_profile(merge_profiles([read_profile(f) for f in files], files), output)
         typer.echo(f"wrote {output}", err=True)
+
+
+def _refuse_unless_profile(file: str) -> None:
+    """One line saying what the file is instead: missing, a directory, or no profile."""
+    import os
+
+    from mlrel_cli.facts.profile import is_profile
+    from mlrel_cli.logs import filesystem_of
+
+    if is_profile(file):
+        return
+    local = filesystem_of(file)[0] is None
+    if local and not os.path.exists(file):
+        raise MlrelError("profile not found", file)
+    if local and os.path.isdir(file):
+        raise MlrelError("a directory, not a profile file", file)
+    raise MlrelError("not an mlrel profile (no mlrel.profile metadata: a log, a truncated file or another file)", file)

@@ -670,7 +670,9 @@ def merge_profiles(profiles: list[Profile], names: list[str]) -> Profile:
         if profile.meta["policy_hash"] != first.meta["policy_hash"]:
             raise LogError(f"built with another policy than {names[0]} (the column mapping or the features differ)", name)
         if profile.meta["mode"] != first.meta["mode"]:
-            raise LogError(f"a {profile.meta['mode']} profile cannot merge with {names[0]}'s {first.meta['mode']}", name)
+            raise LogError(
+                f"a profile in {profile.meta['mode']} mode cannot merge with {names[0]}, in {first.meta['mode']} mode", name
+            )
         if set(profile.columns) != set(first.columns):
             differ = sorted(set(profile.columns) ^ set(first.columns))
             raise LogError(f"profiles a different set of columns than {names[0]}: {', '.join(differ)}", name)
