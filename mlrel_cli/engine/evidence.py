@@ -68,7 +68,11 @@ SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on 
 
 
 def _finite(values: np.ndarray | None) -> np.ndarray:
-    return values[np.isfinite(values)] if values is not None else np.empty(0)
+    """The finite values (the array itself when all are: no copy of millions of rows)."""
+    if values is None:
+        return np.empty(0)
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
 
 
 # ---------------------------------------------------------------- in this process
@@ -107,7 +111,7 @@ def from_rows(sources: list[ModelSource], policy: Policy, labels: Log | None) ->
                 has_labels=model.has_labels,
                 invalid=int(model.invalid.sum()),
                 scores=_finite(model.score),
-                latencies=_finite(model.latency),
+                latencies=sketch["latency"].points if "latency" in sketch else np.empty(0),  # every finite one, sorted
                 sketches=sketch,
                 labelled=cells["labelled"].values if "labelled" in cells else None,
                 segments={k: part.values for k, part in cells["segments"].parts.items()} if "segments" in cells else {},
