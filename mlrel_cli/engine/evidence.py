@@ -68,7 +68,11 @@ SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on 
 
 
 def _finite(values: np.ndarray | None) -> np.ndarray:
-    return values[np.isfinite(values)] if values is not None else np.empty(0)
+    """The finite values (the array itself when all are: no copy of millions of rows)."""
+    if values is None:
+        return np.empty(0)
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
 
 
 # ---------------------------------------------------------------- in this process
@@ -76,16 +80,7 @@ def _finite(values: np.ndarray | None) -> np.ndarray:
 
 def from_rows(sources: list[ModelSource], policy: Policy, labels: Log | None) -> tuple[list[ModelEvidence], str]:
     """Every model's evidence from all its rows, each log read once."""
-    models: list[ModelRows] = []
-    for source in sources:
-        table = _read(source, policy, labels)
-        if source.versions == (ALL,):
-            models.append(model_rows(table, source.names[0] or _one_version(table) or _file_name(source.log), policy))
-            continue
-        column = pc.cast(table.column("__version"), pa.string())
-        found = [str(v) for v in pc.unique(column).to_pylist()]
-        check_versions(found, list(source.versions), source.columns["__version"], source.log.path)
-        models.extend(model_rows(table.filter(pc.equal(column, v)), v, policy) for v in source.versions)
+    models = _models(sources, policy, labels)
     task = policy.task or model_task(models[0])
     for model in models:
         encode_truth(model, task, policy)
@@ -107,7 +102,7 @@ def from_rows(sources: list[ModelSource], policy: Policy, labels: Log | None) ->
                 has_labels=model.has_labels,
                 invalid=int(model.invalid.sum()),
                 scores=_finite(model.score),
-                latencies=_finite(model.latency),
+                latencies=sketch["latency"].points if "latency" in sketch else np.empty(0),  # every finite one, sorted
                 sketches=sketch,
                 labelled=cells["labelled"].values if "labelled" in cells else None,
                 segments={k: part.values for k, part in cells["segments"].parts.items()} if "segments" in cells else {},
@@ -120,6 +115,21 @@ def from_rows(sources: list[ModelSource], policy: Policy, labels: Log | None) ->
             )
         )
     return evidence, task
+
+
+def _models(sources: list[ModelSource], policy: Policy, labels: Log | None) -> list[ModelRows]:
+    """Each model's rows; the tables read are let go on return (only the rows' arrays stay)."""
+    models: list[ModelRows] = []
+    for source in sources:
+        table = _read(source, policy, labels)
+        if source.versions == (ALL,):
+            models.append(model_rows(table, source.names[0] or _one_version(table) or _file_name(source.log), policy))
+            continue
+        column = pc.cast(table.column("__version"), pa.string())
+        found = [str(v) for v in pc.unique(column).to_pylist()]
+        check_versions(found, list(source.versions), source.columns["__version"], source.log.path)
+        models.extend(model_rows(table.filter(pc.equal(column, v)), v, policy) for v in source.versions)
+    return models
 
 
 def _read(source: ModelSource, policy: Policy, labels: Log | None) -> pa.Table:

@@ -315,11 +315,12 @@ def model_cells(model: ModelRows, task: str, edges: dict[str, np.ndarray], name:
     keep = model.labelled
     predicted = model.predicted(task)
     if model.truth is not None and predicted is not None and not per_query_task(task):  # a ranking's: per query
-        truth, predicted = model.truth[keep], predicted[keep]
+        every = bool(keep.all())  # every row labelled: no copies of the columns
+        truth, predicted = (model.truth, predicted) if every else (model.truth[keep], predicted[keep])
         out["labelled"] = labelled_part(task, truth, predicted, edges, name)
         segments: dict[Any, Any] = {}
         for segment, values in model.segments.items():
-            labelled_values = values[keep]
+            labelled_values = values if every else values[keep]
             for value in np.unique(labelled_values):
                 mask = labelled_values == value
                 segments[(segment, str(value))] = labelled_part(task, truth[mask], predicted[mask], edges, name)
