@@ -290,7 +290,14 @@ def gather_on_cluster(
     if not kinds:
         return None
     columns = list(dict.fromkeys([*kinds, prediction, label]))
-    sample = engine.sample(log, columns, SAMPLE_ROWS)  # every row on the local engine: its bins are exact
+    sample = engine.sample(log, [prediction, label], SAMPLE_ROWS)  # every row on the local engine: exact bins
+    if sample.num_rows == log.num_rows and log.num_rows > SAMPLE_ROWS:  # more rows than asked: a column at a time
+
+        def column_of(name: str) -> pa.ChunkedArray:
+            return engine.sample(log, [name], SAMPLE_ROWS).column(name)
+    else:
+        sample = engine.sample(log, columns, SAMPLE_ROWS)
+        column_of = sample.column
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, loss, positives = per_row_loss(task, truth, predicted)
@@ -307,8 +314,8 @@ def gather_on_cluster(
         ref_sample = engine.sample(reference, numeric_ref, SAMPLE_ROWS)
     specs, conditions, every_binned = [], [], []
     for name, kind in kinds.items():
-        if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
-            values = to_numpy_float(sample.column(name))[keep]
+        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
+            values = to_numpy_float(column_of(name))[keep]
             source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
             edges = numeric_edges(source, cfg.bins)
             binned = bin_numeric(name, values, edges)
@@ -316,7 +323,7 @@ def gather_on_cluster(
             specs.append((name, "numeric", tuple(float(e) for e in edges)))
             conditions.append((*binned.conditions[:-1], missing))
         else:
-            array = sample.column(name).combine_chunks()
+            array = column_of(name).combine_chunks()
             if pa.types.is_dictionary(array.type):
                 array = array.dictionary_decode()
             encoded = pc.dictionary_encode(array)
