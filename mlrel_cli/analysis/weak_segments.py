@@ -290,8 +290,9 @@ def gather_on_cluster(
     if not kinds:
         return None
     columns = list(dict.fromkeys([*kinds, prediction, label]))
-    sample = engine.sample(log, [prediction, label], SAMPLE_ROWS)  # every row on the local engine: exact bins
-    if sample.num_rows == log.num_rows and log.num_rows > SAMPLE_ROWS:  # more rows than asked: a column at a time
+    # every row on the local engine (exact bins); more rows than asked for are read a column at a time
+    sample = engine.sample(log, [prediction, label], SAMPLE_ROWS) if log.num_rows > SAMPLE_ROWS else None
+    if sample is not None and sample.num_rows == log.num_rows:
 
         def column_of(name: str) -> pa.ChunkedArray:
             return engine.sample(log, [name], SAMPLE_ROWS).column(name)
