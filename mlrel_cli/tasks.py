@@ -31,6 +31,9 @@ class Task:
     weak_segment_loss: str | None  # the loss weak segments compare: "log_loss", "error_rate", "squared_error"
     probability: bool = False  # the predictions are probabilities: outside [0, 1] is invalid
     threshold: bool = False  # the metrics depend on the decision threshold
+    # how labelled rows merge into parts on a cluster (facts/labelled.py): "score_cells" (the score's cells by label,
+    # their edges from a score sketch), "confusion" (rows per true and predicted class), "error_sums" (error sums)
+    parts: str = "error_sums"
 
     @property
     def per_query(self) -> bool:
@@ -52,8 +55,18 @@ class Task:
 
 
 TASK_TABLE: tuple[Task, ...] = (
-    Task(BINARY, "score", "roc_auc", ("roc_auc", "min", 0.05), "log_loss", "log_loss", probability=True, threshold=True),
-    Task(MULTICLASS, "classes", "accuracy", ("accuracy", "min", 0.05), "error_rate", "error_rate"),
+    Task(
+        BINARY,
+        "score",
+        "roc_auc",
+        ("roc_auc", "min", 0.05),
+        "log_loss",
+        "log_loss",
+        probability=True,
+        threshold=True,
+        parts="score_cells",
+    ),
+    Task(MULTICLASS, "classes", "accuracy", ("accuracy", "min", 0.05), "error_rate", "error_rate", parts="confusion"),
     Task(REGRESSION, "values", "rmse", ("mae", "max", 0.25), "absolute_error", "squared_error"),
     Task(RANKING, "gains", "ndcg", None, "absolute_error", None),
 )

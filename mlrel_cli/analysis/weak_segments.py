@@ -291,8 +291,8 @@ def gather_on_cluster(
     policy: Any,
 ) -> dict[str, Any] | None:
     """Bins from a uniform sample of the log (every row on the local engine; numeric edges from the reference's when
-    given), then every row group's sums of every single condition and pair, merged by the engine (``engine.reduce``);
-    a sample that is every row is summed as it is."""
+    given), then every row group's sums of every single condition and pair, merged by the engine (``engine.reduce``).
+    A sample that is every row is searched as it is (``stats.slices.search``, exact), with no second read."""
     from functools import partial
 
     cfg = policy.validate_.weak_segments
@@ -302,10 +302,18 @@ def gather_on_cluster(
     if not kinds:
         return None
     columns = list(dict.fromkeys([*kinds, prediction, label]))
-    sample = engine.sample(log, columns, SAMPLE_ROWS)  # every row on the local engine: its bins are exact
+    # every row on the local engine (exact bins); more rows than asked for are read a column at a time
+    sample = engine.sample(log, [prediction, label], SAMPLE_ROWS) if log.num_rows > SAMPLE_ROWS else None
+    if sample is not None and sample.num_rows == log.num_rows:
+
+        def column_of(name: str) -> pa.ChunkedArray:
+            return engine.sample(log, [name], SAMPLE_ROWS).column(name)
+    else:
+        sample = engine.sample(log, columns, SAMPLE_ROWS)
+        column_of = sample.column
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
-    metric, _, _ = per_row_loss(task, truth, predicted)
+    metric, loss, positives = per_row_loss(task, truth, predicted)
     ref_sample = None
     numeric_ref = [
         n
@@ -317,10 +325,10 @@ def gather_on_cluster(
     ]
     if reference is not None and numeric_ref:
         ref_sample = engine.sample(reference, numeric_ref, SAMPLE_ROWS)
-    specs, conditions = [], []
+    specs, conditions, every_binned = [], [], []
     for name, kind in kinds.items():
-        if kind == "numeric" and kind_of_type(sample.schema.field(name).type) == "numeric":
-            values = to_numpy_float(sample.column(name))[keep]
+        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
+            values = to_numpy_float(column_of(name))[keep]
             source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
             edges = numeric_edges(source, cfg.bins)
             binned = bin_numeric(name, values, edges)
@@ -328,7 +336,7 @@ def gather_on_cluster(
             specs.append((name, "numeric", tuple(float(e) for e in edges)))
             conditions.append((*binned.conditions[:-1], missing))
         else:
-            array = sample.column(name).combine_chunks()
+            array = column_of(name).combine_chunks()
             if pa.types.is_dictionary(array.type):
                 array = array.dictionary_decode()
             encoded = pc.dictionary_encode(array)
@@ -337,20 +345,21 @@ def gather_on_cluster(
             values = tuple(c.value for c in binned.conditions[:-2] if c is not None)
             specs.append((name, "categorical", values))
             conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
-    sizes = tuple(len(c) for c in conditions)
-    pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
-    plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
-    if sample.num_rows == log.num_rows:  # every row is here already (always locally): summed at once, no second read
-        sums = slice_sums_on_row_group(sample, plan)["weak_segments"]
-    else:
-        sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
-    return {
-        "sums": sums,
-        "conditions": conditions,
+        every_binned.append(binned)
+    found: dict[str, Any] = {
         "metric": metric,
         "columns": list(kinds),
         "bins_from": _bins_from(log, sample, reference, ref_sample),
     }
+    if sample.num_rows == log.num_rows:  # every row is here (always locally): the search runs on the rows themselves
+        from mlrel_cli.stats.slices import search
+
+        return {**found, "search": search(every_binned, loss, positives, config_of(cfg, task))}
+    sizes = tuple(len(c) for c in conditions)
+    pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
+    plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
+    sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
+    return {**found, "sums": sums, "conditions": conditions}
 
 
 def _bins_from(log: Log, sample: pa.Table, reference: Log | None, ref_sample: pa.Table | None) -> str:
@@ -364,8 +373,9 @@ def from_cluster(found: dict[str, Any] | None, task: str | None, cfg: WeakSegmen
     """The check judged from the merged sums, as the local search judges its own (``stats.slices.judge_sums``)."""
     from mlrel_cli.stats.slices import judge_sums
 
+    if found is None and per_query(task):
+        return Check(NAME, Status.SKIPPED, message="no weak-segment search: a ranking log is searched by query")
     if found is None:
-        why = "a ranking log is searched by query on the local engine only" if per_query(task) else "no column to slice on"
-        return Check(NAME, Status.SKIPPED, message=f"no weak-segment search: {why}")
-    search = judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
+        return Check(NAME, Status.SKIPPED, message="no feature or segment column to slice on")
+    search = found["search"] if "search" in found else judge_sums(found["conditions"], found["sums"], config_of(cfg, task or ""))
     return judge(search, found["metric"], cfg, source, found["columns"], found["bins_from"])

@@ -154,15 +154,14 @@ def labelled_summary(
     """
     from functools import partial
 
-    from mlrel_cli.facts.labelled import labelled_parts, labelled_sample, part_metrics
+    from mlrel_cli.facts.labelled import labelled_parts, labelled_sample, needs_score_edges, part_metrics
     from mlrel_cli.stats import resampling as rs
-    from mlrel_cli.stats.names import BINARY
 
     if (profile := profile_of(log)) is not None:
         return profile.labelled_summary(columns, prepare, task, threshold)
     fraction = min(1.0, sample_rows / max(log.num_rows, 1))
     first = engine.reduce(log, columns, partial(labelled_sample, prepare=prepare, task=task, fraction=fraction), seeded=True)
-    edges = {"score": rs.score_edges([first["score"].points], threshold)} if task == BINARY else {}
+    edges = {"score": rs.score_edges([first["score"].points], threshold)} if needs_score_edges(task) else {}
     parts = engine.reduce(log, columns, partial(labelled_parts, prepare=prepare, task=task, edges=edges))
     return {
         "metrics": part_metrics(task, parts["whole"].values, edges, threshold),

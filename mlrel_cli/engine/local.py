@@ -223,9 +223,11 @@ class LocalEngine:
         return rows(truth, predicted), [rows(truth[part], predicted[part]) for part in parts]
 
     def sample(self, log: Log, columns: list[str], rows: int) -> Any:
+        import pyarrow as pa
+
         if common.profile_of(log) is not None:  # the sample a profile kept
             return common.sample(self, log, columns, rows)
-        return log.read(columns)
+        return pa.table({name: log.column(name) for name in dict.fromkeys(columns)})  # a column at a time, as it is read
 
     def proxy_metrics(self, log: Log, policy: Policy, grid: WindowGrid | None = None) -> dict[str, ProxyFacts]:
         from mlrel_cli.facts.proxy import proxies_of_rows

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from mlrel_cli.facts.merge import Keyed, Sums, TableSample
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import BINARY_METRICS, regression_from_sums, regression_sums
-from mlrel_cli.stats.names import BINARY, MULTICLASS
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import CategoricalSummary
+from mlrel_cli.tasks import TASK_BY_NAME
 
 
 def confusion_counts(truth: np.ndarray, predicted: np.ndarray) -> CategoricalSummary:
@@ -47,34 +47,64 @@ def multiclass_from_pairs(confusion: CategoricalSummary) -> dict[str, float]:
 
 def labelled_part(task: str, truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> Sums:
     """What a label metric and its bootstrap need from some labelled rows, as sums: score cells (binary), the
-    confusion matrix (multiclass), error sums and error-size cells (regression)."""
+    confusion matrix (multiclass), error sums and error-size cells (regression); the task's ``parts`` says which."""
     part: dict[str, Any] = {"n": len(truth)}
-    if task == BINARY:
-        part.update(rs.binary_cell_sums(truth, predicted, edges["score"]))
-    elif task == MULTICLASS:
-        part["confusion"] = confusion_counts(truth, predicted)
-    else:
-        part.update(regression_sums(truth, predicted))
-        if f"{version}|error" not in edges:  # validate reads the metrics only; compare also resamples error cells
-            return Sums(part)
-        err = predicted - truth
-        index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
-        k = len(edges[f"{version}|error"]) + 1
-        part["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
-        part["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
-        part["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
+    part.update(_PARTS[TASK_BY_NAME[task].parts][0](truth, predicted, edges, version))
     return Sums(part)
 
 
 def part_metrics(task: str, part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
     """The label metrics of a labelled_part, named and ordered as the local metric functions return them."""
-    if task == BINARY:
-        cells = rs.cells_from_sums(part, edges["score"], threshold)
-        point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
-        return {name: float(point[name][0]) for name in BINARY_METRICS}
-    if task == MULTICLASS:
-        return multiclass_from_pairs(part["confusion"])
+    return _PARTS[TASK_BY_NAME[task].parts][1](part, edges, threshold)
+
+
+def needs_score_edges(task: str) -> bool:
+    """Whether the task's parts are score cells, whose edges come from a first pass's score sketch."""
+    return TASK_BY_NAME[task].parts == "score_cells"
+
+
+def _score_cells(truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> dict[str, Any]:
+    return rs.binary_cell_sums(truth, predicted, edges["score"])
+
+
+def _score_cells_metrics(part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    cells = rs.cells_from_sums(part, edges["score"], threshold)
+    point = rs.binary_metrics_from_counts(cells, cells.positives[None, :], cells.negatives[None, :])
+    return {name: float(point[name][0]) for name in BINARY_METRICS}
+
+
+def _confusion(truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> dict[str, Any]:
+    return {"confusion": confusion_counts(truth, predicted)}
+
+
+def _confusion_metrics(part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
+    return multiclass_from_pairs(part["confusion"])
+
+
+def _error_sums(truth: np.ndarray, predicted: np.ndarray, edges: dict[str, np.ndarray], version: str) -> dict[str, Any]:
+    part: dict[str, Any] = dict(regression_sums(truth, predicted))
+    if f"{version}|error" not in edges:  # validate reads the metrics only; compare also resamples error cells
+        return part
+    err = predicted - truth
+    index = np.searchsorted(edges[f"{version}|error"], np.abs(err), side="right")
+    k = len(edges[f"{version}|error"]) + 1
+    part["error_count"] = np.bincount(index, minlength=k).astype(np.float64)
+    part["error_abs"] = np.bincount(index, weights=np.abs(err), minlength=k)
+    part["error_sq"] = np.bincount(index, weights=err**2, minlength=k)
+    return part
+
+
+def _error_sums_metrics(part: dict[str, Any], edges: dict[str, np.ndarray], threshold: float) -> dict[str, float]:
     return regression_from_sums(part)
+
+
+PartBuilder = Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray], str], dict[str, Any]]
+PartReader = Callable[[dict[str, Any], dict[str, np.ndarray], float], dict[str, float]]
+_PARTS: dict[str, tuple[PartBuilder, PartReader]] = {  # tasks.Task.parts -> how its parts are built and read back
+    "score_cells": (_score_cells, _score_cells_metrics),
+    "confusion": (_confusion, _confusion_metrics),
+    "error_sums": (_error_sums, _error_sums_metrics),
+}
 
 
 Prepare = Callable[[pa.Table], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]
@@ -87,7 +117,7 @@ def labelled_sample(table: pa.Table, seed: int, prepare: Prepare, task: str, fra
         {"truth": truth[keep], "predicted": predicted[keep], **{f"segment:{s}": pa.array(v[keep]) for s, v in segments.items()}}
     )
     out: dict[str, Any] = {"sample": TableSample(sample)}
-    if task == BINARY:
+    if needs_score_edges(task):
         out["score"] = QuantileSketch.from_sorted(np.sort(predicted))
     return out
 

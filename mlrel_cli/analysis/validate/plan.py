@@ -51,6 +51,8 @@ def gather(ctx: Setup, engine: Engine) -> Facts:
 
     for name in ctx.policy.proxy_metrics:  # the policy's proxy inputs checked on the schema before any row is read
         proxy_inputs(ctx.policy, log, name)
+    # the labels file joined first, as it always was: a file that matches no id fails before any fact is built
+    labelled = engine.labelled_log(log, roles, ctx.labels, ctx.policy) if ctx.labels is not None else log
     reference = _reference_facts(ctx, engine)
     features = {f"{kind}:{name}": name for name in roles.features for kind in ("numeric", "categorical")}
 
@@ -62,7 +64,7 @@ def gather(ctx: Setup, engine: Engine) -> Facts:
     if spec.duplicates.enabled and roles.id is not None:
         current["duplicates"] = engine.count_duplicates(log, roles.id, spec.duplicates.top)
     current.update(_windows(ctx, engine, current.get("time")))
-    task, label = _labelled_facts(ctx, engine, current)
+    task, label = _labelled_facts(ctx, engine, labelled, current)
     return Facts(reference, current, task, label, ctx.policy)
 
 
@@ -132,7 +134,7 @@ def _windows(ctx: Setup, engine: Engine, times: TimeFacts | None) -> dict[str, A
 # ---------------------------------------------------------------- labelled facts
 
 
-def _labelled_facts(ctx: Setup, engine: Engine, current: dict[str, Any]) -> tuple[str | None, str | None]:
+def _labelled_facts(ctx: Setup, engine: Engine, labelled: Log, current: dict[str, Any]) -> tuple[str | None, str | None]:
     """Into ``current``: label coverage and lag, the labelled rows' metrics (overall, per segment, per query), weak
     segments, proxy metrics and positive rates; returns the task and the label column the label checks read.
 
@@ -140,7 +142,6 @@ def _labelled_facts(ctx: Setup, engine: Engine, current: dict[str, Any]) -> tupl
     engine alike, which answers from every row locally and from merged parts and a sample on Dask.
     """
     log, roles, policy, spec = ctx.log, ctx.roles, ctx.policy, ctx.policy.validate_
-    labelled = engine.labelled_log(log, roles, ctx.labels, policy) if ctx.labels is not None else log
     label = policy.columns.label if ctx.labels is not None else roles.label
     task = policy.task
     if task is None:  # from the predictions and labels: every row locally, a uniform sample on Dask
