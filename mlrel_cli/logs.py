@@ -594,18 +594,23 @@ def timestamps_keeping_rows(array: pa.ChunkedArray, where: str) -> np.ndarray:
 # ---------------------------------------------------------------- task type
 
 
+def _distinct(values: pa.Array | pa.ChunkedArray) -> int:
+    """Distinct non-null values; pc.count_distinct has no kernel for dictionary columns (pandas' category)."""
+    return len(pc.drop_null(pc.unique(values)))
+
+
 def infer_task(prediction: pa.ChunkedArray, label: pa.Array | pa.ChunkedArray | None) -> str:
     """binary, multiclass or regression from the prediction (and label) values; see docs/policy.md."""
     ptype = prediction.type
     if kind_of_type(ptype) == "categorical":
-        return MULTICLASS if pc.count_distinct(prediction).as_py() > 2 or label is None else BINARY
+        return MULTICLASS if _distinct(prediction) > 2 or label is None else BINARY
     values = to_numpy_float(prediction)
     values = values[np.isfinite(values)]
     if label is not None and len(label) - label.null_count > 0:
         label_kind = kind_of_type(label.type)
         if label_kind == "categorical" and not pa.types.is_boolean(label.type):
             # a probability against two label values ('yes' / 'no') is a binary classifier
-            two_values = pc.count_distinct(pc.drop_null(label)).as_py() <= 2
+            two_values = _distinct(pc.drop_null(label)) <= 2
             is_probability = len(values) > 0 and values.min() >= 0.0 and values.max() <= 1.0
             return BINARY if two_values and is_probability else MULTICLASS
         distinct = pc.unique(pc.drop_null(label))

@@ -229,3 +229,26 @@ def test_profile_output_follows_the_output_rules(mlrel: Runner, write_log: Calla
     assert result.exit_code == 2 and "would overwrite an input" in result.stderr
     assert first.read_bytes() == kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.prof", "b.prof", "folder", "reference.parquet"]
+
+
+def test_task_inferred_from_pandas_category_columns(mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path) -> None:
+    """pandas writes a category column as a dictionary, which pc.count_distinct cannot count: internal error."""
+    cols = binary_log(2000, seed=9)
+    text = np.where(np.asarray(cols["label"]) == 1, "malignant", "benign").tolist()
+    cols["label"] = pa.array(text).dictionary_encode()
+    cols["city"] = pa.array(cols["city"]).dictionary_encode()
+    log = write_log(cols)
+    result = mlrel("validate", log)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: validate.performance.positive_label: 1 is not one of the label values")
+    policy = tmp_path / "policy.yaml"
+    result = mlrel("init", "--from", log, "-o", policy)
+    assert result.exit_code == 0, result.stderr
+    written = yaml.safe_load(policy.read_text())
+    assert written["task"] == "binary_classification"
+    assert written["validate"]["performance"]["positive_label"] == "malignant"
+    assert mlrel("validate", log, "-p", policy).exit_code == 0
+    x = np.asarray(cols["x"])
+    predicted = pa.array(np.where(x > 0.5, "cat", np.where(x > -0.5, "dog", "eel"))).dictionary_encode()
+    _, report = mlrel.json("validate", write_log({**cols, "prediction": predicted, "label": predicted}))
+    assert report["inputs"]["task"] == "multiclass_classification"  # a text prediction with three values
