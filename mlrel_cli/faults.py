@@ -135,7 +135,8 @@ def _present(array: pa.Array) -> np.ndarray:
 
 
 def _put(array: pa.Array, rows: np.ndarray, values: Any) -> pa.Array:
-    """``array`` with ``rows`` (positions) set to ``values`` (a scalar, or one value per row; None is null)."""
+    """``array`` with ``rows`` (positions, in increasing order) set to ``values``: a scalar (None for null), or
+    an Array or ndarray of one value per row."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -143,14 +144,10 @@ def _put(array: pa.Array, rows: np.ndarray, values: Any) -> pa.Array:
     mask = np.zeros(len(array), dtype=bool)
     mask[rows] = True
     if isinstance(values, pa.Array):
-        replacement: Any = values.cast(array.type)
-    elif isinstance(values, np.ndarray):
-        replacement = pa.array(values, type=array.type)
-    else:
-        replacement = pa.scalar(values, type=array.type)
-    if isinstance(replacement, pa.Scalar):
-        return pc.if_else(pa.array(mask), replacement, array)
-    return pc.replace_with_mask(array, pa.array(mask), replacement)
+        return pc.replace_with_mask(array, pa.array(mask), values.cast(array.type))
+    if isinstance(values, np.ndarray):
+        return pc.replace_with_mask(array, pa.array(mask), pa.array(values, type=array.type))
+    return pc.if_else(pa.array(mask), pa.scalar(values, type=array.type), array)
 
 
 def _with(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
