@@ -8,6 +8,13 @@ size of the fault as ``size`` (its meaning is in each injector's
 docstring). Column roles come from a ``Roles`` (the policy's ``columns``
 names by default).
 
+The injectors work on Arrow and numpy only: pandas is not a dependency of
+mlrel's core install, and a DataFrame is converted with pyarrow only when
+one is passed. A fault keeps a column's type where its nature does not
+change (an integer column stays integer while its values are whole), and
+writes a missing value as null, never NaN (what Arrow's pandas conversion
+did when the injectors worked on pandas).
+
 ``FAULTS`` is the registry a drill reads: name -> the injector, its default
 size, what it needs (a feature, a segment, a proxy column), and the check
 expected to catch it (``drift:{column}``, ``range:{column}``, ...). The
@@ -24,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
 
 LogT = TypeVar("LogT")
 
@@ -48,56 +55,139 @@ DEFAULT_ROLES = Roles()
 # ---------------------------------------------------------------- plumbing
 
 
-def _to_frame(log: Any) -> tuple[pd.DataFrame, Callable[[pd.DataFrame], Any]]:
-    """A pandas copy of the log, and the function that turns a frame back into the caller's type."""
-    import pandas as pd
+def _is_frame(log: Any) -> bool:
+    """A pandas DataFrame, told without importing pandas (it is not installed in a lean environment)."""
+    return type(log).__name__ == "DataFrame" and type(log).__module__.split(".")[0] == "pandas"
+
+
+def _to_table(log: Any) -> tuple[pa.Table, Callable[[pa.Table], Any]]:
+    """The log as a pyarrow Table, and the function that turns a faulty table back into the caller's type."""
     import pyarrow as pa
 
-    if isinstance(log, pd.DataFrame):
-        return log.copy(), lambda frame: frame.reset_index(drop=True)
+    if _is_frame(log):
+        table = pa.Table.from_pandas(log, preserve_index=False)
+        table = table.replace_schema_metadata(None)  # the frame's dtypes are re-derived from the faulty columns
+        return table, lambda faulty: _restore(faulty, table.schema).to_pandas()
     if isinstance(log, pa.Table):
-        schema = log.schema
-
-        def back(frame: pd.DataFrame) -> pa.Table:
-            table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-            # keep the original types where a fault did not change a column's nature (ints with nulls become floats)
-            fields = []
-            for field in table.schema:
-                original = schema.field(field.name) if field.name in schema.names else None
-                fields.append(
-                    original if original is not None and _castable(field.type, original.type, table, field.name) else field
-                )
-            return table.cast(pa.schema(fields))
-
-        return log.to_pandas(), back
+        return log, lambda faulty: _restore(faulty, log.schema)
     raise TypeError(f"a fault applies to a pyarrow Table or a pandas DataFrame, not {type(log).__name__}")
 
 
-def _castable(now: Any, original: Any, table: Any, name: str) -> bool:
+def _restore(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Each column back in its original type where the fault did not change its nature; NaN written as null."""
     import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns, fields = [], []
+    for field in table.schema:
+        column = table.column(field.name)
+        if pa.types.is_floating(field.type) and len(column) and pc.any(pc.is_nan(column)).as_py():
+            column = pc.if_else(pc.is_nan(column), pa.scalar(None, field.type), column)
+        original = schema.field(field.name) if field.name in schema.names else None
+        if original is not None and _castable(field.type, original.type, column):
+            column, field = column.cast(original.type), original
+        columns.append(column)
+        fields.append(field)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _castable(now: Any, original: Any, column: Any) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     if now.equals(original):
         return True
     if pa.types.is_integer(original) and pa.types.is_floating(now):
-        import pyarrow.compute as pc
-
-        column = table.column(name)
         finite = pc.drop_null(column)
         return bool(len(finite) == 0 or pc.all(pc.equal(pc.floor(finite), finite)).as_py())
+    if pa.types.is_dictionary(original):
+        return bool(now.equals(original.value_type))
     return pa.types.is_timestamp(original) and pa.types.is_timestamp(now)
 
 
-def _after(frame: pd.DataFrame, start: dt.datetime | None, roles: Roles) -> np.ndarray:
-    """A boolean mask of the rows served at or after ``start``."""
+def _column(table: pa.Table, name: str) -> pa.Array:
+    """One column as a single Array (dictionary columns decoded), for numpy masks and element-wise kernels."""
+    import pyarrow as pa
+
+    column = table.column(name)
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return array.dictionary_decode() if pa.types.is_dictionary(array.type) else array
+
+
+def _floats(array: pa.Array) -> np.ndarray:
+    """A numeric (or boolean) column as a writable float64 copy, nulls as NaN."""
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
+
+    return np.array(array.cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _present(array: pa.Array) -> np.ndarray:
+    """A boolean mask of the values neither null nor NaN (what "missing" means for every check)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False))
+    if pa.types.is_floating(array.type):
+        valid &= ~np.asarray(pc.is_nan(array).fill_null(True).to_numpy(zero_copy_only=False))
+    return valid
+
+
+def _put(array: pa.Array, rows: np.ndarray, values: Any) -> pa.Array:
+    """``array`` with ``rows`` (positions, in increasing order) set to ``values``: a scalar (None for null), or
+    an Array or ndarray of one value per row."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = np.zeros(len(array), dtype=bool)
+    mask[rows] = True
+    if isinstance(values, pa.Array):
+        return pc.replace_with_mask(array, pa.array(mask), values.cast(array.type))
+    if isinstance(values, np.ndarray):
+        return pc.replace_with_mask(array, pa.array(mask), pa.array(values, type=array.type))
+    return pc.if_else(pa.array(mask), pa.scalar(values, type=array.type), array)
+
+
+def _with(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(name), name, array)
+
+
+def _times(table: pa.Table, roles: Roles) -> tuple[np.ndarray, np.ndarray, int]:
+    """The timestamp column as int64 UTC ticks (zone-less times are UTC), its validity, and ticks per second."""
+    import numpy as np
+    import pyarrow as pa
+
+    column = _column(table, roles.timestamp)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        from mlrel_cli.logs import _iso_strings_as_utc
+
+        column = _iso_strings_as_utc(pa.chunked_array([column])).combine_chunks()
+    elif pa.types.is_date(column.type):
+        column = column.cast(pa.timestamp("us"))
+    unit = column.type.unit
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False))
+    ticks = np.asarray(column.cast(pa.int64()).fill_null(0).to_numpy())
+    return ticks, valid, {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+
+
+def _ticks(moment: dt.datetime, per_second: int) -> int:
+    """A datetime in the ticks of ``_times`` (a naive one is UTC)."""
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return micros * per_second // 1_000_000
+
+
+def _after(table: pa.Table, start: dt.datetime | None, roles: Roles) -> np.ndarray:
+    """A boolean mask of the rows served at or after ``start`` (a row without a time is not)."""
+    import numpy as np
 
     if start is None:
-        return np.ones(len(frame), dtype=bool)
-    times = pd.to_datetime(frame[roles.timestamp], utc=True)
-    stamp = pd.Timestamp(start)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return np.asarray(times >= stamp)
+        return np.ones(table.num_rows, dtype=bool)
+    ticks, valid, per_second = _times(table, roles)
+    return valid & (ticks >= _ticks(start, per_second))
 
 
 def _pick(mask: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -115,6 +205,29 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _by_count(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct present values, most frequent first, ties in order of first appearance (pandas' value_counts)."""
+    import numpy as np
+    import pyarrow as pa
+
+    counted = array.filter(pa.array(_present(array))).value_counts()
+    counts = np.asarray(counted.field("counts").to_numpy())
+    order = np.argsort(-counts, kind="stable")
+    return counted.field("values").take(pa.array(order)), counts[order]
+
+
+def _is_numeric(array: pa.Array) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)
+
+
+def _as_numpy(array: pa.Array) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(array.to_numpy(zero_copy_only=False))
+
+
 # ---------------------------------------------------------------- the injectors
 
 
@@ -124,47 +237,44 @@ def shift_feature(
     """Covariate shift: a numeric feature moves by ``size`` of its standard deviation (a categorical one
     has a ``size`` share of its rows moved to its least frequent category)."""
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
-    mask = _after(frame, start, roles)
-    column = frame[feature]
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = column.astype(np.float64)
+    table, back = _to_table(log)
+    mask = _after(table, start, roles)
+    column = _column(table, feature)
+    if _is_numeric(column):
+        values = _floats(column)
         step = size * float(np.nanstd(values)) or size
-        frame[feature] = values.where(~mask, values + step)
-    else:
-        rarest = column.value_counts().index[-1]
-        rows = _pick(mask & column.notna().to_numpy(), size, _rng(seed))
-        frame.loc[frame.index[rows], feature] = rarest
-    return back(frame)
+        return back(_with(table, feature, pa.array(np.where(mask, values + step, values), from_pandas=True)))
+    values, _ = _by_count(column)
+    rows = _pick(mask & _present(column), size, _rng(seed))
+    return back(_with(table, feature, _put(column, rows, values[len(values) - 1])))
 
 
 def null_burst(
     log: LogT, feature: str, size: float = 0.3, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
     """A pipeline drops a feature: a ``size`` share of the rows after ``start`` have it null."""
-    import numpy as np
-
-    frame, back = _to_frame(log)
-    rows = _pick(_after(frame, start, roles), size, _rng(seed))
-    if frame[feature].dtype.kind in "iub":  # ints and booleans cannot hold a null in numpy
-        frame[feature] = frame[feature].astype("float64" if frame[feature].dtype.kind != "b" else object)
-    frame.loc[frame.index[rows], feature] = np.nan if frame[feature].dtype.kind == "f" else None
-    return back(frame)
+    table, back = _to_table(log)
+    rows = _pick(_after(table, start, roles), size, _rng(seed))
+    return back(_with(table, feature, _put(_column(table, feature), rows, None)))
 
 
 def unseen_categories(
     log: LogT, feature: str, size: float = 0.2, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
     """New values of a categorical feature: a ``size`` share of the rows get one of five never-seen categories."""
-    frame, back = _to_frame(log)
+    import numpy as np
+    import pyarrow as pa
+
+    table, back = _to_table(log)
     rng = _rng(seed)
-    rows = _pick(_after(frame, start, roles), size, rng)
-    novel = [f"unseen_{k}" for k in range(5)]
-    frame[feature] = frame[feature].astype(object)
-    frame.loc[frame.index[rows], feature] = [novel[k] for k in rng.integers(0, len(novel), len(rows))]
-    return back(frame)
+    rows = _pick(_after(table, start, roles), size, rng)
+    novel = np.array([f"unseen_{k}" for k in range(5)], dtype=object)
+    column = _column(table, feature)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())  # a numeric category code becomes text: the new values are names
+    return back(_with(table, feature, _put(column, rows, novel[rng.integers(0, len(novel), len(rows))])))
 
 
 def out_of_range(
@@ -173,55 +283,89 @@ def out_of_range(
     """A unit change upstream: a ``size`` share of a numeric feature's values land far above its range
     (max + 10 x (max - min), or 1,000 x the value for a constant column)."""
     import numpy as np
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
-    rows = _pick(_after(frame, start, roles) & frame[feature].notna().to_numpy(), size, _rng(seed))
-    values = frame[feature].astype(np.float64)
-    low, high = float(values.min()), float(values.max())
-    far = high + 10.0 * (high - low) if high > low else abs(high) * 1000.0 + 1000.0
-    values.iloc[rows] = far
-    frame[feature] = values
-    return back(frame)
+    table, back = _to_table(log)
+    column = _column(table, feature)
+    rows = _pick(_after(table, start, roles) & _present(column), size, _rng(seed))
+    values = _floats(column)
+    if len(rows):
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        values[rows] = high + 10.0 * (high - low) if high > low else abs(high) * 1000.0 + 1000.0
+    return back(_with(table, feature, pa.array(values, from_pandas=True)))
 
 
 def nan_predictions(
     log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
-    """The model returns NaN on a ``size`` share of the rows (a numeric prediction column)."""
+    """The model returns NaN on a ``size`` share of the rows (a numeric prediction column; written as null)."""
     import numpy as np
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
-    rows = _pick(_after(frame, start, roles), size, _rng(seed))
-    values = frame[roles.prediction].astype(np.float64)
-    values.iloc[rows] = np.nan
-    frame[roles.prediction] = values
-    return back(frame)
+    table, back = _to_table(log)
+    rows = _pick(_after(table, start, roles), size, _rng(seed))
+    values = _floats(_column(table, roles.prediction))
+    values[rows] = np.nan
+    return back(_with(table, roles.prediction, pa.array(values, from_pandas=True)))
 
 
 def constant_predictions(
     log: LogT, size: float = 1.0, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
-    """A model stuck on one output: a ``size`` share of the rows (all by default) get the most common prediction."""
-    frame, back = _to_frame(log)
-    rows = _pick(_after(frame, start, roles), size, _rng(seed))
-    column = frame[roles.prediction]
-    frame.loc[frame.index[rows], roles.prediction] = column.mode().iloc[0]
-    return back(frame)
+    """A model stuck on one output: a ``size`` share of the rows (all by default) get the most common prediction
+    (the smallest of the most common, on a tie)."""
+    import pyarrow as pa
+
+    table, back = _to_table(log)
+    rows = _pick(_after(table, start, roles), size, _rng(seed))
+    column = _column(table, roles.prediction)
+    counted = column.filter(pa.array(_present(column))).value_counts()
+    ranked = pa.table({"value": counted.field("values"), "count": counted.field("counts")})
+    mode = ranked.sort_by([("count", "descending"), ("value", "ascending")]).column("value")[0]
+    return back(_with(table, roles.prediction, _put(column, rows, mode.as_py())))
 
 
 def out_of_unit_predictions(
     log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
     """Raw scores leak instead of probabilities: a ``size`` share of the rows get a logit-like 1.2-6."""
-    import numpy as np
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
+    table, back = _to_table(log)
     rng = _rng(seed)
-    rows = _pick(_after(frame, start, roles), size, rng)
-    values = frame[roles.prediction].astype(np.float64)
-    values.iloc[rows] = rng.uniform(1.2, 6.0, len(rows))
-    frame[roles.prediction] = values
-    return back(frame)
+    rows = _pick(_after(table, start, roles), size, rng)
+    values = _floats(_column(table, roles.prediction))
+    values[rows] = rng.uniform(1.2, 6.0, len(rows))
+    return back(_with(table, roles.prediction, pa.array(values, from_pandas=True)))
+
+
+def _flipped(labels: pa.Array, eligible: np.ndarray, size: float, rng: np.random.Generator, regression: bool) -> pa.Array:
+    """``labels`` with a ``size`` share of the present ``eligible`` ones moved away (label_flip's rule); the
+    classes and the spread are those of every label given."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = _present(labels)
+    rows = _pick(eligible & present, size, rng)
+    classes = pc.unique(labels.filter(pa.array(present)))
+    if regression and len(classes) > 20:
+        values = _floats(labels)
+        signs = np.where(np.arange(len(rows)) % 2 == 0, 1.0, -1.0)
+        values[rows] = values[rows] + 2.0 * float(np.nanstd(values, ddof=1)) * signs
+        return pa.array(values, from_pandas=True)
+    known = np.sort(_as_numpy(classes))
+    position = np.searchsorted(known, _as_numpy(labels.take(pa.array(rows, type=pa.int64()))))
+    shift = rng.integers(1, len(known), len(rows)) if len(known) > 1 else np.zeros(len(rows), dtype=np.int64)
+    return _put(labels, rows, pa.array(known[(position + shift) % len(known)], type=labels.type))
+
+
+def _regression_like(labels: pa.Array) -> bool:
+    """A label column taken as numeric-continuous (when it has more than 20 values): floats, or integers with
+    nulls, which pandas held as floats (kept so that the same rows flip as when the injectors used pandas)."""
+    import pyarrow as pa
+
+    return pa.types.is_floating(labels.type) or (pa.types.is_integer(labels.type) and labels.null_count > 0)
 
 
 def label_flip(
@@ -233,25 +377,10 @@ def label_flip(
     flipped); a numeric (regression) label moves by twice its standard
     deviation, alternately up and down.
     """
-    import numpy as np
-    import pandas as pd
-
-    frame, back = _to_frame(log)
-    rng = _rng(seed)
-    column = frame[roles.label]
-    rows = _pick(_after(frame, start, roles) & column.notna().to_numpy(), size, rng)
-    classes = pd.unique(column.dropna())
-    if pd.api.types.is_float_dtype(column) and len(classes) > 20:
-        values = column.astype(np.float64)
-        signs = np.where(np.arange(len(rows)) % 2 == 0, 1.0, -1.0)
-        values.iloc[rows] = values.iloc[rows].to_numpy() + 2.0 * float(values.std()) * signs
-        frame[roles.label] = values
-        return back(frame)
-    classes = np.sort(classes)
-    position = np.searchsorted(classes, column.iloc[rows].to_numpy())
-    shift = rng.integers(1, len(classes), len(rows)) if len(classes) > 1 else np.zeros(len(rows), dtype=np.int64)
-    frame.loc[frame.index[rows], roles.label] = classes[(position + shift) % len(classes)]
-    return back(frame)
+    table, back = _to_table(log)
+    labels = _column(table, roles.label)
+    flipped = _flipped(labels, _after(table, start, roles), size, _rng(seed), _regression_like(labels))
+    return back(_with(table, roles.label, flipped))
 
 
 def latency_spike(
@@ -259,39 +388,41 @@ def latency_spike(
 ) -> LogT:
     """A slow dependency: every latency after ``start`` is ``size`` times longer."""
     import numpy as np
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
-    mask = _after(frame, start, roles)
-    values = frame[roles.latency].astype(np.float64)
-    frame[roles.latency] = values.where(~mask, values * size)
-    return back(frame)
+    table, back = _to_table(log)
+    mask = _after(table, start, roles)
+    values = _floats(_column(table, roles.latency))
+    return back(_with(table, roles.latency, pa.array(np.where(mask, values * size, values), from_pandas=True)))
 
 
 def traffic_gap(
     log: LogT, size: float = 0.25, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
     """An outage: no rows from ``start`` (the middle of the log by default) for a ``size`` share of the log's span."""
-    import pandas as pd
+    import pyarrow as pa
 
-    frame, back = _to_frame(log)
-    times = pd.to_datetime(frame[roles.timestamp], utc=True)
-    first, last = times.min(), times.max()
-    begin = first + (last - first) / 2 if start is None else pd.Timestamp(start)
-    begin = begin.tz_localize("UTC") if begin.tzinfo is None else begin
-    end = begin + (last - first) * size
-    return back(frame[~((times >= begin) & (times < end)).to_numpy()])
+    table, back = _to_table(log)
+    ticks, valid, per_second = _times(table, roles)
+    first, last = int(ticks[valid].min()), int(ticks[valid].max())
+    span = last - first
+    begin = first + span // 2 if start is None else _ticks(start, per_second)
+    end = begin + int(span * size)  # truncated to the tick, as pandas' Timedelta arithmetic did
+    return back(table.filter(pa.array(~(valid & (ticks >= begin) & (ticks < end)))))
 
 
 def duplicated_ids(
     log: LogT, size: float = 0.05, start: dt.datetime | None = None, seed: int = 0, roles: Roles = DEFAULT_ROLES
 ) -> LogT:
     """A retrying client: a ``size`` share of the rows after ``start`` repeat another row's id."""
-    frame, back = _to_frame(log)
+    import pyarrow as pa
+
+    table, back = _to_table(log)
     rng = _rng(seed)
-    rows = _pick(_after(frame, start, roles), size, rng)
-    donors = rng.integers(0, len(frame), len(rows))
-    frame.loc[frame.index[rows], roles.id] = frame[roles.id].iloc[donors].to_numpy()
-    return back(frame)
+    rows = _pick(_after(table, start, roles), size, rng)
+    donors = rng.integers(0, table.num_rows, len(rows))
+    ids = _column(table, roles.id)
+    return back(_with(table, roles.id, _put(ids, rows, ids.take(pa.array(donors)))))
 
 
 def segment_degradation(
@@ -305,12 +436,22 @@ def segment_degradation(
 ) -> LogT:
     """The model fails for one segment only: ``label_flip`` of a ``size`` share of the rows of one group
     of ``segment`` (``value``; the largest group by default), the others untouched."""
-    frame, back = _to_frame(log)
-    group = frame[segment].value_counts().index[0] if value is None else value
-    inside = (frame[segment] == group).to_numpy() & _after(frame, start, roles)
-    flipped = label_flip(frame[inside].reset_index(drop=True), size=size, seed=seed, roles=roles)
-    frame.loc[inside, roles.label] = flipped[roles.label].to_numpy()
-    return back(frame)
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table, back = _to_table(log)
+    groups = _column(table, segment)
+    group = _by_count(groups)[0][0] if value is None else pa.scalar(value, type=groups.type)
+    inside = np.flatnonzero(
+        np.asarray(pc.equal(groups, group).fill_null(False).to_numpy(zero_copy_only=False)) & _after(table, start, roles)
+    )
+    labels = _column(table, roles.label)
+    chosen = labels.take(pa.array(inside, type=pa.int64()))
+    flipped = _flipped(chosen, np.ones(len(chosen), dtype=bool), size, _rng(seed), _regression_like(labels))
+    if not flipped.type.equals(labels.type):  # a regression label on integers: the column becomes float
+        labels = labels.cast(flipped.type)
+    return back(_with(table, roles.label, _put(labels, inside, flipped)))
 
 
 def proxy_drop(
@@ -318,10 +459,12 @@ def proxy_drop(
 ) -> LogT:
     """Engagement falls before labels arrive: a proxy column (clicks, purchases, revenue) is zeroed on a
     ``size`` share of the rows after ``start``."""
-    frame, back = _to_frame(log)
-    rows = _pick(_after(frame, start, roles), size, _rng(seed))
-    frame.loc[frame.index[rows], column] = 0 if frame[column].dtype.kind != "b" else False
-    return back(frame)
+    import pyarrow as pa
+
+    table, back = _to_table(log)
+    rows = _pick(_after(table, start, roles), size, _rng(seed))
+    values = _column(table, column)
+    return back(_with(table, column, _put(values, rows, False if pa.types.is_boolean(values.type) else 0)))
 
 
 def ranking_degradation(
@@ -330,25 +473,36 @@ def ranking_degradation(
     """A bad ranker: in a ``size`` share of the queries after ``start``, the order is reversed within the
     query (the scores, and the positions when the log has them), so the worst results come first."""
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     if roles.query is None:
         raise ValueError("ranking_degradation needs the query column (roles.query)")
-    frame, back = _to_frame(log)
+    table, back = _to_table(log)
     rng = _rng(seed)
-    mask = _after(frame, start, roles)
-    queries = frame.loc[mask, roles.query].unique()
-    chosen = set(rng.choice(queries, size=round(size * len(queries)), replace=False).tolist()) if len(queries) else set()
-    hit = frame[roles.query].isin(chosen).to_numpy() & mask
-    scores = frame[roles.prediction].astype(np.float64)
-    by_query = scores[hit].groupby(frame.loc[hit, roles.query])
-    # reflect each score inside its query's range: the order within the query is reversed
-    frame.loc[hit, roles.prediction] = (by_query.transform("max") + by_query.transform("min") - scores[hit]).to_numpy()
+    mask = _after(table, start, roles)
+    query = _column(table, roles.query)
+    queries = pc.unique(query.filter(pa.array(mask)))  # in order of first appearance, as the draw expects
+    chosen = queries.take(pa.array(rng.choice(len(queries), size=round(size * len(queries)), replace=False), type=pa.int64()))
+    hit = np.flatnonzero(np.asarray(pc.is_in(query, value_set=chosen).fill_null(False).to_numpy(zero_copy_only=False)) & mask)
+    codes = np.asarray(pc.index_in(query.take(pa.array(hit, type=pa.int64())), value_set=chosen).to_numpy(zero_copy_only=False))
+
+    def reflected(values: np.ndarray) -> np.ndarray:
+        """Each value reflected inside its query's range (max + min - value; NaN skipped), so the order reverses."""
+        high, low = np.full(len(chosen), np.nan), np.full(len(chosen), np.nan)
+        np.fmax.at(high, codes, values)
+        np.fmin.at(low, codes, values)
+        return high[codes] + low[codes] - values
+
+    scores = _floats(_column(table, roles.prediction))
+    scores[hit] = reflected(scores[hit])
+    table = _with(table, roles.prediction, pa.array(scores, from_pandas=True))
     if roles.position is not None:
-        position = frame[roles.position]
-        by_position = position[hit].groupby(frame.loc[hit, roles.query])
-        reflected = by_position.transform("max") + by_position.transform("min") - position[hit]
-        frame.loc[hit, roles.position] = reflected.to_numpy().astype(position.dtype)
-    return back(frame)
+        position = _column(table, roles.position)
+        ranks = _floats(position)
+        ranks[hit] = reflected(ranks[hit])
+        table = _with(table, roles.position, pa.array(ranks, from_pandas=True))
+    return back(table)
 
 
 # ---------------------------------------------------------------- the registry

@@ -189,7 +189,95 @@ def test_injectors_are_pure_seeded_and_start_at_start(logs: Any) -> None:
 
 def test_registry_names_every_injector() -> None:
     public = {n for n, v in vars(faults).items() if callable(v) and getattr(v, "__module__", "") == faults.__name__}
-    injectors = public - {"inject", "expected_check", "Fault", "Roles", "_to_frame", "_castable", "_after", "_pick", "_rng"}
+    injectors = {n for n in public if not n.startswith("_")} - {"inject", "expected_check", "Fault", "Roles"}
     assert {f.inject.__name__ for f in faults.FAULTS} == injectors
     with pytest.raises(ValueError, match="unknown fault 'nope'"):
         faults.inject("nope", pd.DataFrame())
+
+
+# ---------------------------------------------------------------- on Arrow, without pandas in the injectors
+
+
+def _small_table(n: int = 400) -> pa.Table:
+    rng = np.random.default_rng(11)
+    return pa.table(
+        {
+            "timestamp": pa.array(np.arange(n, dtype=np.int64) * 60_000_000_000 + 1, pa.timestamp("ns", tz="UTC")),
+            "prediction_id": [f"r{i}" for i in range(n)],
+            "count": pa.array(rng.integers(0, 50, n), pa.int64()),
+            "amount": pa.array(np.where(rng.random(n) < 0.1, np.nan, rng.normal(10, 2, n))),
+            "country": pa.array(rng.choice(["fr", "de", "it"], n, p=[0.6, 0.3, 0.1])).dictionary_encode(),
+            "prediction": rng.random(n),
+            "label": pa.array(rng.integers(0, 2, n), pa.int8()),
+            "latency_ms": pa.array(rng.integers(5, 40, n), pa.int32()),
+            "query_id": [f"q{i // 8}" for i in range(n)],
+            "position": pa.array(np.arange(n) % 8 + 1, pa.int16()),
+        }
+    )
+
+
+def test_types_kept_and_rows_picked_by_the_seed_alone() -> None:
+    table = _small_table()
+    start = dt.datetime(1970, 1, 1, 3, 20)  # naive: UTC; row 200 is at 03:20 plus 1 ns, so rows 200.. are after it
+    after = np.arange(table.num_rows) >= 200
+    expected = np.sort(np.random.default_rng(4).choice(np.flatnonzero(after), size=round(0.3 * after.sum()), replace=False))
+    burst = faults.null_burst(table, "count", size=0.3, start=start, seed=4)
+    assert burst.schema == table.schema  # an integer column with nulls stays integer
+    assert np.flatnonzero(burst.column("count").is_null().to_numpy(zero_copy_only=False)).tolist() == expected.tolist()
+    far = faults.out_of_range(table, "count", size=0.05, seed=1)
+    assert far.schema.field("count").type == pa.int64() and max(far.column("count").to_pylist()) == 49 + 10 * 49
+    nan = faults.nan_predictions(table, size=0.1, seed=2)
+    assert nan.column("prediction").null_count == 40 and not np.isnan(nan.column("prediction").to_numpy()).all()
+    amount = faults.shift_feature(table, "amount", size=1.0)  # NaN in the input is written as null
+    assert amount.column("amount").null_count == int(np.isnan(table.column("amount").to_numpy()).sum())
+    rare = faults.shift_feature(table, "country", size=0.5, seed=3)
+    assert rare.schema.field("country").type == table.schema.field("country").type  # still dictionary-encoded
+    counts = pd.Series(rare.column("country").to_pylist()).value_counts()
+    assert counts["it"] > pd.Series(table.column("country").to_pylist()).value_counts()["it"]
+    assert faults.latency_spike(table, size=2.0).column("latency_ms").type == pa.int32()
+
+
+def test_a_frame_gets_the_same_rows_as_a_table() -> None:
+    table = _small_table()
+    frame = table.to_pandas()
+    roles = faults.Roles(query="query_id", position="position")
+    start = dt.datetime(1970, 1, 1, 3, tzinfo=dt.UTC)
+    columns = {"feature": "amount", "categorical": "country", "segment": "country", "proxy": "count"}
+    for fault in faults.FAULTS:
+        from_table = faults.inject(fault.name, table, columns.get(fault.needs or ""), start=start, seed=9, roles=roles)
+        from_frame = faults.inject(fault.name, frame, columns.get(fault.needs or ""), start=start, seed=9, roles=roles)
+        assert isinstance(from_frame, pd.DataFrame), fault.name
+        pd.testing.assert_frame_equal(from_frame, from_table.to_pandas(), check_dtype=False, obj=fault.name)
+    pd.testing.assert_frame_equal(frame, table.to_pandas())  # the input untouched
+
+
+def test_ranking_degradation_reverses_the_order_within_the_chosen_queries() -> None:
+    table = _small_table()
+    roles = faults.Roles(query="query_id", position="position")
+    after = pd.Timestamp("1970-01-01T02:00:00Z")
+    faulty = faults.ranking_degradation(table, size=0.5, start=after.to_pydatetime(), seed=5, roles=roles).to_pandas()
+    before = table.to_pandas()
+    changed = before.groupby("query_id")["prediction"].transform(lambda s: s.rank()) != faulty.groupby("query_id")[
+        "prediction"
+    ].transform(lambda s: s.rank())
+    hit = faulty.loc[changed, "query_id"].unique()
+    late = before.loc[before["timestamp"] >= after, "query_id"].unique()
+    assert len(hit) == round(0.5 * len(late)) - 1 or len(hit) == round(0.5 * len(late))  # a straddling query is split
+    for query in hit:  # reversed inside the query: the best is now the worst, positions mirrored
+        rows = (faulty["query_id"] == query) & (faulty["timestamp"] >= after)
+        old, new = before.loc[rows, "prediction"], faulty.loc[rows, "prediction"]
+        assert np.allclose(new, old.max() + old.min() - old)
+        assert (faulty.loc[rows, "position"] == before.loc[rows, "position"].max() + before.loc[rows, "position"].min()
+                - before.loc[rows, "position"]).all()  # fmt: skip
+    assert faulty["position"].dtype == before["position"].dtype
+
+
+def test_traffic_gap_on_nanoseconds_and_iso_strings() -> None:
+    table = _small_table()
+    times = table.to_pandas()["timestamp"]
+    first, last = times.min(), times.max()
+    begin = first + (last - first) / 2
+    keep = ~((times >= begin) & (times < begin + (last - first) * 0.25))
+    assert faults.traffic_gap(table).num_rows == int(keep.sum()) < table.num_rows
+    text = table.set_column(0, "timestamp", pa.array(times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()))
+    assert faults.traffic_gap(text).column("prediction_id").equals(faults.traffic_gap(table).column("prediction_id"))
