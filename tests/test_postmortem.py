@@ -209,3 +209,23 @@ def test_segments_hit_hardest_are_the_worsened_ones_and_a_cause_only_beyond_nois
         assert row.p_adjusted == pytest.approx(bh[row.value], rel=0.05, abs=1e-12)
     causes = [c.summary for c in root_causes([], [], rows, onset, policy) if c.kind == "segment"]
     assert len(causes) == 1 and "region=west" in causes[0]
+
+
+def test_a_ranking_post_mortem_names_the_per_row_metric_it_searches(mlrel, tmp_path) -> None:
+    """It searched |score - gain| and called it log_loss."""
+    incident = tmp_path / "incident.yaml"
+    incident.write_text("id: INC-9\ntitle: ranking\ndetected: 2026-11-22T16:00:00Z\nmitigated: 2026-11-22T16:30:00Z\n")
+    policy = ROOT / "configs" / "search-ranking.yaml"
+    log = ROOT / "samples" / "ranking_current.parquet"
+    code, report = mlrel.json("postmortem", "--incident", incident, "-p", policy, "--log", log)
+    assert code in (0, 1), report
+    assert report["postmortem"]["metric"] == "absolute_error"
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(log, columns=["timestamp", "score", "clicked"])
+    errors = np.abs(table.column("score").to_numpy() - table.column("clicked").to_numpy())
+    ts = table.column("timestamp").cast("int64").to_numpy()
+    impact = report["postmortem"]["impact"]
+    onset = np.datetime64(impact["from"].rstrip("Z"), "us").astype(np.int64)
+    assert impact["before"] == pytest.approx(errors[ts < onset].mean(), rel=1e-12)

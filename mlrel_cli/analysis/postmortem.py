@@ -39,11 +39,12 @@ from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report, Status
 from mlrel_cli.stats.changepoint import detect_change, detect_change_rows
 from mlrel_cli.stats.drift import adjust_p_values
-from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, REGRESSION
+from mlrel_cli.stats.names import BINARY, METRIC_BY_NAME, MULTICLASS, RANKING, REGRESSION
 from mlrel_cli.tasks import TASK_BY_NAME
 
 # per-row losses whose window mean is the metric: they stay stable on small windows, unlike AUC
-DEFAULT_PRIMARY = {BINARY: "log_loss", MULTICLASS: "accuracy", REGRESSION: "mae"}
+# a ranking has no row-level metric (NDCG is per query): its rows give the score's absolute error against the gain
+DEFAULT_PRIMARY = {BINARY: "log_loss", MULTICLASS: "accuracy", REGRESSION: "mae", RANKING: "absolute_error"}
 
 
 class Incident(BaseModel):
