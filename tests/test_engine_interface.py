@@ -151,5 +151,35 @@ def test_one_place_states_what_an_engine_refuses(tmp_path: Path) -> None:
         check_engine("dask", labels=labels)
     with pytest.raises(MlrelError, match="shadow mode pairs the models' rows"):
         check_engine("dask", shadow=True)
+    assert check_engine("dask", scheduler="tcp://127.0.0.1:8786") == "dask"
+    with pytest.raises(MlrelError, match="--scheduler names a Dask cluster, but the engine is local"):
+        check_engine("local", scheduler="tcp://127.0.0.1:8786")  # was ignored: the run went local without a word
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["drift", "-r", "samples/reference.parquet", "-c", "samples/current.parquet"],
+        ["validate", "samples/current.parquet"],
+        ["compare", "--log", "samples/incident.parquet", "--baseline", "v41", "--candidate", "v42"],
+        ["profile", "samples/reference.parquet", "-o", "OUT"],
+    ],
+)
+def test_a_scheduler_without_the_dask_engine_is_refused_by_every_command(command: list[str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out.mlrel-profile"
+    args = [str(out) if a == "OUT" else a for a in command]
+    run = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", *args, "--scheduler", "tcp://127.0.0.1:1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2 and run.stderr.startswith("error: --scheduler names a Dask cluster"), run.stderr
+    assert not out.exists()
     with open_engine("local") as engine:
         assert isinstance(engine, LocalEngine)

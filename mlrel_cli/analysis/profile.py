@@ -54,7 +54,7 @@ def profile_log(
     from mlrel_cli.engine import check_engine, open_engine
     from mlrel_cli.errors import MlrelError
 
-    name = check_engine(engine or policy.engine, labels=labels)
+    name = check_engine(engine or policy.engine, labels=labels, scheduler=scheduler)
     if name == "local":
         return build_profile(log, policy, labels, exact)
     if exact:

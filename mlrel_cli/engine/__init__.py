@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 ENGINES = ("local", "dask")
 
 
-def check_engine(name: str, labels: Log | None = None, shadow: bool = False) -> str:
+def check_engine(name: str, labels: Log | None = None, shadow: bool = False, scheduler: str | None = None) -> str:
     """The engine's name, once it is known and can do what is asked (before any row is read)."""
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
+    if scheduler is not None and name != "dask":  # else the cluster named is ignored and the run is local, unsaid
+        raise MlrelError(f"--scheduler names a Dask cluster, but the engine is {name}: add --engine dask (or engine: dask)")
     if name == "dask" and labels is not None:
         from mlrel_cli.engine.common import LABELS_NEED_ONE_PLACE
 

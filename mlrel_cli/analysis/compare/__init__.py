@@ -44,7 +44,7 @@ def compare_logs(
     engine = engine or policy.engine
     inputs = {**(inputs or {}), "engine": engine}
     mode = mode or policy.compare.mode
-    check_engine(engine, labels=labels, shadow=mode == "shadow")
+    check_engine(engine, labels=labels, shadow=mode == "shadow", scheduler=scheduler)
     with open_engine(engine, scheduler, policy.engine_timeout) as opened:
         base, cands, task, sources = load_models(opened, policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
         weak = weak_segments(opened, task, base, cands, sources, policy, mode)

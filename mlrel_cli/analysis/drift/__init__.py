@@ -66,7 +66,7 @@ def drift(
     labels_type = None
     if labels is not None and labels.has(policy.columns.label):
         labels_type = labels.schema.field(policy.columns.label).type
-    check_engine(engine, labels=labels)  # a profile as the reference: its summaries, on either engine
+    check_engine(engine, labels=labels, scheduler=scheduler)  # a profile as the reference: its summaries, on either engine
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
             f"--window needs a timestamp column, and the current log has no column "

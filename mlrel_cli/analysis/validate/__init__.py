@@ -37,7 +37,7 @@ def validate(
     """Run every enabled check of the policy's ``validate`` section on the log."""
     from mlrel_cli.engine import check_engine, open_engine
 
-    engine = check_engine(engine or policy.engine, labels=labels)
+    engine = check_engine(engine or policy.engine, labels=labels, scheduler=scheduler)
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     reference_roles = resolve_roles(reference, policy) if reference is not None else None
     setup = Setup(
