@@ -123,6 +123,15 @@ def test_version_absent_from_the_log(mlrel, canary) -> None:
     assert result.exit_code == 2 and "version 'v99' is not in the log" in result.stderr
 
 
+def test_a_version_compared_with_itself_is_a_usage_error(mlrel, canary) -> None:
+    """It was promoted (exit 0): two copies of one model cannot differ."""
+    log = canary(_model("v41", 500, 1.0, 1))
+    result = mlrel("compare", "--log", log, "--baseline", "v41", "--candidate", "v41")
+    assert result.exit_code == 2 and "a version cannot be compared with itself" in result.stderr
+    result = mlrel("compare", "--log", log, "--baseline", "v40", "--candidate", "v41", "--candidate", "v41")
+    assert result.exit_code == 2 and "the same version twice" in result.stderr
+
+
 def test_candidates_without_a_baseline_is_a_usage_error(mlrel, canary) -> None:
     result = mlrel("compare", "--log", canary(_model("v41", 500, 1.0, 1)), "--candidate", "v41")
     assert result.exit_code == 2 and "--baseline" in result.stderr

@@ -40,6 +40,10 @@ def load_models(
                 log.path,
             )
         versions = (baseline, *candidates)
+        if baseline in candidates:  # a version judged against itself would always be promoted
+            raise MlrelError(f"--candidate {baseline} is the baseline: a version cannot be compared with itself")
+        if len(set(candidates)) < len(candidates):
+            raise MlrelError("--candidate names the same version twice")
         sources = [ModelSource(log, versions, _columns(log, roles, policy, labels), versions, roles)]
     else:
         if baseline_log is None or not candidate_logs:
