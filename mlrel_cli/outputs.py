@@ -313,6 +313,10 @@ def append_history(path: str | os.PathLike[str], line: str) -> None:
     if not target.parent.is_dir():
         raise OutputError("cannot append to run history: directory does not exist", str(target.parent))
     try:
+        if target.exists() and not target.is_file():  # a device or FIFO (/dev/stdout): written in place, no lock
+            with open(target, "a", encoding="utf-8") as handle:  # beside it (/dev/x.lock) and no fsync (EINVAL)
+                handle.write(line.rstrip("\n") + "\n")
+            return
         with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S), open(target, "a", encoding="utf-8") as handle:
             handle.write(line.rstrip("\n") + "\n")
             handle.flush()

@@ -72,6 +72,21 @@ def test_history_may_not_be_the_report(mlrel, write_log, tmp_path) -> None:
     assert result.exit_code == 2 and "run history would overwrite an input" in result.stderr
 
 
+def test_a_history_on_a_device_is_written_in_place_without_a_lock_beside_it(mlrel, write_log) -> None:
+    """--history /dev/null took a lock at /dev/null.lock and failed on fsync (EINVAL) after the whole run."""
+    lock = Path("/dev/null.lock")
+    if lock.exists():
+        pytest.skip("/dev/null.lock exists already on this machine")
+    result = mlrel("validate", write_log(binary_log()), "--history", "/dev/null")
+    assert result.exit_code == 0, result.stderr
+    assert not lock.exists()
+
+
+def test_an_incident_file_that_is_a_device_is_not_read(mlrel) -> None:
+    result = mlrel("postmortem", "--incident", "/dev/zero")
+    assert result.exit_code == 2 and result.stderr.startswith("error: incident file is not a regular file")
+
+
 def test_a_report_inside_a_log_directory_is_refused(mlrel, write_log, tmp_path) -> None:
     log = write_log(binary_log(), name="logs/day.parquet")
     result = mlrel("validate", log.parent, "-o", log.parent / "report.json")

@@ -72,7 +72,8 @@ class Incident(BaseModel):
 def load_incident(path: str | Path) -> Incident:
     path = Path(path)
     if not path.is_file():
-        raise MlrelError("incident file not found", str(path))
+        what = "is not a regular file" if path.exists() else "not found"  # a device is never read (/dev/zero never ends)
+        raise MlrelError(f"incident file {what}", str(path))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         incident = Incident.model_validate(data or {})
