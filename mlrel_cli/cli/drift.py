@@ -62,7 +62,7 @@ def drift(
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.drift import drift as run_drift
         from mlrel_cli.durations import parse_duration
-        from mlrel_cli.facts.profile import open_reference
+        from mlrel_cli.facts.profile_log import open_reference
         from mlrel_cli.logs import open_log
 
         width = None

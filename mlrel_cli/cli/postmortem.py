@@ -57,7 +57,7 @@ def postmortem(
         from mlrel_cli.analysis.postmortem import postmortem as run_postmortem
         from mlrel_cli.cli.emit import file_format
         from mlrel_cli.cli.registry import resolve_registry
-        from mlrel_cli.facts.profile import open_reference
+        from mlrel_cli.facts.profile_log import open_reference
         from mlrel_cli.logs import open_log
         from mlrel_cli.render import format_for_path, renderer, verdict_line
         from mlrel_cli.render.postmortem import draw_chart, metric_line

@@ -84,7 +84,8 @@ def show(
 ) -> None:
     """What a profile holds: its metadata and one line per column."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.facts.profile import describe, read_profile
+        from mlrel_cli.facts.profile import read_profile
+        from mlrel_cli.facts.profile_merge import describe
 
         _refuse_unless_profile(file)
         typer.echo(describe(read_profile(file), as_json))
@@ -102,7 +103,8 @@ def merge(
 ) -> None:
     """One profile of several (seven daily ones into a weekly reference): counts exact, sketches within their bound."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.facts.profile import merge_profiles, read_profile, write_profile
+        from mlrel_cli.facts.profile import read_profile, write_profile
+        from mlrel_cli.facts.profile_merge import merge_profiles
 
         if len(files) < 2:
             raise MlrelError("merge needs at least two profiles")

@@ -58,7 +58,7 @@ def validate(
     with errors_to_exit_codes(debug):
         from mlrel_cli.alerting import plan as plan_alerting
         from mlrel_cli.analysis.validate import validate as run_validate
-        from mlrel_cli.facts.profile import open_reference
+        from mlrel_cli.facts.profile_log import open_reference
         from mlrel_cli.logs import open_log
 
         as_of = parse_time(now, "--now")

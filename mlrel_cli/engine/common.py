@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlrel_cli.engine.interface import Engine
     from mlrel_cli.facts.labelled import LabelledEvidence, RowsOf
-    from mlrel_cli.facts.profile import ProfileLog
+    from mlrel_cli.facts.profile_log import ProfileLog
     from mlrel_cli.logs import Log
 
 
@@ -24,7 +24,7 @@ LABELS_NEED_ONE_PLACE = "--labels is joined on the id, which needs every row in 
 
 def profile_of(log: Any) -> ProfileLog | None:
     """The reference profile standing in for a log: the engines answer from its summaries, reading no row."""
-    from mlrel_cli.facts.profile import ProfileLog
+    from mlrel_cli.facts.profile_log import ProfileLog
 
     return log if isinstance(log, ProfileLog) else None
 
