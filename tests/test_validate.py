@@ -331,3 +331,22 @@ def test_a_named_label_column_not_yet_in_the_log_is_labels_not_arrived(mlrel, wr
     typo = write_policy("columns: {label: labell}\n")
     result = mlrel("validate", reference, "-p", typo)
     assert result.exit_code == 2 and "columns.label: column 'labell' is not in the log" in result.stderr
+
+
+def test_scores_stored_as_text_fail_the_prediction_check(mlrel, write_log, write_policy) -> None:
+    """A binary log whose scores were written as text ('0.123') read as class names: roc_auc 0.5 with SE 0 on every
+    segment while the prediction check passed. Text classes, few or many, still pass."""
+    columns = binary_log(1000, seed=5)
+    policy = write_policy("task: binary_classification\n")
+    as_text = {**columns, "prediction": [f"{p:.6f}" for p in columns["prediction"]]}
+    code, report = mlrel.json("validate", write_log(as_text), "-p", policy)
+    found = check(report, "prediction")
+    assert code == 1 and found["status"] == "fail" and "numbers stored as text" in found["message"], found
+    named = {"prediction": np.where(np.asarray(columns["prediction"]) >= 0.5, "fraud", "legit")}
+    named["label"] = np.where(np.asarray(columns["label"]) == 1, "fraud", "legit")
+    text_policy = write_policy("task: binary_classification\nvalidate:\n  performance: {positive_label: fraud}\n")
+    _, report = mlrel.json("validate", write_log({**columns, **named}), "-p", text_policy)
+    assert check(report, "prediction")["status"] == "pass"
+    many = {**columns, "prediction": [f"class {i % 30}" for i in range(1000)], "label": [f"class {i % 29}" for i in range(1000)]}
+    _, report = mlrel.json("validate", write_log(many), "-p", write_policy("task: multiclass_classification\n"))
+    assert check(report, "prediction")["status"] == "pass"

@@ -20,9 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from mlrel_cli.engine.interface import Engine
-from mlrel_cli.facts.columns import NumericFacts
+from mlrel_cli.facts.columns import FEW_VALUES, NumericFacts
 from mlrel_cli.facts.profile import (
-    FEW_VALUES,
     SCHEMA_VERSION,
     ColumnProfile,
     Profile,

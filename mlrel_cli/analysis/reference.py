@@ -16,9 +16,8 @@ from typing import Any
 
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
-from mlrel_cli.facts.columns import Plan
+from mlrel_cli.facts.columns import FEW_VALUES, Plan
 from mlrel_cli.facts.concept import MetricRows, labelled_arrays, labelled_rows
-from mlrel_cli.facts.profile import FEW_VALUES
 from mlrel_cli.facts.profile_log import ProfileLog
 from mlrel_cli.facts.proxy import ProxyFacts
 from mlrel_cli.logs import Log, Roles, infer_task

@@ -108,6 +108,9 @@ def category_counts(column: pa.Array | pa.ChunkedArray) -> CategoricalSummary:
     return CategoricalSummary.from_counts([values[i] for i in kept], sizes[kept], column.null_count)
 
 
+FEW_VALUES = 20  # at most this many distinct values: a numeric prediction or label holds classes (drift, profiles)
+
+
 @dataclass(frozen=True)
 class PredictionFacts:
     """Invalid outputs of the model and whether it returns one constant value."""
@@ -121,7 +124,7 @@ class PredictionFacts:
     low: float = float("nan")
     high: float = float("nan")
     numeric: bool = True
-    examples: frozenset[Any] = frozenset()  # up to two distinct values of a categorical prediction
+    examples: frozenset[Any] = frozenset()  # up to FEW_VALUES + 1 distinct values of a text prediction (classes?)
 
     @classmethod
     def of(cls, column: pa.Array | pa.ChunkedArray) -> PredictionFacts:
@@ -129,7 +132,8 @@ class PredictionFacts:
         if kind_of_type(column.type) != "numeric":
             distinct = pc.unique(pc.drop_null(column))
             distinct = distinct.combine_chunks() if isinstance(distinct, pa.ChunkedArray) else distinct
-            return cls(len(column), null, numeric=False, examples=frozenset(distinct[:2].to_pylist()))
+            first = distinct.take(pc.sort_indices(distinct)[: FEW_VALUES + 1])  # the smallest, as merge keeps them
+            return cls(len(column), null, numeric=False, examples=frozenset(first.to_pylist()))
         values = to_numpy_float(column)
         finite = values[np.isfinite(values)]
         return cls(
@@ -142,6 +146,18 @@ class PredictionFacts:
             float(finite.min()) if len(finite) else float("nan"),
             float(finite.max()) if len(finite) else float("nan"),
         )
+
+    @property
+    def numbers_as_text(self) -> bool:
+        """A text prediction of more distinct values than classes are, every one a number: scores stored as text,
+        which a classifier's checks would read as class names (every row wrong, a ROC AUC of 0.5)."""
+        if self.numeric or len(self.examples) <= FEW_VALUES:
+            return False
+        try:
+            [float(value) for value in self.examples]
+        except (TypeError, ValueError):
+            return False
+        return True
 
     @property
     def constant(self) -> bool:
@@ -160,7 +176,7 @@ class PredictionFacts:
             _low(self.low, other.low),
             _high(self.high, other.high),
             self.numeric,
-            frozenset(sorted(self.examples | other.examples, key=repr)[:2]),
+            frozenset(sorted(self.examples | other.examples)[: FEW_VALUES + 1]),  # one type: the column's
         )
 
 

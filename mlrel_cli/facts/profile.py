@@ -37,7 +37,6 @@ from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary, TooMan
 SCHEMA_VERSION = 2  # 2: the reference's proxy-metric sums (meta "proxy"); 1 had none
 META_KEY = b"mlrel.profile"
 SCHEMA_KEY = b"mlrel.log_schema"
-FEW_VALUES = 20  # at most this many distinct values: a numeric prediction or label holds classes (drift, profiles)
 
 ROW_SCHEMA = pa.schema(
     [

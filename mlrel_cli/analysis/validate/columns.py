@@ -252,6 +252,9 @@ def check_prediction(ctx: Context) -> list[Check]:
                 problems.append(f"{facts.outside_0_1:,} probabilities outside [0, 1]")
         if facts.constant:
             details["constant_value"] = facts.low
+    elif facts.numbers_as_text:
+        invalid = facts.rows  # no output can be read as meant
+        problems.append(f"the outputs are numbers stored as text in '{ctx.roles.prediction}': write the column as a number")
     rate = invalid / facts.rows if facts.rows else 0.0
     if invalid:
         problems.insert(0, f"{invalid:,} invalid outputs (null, NaN, infinite or out of range)")
