@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import PolicyError
+from mlrel_cli.files import require_regular_file
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -52,16 +52,7 @@ def _refuse_duplicate_keys(node: yaml.Node, path: str) -> None:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise PolicyError("policy file not found", str(path)) from None
-    except OSError as exc:  # a symlink loop, a path through a file, no permission
-        raise PolicyError(f"cannot read policy: {exc.strerror or exc}", str(path)) from None
-    if stat.S_ISDIR(mode):
-        raise PolicyError("policy path is a directory, not a file", str(path))
-    if not stat.S_ISREG(mode):
-        raise PolicyError("policy is not a regular file (a device, a FIFO or a socket)", str(path))
+    require_regular_file(path, "policy file", PolicyError)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

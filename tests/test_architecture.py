@@ -37,6 +37,7 @@ FORBIDDEN = {
     "analysis": {"cli"},
     "registry": {"analysis", "engine", "facts", "cli"},
     "policy": {"analysis", "engine", "facts", "cli", "render", "logs"},
+    "files": {"policy", "policy_files", "policy_messages", "analysis", "engine", "facts", "cli", "render", "logs"},
     "policy_files": {"policy", "policy_messages", "analysis", "engine", "facts", "cli", "render", "logs"},
     "policy_messages": {"policy", "policy_files", "analysis", "engine", "facts", "cli", "render", "logs"},
     "logs": {"analysis", "engine", "facts", "cli", "render"},

@@ -25,6 +25,7 @@ from mlrel_cli.analysis import postmortem_causes as causes
 from mlrel_cli.analysis import postmortem_slices
 from mlrel_cli.analysis import postmortem_sources as sources
 from mlrel_cli.errors import MlrelError
+from mlrel_cli.files import require_regular_file
 from mlrel_cli.logs import Log, Roles, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.payloads.postmortem import (
     ChangePoint,
@@ -71,9 +72,7 @@ class Incident(BaseModel):
 
 def load_incident(path: str | Path) -> Incident:
     path = Path(path)
-    if not path.is_file():
-        what = "is not a regular file" if path.exists() else "not found"  # a device is never read (/dev/zero never ends)
-        raise MlrelError(f"incident file {what}", str(path))
+    require_regular_file(path, "incident file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         incident = Incident.model_validate(data or {})
