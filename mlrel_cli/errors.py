@@ -33,3 +33,9 @@ class LogError(MlrelError):
 
 class OutputError(MlrelError):
     """A report or history file could not be written."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line (pyarrow's messages run over several), or its type's name when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

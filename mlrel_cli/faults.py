@@ -161,9 +161,9 @@ def _times(table: pa.Table, roles: Roles) -> tuple[np.ndarray, np.ndarray, int]:
 
     column = _column(table, roles.timestamp)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        from mlrel_cli.logs import _iso_strings_as_utc
+        from mlrel_cli.logs.values import iso_strings_as_utc
 
-        column = _iso_strings_as_utc(pa.chunked_array([column])).combine_chunks()
+        column = iso_strings_as_utc(pa.chunked_array([column])).combine_chunks()
     elif pa.types.is_date(column.type):
         column = column.cast(pa.timestamp("us"))
     unit = column.type.unit

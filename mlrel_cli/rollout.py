@@ -60,7 +60,7 @@ def judge(step: Step, log: Log, labels: Log | None, policy: Policy) -> tuple[Jud
     import pyarrow.compute as pc
 
     from mlrel_cli.analysis.compare import compare_logs
-    from mlrel_cli.logs import resolve_roles
+    from mlrel_cli.logs.roles import resolve_roles
 
     spec = policy.rollout
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
@@ -101,7 +101,7 @@ def since(log: Log, column: str, started: str | None) -> Log:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from mlrel_cli.logs import timestamps_keeping_rows
+    from mlrel_cli.logs.values import timestamps_keeping_rows
 
     if started is None:
         return log

@@ -20,7 +20,8 @@ from mlrel_cli.engine.interface import LABEL_ARRIVED, Engine
 from mlrel_cli.engine.local import LocalEngine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.labelled import NO_VALUE
-from mlrel_cli.logs import open_log, resolve_roles
+from mlrel_cli.logs import open_log
+from mlrel_cli.logs.roles import resolve_roles
 from mlrel_cli.policy import load_policy
 from mlrel_cli.stats.names import BINARY
 from tests.conftest import binary_log

@@ -16,7 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.errors import LogError
-from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import is_text_like, kind_of_type
+from mlrel_cli.logs.task import infer_task
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.policy_files import dump_policy
 from mlrel_cli.report import Status

@@ -26,7 +26,10 @@ from mlrel_cli.analysis import postmortem_slices
 from mlrel_cli.analysis import postmortem_sources as sources
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.files import require_regular_file
-from mlrel_cli.logs import Log, Roles, join_labels, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.labels import join_labels
+from mlrel_cli.logs.roles import Roles, kind_of_type, resolve_roles
+from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.payloads.postmortem import (
     ChangePoint,
     DriftFinding,
@@ -301,7 +304,7 @@ def _metric(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> _Metr
     elif roles.label is not None:
         label = log.column(roles.label).combine_chunks()
     if task is None:
-        from mlrel_cli.logs import infer_task
+        from mlrel_cli.logs.task import infer_task
 
         task = infer_task(pa.chunked_array([prediction]), label)
     if spec.primary_metric in policy.proxy_metrics:  # computed per window: a proxy metric is not a mean of rows

@@ -13,7 +13,8 @@ import numpy as np
 
 from mlrel_cli.analysis import weak_segments
 from mlrel_cli.analysis.postmortem_causes import ranked
-from mlrel_cli.logs import Log, Roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles
 from mlrel_cli.payloads.postmortem import RootCause
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.names import METRIC_BY_NAME

@@ -70,7 +70,10 @@ def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bo
     import pyarrow.compute as pc
 
     from mlrel_cli.facts.distributions import summarise_column
-    from mlrel_cli.logs import infer_task, join_labels, kind_of_type, resolve_roles, to_timestamps_us
+    from mlrel_cli.logs.labels import join_labels
+    from mlrel_cli.logs.roles import kind_of_type, resolve_roles
+    from mlrel_cli.logs.task import infer_task
+    from mlrel_cli.logs.values import to_timestamps_us
 
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     label_column = None
@@ -255,7 +258,8 @@ def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
     counts, merged in the same tree), validate's column facts (extremes), the time span, a seeded sample of the
     outputs (the task and the labelled cells) and the labelled rows' metrics (Engine.labelled_summary)."""
     from mlrel_cli.facts.concept import labelled_rows
-    from mlrel_cli.logs import infer_task, kind_of_type, resolve_roles
+    from mlrel_cli.logs.roles import kind_of_type, resolve_roles
+    from mlrel_cli.logs.task import infer_task
     from mlrel_cli.tasks import row_metrics
 
     roles = resolve_roles(log, policy)

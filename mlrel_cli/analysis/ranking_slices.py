@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
-from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.names import RANKING

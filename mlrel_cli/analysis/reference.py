@@ -20,7 +20,9 @@ from mlrel_cli.facts.columns import FEW_VALUES, Plan
 from mlrel_cli.facts.concept import MetricRows, labelled_arrays, labelled_rows
 from mlrel_cli.facts.profile_log import ProfileLog
 from mlrel_cli.facts.proxy import ProxyFacts
-from mlrel_cli.logs import Log, Roles, infer_task
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles
+from mlrel_cli.logs.task import infer_task
 from mlrel_cli.policy import Policy
 
 # (task, metric) -> the metric on the reference's labelled rows; None when the reference has no labels

@@ -29,7 +29,10 @@ import pyarrow.parquet as pq
 
 from mlrel_cli import outputs
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
-from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, resolve_roles, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles, kind_of_type, resolve_roles
+from mlrel_cli.logs.task import infer_task
+from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.tasks import task_of

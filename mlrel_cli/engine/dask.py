@@ -238,7 +238,7 @@ def distinct_times(log: Any, column: str, where: str, width_of: Callable[[Any], 
     import pyarrow as pa
 
     from mlrel_cli.facts.columns import TimeFacts
-    from mlrel_cli.logs import to_timestamps_us
+    from mlrel_cli.logs.values import to_timestamps_us
 
     def microseconds(frame: pd.DataFrame) -> pd.Series:
         values = to_timestamps_us(pa.chunked_array([pa.Array.from_pandas(frame[column])]), where)

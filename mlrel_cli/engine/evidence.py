@@ -55,7 +55,11 @@ from mlrel_cli.facts.models import (
     unit_sums,
 )
 from mlrel_cli.facts.proxy import per_request
-from mlrel_cli.logs import Log, infer_task, join_labels, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.labels import join_labels
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.task import infer_task
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.tasks import per_query as per_query_task
 

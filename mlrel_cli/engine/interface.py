@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
-    from mlrel_cli.logs import Roles
+    from mlrel_cli.logs.roles import Roles
     from mlrel_cli.policy import Policy
 
 # the column of a labelled log (Engine.labelled_log) holding when each label arrived: microseconds, -1 unknown

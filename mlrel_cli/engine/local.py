@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.models import ModelEvidence, ModelSource
     from mlrel_cli.facts.proxy import ProxyFacts
     from mlrel_cli.facts.windows import WindowGrid
-    from mlrel_cli.logs import Roles
+    from mlrel_cli.logs.roles import Roles
     from mlrel_cli.policy import Policy
 
 
@@ -50,7 +50,7 @@ class LocalEngine:
         import pyarrow as pa
 
         from mlrel_cli.engine.interface import LABEL_ARRIVED
-        from mlrel_cli.logs import join_labels
+        from mlrel_cli.logs.labels import join_labels
 
         joined = join_labels(log, roles, labels, policy)
         columns = {policy.columns.label: joined.labels}
@@ -165,7 +165,7 @@ class LocalEngine:
         import numpy as np
 
         from mlrel_cli.facts.columns import TimeFacts
-        from mlrel_cli.logs import to_timestamps_us
+        from mlrel_cli.logs.values import to_timestamps_us
 
         common.refuse_profile(log, "counting distinct times")
         unique = np.unique(to_timestamps_us(log.column(column), where))
@@ -181,7 +181,7 @@ class LocalEngine:
         from functools import partial
 
         from mlrel_cli.facts.distributions import summarise_column
-        from mlrel_cli.logs import timestamps_keeping_rows
+        from mlrel_cli.logs.values import timestamps_keeping_rows
 
         windows = None
         if grid is not None:
@@ -254,7 +254,7 @@ class EveryValue:
 def every_value(column: Any) -> EveryValue:
     import numpy as np
 
-    from mlrel_cli.logs import to_numpy_float
+    from mlrel_cli.logs.values import to_numpy_float
 
     values = to_numpy_float(column)
     values = values[np.isfinite(values)]

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.logs import kind_of_type, to_numpy_float, to_timestamps_us
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import to_numpy_float, to_timestamps_us
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 

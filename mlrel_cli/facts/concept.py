@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.facts.windows import WindowGrid
-from mlrel_cli.logs import kind_of_type, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.tasks import TASK_BY_NAME
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.facts.windows import WindowGrid, Windows
-from mlrel_cli.logs import to_numpy_float
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 
@@ -81,7 +81,7 @@ def drift_summaries(table: Any, kinds: dict[str, str], grid: WindowGrid | None =
     """Runs on a worker: the local engine's summary of each column of a row group, numeric ones as quantile sketches;
     with a window grid, also one summary per window."""
     from mlrel_cli.facts.merge import WindowParts
-    from mlrel_cli.logs import timestamps_keeping_rows
+    from mlrel_cli.logs.values import timestamps_keeping_rows
     from mlrel_cli.stats.summaries import capped
 
     def small(summary: Any) -> Any:

@@ -20,7 +20,10 @@ from mlrel_cli.errors import LogError
 from mlrel_cli.facts.labelled import labelled_part
 from mlrel_cli.facts.merge import Keyed, Sums, TableSample
 from mlrel_cli.facts.proxy import per_request
-from mlrel_cli.logs import Log, Roles, infer_task, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles, kind_of_type
+from mlrel_cli.logs.task import infer_task
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.ranking import group_queries, per_query_proxy, proxy_sums, ranking_units

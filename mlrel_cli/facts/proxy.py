@@ -19,7 +19,9 @@ import pyarrow.compute as pc
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.merge import Sums, WindowParts
 from mlrel_cli.facts.windows import WindowGrid
-from mlrel_cli.logs import Log, kind_of_type, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 
 

@@ -30,7 +30,9 @@ from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.merge import Sums, TableSample
 from mlrel_cli.facts.models import SLICE_PREFIX, version_rows
-from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.slices import Condition, add_pair_sums, bin_categories, numeric_edges, single_sums
 from mlrel_cli.tasks import task_of
@@ -59,7 +61,7 @@ class Bins:
 
 def slice_columns(log: Log, policy: Policy) -> dict[str, str]:
     """The renamed searched columns (``__slice:<kind>:<name>``) of a labelled log, when the search is enabled."""
-    from mlrel_cli.logs import resolve_roles
+    from mlrel_cli.logs.roles import resolve_roles
 
     if not policy.compare.weak_segments.enabled:
         return {}

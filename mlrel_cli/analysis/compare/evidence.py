@@ -14,7 +14,8 @@ from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.facts.models import ALL, SLICE_PREFIX, ModelEvidence, ModelSource
 from mlrel_cli.facts.proxy import proxy_inputs
-from mlrel_cli.logs import Log, Roles, resolve_roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles, resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.tasks import per_query
 

@@ -16,7 +16,9 @@ import pyarrow.compute as pc
 from mlrel_cli.analysis import ranking_slices, weak_segments
 from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.facts.models import SLICE_PREFIX
-from mlrel_cli.logs import Log, Roles, kind_of_type, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles, kind_of_type
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.names import RANKING

@@ -34,7 +34,9 @@ from mlrel_cli.analysis.reference import reference_facts
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.windows import WindowGrid
-from mlrel_cli.logs import Log, join_labels, resolve_roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.labels import join_labels
+from mlrel_cli.logs.roles import resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, TooManyCategories

@@ -19,7 +19,8 @@ from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.concept import MetricRows, labelled_rows
 from mlrel_cli.facts.windows import WindowGrid
-from mlrel_cli.logs import Log, Roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.inference import bootstrap_se

@@ -13,7 +13,8 @@ import pyarrow as pa
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, PolicyError
 from mlrel_cli.facts.windows import WindowGrid, window_grid
-from mlrel_cli.logs import Log, Roles, is_text_like, kind_of_type
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles, is_text_like, kind_of_type
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.drift import METHOD_BY_NAME, Method
 from mlrel_cli.tasks import task_of
@@ -60,7 +61,7 @@ def plan_columns(
                 f"drift.features.{name}: '{name}' is not a feature of the current log",
                 policy.source_of(f"drift.features.{name}"),
             )
-    from mlrel_cli.logs import check_critical_columns  # a critical feature not compared would turn the gate off
+    from mlrel_cli.logs.roles import check_critical_columns  # a critical feature not compared would turn the gate off
 
     check_critical_columns(policy, cur_roles, current)
 

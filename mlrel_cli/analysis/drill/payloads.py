@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 from mlrel_cli.durations import format_duration
-from mlrel_cli.logs import Log, Roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles
 from mlrel_cli.report import Status
 
 Progress = Callable[[str], None]

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from mlrel_cli.analysis.drill.payloads import FaultResult, ReplayPlan, Scenario, WindowOutcome, from_us
 from mlrel_cli.analysis.drill.plan import CANDIDATE, ROW, canary_only, memory_log
 from mlrel_cli.errors import MlrelError
-from mlrel_cli.logs import Log, timestamps_keeping_rows
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.values import timestamps_keeping_rows
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 

@@ -16,7 +16,7 @@ from mlrel_cli.analysis.drill.plan import memory_log
 from mlrel_cli.analysis.drill.replay import HealthyReplay, labels_as_of, run_fault, window_edges
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import MlrelError
-from mlrel_cli.logs import timestamps_keeping_rows
+from mlrel_cli.logs.values import timestamps_keeping_rows
 from mlrel_cli.policy import Policy
 
 

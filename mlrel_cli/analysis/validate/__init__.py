@@ -17,7 +17,8 @@ from mlrel_cli.analysis.validate.columns import check_duplicates, check_feature,
 from mlrel_cli.analysis.validate.context import Context, Progress, Setup
 from mlrel_cli.analysis.validate.plan import gather
 from mlrel_cli.analysis.validate.traffic import check_latency, check_time, choose_window
-from mlrel_cli.logs import Log, resolve_roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import resolve_roles
 from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 from mlrel_cli.analysis.validate.context import Context, Setup, judge_max, skipped
 from mlrel_cli.analysis.validate.labelled import resolved_task
 from mlrel_cli.facts.columns import NumericFacts
-from mlrel_cli.logs import is_text_like, kind_of_type
+from mlrel_cli.logs.roles import is_text_like, kind_of_type
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, TooManyCategories
 from mlrel_cli.tasks import task_of

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlrel_cli.facts.labelled import NO_VALUE, segment_text
-from mlrel_cli.logs import Log, Roles
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import Roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 

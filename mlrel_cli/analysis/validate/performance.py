@@ -17,7 +17,8 @@ from mlrel_cli.analysis.validate.context import NO_VALUE, Context, skipped, too_
 from mlrel_cli.analysis.validate.ranking import ranking_performance
 from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.labelled import Scope
-from mlrel_cli.logs import kind_of_type, to_numpy_float
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.inference import bootstrap_se

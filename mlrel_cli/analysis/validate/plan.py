@@ -28,7 +28,10 @@ from mlrel_cli.analysis.validate.traffic import downtime_window
 from mlrel_cli.engine.interface import LABEL_ARRIVED, Engine
 from mlrel_cli.facts.columns import Plan, TimeFacts
 from mlrel_cli.facts.merge import Sums
-from mlrel_cli.logs import Log, infer_task, kind_of_type, timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.logs import Log
+from mlrel_cli.logs.roles import kind_of_type
+from mlrel_cli.logs.task import infer_task
+from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.inference import SE_MAX_ROWS
 from mlrel_cli.tasks import per_query, row_metrics

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from mlrel_cli.analysis.validate.context import Context, Setup, too_few_to_judge
 from mlrel_cli.errors import LogError, PolicyError
-from mlrel_cli.logs import to_numpy_float
+from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.report import Check, Status
 
 
