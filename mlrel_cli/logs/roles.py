@@ -38,29 +38,9 @@ class Roles:
 def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False) -> Roles:
     """Map the policy's roles onto this log; a column the policy names but the log lacks is an error, except the
     label's when no column has a near name (labels arrive late: the checks that need them say they are missing)."""
-    names = set(log.column_names)
-    source = lambda key: policy.source_of(key)  # noqa: E731
-
-    for role, column in policy.explicit_columns().items():
-        if role in ("label_timestamp", "query", "position"):
-            continue
-        if role == "label" and label_from_labels_file:
-            continue
-        if role == "label" and column not in names and not suggest_column(column, names):
-            continue  # labels not arrived yet: the checks that need them say so (a near name is a typo: refused)
-        if column not in names:
-            raise PolicyError(
-                f"columns.{role}: column '{column}' is not in the {log.label}{suggest_column(column, names)}",
-                source(f"columns.{role}"),
-            )
+    _check_named_columns(log, policy, label_from_labels_file)
     cols = policy.columns
-    if cols.prediction not in names:
-        others = names - {cols.timestamp, cols.id, cols.model_version, cols.label, cols.latency, cols.label_timestamp}
-        raise LogError(
-            f"the {log.label} has no prediction column '{cols.prediction}'{suggest_column(cols.prediction, others)}"
-            " (set columns.prediction in the policy)",
-            log.path,
-        )
+    names = set(log.column_names)
 
     def present(name: str | None) -> str | None:
         return name if name is not None and name in names else None
@@ -75,56 +55,13 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
     }
     for role, name in roles.items():
         if name is not None:
-            _refuse_nested(log, f"columns.{role}", name, source(f"columns.{role}"))
-    taken = {c for c in roles.values() if c} | {cols.label_timestamp}
-    taken |= {c for c in (cols.query, cols.position) if c}
-
-    for i, segment in enumerate(policy.segments):
-        if segment not in names:
-            raise PolicyError(
-                f"segments[{i}]: column '{segment}' is not in the {log.label}{suggest_column(segment, names)}",
-                source("segments"),
-            )
-        _refuse_nested(log, f"segments[{i}]", segment, source("segments"))
-    fairness = policy.validate_.fairness.segment
-    if fairness and fairness not in names:
-        raise PolicyError(
-            f"validate.fairness.segment: column '{fairness}' is not in the {log.label}{suggest_column(fairness, names)}",
-            source("validate.fairness.segment"),
-        )
-    if fairness:
-        _refuse_nested(log, "validate.fairness.segment", fairness, source("validate.fairness.segment"))
-
-    features: dict[str, str] = {}
-    skipped: dict[str, str] = {}
+            _refuse_nested(log, f"columns.{role}", name, policy.source_of(f"columns.{role}"))
+    _check_segment_columns(log, policy)
     if policy.features is not None:
-        for name, spec in policy.features.items():
-            if name not in names:
-                raise PolicyError(
-                    f"features.{name}: column '{name}' is not in the {log.label}{suggest_column(name, names)}",
-                    source(f"features.{name}"),
-                )
-            _refuse_nested(log, f"features.{name}", name, source(f"features.{name}"))
-            kind = spec.kind or kind_of_type(log.schema.field(name).type)
-            if kind is None:
-                raise PolicyError(
-                    f"features.{name}: column type {log.schema.field(name).type} is neither numeric nor categorical (set kind)",
-                    source(f"features.{name}"),
-                )
-            features[name] = kind
+        features, skipped = _features_named(log, policy), {}
     else:
-        ignored = set(policy.ignore)
-        for f in log.schema:
-            if f.name in taken or f.name in ignored:
-                continue
-            if f.name in log.partition_columns:
-                skipped[f.name] = "hive partition column"
-                continue
-            kind = kind_of_type(f.type)
-            if kind is None:
-                skipped[f.name] = f"type {f.type} is not checked"
-                continue
-            features[f.name] = kind
+        taken = {c for c in roles.values() if c} | {cols.label_timestamp} | {c for c in (cols.query, cols.position) if c}
+        features, skipped = _features_found(log, policy, taken)
     return Roles(
         timestamp=roles["timestamp"],
         id=roles["id"],
@@ -136,6 +73,83 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
         features=features,
         skipped=skipped,
     )
+
+
+def _check_named_columns(log: Log, policy: Policy, label_from_labels_file: bool) -> None:
+    """Every role column the policy names is in the log, and the prediction column always is."""
+    names = set(log.column_names)
+    for role, column in policy.explicit_columns().items():
+        if role in ("label_timestamp", "query", "position"):
+            continue
+        if role == "label" and label_from_labels_file:
+            continue
+        if role == "label" and column not in names and not suggest_column(column, names):
+            continue  # labels not arrived yet: the checks that need them say so (a near name is a typo: refused)
+        _require_column(log, f"columns.{role}", column, policy.source_of(f"columns.{role}"))
+    cols = policy.columns
+    if cols.prediction not in names:
+        others = names - {cols.timestamp, cols.id, cols.model_version, cols.label, cols.latency, cols.label_timestamp}
+        raise LogError(
+            f"the {log.label} has no prediction column '{cols.prediction}'{suggest_column(cols.prediction, others)}"
+            " (set columns.prediction in the policy)",
+            log.path,
+        )
+
+
+def _check_segment_columns(log: Log, policy: Policy) -> None:
+    """The segments and the fairness segment are columns of the log holding one value per row."""
+    for i, segment in enumerate(policy.segments):
+        _require_column(log, f"segments[{i}]", segment, policy.source_of("segments"))
+        _refuse_nested(log, f"segments[{i}]", segment, policy.source_of("segments"))
+    fairness = policy.validate_.fairness.segment
+    if fairness:
+        where = policy.source_of("validate.fairness.segment")
+        _require_column(log, "validate.fairness.segment", fairness, where)
+        _refuse_nested(log, "validate.fairness.segment", fairness, where)
+
+
+def _features_named(log: Log, policy: Policy) -> dict[str, str]:
+    """The features the policy lists, each with its kind: the policy's, else the one its Arrow type says."""
+    assert policy.features is not None
+    features: dict[str, str] = {}
+    for name, spec in policy.features.items():
+        where = policy.source_of(f"features.{name}")
+        _require_column(log, f"features.{name}", name, where)
+        _refuse_nested(log, f"features.{name}", name, where)
+        kind = spec.kind or kind_of_type(log.schema.field(name).type)
+        if kind is None:
+            raise PolicyError(
+                f"features.{name}: column type {log.schema.field(name).type} is neither numeric nor categorical (set kind)",
+                where,
+            )
+        features[name] = kind
+    return features
+
+
+def _features_found(log: Log, policy: Policy, taken: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """With no features listed, every column that plays no role and is not ignored: the features, and the columns
+    skipped with why (a hive partition, a type no check reads)."""
+    features: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    ignored = set(policy.ignore)
+    for f in log.schema:
+        if f.name in taken or f.name in ignored:
+            continue
+        if f.name in log.partition_columns:
+            skipped[f.name] = "hive partition column"
+            continue
+        kind = kind_of_type(f.type)
+        if kind is None:
+            skipped[f.name] = f"type {f.type} is not checked"
+            continue
+        features[f.name] = kind
+    return features, skipped
+
+
+def _require_column(log: Log, key: str, name: str, where: str) -> None:
+    names = set(log.column_names)
+    if name not in names:
+        raise PolicyError(f"{key}: column '{name}' is not in the {log.label}{suggest_column(name, names)}", where)
 
 
 def check_critical_columns(policy: Policy, roles: Roles, log: Log) -> None:
