@@ -27,7 +27,6 @@ from mlrel_cli.analysis import postmortem_sources as sources
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.files import require_regular_file
 from mlrel_cli.logs import Log
-from mlrel_cli.logs.labels import join_labels
 from mlrel_cli.logs.roles import Roles, kind_of_type, resolve_roles
 from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
 from mlrel_cli.payloads.postmortem import (
@@ -300,7 +299,7 @@ def _metric(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> _Metr
     prediction = log.column(roles.prediction).combine_chunks()
     label = None
     if labels is not None:
-        label = join_labels(log, roles, labels, policy).labels
+        label = _joined_labels(log, roles, labels, policy)
     elif roles.label is not None:
         label = log.column(roles.label).combine_chunks()
     if task is None:
@@ -315,6 +314,15 @@ def _metric(log: Log, roles: Roles, policy: Policy, labels: Log | None) -> _Metr
     values = to_numpy_float(prediction) if kind_of_type(prediction.type) == "numeric" else None
     note = "the model metric: no labels; the onset is searched on the mean prediction score"
     return _Metric(task, "mean_score", values, note=note)
+
+
+def _joined_labels(log: Log, roles: Roles, labels: Log, policy: Policy) -> pa.Array:
+    """The labels file joined on the id as validate and drift join it (Engine.labelled_log): the post-mortem reads
+    whole columns in this process, so on the local engine."""
+    from mlrel_cli.engine import open_engine
+
+    with open_engine("local") as engine:
+        return engine.labelled_log(log, roles, labels, policy).column(policy.columns.label).combine_chunks()
 
 
 @dataclass(frozen=True)

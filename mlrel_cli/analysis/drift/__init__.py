@@ -18,11 +18,9 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
-
-import pyarrow as pa
 
 from mlrel_cli.analysis.drift.concept import concept_drift
 from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, judge_column
@@ -35,7 +33,6 @@ from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log
-from mlrel_cli.logs.labels import join_labels
 from mlrel_cli.logs.roles import resolve_roles
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
@@ -65,9 +62,6 @@ def drift(
     ref_roles = resolve_roles(reference, policy)
     cur_roles = resolve_roles(current, policy, label_from_labels_file=labels is not None)
     window = window or spec.window
-    labels_type = None
-    if labels is not None and labels.has(policy.columns.label):
-        labels_type = labels.schema.field(policy.columns.label).type
     check_engine(engine, labels=labels, scheduler=scheduler)  # a profile as the reference: its summaries, on either engine
     if window is not None and cur_roles.timestamp is None:
         raise LogError(
@@ -77,8 +71,10 @@ def drift(
         )
 
     with open_engine(engine, scheduler, policy.engine_timeout) as facts_engine:
+        if labels is not None:  # the label column read from the labels file, joined on the id, as validate reads it
+            current = facts_engine.labelled_log(current, cur_roles, labels, policy)
         ref_facts = reference_facts(facts_engine, reference)
-        plans, not_compared = plan_columns(policy, reference, current, ref_roles, cur_roles, labels_type, ref_facts.few_values)
+        plans, not_compared = plan_columns(policy, reference, current, ref_roles, cur_roles, ref_facts.few_values)
         grid = None
         if window is not None:
             assert cur_roles.timestamp is not None
@@ -86,10 +82,7 @@ def drift(
         for name in ref_roles.features:  # a feature the pipeline stopped sending is the worst drift of all
             if name not in cur_roles.features and not current.has(name):
                 not_compared[name] = MISSING_FROM_CURRENT
-        label = cur_roles.label
-        if labels is not None:
-            current = _with_labels(current, policy.columns.label, join_labels(current, cur_roles, labels, policy).labels)
-            label = policy.columns.label
+        label = policy.columns.label if labels is not None else cur_roles.label
 
         outcomes = _compare_columns(facts_engine, ref_facts, current, plans, grid, policy, progress)
         concept, task = None, policy.task
@@ -152,21 +145,3 @@ def _in_column_order(reasons: dict[str, str], columns: list[str]) -> dict[str, s
     gone = [name for name, why in reasons.items() if why == MISSING_FROM_CURRENT]
     planned = sorted((name for name in reasons if name not in gone), key=lambda name: position.get(name, len(columns)))
     return {name: reasons[name] for name in [*planned, *gone]}
-
-
-@dataclass(frozen=True)
-class _WithLabels(Log):
-    """The current log with its label column read from the late labels joined on the id (--labels; a join needs
-    every row in one place, so the local engine only)."""
-
-    label_name: str = ""
-    labels: pa.Array | None = field(default=None, repr=False, compare=False)
-
-    def column(self, name: str) -> pa.ChunkedArray:
-        if name == self.label_name and self.labels is not None:
-            return pa.chunked_array([self.labels])
-        return super().column(name)
-
-
-def _with_labels(log: Log, name: str, labels: pa.Array) -> Log:
-    return _WithLabels(**{f.name: getattr(log, f.name) for f in fields(Log)}, label_name=name, labels=labels)

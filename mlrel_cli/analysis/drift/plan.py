@@ -45,7 +45,6 @@ def plan_columns(
     current: Log,
     ref_roles: Roles,
     cur_roles: Roles,
-    labels_type: pa.DataType | None,
     few_values: Callable[[str], bool],
 ) -> tuple[list[ColumnPlan], dict[str, str]]:
     """Which columns to compare, with which method and thresholds; the others with the reason they are not.
@@ -68,7 +67,7 @@ def plan_columns(
     columns: list[tuple[str, str, str]] = [(name, "feature", kind) for name, kind in cur_roles.features.items()]
     if spec.prediction:
         columns.append((cur_roles.prediction, "prediction", ""))
-    if spec.label and ref_roles.label is not None and (cur_roles.label is not None or labels_type is not None):
+    if spec.label and ref_roles.label is not None and current.has(policy.columns.label):  # the log's or --labels' own
         columns.append((policy.columns.label, "label", ""))
 
     for name, role, kind in columns:
@@ -76,7 +75,7 @@ def plan_columns(
             not_compared[name] = "not in the reference"
             continue
         ref_type = reference.schema.field(name).type
-        cur_type = labels_type if role == "label" and labels_type is not None else current.schema.field(name).type
+        cur_type = current.schema.field(name).type
         ref_kind, cur_kind = kind_of_type(ref_type), kind_of_type(cur_type)
         if ref_kind != cur_kind or pa.types.is_boolean(ref_type) != pa.types.is_boolean(cur_type):
             raise LogError(

@@ -14,7 +14,6 @@ import pyarrow.dataset as ds
 from mlrel_cli.analysis.drill.payloads import DEFAULT_HORIZON_WINDOWS, WEEK_S, ReplayPlan, Scenario, from_us
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
 from mlrel_cli.logs import Log
-from mlrel_cli.logs.labels import join_labels
 from mlrel_cli.logs.roles import Roles, resolve_roles
 from mlrel_cli.logs.values import timestamps_keeping_rows
 from mlrel_cli.policy import Policy
@@ -166,19 +165,7 @@ def build_plan(
         )
     table = log.read(log.column_names)
     if labels is not None:
-        joined = join_labels(log, roles, labels, policy)
-        name = policy.columns.label
-        if name in table.column_names:
-            table = table.set_column(table.column_names.index(name), name, joined.labels)
-        else:
-            table = table.append_column(name, joined.labels)
-        arrival = policy.columns.label_timestamp
-        if joined.label_times_us is not None and arrival not in table.column_names:
-            # when each label arrived, inline as a log can carry it: a window's cron job sees only those arrived by then
-            times_us = joined.label_times_us
-            table = table.append_column(
-                arrival, pa.array(times_us, type=pa.int64(), mask=times_us < 0).cast(pa.timestamp("us", tz="UTC"))
-            )
+        table = _with_labels(table, log, roles, labels, policy)
         roles = resolve_roles(memory_log(table, log.label, log.path), policy)
     times = timestamps_keeping_rows(table.column(roles.timestamp), f"{log.path}: {roles.timestamp}")
     keep = times >= 0
@@ -232,6 +219,29 @@ def build_plan(
         rollback=policy.drill.rollback_time,
         seed=seed,
     )
+
+
+def _with_labels(table: pa.Table, log: Log, roles: Roles, labels: Log, policy: Policy) -> pa.Table:
+    """The log's rows with the labels file joined on the id as validate and drift join it (Engine.labelled_log; the
+    drill replays in memory, so on the local engine), and when each label arrived inline as a log can carry it: a
+    window's cron job sees only the labels arrived by then."""
+    from mlrel_cli.engine import open_engine
+    from mlrel_cli.engine.interface import LABEL_ARRIVED
+
+    with open_engine("local") as engine:
+        joined = engine.labelled_log(log, roles, labels, policy)
+    name = policy.columns.label
+    label = joined.column(name).combine_chunks()
+    if name in table.column_names:
+        table = table.set_column(table.column_names.index(name), name, label)
+    else:
+        table = table.append_column(name, label)
+    arrival = policy.columns.label_timestamp
+    if joined.has(LABEL_ARRIVED) and arrival not in table.column_names:
+        times_us = joined.column(LABEL_ARRIVED).to_numpy()
+        arrived = pa.array(times_us, type=pa.int64(), mask=times_us < 0).cast(pa.timestamp("us", tz="UTC"))
+        table = table.append_column(arrival, arrived)
+    return table
 
 
 CANDIDATE = "drill-candidate"
