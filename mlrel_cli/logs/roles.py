@@ -57,8 +57,9 @@ def resolve_roles(log: Log, policy: Policy, label_from_labels_file: bool = False
         if name is not None:
             _refuse_nested(log, f"columns.{role}", name, policy.source_of(f"columns.{role}"))
     _check_segment_columns(log, policy)
+    skipped: dict[str, str] = {}  # the columns found in the schema and not taken as features, with why
     if policy.features is not None:
-        features, skipped = _features_named(log, policy), {}
+        features = _features_named(log, policy)
     else:
         taken = {c for c in roles.values() if c} | {cols.label_timestamp} | {c for c in (cols.query, cols.position) if c}
         features, skipped = _features_found(log, policy, taken)
