@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -23,6 +23,80 @@ from mlrel_cli.stats.verdicts import distance_verdict, missing_rate_verdict, wit
 TOP_UNSEEN = 5
 
 
+class _Verdict(NamedTuple):
+    """One summary judged against the reference: why is the reason when inconclusive (or the missing rate's)."""
+
+    status: Status
+    score: float | None
+    result: Any  # the method's DriftResult; None when not computed
+    threshold: float | None
+    why: str
+
+
+@dataclass
+class _ColumnJudge:
+    """The rules one column is judged by, against its reference: the whole log and each window alike, with the
+    noise line of an unchanged log estimated once per size bucket."""
+
+    plan: ColumnPlan
+    reference: NumericSummary | CategoricalSummary
+    spec: Any  # the policy's drift section
+    false_alarm_rate: float
+    noise_cache: dict[int, float] = field(default_factory=dict)
+
+    def noise_at(self, n: int) -> float:
+        """The score an unchanged log of ``n`` rows exceeds with probability false_alarm_rate. Sizes are rounded
+        down to a quarter power of two: a few noise estimates serve every window, and a smaller size has more
+        noise, so the rounding errs towards 'inconclusive', never towards a false alarm."""
+        bucket = max(1, int(2 ** (np.floor(4 * np.log2(max(n, 1))) / 4)))
+        if bucket not in self.noise_cache:
+            quantile = 1.0 - self.false_alarm_rate
+            self.noise_cache[bucket] = null_quantile(self.plan.method, self.reference, bucket, quantile, self.spec.bins)
+        return self.noise_cache[bucket]
+
+    def judge(self, cur: NumericSummary | CategoricalSummary) -> _Verdict:
+        """The values' verdict, made a failure when the missing rate moved beyond its noise (inconclusive within it)."""
+        verdict = self.judge_values(cur)
+        # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
+        missing, moved = missing_rate_verdict(self.reference, cur, self.spec.max_missing_change, self.false_alarm_rate)
+        if self.plan.role != "label" and (missing == "fail" or (missing == "inconclusive" and verdict.status == Status.PASS)):
+            return verdict._replace(status=Status(missing), why=moved)
+        return verdict
+
+    def judge_values(self, cur: NumericSummary | CategoricalSummary) -> _Verdict:
+        """Inconclusive on too few rows either side; a test passes until corrected across features; a distance
+        fails beyond both the threshold and the noise, passes at or below the threshold, is inconclusive between."""
+        ref, plan, min_rows = self.reference, self.plan, self.spec.min_rows
+        if ref.count == 0:
+            return _Verdict(Status.INCONCLUSIVE, None, None, None, "no values in the reference")
+        if ref.count < min_rows:  # a reference of a few rows says nothing about its distribution
+            return _Verdict(Status.INCONCLUSIVE, None, None, None, f"{ref.count:,} reference rows, fewer than {min_rows:,}")
+        if cur.count == 0:
+            return _Verdict(Status.INCONCLUSIVE, None, None, None, "no values in the current log")
+        if cur.count < min_rows:
+            return _Verdict(Status.INCONCLUSIVE, None, None, None, f"{cur.count:,} rows, fewer than {min_rows:,}")
+        result = plan.method.compute(ref, cur, self.spec.bins)
+        if plan.method.is_test:
+            return _Verdict(Status.PASS, result.score, result, plan.method.fail, "")  # decided after correction
+        noise = self.noise_at(cur.count)
+        threshold = noise if plan.fail == "auto" else float(plan.fail)
+        verdict = distance_verdict(result.score, threshold, plan.warn, noise)
+        why = within_noise(cur.count, plan.method.name, result.score, threshold, noise) if verdict == "inconclusive" else ""
+        return _Verdict(Status(verdict), result.score, result, threshold, why)
+
+    def windows(self, summaries: list[NumericSummary | CategoricalSummary], grid: WindowGrid | None) -> list[WindowScore]:
+        """Each window of the grid judged by the same rules as the whole log."""
+        if grid is None:
+            return []
+        scores = []
+        for start_us, summary in zip(grid.starts_us, summaries, strict=False):
+            verdict = self.judge(summary)
+            start = from_us(int(start_us))
+            end = start + dt.timedelta(microseconds=grid.width_us)
+            scores.append(WindowScore(start, end, summary.count, verdict.score, verdict.threshold, verdict.status))
+        return scores
+
+
 def judge_column(
     plan: ColumnPlan,
     ref_summary: NumericSummary | CategoricalSummary,
@@ -32,69 +106,14 @@ def judge_column(
     policy: Policy,
     false_alarm_rate: float = 0.01,
 ) -> FeatureDrift:
-    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O.
-    Long on purpose: the noise line and the per-summary rules (``noise_at``, ``judge_values``) are closures over
-    the column's plan and reference, kept together as the rule reads."""
+    """One column's verdict from both sides' summaries (and the current log's per window): pure, no I/O."""
     spec = policy.drift
-    quantile = 1.0 - false_alarm_rate
-    noise_cache: dict[int, float] = {}
-
-    def noise_at(n: int) -> float:
-        # sizes rounded down to a quarter power of two: a few noise estimates serve every window, and a
-        # smaller size has more noise, so the rounding errs towards 'inconclusive', never towards a false alarm
-        bucket = max(1, int(2 ** (np.floor(4 * np.log2(max(n, 1))) / 4)))
-        if bucket not in noise_cache:
-            noise_cache[bucket] = null_quantile(plan.method, ref_summary, bucket, quantile, spec.bins)
-        return noise_cache[bucket]
-
-    def judge(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
-        """The values' verdict, made a failure when the missing rate moved beyond its noise (inconclusive within it)."""
-        status, score, result, threshold, why = judge_values(cur)
-        # a label arrives late: its missing share is coverage (validate's label_coverage), not drift
-        missing, moved = missing_rate_verdict(ref_summary, cur, spec.max_missing_change, false_alarm_rate)
-        if plan.role != "label" and (missing == "fail" or (missing == "inconclusive" and status == Status.PASS)):
-            return Status(missing), score, result, threshold, moved
-        return status, score, result, threshold, why
-
-    def judge_values(cur: NumericSummary | CategoricalSummary) -> tuple[Status, float | None, Any, float | None, str]:
-        """status, score, result, threshold, why-inconclusive"""
-        if ref_summary.count == 0:
-            return Status.INCONCLUSIVE, None, None, None, "no values in the reference"
-        if ref_summary.count < spec.min_rows:  # a reference of a few rows says nothing about its distribution
-            return Status.INCONCLUSIVE, None, None, None, f"{ref_summary.count:,} reference rows, fewer than {spec.min_rows:,}"
-        if cur.count == 0:
-            return Status.INCONCLUSIVE, None, None, None, "no values in the current log"
-        if cur.count < spec.min_rows:
-            return Status.INCONCLUSIVE, None, None, None, f"{cur.count:,} rows, fewer than {spec.min_rows:,}"
-        result = plan.method.compute(ref_summary, cur, spec.bins)
-        if plan.method.is_test:
-            return Status.PASS, result.score, result, plan.method.fail, ""  # decided after correction
-        noise = noise_at(cur.count)
-        threshold = noise if plan.fail == "auto" else float(plan.fail)
-        # fail beyond both the threshold and the noise, pass at or below the threshold, inconclusive between
-        verdict = distance_verdict(result.score, threshold, plan.warn, noise)
-        why = within_noise(cur.count, plan.method.name, result.score, threshold, noise) if verdict == "inconclusive" else ""
-        return Status(verdict), result.score, result, threshold, why
-
-    status, score, result, threshold, why = judge(cur_summary)
-    window_scores = []
-    if grid is not None:
-        starts = grid.starts_us
-        for i, summary in enumerate(window_summaries):
-            w_status, w_score, _, w_threshold, _ = judge(summary)
-            start = from_us(int(starts[i]))
-            window_scores.append(
-                WindowScore(
-                    start=start,
-                    end=start + dt.timedelta(microseconds=grid.width_us),
-                    rows=summary.count,
-                    score=w_score,
-                    threshold=w_threshold,
-                    status=w_status,
-                )
-            )
+    judge = _ColumnJudge(plan, ref_summary, spec, false_alarm_rate)
+    status, score, result, threshold, why = judge.judge(cur_summary)
+    window_scores = judge.windows(window_summaries, grid)
     onset = first_onset(window_scores, spec.onset_windows)
-    noise_value = None if plan.method.is_test or cur_summary.count == 0 else noise_at(cur_summary.count)
+    if threshold is None:  # not judged: the threshold the policy set (NaN for 'auto', which needs the rows)
+        threshold = cast(float, plan.fail) if plan.fail != "auto" else float("nan")
     return FeatureDrift(
         name=plan.name,
         role=plan.role,
@@ -103,7 +122,7 @@ def judge_column(
         score=score,
         statistic=result.statistic if result is not None else None,
         p_value=result.p_value if result is not None else None,
-        threshold=threshold if threshold is not None else (cast(float, plan.fail) if plan.fail != "auto" else float("nan")),
+        threshold=threshold,
         warn=plan.warn,
         status=status,
         message=why or _describe(plan, status, score, threshold, onset, window_scores),
@@ -111,7 +130,7 @@ def judge_column(
         critical=plan.critical,
         rows_reference=ref_summary.count,
         rows_current=cur_summary.count,
-        noise=noise_value,
+        noise=None if plan.method.is_test or cur_summary.count == 0 else judge.noise_at(cur_summary.count),
         missing_reference=ref_summary.missing_rate,
         missing_current=cur_summary.missing_rate,
         unseen=_unseen(ref_summary, cur_summary),

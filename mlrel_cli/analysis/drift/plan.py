@@ -51,71 +51,27 @@ def plan_columns(
     A categorical feature of mostly distinct values (an id) is found once its reference summary is known
     (``text_like``)."""
     spec = policy.drift
+    _check_named_columns(policy, current, cur_roles)
     critical = set(spec.critical) | {name for name, f in spec.features.items() if f.critical}
-    plans: list[ColumnPlan] = []
-    not_compared: dict[str, str] = {}
-    for name in spec.features:
-        if name not in cur_roles.features and name != cur_roles.prediction and name != cur_roles.label:
-            raise PolicyError(
-                f"drift.features.{name}: '{name}' is not a feature of the current log",
-                policy.source_of(f"drift.features.{name}"),
-            )
-    from mlrel_cli.logs.roles import check_critical_columns  # a critical feature not compared would turn the gate off
-
-    check_critical_columns(policy, cur_roles, current)
-
     columns: list[tuple[str, str, str]] = [(name, "feature", kind) for name, kind in cur_roles.features.items()]
     if spec.prediction:
         columns.append((cur_roles.prediction, "prediction", ""))
     if spec.label and ref_roles.label is not None and current.has(policy.columns.label):  # the log's or --labels' own
         columns.append((policy.columns.label, "label", ""))
 
+    plans: list[ColumnPlan] = []
+    not_compared: dict[str, str] = {}
     for name, role, kind in columns:
         if not reference.has(name):
             not_compared[name] = "not in the reference"
             continue
-        ref_type = reference.schema.field(name).type
-        cur_type = current.schema.field(name).type
-        ref_kind, cur_kind = kind_of_type(ref_type), kind_of_type(cur_type)
-        if ref_kind != cur_kind or pa.types.is_boolean(ref_type) != pa.types.is_boolean(cur_type):
-            raise LogError(
-                f"column '{name}' is {ref_type} in the reference but {cur_type} in the current log: they cannot be compared",
-                current.path,
-            )
+        ref_kind = _same_kind(name, reference, current)
         if kind == "text":
             not_compared[name] = "declared text"
             continue
         if role != "feature":
-            kind = ref_kind or "categorical"
-            # the outputs of a classifier are compared as classes when they are classes (integer ids included),
-            # the label and the prediction alike: Wasserstein on class ids measures nothing
-            task = task_of(policy.task)
-            if (task is None or task.classification) and ref_kind == "numeric":  # no task set: perhaps a classifier
-                kind = "categorical" if (task is not None and task.reads == "classes") or few_values(name) else "numeric"
-            if role == "prediction" and ref_kind == "categorical":
-                kind = "categorical"
-        feature_spec = spec.features.get(name)
-        method_name = (feature_spec.method if feature_spec else None) or getattr(spec.methods, kind)
-        method = METHOD_BY_NAME[method_name]
-        if kind not in method.kinds:
-            where = f"drift.features.{name}.method" if feature_spec and feature_spec.method else f"drift.methods.{kind}"
-            raise PolicyError(
-                f"{where}: method '{method_name}' does not apply to {kind} column '{name}'"
-                f" (use one of {', '.join(m for m, info in METHOD_BY_NAME.items() if kind in info.kinds)})",
-                policy.source_of(where),
-            )
-        fail: float | str = method.fail
-        warn = method.warn
-        source = policy.source_of(f"drift.methods.{kind}")
-        if feature_spec is not None:
-            if feature_spec.fail is not None:
-                fail = feature_spec.fail
-                source = policy.source_of(f"drift.features.{name}.fail")
-            if feature_spec.warn is not None:
-                warn = feature_spec.warn
-        if method.is_test:
-            fail, warn = policy.drift.tests.alpha, None
-            source = policy.source_of("drift.tests.alpha")
+            kind = _output_kind(name, role, ref_kind, policy, few_values)
+        method, fail, warn, source = _method_of(name, kind, policy)
         plans.append(
             ColumnPlan(
                 name=name,
@@ -131,6 +87,72 @@ def plan_columns(
             )
         )
     return plans, not_compared
+
+
+def _check_named_columns(policy: Policy, current: Log, cur_roles: Roles) -> None:
+    """Every column the drift section names is one the current log compares: a critical feature not compared
+    would turn the gate off without a word."""
+    from mlrel_cli.logs.roles import check_critical_columns
+
+    for name in policy.drift.features:
+        if name not in cur_roles.features and name != cur_roles.prediction and name != cur_roles.label:
+            raise PolicyError(
+                f"drift.features.{name}: '{name}' is not a feature of the current log",
+                policy.source_of(f"drift.features.{name}"),
+            )
+    check_critical_columns(policy, cur_roles, current)
+
+
+def _same_kind(name: str, reference: Log, current: Log) -> str | None:
+    """The column's kind, which both sides must share (a boolean compares only with a boolean)."""
+    ref_type, cur_type = reference.schema.field(name).type, current.schema.field(name).type
+    ref_kind, cur_kind = kind_of_type(ref_type), kind_of_type(cur_type)
+    if ref_kind != cur_kind or pa.types.is_boolean(ref_type) != pa.types.is_boolean(cur_type):
+        raise LogError(
+            f"column '{name}' is {ref_type} in the reference but {cur_type} in the current log: they cannot be compared",
+            current.path,
+        )
+    return ref_kind
+
+
+def _output_kind(name: str, role: str, ref_kind: str | None, policy: Policy, few_values: Callable[[str], bool]) -> str:
+    """How the prediction or the label is compared: the outputs of a classifier as classes when they are classes
+    (integer ids included), the label and the prediction alike, since Wasserstein on class ids measures nothing."""
+    kind = ref_kind or "categorical"
+    task = task_of(policy.task)
+    if (task is None or task.classification) and ref_kind == "numeric":  # no task set: perhaps a classifier
+        kind = "categorical" if (task is not None and task.reads == "classes") or few_values(name) else "numeric"
+    if role == "prediction" and ref_kind == "categorical":
+        kind = "categorical"
+    return kind
+
+
+def _method_of(name: str, kind: str, policy: Policy) -> tuple[Method, float | str, float | None, str]:
+    """The column's method and its fail and warn thresholds, with the policy key the fail threshold comes from:
+    the column's own, else its kind's; a test's is the run's alpha."""
+    spec = policy.drift
+    feature_spec = spec.features.get(name)
+    method_name = (feature_spec.method if feature_spec else None) or getattr(spec.methods, kind)
+    method = METHOD_BY_NAME[method_name]
+    if kind not in method.kinds:
+        where = f"drift.features.{name}.method" if feature_spec and feature_spec.method else f"drift.methods.{kind}"
+        raise PolicyError(
+            f"{where}: method '{method_name}' does not apply to {kind} column '{name}'"
+            f" (use one of {', '.join(m for m, info in METHOD_BY_NAME.items() if kind in info.kinds)})",
+            policy.source_of(where),
+        )
+    if method.is_test:
+        return method, spec.tests.alpha, None, policy.source_of("drift.tests.alpha")
+    fail: float | str = method.fail
+    warn = method.warn
+    source = policy.source_of(f"drift.methods.{kind}")
+    if feature_spec is not None:
+        if feature_spec.fail is not None:
+            fail = feature_spec.fail
+            source = policy.source_of(f"drift.features.{name}.fail")
+        if feature_spec.warn is not None:
+            warn = feature_spec.warn
+    return method, fail, warn, source
 
 
 def text_like(plan: ColumnPlan, policy: Policy, distinct_and_present: Callable[[], tuple[int, int]]) -> bool:

@@ -4,6 +4,7 @@ and its summary line."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,56 +27,20 @@ def drift_report(
     window: dt.timedelta | None,
     task: str | None,
 ) -> Report:
+    """The checks (each column's, the schema's, the drifted share's, concept drift's) and the run's verdict."""
     spec = policy.drift
-    features = [r for r in results if r.role == "feature"]
+    tally = _Tally.of(results)
+    ranked = sorted(tally.features, key=_rank_key)
     outputs = [r for r in results if r.role != "feature"]
-    ranked = sorted(features, key=_rank_key)
-    judged = [r for r in features if r.status != Status.INCONCLUSIVE]
-    # drifted: over the whole log, or in a persistent run of windows (the onset)
-    drifted = [r for r in features if r.status == Status.FAIL or r.onset is not None]
-    share = len(drifted) / len(judged) if judged else 0.0
-    critical_drifted = [r for r in results if r.critical and (r.status == Status.FAIL or r.onset is not None)]
-    critical_unjudged = [r for r in results if r.critical and r.status == Status.INCONCLUSIVE]
-
-    checks = [_column_check(r) for r in ranked + outputs]
     gone = [name for name, why in not_compared.items() if why == MISSING_FROM_CURRENT]
+    checks = [_column_check(r) for r in ranked + outputs]
     if gone:
-        checks.append(
-            Check(
-                name="schema",
-                status=Status.FAIL,
-                value=len(gone),
-                threshold=0,
-                message=f"{len(gone)} feature(s) of the reference missing from the current log: {', '.join(gone[:10])}",
-                details={"missing_columns": gone},
-                source="default",
-            )
-        )
-    share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
-    checks.append(
-        Check(
-            name="drifted_share",
-            status=share_status,
-            value=share,
-            threshold=spec.max_drifted_share,
-            message=f"{len(drifted)} of {len(judged)} judged features drifted",
-            details={"drifted": [r.name for r in drifted]},
-            source=policy.source_of("drift.max_drifted_share"),
-        )
-    )
+        checks.append(_schema_check(gone))
+    checks.append(_share_check(tally, policy))
     if concept is not None:
         checks.append(_concept_check(concept, policy))
-
-    if critical_drifted or gone or share_status == Status.FAIL or (concept and concept.status == Status.FAIL):
-        status = Status.FAIL
-    elif (features and not judged) or critical_unjudged:
-        status = Status.INCONCLUSIVE
-    elif any(c.status != Status.PASS for c in checks):
-        status = Status.WARN
-    else:
-        status = Status.PASS
-
-    summary = _summary(status, features, drifted, critical_drifted, concept, share, spec.max_drifted_share)
+    status = _run_status(tally, gone, checks, concept, spec.max_drifted_share)
+    summary = _summary(tally, concept, spec.max_drifted_share)
     if gone:
         summary = f"missing from the current log: {', '.join(gone[:4])}; " + summary
     inputs = {
@@ -94,11 +59,71 @@ def drift_report(
         summary=summary,
         checks=tuple(checks),
         inputs=inputs,
-        sections={
-            "features": ranked,
-            "outputs": outputs,
-            "concept": concept,
-        },
+        sections={"features": ranked, "outputs": outputs, "concept": concept},
+    )
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """The features judged and drifted (over the whole log, or in a persistent run of windows: the onset), and
+    the critical columns that drifted or could not be judged."""
+
+    features: list[FeatureDrift]
+    judged: list[FeatureDrift]
+    drifted: list[FeatureDrift]
+    critical_drifted: list[FeatureDrift]
+    critical_unjudged: list[FeatureDrift]
+
+    @classmethod
+    def of(cls, results: list[FeatureDrift]) -> _Tally:
+        features = [r for r in results if r.role == "feature"]
+        return cls(
+            features=features,
+            judged=[r for r in features if r.status != Status.INCONCLUSIVE],
+            drifted=[r for r in features if r.status == Status.FAIL or r.onset is not None],
+            critical_drifted=[r for r in results if r.critical and (r.status == Status.FAIL or r.onset is not None)],
+            critical_unjudged=[r for r in results if r.critical and r.status == Status.INCONCLUSIVE],
+        )
+
+    @property
+    def share(self) -> float:
+        return len(self.drifted) / len(self.judged) if self.judged else 0.0
+
+
+def _run_status(tally: _Tally, gone: list[str], checks: list[Check], concept: ConceptDrift | None, max_share: float) -> Status:
+    """Fail on a drifted critical column, a missing feature, too large a drifted share or concept drift;
+    inconclusive when no feature (or a critical one) could be judged; warn on any other check that did not pass."""
+    if tally.critical_drifted or gone or tally.share > max_share or (concept and concept.status == Status.FAIL):
+        return Status.FAIL
+    if (tally.features and not tally.judged) or tally.critical_unjudged:
+        return Status.INCONCLUSIVE
+    if any(c.status != Status.PASS for c in checks):
+        return Status.WARN
+    return Status.PASS
+
+
+def _schema_check(gone: list[str]) -> Check:
+    return Check(
+        name="schema",
+        status=Status.FAIL,
+        value=len(gone),
+        threshold=0,
+        message=f"{len(gone)} feature(s) of the reference missing from the current log: {', '.join(gone[:10])}",
+        details={"missing_columns": gone},
+        source="default",
+    )
+
+
+def _share_check(tally: _Tally, policy: Policy) -> Check:
+    limit = policy.drift.max_drifted_share
+    return Check(
+        name="drifted_share",
+        status=Status.FAIL if tally.share > limit else Status.PASS,
+        value=tally.share,
+        threshold=limit,
+        message=f"{len(tally.drifted)} of {len(tally.judged)} judged features drifted",
+        details={"drifted": [r.name for r in tally.drifted]},
+        source=policy.source_of("drift.max_drifted_share"),
     )
 
 
@@ -156,15 +181,8 @@ def _rank_key(r: FeatureDrift) -> tuple[int, float]:
     return order, -ratio
 
 
-def _summary(
-    status: Status,
-    features: list[FeatureDrift],
-    drifted: list[FeatureDrift],
-    critical: list[FeatureDrift],
-    concept: ConceptDrift | None,
-    share: float,
-    max_share: float,
-) -> str:
+def _summary(tally: _Tally, concept: ConceptDrift | None, max_share: float) -> str:
+    features, drifted, critical, share = tally.features, tally.drifted, tally.critical_drifted, tally.share
     parts = []
     if drifted:
         names = ", ".join(r.name + (f" (since {_short(r.onset)})" if r.onset else "") for r in drifted[:4])
