@@ -70,14 +70,38 @@ def _find_roles(log: Log) -> dict[str, str]:
 
 
 def infer_policy(reference: Log, model: str | None = None) -> str:
+    """A starting policy for the model that wrote ``reference``, as YAML with its notes: roles, task, features (and
+    two segments), the validate bounds the reference meets, relaxed until the reference itself passes."""
     roles = _find_roles(reference)
-    role_columns = set(roles.values())
     notes: list[str] = []
-
     prediction = reference.column(roles["prediction"])
     label = reference.column(roles["label"]) if "label" in roles else None
     task = infer_task(prediction, label)
+    features, segments = _features(reference, set(roles.values()))
 
+    policy: dict[str, Any] = {"version": 1}
+    if model:
+        policy["model"] = model
+    policy["task"] = task
+    policy["columns"] = {role: roles[role] for role in ROLE_CANDIDATES if role in roles}
+    if segments:
+        policy["segments"] = segments
+    policy["features"] = features
+    if validate := _validate_bounds(reference, roles, task, prediction, label, notes):
+        policy["validate"] = validate
+
+    _relax_until_it_passes(reference, policy, notes)
+    header = [
+        f"# mlrel policy inferred from {reference.path} ({reference.num_rows:,} rows).",
+        "# A starting point: review the ranges, categories and thresholds. Reference: docs/policy.md",
+        *(f"# note: {note}" for note in notes),
+    ]
+    return "\n".join(header) + "\n" + dump_policy(policy)
+
+
+def _features(reference: Log, role_columns: set[str]) -> tuple[dict[str, Any], list[str]]:
+    """Every column that plays no role, with what the reference shows of it; the first two categorical ones of a
+    few values are the segments."""
     features: dict[str, Any] = {}
     segments: list[str] = []
     for field in reference.schema:
@@ -87,37 +111,58 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
         if kind is None:
             continue
         column = reference.column(field.name)
-        n = len(column)
-        spec: dict[str, Any] = {}
         if kind == "numeric":
-            values = to_numpy_float(column)
-            missing_rate = float(np.isnan(values).mean())
-            valid = values[~np.isnan(values)]
-            spec["kind"] = "numeric"
-            spec["dtype"] = str(field.type)
-            if len(valid):
-                spec["min"] = float(valid.min())
-                spec["max"] = float(valid.max())
+            spec, missing_rate = _numeric_spec(column, field.type)
         else:
-            missing_rate = column.null_count / n if n else 0.0
-            counts = pc.value_counts(pc.drop_null(column))
-            counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
-            distinct = len(counts)
-            if is_text_like(distinct, n - column.null_count):
-                spec["kind"] = "text"
-            else:
-                spec["kind"] = "categorical"
-                if distinct <= MAX_ALLOWED_CATEGORIES:
-                    order = np.argsort(-counts.field("counts").to_numpy(zero_copy_only=False), kind="stable")
-                    values_list = counts.field("values")
-                    if pa.types.is_dictionary(values_list.type):
-                        values_list = values_list.dictionary_decode()
-                    spec["allowed"] = [values_list[int(i)].as_py() for i in order]
-                if 2 <= distinct <= MAX_SEGMENT_CATEGORIES and len(segments) < 2:
-                    segments.append(field.name)
+            spec, missing_rate, distinct = _categorical_spec(column)
+            if spec["kind"] == "categorical" and 2 <= distinct <= MAX_SEGMENT_CATEGORIES and len(segments) < 2:
+                segments.append(field.name)
         spec["max_missing"] = min(1.0, _ceil(missing_rate + MISSING_MARGIN, 2))
         features[field.name] = spec
+    return features, segments
 
+
+def _numeric_spec(column: pa.ChunkedArray, dtype: pa.DataType) -> tuple[dict[str, Any], float]:
+    """A numeric feature's type and range, and its missing rate."""
+    values = to_numpy_float(column)
+    valid = values[~np.isnan(values)]
+    spec: dict[str, Any] = {"kind": "numeric", "dtype": str(dtype)}
+    if len(valid):
+        spec["min"] = float(valid.min())
+        spec["max"] = float(valid.max())
+    return spec, float(np.isnan(values).mean())
+
+
+def _categorical_spec(column: pa.ChunkedArray) -> tuple[dict[str, Any], float, int]:
+    """A string column as text (mostly distinct: an id) or a category with its allowed values, most frequent
+    first; its missing rate and number of distinct values."""
+    n = len(column)
+    missing_rate = column.null_count / n if n else 0.0
+    counts = pc.value_counts(pc.drop_null(column))
+    counts = counts.combine_chunks() if isinstance(counts, pa.ChunkedArray) else counts
+    distinct = len(counts)
+    if is_text_like(distinct, n - column.null_count):
+        return {"kind": "text"}, missing_rate, distinct
+    spec: dict[str, Any] = {"kind": "categorical"}
+    if distinct <= MAX_ALLOWED_CATEGORIES:
+        order = np.argsort(-counts.field("counts").to_numpy(zero_copy_only=False), kind="stable")
+        values = counts.field("values")
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        spec["allowed"] = [values[int(i)].as_py() for i in order]
+    return spec, missing_rate, distinct
+
+
+def _validate_bounds(
+    reference: Log,
+    roles: dict[str, str],
+    task: str,
+    prediction: pa.ChunkedArray,
+    label: pa.ChunkedArray | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    """validate's starting bounds from the reference: a latency SLO, a text label's positive class, the
+    performance metrics' bounds with a margin."""
     validate: dict[str, Any] = {}
     if "latency" in roles:
         latency = to_numpy_float(reference.column(roles["latency"]))
@@ -134,25 +179,7 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
         if bound is not None:
             validate.setdefault("performance", {})["metrics"] = bound
             notes.append("performance thresholds are the reference's value with a margin: tune them")
-
-    policy: dict[str, Any] = {"version": 1}
-    if model:
-        policy["model"] = model
-    policy["task"] = task
-    policy["columns"] = {role: roles[role] for role in ROLE_CANDIDATES if role in roles}
-    if segments:
-        policy["segments"] = segments
-    policy["features"] = features
-    if validate:
-        policy["validate"] = validate
-
-    _relax_until_it_passes(reference, policy, notes)
-    header = [
-        f"# mlrel policy inferred from {reference.path} ({reference.num_rows:,} rows).",
-        "# A starting point: review the ranges, categories and thresholds. Reference: docs/policy.md",
-        *(f"# note: {note}" for note in notes),
-    ]
-    return "\n".join(header) + "\n" + dump_policy(policy)
+    return validate
 
 
 def _positive_class(task: str, prediction: pa.ChunkedArray, label: pa.ChunkedArray | None, notes: list[str]) -> Any:
