@@ -156,6 +156,8 @@ def build_plan(
     at: dt.datetime | None,
     seed: int,
 ) -> ReplayPlan:
+    """The replay: the log's rows in time order (with --labels joined), where the faults are injected, the windows
+    replayed from there, the reference they are judged against and, with ``drill.canary``, the candidate's rows."""
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     if roles.timestamp is None:
         raise LogError(
@@ -163,45 +165,24 @@ def build_plan(
             "(set columns.timestamp)",
             log.path,
         )
+    timestamp = roles.timestamp
     table = log.read(log.column_names)
     if labels is not None:
         table = _with_labels(table, log, roles, labels, policy)
         roles = resolve_roles(memory_log(table, log.label, log.path), policy)
-    times = timestamps_keeping_rows(table.column(roles.timestamp), f"{log.path}: {roles.timestamp}")
-    keep = times >= 0
-    if not keep.any():
-        raise LogError(f"timestamp column '{roles.timestamp}' has no values", log.path)
-    order = np.argsort(times, kind="stable")
-    order = order[keep[order]]
-    table = table.take(pa.array(order))
-    times = times[order]
+    table, times = _in_time_order(table, timestamp, log.path)
     width_us = int(every.total_seconds() * 1_000_000)
-    oldest, newest = int(times[0]), int(times[-1])
-    if at is not None:
-        injected = int(at.timestamp() * 1_000_000)
-        if not oldest <= injected <= newest:
-            raise MlrelError(
-                f"--at {at.isoformat()} is outside the log ({from_us(oldest):%Y-%m-%d %H:%M} to "
-                f"{from_us(newest):%Y-%m-%d %H:%M} UTC)"
-            )
-        injected -= injected % width_us  # onto the clock grid of the cron windows, as drift cuts them
-    else:
-        # mid-log, on the clock grid of the windows, so there is healthy history before and room to detect after
-        middle = oldest + (newest - oldest) // 2
-        injected = middle - middle % width_us
+    injected = _injection_time(times, at, width_us)
     horizon = policy.drill.horizon or every * DEFAULT_HORIZON_WINDOWS
     horizon_windows = max(1, int(horizon.total_seconds() * 1_000_000) // width_us)
-    full = (newest + 1 - injected) // width_us
+    full = (int(times[-1]) + 1 - injected) // width_us
     n_windows = int(max(0, min(horizon_windows, full)))
-    if reference is None:
-        before = int(np.searchsorted(times, injected, side="left"))
-        if before == 0:
-            raise MlrelError("no --reference and no healthy rows before the injection time to serve as one (use --at)")
-        ref_log = memory_log(table.slice(0, before), "reference (healthy rows before the injection)")
-    else:
-        ref_log = reference
     lo = int(np.searchsorted(times, injected, side="left"))
     hi = int(np.searchsorted(times, injected + n_windows * width_us, side="left"))
+    if reference is None:
+        if lo == 0:
+            raise MlrelError("no --reference and no healthy rows before the injection time to serve as one (use --at)")
+        reference = memory_log(table.slice(0, lo), "reference (healthy rows before the injection)")
     canary = baseline_version = None
     if policy.drill.canary is not None:
         table, roles, canary, baseline_version = _canary_split(table, policy, lo, hi, seed)
@@ -211,7 +192,7 @@ def build_plan(
         table=table,
         replayed=table.slice(lo, hi - lo),
         roles=roles,
-        reference=ref_log,
+        reference=reference,
         injected_us=injected,
         width_us=width_us,
         n_windows=n_windows,
@@ -219,6 +200,32 @@ def build_plan(
         rollback=policy.drill.rollback_time,
         seed=seed,
     )
+
+
+def _in_time_order(table: pa.Table, timestamp: str, path: str) -> tuple[pa.Table, np.ndarray]:
+    """The rows with a timestamp, oldest first (ties in log order), and their times in microseconds."""
+    times = timestamps_keeping_rows(table.column(timestamp), f"{path}: {timestamp}")
+    keep = times >= 0
+    if not keep.any():
+        raise LogError(f"timestamp column '{timestamp}' has no values", path)
+    order = np.argsort(times, kind="stable")
+    order = order[keep[order]]
+    return table.take(pa.array(order)), times[order]
+
+
+def _injection_time(times: np.ndarray, at: dt.datetime | None, width_us: int) -> int:
+    """When the faults start, on the clock grid of the cron windows as drift cuts them: ``--at``, or mid-log, so
+    there is healthy history before and room to detect after."""
+    oldest, newest = int(times[0]), int(times[-1])
+    if at is None:
+        middle = oldest + (newest - oldest) // 2
+        return middle - middle % width_us
+    injected = int(at.timestamp() * 1_000_000)
+    if not oldest <= injected <= newest:
+        raise MlrelError(
+            f"--at {at.isoformat()} is outside the log ({from_us(oldest):%Y-%m-%d %H:%M} to {from_us(newest):%Y-%m-%d %H:%M} UTC)"
+        )
+    return injected - injected % width_us
 
 
 def _with_labels(table: pa.Table, log: Log, roles: Roles, labels: Log, policy: Policy) -> pa.Table:
