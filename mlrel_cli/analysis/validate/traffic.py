@@ -21,23 +21,9 @@ MIN_WINDOWS = 3
 
 
 def check_time(ctx: Context) -> list[Check]:
+    """Volume, freshness and downtime: how many rows arrived, how old the newest is, and the gaps between them."""
     spec = ctx.policy.validate_
-    checks: list[Check] = []
-    n = ctx.log.num_rows
-    if spec.volume.enabled:
-        lo, hi = spec.volume.min_rows, spec.volume.max_rows
-        status = Status.FAIL if (lo is not None and n < lo) or (hi is not None and n > hi) else Status.PASS
-        bounds = f"[{lo if lo is not None else 0:,}, {hi:,}]" if hi is not None else f">= {lo or 0:,}"
-        checks.append(
-            Check(
-                name="volume",
-                status=status,
-                value=n,
-                threshold={"min_rows": lo, "max_rows": hi},
-                message=f"{n:,} rows" + (f", outside {bounds}" if status == Status.FAIL else ""),
-                source=ctx.source("validate.volume"),
-            )
-        )
+    checks = [_volume_check(ctx)] if spec.volume.enabled else []
     if ctx.roles.timestamp is None or not (spec.freshness.enabled or spec.downtime.enabled):
         return checks
     times = ctx.facts.time()
@@ -55,35 +41,51 @@ def check_time(ctx: Context) -> list[Check]:
                 ),
             ]
         return [*checks, skipped("freshness", "no timestamps")]
-    newest, oldest = times.newest, times.oldest
     if spec.freshness.enabled:
-        newest_dt = from_us(newest)
-        age = ctx.now - newest_dt
-        max_age = spec.freshness.max_age
-        status = Status.FAIL if max_age is not None and age > max_age else Status.PASS
-        future = -age > spec.freshness.max_clock_skew  # served in the future: a clock or a unit is wrong
-        if future:
-            status = Status.FAIL
-        checks.append(
-            Check(
-                name="freshness",
-                status=status,
-                value=age.total_seconds(),
-                threshold=max_age.total_seconds() if max_age else None,
-                message=(
-                    f"newest prediction {human(age)} old"
-                    if age >= dt.timedelta(0)
-                    else f"newest prediction {human(-age)} after the time judged against"
-                    + (f", beyond the {human(spec.freshness.max_clock_skew)} clock-skew allowance" if future else "")
-                )
-                + ("" if max_age or future else " (not judged: set validate.freshness.max_age)"),
-                details={"newest": newest_dt, "oldest": from_us(oldest), "now": ctx.now},
-                source=ctx.source("validate.freshness.max_age"),
-            )
-        )
+        checks.append(_freshness_check(ctx, times))
     if spec.downtime.enabled:
         checks.append(_downtime_check(ctx, times))
     return checks
+
+
+def _volume_check(ctx: Context) -> Check:
+    volume = ctx.policy.validate_.volume
+    n, lo, hi = ctx.log.num_rows, volume.min_rows, volume.max_rows
+    status = Status.FAIL if (lo is not None and n < lo) or (hi is not None and n > hi) else Status.PASS
+    bounds = f"[{lo if lo is not None else 0:,}, {hi:,}]" if hi is not None else f">= {lo or 0:,}"
+    return Check(
+        name="volume",
+        status=status,
+        value=n,
+        threshold={"min_rows": lo, "max_rows": hi},
+        message=f"{n:,} rows" + (f", outside {bounds}" if status == Status.FAIL else ""),
+        source=ctx.source("validate.volume"),
+    )
+
+
+def _freshness_check(ctx: Context, times: TimeFacts) -> Check:
+    """The newest prediction's age against validate.freshness.max_age; one served in the future beyond the clock
+    skew allowed fails too (a clock or a unit is wrong)."""
+    freshness = ctx.policy.validate_.freshness
+    newest_dt = from_us(times.newest)
+    age = ctx.now - newest_dt
+    max_age = freshness.max_age
+    future = -age > freshness.max_clock_skew
+    status = Status.FAIL if future or (max_age is not None and age > max_age) else Status.PASS
+    if age >= dt.timedelta(0):
+        message = f"newest prediction {human(age)} old"
+    else:
+        message = f"newest prediction {human(-age)} after the time judged against"
+        message += f", beyond the {human(freshness.max_clock_skew)} clock-skew allowance" if future else ""
+    return Check(
+        name="freshness",
+        status=status,
+        value=age.total_seconds(),
+        threshold=max_age.total_seconds() if max_age else None,
+        message=message + ("" if max_age or future else " (not judged: set validate.freshness.max_age)"),
+        details={"newest": newest_dt, "oldest": from_us(times.oldest), "now": ctx.now},
+        source=ctx.source("validate.freshness.max_age"),
+    )
 
 
 def choose_window(n: int, span_us: int) -> int | None:
