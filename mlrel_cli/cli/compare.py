@@ -65,7 +65,7 @@ def compare(
     """Judge candidate models against the baseline: promote (exit 0), reject (1) or inconclusive (3)."""
     with errors_to_exit_codes(debug):
         from mlrel_cli.alerting import plan as plan_alerting
-        from mlrel_cli.analysis.compare import compare_logs
+        from mlrel_cli.analysis.compare import compare_logs, inputs_of
         from mlrel_cli.errors import MlrelError
         from mlrel_cli.logs import open_log
 
@@ -76,28 +76,14 @@ def compare(
             output, history, loaded, policy, (log, baseline_log, *(candidate_log or []), labels), force, fmt
         )
         alerting = plan_alerting(loaded, list(notify or []), pushgateway, history_file)
-        inputs = {
-            "log": str(log) if log else None,
-            "baseline_log": str(baseline_log) if baseline_log else None,
-            "candidate_logs": [str(p) for p in candidate_log or []],
-            "labels": str(labels) if labels else None,
-        }
+        one_log = open_log(log, "log") if log is not None else None
+        base_log = open_log(baseline_log, "baseline log") if baseline_log is not None else None
+        cand_logs = [open_log(p, "candidate log") for p in candidate_log or []]
+        label_log = open_log(labels, "labels file") if labels is not None else None
+        inputs = inputs_of(one_log, base_log, cand_logs, label_log)
+        chosen = mode.value if mode else None
         report = compare_logs(
-            loaded,
-            open_log(log, "log") if log is not None else None,
-            baseline,
-            list(candidate or []),
-            open_log(baseline_log, "baseline log") if baseline_log is not None else None,
-            [open_log(p, "candidate log") for p in candidate_log or []],
-            open_log(labels, "labels file") if labels is not None else None,
-            mode.value if mode else None,
-            inputs,
-            engine,
-            scheduler,
+            loaded, one_log, baseline, list(candidate or []), base_log, cand_logs, label_log, chosen, inputs, engine, scheduler
         )
-        emit(
-            report,
-            OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting, force=force, inconclusive=inconclusive),
-            history_file,
-            rollback_hint(loaded.model),
-        )
+        opts = OutputOptions(fmt, output, quiet, no_color, verbose, alerting=alerting, force=force, inconclusive=inconclusive)
+        emit(report, opts, history_file, rollback_hint(loaded.model))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import typer
@@ -57,19 +58,11 @@ def drill(
     with errors_to_exit_codes(debug):
         from mlrel_cli.analysis.drill import available_faults
         from mlrel_cli.analysis.drill import drill as run_drill
-        from mlrel_cli.durations import parse_duration
         from mlrel_cli.logs import open_log
 
-        width = None
-        if every is not None:
-            try:
-                width = parse_duration(every)
-            except ValueError as exc:
-                raise MlrelError(f"--every: {exc}") from None
+        width = _cadence(every)
         injected = parse_time(at, "--at")
-        names = None if faults.strip() == "all" else [n.strip() for n in faults.split(",") if n.strip()]
-        if names is not None and not names:
-            raise MlrelError("--faults: name at least one fault, or all")
+        names = _fault_names(faults)
         loaded = load(policy)
         history_file = outputs_ready(output, history, loaded, policy)
         registry = available_faults()  # before reading: a build without injectors fails at once
@@ -90,3 +83,25 @@ def drill(
                 registry=registry,
             )
         emit(report, OutputOptions(fmt, output, quiet, no_color, verbose), history_file)
+
+
+def _cadence(every: str | None) -> dt.timedelta | None:
+    """--every as a duration; None for the policy's drill.every."""
+    from mlrel_cli.durations import parse_duration
+
+    if every is None:
+        return None
+    try:
+        return parse_duration(every)
+    except ValueError as exc:
+        raise MlrelError(f"--every: {exc}") from None
+
+
+def _fault_names(faults: str) -> list[str] | None:
+    """--faults as the names listed; None for all."""
+    if faults.strip() == "all":
+        return None
+    names = [n.strip() for n in faults.split(",") if n.strip()]
+    if not names:
+        raise MlrelError("--faults: name at least one fault, or all")
+    return names

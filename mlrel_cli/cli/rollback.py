@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,10 @@ from mlrel_cli.cli.options import (
 )
 from mlrel_cli.cli.registry import actor_name, note_repair, resolve_registry
 from mlrel_cli.cli.runtime import emit, errors_to_exit_codes
+
+if TYPE_CHECKING:
+    from mlrel_cli.policy import Rollback
+    from mlrel_cli.registry.model import RollbackPlan
 
 EPILOG = (
     'Example: mlrel rollback checkout-fraud --reason "conversion dropped after v42" --incident INC-2231 '
@@ -51,17 +55,13 @@ def rollback(
     """Move production back to the previous version (or the naive fallback), mark the replaced one
     rolled_back, and record who, when, why and for which incident."""
     with errors_to_exit_codes(debug):
-        from mlrel_cli.errors import MlrelError
         from mlrel_cli.policy import Rollback, load_policy
         from mlrel_cli.registry import model as rules
         from mlrel_cli.registry.reports import rollback_report
 
         rules_of = load_policy(policy).rollback if policy is not None else Rollback()
-        require_reason, require_incident = rules_of.require_reason, rules_of.require_incident
-        if require_reason and not reason and not dry_run:
-            raise MlrelError("--reason is required: say why, for the history and the post-mortem")
-        if require_incident and not incident and not dry_run:
-            raise MlrelError("--incident is required by the policy (rollback.require_incident)")
+        if not dry_run:
+            _require_record(rules_of, reason, incident)
         started = rules.utc_now()  # production moved after this: someone else mitigated first
         report_ready(output, fmt, (registry, policy))
         reg = resolve_registry(registry, policy)
@@ -71,15 +71,7 @@ def rollback(
         if dry_run:
             emit(rollback_report(reg.location, plan, None, dry_run=True), opts, None)
         if not yes:
-            if not sys.stdin.isatty():
-                raise MlrelError("refusing to roll back without confirmation: stdin is not a terminal; pass --yes")
-            typer.echo(
-                f"Roll {model} back from {plan.from_version} to {plan.to_version} ({plan.target_kind}, "
-                f"last in production {plan.last_in_production or 'never'}, code {plan.code_version or 'unknown'})?",
-                err=True,
-            )
-            if not typer.confirm("Proceed", default=False, err=True):
-                raise MlrelError("rollback cancelled; nothing was changed")
+            _confirm(model, plan)
         change = rules.rollback_change(
             model,
             plan,
@@ -95,3 +87,28 @@ def rollback(
         _record, event = reg.change(model, change)
         done = plan.model_copy(update={"from_version": event.from_version, "to_version": event.to_version})
         emit(rollback_report(reg.location, done, event, dry_run=False), opts, None)
+
+
+def _require_record(rules: Rollback, reason: str | None, incident: str | None) -> None:
+    """The options the policy's rollback rules make required: what the history and the post-mortem will need."""
+    from mlrel_cli.errors import MlrelError
+
+    if rules.require_reason and not reason:
+        raise MlrelError("--reason is required: say why, for the history and the post-mortem")
+    if rules.require_incident and not incident:
+        raise MlrelError("--incident is required by the policy (rollback.require_incident)")
+
+
+def _confirm(model: str, plan: RollbackPlan) -> None:
+    """A person at a terminal says yes to this plan; anything else changes nothing."""
+    from mlrel_cli.errors import MlrelError
+
+    if not sys.stdin.isatty():
+        raise MlrelError("refusing to roll back without confirmation: stdin is not a terminal; pass --yes")
+    typer.echo(
+        f"Roll {model} back from {plan.from_version} to {plan.to_version} ({plan.target_kind}, "
+        f"last in production {plan.last_in_production or 'never'}, code {plan.code_version or 'unknown'})?",
+        err=True,
+    )
+    if not typer.confirm("Proceed", default=False, err=True):
+        raise MlrelError("rollback cancelled; nothing was changed")

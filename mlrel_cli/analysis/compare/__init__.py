@@ -49,3 +49,13 @@ def compare_logs(
         base, cands, task, sources = load_models(opened, policy, log, baseline, candidates, baseline_log, candidate_logs, labels)
         weak = weak_segments(opened, task, base, cands, sources, policy, mode)
     return judge(policy, base, cands, task, weak, mode, inputs)
+
+
+def inputs_of(log: Log | None, baseline_log: Log | None, candidate_logs: list[Log], labels: Log | None) -> dict[str, Any]:
+    """The report's record of the logs compared, as they were named."""
+    return {
+        "log": log.path if log is not None else None,
+        "baseline_log": baseline_log.path if baseline_log is not None else None,
+        "candidate_logs": [c.path for c in candidate_logs],
+        "labels": labels.path if labels is not None else None,
+    }
