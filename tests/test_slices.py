@@ -13,6 +13,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.model_selection import cross_val_predict
 
 from mlrel_cli.stats.drift import adjust_p_values
+from mlrel_cli.stats.regressions import search_regressions
 from mlrel_cli.stats.slices import (
     Budget,
     Config,
@@ -24,7 +25,6 @@ from mlrel_cli.stats.slices import (
     judge_sums,
     numeric_edges,
     search,
-    search_regressions,
     single_sums,
     welch_from_sums,
 )

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.errors import PolicyError
+from mlrel_cli.facts.slices import SAMPLE_ROWS, codes_of, per_row_loss
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
@@ -34,31 +35,6 @@ from mlrel_cli.stats.slices import (
 from mlrel_cli.tasks import TASK_BY_NAME, per_query, task_of
 
 NAME = "weak_segments"
-EPS = 1e-15
-SAMPLE_ROWS = 200_000  # on a cluster, the bins come from a uniform sample of about this many labelled rows
-
-
-def per_row_loss(
-    task: str, truth: np.ndarray, predicted: np.ndarray, metric: str | None = None
-) -> tuple[str, np.ndarray, np.ndarray | None]:
-    """The loss the search compares, its metric name, and the positives (binary) for ``min_positives``.
-
-    Log loss for binary scores, squared error for regression, 1 - accuracy for classes (and for a binary
-    model that logs a class, whose log loss would only count mistakes at the clip).
-    """
-    record = task_of(task)
-    loss = record.weak_segment_loss if record is not None else None
-    if loss == "log_loss":  # a score: log loss, or the mistakes of a model that logs a class
-        positives = truth.astype(bool)
-        if metric == "error_rate" or (metric is None and np.isin(predicted, (0.0, 1.0)).all()):
-            return "error_rate", (predicted.astype(bool) != positives).astype(np.float64), positives
-        p = np.clip(predicted.astype(np.float64), EPS, 1 - EPS)
-        return "log_loss", -np.log(np.where(positives, p, 1 - p)), positives
-    if loss == "error_rate":
-        return "error_rate", (truth != predicted).astype(np.float64), None
-    if loss == "squared_error":
-        return "squared_error", (truth.astype(np.float64) - predicted.astype(np.float64)) ** 2, None
-    raise ValueError(f"no per-row loss for task {task!r}")
 
 
 def _has_row_loss(task: str | None) -> bool:
@@ -254,26 +230,11 @@ def _values(label: pa.Array, prediction: pa.Array, keep: np.ndarray, positive: A
 _CLUSTER_READERS = {"score": _scores, "classes": _classes, "values": _values, "gains": _values}
 
 
-def _codes(column: pa.ChunkedArray, kind: str, spec: tuple[Any, ...], keep: np.ndarray) -> np.ndarray:
-    if kind == "numeric":
-        values = to_numpy_float(column)[keep]
-        codes = np.searchsorted(np.asarray(spec, dtype=np.float64), values, side="right").astype(np.int32)
-        codes[~np.isfinite(values)] = len(spec) + 1
-        return codes
-    array = column.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    index = pc.index_in(array, value_set=pa.array(list(spec), type=array.type))
-    codes = index.fill_null(len(spec)).to_numpy(zero_copy_only=False).astype(np.int32)
-    codes[array.is_null().to_numpy(zero_copy_only=False)] = len(spec) + 1
-    return codes[keep]
-
-
 def slice_sums_on_row_group(table: pa.Table, plan: ClusterPlan) -> dict[str, Any]:
     """Runs on a worker: one row group's slice sums (mergeable by addition)."""
     truth, predicted, keep = labelled_rows(table, plan)
     _, loss, positives = per_row_loss(plan.task, truth, predicted, plan.metric)
-    codes = [_codes(table.column(name), kind, spec, keep) for name, kind, spec in plan.columns]
+    codes = [codes_of(table.column(name), kind, spec)[keep] for name, kind, spec in plan.columns]
     sums = single_sums(codes, plan.sizes, loss, positives)
     add_pair_sums(sums, codes, loss, positives, list(plan.pairs))
     return {"weak_segments": sums}

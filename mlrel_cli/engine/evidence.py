@@ -55,6 +55,7 @@ from mlrel_cli.facts.models import (
     unit_sums,
 )
 from mlrel_cli.facts.proxy import per_request
+from mlrel_cli.facts.slices import SAMPLE_ROWS as SLICE_SAMPLE_ROWS
 from mlrel_cli.logs import Log, infer_task, join_labels, kind_of_type, to_numpy_float
 from mlrel_cli.stats.sketch import QuantileSketch
 from mlrel_cli.tasks import per_query as per_query_task
@@ -62,6 +63,7 @@ from mlrel_cli.tasks import per_query as per_query_task
 if TYPE_CHECKING:
     from mlrel_cli.engine.interface import Engine
     from mlrel_cli.policy import Policy
+    from mlrel_cli.stats.regressions import RegressionSums
 
 SAMPLE_ROWS = 100_000
 SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on a cluster
@@ -159,7 +161,7 @@ def from_passes(engine: Engine, sources: list[ModelSource], policy: Policy) -> t
     """Every model's evidence from mergeable pieces built next to the data (the rows never travel)."""
     plans = []
     for source in sources:
-        # what the passes read: no ids (no pairs here) and no searched columns (cluster_slices reads those)
+        # what the passes read: no ids (no pairs here) and no searched columns (regressions_from_passes reads those)
         columns = {k: v for k, v in source.columns.items() if k != "__id" and not k.startswith(SLICE_PREFIX)}
         if source.versions != (ALL,):
             _check_versions(engine, source.log, columns["__version"], list(source.versions))
@@ -305,3 +307,74 @@ def _name_of(engine: Engine, log: Log, column: str | None) -> str:
         if found and found["values"].values is not None and len(found["values"].values) == 1:
             return str(next(iter(found["values"].values)))
     return _file_name(log)
+
+
+# ---------------------------------------------------------------- weak segments: per-slice sums
+
+
+def regressions_from_rows(models: list[ModelEvidence], task: str, policy: Policy, mode: str) -> list[RegressionSums | None]:
+    """Each candidate's and the baseline's per-slice sums from the rows kept (exact bins; shadow pairs; a
+    ranking's queries)."""
+    from mlrel_cli.facts.slices import regressions_of_rows
+
+    base, *cands = (m.rows_seen for m in models)
+    assert base is not None and all(c is not None for c in cands), "the local engine keeps every model's rows"
+    return [regressions_of_rows(task, base, c, policy, mode) for c in cands if c is not None]
+
+
+def regressions_from_passes(
+    engine: Engine, sources: list[ModelSource], models: list[ModelEvidence], task: str, policy: Policy
+) -> list[RegressionSums | None]:
+    """Each candidate's and the baseline's per-slice sums from passes over the row groups, canary mode (shadow pairs
+    and a ranking's queries need rows side by side: None). Bins from a uniform sample of about SLICE_SAMPLE_ROWS
+    labelled rows a model (all of a smaller one), as the local engine bins every row; then every row group's sums of
+    each single condition and pair, merged."""
+    from mlrel_cli.facts.slices import sample_pass as slice_sample
+    from mlrel_cli.tasks import task_of
+
+    where = [(s.log, version, {k: v for k, v in s.columns.items() if k != "__id"}) for s in sources for version in s.versions]
+    record = task_of(task)
+    base_columns = where[0][2]
+    if record is None or record.weak_segment_loss is None or "__label" not in base_columns:
+        return [None] * (len(where) - 1)
+    if not any(k.startswith(SLICE_PREFIX) for k in base_columns):
+        return [None] * (len(where) - 1)
+    samples, metrics = [], []
+    for (log, version, columns), model in zip(where, models, strict=True):
+        fraction = min(1.0, SLICE_SAMPLE_ROWS / max(model.labelled_rows, 1))
+        build = partial(slice_sample, columns=columns, version=version, policy=policy, task=task, fraction=fraction)
+        built = engine.reduce(log, list(dict.fromkeys(columns.values())), build, True)
+        samples.append(built["sample"].table)
+        classes_only = record.reads == "score" and built["counts"].values["not_0_1"] == 0  # outputs all 0 or 1
+        metrics.append("error_rate" if classes_only else record.weak_segment_loss)
+    return [
+        _candidate_sums(engine, (where[0], cand), (samples[0], sample), (metrics[0], metric), task, policy)
+        if "__label" in cand[2]  # a candidate without labels: no loss to compare, as on the local engine
+        else None
+        for cand, sample, metric in zip(where[1:], samples[1:], metrics[1:], strict=True)
+    ]
+
+
+def _candidate_sums(
+    engine: Engine,
+    where: tuple[tuple[Log, str, dict[str, str]], ...],
+    samples: tuple[pa.Table, pa.Table],
+    metrics: tuple[str, str],
+    task: str,
+    policy: Policy,
+) -> RegressionSums:
+    """The baseline's and one candidate's sums over the bins of their samples, each log read once."""
+    from mlrel_cli.facts.slices import bins_of_samples, sums_pass
+    from mlrel_cli.stats.regressions import RegressionSums
+
+    cfg = policy.validate_.weak_segments
+    keys = [k for k in where[0][2] if k.startswith(SLICE_PREFIX) and k in where[1][2]]
+    bins = bins_of_samples(samples[0].select(keys), samples[1].select(keys), cfg.top_categories, cfg.bins)
+    sides = {"base": (where[0], metrics[0]), "cand": (where[1], metrics[1])}
+    sums: dict[str, Any] = {}
+    for path in dict.fromkeys(log.path for (log, _, _), _ in sides.values()):
+        chosen = tuple((key, version, metric) for key, ((log, version, _), metric) in sides.items() if log.path == path)
+        log, _, columns = next(side for side, _ in sides.values() if side[0].path == path)
+        build = partial(sums_pass, columns=columns, sides=chosen, policy=policy, task=task, bins=bins)
+        sums.update(engine.reduce(log, list(dict.fromkeys(columns.values())), build))
+    return RegressionSums(list(bins.conditions), [sums["cand"], sums["base"]], False, metrics[0])
