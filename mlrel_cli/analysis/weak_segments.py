@@ -275,38 +275,8 @@ def gather_on_cluster(
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, loss, positives = per_row_loss(task, truth, predicted)
-    ref_sample = None
-    numeric_ref = [
-        n
-        for n, k in kinds.items()
-        if k == "numeric"
-        and reference is not None
-        and reference.has(n)
-        and kind_of_type(reference.schema.field(n).type) == "numeric"
-    ]
-    if reference is not None and numeric_ref:
-        ref_sample = engine.sample(reference, numeric_ref, SAMPLE_ROWS)
-    specs, conditions, every_binned = [], [], []
-    for name, kind in kinds.items():
-        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
-            values = to_numpy_float(column_of(name))[keep]
-            source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
-            edges = numeric_edges(source, cfg.bins)
-            binned = bin_numeric(name, values, edges)
-            missing = Condition(name, "missing")  # the sample may lack the log's nulls: the condition is always there
-            specs.append((name, "numeric", tuple(float(e) for e in edges)))
-            conditions.append((*binned.conditions[:-1], missing))
-        else:
-            array = column_of(name).combine_chunks()
-            if pa.types.is_dictionary(array.type):
-                array = array.dictionary_decode()
-            encoded = pc.dictionary_encode(array)
-            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
-            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
-            values = tuple(c.value for c in binned.conditions[:-2] if c is not None)
-            specs.append((name, "categorical", values))
-            conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
-        every_binned.append(binned)
+    ref_sample = _reference_sample(engine, log, reference, kinds)
+    specs, conditions, binned = _sample_bins(log, kinds, column_of, keep, ref_sample, cfg)
     found: dict[str, Any] = {
         "metric": metric,
         "columns": list(kinds),
@@ -315,12 +285,50 @@ def gather_on_cluster(
     if sample.num_rows == log.num_rows:  # every row is here (always locally): the search runs on the rows themselves
         from mlrel_cli.stats.slices import search
 
-        return {**found, "search": search(every_binned, loss, positives, config_of(cfg, task))}
+        return {**found, "search": search(binned, loss, positives, config_of(cfg, task))}
     sizes = tuple(len(c) for c in conditions)
     pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
     plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
     sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
     return {**found, "sums": sums, "conditions": conditions}
+
+
+def _reference_sample(engine: Any, log: Log, reference: Log | None, kinds: dict[str, str]) -> pa.Table | None:
+    """A sample of the reference's numeric searched columns, whose quantiles are the numeric bins' edges."""
+    if reference is None:
+        return None
+    numeric = [
+        n
+        for n, k in kinds.items()
+        if k == "numeric" and reference.has(n) and kind_of_type(reference.schema.field(n).type) == "numeric"
+    ]
+    return engine.sample(reference, numeric, SAMPLE_ROWS) if numeric else None
+
+
+def _sample_bins(
+    log: Log, kinds: dict[str, str], column_of: Any, keep: np.ndarray, ref_sample: pa.Table | None, cfg: WeakSegmentsCheck
+) -> tuple[list[tuple[str, str, tuple[Any, ...]]], list[tuple[Condition | None, ...]], list[Binned]]:
+    """Each searched column binned on the sample's labelled rows (``keep``): the bins' spec every row group codes
+    by, their conditions ("missing" always there: the sample may lack the log's nulls) and the sample's codes."""
+    specs, conditions, every_binned = [], [], []
+    for name, kind in kinds.items():
+        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
+            values = to_numpy_float(column_of(name))[keep]
+            of_reference = ref_sample is not None and name in ref_sample.column_names
+            edges = numeric_edges(to_numpy_float(ref_sample.column(name)) if of_reference else values, cfg.bins)
+            binned = bin_numeric(name, values, edges)
+            specs.append((name, "numeric", tuple(float(e) for e in edges)))
+        else:
+            array = column_of(name).combine_chunks()
+            if pa.types.is_dictionary(array.type):
+                array = array.dictionary_decode()
+            encoded = pc.dictionary_encode(array)
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
+            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
+            specs.append((name, "categorical", tuple(c.value for c in binned.conditions[:-2] if c is not None)))
+        conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
+        every_binned.append(binned)
+    return specs, conditions, every_binned
 
 
 def _bins_from(log: Log, sample: pa.Table, reference: Log | None, ref_sample: pa.Table | None) -> str:

@@ -21,6 +21,10 @@ a shuffle by query on a cluster. Both build the pieces with the same
 functions (facts/models.py), so counts, sums and the confusion matrix are the
 same on either engine; only ROC AUC (from score cells), latency percentiles
 (from a sketch) and Mann-Whitney (a sample) are approximate on a cluster.
+
+The weak-segment search's per-slice sums (``regressions_from_rows`` and
+``regressions_from_passes``, facts/slices.py's builders) come the same two
+ways: from the rows kept, or from a sample's bins and each row group's sums.
 """
 
 from __future__ import annotations

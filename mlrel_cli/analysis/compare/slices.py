@@ -1,8 +1,9 @@
 """`mlrel compare`'s weak segments: the slices where a candidate regresses against the baseline (docs/segments.md).
 
-The baseline is the reference: numeric bins are its quantiles and categories its (and the candidate's) most
-frequent values, so a slice means the same rows on both sides. In shadow mode the requests pair on the id and
-each slice's mean per-request loss difference is tested; in canary mode each side's own rows in the slice.
+The columns searched, then each candidate judged from the per-slice sums the engine gives (``Engine.regression_sums``,
+built by facts/slices.py): the baseline is the reference (numeric bins its quantiles, categories its and the
+candidate's most frequent values), so a slice means the same rows on both sides. In shadow mode the requests pair on
+the id and each slice's mean per-request loss difference is tested; in canary mode each side's own rows in the slice.
 """
 
 from __future__ import annotations
