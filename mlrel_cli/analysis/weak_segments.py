@@ -314,8 +314,8 @@ def _sample_bins(
     for name, kind in kinds.items():
         if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
             values = to_numpy_float(column_of(name))[keep]
-            of_reference = ref_sample is not None and name in ref_sample.column_names
-            edges = numeric_edges(to_numpy_float(ref_sample.column(name)) if of_reference else values, cfg.bins)
+            of_reference = ref_sample.column(name) if ref_sample is not None and name in ref_sample.column_names else None
+            edges = numeric_edges(values if of_reference is None else to_numpy_float(of_reference), cfg.bins)
             binned = bin_numeric(name, values, edges)
             specs.append((name, "numeric", tuple(float(e) for e in edges)))
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class _Tried:
         keys: list[tuple[int, ...]] = []
         cells: list[list[np.ndarray]] = [[] for _ in found.sides]
 
-        def add(parts: list[np.ndarray], mask: np.ndarray, index: Callable[[int], tuple[int, ...]]) -> None:
+        def add(parts: list[np.ndarray], mask: np.ndarray, index: Any) -> None:
             ok = mask & (parts[0][ROWS] >= config.min_rows) & (parts[1][ROWS] >= config.min_rows)
             chosen = np.flatnonzero(ok)[: max(config.budget.max_slices - len(keys), 0)]
             keys.extend(index(int(k)) for k in chosen)
