@@ -169,7 +169,7 @@ class _Tried:
             if len(keys) >= config.budget.max_slices or (deadline is not None and time.monotonic() > deadline):
                 stopped_by = "max_slices" if len(keys) >= config.budget.max_slices else "seconds"
                 break
-            if found.pair is not None:
+            if found.pair is not None and (i, j) not in found.sides[0].pairs:
                 found.pair(i, j)
             searched += 1
             kj = found.sides[0].sizes[j]
