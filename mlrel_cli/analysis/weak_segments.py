@@ -275,7 +275,7 @@ def gather_on_cluster(
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, loss, positives = per_row_loss(task, truth, predicted)
-    ref_sample = _reference_sample(engine, log, reference, kinds)
+    ref_sample = _reference_sample(engine, reference, kinds)
     specs, conditions, binned = _sample_bins(log, kinds, column_of, keep, ref_sample, cfg)
     found: dict[str, Any] = {
         "metric": metric,
@@ -293,7 +293,7 @@ def gather_on_cluster(
     return {**found, "sums": sums, "conditions": conditions}
 
 
-def _reference_sample(engine: Any, log: Log, reference: Log | None, kinds: dict[str, str]) -> pa.Table | None:
+def _reference_sample(engine: Any, reference: Log | None, kinds: dict[str, str]) -> pa.Table | None:
     """A sample of the reference's numeric searched columns, whose quantiles are the numeric bins' edges."""
     if reference is None:
         return None

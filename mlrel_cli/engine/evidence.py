@@ -30,7 +30,7 @@ ways: from the rows kept, or from a sample's bins and each row group's sums.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -326,6 +326,14 @@ def regressions_from_rows(models: list[ModelEvidence], task: str, policy: Policy
     return [regressions_of_rows(task, base, c, policy, mode) for c in cands if c is not None]
 
 
+class _Model(NamedTuple):
+    """Where one model's rows are: its log, its version in it (or ALL), the log's columns renamed (no ids)."""
+
+    log: Log
+    version: str
+    columns: dict[str, str]
+
+
 def regressions_from_passes(
     engine: Engine, sources: list[ModelSource], models: list[ModelEvidence], task: str, policy: Policy
 ) -> list[RegressionSums | None]:
@@ -336,24 +344,24 @@ def regressions_from_passes(
     from mlrel_cli.facts.slices import sample_pass as slice_sample
     from mlrel_cli.tasks import task_of
 
-    where = [(s.log, version, {k: v for k, v in s.columns.items() if k != "__id"}) for s in sources for version in s.versions]
+    where = [_Model(s.log, v, {k: c for k, c in s.columns.items() if k != "__id"}) for s in sources for v in s.versions]
     record = task_of(task)
-    base_columns = where[0][2]
-    if record is None or record.weak_segment_loss is None or "__label" not in base_columns:
+    base = where[0]
+    if record is None or record.weak_segment_loss is None or "__label" not in base.columns:
         return [None] * (len(where) - 1)
-    if not any(k.startswith(SLICE_PREFIX) for k in base_columns):
+    if not any(k.startswith(SLICE_PREFIX) for k in base.columns):
         return [None] * (len(where) - 1)
     samples, metrics = [], []
-    for (log, version, columns), model in zip(where, models, strict=True):
+    for side, model in zip(where, models, strict=True):
         fraction = min(1.0, SLICE_SAMPLE_ROWS / max(model.labelled_rows, 1))
-        build = partial(slice_sample, columns=columns, version=version, policy=policy, task=task, fraction=fraction)
-        built = engine.reduce(log, list(dict.fromkeys(columns.values())), build, True)
+        build = partial(slice_sample, columns=side.columns, version=side.version, policy=policy, task=task, fraction=fraction)
+        built = engine.reduce(side.log, list(dict.fromkeys(side.columns.values())), build, True)
         samples.append(built["sample"].table)
         classes_only = record.reads == "score" and built["counts"].values["not_0_1"] == 0  # outputs all 0 or 1
         metrics.append("error_rate" if classes_only else record.weak_segment_loss)
     return [
-        _candidate_sums(engine, (where[0], cand), (samples[0], sample), (metrics[0], metric), task, policy)
-        if "__label" in cand[2]  # a candidate without labels: no loss to compare, as on the local engine
+        _candidate_sums(engine, (base, cand), (samples[0], sample), (metrics[0], metric), task, policy)
+        if "__label" in cand.columns  # a candidate without labels: no loss to compare, as on the local engine
         else None
         for cand, sample, metric in zip(where[1:], samples[1:], metrics[1:], strict=True)
     ]
@@ -361,7 +369,7 @@ def regressions_from_passes(
 
 def _candidate_sums(
     engine: Engine,
-    where: tuple[tuple[Log, str, dict[str, str]], ...],
+    pair: tuple[_Model, _Model],
     samples: tuple[pa.Table, pa.Table],
     metrics: tuple[str, str],
     task: str,
@@ -372,13 +380,14 @@ def _candidate_sums(
     from mlrel_cli.stats.regressions import RegressionSums
 
     cfg = policy.validate_.weak_segments
-    keys = [k for k in where[0][2] if k.startswith(SLICE_PREFIX) and k in where[1][2]]
+    base, cand = pair
+    keys = [k for k in base.columns if k.startswith(SLICE_PREFIX) and k in cand.columns]
     bins = bins_of_samples(samples[0].select(keys), samples[1].select(keys), cfg.top_categories, cfg.bins)
-    sides = {"base": (where[0], metrics[0]), "cand": (where[1], metrics[1])}
+    sides = {"base": (base, metrics[0]), "cand": (cand, metrics[1])}
     sums: dict[str, Any] = {}
-    for path in dict.fromkeys(log.path for (log, _, _), _ in sides.values()):
-        chosen = tuple((key, version, metric) for key, ((log, version, _), metric) in sides.items() if log.path == path)
-        log, _, columns = next(side for side, _ in sides.values() if side[0].path == path)
-        build = partial(sums_pass, columns=columns, sides=chosen, policy=policy, task=task, bins=bins)
-        sums.update(engine.reduce(log, list(dict.fromkeys(columns.values())), build))
+    for path in dict.fromkeys(side.log.path for side in pair):
+        chosen = tuple((key, side.version, metric) for key, (side, metric) in sides.items() if side.log.path == path)
+        first = next(side for side in pair if side.log.path == path)
+        build = partial(sums_pass, columns=first.columns, sides=chosen, policy=policy, task=task, bins=bins)
+        sums.update(engine.reduce(first.log, list(dict.fromkeys(first.columns.values())), build))
     return RegressionSums(list(bins.conditions), [sums["cand"], sums["base"]], False, metrics[0])
