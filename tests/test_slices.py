@@ -13,6 +13,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.model_selection import cross_val_predict
 
 from mlrel_cli.stats.drift import adjust_p_values
+from mlrel_cli.stats.regressions import RegressionSums, judge_regressions, regression_sums, search_regressions
 from mlrel_cli.stats.slices import (
     Budget,
     Config,
@@ -24,7 +25,6 @@ from mlrel_cli.stats.slices import (
     judge_sums,
     numeric_edges,
     search,
-    search_regressions,
     single_sums,
     welch_from_sums,
 )
@@ -278,3 +278,46 @@ def test_equal_models_report_no_regression_in_95_percent_of_runs() -> None:
         cand = base + rng.normal(0, 0.1, n)  # paired, no slice differs but by chance
         hits += bool(search_regressions(_columns(rng, n), base, Config(min_rows=100, min_effect=0.0), cand).slices)
     assert hits <= 5
+
+
+def test_regression_sums_merged_from_parts_judge_as_the_rows() -> None:
+    """Compare's two ways to the same sums: from the rows (a pair summed when the search reaches it) and merged from
+    row groups that each summed every pair (a cluster): the same slices, tests, budget and coverage."""
+    rng = np.random.default_rng(21)
+    n = 24_000
+    cols = _columns(rng, n)
+    cand_cols = _columns(rng, n)
+    cand_codes = [c.codes for c in cand_cols]
+    base = rng.exponential(0.5, n)
+    cand = rng.exponential(0.5, n)
+    cand[(cand_codes[1] == 2) & (cand_codes[4] == 1)] += 0.8
+    sizes = tuple(len(c.conditions) for c in cols)
+    pairs = [(i, j) for i in range(len(cols)) for j in range(i + 1, len(cols))]
+
+    def merged_sums(codes: list[np.ndarray], loss: np.ndarray) -> SliceSums:
+        parts = []
+        for part in (slice(0, 5000), slice(5000, 17000), slice(17000, None)):
+            sums = single_sums([c[part] for c in codes], sizes, loss[part], None)
+            add_pair_sums(sums, [c[part] for c in codes], loss[part], None, pairs)
+            parts.append(sums)
+        return parts[0].merge(parts[1]).merge(parts[2])
+
+    merged = [merged_sums(cand_codes, cand), merged_sums([c.codes for c in cols], base)]
+    conditions = [c.conditions for c in cols]
+    for config in (Config(), Config(budget=Budget(max_slices=60))):
+        rows = search_regressions(cols, base, config, cand, cand_codes)
+        cluster = judge_regressions(RegressionSums(conditions, merged, False), config)
+        assert rows.slices and [(s.conditions, s.rows) for s in cluster.slices] == [(s.conditions, s.rows) for s in rows.slices]
+        assert [s.p_value for s in cluster.slices] == pytest.approx([s.p_value for s in rows.slices], rel=1e-9)
+        assert (cluster.tried, cluster.pairs_searched, cluster.pairs_possible, cluster.stopped_by) == (
+            rows.tried,
+            rows.pairs_searched,
+            rows.pairs_possible,
+            rows.stopped_by,
+        )
+    assert rows.stopped_by == "max_slices" and rows.pairs_searched < rows.pairs_possible
+    # the time budget stops only a search that sums its pairs as it goes; sums merged beforehand are judged whole
+    timed = Config(budget=Budget(seconds=0.0))
+    lazy = judge_regressions(regression_sums(cols, base, cand, cand_codes), timed)
+    assert lazy.stopped_by == "seconds" and lazy.pairs_searched == 0
+    assert judge_regressions(RegressionSums(conditions, merged, False), timed).stopped_by is None

@@ -35,7 +35,8 @@ def during_onset(
     log: Log, reference: Log | None, roles: Roles, policy: Policy, values: np.ndarray, metric: str, during: np.ndarray
 ) -> dict[str, Any] | None:
     """The search over the labelled rows (``values`` finite), ``during`` marking the regression's rows."""
-    from mlrel_cli.stats.slices import Config, search_regressions
+    from mlrel_cli.stats.regressions import search_regressions
+    from mlrel_cli.stats.slices import Config
 
     cfg = policy.validate_.weak_segments
     if not cfg.enabled or metric not in LOSS_NAMES:

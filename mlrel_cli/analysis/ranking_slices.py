@@ -10,54 +10,21 @@ result), then the search is the same as for rows (``stats.slices``): the same bi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
+from mlrel_cli.facts.slices import RANKING_METRIC, QueryRows
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import kind_of_type
 from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.names import RANKING
-from mlrel_cli.stats.ranking import Queries, group_queries, ndcg_per_query
 from mlrel_cli.stats.slices import Binned, bin_categories, bin_numeric, numeric_edges
 
-METRIC = "ndcg_loss"  # 1 - NDCG@k of a query
-
-
-@dataclass(frozen=True)
-class QueryRows:
-    """A ranking log's labelled results grouped into queries, and each query's loss."""
-
-    queries: Queries
-    order: np.ndarray  # the kept rows (indices into the log) in (query, position) order
-    loss: np.ndarray  # per query: 1 - NDCG@k, NaN without engagement
-
-    @classmethod
-    def of(cls, query: np.ndarray, position: np.ndarray, gain: np.ndarray, keep: np.ndarray, k: int) -> QueryRows:
-        rows = np.flatnonzero(keep)
-        order = rows[np.lexsort((position[rows], query[rows]))]
-        queries = group_queries(query[rows], position[rows], gain[rows])
-        return cls(queries, order, 1.0 - ndcg_per_query(queries, k))
-
-    def values(self, column: pa.ChunkedArray | pa.Array) -> pa.Array | None:
-        """Each query's value of a column (its first result's), or None when the column varies within a query."""
-        array = column.take(pa.array(self.order))
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        if kind_of_type(array.type) == "numeric":
-            codes = to_numpy_float(array)
-        else:
-            codes = pc.dictionary_encode(array).indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.float64)
-        first = codes[self.queries.starts][self.queries.query]
-        same = (codes == first) | (np.isnan(codes) & np.isnan(first))
-        return array.take(pa.array(self.queries.starts)) if bool(same.all()) else None
+METRIC = RANKING_METRIC
 
 
 def _binned(name: str, kind: str, values: pa.Array, edges_from: np.ndarray | None, cfg: WeakSegmentsCheck) -> Binned:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.errors import PolicyError
+from mlrel_cli.facts.slices import SAMPLE_ROWS, codes_of, per_row_loss
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import kind_of_type
 from mlrel_cli.logs.values import to_numpy_float
@@ -36,31 +37,6 @@ from mlrel_cli.stats.slices import (
 from mlrel_cli.tasks import TASK_BY_NAME, per_query, task_of
 
 NAME = "weak_segments"
-EPS = 1e-15
-SAMPLE_ROWS = 200_000  # on a cluster, the bins come from a uniform sample of about this many labelled rows
-
-
-def per_row_loss(
-    task: str, truth: np.ndarray, predicted: np.ndarray, metric: str | None = None
-) -> tuple[str, np.ndarray, np.ndarray | None]:
-    """The loss the search compares, its metric name, and the positives (binary) for ``min_positives``.
-
-    Log loss for binary scores, squared error for regression, 1 - accuracy for classes (and for a binary
-    model that logs a class, whose log loss would only count mistakes at the clip).
-    """
-    record = task_of(task)
-    loss = record.weak_segment_loss if record is not None else None
-    if loss == "log_loss":  # a score: log loss, or the mistakes of a model that logs a class
-        positives = truth.astype(bool)
-        if metric == "error_rate" or (metric is None and np.isin(predicted, (0.0, 1.0)).all()):
-            return "error_rate", (predicted.astype(bool) != positives).astype(np.float64), positives
-        p = np.clip(predicted.astype(np.float64), EPS, 1 - EPS)
-        return "log_loss", -np.log(np.where(positives, p, 1 - p)), positives
-    if loss == "error_rate":
-        return "error_rate", (truth != predicted).astype(np.float64), None
-    if loss == "squared_error":
-        return "squared_error", (truth.astype(np.float64) - predicted.astype(np.float64)) ** 2, None
-    raise ValueError(f"no per-row loss for task {task!r}")
 
 
 def _has_row_loss(task: str | None) -> bool:
@@ -256,26 +232,11 @@ def _values(label: pa.Array, prediction: pa.Array, keep: np.ndarray, positive: A
 _CLUSTER_READERS = {"score": _scores, "classes": _classes, "values": _values, "gains": _values}
 
 
-def _codes(column: pa.ChunkedArray, kind: str, spec: tuple[Any, ...], keep: np.ndarray) -> np.ndarray:
-    if kind == "numeric":
-        values = to_numpy_float(column)[keep]
-        codes = np.searchsorted(np.asarray(spec, dtype=np.float64), values, side="right").astype(np.int32)
-        codes[~np.isfinite(values)] = len(spec) + 1
-        return codes
-    array = column.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    index = pc.index_in(array, value_set=pa.array(list(spec), type=array.type))
-    codes = index.fill_null(len(spec)).to_numpy(zero_copy_only=False).astype(np.int32)
-    codes[array.is_null().to_numpy(zero_copy_only=False)] = len(spec) + 1
-    return codes[keep]
-
-
 def slice_sums_on_row_group(table: pa.Table, plan: ClusterPlan) -> dict[str, Any]:
     """Runs on a worker: one row group's slice sums (mergeable by addition)."""
     truth, predicted, keep = labelled_rows(table, plan)
     _, loss, positives = per_row_loss(plan.task, truth, predicted, plan.metric)
-    codes = [_codes(table.column(name), kind, spec, keep) for name, kind, spec in plan.columns]
+    codes = [codes_of(table.column(name), kind, spec)[keep] for name, kind, spec in plan.columns]
     sums = single_sums(codes, plan.sizes, loss, positives)
     add_pair_sums(sums, codes, loss, positives, list(plan.pairs))
     return {"weak_segments": sums}
@@ -316,38 +277,8 @@ def gather_on_cluster(
     probe = ClusterPlan(prediction, label, task, "", policy.validate_.performance.positive_label, (), (), ())
     truth, predicted, keep = labelled_rows(sample, probe)
     metric, loss, positives = per_row_loss(task, truth, predicted)
-    ref_sample = None
-    numeric_ref = [
-        n
-        for n, k in kinds.items()
-        if k == "numeric"
-        and reference is not None
-        and reference.has(n)
-        and kind_of_type(reference.schema.field(n).type) == "numeric"
-    ]
-    if reference is not None and numeric_ref:
-        ref_sample = engine.sample(reference, numeric_ref, SAMPLE_ROWS)
-    specs, conditions, every_binned = [], [], []
-    for name, kind in kinds.items():
-        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
-            values = to_numpy_float(column_of(name))[keep]
-            source = to_numpy_float(ref_sample.column(name)) if ref_sample is not None and name in numeric_ref else values
-            edges = numeric_edges(source, cfg.bins)
-            binned = bin_numeric(name, values, edges)
-            missing = Condition(name, "missing")  # the sample may lack the log's nulls: the condition is always there
-            specs.append((name, "numeric", tuple(float(e) for e in edges)))
-            conditions.append((*binned.conditions[:-1], missing))
-        else:
-            array = column_of(name).combine_chunks()
-            if pa.types.is_dictionary(array.type):
-                array = array.dictionary_decode()
-            encoded = pc.dictionary_encode(array)
-            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
-            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
-            values = tuple(c.value for c in binned.conditions[:-2] if c is not None)
-            specs.append((name, "categorical", values))
-            conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
-        every_binned.append(binned)
+    ref_sample = _reference_sample(engine, reference, kinds)
+    specs, conditions, binned = _sample_bins(log, kinds, column_of, keep, ref_sample, cfg)
     found: dict[str, Any] = {
         "metric": metric,
         "columns": list(kinds),
@@ -356,12 +287,50 @@ def gather_on_cluster(
     if sample.num_rows == log.num_rows:  # every row is here (always locally): the search runs on the rows themselves
         from mlrel_cli.stats.slices import search
 
-        return {**found, "search": search(every_binned, loss, positives, config_of(cfg, task))}
+        return {**found, "search": search(binned, loss, positives, config_of(cfg, task))}
     sizes = tuple(len(c) for c in conditions)
     pairs = tuple((i, j) for i in range(len(specs)) for j in range(i + 1, len(specs)))
     plan = ClusterPlan(prediction, label, task, metric, probe.positive, tuple(specs), sizes, pairs)
     sums = engine.reduce(log, columns, partial(slice_sums_on_row_group, plan=plan))["weak_segments"]
     return {**found, "sums": sums, "conditions": conditions}
+
+
+def _reference_sample(engine: Any, reference: Log | None, kinds: dict[str, str]) -> pa.Table | None:
+    """A sample of the reference's numeric searched columns, whose quantiles are the numeric bins' edges."""
+    if reference is None:
+        return None
+    numeric = [
+        n
+        for n, k in kinds.items()
+        if k == "numeric" and reference.has(n) and kind_of_type(reference.schema.field(n).type) == "numeric"
+    ]
+    return engine.sample(reference, numeric, SAMPLE_ROWS) if numeric else None
+
+
+def _sample_bins(
+    log: Log, kinds: dict[str, str], column_of: Any, keep: np.ndarray, ref_sample: pa.Table | None, cfg: WeakSegmentsCheck
+) -> tuple[list[tuple[str, str, tuple[Any, ...]]], list[tuple[Condition | None, ...]], list[Binned]]:
+    """Each searched column binned on the sample's labelled rows (``keep``): the bins' spec every row group codes
+    by, their conditions ("missing" always there: the sample may lack the log's nulls) and the sample's codes."""
+    specs, conditions, every_binned = [], [], []
+    for name, kind in kinds.items():
+        if kind == "numeric" and kind_of_type(log.schema.field(name).type) == "numeric":
+            values = to_numpy_float(column_of(name))[keep]
+            of_reference = ref_sample.column(name) if ref_sample is not None and name in ref_sample.column_names else None
+            edges = numeric_edges(values if of_reference is None else to_numpy_float(of_reference), cfg.bins)
+            binned = bin_numeric(name, values, edges)
+            specs.append((name, "numeric", tuple(float(e) for e in edges)))
+        else:
+            array = column_of(name).combine_chunks()
+            if pa.types.is_dictionary(array.type):
+                array = array.dictionary_decode()
+            encoded = pc.dictionary_encode(array)
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)[keep]
+            binned = bin_categories(name, codes, encoded.dictionary.to_pylist(), cfg.top_categories)
+            specs.append((name, "categorical", tuple(c.value for c in binned.conditions[:-2] if c is not None)))
+        conditions.append((*binned.conditions[:-1], Condition(name, "missing")))
+        every_binned.append(binned)
+    return specs, conditions, every_binned
 
 
 def _bins_from(log: Log, sample: pa.Table, reference: Log | None, ref_sample: pa.Table | None) -> str:

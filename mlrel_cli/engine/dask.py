@@ -432,3 +432,9 @@ class DaskEngine:
 
         assert labels is None, "refused by engine.check_engine"
         return from_passes(self, sources, policy)
+
+    def regression_sums(self, sources: list[Any], models: list[Any], task: str, policy: Any, mode: str) -> list[Any]:
+        from mlrel_cli.engine.evidence import regressions_from_passes
+
+        assert mode != "shadow", "refused by engine.check_engine"
+        return regressions_from_passes(self, sources, models, task, policy)

@@ -21,12 +21,16 @@ a shuffle by query on a cluster. Both build the pieces with the same
 functions (facts/models.py), so counts, sums and the confusion matrix are the
 same on either engine; only ROC AUC (from score cells), latency percentiles
 (from a sketch) and Mann-Whitney (a sample) are approximate on a cluster.
+
+The weak-segment search's per-slice sums (``regressions_from_rows`` and
+``regressions_from_passes``, facts/slices.py's builders) come the same two
+ways: from the rows kept, or from a sample's bins and each row group's sums.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -55,6 +59,7 @@ from mlrel_cli.facts.models import (
     unit_sums,
 )
 from mlrel_cli.facts.proxy import per_request
+from mlrel_cli.facts.slices import SAMPLE_ROWS as SLICE_SAMPLE_ROWS
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.labels import join_labels
 from mlrel_cli.logs.roles import kind_of_type
@@ -66,6 +71,7 @@ from mlrel_cli.tasks import per_query as per_query_task
 if TYPE_CHECKING:
     from mlrel_cli.engine.interface import Engine
     from mlrel_cli.policy import Policy
+    from mlrel_cli.stats.regressions import RegressionSums
 
 SAMPLE_ROWS = 100_000
 SEGMENT_VALUES = 1_000  # a ranking's segment with more values is not judged on a cluster
@@ -163,7 +169,7 @@ def from_passes(engine: Engine, sources: list[ModelSource], policy: Policy) -> t
     """Every model's evidence from mergeable pieces built next to the data (the rows never travel)."""
     plans = []
     for source in sources:
-        # what the passes read: no ids (no pairs here) and no searched columns (cluster_slices reads those)
+        # what the passes read: no ids (no pairs here) and no searched columns (regressions_from_passes reads those)
         columns = {k: v for k, v in source.columns.items() if k != "__id" and not k.startswith(SLICE_PREFIX)}
         if source.versions != (ALL,):
             _check_versions(engine, source.log, columns["__version"], list(source.versions))
@@ -309,3 +315,83 @@ def _name_of(engine: Engine, log: Log, column: str | None) -> str:
         if found and found["values"].values is not None and len(found["values"].values) == 1:
             return str(next(iter(found["values"].values)))
     return _file_name(log)
+
+
+# ---------------------------------------------------------------- weak segments: per-slice sums
+
+
+def regressions_from_rows(models: list[ModelEvidence], task: str, policy: Policy, mode: str) -> list[RegressionSums | None]:
+    """Each candidate's and the baseline's per-slice sums from the rows kept (exact bins; shadow pairs; a
+    ranking's queries)."""
+    from mlrel_cli.facts.slices import regressions_of_rows
+
+    base, *cands = (m.rows_seen for m in models)
+    assert base is not None and all(c is not None for c in cands), "the local engine keeps every model's rows"
+    return [regressions_of_rows(task, base, c, policy, mode) for c in cands if c is not None]
+
+
+class _Model(NamedTuple):
+    """Where one model's rows are: its log, its version in it (or ALL), the log's columns renamed (no ids)."""
+
+    log: Log
+    version: str
+    columns: dict[str, str]
+
+
+def regressions_from_passes(
+    engine: Engine, sources: list[ModelSource], models: list[ModelEvidence], task: str, policy: Policy
+) -> list[RegressionSums | None]:
+    """Each candidate's and the baseline's per-slice sums from passes over the row groups, canary mode (shadow pairs
+    and a ranking's queries need rows side by side: None). Bins from a uniform sample of about SLICE_SAMPLE_ROWS
+    labelled rows a model (all of a smaller one), as the local engine bins every row; then every row group's sums of
+    each single condition and pair, merged."""
+    from mlrel_cli.facts.slices import sample_pass as slice_sample
+    from mlrel_cli.tasks import task_of
+
+    where = [_Model(s.log, v, {k: c for k, c in s.columns.items() if k != "__id"}) for s in sources for v in s.versions]
+    record = task_of(task)
+    base = where[0]
+    if record is None or record.weak_segment_loss is None or "__label" not in base.columns:
+        return [None] * (len(where) - 1)
+    if not any(k.startswith(SLICE_PREFIX) for k in base.columns):
+        return [None] * (len(where) - 1)
+    samples, metrics = [], []
+    for side, model in zip(where, models, strict=True):
+        fraction = min(1.0, SLICE_SAMPLE_ROWS / max(model.labelled_rows, 1))
+        build = partial(slice_sample, columns=side.columns, version=side.version, policy=policy, task=task, fraction=fraction)
+        built = engine.reduce(side.log, list(dict.fromkeys(side.columns.values())), build, True)
+        samples.append(built["sample"].table)
+        classes_only = record.reads == "score" and built["counts"].values["not_0_1"] == 0  # outputs all 0 or 1
+        metrics.append("error_rate" if classes_only else record.weak_segment_loss)
+    return [
+        _candidate_sums(engine, (base, cand), (samples[0], sample), (metrics[0], metric), task, policy)
+        if "__label" in cand.columns  # a candidate without labels: no loss to compare, as on the local engine
+        else None
+        for cand, sample, metric in zip(where[1:], samples[1:], metrics[1:], strict=True)
+    ]
+
+
+def _candidate_sums(
+    engine: Engine,
+    pair: tuple[_Model, _Model],
+    samples: tuple[pa.Table, pa.Table],
+    metrics: tuple[str, str],
+    task: str,
+    policy: Policy,
+) -> RegressionSums:
+    """The baseline's and one candidate's sums over the bins of their samples, each log read once."""
+    from mlrel_cli.facts.slices import bins_of_samples, sums_pass
+    from mlrel_cli.stats.regressions import RegressionSums
+
+    cfg = policy.validate_.weak_segments
+    base, cand = pair
+    keys = [k for k in base.columns if k.startswith(SLICE_PREFIX) and k in cand.columns]
+    bins = bins_of_samples(samples[0].select(keys), samples[1].select(keys), cfg.top_categories, cfg.bins)
+    sides = {"base": (base, metrics[0]), "cand": (cand, metrics[1])}
+    sums: dict[str, Any] = {}
+    for path in dict.fromkeys(side.log.path for side in pair):
+        chosen = tuple((key, side.version, metric) for key, (side, metric) in sides.items() if side.log.path == path)
+        first = next(side for side in pair if side.log.path == path)
+        build = partial(sums_pass, columns=first.columns, sides=chosen, policy=policy, task=task, bins=bins)
+        sums.update(engine.reduce(first.log, list(dict.fromkeys(first.columns.values())), build))
+    return RegressionSums(list(bins.conditions), [sums["cand"], sums["base"]], False, metrics[0])

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.logs.roles import Roles
     from mlrel_cli.policy import Policy
+    from mlrel_cli.stats.regressions import RegressionSums
 
 # the column of a labelled log (Engine.labelled_log) holding when each label arrived: microseconds, -1 unknown
 LABEL_ARRIVED = "\x00label_arrived_us"
@@ -128,4 +129,15 @@ class Engine(Protocol):
         """Compare's evidence of every model of ``sources`` (facts/models.ModelEvidence) and the task (the policy's,
         else read from the baseline): from every row locally (exact, the rows kept; a --labels file joined on the
         id), from merged pieces and a sample on Dask (which refuses --labels: engine.check_engine)."""
+        ...
+
+    def regression_sums(
+        self, sources: list[ModelSource], models: list[ModelEvidence], task: str, policy: Policy, mode: str
+    ) -> list[RegressionSums | None]:
+        """Per candidate (``models[1:]``, the evidence ``model_evidence`` gave), its and the baseline's per-slice
+        sums over bins both share, for compare's weak-segment search (stats.regressions.judge_regressions); None
+        where the search cannot run. Locally from the rows kept: bins from every row, a pair summed when the search
+        asks for it, shadow mode's pairs and a ranking's queries. On Dask bins from a sample and every row group's
+        sums; canary mode only (shadow mode is refused: engine.check_engine), and no ranking's queries (their rows
+        would need to be side by side): None."""
         ...

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mlrel_cli.facts.windows import WindowGrid
     from mlrel_cli.logs.roles import Roles
     from mlrel_cli.policy import Policy
+    from mlrel_cli.stats.regressions import RegressionSums
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,13 @@ class LocalEngine:
         from mlrel_cli.engine.evidence import from_rows
 
         return from_rows(sources, policy, labels)
+
+    def regression_sums(
+        self, sources: list[ModelSource], models: list[ModelEvidence], task: str, policy: Policy, mode: str
+    ) -> list[RegressionSums | None]:
+        from mlrel_cli.engine.evidence import regressions_from_rows
+
+        return regressions_from_rows(models, task, policy, mode)
 
 
 @dataclass(frozen=True)

@@ -168,11 +168,11 @@ def add_pair_sums(
     for i, j in pairs:
         if deadline is not None and time.monotonic() > deadline:
             return False
-        _add_pair(sums, codes, i, j, loss, loss2, packed)
+        add_pair(sums, codes, i, j, loss, loss2, packed)
     return True
 
 
-def _add_pair(
+def add_pair(
     sums: SliceSums, codes: list[np.ndarray], i: int, j: int, loss: np.ndarray, loss2: np.ndarray, packed: np.ndarray | None
 ) -> np.ndarray:
     combined = codes[i] * np.int32(sums.sizes[j]) + codes[j]
@@ -320,7 +320,7 @@ def _eligible(cells: np.ndarray, searchable: np.ndarray, config: Config) -> np.n
     return ok
 
 
-def _searchable(conditions: list[tuple[Condition | None, ...]]) -> list[np.ndarray]:
+def searchable_of(conditions: list[tuple[Condition | None, ...]]) -> list[np.ndarray]:
     return [np.array([cond is not None for cond in c]) for c in conditions]
 
 
@@ -364,7 +364,7 @@ def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None
     codes = [c.codes for c in columns]
     sizes = tuple(len(c.conditions) for c in columns)
     conditions = [c.conditions for c in columns]
-    searchable = _searchable(conditions)
+    searchable = searchable_of(conditions)
     sums = single_sums(codes, sizes, loss, positives)
     pairs = _pair_order(sums, searchable, config)
     tried = sum(int(_eligible(cells, searchable[i], config).sum()) for i, cells in enumerate(sums.singles))
@@ -377,7 +377,7 @@ def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None
         if time.monotonic() > started + config.budget.seconds:
             stopped_by = "seconds"
             break
-        cells = _add_pair(sums, codes, i, j, loss, loss2, packed)
+        cells = add_pair(sums, codes, i, j, loss, loss2, packed)
         tried += int(_eligible(cells, np.outer(searchable[i], searchable[j]).ravel(), config).sum())
         built.append((i, j))
     candidates, used, stopped = _enumerate(sums, searchable, config, built)
@@ -389,7 +389,7 @@ def search(columns: list[Binned], loss: np.ndarray, positives: np.ndarray | None
 def judge_sums(conditions: list[tuple[Condition | None, ...]], sums: SliceSums, config: Config) -> Search:
     """The search on sums built elsewhere (every pair summed, e.g. merged from a cluster's row groups): the same
     order, budget of slices, test and correction as ``search``; no time budget applies."""
-    searchable = _searchable(conditions)
+    searchable = searchable_of(conditions)
     pairs = [p for p in _pair_order(sums, searchable, config) if p in sums.pairs]
     candidates, used, stopped = _enumerate(sums, searchable, config, pairs)
     return _judge(conditions, sums, candidates, config, len(candidates.keys), used, len(pairs), stopped)
@@ -416,14 +416,25 @@ def _judge(
 ) -> Search:
     inside = _stack(candidates)
     outside = sums.total[:, None] - inside
-    welch = welch_from_sums(inside, outside, config.min_effect)
-    adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
-    low, high = interval(welch, config.confidence)
+    tested = Tested.of(inside, outside, config)
     # parents that explain a child: any gap, however small, that survives the correction without the margin
     plain = adjust_p_values(np.nan_to_num(welch_from_sums(inside, outside).p_value, nan=1.0), "benjamini_hochberg")
     significant = {candidates.keys[h] for h in np.flatnonzero(plain <= config.alpha)}
-    hits = np.flatnonzero((adjusted <= config.alpha) & (welch.effect >= config.min_effect))
-    keep = {candidates.keys[h]: h for h in hits}
+    keep = {candidates.keys[h]: int(h) for h in tested.hits(config)}
+    dropped = _explained(sums, keep, significant, config)
+    found = [
+        tested.slice(h, conditions_of(columns, key), int(inside[ROWS, h]), tested.welch.mean1[h], tested.welch.mean2[h])
+        for key, h in keep.items()
+        if key not in dropped
+    ]
+    return Search(reported(found, config), tried, pairs_searched, pairs_possible, stopped_by, len(keep))
+
+
+def _explained(
+    sums: SliceSums, keep: dict[tuple[int, ...], int], significant: set[tuple[int, ...]], config: Config
+) -> set[tuple[int, ...]]:
+    """The reported slices another explains: a pair no worse than the rest of a significant parent, and a parent
+    no worse than the rest of the log once a kept child is taken out of it."""
 
     def sums_of(key: tuple[int, ...]) -> np.ndarray:
         if len(key) == 2:
@@ -432,186 +443,61 @@ def _judge(
         return sums.pairs[(i, j)][:, a * sums.sizes[j] + b]
 
     def worse(a: np.ndarray, b: np.ndarray) -> bool:
-        w = welch_from_sums(a[:, None], b[:, None], config.min_effect)
-        return bool(w.p_value[0] <= config.alpha)
+        return bool(welch_from_sums(a[:, None], b[:, None], config.min_effect).p_value[0] <= config.alpha)
 
-    # a pair is kept only when it is worse than the rest of each significant parent
     children = [k for k in keep if len(k) == 4]
     dropped: set[tuple[int, ...]] = set()
     for child in children:
         i, j, a, b = child
-        for parent in ((i, a), (j, b)):
-            if parent in significant and not worse(sums_of(child), sums_of(parent) - sums_of(child)):
-                dropped.add(child)
-    # a parent is dropped when, without a reported child, it is no worse than the rest of the log
+        if any(p in significant and not worse(sums_of(child), sums_of(p) - sums_of(child)) for p in ((i, a), (j, b))):
+            dropped.add(child)
     for child in children:
         if child in dropped:
             continue
         i, j, a, b = child
         for parent in ((i, a), (j, b)):
-            if parent in keep:
-                rest = sums_of(parent) - sums_of(child)
-                if not worse(rest, sums.total - sums_of(parent)):
-                    dropped.add(parent)
+            if parent in keep and not worse(sums_of(parent) - sums_of(child), sums.total - sums_of(parent)):
+                dropped.add(parent)
+    return dropped
 
-    found = []
-    for key, h in keep.items():
-        if key in dropped:
-            continue
-        conditions = (columns[key[0]][key[1]],) if len(key) == 2 else (columns[key[0]][key[2]], columns[key[1]][key[3]])
-        found.append(
-            WeakSlice(
-                conditions=tuple(c for c in conditions if c is not None),
-                rows=int(inside[ROWS, h]),
-                inside=float(welch.mean1[h]),
-                outside=float(welch.mean2[h]),
-                delta=float(welch.delta[h]),
-                ci_low=float(low[h]),
-                ci_high=float(high[h]),
-                effect=float(welch.effect[h]),
-                p_value=float(welch.p_value[h]),
-                adjusted_p=float(adjusted[h]),
-            )
+
+@dataclass(frozen=True)
+class Tested:
+    """Every slice tried, tested: Welch's t against the margin, its interval, the p-values adjusted over all."""
+
+    welch: Welch
+    low: np.ndarray
+    high: np.ndarray
+    adjusted: np.ndarray
+
+    @classmethod
+    def of(cls, first: np.ndarray, second: np.ndarray, config: Config) -> Tested:
+        welch = welch_from_sums(first, second, config.min_effect)
+        adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
+        return cls(welch, *interval(welch, config.confidence), adjusted)
+
+    def hits(self, config: Config) -> np.ndarray:
+        return np.flatnonzero((self.adjusted <= config.alpha) & (self.welch.effect >= config.min_effect))
+
+    def slice(self, h: int, conditions: tuple[Condition | None, ...], rows: int, inside: Any, outside: Any) -> WeakSlice:
+        return WeakSlice(
+            conditions=tuple(c for c in conditions if c is not None),
+            rows=rows,
+            inside=float(inside),
+            outside=float(outside),
+            delta=float(self.welch.delta[h]),
+            ci_low=float(self.low[h]),
+            ci_high=float(self.high[h]),
+            effect=float(self.welch.effect[h]),
+            p_value=float(self.welch.p_value[h]),
+            adjusted_p=float(self.adjusted[h]),
         )
+
+
+def conditions_of(columns: list[tuple[Condition | None, ...]], key: tuple[int, ...]) -> tuple[Condition | None, ...]:
+    return (columns[key[0]][key[1]],) if len(key) == 2 else (columns[key[0]][key[2]], columns[key[1]][key[3]])
+
+
+def reported(found: list[WeakSlice], config: Config) -> tuple[WeakSlice, ...]:
     found.sort(key=lambda s: (-s.delta, s.adjusted_p))
-    return Search(tuple(found[: config.max_reported]), tried, pairs_searched, pairs_possible, stopped_by, len(keep))
-
-
-# ---------------------------------------------------------------- a candidate against its baseline
-
-
-def search_regressions(
-    columns: list[Binned],
-    baseline_loss: np.ndarray,
-    config: Config,
-    candidate_loss: np.ndarray,
-    candidate_codes: list[np.ndarray] | None = None,
-) -> Search:
-    """Slices where a candidate's loss is higher than the baseline's, by more than the ``min_effect`` margin.
-
-    Paired (shadow: ``candidate_codes`` is None, both losses are of the same requests, row by row): each slice's
-    mean difference candidate - baseline is tested against zero (Welch against a group without spread, i.e. the
-    one-sample t). Unpaired (canary: the candidate's rows have their own codes, binned like the baseline's): the
-    candidate's mean loss in the slice against the baseline's in the same slice. Benjamini-Hochberg over every
-    slice tried; a pair is dropped when a reported parent is as bad (the pair's interval reaches below the
-    parent's delta). ``inside`` is the candidate's mean loss in the slice, ``outside`` the baseline's.
-    """
-    deadline = time.monotonic() + config.budget.seconds
-    base_codes = [c.codes for c in columns]
-    cand_codes = base_codes if candidate_codes is None else candidate_codes
-    sizes = tuple(len(c.conditions) for c in columns)
-    paired = candidate_codes is None
-    measured = candidate_loss - baseline_loss if paired else candidate_loss
-    sides = [(cand_codes, measured), (base_codes, baseline_loss)]
-    if paired:
-        sides.append((cand_codes, candidate_loss))  # the candidate's own mean per slice, to report it
-    sums = [single_sums(codes, sizes, loss, None) for codes, loss in sides]
-    squares = [loss * loss for _, loss in sides]
-
-    def build(i: int, j: int) -> None:
-        for part, (codes, loss), square in zip(sums, sides, squares, strict=True):
-            _add_pair(part, codes, i, j, loss, square, None)
-
-    return _regressions([c.conditions for c in columns], sums, paired, config, build, deadline)
-
-
-def judge_regression_sums(
-    conditions: list[tuple[Condition | None, ...]], candidate: SliceSums, baseline: SliceSums, config: Config
-) -> Search:
-    """The canary search on sums built elsewhere (every pair summed, e.g. merged from a cluster's row groups): the
-    candidate's and the baseline's sums over the same bins; the same order, slice budget, test and correction as
-    ``search_regressions``; no time budget applies."""
-    return _regressions(conditions, [candidate, baseline], False, config, None, None)
-
-
-def _regressions(
-    conditions: list[tuple[Condition | None, ...]],
-    sums: list[SliceSums],
-    paired: bool,
-    config: Config,
-    build: Any,
-    deadline: float | None,
-) -> Search:
-    """Enumerate the slices tried (singles, then the pairs in column order while the budget lasts; ``build(i, j)``
-    sums a pair when it is not summed yet) and judge them."""
-    searchable = [np.array([cond is not None for cond in c]) for c in conditions]
-    sizes = sums[0].sizes
-    keys: list[tuple[int, ...]] = []
-    cells: list[list[np.ndarray]] = [[] for _ in sums]
-
-    def add(found: list[np.ndarray], mask: np.ndarray, index: Any) -> int:
-        ok = mask & (found[0][ROWS] >= config.min_rows) & (found[1][ROWS] >= config.min_rows)
-        chosen = np.flatnonzero(ok)[: max(config.budget.max_slices - len(keys), 0)]
-        keys.extend(index(int(k)) for k in chosen)
-        for side, part in zip(cells, found, strict=True):
-            side.append(part[:, chosen])
-        return len(chosen)
-
-    for i in range(len(conditions)):
-        add([s.singles[i] for s in sums], searchable[i], lambda k, i=i: (i, k))
-    stopped_by: str | None = None
-    pairs = [(i, j) for i in range(len(conditions)) for j in range(i + 1, len(conditions))]
-    pairs_searched = 0
-    for i, j in pairs:
-        if len(keys) >= config.budget.max_slices:
-            stopped_by = "max_slices"
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            stopped_by = "seconds"
-            break
-        if build is not None:
-            build(i, j)
-        pairs_searched += 1
-        kj = sizes[j]
-        found = [s.pairs[(i, j)] for s in sums]
-        add(found, np.outer(searchable[i], searchable[j]).ravel(), lambda k, i=i, j=j, kj=kj: (i, j, k // kj, k % kj))
-
-    stacked = [np.concatenate(side, axis=1) if side else np.zeros((4, 0)) for side in cells]
-    first, base, cand = stacked[0], stacked[1], stacked[-1] if paired else stacked[0]
-    against = np.zeros_like(first)
-    against[ROWS] = np.inf  # a group with mean 0 and no spread: Welch's t becomes the one-sample t
-    welch = welch_from_sums(first, against if paired else base, config.min_effect)
-    adjusted = adjust_p_values(np.nan_to_num(welch.p_value, nan=1.0), "benjamini_hochberg")
-    low, high = interval(welch, config.confidence)
-    hits = [int(h) for h in np.flatnonzero((adjusted <= config.alpha) & (welch.effect >= config.min_effect))]
-    singles = {keys[h]: h for h in hits if len(keys[h]) == 2}
-
-    def regresses(rest: int, child: int) -> bool:
-        """Is a parent still worse once the reported child is taken out of it?"""
-        part = (first[:, rest] - first[:, child])[:, None]
-        other = against[:, :1] if paired else (base[:, rest] - base[:, child])[:, None]
-        return bool(welch_from_sums(part, other, config.min_effect).p_value[0] <= config.alpha)
-
-    kept: list[int] = []
-    dropped: set[int] = set()
-    for h in hits:
-        key = keys[h]
-        if len(key) == 4:
-            parents = [singles[p] for p in ((key[0], key[2]), (key[1], key[3])) if p in singles]
-            if any(low[h] <= welch.delta[p] for p in parents):
-                continue
-            dropped.update(p for p in parents if not regresses(p, h))
-        kept.append(h)
-    found_slices = []
-    for h in kept:
-        key = keys[h]
-        if h in dropped:
-            continue
-        pair = len(key) == 4
-        chosen = (conditions[key[0]][key[2]], conditions[key[1]][key[3]]) if pair else (conditions[key[0]][key[1]],)
-        found_slices.append(
-            WeakSlice(
-                conditions=tuple(c for c in chosen if c is not None),
-                rows=int(cand[ROWS, h]),
-                inside=float(cand[LOSS, h] / cand[ROWS, h]),
-                outside=float(base[LOSS, h] / base[ROWS, h]),
-                delta=float(welch.delta[h]),
-                ci_low=float(low[h]),
-                ci_high=float(high[h]),
-                effect=float(welch.effect[h]),
-                p_value=float(welch.p_value[h]),
-                adjusted_p=float(adjusted[h]),
-            )
-        )
-    found_slices.sort(key=lambda s: (-s.delta, s.adjusted_p))
-    return Search(tuple(found_slices[: config.max_reported]), len(keys), pairs_searched, len(pairs), stopped_by, len(hits))
+    return tuple(found[: config.max_reported])

@@ -6,8 +6,8 @@ Read top to bottom, as every engine runs it:
    by side, so they stay on the local engine);
 2. per-model evidence from the engine (``evidence.py``: the plan and input checks once, then
    ``Engine.model_evidence``, a ``facts.models.ModelEvidence`` per model: from every row locally, from merged
-   pieces and a sample on Dask), and each candidate's weak segments (``slices.py`` on the rows, or
-   ``cluster_slices.py`` from per-slice sums);
+   pieces and a sample on Dask), and each candidate's weak segments judged (``slices.py``) from the per-slice
+   sums ``Engine.regression_sums`` gives (from the rows kept locally, from row groups' sums on Dask);
 3. judge with one vocabulary (``judge.py``) and one set of functions: canary metrics with bootstrap intervals
    and segments with their correction (``canary.py``), shadow pairs (``shadow.py``);
 4. the verdict, the ranking and the Report, written once (``verdict.py``), with typed candidates

@@ -8,11 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlrel_cli.analysis.compare import slices as compare_slices
-from mlrel_cli.analysis.compare.cluster_slices import Where, regressions_on_cluster
 from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
-from mlrel_cli.facts.models import ALL, SLICE_PREFIX, ModelEvidence, ModelSource
+from mlrel_cli.facts.models import ALL, ModelEvidence, ModelSource
 from mlrel_cli.facts.proxy import proxy_inputs
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles, resolve_roles
@@ -111,18 +110,9 @@ def weak_segments(
     policy: Policy,
     mode: str,
 ) -> list[WeakRegressions | None]:
-    """Each candidate's weak segments: searched on the rows where the engine brought every row into this process
-    (exact; shadow mode's pairs; a ranking's queries), else from per-slice sums built next to the data."""
+    """Each candidate's weak segments, judged from its and the baseline's per-slice sums (``Engine.regression_sums``:
+    from every row locally, from a sample's bins and row groups' sums on Dask)."""
     if not policy.compare.weak_segments.enabled:
         return [None] * len(cands)
-    rows = [c.rows_seen for c in cands]
-    if base.rows_seen is not None and all(r is not None for r in rows):
-        return [compare_slices.regressions(task, base.rows_seen, r, policy, mode) for r in rows if r is not None]
-    where = [Where(s.log, version, _summed(s.columns)) for s in sources for version in s.versions]
-    models = [base, *cands]
-    return regressions_on_cluster(engine, task, where, [m.labelled_rows for m in models], policy)
-
-
-def _summed(columns: dict[str, str]) -> dict[str, str]:
-    """The columns a search from per-slice sums reads besides the searched ones: no ids."""
-    return {k: v for k, v in columns.items() if k != "__id" and not k.startswith(SLICE_PREFIX)}
+    found = engine.regression_sums(sources, [base, *cands], task, policy, mode)
+    return [compare_slices.judged(task, sums, policy) for sums in found]
