@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import weak_segments
-from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.merge import Sums, TableSample
 from mlrel_cli.facts.models import SLICE_PREFIX, version_rows
 from mlrel_cli.logs import Log, kind_of_type, to_numpy_float
+from mlrel_cli.payloads.compare import WeakRegressions
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.slices import Condition, add_pair_sums, bin_categories, numeric_edges, single_sums
 from mlrel_cli.tasks import task_of

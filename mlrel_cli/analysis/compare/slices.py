@@ -7,16 +7,16 @@ each slice's mean per-request loss difference is tested; in canary mode each sid
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlrel_cli.analysis import ranking_slices, weak_segments
-from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.facts.models import SLICE_PREFIX
 from mlrel_cli.logs import Log, Roles, kind_of_type, to_numpy_float
+from mlrel_cli.payloads.compare import WeakRegressions
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.names import RANKING
@@ -24,7 +24,6 @@ from mlrel_cli.stats.slices import Binned, bin_categories, bin_numeric, numeric_
 from mlrel_cli.tasks import per_query, task_of
 
 if TYPE_CHECKING:
-    from mlrel_cli.analysis.compare.payloads import Candidate
     from mlrel_cli.facts.models import ModelRows
 
 PREFIX = SLICE_PREFIX
@@ -187,13 +186,3 @@ def check(version: str, found: WeakRegressions | None, policy: Policy) -> Check 
         details=details,
         source=policy.source_of("compare.weak_segments.reject"),
     )
-
-
-def rows_of(candidates: list[Candidate]) -> list[dict[str, Any]]:
-    """The report's ``weak_segments`` list: every candidate's slices, each naming its candidate."""
-    return [
-        {**s.to_dict(c.weak_segments.metric), "candidate": c.version}
-        for c in candidates
-        if c.weak_segments is not None
-        for s in c.weak_segments.slices
-    ]
