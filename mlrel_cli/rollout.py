@@ -14,6 +14,7 @@ from typing import Any
 
 from mlrel_cli.errors import LogError
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.compare import Candidate, MetricResult
 from mlrel_cli.policy import Policy
 from mlrel_cli.registry.interface import Registry
 from mlrel_cli.registry.model import Event, utc_now
@@ -82,10 +83,10 @@ def judge(step: Step, log: Log, labels: Log | None, policy: Policy) -> tuple[Jud
         return Judgement("inconclusive", reasons, reasons[0], rows[step.candidate], elapsed, False, budget), None
     inputs = {"log": log.path, "labels": labels.path if labels else None, "since": step.started}
     report = compare_logs(policy, step_log, step.baseline, [step.candidate], None, [], labels, "canary", inputs, "local")
-    entry = report.sections["candidates"][0]
+    entry = _judged(report)
     judgement = Judgement(
-        verdict=entry["verdict"],
-        reasons=list(entry["reasons"]),
+        verdict=entry.verdict,
+        reasons=list(entry.reasons),
         summary=report.summary,
         rows=rows[step.candidate],
         elapsed_s=elapsed,
@@ -129,12 +130,26 @@ def _evidence(step: Step, judgement: Judgement | None, compare_report: Report | 
             budget_met=judgement.budget_met,
         )
     if compare_report is not None:
-        metrics = compare_report.sections["candidates"][0]["metrics"]
-        evidence["metrics"] = {
-            name: {k: m.get(k) for k in ("baseline", "candidate", "delta", "ci_low", "ci_high", "classification")}
-            for name, m in metrics.items()
-        }
+        evidence["metrics"] = {name: _metric_evidence(m) for name, m in _judged(compare_report).metrics_by_name.items()}
     return evidence
+
+
+def _judged(compare_report: Report) -> Candidate:
+    """The step's one candidate, as compare judged it."""
+    candidates: tuple[Candidate, ...] = compare_report.sections["candidates"]
+    return candidates[0]
+
+
+def _metric_evidence(m: MetricResult) -> dict[str, Any]:
+    low, high = m.interval
+    return {
+        "baseline": m.baseline,
+        "candidate": m.candidate,
+        "delta": m.delta,
+        "ci_low": low,
+        "ci_high": high,
+        "classification": m.classification,
+    }
 
 
 def _report(

@@ -38,6 +38,7 @@ from mlrel_cli.payloads.postmortem import (
     SegmentImpact,
     WindowValue,
 )
+from mlrel_cli.payloads.slices import WeakSegment
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report, Status
 from mlrel_cli.stats.changepoint import detect_change, detect_change_rows
@@ -173,7 +174,6 @@ def postmortem(
     runs = causes.run_history(history, onset, known, policy)
     times = causes.times(known, onset, policy, undetermined)
     candidates = causes.root_causes(changes, found.drift, found.segments, onset, policy, known.detected or known.started)
-    slices = found.weak["slices"] if found.weak else []
     facts = Postmortem(
         incident=known,
         change_point=found.change_point,
@@ -191,7 +191,7 @@ def postmortem(
         timeline=tuple(causes.timeline(known, onset, changes, runs, found.drift, found.metric)),
         undetermined=tuple(undetermined),
         window=int(policy.postmortem.window.total_seconds()),
-        weak_segments=tuple(slices),
+        weak_segments=found.weak,
     )
     checks = causes.checks(times, onset, policy)
     status = Status.WARN if any(c.status == Status.WARN for c in checks) else Status.PASS
@@ -203,7 +203,7 @@ def postmortem(
         summary=f"{incident.id}: {incident.title}. Onset {when}; leading candidate: {first_cause}.",
         checks=tuple(checks),
         inputs={"incident": incident.id, "log": log.path if log else None, "policy": list(policy.files)},
-        sections={"postmortem": facts, "weak_segments": slices},
+        sections={"postmortem": facts, "weak_segments": found.weak},
     )
 
 
@@ -219,7 +219,7 @@ class LogFacts:
     impact: Impact | None = None
     segments: list[SegmentImpact] = field(default_factory=list)
     drift: list[DriftFinding] = field(default_factory=list)
-    weak: dict[str, Any] | None = None
+    weak: tuple[WeakSegment, ...] = ()
     undetermined: tuple[str, ...] = ()
 
 
@@ -252,7 +252,7 @@ def _from_log(
     if metric.proxy is not None and onset is not None and impact is not None:
         impact = _proxy_impact(impact, log, policy, metric.proxy, ts, onset, incident)
     segments: list[SegmentImpact] = []
-    weak: dict[str, Any] | None = None
+    weak: tuple[WeakSegment, ...] = ()
     if values is not None and onset is not None and change_point is not None:
         recovered = change_point.recovered
         segments = _segments(log, policy, values, ts, onset, recovered, metric.name)

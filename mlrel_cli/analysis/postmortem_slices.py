@@ -7,8 +7,6 @@ alike (the reference's quantiles with ``--reference``, else the log's own), sear
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from mlrel_cli.analysis import weak_segments
@@ -16,6 +14,7 @@ from mlrel_cli.analysis.postmortem_causes import ranked
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles
 from mlrel_cli.payloads.postmortem import RootCause
+from mlrel_cli.payloads.slices import WeakSegment
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.names import METRIC_BY_NAME
 from mlrel_cli.stats.slices import Binned
@@ -33,47 +32,41 @@ STRENGTH = 0.35  # a root-cause candidate's weight: above a declared segment's 0
 
 def during_onset(
     log: Log, reference: Log | None, roles: Roles, policy: Policy, values: np.ndarray, metric: str, during: np.ndarray
-) -> dict[str, Any] | None:
+) -> tuple[WeakSegment, ...]:
     """The search over the labelled rows (``values`` finite), ``during`` marking the regression's rows."""
     from mlrel_cli.stats.regressions import search_regressions
     from mlrel_cli.stats.slices import Config
 
     cfg = policy.validate_.weak_segments
     if not cfg.enabled or metric not in LOSS_NAMES:
-        return None
+        return ()
     higher = METRIC_BY_NAME[metric].higher_is_better if metric in METRIC_BY_NAME else False
     keep = np.isfinite(values)
     loss = 1.0 - values[keep] if higher else values[keep]
     after = during[keep]
     if after.all() or not after.any():
-        return None
+        return ()
     columns = weak_segments.searched_columns(log, roles.features, roles.segments, cfg)
     if not columns:
-        return None
+        return ()
     binned = [weak_segments.bin_column(log, reference, name, kind, keep, cfg) for name, kind in columns.items()]
     before = [Binned(b.name, b.codes[~after], b.conditions) for b in binned]
     config: Config = weak_segments.config_of(cfg, "")
     found = search_regressions(before, loss[~after], config, loss[after], [b.codes[after] for b in binned])
     name = LOSS_NAMES[metric]
-    return {
-        "metric": name,
-        "tried": found.tried,
-        "pairs_searched": found.pairs_searched,
-        "pairs_possible": found.pairs_possible,
-        "stopped_by": found.stopped_by,
-        "slices": [{**s.to_dict(name), "label": s.label} for s in found.slices],
-    }
+    return tuple(WeakSegment(s, name, labelled=True) for s in found.slices)
 
 
-def with_causes(causes: list[RootCause], found: dict[str, Any] | None) -> list[RootCause]:
+def with_causes(causes: list[RootCause], found: tuple[WeakSegment, ...]) -> list[RootCause]:
     """The root-cause candidates with the slices added (``inside`` during, ``outside`` before), ranked again."""
     if not found:
         return causes
     out = list(causes)
-    for s in found["slices"][:3]:
+    for weak in found[:3]:
+        s = weak.slice
         summary = (
-            f"errors concentrated in {s['label']} ({found['metric']} {s['outside']:.3g} before -> "
-            f"{s['inside']:.3g} during, {s['rows']:,} rows, adjusted p {s['adjusted_p']:.2g})"
+            f"errors concentrated in {weak.label} ({weak.metric} {s.outside:.3g} before -> "
+            f"{s.inside:.3g} during, {s.rows:,} rows, adjusted p {s.adjusted_p:.2g})"
         )
-        out.append(RootCause("weak_segment", STRENGTH, summary, s))
+        out.append(RootCause("weak_segment", STRENGTH, summary, weak))
     return ranked(out)

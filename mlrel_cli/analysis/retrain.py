@@ -33,6 +33,7 @@ from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles, kind_of_type, resolve_roles
 from mlrel_cli.logs.task import infer_task
 from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.payloads.table import Table
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.tasks import task_of
@@ -463,13 +464,13 @@ def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> 
         total_b, total_a = sum(before.values()) or 1, sum(after.values()) or 1
         for value in sorted(set(before) | set(after)):
             table_rows.append(
-                [
+                (
                     f"{column}={value}",
                     before.get(value, 0),
                     f"{before.get(value, 0) / total_b:.1%}",
                     after.get(value, 0),
                     f"{after.get(value, 0) / total_a:.1%}",
-                ]
+                )
             )
     summary = f"{manifest['strategy']}: {rows['written']:,} rows written to {manifest['output']}; manifest {manifest_path.name}."
     return Report(
@@ -482,10 +483,10 @@ def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> 
             "manifest": manifest,
             "manifest_path": str(manifest_path),
             **({"notes": notes} if notes else {}),
-            "table": {
-                "title": "segment mix (labelled rows before, rows written after)",
-                "columns": ["segment", "before", "share", "after", "share"],
-                "rows": table_rows,
-            },
+            "table": Table(
+                "segment mix (labelled rows before, rows written after)",
+                ("segment", "before", "share", "after", "share"),
+                tuple(table_rows),
+            ),
         },
     )

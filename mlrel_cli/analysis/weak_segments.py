@@ -19,6 +19,7 @@ from mlrel_cli.facts.slices import SAMPLE_ROWS, codes_of, per_row_loss
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import kind_of_type
 from mlrel_cli.logs.values import to_numpy_float
+from mlrel_cli.payloads.slices import WeakSegment
 from mlrel_cli.policy import WeakSegmentsCheck
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.slices import (
@@ -165,12 +166,13 @@ def judge(found: Search, metric: str, cfg: WeakSegmentsCheck, source: str | None
     return Check(NAME, status, value=worst.delta, threshold=cfg.max_gap, message=message, details=details, source=source)
 
 
-def rows_of(checks: list[Check]) -> list[dict[str, Any]]:
-    """The report's top-level ``weak_segments`` list: the slices of the ``weak_segments`` check, if it ran."""
+def rows_of(checks: list[Check]) -> tuple[WeakSegment, ...]:
+    """The report's top-level ``weak_segments`` list: the slices of the ``weak_segments`` check, if it ran (read
+    back from its details, which stay free-form)."""
     for found in checks:
         if found.name == NAME:
-            return list(found.details.get("weak_segments", []))
-    return []
+            return tuple(WeakSegment(WeakSlice.from_dict(row), row["metric"]) for row in found.details.get("weak_segments", []))
+    return ()
 
 
 # ---------------------------------------------------------------- on a cluster: bins from a sample, sums per row group

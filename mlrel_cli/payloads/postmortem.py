@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlrel_cli.payloads.drift import Unseen
-
-# one weak slice as stats/slices writes it (``Slice.to_dict`` and its label): the shape compare's weak segments
-# share (render/segments.py reads both), so it stays that dict until compare types its own
-SliceRow = dict[str, Any]
+from mlrel_cli.payloads.slices import WeakSegment
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -184,7 +181,7 @@ class Times:
         return out
 
 
-Evidence = Change | DriftFinding | Unseen | SegmentImpact | SliceRow
+Evidence = Change | DriftFinding | Unseen | SegmentImpact | WeakSegment
 
 
 @dataclass(frozen=True)
@@ -225,7 +222,7 @@ class Postmortem:
     root_causes: tuple[RootCause, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     undetermined: tuple[str, ...] = ()
-    weak_segments: tuple[SliceRow, ...] = ()
+    weak_segments: tuple[WeakSegment, ...] = ()  # the slices where the errors rose at the onset, labelled
 
     @property
     def reverts(self) -> tuple[Change, ...]:

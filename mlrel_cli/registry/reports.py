@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlrel_cli.payloads.table import Table
 from mlrel_cli.registry.model import Event, ModelRecord, RollbackPlan
 from mlrel_cli.report import Check, Report, Status
+
+HISTORY_COLUMNS = ("time", "action", "kind", "from", "to", "stage", "traffic", "actor", "incident", "what / reason", "revert")
 
 
 def _event_dict(event: Event) -> dict[str, Any]:
@@ -13,10 +16,10 @@ def _event_dict(event: Event) -> dict[str, Any]:
 
 
 def show_report(location: str, model: str, record: ModelRecord) -> Report:
-    rows = [
-        [v.version, v.status, v.traffic if v.traffic is not None else "", v.code_version or "", v.created, v.artifact]
+    rows = tuple(
+        (v.version, v.status, v.traffic if v.traffic is not None else "", v.code_version or "", v.created, v.artifact)
         for v in record.versions
-    ]
+    )
     canary = record.version(record.canary) if record.canary else None
     canary_text = f", canary {record.canary} at {canary.traffic:.0%}" if canary and canary.traffic is not None else ""
     others = record.other_aliases or {}
@@ -38,11 +41,7 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
             "canary": record.canary,
             "other_aliases": others,
             "versions": [v.model_dump(exclude_none=True) for v in record.versions],
-            "table": {
-                "title": "versions",
-                "columns": ["version", "status", "traffic", "code", "created", "artifact"],
-                "rows": rows,
-            },
+            "table": Table("versions", ("version", "status", "traffic", "code", "created", "artifact"), rows),
         },
     )
 
@@ -56,8 +55,8 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
         return not kinds or (event.kind or "model") in kinds
 
     events = [e for e in record.history if kept(e)]
-    rows = [
-        [
+    rows = tuple(
+        (
             e.time,
             e.action,
             e.kind or "",
@@ -69,9 +68,9 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
             e.incident or "",
             e.what or e.reason or "",
             e.revert or "",
-        ]
+        )
         for e in events
-    ]
+    )
     since_text = f" since {since}" if since else ""
     kind_text = f" of kind {', '.join(kinds)}" if kinds else ""
     return Report(
@@ -83,23 +82,7 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
         sections={
             "model": model,
             "events": [_event_dict(e) for e in events],
-            "table": {
-                "title": "history",
-                "columns": [
-                    "time",
-                    "action",
-                    "kind",
-                    "from",
-                    "to",
-                    "stage",
-                    "traffic",
-                    "actor",
-                    "incident",
-                    "what / reason",
-                    "revert",
-                ],
-                "rows": rows,
-            },
+            "table": Table("history", HISTORY_COLUMNS, rows),
         },
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlrel_cli.payloads.table import Table
 from mlrel_cli.render import segments
 from mlrel_cli.render.values import fmt_value, scrub, top_offenders
 from mlrel_cli.report import Report, Status
@@ -30,11 +31,11 @@ def render(report: Report) -> str:
     if inputs:
         lines.append(" · ".join(f"**{k}**: `{v}`" for k, v in inputs.items()))
         lines.append("")
-    section = report.sections.get("table")
-    if section and section.get("rows"):
-        lines += [f"### {section.get('title', '')}", "", "| " + " | ".join(section["columns"]) + " |"]
-        lines.append("|" + "---|" * len(section["columns"]))
-        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section["rows"]]
+    section: Table | None = report.sections.get("table")
+    if section and section.rows:
+        lines += [f"### {section.title}", "", "| " + " | ".join(section.columns) + " |"]
+        lines.append("|" + "---|" * len(section.columns))
+        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section.rows]
         lines.append("")
     weak = segments.rows(report)
     if weak:

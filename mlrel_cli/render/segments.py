@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from mlrel_cli.payloads.slices import Condition, WeakSegment
 from mlrel_cli.report import Report
 
 TITLE = "Weak segments (an association with higher loss, not a cause: docs/segments.md)"
@@ -21,8 +23,14 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def condition_text(condition: dict[str, Any]) -> str:
-    column, op, value = condition["column"], condition["op"], condition.get("value")
+def of(report: Report) -> Sequence[WeakSegment]:
+    """The report's weak segments (validate's, compare's or the post-mortem's), typed."""
+    found: Sequence[WeakSegment] = report.sections.get("weak_segments") or ()
+    return found
+
+
+def condition_text(condition: Condition) -> str:
+    column, op, value = condition.column, condition.op, condition.value
     if op == "missing":
         return f"{column} is missing"
     if op == "between" and value is not None:
@@ -30,8 +38,8 @@ def condition_text(condition: dict[str, Any]) -> str:
     return f"{column} {op} {_num(value) if isinstance(value, float) else value}"
 
 
-def slice_text(weak: dict[str, Any]) -> str:
-    return " and ".join(condition_text(c) for c in weak["conditions"])
+def slice_text(weak: WeakSegment) -> str:
+    return " and ".join(condition_text(c) for c in weak.slice.conditions)
 
 
 def _signed(value: Any) -> str:
@@ -40,17 +48,18 @@ def _signed(value: Any) -> str:
 
 def rows(report: Report) -> list[list[str]]:
     out = []
-    for weak in report.sections.get("weak_segments") or []:
-        p = weak.get("adjusted_p")
-        label = slice_text(weak) + (f" ({weak['candidate']})" if weak.get("candidate") else "")
+    for weak in of(report):
+        found = weak.slice
+        p = found.adjusted_p
+        label = slice_text(weak) + (f" ({weak.candidate})" if weak.candidate else "")
         out.append(
             [
                 label,
-                f"{weak['rows']:,}",
-                str(weak["metric"]),
-                _num(weak["inside"]),
-                _num(weak["outside"]),
-                f"{_signed(weak['delta'])} [{_signed(weak['ci_low'])}, {_signed(weak['ci_high'])}]",
+                f"{found.rows:,}",
+                str(weak.metric),
+                _num(found.inside),
+                _num(found.outside),
+                f"{_signed(found.delta)} [{_signed(found.ci_low)}, {_signed(found.ci_high)}]",
                 "-" if p is None else f"{p:.2g}",
             ]
         )

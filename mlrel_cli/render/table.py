@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from mlrel_cli.payloads import table as payloads
 from mlrel_cli.render import segments
 from mlrel_cli.render.values import fmt_value, scrub, sparkline, top_offenders
 from mlrel_cli.report import Check, Report, Status
@@ -73,6 +75,20 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
     if not verbose and len(checks) > MAX_ROWS:
         shown = [c for c in checks if c.status not in (Status.PASS, Status.SKIPPED)]
         hidden = len(checks) - len(shown)
+    parts: list[Any] = [header, Text("")]
+    if shown:
+        parts.append(_checks_table(shown, width))
+    if hidden:
+        parts.append(Text(f"{hidden} more checks passed or were skipped (--verbose lists them)", style="dim"))
+    parts.extend(_command_tables(report))
+    if not report.checks:
+        return Group(*parts)
+    tally = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
+    parts.append(Text(f"checks: {tally}", style="dim"))
+    return Group(*parts)
+
+
+def _checks_table(shown: list[Check], width: int) -> Table:
     with_windows = any(c.details.get("window_scores") for c in shown if c.details)
     narrow = width < NARROW
     spark_width = 16 if narrow else 32
@@ -100,33 +116,28 @@ def build(report: Report, verbose: bool = False, width: int = 120) -> Group:
         if not narrow:
             cells.append(_plain(_detail(check)))
         table.add_row(*cells)
-    parts: list[Any] = [header, Text("")]
-    if shown:
-        parts.append(table)
-    if hidden:
-        parts.append(Text(f"{hidden} more checks passed or were skipped (--verbose lists them)", style="dim"))
-    section = report.sections.get("table")
-    if section and section.get("rows"):
-        extra = Table(title=section.get("title"), show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in section["columns"]:
-            extra.add_column(column, overflow="fold")
-        for row in section["rows"]:
-            extra.add_row(*(_plain(cell) for cell in row))
-        parts.append(extra)
+    return table
+
+
+def _titled(title: str, columns: Iterable[str], rows: Iterable[Iterable[Text]]) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
+def _command_tables(report: Report) -> list[Table]:
+    """The command's own table (registry show, drill, retrain-set) and the weak segments, under the checks."""
+    out = []
+    section: payloads.Table | None = report.sections.get("table")
+    if section and section.rows:
+        out.append(_titled(section.title, section.columns, ((_plain(cell) for cell in row) for row in section.rows)))
     weak = segments.rows(report)
     if weak:
-        extra = Table(title=segments.TITLE, show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in segments.columns(report):
-            extra.add_column(column, overflow="fold")
-        for row in weak:
-            extra.add_row(*(Text(cell) for cell in row))
-        parts.append(extra)
-    counts = report.counts()
-    if not report.checks:
-        return Group(*parts)
-    tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
-    parts.append(Text(f"checks: {tally}", style="dim"))
-    return Group(*parts)
+        out.append(_titled(segments.TITLE, segments.columns(report), ((Text(cell) for cell in row) for row in weak)))
+    return out
 
 
 def render_text(report: Report, color: bool = False, width: int = 120, verbose: bool = False) -> str:

@@ -18,34 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from mlrel_cli.payloads.slices import Condition, WeakSlice
 from mlrel_cli.stats.drift import adjust_p_values
 
 # the four sums kept per cell
 ROWS, LOSS, LOSS2, POSITIVES = range(4)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``op`` is ``==`` (a category), ``<``, ``>=`` or ``between`` (a numeric bin, ``[lo, hi)``) or ``missing``."""
-
-    column: str
-    op: str
-    value: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"column": self.column, "op": self.op, "value": self.value}
-
-    def __str__(self) -> str:
-        if self.op == "missing":
-            return f"{self.column} is missing"
-        if self.op == "between":
-            return f"{_num(self.value[0])} <= {self.column} < {_num(self.value[1])}"
-        value = _num(self.value) if isinstance(self.value, float) else self.value
-        return f"{self.column} {self.op} {value}"
-
-
-def _num(value: float) -> str:
-    return f"{value:.4g}"
 
 
 @dataclass(frozen=True)
@@ -254,39 +231,6 @@ class Config:
     confidence: float = 0.95
     max_reported: int = 10
     budget: Budget = field(default_factory=Budget)
-
-
-@dataclass(frozen=True)
-class WeakSlice:
-    conditions: tuple[Condition, ...]
-    rows: int
-    inside: float
-    outside: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    effect: float
-    p_value: float
-    adjusted_p: float
-
-    def to_dict(self, metric: str) -> dict[str, Any]:
-        return {
-            "conditions": [c.to_dict() for c in self.conditions],
-            "rows": self.rows,
-            "metric": metric,
-            "inside": self.inside,
-            "outside": self.outside,
-            "delta": self.delta,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "effect": self.effect,
-            "p_value": self.p_value,
-            "adjusted_p": self.adjusted_p,
-        }
-
-    @property
-    def label(self) -> str:
-        return " and ".join(str(c) for c in self.conditions)
 
 
 @dataclass(frozen=True)

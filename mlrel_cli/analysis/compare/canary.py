@@ -34,9 +34,9 @@ from mlrel_cli.analysis.compare.judge import (
     segment_row,
     with_p,
 )
-from mlrel_cli.analysis.compare.payloads import RankTests
 from mlrel_cli.facts.labelled import multiclass_from_pairs
 from mlrel_cli.facts.models import SEGMENT_UNIT, ModelEvidence, ModelRows
+from mlrel_cli.payloads.compare import RankTests
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.metrics import regression_from_sums

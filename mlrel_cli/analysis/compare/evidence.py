@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlrel_cli.analysis.compare import slices as compare_slices
-from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import LogError, MlrelError
 from mlrel_cli.facts.models import ALL, ModelEvidence, ModelSource
 from mlrel_cli.facts.proxy import proxy_inputs
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles, resolve_roles
+from mlrel_cli.payloads.compare import WeakRegressions
 from mlrel_cli.policy import Policy
 from mlrel_cli.tasks import per_query
 

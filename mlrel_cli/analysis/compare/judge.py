@@ -8,11 +8,12 @@ Mann-Whitney on per-request values, and the segments' correction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from mlrel_cli.payloads.compare import MetricResult, RankTest, SegmentResult
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.stats.drift import adjust_p_values
@@ -23,56 +24,6 @@ PRIMARY = {task.name: task.primary_metric for task in TASK_TABLE}  # the default
 RANKING_METRICS = frozenset(name for name, m in METRIC_BY_NAME.items() if RANKING in m.tasks)  # judged per segment too
 MANN_WHITNEY_MAX_ROWS = 100_000
 LATENCY_QUANTILES = [50.0, 95.0, 99.0]
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    name: str
-    baseline: float
-    candidate: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    higher_is_better: bool | None  # None: a change either way is a change, neither better nor worse
-    classification: str  # pass, marginal, fail
-    gating: bool
-    allowed_regression: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "delta": self.delta,
-            # an interval that cannot be computed (macro scores, too few rows) is absent, not NaN
-            "ci_low": self.ci_low if np.isfinite(self.ci_low) else None,
-            "ci_high": self.ci_high if np.isfinite(self.ci_high) else None,
-            "p_value": self.p_value,
-            "higher_is_better": self.higher_is_better,
-            "classification": self.classification,
-            "gating": self.gating,
-            "allowed_regression": self.allowed_regression,
-        }
-
-
-@dataclass(frozen=True)
-class RankTest:
-    """Mann-Whitney U on one per-request value (latency or score), as Kayenta judges a canary."""
-
-    u: float
-    p_value: float
-    median_baseline: float
-    median_candidate: float
-    effect: float  # P(candidate > baseline)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "u": self.u,
-            "p_value": self.p_value,
-            "median_baseline": self.median_baseline,
-            "median_candidate": self.median_candidate,
-            "effect": self.effect,
-        }
 
 
 def ranking_unit(metric: str, k: int) -> str:
@@ -248,51 +199,6 @@ def mann_whitney(baseline: np.ndarray, candidate: np.ndarray, rng: np.random.Gen
         median_candidate=float(np.median(candidate)),
         effect=float(result.statistic / (len(b) * len(c))),  # P(candidate > baseline)
     )
-
-
-@dataclass(frozen=True)
-class SegmentResult:
-    """One segment value's comparison of the primary metric; ``p_adjusted`` and ``worse`` once corrected."""
-
-    segment: str
-    value: Any
-    rows_baseline: int
-    rows_candidate: int
-    judged: bool
-    why: str | None = None  # not judged: why
-    metric: str | None = None
-    baseline: float = float("nan")
-    candidate: float = float("nan")
-    delta: float = float("nan")
-    ci_low: float = float("nan")
-    ci_high: float = float("nan")
-    p_value: float = 1.0  # one-sided: the candidate is no worse
-    p_adjusted: float | None = None
-    worse: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "segment": self.segment,
-            "value": self.value,
-            "rows_baseline": self.rows_baseline,
-            "rows_candidate": self.rows_candidate,
-            "judged": self.judged,
-        }
-        if not self.judged:
-            out["why"] = self.why
-            return out
-        out.update(
-            metric=self.metric,
-            baseline=self.baseline,
-            candidate=self.candidate,
-            delta=self.delta,
-            ci_low=self.ci_low,
-            ci_high=self.ci_high,
-            p_value=self.p_value,
-        )
-        if self.p_adjusted is not None:
-            out.update(p_adjusted=self.p_adjusted, worse=self.worse)
-        return out
 
 
 def segment_row(segment: str, value: Any, n_b: int, n_c: int, judge: Any, policy: Policy, primary: str) -> SegmentResult:

@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 
 from mlrel_cli.analysis.compare.canary import label_metrics
 from mlrel_cli.analysis.compare.judge import MetricResult, classify, with_p
-from mlrel_cli.analysis.compare.payloads import Disagreement, McNemar, ScoreDifference, ShadowEvidence
 from mlrel_cli.errors import LogError
 from mlrel_cli.facts.models import ModelRows
+from mlrel_cli.payloads.compare import Disagreement, McNemar, ScoreDifference, ShadowEvidence
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats import resampling as rs
 from mlrel_cli.tasks import reads, task_of

@@ -8,18 +8,17 @@ the id and each slice's mean per-request loss difference is tested; in canary mo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlrel_cli.analysis import weak_segments
-from mlrel_cli.analysis.compare.payloads import WeakRegressions
 from mlrel_cli.facts.models import SLICE_PREFIX
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles
+from mlrel_cli.payloads.compare import WeakRegressions
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 
 if TYPE_CHECKING:
-    from mlrel_cli.analysis.compare.payloads import Candidate
     from mlrel_cli.stats.regressions import RegressionSums
 
 PREFIX = SLICE_PREFIX
@@ -80,13 +79,3 @@ def check(version: str, found: WeakRegressions | None, policy: Policy) -> Check 
         details=details,
         source=policy.source_of("compare.weak_segments.reject"),
     )
-
-
-def rows_of(candidates: list[Candidate]) -> list[dict[str, Any]]:
-    """The report's ``weak_segments`` list: every candidate's slices, each naming its candidate."""
-    return [
-        {**s.to_dict(c.weak_segments.metric), "candidate": c.version}
-        for c in candidates
-        if c.weak_segments is not None
-        for s in c.weak_segments.slices
-    ]

@@ -15,10 +15,10 @@ import numpy as np
 from mlrel_cli.analysis.compare import slices as compare_slices
 from mlrel_cli.analysis.compare.canary import compare_canary, compare_segments
 from mlrel_cli.analysis.compare.judge import PRIMARY, MetricResult, SegmentResult, higher_is_better, interval_text
-from mlrel_cli.analysis.compare.payloads import Candidate, RankTests, ShadowEvidence, WeakRegressions
 from mlrel_cli.analysis.compare.shadow import compare_shadow
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.facts.models import ModelEvidence
+from mlrel_cli.payloads.compare import Candidate, RankTests, ShadowEvidence, WeakRegressions
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.names import METRIC_BY_NAME
@@ -151,7 +151,7 @@ def _rank(candidates: list[Candidate], primary: str, higher: bool) -> list[Candi
 
 
 def _metric_check(version: str, m: MetricResult, policy: Policy) -> Check:
-    shown = m.to_dict()  # the interval as the JSON has it: absent when it could not be computed
+    low, high = m.interval  # as the JSON has it: None where it could not be computed
     status = {"pass": Status.PASS, "marginal": Status.WARN, "fail": Status.FAIL}[m.classification]
     if not m.gating and status == Status.FAIL:
         status = Status.WARN
@@ -160,15 +160,15 @@ def _metric_check(version: str, m: MetricResult, policy: Policy) -> Check:
         status=status,
         value=m.delta,
         threshold=m.allowed_regression,
-        message=f"{m.baseline:.4g} -> {m.candidate:.4g}{interval_text(shown['ci_low'], shown['ci_high'])}"
+        message=f"{m.baseline:.4g} -> {m.candidate:.4g}{interval_text(low, high)}"
         f" ({m.classification}{', gating' if m.gating else ''})",
-        details={"ci": [shown["ci_low"], shown["ci_high"]] if shown["ci_low"] is not None else None, "p_value": m.p_value},
+        details={"ci": [low, high] if low is not None else None, "p_value": m.p_value},
         source=policy.source_of(f"compare.max_regression.{m.name}"),
     )
 
 
 def _checks(cand: Candidate, policy: Policy, primary: str) -> list[Check]:
-    checks = [_metric_check(cand.version, m, policy) for m in {m.name: m for m in cand.metrics}.values()]
+    checks = [_metric_check(cand.version, m, policy) for m in cand.metrics_by_name.values()]
     for s in cand.segments:
         if s.worse:
             checks.append(
@@ -228,7 +228,7 @@ def _report(
             "verdict": overall,
             "recommended": recommended,
             "baseline": base.version,
-            "candidates": [c.to_dict() for c in ranked],  # the JSON edge
-            "weak_segments": compare_slices.rows_of(ranked),
+            "candidates": tuple(ranked),
+            "weak_segments": tuple(row for cand in ranked for row in cand.weak_rows),
         },
     )

@@ -7,6 +7,7 @@ import datetime as dt
 from mlrel_cli.analysis.drill.payloads import FaultResult, ReplayPlan, from_us
 from mlrel_cli.durations import format_duration
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.table import Table
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 
@@ -33,13 +34,13 @@ def drill_report(log: Log, policy: Policy, plan: ReplayPlan, results: list[Fault
     if failed:
         summary += " Required and missed or late: " + ", ".join(r.fault for r in failed) + "."
     table_rows = [
-        [
+        (
             r.fault,
             f"{r.size:g}",
             r.check or ("skipped: " + r.error if r.error else "missed"),
             _delay_text(r),
             "-" if r.error else ("yes" if r.within_budget else "no"),
-        ]
+        )
         for r in results
     ]
     return Report(
@@ -63,11 +64,7 @@ def drill_report(log: Log, policy: Policy, plan: ReplayPlan, results: list[Fault
         },
         sections={
             "faults": [r.to_dict(plan.width_us) for r in results],
-            "table": {
-                "title": "Drill",
-                "columns": ["fault", "size", "caught by", "delay", "within budget"],
-                "rows": table_rows,
-            },
+            "table": Table("Drill", ("fault", "size", "caught by", "delay", "within budget"), tuple(table_rows)),
         },
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from mlrel_cli.payloads.compare import Candidate
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
 from mlrel_cli.render.html.base import COLORS, badge, e, finite, fmt, num, stamp
@@ -154,52 +156,61 @@ def _drift_card(f: Any, status: Status, check: Check | None) -> str:
 
 def compare_section(report: Report) -> str:
     out = []
-    for cand in report.sections.get("candidates", []):
-        quality: list[dict[str, Any]] = []
-        latency: list[dict[str, Any]] = []
-        for name, m in cand["metrics"].items():
-            better = {True: "higher", False: "lower"}.get(m.get("higher_is_better"), "none")
-            row = {
-                "label": name + (" (gating)" if m.get("gating") else ""),
-                "delta": m["delta"],
-                "low": m["ci_low"] if m["ci_low"] is not None else float("nan"),
-                "high": m["ci_high"] if m["ci_high"] is not None else float("nan"),
-                "color": _color(report, f"{cand['version']}:{name}", m["classification"]),
-                "better": better,
-                "allowed": m.get("allowed_regression"),
-            }
-            (latency if name.startswith("latency") else quality).append(row)
-        seg_rows = [
-            {
-                "label": f"{s['segment']}={s['value']} ({s['metric']})",
-                "delta": s["delta"],
-                "low": s["ci_low"],
-                "high": s["ci_high"],
-                "color": CLASS_COLORS["fail"] if s.get("worse") else "#2e7d32",
-                "better": _better(cand, s["metric"]),
-                "allowed": None,
-            }
-            for s in cand.get("segments", [])
-            if s.get("judged")
-        ]
-        unjudged = [s for s in cand.get("segments", []) if not s.get("judged")]
+    candidates: Sequence[Candidate] = report.sections.get("candidates", ())
+    for cand in candidates:
+        quality, latency = _metric_rows(report, cand)
+        seg_rows = _segment_rows(cand)
+        unjudged = [s for s in cand.segments if not s.judged]
         out.append(
-            f"<h2>Candidate {e(cand['version'])} against {e(report.sections.get('baseline', 'the baseline'))}: "
-            f"{e(cand['verdict'])}</h2><ul>{''.join(f'<li>{e(r)}</li>' for r in cand['reasons'])}</ul>"
+            f"<h2>Candidate {e(cand.version)} against {e(report.sections.get('baseline', 'the baseline'))}: "
+            f"{e(cand.verdict)}</h2><ul>{''.join(f'<li>{e(r)}</li>' for r in cand.reasons)}</ul>"
             "<p class='meta'>Dot: the delta; bar: its 95% interval; shaded: worse than the regression the policy "
             "allows (dashed line); each row says which side is better.</p>"
             f"<div class='chart'>{forest(quality, title='Quality metrics')}</div>"
             f"<div class='chart'>{forest(latency, unit=' ms', title='Latency (ms)')}</div>"
             + (f"<h3>Per segment</h3><div class='chart'>{forest(seg_rows, title='Segment deltas')}</div>" if seg_rows else "")
             + (
-                "<p class='meta'>Not judged: "
-                + "; ".join(f"{e(s['segment'])}={e(s['value'])} ({e(s.get('why', ''))})" for s in unjudged)
-                + "</p>"
+                "<p class='meta'>Not judged: " + "; ".join(f"{e(s.segment)}={e(s.value)} ({e(s.why)})" for s in unjudged) + "</p>"
                 if unjudged
                 else ""
             )
         )
     return "".join(out)
+
+
+def _metric_rows(report: Report, cand: Candidate) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The forest rows of the candidate's quality metrics and of its latency quantiles."""
+    quality: list[dict[str, Any]] = []
+    latency: list[dict[str, Any]] = []
+    for name, m in cand.metrics_by_name.items():
+        low, high = m.interval
+        row = {
+            "label": name + (" (gating)" if m.gating else ""),
+            "delta": m.delta,
+            "low": low if low is not None else float("nan"),
+            "high": high if high is not None else float("nan"),
+            "color": _color(report, f"{cand.version}:{name}", m.classification),
+            "better": _better(cand, name) or "none",
+            "allowed": m.allowed_regression,
+        }
+        (latency if name.startswith("latency") else quality).append(row)
+    return quality, latency
+
+
+def _segment_rows(cand: Candidate) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": f"{s.segment}={s.value} ({s.metric})",
+            "delta": s.delta,
+            "low": s.ci_low,
+            "high": s.ci_high,
+            "color": CLASS_COLORS["fail"] if s.worse else "#2e7d32",
+            "better": _better(cand, s.metric),
+            "allowed": None,
+        }
+        for s in cand.segments
+        if s.judged
+    ]
 
 
 def _color(report: Report, check_name: str, classification: str) -> str:
@@ -209,9 +220,11 @@ def _color(report: Report, check_name: str, classification: str) -> str:
     return COLORS[check.status] if check else CLASS_COLORS.get(classification, "#757575")
 
 
-def _better(cand: dict[str, Any], metric: str) -> str | None:
-    higher = cand["metrics"].get(metric, {}).get("higher_is_better")
-    return {True: "higher", False: "lower"}.get(higher)
+def _better(cand: Candidate, metric: str | None) -> str | None:
+    m = cand.metrics_by_name.get(metric) if metric is not None else None
+    if m is None or m.higher_is_better is None:
+        return None
+    return "higher" if m.higher_is_better else "lower"
 
 
 # ---------------------------------------------------------------- validate
@@ -375,15 +388,15 @@ def drill_section(report: Report) -> str:
 
 
 def weak_segments_section(report: Report) -> str:
-    found = report.sections.get("weak_segments") or []
+    found = segments.of(report)
     if not found:
         return ""
     bars = [
         {
             "label": segments.slice_text(w),
-            "delta": w["delta"],
-            "low": w["ci_low"],
-            "high": w["ci_high"],
+            "delta": w.slice.delta,
+            "low": w.slice.ci_low,
+            "high": w.slice.ci_high,
             "color": "#c62828",
             "better": None,
             "allowed": None,
