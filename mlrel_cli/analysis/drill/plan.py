@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from mlrel_cli.analysis.drill.payloads import DEFAULT_HORIZON_WINDOWS, WEEK_S, ReplayPlan, Scenario, from_us
+from mlrel_cli.analysis.drill.payloads import DEFAULT_HORIZON_WINDOWS, WEEK_S, ReplayPlan, Scenario
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
 from mlrel_cli.logs import Log, Roles, join_labels, resolve_roles, timestamps_keeping_rows
+from mlrel_cli.payloads.drill import from_us
 from mlrel_cli.policy import Policy
 
 

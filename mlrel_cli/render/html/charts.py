@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from typing import Any
 
+from mlrel_cli.payloads.drill import FaultResult
 from mlrel_cli.render.html.base import COLORS, CURRENT, ONSET, REFERENCE, e, finite, fmt, when
 from mlrel_cli.report import Status
 
@@ -320,14 +321,14 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 520, title: str = "",
     return _svg(width, height, parts, title or "values against limits")
 
 
-def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1000, height: int = 34) -> str:
+def fault_timeline(fault: FaultResult, budget_s: float | None, width: int = 1000, height: int = 34) -> str:
     """One fault's replay as a strip of windows from the injection: grey where no new check failed, red where one
     did (the first red one is the detection), with the error budget's end marked."""
-    windows = fault.get("windows") or []
+    windows = fault.windows
     if not windows:
         return ""
-    start, end = when(windows[0]["start"]), when(windows[-1]["end"])
-    if start is None or end is None or end <= start:
+    start, end = windows[0].start, windows[-1].end
+    if end <= start:
         return ""
     span = (end - start).total_seconds()
     left, usable = 110, width - 120
@@ -335,17 +336,14 @@ def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1
     def x(seconds: float) -> float:
         return left + usable * min(max(seconds / span, 0.0), 1.0)
 
-    parts = [f'<text x="0" y="{height // 2 + 4}">{e(fault["fault"])}</text>']
+    parts = [f'<text x="0" y="{height // 2 + 4}">{e(fault.fault)}</text>']
     for w in windows:
-        ws, we = when(w["start"]), when(w["end"])
-        if ws is None or we is None:
-            continue
-        a, b = x((ws - start).total_seconds()), x((we - start).total_seconds())
-        color = COLORS[Status.FAIL] if w["failing"] else "#e0e0e0"
-        tip = ", ".join(w["failing"]) or "no new failing check"
+        a, b = x((w.start - start).total_seconds()), x((w.end - start).total_seconds())
+        color = COLORS[Status.FAIL] if w.new_failures else "#e0e0e0"
+        tip = ", ".join(w.new_failures) or "no new failing check"
         parts.append(
             f'<rect x="{a:.1f}" y="6" width="{max(b - a - 1, 1):.1f}" height="{height - 12}" fill="{color}">'
-            f"<title>{e(w['start'])}: {w['rows']} rows; {e(tip)}</title></rect>"
+            f"<title>{e(w.start)}: {w.rows} rows; {e(tip)}</title></rect>"
         )
     if budget_s:
         bx = x(budget_s)
@@ -353,4 +351,4 @@ def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1
             f'<line x1="{bx:.1f}" y1="2" x2="{bx:.1f}" y2="{height - 2}" stroke="{CURRENT}" stroke-width="2">'
             f"<title>end of the error budget</title></line>"
         )
-    return _svg(width, height, parts, f"replay of {fault['fault']}")
+    return _svg(width, height, parts, f"replay of {fault.fault}")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlrel_cli.payloads.compare import Candidate
+from mlrel_cli.payloads.drill import FaultResult
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
 from mlrel_cli.render.html.base import COLORS, badge, e, finite, fmt, num, stamp
@@ -375,7 +376,8 @@ def postmortem_section(report: Report) -> str:
 
 
 def drill_section(report: Report) -> str:
-    faults = [f for f in report.sections.get("faults", []) if f.get("windows")]
+    replayed: Sequence[FaultResult] = report.sections.get("faults", ())
+    faults = [f for f in replayed if f.windows]
     if not faults:
         return ""
     budget = report.inputs.get("detection_budget_s")
