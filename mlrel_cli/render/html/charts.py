@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from mlrel_cli.payloads.drill import FaultResult
@@ -57,6 +58,28 @@ def stagger(positions: list[float], labels: list[str]) -> list[int]:
     return rows
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's plotting area inside its margins, and the data ranges mapped onto it."""
+
+    width: int
+    height: int
+    top: float
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+    left: int = 46
+    right: int = 10
+    bottom: int = 22
+
+    def px(self, x: float) -> float:
+        return self.left + (x - self.x_low) / ((self.x_high - self.x_low) or 1) * (self.width - self.left - self.right)
+
+    def py(self, y: float) -> float:
+        return self.top + (1 - (y - self.y_low) / ((self.y_high - self.y_low) or 1)) * (self.height - self.top - self.bottom)
+
+
 def line_chart(
     points: list[tuple[Any, float | None]],
     *,
@@ -77,53 +100,53 @@ def line_chart(
     extra = [threshold] if finite(threshold) else []
     ticks = nice_ticks(min([0.0, *values, *extra]), max([*values, *extra]) * 1.05 or 1.0, 4)
     y_low, y_high = min(ticks[0], 0.0), max(ticks[-1], max([*values, *extra]))
-    left, right, bottom = 46, 10, 22
+    left, right = _Frame.left, _Frame.right
     label_x = [  # a label near the right edge is moved left to stay inside the chart
         min(left + (m[0] - x_low) / ((x_high - x_low) or 1) * (width - left - right) + 3, width - len(m[1]) * CHAR_PX - 2)
         for m in marks
     ]
     label_rows = stagger(label_x, [m[1] for m in marks])
     top = 20 + 13 * (max(label_rows) + 1 if label_rows else 0)
-    height = height + top - 20
-
-    def px(x: float) -> float:
-        return left + (x - x_low) / ((x_high - x_low) or 1) * (width - left - right)
-
-    def py(y: float) -> float:
-        return top + (1 - (y - y_low) / ((y_high - y_low) or 1)) * (height - top - bottom)
-
+    frame = _Frame(width, height + top - 20, top, x_low, x_high, y_low, y_high)
     parts = [f'<text x="{left}" y="12" style="font-weight:600">{e(title)}</text>'] if title else []
     for tick in ticks:
         parts.append(
-            f'<line x1="{left}" y1="{py(tick):.1f}" x2="{width - right}" y2="{py(tick):.1f}" stroke="#eee"/>'
-            f'<text x="{left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+            f'<line x1="{left}" y1="{frame.py(tick):.1f}" x2="{width - right}" y2="{frame.py(tick):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{frame.py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
         )
     if finite(threshold):
         parts.append(
-            f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '
+            f'<line x1="{left}" y1="{frame.py(threshold):.1f}" x2="{width - right}" y2="{frame.py(threshold):.1f}" '
             f'stroke="{ONSET}" stroke-dasharray="4 3"><title>threshold {threshold:.3g}</title></line>'
         )
-    segment: list[str] = []
-    for x, (_, value) in zip(xs, points, strict=True):
-        if not finite(value):
-            if len(segment) > 1:
-                parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
-            segment = []
-            continue
-        segment.append(f"{px(x):.1f},{py(value):.1f}")
-    if len(segment) > 1:
-        parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+    parts += _polylines(frame, xs, [v for _, v in points])
     for (x, label, color), row, tx in zip(marks, label_rows, label_x, strict=True):
-        y = 20 + 13 * row + 9
+        y, foot = 20 + 13 * row + 9, frame.height - frame.bottom
         parts.append(
-            f'<line x1="{px(x):.1f}" y1="{y - 9}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="{color}"/>'
+            f'<line x1="{frame.px(x):.1f}" y1="{y - 9}" x2="{frame.px(x):.1f}" y2="{foot}" stroke="{color}"/>'
             f'<text x="{tx:.1f}" y="{y}" style="fill:{color}">{e(label)}</text>'
         )
     for end, anchor, where in ((points[0][0], "start", left), (points[-1][0], "end", width - right)):
         t = when(end)
         label = t.strftime("%m-%d %H:%M") if isinstance(t, dt.datetime) else f"{end}"
-        parts.append(f'<text x="{where}" y="{height - 6}" text-anchor="{anchor}">{e(label)}</text>')
-    return _svg(width, height, parts, title or "line chart")
+        parts.append(f'<text x="{where}" y="{frame.height - 6}" text-anchor="{anchor}">{e(label)}</text>')
+    return _svg(width, frame.height, parts, title or "line chart")
+
+
+def _polylines(frame: _Frame, xs: list[float], values: list[float | None]) -> list[str]:
+    """The line, broken where a value is missing (a window with no row to score)."""
+    out: list[str] = []
+    segment: list[str] = []
+    for x, value in zip(xs, values, strict=True):
+        if value is None or not finite(value):
+            if len(segment) > 1:
+                out.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+            segment = []
+            continue
+        segment.append(f"{frame.px(x):.1f},{frame.py(value):.1f}")
+    if len(segment) > 1:
+        out.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+    return out
 
 
 def bar_pairs(
