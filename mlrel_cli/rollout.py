@@ -186,6 +186,6 @@ def _report(
             "traffic_percent_after": after,
             "dry_run": dry_run,
             "evidence": evidence,
-            "event": event.model_dump(by_alias=False, exclude_none=True) if event else None,
+            "event": event,
         },
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles, kind_of_type, resolve_roles
 from mlrel_cli.logs.task import infer_task
 from mlrel_cli.logs.values import timestamps_keeping_rows, to_numpy_float
+from mlrel_cli.payloads.retrain import Manifest, RowCounts, SegmentMix, Source
 from mlrel_cli.payloads.table import Table
 from mlrel_cli.policy import Policy, Retrain
 from mlrel_cli.report import Check, Report, Status
@@ -283,7 +285,59 @@ def retrain_set(
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
     output = Path(output)
     manifest_path = output.with_name(output.stem + ".manifest.json")
-    sources = (log.path, *log.files, labels.path if labels is not None else None, *inputs)
+    target, manifest_target, notes = _targets(
+        output, manifest_path, (log.path, *log.files, labels.path if labels is not None else None, *inputs), force
+    )
+    lookup = _labels_lookup(labels, policy)
+    plan = _plan(spec, log, roles, policy)
+    if spec.strategy == "recent":
+        _recent_cutoff(spec, log, roles, plan)
+    if spec.strategy == "upsample-weak-segments":
+        _weak_segments(spec, log, roles, policy, lookup, plan)
+    segment_columns = [c for c in dict.fromkeys([*policy.segments, *plan.upsample]) if c in log.column_names]
+    before: SegmentMix = {c: {} for c in segment_columns}
+    after: SegmentMix = {c: {} for c in segment_columns}
+    counts = {"rows": 0, "labelled": 0, "selected": 0, "written": 0}
+    rng = np.random.default_rng(spec.seed)
+
+    def draw(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        return _draw(batch, plan, roles, lookup, policy, log, segment_columns, before, after, counts, rng)
+
+    def write_set(tmp_path: Path) -> None:
+        counts["written"] = _write_set(tmp_path, log, _fragment_filter(plan, roles, log), draw, roles.id)
+        if not counts["written"]:
+            where = f" in the chosen window ({plan.strategy})" if plan.strategy != "upsample-weak-segments" else ""
+            raise MlrelError(f"no labelled rows{where}: nothing to write; the output was not created", str(output))
+
+    written: list[Manifest] = []  # the manifest is known once the set is written: its checksum is in it
+
+    def manifest_text(tmp_path: Path) -> str:
+        written.append(
+            Manifest(
+                output=str(output),
+                output_sha256=sha256(tmp_path),
+                sources=tuple(Source(f, sha256(f)) for f in log.files),
+                labels=Source(labels.path, sha256(labels.files[0])) if labels is not None else None,
+                strategy=plan.strategy,
+                parameters=plan.params,
+                seed=spec.seed,
+                rows=RowCounts(**counts),
+                segments_before=before,
+                segments_after=after,
+                explanation=tuple(plan.explanation),
+            )
+        )
+        return json.dumps(written[-1].to_json(), indent=2, sort_keys=True) + "\n"
+
+    outputs.write_pair(target, write_set, manifest_target, manifest_text)
+    return _report(written[-1], manifest_path, notes)
+
+
+def _targets(
+    output: Path, manifest_path: Path, sources: tuple[str | None, ...], force: bool
+) -> tuple[outputs.Target, outputs.Target, list[str]]:
+    """The training set's and its manifest's outputs, checked before any row is read; a pair half-committed by a
+    killed run finished first."""
     target = outputs.plan(output, "training set", sources, force=True)
     if target.in_place:
         raise MlrelError(
@@ -297,77 +351,48 @@ def retrain_set(
         for existing in (target, manifest_target):
             if existing.real.exists():
                 raise MlrelError(f"{existing.what} file already exists; pass --force to replace it", str(existing.path))
-    lookup = _labels_lookup(labels, policy)
-    plan = _plan(spec, log, roles, policy)
-    if spec.strategy == "recent":
-        _recent_cutoff(spec, log, roles, plan)
-    if spec.strategy == "upsample-weak-segments":
-        _weak_segments(spec, log, roles, policy, lookup, plan)
-    segment_columns = [c for c in dict.fromkeys([*policy.segments, *plan.upsample]) if c in log.column_names]
-    before: dict[str, dict[str, int]] = {c: {} for c in segment_columns}
-    after: dict[str, dict[str, int]] = {c: {} for c in segment_columns}
-    counts = {"rows": 0, "labelled": 0, "selected": 0, "written": 0}
-    rng = np.random.default_rng(spec.seed)
-    expression = _fragment_filter(plan, roles, log)
+    return target, manifest_target, notes
 
-    def write_set(tmp_path: Path) -> None:
-        writer = None
-        try:
-            for fragment in log.dataset.get_fragments():
-                scan = {"filter": expression} if expression is not None else {}
-                # in order (a byte-identical rebuild), one batch read ahead (memory at a batch, not a file)
-                for batch in fragment.to_batches(
-                    use_threads=False,
-                    batch_size=131_072,
-                    batch_readahead=1,
-                    fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
-                    **scan,
-                ):
-                    out = _draw(batch, plan, roles, lookup, policy, log, segment_columns, before, after, counts, rng)
-                    if out is None:
-                        continue
-                    if writer is None:
-                        # dictionary-encode the repetitive string columns only: an id column never compresses
-                        # that way, and trying costs most of the write
-                        dictionary = [f.name for f in out.schema if f.name != roles.id and kind_of_type(f.type) == "categorical"]
-                        writer = pq.ParquetWriter(
-                            tmp_path, out.schema, compression="lz4", use_dictionary=dictionary, write_statistics=True
-                        )
-                    elif out.schema != writer.schema:
-                        out = out.cast(writer.schema)
-                    writer.write_batch(out, row_group_size=131_072)
-                    counts["written"] += out.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            where = f" in the chosen window ({plan.strategy})" if plan.strategy != "upsample-weak-segments" else ""
-            raise MlrelError(f"no labelled rows{where}: nothing to write; the output was not created", str(output))
 
-    manifest: dict[str, Any] = {}
-
-    def manifest_text(tmp_path: Path) -> str:
-        manifest.update(
-            {
-                "output": str(output),
-                "output_sha256": sha256(tmp_path),
-                "sources": [{"path": f, "sha256": sha256(f)} for f in log.files],
-                "labels": {"path": labels.path, "sha256": sha256(labels.files[0])} if labels is not None else None,
-                "strategy": plan.strategy,
-                "parameters": plan.params,
-                "seed": spec.seed,
-                "rows": counts,
-                "label_coverage": counts["labelled"] / counts["rows"] if counts["rows"] else 0.0,
-                "segments_before": before,
-                "segments_after": after,
-                "explanation": plan.explanation,
-                "created_by": "mlrel retrain-set",
-            }
-        )
-        return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-
-    outputs.write_pair(target, write_set, manifest_target, manifest_text)
-    return _report(manifest, manifest_path, notes)
+def _write_set(
+    tmp_path: Path,
+    log: Log,
+    expression: ds.Expression | None,
+    draw: Callable[[pa.RecordBatch], pa.RecordBatch | None],
+    id_column: str | None,
+) -> int:
+    """Every batch's drawn rows, written in the log's order (a byte-identical rebuild); the rows written."""
+    writer = None
+    written = 0
+    try:
+        for fragment in log.dataset.get_fragments():
+            scan = {"filter": expression} if expression is not None else {}
+            # one batch read ahead (memory at a batch, not a file)
+            for batch in fragment.to_batches(
+                use_threads=False,
+                batch_size=131_072,
+                batch_readahead=1,
+                fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+                **scan,
+            ):
+                out = draw(batch)
+                if out is None:
+                    continue
+                if writer is None:
+                    # dictionary-encode the repetitive string columns only: an id column never compresses
+                    # that way, and trying costs most of the write
+                    dictionary = [f.name for f in out.schema if f.name != id_column and kind_of_type(f.type) == "categorical"]
+                    writer = pq.ParquetWriter(
+                        tmp_path, out.schema, compression="lz4", use_dictionary=dictionary, write_statistics=True
+                    )
+                elif out.schema != writer.schema:
+                    out = out.cast(writer.schema)
+                writer.write_batch(out, row_group_size=131_072)
+                written += out.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
 
 
 def _draw(
@@ -441,26 +466,26 @@ def _select(plan: _Plan, batch: pa.RecordBatch, roles: Roles, groups: dict[str, 
     return keep
 
 
-def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> Report:
-    rows = manifest["rows"]
+def _report(manifest: Manifest, manifest_path: Path, notes: list[str]) -> Report:
+    rows = manifest.rows
     checks = [
         Check(
             name="rows",
             status=Status.PASS,
-            value=rows["written"],
-            message=f"{rows['written']:,} rows written from {rows['selected']:,} selected of {rows['labelled']:,} "
-            f"labelled ({rows['rows']:,} read)",
+            value=rows.written,
+            message=f"{rows.written:,} rows written from {rows.selected:,} selected of {rows.labelled:,} "
+            f"labelled ({rows.rows:,} read)",
         ),
         Check(
             name="label_coverage",
             status=Status.PASS,
-            value=manifest["label_coverage"],
-            message=f"{manifest['label_coverage']:.1%} of the rows read had a label",
+            value=rows.label_coverage,
+            message=f"{rows.label_coverage:.1%} of the rows read had a label",
         ),
     ]
     table_rows = []
-    for column, before in manifest["segments_before"].items():
-        after = manifest["segments_after"].get(column, {})
+    for column, before in manifest.segments_before.items():
+        after = manifest.segments_after.get(column, {})
         total_b, total_a = sum(before.values()) or 1, sum(after.values()) or 1
         for value in sorted(set(before) | set(after)):
             table_rows.append(
@@ -472,13 +497,13 @@ def _report(manifest: dict[str, Any], manifest_path: Path, notes: list[str]) -> 
                     f"{after.get(value, 0) / total_a:.1%}",
                 )
             )
-    summary = f"{manifest['strategy']}: {rows['written']:,} rows written to {manifest['output']}; manifest {manifest_path.name}."
+    summary = f"{manifest.strategy}: {rows.written:,} rows written to {manifest.output}; manifest {manifest_path.name}."
     return Report(
         command="retrain-set",
         status=Status.PASS,
         summary=summary,
         checks=tuple(checks),
-        inputs={"log": ", ".join(s["path"] for s in manifest["sources"][:3]), "strategy": manifest["strategy"]},
+        inputs={"log": ", ".join(s.path for s in manifest.sources[:3]), "strategy": manifest.strategy},
         sections={
             "manifest": manifest,
             "manifest_path": str(manifest_path),

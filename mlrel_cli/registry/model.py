@@ -43,6 +43,10 @@ class Version(_Record):
     status: VersionStatus = "candidate"
     traffic: float | None = Field(default=None, ge=0.0, le=1.0)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As the registry commands' JSON shows it (docs/registry.md): unset fields left out."""
+        return self.model_dump(exclude_none=True)
+
 
 class Event(_Record):
     time: str
@@ -66,6 +70,11 @@ class Event(_Record):
     # rollout: the decision of one step and the compare summary behind it
     decision: str | None = None
     evidence: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the registry commands' JSON shows it: ``from_version``/``to_version`` (not the ledger's ``from``/``to``),
+        unset fields left out."""
+        return self.model_dump(by_alias=False, exclude_none=True)
 
     @property
     def moves_production(self) -> bool:
@@ -295,6 +304,9 @@ class RollbackPlan(BaseModel):
     last_in_production: str | None
     code_version: str | None
     artifact: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
 
 
 def plan_rollback(record: ModelRecord, model: str, to: str, force: bool) -> RollbackPlan:

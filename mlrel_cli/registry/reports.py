@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlrel_cli.payloads.table import Table
 from mlrel_cli.registry.model import Event, ModelRecord, RollbackPlan
 from mlrel_cli.report import Check, Report, Status
 
 HISTORY_COLUMNS = ("time", "action", "kind", "from", "to", "stage", "traffic", "actor", "incident", "what / reason", "revert")
-
-
-def _event_dict(event: Event) -> dict[str, Any]:
-    return event.model_dump(by_alias=False, exclude_none=True)
 
 
 def show_report(location: str, model: str, record: ModelRecord) -> Report:
@@ -40,7 +34,7 @@ def show_report(location: str, model: str, record: ModelRecord) -> Report:
             "fallback": record.fallback,
             "canary": record.canary,
             "other_aliases": others,
-            "versions": [v.model_dump(exclude_none=True) for v in record.versions],
+            "versions": tuple(record.versions),
             "table": Table("versions", ("version", "status", "traffic", "code", "created", "artifact"), rows),
         },
     )
@@ -81,7 +75,7 @@ def history_report(location: str, model: str, record: ModelRecord, since: str | 
         inputs={"registry": location, "model": model, "since": since, "kinds": kinds or None},
         sections={
             "model": model,
-            "events": [_event_dict(e) for e in events],
+            "events": tuple(events),
             "table": Table("history", HISTORY_COLUMNS, rows),
         },
     )
@@ -105,7 +99,7 @@ def change_report(command: str, location: str, model: str, record: ModelRecord, 
         summary=summary,
         checks=(Check(name=event.action, status=Status.PASS, value=event.to_version, message=summary),),
         inputs={"registry": location, "model": model},
-        sections={"model": model, "production": record.production, "event": _event_dict(event)},
+        sections={"model": model, "production": record.production, "event": event},
     )
 
 
@@ -136,7 +130,7 @@ def rollback_report(location: str, plan: RollbackPlan, event: Event | None, dry_
             "to_version": plan.to_version,
             "target": plan.target_kind,
             "dry_run": dry_run,
-            "plan": plan.model_dump(),
-            "event": _event_dict(event) if event else None,
+            "plan": plan,
+            "event": event,
         },
     )

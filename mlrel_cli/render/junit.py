@@ -63,25 +63,7 @@ def render(report: Report) -> str:
         suite_props["mlrel.warnings"] = "; ".join(f"{c.name}: {c.message}" for c in warnings)
     _properties(suite, suite_props)
     for check in report.checks:
-        case = ET.SubElement(suite, "testcase", {"classname": classname(report, check), "name": check.name, "time": "0"})
-        value, limit = fmt_value(check, check.value), fmt_value(check, check.threshold)
-        props = {"mlrel.status": check.status.value, "mlrel.value": value, "mlrel.limit": limit}
-        if report.command == "compare" and ":" in check.name:
-            props["mlrel.version"] = check.name.split(":", 1)[0]
-        if check.status in (Status.WARN, Status.SKIPPED, Status.INCONCLUSIVE):
-            props["mlrel.message"] = check.message
-        _properties(case, props)
-        text = f"{check.message}\nvalue: {value}  limit: {limit}"
-        if check.status == Status.FAIL:
-            ET.SubElement(case, "failure", {"message": check.message, "type": "check-failed"}).text = text
-        elif check.status == Status.INCONCLUSIVE:
-            tag = inconclusive_as or "error"
-            ET.SubElement(case, tag, {"message": f"inconclusive: {check.message}", "type": "inconclusive"}).text = text
-        elif check.status == Status.SKIPPED:
-            ET.SubElement(case, "skipped", {"message": check.message, "type": "skipped"}).text = text
-        out = ET.SubElement(case, "system-out")
-        details = json.dumps(jsonable(check.details), ensure_ascii=False)
-        out.text = f"status: {check.status.value}\n{text}\ndetails: {details}"
+        _testcase(suite, report, check, inconclusive_as)
     root = ET.Element(
         "testsuites",
         {
@@ -97,3 +79,26 @@ def render(report: Report) -> str:
     # ElementTree writes characters XML 1.0 forbids as they are: escape them in the finished text,
     # where no markup can contain one
     return scrub('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+
+
+def _testcase(suite: ET.Element, report: Report, check: Check, inconclusive_as: str | None) -> None:
+    """One check as a test case: a failure, an error (or, with --inconclusive, a skip or failure), a skip, or a pass."""
+    case = ET.SubElement(suite, "testcase", {"classname": classname(report, check), "name": check.name, "time": "0"})
+    value, limit = fmt_value(check, check.value), fmt_value(check, check.threshold)
+    props = {"mlrel.status": check.status.value, "mlrel.value": value, "mlrel.limit": limit}
+    if report.command == "compare" and ":" in check.name:
+        props["mlrel.version"] = check.name.split(":", 1)[0]
+    if check.status in (Status.WARN, Status.SKIPPED, Status.INCONCLUSIVE):
+        props["mlrel.message"] = check.message
+    _properties(case, props)
+    text = f"{check.message}\nvalue: {value}  limit: {limit}"
+    if check.status == Status.FAIL:
+        ET.SubElement(case, "failure", {"message": check.message, "type": "check-failed"}).text = text
+    elif check.status == Status.INCONCLUSIVE:
+        tag = inconclusive_as or "error"
+        ET.SubElement(case, tag, {"message": f"inconclusive: {check.message}", "type": "inconclusive"}).text = text
+    elif check.status == Status.SKIPPED:
+        ET.SubElement(case, "skipped", {"message": check.message, "type": "skipped"}).text = text
+    out = ET.SubElement(case, "system-out")
+    details = json.dumps(jsonable(check.details), ensure_ascii=False)
+    out.text = f"status: {check.status.value}\n{text}\ndetails: {details}"

@@ -33,9 +33,33 @@ def facts_of(report: Report) -> Postmortem:
     return facts
 
 
+# the sections the responders write: left as prompts, in blameless words
+TO_FILL_IN = [
+    "",
+    "## What went well",
+    "",
+    "- _to fill in_",
+    "",
+    "## What went wrong",
+    "",
+    "- _to fill in: describe conditions and gaps in the system, not individual mistakes_",
+    "",
+    "## Where we got lucky",
+    "",
+    "- _to fill in_",
+    "",
+    "## Action items",
+    "",
+    "| action | kind (detect / mitigate / prevent) | owner | due |",
+    "|---|---|---|---|",
+    "| _to fill in_ | | | |",
+    "",
+]
+
+
 def render(report: Report, chart: str | None = None) -> str:
     facts = facts_of(report)
-    incident, times, impact = facts.incident, facts.times, facts.impact
+    incident = facts.incident
     lines = [
         f"# Post-mortem {incident.id}: {incident.title}",
         "",
@@ -46,9 +70,20 @@ def render(report: Report, chart: str | None = None) -> str:
         "",
         report.summary,
         "",
-        "## Impact",
-        "",
+        *_impact(facts),
+        *_timeline(facts, chart),
+        *_detection(facts),
+        *_causes(facts),
     ]
+    if incident.notes:
+        lines += ["", "## Notes from the responders", "", incident.notes.strip()]
+    lines += [*TO_FILL_IN, f"Responders: {', '.join(incident.responders) or 'to fill in'}", ""]
+    return scrub("\n".join(lines))
+
+
+def _impact(facts: Postmortem) -> list[str]:
+    impact = facts.impact
+    lines = ["## Impact", ""]
     if impact is not None:
         lines.append(
             f"- Predictions served while degraded: **{impact.predictions_affected:,}** ({_t(impact.start)} to {_t(impact.end)})"
@@ -62,12 +97,21 @@ def render(report: Report, chart: str | None = None) -> str:
         lines.append("|---|---:|---:|---:|---:|")
         for s in facts.segments[:5]:
             lines.append(f"| {s.segment}={s.value} | {s.before:.4g} | {s.after:.4g} | {s.rows_after:,} | {s.p_adjusted:.2g} |")
-    lines += ["", "## Timeline (UTC)", "", "| time | source | event |", "|---|---|---|"]
+    return lines
+
+
+def _timeline(facts: Postmortem, chart: str | None) -> list[str]:
+    lines = ["", "## Timeline (UTC)", "", "| time | source | event |", "|---|---|---|"]
     for entry in facts.timeline:
         lines.append(f"| {_t(entry.time)} | {entry.source} | {str(entry.event).replace('|', '/')} |")
     if chart:
         lines += ["", f"![{facts.metric} per window, onset and changes marked]({chart})"]
-    lines += [
+    return lines
+
+
+def _detection(facts: Postmortem) -> list[str]:
+    times = facts.times
+    return [
         "",
         "## Detection and mitigation",
         "",
@@ -78,43 +122,18 @@ def render(report: Report, chart: str | None = None) -> str:
         f"at {times.availability_target:.2%} availability"
         + (f" (**{times.error_budget_used:.0%}** used)" if times.error_budget_used is not None else ""),
         *[f"- To revert the {r.kind} change of {_t(r.time)} ({r.what}): {r.revert}" for r in facts.reverts],
-        "",
-        "## Root-cause candidates",
-        "",
     ]
+
+
+def _causes(facts: Postmortem) -> list[str]:
+    lines = ["", "## Root-cause candidates", ""]
     if facts.root_causes:
-        for cause in facts.root_causes:
-            lines.append(f"{cause.rank}. **{cause.kind}**: {cause.summary}")
+        lines += [f"{cause.rank}. **{cause.kind}**: {cause.summary}" for cause in facts.root_causes]
     else:
         lines.append("No candidate found in the evidence mlrel could read.")
     if facts.undetermined:
         lines += ["", "### Not determined", ""] + [f"- {item}" for item in facts.undetermined]
-    if incident.notes:
-        lines += ["", "## Notes from the responders", "", incident.notes.strip()]
-    lines += [
-        "",
-        "## What went well",
-        "",
-        "- _to fill in_",
-        "",
-        "## What went wrong",
-        "",
-        "- _to fill in: describe conditions and gaps in the system, not individual mistakes_",
-        "",
-        "## Where we got lucky",
-        "",
-        "- _to fill in_",
-        "",
-        "## Action items",
-        "",
-        "| action | kind (detect / mitigate / prevent) | owner | due |",
-        "|---|---|---|---|",
-        "| _to fill in_ | | | |",
-        "",
-        f"Responders: {', '.join(incident.responders) or 'to fill in'}",
-        "",
-    ]
-    return scrub("\n".join(lines))
+    return lines
 
 
 def draw_chart(report: Report, path: str) -> bool:

@@ -28,12 +28,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from mlrel_cli.analysis.drill.payloads import MIN_HEALTHY_WINDOWS, FaultResult, Progress, Scenario, Suggestion
+from mlrel_cli.analysis.drill.payloads import MIN_HEALTHY_WINDOWS, Progress, Scenario
 from mlrel_cli.analysis.drill.plan import aim, available_faults, budget_of, build_plan, choose_faults, memory_log
 from mlrel_cli.analysis.drill.replay import HealthyReplay, run_fault
 from mlrel_cli.analysis.drill.report import drill_report, inconclusive
 from mlrel_cli.analysis.drill.suggest import apply_patch, with_suggestion
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.drill import FaultResult, Suggestion
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
 

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from mlrel_cli.analysis.drill.payloads import DEFAULT_HORIZON_WINDOWS, WEEK_S, ReplayPlan, Scenario, from_us
+from mlrel_cli.analysis.drill.payloads import DEFAULT_HORIZON_WINDOWS, WEEK_S, ReplayPlan, Scenario
 from mlrel_cli.errors import LogError, MlrelError, PolicyError
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles, resolve_roles
 from mlrel_cli.logs.values import timestamps_keeping_rows
+from mlrel_cli.payloads.drill import from_us
 from mlrel_cli.policy import Policy
 
 

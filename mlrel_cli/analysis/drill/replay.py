@@ -9,11 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlrel_cli.analysis.drill.payloads import FaultResult, ReplayPlan, Scenario, WindowOutcome, from_us
+from mlrel_cli.analysis.drill.payloads import ReplayPlan, Scenario
 from mlrel_cli.analysis.drill.plan import CANDIDATE, ROW, canary_only, memory_log
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.values import timestamps_keeping_rows
+from mlrel_cli.payloads.drill import FaultResult, WindowOutcome, from_us
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 
@@ -106,7 +107,8 @@ def _replay(table: pa.Table, plan: ReplayPlan, policy: Policy, healthy: HealthyR
     out = []
     for k, ((rows, failing), more) in enumerate(zip(checked, drifted, strict=True)):
         new = (failing | more) - healthy[k]
-        out.append(WindowOutcome(int(plan.starts_us[k]), rows, tuple(sorted(new))))
+        start = int(plan.starts_us[k])
+        out.append(WindowOutcome(start, start + plan.width_us, rows, tuple(sorted(new))))
         if new:
             break
     return out

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mlrel_cli.analysis.drill.payloads import FaultResult, ReplayPlan, from_us
+from mlrel_cli.analysis.drill.payloads import ReplayPlan
 from mlrel_cli.durations import format_duration
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.drill import FaultResult, from_us
 from mlrel_cli.payloads.table import Table
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
@@ -63,7 +64,7 @@ def drill_report(log: Log, policy: Policy, plan: ReplayPlan, results: list[Fault
             "canary": policy.drill.canary,
         },
         sections={
-            "faults": [r.to_dict(plan.width_us) for r in results],
+            "faults": tuple(results),
             "table": Table("Drill", ("fault", "size", "caught by", "delay", "within budget"), tuple(table_rows)),
         },
     )
@@ -105,5 +106,5 @@ def inconclusive(log: Log, policy: Policy, plan: ReplayPlan, why: str) -> Report
         summary=f"Nothing to judge: {why}.",
         checks=(Check(name="drill", status=Status.INCONCLUSIVE, message=why),),
         inputs={"log": log.path, "rows": log.num_rows, "every": format_duration(dt.timedelta(microseconds=plan.width_us))},
-        sections={"faults": []},
+        sections={"faults": ()},
     )

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from mlrel_cli.analysis.drill.payloads import FaultResult, ReplayPlan, Scenario, Suggestion, from_us
+from mlrel_cli.analysis.drill.payloads import ReplayPlan, Scenario
 from mlrel_cli.analysis.drill.plan import memory_log
 from mlrel_cli.analysis.drill.replay import HealthyReplay, labels_as_of, run_fault, window_edges
 from mlrel_cli.durations import format_duration
 from mlrel_cli.errors import MlrelError
 from mlrel_cli.logs.values import timestamps_keeping_rows
+from mlrel_cli.payloads.drill import FaultResult, Suggestion, from_us
 from mlrel_cli.policy import Policy
 
 

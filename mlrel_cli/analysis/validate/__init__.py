@@ -9,7 +9,6 @@ performance.py, fairness.py and ranking.py), and the Report is built here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from mlrel_cli.analysis import weak_segments
 from mlrel_cli.analysis.validate import labelled
@@ -19,6 +18,7 @@ from mlrel_cli.analysis.validate.plan import gather
 from mlrel_cli.analysis.validate.traffic import check_latency, check_time, choose_window
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import resolve_roles
+from mlrel_cli.payloads.validate import SegmentRow
 from mlrel_cli.policy import Policy, check_metrics_fit_the_task
 from mlrel_cli.report import Check, Report, Status, overall_status
 
@@ -79,7 +79,7 @@ def validate(
     )
 
 
-def _run_checks(ctx: Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
+def _run_checks(ctx: Context) -> tuple[list[Check], str | None, list[SegmentRow]]:
     spec = ctx.policy.validate_
     checks: list[Check] = []
     if spec.schema_.enabled:

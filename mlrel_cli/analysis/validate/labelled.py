@@ -9,7 +9,6 @@ or from merged parts and a sample on Dask), and these functions judge them
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from mlrel_cli.analysis.validate.fairness import check_fairness
 from mlrel_cli.analysis.validate.performance import check_performance
 from mlrel_cli.analysis.validate.ranking import proxy_check
 from mlrel_cli.facts.columns import LabelCount
+from mlrel_cli.payloads.validate import SegmentRow
 from mlrel_cli.report import Check, Status
 
 
@@ -27,11 +27,11 @@ def resolved_task(ctx: Context) -> str | None:
     return ctx.facts.task
 
 
-def label_checks(ctx: Context) -> tuple[list[Check], str | None, list[dict[str, Any]]]:
+def label_checks(ctx: Context) -> tuple[list[Check], str | None, list[SegmentRow]]:
     """Label coverage and lag, the model's metrics overall and per segment, proxy metrics and fairness."""
     spec = ctx.policy.validate_
     checks: list[Check] = []
-    segment_rows: list[dict[str, Any]] = []
+    segment_rows: list[SegmentRow] = []
     task = ctx.facts.task
     if ctx.facts.label is None:
         if spec.label_coverage.enabled:

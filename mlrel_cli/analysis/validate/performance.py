@@ -19,6 +19,7 @@ from mlrel_cli.errors import PolicyError
 from mlrel_cli.facts.labelled import Scope
 from mlrel_cli.logs.roles import kind_of_type
 from mlrel_cli.logs.values import to_numpy_float
+from mlrel_cli.payloads.validate import SegmentRow
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.inference import bootstrap_se
@@ -100,7 +101,7 @@ def compute_metrics(task: str, data: Labelled, mask: np.ndarray | None, threshol
     return TASK_BY_NAME[task].compute(truth, predicted, threshold)
 
 
-def check_performance(ctx: Context, task: str | None) -> tuple[list[Check], list[dict[str, Any]]]:
+def check_performance(ctx: Context, task: str | None) -> tuple[list[Check], list[SegmentRow]]:
     """The metrics of every labelled row and of each segment's, judged against their bounds; then weak segments."""
     cfg = ctx.policy.validate_.performance
     record = task_of(task)
@@ -122,7 +123,7 @@ def check_performance(ctx: Context, task: str | None) -> tuple[list[Check], list
         return standard_error
 
     checks = [metric_check(ctx, name, value, None, n, se_of(name, None)) for name, value in found.metrics_of(None).items()]
-    segment_rows: list[dict[str, Any]] = []
+    segment_rows: list[SegmentRow] = []
     for segment in ctx.roles.segments:
         names = [value for value in found.sizes[segment] if value != NO_VALUE]
         sizes = np.array([found.sizes[segment][value] for value in names], dtype=np.int64)
@@ -151,27 +152,25 @@ def segment_checks(
     sizes: np.ndarray,
     metrics_of: Callable[[int], dict[str, float]],
     se_of: Callable[[str, int], Callable[[], float]],
-) -> tuple[list[Check], list[dict[str, Any]]]:
+) -> tuple[list[Check], list[SegmentRow]]:
     """The segments of one column, largest first: each judged on its own metrics when it is among the largest
     ``max_segments`` and has ``min_segment_size`` labelled rows."""
     cfg = ctx.policy.validate_.performance
     checks: list[Check] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[SegmentRow] = []
     for rank, code in enumerate(np.argsort(-sizes, kind="stable")):
-        size = int(sizes[code])
-        row: dict[str, Any] = {"segment": segment, "value": names[code], "rows": size}
+        size, value = int(sizes[code]), names[code]
         if rank >= cfg.max_segments:
-            row.update(judged=False, why=f"beyond the {cfg.max_segments} largest segments")
+            rows.append(SegmentRow(segment, value, size, False, why=f"beyond the {cfg.max_segments} largest segments"))
         elif size < cfg.min_segment_size:
-            row.update(judged=False, why=f"fewer than {cfg.min_segment_size} labelled rows")
+            rows.append(SegmentRow(segment, value, size, False, why=f"fewer than {cfg.min_segment_size} labelled rows"))
         else:
             metrics = metrics_of(int(code))
-            row.update(judged=True, metrics=metrics)
+            rows.append(SegmentRow(segment, value, size, True, metrics=metrics))
             for name in cfg.metrics:
                 if name in metrics:
-                    label = f"{segment}={names[code]}"
+                    label = f"{segment}={value}"
                     checks.append(metric_check(ctx, name, metrics[name], label, size, se_of(name, int(code))))
-        rows.append(row)
     return checks, rows
 
 

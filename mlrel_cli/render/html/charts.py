@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
+from mlrel_cli.payloads.drill import FaultResult
 from mlrel_cli.render.html.base import COLORS, CURRENT, ONSET, REFERENCE, e, finite, fmt, when
 from mlrel_cli.report import Status
 
@@ -56,6 +58,28 @@ def stagger(positions: list[float], labels: list[str]) -> list[int]:
     return rows
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's plotting area inside its margins, and the data ranges mapped onto it."""
+
+    width: int
+    height: int
+    top: float
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+    left: int = 46
+    right: int = 10
+    bottom: int = 22
+
+    def px(self, x: float) -> float:
+        return self.left + (x - self.x_low) / ((self.x_high - self.x_low) or 1) * (self.width - self.left - self.right)
+
+    def py(self, y: float) -> float:
+        return self.top + (1 - (y - self.y_low) / ((self.y_high - self.y_low) or 1)) * (self.height - self.top - self.bottom)
+
+
 def line_chart(
     points: list[tuple[Any, float | None]],
     *,
@@ -76,53 +100,53 @@ def line_chart(
     extra = [threshold] if finite(threshold) else []
     ticks = nice_ticks(min([0.0, *values, *extra]), max([*values, *extra]) * 1.05 or 1.0, 4)
     y_low, y_high = min(ticks[0], 0.0), max(ticks[-1], max([*values, *extra]))
-    left, right, bottom = 46, 10, 22
+    left, right = _Frame.left, _Frame.right
     label_x = [  # a label near the right edge is moved left to stay inside the chart
         min(left + (m[0] - x_low) / ((x_high - x_low) or 1) * (width - left - right) + 3, width - len(m[1]) * CHAR_PX - 2)
         for m in marks
     ]
     label_rows = stagger(label_x, [m[1] for m in marks])
     top = 20 + 13 * (max(label_rows) + 1 if label_rows else 0)
-    height = height + top - 20
-
-    def px(x: float) -> float:
-        return left + (x - x_low) / ((x_high - x_low) or 1) * (width - left - right)
-
-    def py(y: float) -> float:
-        return top + (1 - (y - y_low) / ((y_high - y_low) or 1)) * (height - top - bottom)
-
+    frame = _Frame(width, height + top - 20, top, x_low, x_high, y_low, y_high)
     parts = [f'<text x="{left}" y="12" style="font-weight:600">{e(title)}</text>'] if title else []
     for tick in ticks:
         parts.append(
-            f'<line x1="{left}" y1="{py(tick):.1f}" x2="{width - right}" y2="{py(tick):.1f}" stroke="#eee"/>'
-            f'<text x="{left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
+            f'<line x1="{left}" y1="{frame.py(tick):.1f}" x2="{width - right}" y2="{frame.py(tick):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{frame.py(tick) + 4:.1f}" text-anchor="end">{tick:.3g}</text>'
         )
     if finite(threshold):
         parts.append(
-            f'<line x1="{left}" y1="{py(threshold):.1f}" x2="{width - right}" y2="{py(threshold):.1f}" '
+            f'<line x1="{left}" y1="{frame.py(threshold):.1f}" x2="{width - right}" y2="{frame.py(threshold):.1f}" '
             f'stroke="{ONSET}" stroke-dasharray="4 3"><title>threshold {threshold:.3g}</title></line>'
         )
-    segment: list[str] = []
-    for x, (_, value) in zip(xs, points, strict=True):
-        if not finite(value):
-            if len(segment) > 1:
-                parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
-            segment = []
-            continue
-        segment.append(f"{px(x):.1f},{py(value):.1f}")
-    if len(segment) > 1:
-        parts.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+    parts += _polylines(frame, xs, [v for _, v in points])
     for (x, label, color), row, tx in zip(marks, label_rows, label_x, strict=True):
-        y = 20 + 13 * row + 9
+        y, foot = 20 + 13 * row + 9, frame.height - frame.bottom
         parts.append(
-            f'<line x1="{px(x):.1f}" y1="{y - 9}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="{color}"/>'
+            f'<line x1="{frame.px(x):.1f}" y1="{y - 9}" x2="{frame.px(x):.1f}" y2="{foot}" stroke="{color}"/>'
             f'<text x="{tx:.1f}" y="{y}" style="fill:{color}">{e(label)}</text>'
         )
     for end, anchor, where in ((points[0][0], "start", left), (points[-1][0], "end", width - right)):
         t = when(end)
         label = t.strftime("%m-%d %H:%M") if isinstance(t, dt.datetime) else f"{end}"
-        parts.append(f'<text x="{where}" y="{height - 6}" text-anchor="{anchor}">{e(label)}</text>')
-    return _svg(width, height, parts, title or "line chart")
+        parts.append(f'<text x="{where}" y="{frame.height - 6}" text-anchor="{anchor}">{e(label)}</text>')
+    return _svg(width, frame.height, parts, title or "line chart")
+
+
+def _polylines(frame: _Frame, xs: list[float], values: list[float | None]) -> list[str]:
+    """The line, broken where a value is missing (a window with no row to score)."""
+    out: list[str] = []
+    segment: list[str] = []
+    for x, value in zip(xs, values, strict=True):
+        if value is None or not finite(value):
+            if len(segment) > 1:
+                out.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+            segment = []
+            continue
+        segment.append(f"{frame.px(x):.1f},{frame.py(value):.1f}")
+    if len(segment) > 1:
+        out.append(f'<polyline fill="none" stroke="{CURRENT}" stroke-width="1.5" points="{" ".join(segment)}"/>')
+    return out
 
 
 def bar_pairs(
@@ -320,14 +344,14 @@ def limit_bars(rows: list[dict[str, Any]], *, width: int = 520, title: str = "",
     return _svg(width, height, parts, title or "values against limits")
 
 
-def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1000, height: int = 34) -> str:
+def fault_timeline(fault: FaultResult, budget_s: float | None, width: int = 1000, height: int = 34) -> str:
     """One fault's replay as a strip of windows from the injection: grey where no new check failed, red where one
     did (the first red one is the detection), with the error budget's end marked."""
-    windows = fault.get("windows") or []
+    windows = fault.windows
     if not windows:
         return ""
-    start, end = when(windows[0]["start"]), when(windows[-1]["end"])
-    if start is None or end is None or end <= start:
+    start, end = windows[0].start, windows[-1].end
+    if end <= start:
         return ""
     span = (end - start).total_seconds()
     left, usable = 110, width - 120
@@ -335,17 +359,14 @@ def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1
     def x(seconds: float) -> float:
         return left + usable * min(max(seconds / span, 0.0), 1.0)
 
-    parts = [f'<text x="0" y="{height // 2 + 4}">{e(fault["fault"])}</text>']
+    parts = [f'<text x="0" y="{height // 2 + 4}">{e(fault.fault)}</text>']
     for w in windows:
-        ws, we = when(w["start"]), when(w["end"])
-        if ws is None or we is None:
-            continue
-        a, b = x((ws - start).total_seconds()), x((we - start).total_seconds())
-        color = COLORS[Status.FAIL] if w["failing"] else "#e0e0e0"
-        tip = ", ".join(w["failing"]) or "no new failing check"
+        a, b = x((w.start - start).total_seconds()), x((w.end - start).total_seconds())
+        color = COLORS[Status.FAIL] if w.new_failures else "#e0e0e0"
+        tip = ", ".join(w.new_failures) or "no new failing check"
         parts.append(
             f'<rect x="{a:.1f}" y="6" width="{max(b - a - 1, 1):.1f}" height="{height - 12}" fill="{color}">'
-            f"<title>{e(w['start'])}: {w['rows']} rows; {e(tip)}</title></rect>"
+            f"<title>{e(w.start)}: {w.rows} rows; {e(tip)}</title></rect>"
         )
     if budget_s:
         bx = x(budget_s)
@@ -353,4 +374,4 @@ def fault_timeline(fault: dict[str, Any], budget_s: float | None, width: int = 1
             f'<line x1="{bx:.1f}" y1="2" x2="{bx:.1f}" y2="{height - 2}" stroke="{CURRENT}" stroke-width="2">'
             f"<title>end of the error budget</title></line>"
         )
-    return _svg(width, height, parts, f"replay of {fault['fault']}")
+    return _svg(width, height, parts, f"replay of {fault.fault}")

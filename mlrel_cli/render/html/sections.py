@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlrel_cli.payloads.compare import Candidate
+from mlrel_cli.payloads.drill import FaultResult
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
 from mlrel_cli.render.html.base import COLORS, badge, e, finite, fmt, num, stamp
@@ -298,19 +299,48 @@ def postmortem_section(report: Report) -> str:
     facts = report.sections.get("postmortem")
     if not isinstance(facts, Postmortem):
         return ""
-    incident, times, impact = facts.incident, facts.times, facts.impact
+    incident = facts.incident
+    out = [
+        f"<h2>{e(incident.id)}: {e(incident.title)}</h2>",
+        f"<p class='meta'>Severity {e(incident.severity)} · blameless: this document is about systems and "
+        "decisions, not people.</p>",
+        _pm_impact(facts),
+        f"<div class='chart wide'>{_pm_chart(facts)}</div>",  # on a phone: scrolls rather than shrinking its labels away
+        _pm_timeline(facts),
+        _pm_detection(facts),
+    ]
+    causes = "".join(f"<li><b>{e(c.kind)}</b>: {e(c.summary)}</li>" for c in facts.root_causes)
+    out.append(f"<h2>Root-cause candidates</h2><ol>{causes or '<li>none found in the evidence mlrel could read</li>'}</ol>")
+    if facts.undetermined:
+        out.append("<h3>Not determined</h3><ul>" + "".join(f"<li>{e(u)}</li>" for u in facts.undetermined) + "</ul>")
+    if incident.notes:
+        out.append(f"<h2>Notes from the responders</h2><p style='white-space:pre-wrap'>{e(incident.notes.strip())}</p>")
+    fill = "<li class='fill'>to fill in</li>"
+    out.append(
+        f"<h2>What went well</h2><ul>{fill}</ul><h2>What went wrong</h2><ul><li class='fill'>to fill in: describe "
+        f"conditions and gaps in the system, not individual mistakes</li></ul><h2>Where we got lucky</h2><ul>{fill}</ul>"
+        "<h2>Action items</h2><table><tr><th>action</th><th>kind (detect / mitigate / prevent)</th><th>owner</th>"
+        "<th>due</th></tr><tr><td class='fill'>to fill in</td><td></td><td></td><td></td></tr></table>"
+        f"<p>Responders: {e(', '.join(incident.responders) or 'to fill in')}</p>"
+    )
+    return "".join(out)
+
+
+def _pm_chart(facts: Postmortem) -> str:
+    """The metric per window, with the changes, the onset, detection and mitigation marked."""
+    incident = facts.incident
     points = [(p.start, p.value) for p in facts.series]
     markers = [(c.time, f"{c.action} {c.to_version}" + (f" → {c.stage}" if c.stage else ""), "#616161") for c in facts.changes]
     if facts.onset:
         markers.append((facts.onset, "onset", "#c62828"))
     known = (("detected", incident.detected), ("mitigated", incident.mitigated))
     markers += [(moment, name, "#1565c0") for name, moment in known if moment]
-    chart = line_chart(points, markers=markers, width=1000, height=220, title=f"{facts.metric} per window")
-    out = [
-        f"<h2>{e(incident.id)}: {e(incident.title)}</h2>",
-        f"<p class='meta'>Severity {e(incident.severity)} · blameless: this document is about systems and "
-        "decisions, not people.</p><h2>Impact</h2><ul>",
-    ]
+    return line_chart(points, markers=markers, width=1000, height=220, title=f"{facts.metric} per window")
+
+
+def _pm_impact(facts: Postmortem) -> str:
+    impact = facts.impact
+    out = ["<h2>Impact</h2><ul>"]
     if impact is not None:
         out.append(
             f"<li>Predictions served while degraded: <b>{impact.predictions_affected:,}</b> "
@@ -330,17 +360,24 @@ def postmortem_section(report: Report) -> str:
         )
         head = "<tr><th>segment</th><th>before</th><th>after</th><th>rows after onset</th><th>adjusted p</th></tr>"
         out.append(f"<h3>Segments hit hardest</h3><table>{head}{rows}</table>")
-    out.append(f"<div class='chart wide'>{chart}</div>")  # on a phone: scrolls rather than shrinking its labels away
+    return "".join(out)
+
+
+def _pm_timeline(facts: Postmortem) -> str:
     timeline = "".join(f"<tr><td>{e(stamp(t.time))}</td><td>{e(t.source)}</td><td>{e(t.event)}</td></tr>" for t in facts.timeline)
     head = "<tr><th>time</th><th>source</th><th>event</th></tr>"
-    out.append(f"<h2>Timeline (UTC)</h2><div class='scroll'><table>{head}{timeline}</table></div>")
+    return f"<h2>Timeline (UTC)</h2><div class='scroll'><table>{head}{timeline}</table></div>"
+
+
+def _pm_detection(facts: Postmortem) -> str:
+    times = facts.times
     budget = times.weekly_error_budget_s
     used = f" (<b>{times.error_budget_used:.0%}</b> used)" if times.error_budget_used is not None else ""
     reverts = "".join(
         f"<li>To revert the {e(r.kind)} change of {e(stamp(r.time))} ({e(r.what)}): <code>{e(r.revert)}</code></li>"
         for r in facts.reverts
     )
-    out.append(
+    return (
         "<h2>Detection and mitigation</h2><ul>"
         f"<li>Onset: {e(stamp(times.onset))}</li>"
         f"<li>Time to detect (onset to detection): <b>{_minutes(times.time_to_detect_s)}</b></li>"
@@ -354,28 +391,14 @@ def postmortem_section(report: Report) -> str:
         + reverts
         + "</ul>"
     )
-    causes = "".join(f"<li><b>{e(c.kind)}</b>: {e(c.summary)}</li>" for c in facts.root_causes)
-    out.append(f"<h2>Root-cause candidates</h2><ol>{causes or '<li>none found in the evidence mlrel could read</li>'}</ol>")
-    if facts.undetermined:
-        out.append("<h3>Not determined</h3><ul>" + "".join(f"<li>{e(u)}</li>" for u in facts.undetermined) + "</ul>")
-    if incident.notes:
-        out.append(f"<h2>Notes from the responders</h2><p style='white-space:pre-wrap'>{e(incident.notes.strip())}</p>")
-    fill = "<li class='fill'>to fill in</li>"
-    out.append(
-        f"<h2>What went well</h2><ul>{fill}</ul><h2>What went wrong</h2><ul><li class='fill'>to fill in: describe "
-        f"conditions and gaps in the system, not individual mistakes</li></ul><h2>Where we got lucky</h2><ul>{fill}</ul>"
-        "<h2>Action items</h2><table><tr><th>action</th><th>kind (detect / mitigate / prevent)</th><th>owner</th>"
-        "<th>due</th></tr><tr><td class='fill'>to fill in</td><td></td><td></td><td></td></tr></table>"
-        f"<p>Responders: {e(', '.join(incident.responders) or 'to fill in')}</p>"
-    )
-    return "".join(out)
 
 
 # ---------------------------------------------------------------- drill and weak segments
 
 
 def drill_section(report: Report) -> str:
-    faults = [f for f in report.sections.get("faults", []) if f.get("windows")]
+    replayed: Sequence[FaultResult] = report.sections.get("faults", ())
+    faults = [f for f in replayed if f.windows]
     if not faults:
         return ""
     budget = report.inputs.get("detection_budget_s")
