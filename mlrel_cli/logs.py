@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 from mlrel_cli.errors import LogError, PolicyError
+from mlrel_cli.files import require_regular_file
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.names import BINARY, MULTICLASS, REGRESSION
 
@@ -210,6 +211,7 @@ def _expand(text: str, label: str) -> tuple[list[str], str | None]:
         if not files:
             raise LogError(f"{label} directory holds no Parquet files", text)
         return files, str(path)
+    require_regular_file(path, label, LogError)  # a FIFO blocks pyarrow's read for a writer that never comes
     return [str(path)], None
 
 

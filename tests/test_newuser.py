@@ -252,3 +252,31 @@ def test_task_inferred_from_pandas_category_columns(mlrel: Runner, write_log: Ca
     predicted = pa.array(np.where(x > 0.5, "cat", np.where(x > -0.5, "dog", "eel"))).dictionary_encode()
     _, report = mlrel.json("validate", write_log({**cols, "prediction": predicted, "label": predicted}))
     assert report["inputs"]["task"] == "multiclass_classification"  # a text prediction with three values
+
+
+@pytest.mark.parametrize(("option", "what"), [("log", "log"), ("-r", "reference"), ("-l", "labels file"), ("dir-glob", "log")])
+def test_a_fifo_as_a_log_is_refused_before_any_read(
+    write_log: Callable[..., Path], tmp_path: Path, option: str, what: str
+) -> None:
+    """A FIFO as the log, the reference or the labels blocked pyarrow's read forever, waiting for a writer."""
+    log = write_log(binary_log(300))
+    fifo = tmp_path / "fifo.parquet"
+    os.mkfifo(fifo)
+    args = {
+        "log": [str(fifo)],
+        "-r": [str(log), "-r", str(fifo)],
+        "-l": [str(log), "-l", str(fifo)],
+        "dir-glob": [str(tmp_path / "*.parquet")],  # a glob skips the FIFO and reads the regular files
+    }[option]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", "validate", *args, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    if option == "dir-glob":
+        assert proc.returncode in (0, 1, 3) and not proc.stderr.startswith("error:"), proc.stderr
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"error: {what} is not a regular file (a device, a FIFO or a socket) ({fifo})\n"
