@@ -280,3 +280,13 @@ def test_a_fifo_as_a_log_is_refused_before_any_read(
         return
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"error: {what} is not a regular file (a device, a FIFO or a socket) ({fifo})\n"
+
+
+def test_drifted_share_is_inconclusive_when_no_feature_could_be_judged(mlrel: Runner, write_log: Callable[..., Path]) -> None:
+    """linnerud (20 rows): every feature inconclusive, yet `drifted_share` said pass, '0 of 0 judged features drifted'."""
+    log = write_log(binary_log(20))
+    code, report = mlrel.json("drift", "-r", log, "-c", log)
+    assert code == 3
+    share = check(report, "drifted_share")
+    assert share["status"] == "inconclusive", share
+    assert all(c["status"] == "inconclusive" for c in report["checks"] if c["name"].startswith("drift:"))

@@ -52,6 +52,8 @@ def drift_report(
             )
         )
     share_status = Status.FAIL if share > spec.max_drifted_share else Status.PASS
+    if features and not judged:  # 0 of 0 judged is no evidence of stability
+        share_status = Status.INCONCLUSIVE
     checks.append(
         Check(
             name="drifted_share",
