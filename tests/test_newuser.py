@@ -290,3 +290,17 @@ def test_drifted_share_is_inconclusive_when_no_feature_could_be_judged(mlrel: Ru
     share = check(report, "drifted_share")
     assert share["status"] == "inconclusive", share
     assert all(c["status"] == "inconclusive" for c in report["checks"] if c["name"].startswith("drift:"))
+
+
+def test_every_docs_table_starts_with_a_header_row() -> None:
+    """A blank line inside reports.md's field table cut `weak_segments` off into a paragraph of pipes."""
+    root = Path(__file__).resolve().parent.parent
+    broken = []
+    for page in sorted([root / "README.md", *(root / "docs").glob("*.md")]):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            starts_table = line.startswith("|") and (number == 0 or not lines[number - 1].startswith("|"))
+            follows_separator = number + 1 < len(lines) and lines[number + 1].replace(" ", "").startswith("|-")
+            if starts_table and not follows_separator and not line.replace(" ", "").startswith("|-"):
+                broken.append(f"{page.name}:{number + 1}: {line[:60]}")
+    assert not broken, broken
