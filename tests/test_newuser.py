@@ -16,7 +16,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from tests.conftest import Runner, binary_log, check
+from tests.conftest import T0_US, Runner, binary_log, check
 
 
 def _string_classes(n: int, seed: int, quality: float) -> dict[str, object]:
@@ -304,3 +304,41 @@ def test_every_docs_table_starts_with_a_header_row() -> None:
             if starts_table and not follows_separator and not line.replace(" ", "").startswith("|-"):
                 broken.append(f"{page.name}:{number + 1}: {line[:60]}")
     assert not broken, broken
+
+
+def test_init_infers_a_ranking_log_from_its_query_and_position_columns(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A ranking log (session_id, rank, relevance; the bundled samples/ranking_*.parquet too) was inferred as a
+    regression on `score` with the query id and the position as features and no label."""
+    rng = np.random.default_rng(5)
+    queries, shown = 300, 8
+    relevance = rng.integers(0, 4, queries * shown)
+    score = relevance + rng.normal(0, 1.0, queries * shown)
+    log = write_log(
+        {
+            "ts": pa.array(np.repeat(T0_US + np.arange(queries) * 60_000_000, shown), type=pa.timestamp("us", tz="UTC")),
+            "session_id": np.repeat([f"s{i}" for i in range(queries)], shown).tolist(),
+            "rank": np.tile(np.arange(1, shown + 1), queries),
+            "score": score,
+            "relevance": relevance,
+            "channel": rng.choice(["web", "app"], queries * shown).tolist(),
+        }
+    )
+    out = tmp_path / "policy.yaml"
+    assert mlrel("init", "--from", log, "-o", out).exit_code == 0
+    policy = yaml.safe_load(out.read_text())
+    assert policy["task"] == "ranking"
+    assert policy["columns"] == {
+        "timestamp": "ts", "prediction": "score", "label": "relevance", "query": "session_id", "position": "rank"
+    }  # fmt: skip
+    assert set(policy["features"]) == {"channel"}
+    code, report = mlrel.json("validate", log, "-p", out)
+    assert code == 0 and report["inputs"]["task"] == "ranking"
+    assert check(report, "performance:ndcg@10")["status"] == "pass"
+
+    # a `rank` column without a query column is a feature of a classifier, as before
+    alone = write_log(binary_log(500, rank=np.arange(500) % 7))
+    assert mlrel("init", "--from", alone, "-o", tmp_path / "binary.yaml").exit_code == 0
+    binary = yaml.safe_load((tmp_path / "binary.yaml").read_text())
+    assert binary["task"] == "binary_classification" and "rank" in binary["features"]

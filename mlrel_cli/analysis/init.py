@@ -20,7 +20,7 @@ from mlrel_cli.logs import Log, infer_task, is_text_like, kind_of_type, to_numpy
 from mlrel_cli.policy import Policy
 from mlrel_cli.policy_files import dump_policy
 from mlrel_cli.report import Status
-from mlrel_cli.stats.names import BINARY
+from mlrel_cli.stats.names import BINARY, RANKING
 from mlrel_cli.tasks import task_of
 
 MAX_ALLOWED_CATEGORIES = 100
@@ -33,8 +33,16 @@ ROLE_CANDIDATES = {
     "id": ("prediction_id", "request_id", "id", "event_id", "row_id"),
     "model_version": ("model_version", "version", "model"),
     "prediction": ("prediction", "score", "pred", "y_pred", "probability", "output"),
-    "label": ("label", "target", "y", "y_true", "outcome", "ground_truth", "actual", "is_fraud", "churned", "converted"),
+    "label": (
+        *("label", "target", "y", "y_true", "outcome", "ground_truth", "actual", "is_fraud", "churned", "converted"),
+        *("relevance", "clicked", "click"),
+    ),
     "latency": ("latency_ms", "latency", "duration_ms", "response_time_ms", "resp_ms", "elapsed_ms"),
+}
+# a ranking log: both a query and a position column (alone, a `rank` or `query` column may be a feature)
+RANKING_ROLE_CANDIDATES = {
+    "query": ("query_id", "query", "session_id", "search_id", "qid"),
+    "position": ("position", "rank", "pos", "slot"),
 }
 
 
@@ -52,6 +60,9 @@ def _find_roles(log: Log) -> dict[str, str]:
             if candidate in lower:
                 roles[role] = lower[candidate]
                 break
+    ranking = {role: next((lower[c] for c in cands if c in lower), None) for role, cands in RANKING_ROLE_CANDIDATES.items()}
+    if all(ranking.values()):
+        roles.update({role: name for role, name in ranking.items() if name})
     if "timestamp" not in roles:
         for field in log.schema:
             if pa.types.is_timestamp(field.type):
@@ -73,7 +84,7 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
 
     prediction = reference.column(roles["prediction"])
     label = reference.column(roles["label"]) if "label" in roles else None
-    task = infer_task(prediction, label)
+    task = RANKING if "query" in roles else infer_task(prediction, label)
 
     features: dict[str, Any] = {}
     segments: list[str] = []
@@ -136,7 +147,7 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
     if model:
         policy["model"] = model
     policy["task"] = task
-    policy["columns"] = {role: roles[role] for role in ROLE_CANDIDATES if role in roles}
+    policy["columns"] = {role: roles[role] for role in (*ROLE_CANDIDATES, *RANKING_ROLE_CANDIDATES) if role in roles}
     if segments:
         policy["segments"] = segments
     policy["features"] = features
