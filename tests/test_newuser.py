@@ -342,3 +342,20 @@ def test_init_infers_a_ranking_log_from_its_query_and_position_columns(
     assert mlrel("init", "--from", alone, "-o", tmp_path / "binary.yaml").exit_code == 0
     binary = yaml.safe_load((tmp_path / "binary.yaml").read_text())
     assert binary["task"] == "binary_classification" and "rank" in binary["features"]
+
+
+def test_a_bounded_metric_undefined_on_the_whole_log_is_inconclusive_not_a_pass(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    """make_classification with 1 % positives: a day of 400 rows had none; `roc_auc: {min: 0.9}` was skipped and
+    the run said 'all passed' (exit 0) with its only gate unjudged."""
+    cols = binary_log(400, label=np.zeros(400, dtype=np.int8))
+    policy = write_policy("validate: {performance: {metrics: {roc_auc: {min: 0.9}}}}\nsegments: [city]\n")
+    code, report = mlrel.json("validate", write_log(cols), "-p", policy)
+    assert code == 3 and report["status"] == "inconclusive"
+    auc = check(report, "performance:roc_auc")
+    assert auc["status"] == "inconclusive" and auc["value"] is None and auc["threshold"]["min"] == 0.9
+    assert check(report, "performance:roc_auc[city=paris]")["status"] == "skipped"  # a segment's stays skipped
+    unbounded = write_policy("validate: {performance: {metrics: {log_loss: {max: 5}}}}\n")
+    code, report = mlrel.json("validate", write_log(cols), "-p", unbounded)
+    assert check(report, "performance:roc_auc")["status"] == "skipped" and code == 0
