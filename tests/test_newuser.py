@@ -16,7 +16,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from tests.conftest import Runner, binary_log, check
+from tests.conftest import T0_US, Runner, binary_log, check
 
 
 def _string_classes(n: int, seed: int, quality: float) -> dict[str, object]:
@@ -252,3 +252,110 @@ def test_task_inferred_from_pandas_category_columns(mlrel: Runner, write_log: Ca
     predicted = pa.array(np.where(x > 0.5, "cat", np.where(x > -0.5, "dog", "eel"))).dictionary_encode()
     _, report = mlrel.json("validate", write_log({**cols, "prediction": predicted, "label": predicted}))
     assert report["inputs"]["task"] == "multiclass_classification"  # a text prediction with three values
+
+
+@pytest.mark.parametrize(("option", "what"), [("log", "log"), ("-r", "reference"), ("-l", "labels file"), ("dir-glob", "log")])
+def test_a_fifo_as_a_log_is_refused_before_any_read(
+    write_log: Callable[..., Path], tmp_path: Path, option: str, what: str
+) -> None:
+    """A FIFO as the log, the reference or the labels blocked pyarrow's read forever, waiting for a writer."""
+    log = write_log(binary_log(300))
+    fifo = tmp_path / "fifo.parquet"
+    os.mkfifo(fifo)
+    args = {
+        "log": [str(fifo)],
+        "-r": [str(log), "-r", str(fifo)],
+        "-l": [str(log), "-l", str(fifo)],
+        "dir-glob": [str(tmp_path / "*.parquet")],  # a glob skips the FIFO and reads the regular files
+    }[option]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlrel_cli", "validate", *args, "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    if option == "dir-glob":
+        assert proc.returncode in (0, 1, 3) and not proc.stderr.startswith("error:"), proc.stderr
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"error: {what} is not a regular file (a device, a FIFO or a socket) ({fifo})\n"
+
+
+def test_drifted_share_is_inconclusive_when_no_feature_could_be_judged(mlrel: Runner, write_log: Callable[..., Path]) -> None:
+    """linnerud (20 rows): every feature inconclusive, yet `drifted_share` said pass, '0 of 0 judged features drifted'."""
+    log = write_log(binary_log(20))
+    code, report = mlrel.json("drift", "-r", log, "-c", log)
+    assert code == 3
+    share = check(report, "drifted_share")
+    assert share["status"] == "inconclusive", share
+    assert all(c["status"] == "inconclusive" for c in report["checks"] if c["name"].startswith("drift:"))
+
+
+def test_every_docs_table_starts_with_a_header_row() -> None:
+    """A blank line inside reports.md's field table cut `weak_segments` off into a paragraph of pipes."""
+    root = Path(__file__).resolve().parent.parent
+    broken = []
+    for page in sorted([root / "README.md", *(root / "docs").glob("*.md")]):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            starts_table = line.startswith("|") and (number == 0 or not lines[number - 1].startswith("|"))
+            follows_separator = number + 1 < len(lines) and lines[number + 1].replace(" ", "").startswith("|-")
+            if starts_table and not follows_separator and not line.replace(" ", "").startswith("|-"):
+                broken.append(f"{page.name}:{number + 1}: {line[:60]}")
+    assert not broken, broken
+
+
+def test_init_infers_a_ranking_log_from_its_query_and_position_columns(
+    mlrel: Runner, write_log: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A ranking log (session_id, rank, relevance; the bundled samples/ranking_*.parquet too) was inferred as a
+    regression on `score` with the query id and the position as features and no label."""
+    rng = np.random.default_rng(5)
+    queries, shown = 300, 8
+    relevance = rng.integers(0, 4, queries * shown)
+    score = relevance + rng.normal(0, 1.0, queries * shown)
+    log = write_log(
+        {
+            "ts": pa.array(np.repeat(T0_US + np.arange(queries) * 60_000_000, shown), type=pa.timestamp("us", tz="UTC")),
+            "session_id": np.repeat([f"s{i}" for i in range(queries)], shown).tolist(),
+            "rank": np.tile(np.arange(1, shown + 1), queries),
+            "score": score,
+            "relevance": relevance,
+            "channel": rng.choice(["web", "app"], queries * shown).tolist(),
+        }
+    )
+    out = tmp_path / "policy.yaml"
+    assert mlrel("init", "--from", log, "-o", out).exit_code == 0
+    policy = yaml.safe_load(out.read_text())
+    assert policy["task"] == "ranking"
+    assert policy["columns"] == {
+        "timestamp": "ts", "prediction": "score", "label": "relevance", "query": "session_id", "position": "rank"
+    }  # fmt: skip
+    assert set(policy["features"]) == {"channel"}
+    code, report = mlrel.json("validate", log, "-p", out)
+    assert code == 0 and report["inputs"]["task"] == "ranking"
+    assert check(report, "performance:ndcg@10")["status"] == "pass"
+
+    # a `rank` column without a query column is a feature of a classifier, as before
+    alone = write_log(binary_log(500, rank=np.arange(500) % 7))
+    assert mlrel("init", "--from", alone, "-o", tmp_path / "binary.yaml").exit_code == 0
+    binary = yaml.safe_load((tmp_path / "binary.yaml").read_text())
+    assert binary["task"] == "binary_classification" and "rank" in binary["features"]
+
+
+def test_a_bounded_metric_undefined_on_the_whole_log_is_inconclusive_not_a_pass(
+    mlrel: Runner, write_log: Callable[..., Path], write_policy: Callable[..., Path]
+) -> None:
+    """make_classification with 1 % positives: a day of 400 rows had none; `roc_auc: {min: 0.9}` was skipped and
+    the run said 'all passed' (exit 0) with its only gate unjudged."""
+    cols = binary_log(400, label=np.zeros(400, dtype=np.int8))
+    policy = write_policy("validate: {performance: {metrics: {roc_auc: {min: 0.9}}}}\nsegments: [city]\n")
+    code, report = mlrel.json("validate", write_log(cols), "-p", policy)
+    assert code == 3 and report["status"] == "inconclusive"
+    auc = check(report, "performance:roc_auc")
+    assert auc["status"] == "inconclusive" and auc["value"] is None and auc["threshold"]["min"] == 0.9
+    assert check(report, "performance:roc_auc[city=paris]")["status"] == "skipped"  # a segment's stays skipped
+    unbounded = write_policy("validate: {performance: {metrics: {log_loss: {max: 5}}}}\n")
+    code, report = mlrel.json("validate", write_log(cols), "-p", unbounded)
+    assert check(report, "performance:roc_auc")["status"] == "skipped" and code == 0

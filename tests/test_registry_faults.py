@@ -176,6 +176,22 @@ def test_hand_edit_pointing_production_at_a_missing_version_is_refused(registry)
     assert (registry.read_bytes(), ledger_of(registry).read_bytes()) == before
 
 
+def test_hand_edit_listing_a_version_twice_is_refused(registry) -> None:
+    """A version copied by hand was accepted: `show` counted it twice and `promote` rewrote both entries."""
+    data = yaml.safe_load(registry.read_text())
+    versions = data["models"]["fraud"]["versions"]
+    versions.append(dict(versions[0]))
+    registry.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = registry.read_bytes(), ledger_of(registry).read_bytes()
+    twice = versions[0]["version"]
+    for args in (("registry", "promote", "fraud", twice, "--force", "--reason", "r"), ("registry", "show", "fraud")):
+        result = run(registry, *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("error: registry is invalid at models.fraud.versions: ")
+        assert f"version '{twice}' is listed twice" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert (registry.read_bytes(), ledger_of(registry).read_bytes()) == before
+
+
 @pytest.mark.parametrize("to", ["previous", "fallback"])
 def test_n_concurrent_relative_rollbacks_exactly_one_applies(registry, to) -> None:
     """Eight engineers roll back at the same moment: one applies, the others exit 2 naming who moved production."""

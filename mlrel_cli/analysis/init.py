@@ -23,7 +23,7 @@ from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.policy import Policy
 from mlrel_cli.policy_files import dump_policy
 from mlrel_cli.report import Status
-from mlrel_cli.stats.names import BINARY
+from mlrel_cli.stats.names import BINARY, RANKING
 from mlrel_cli.tasks import task_of
 
 MAX_ALLOWED_CATEGORIES = 100
@@ -36,8 +36,16 @@ ROLE_CANDIDATES = {
     "id": ("prediction_id", "request_id", "id", "event_id", "row_id"),
     "model_version": ("model_version", "version", "model"),
     "prediction": ("prediction", "score", "pred", "y_pred", "probability", "output"),
-    "label": ("label", "target", "y", "y_true", "outcome", "ground_truth", "actual", "is_fraud", "churned", "converted"),
+    "label": (
+        *("label", "target", "y", "y_true", "outcome", "ground_truth", "actual", "is_fraud", "churned", "converted"),
+        *("relevance", "clicked", "click"),
+    ),
     "latency": ("latency_ms", "latency", "duration_ms", "response_time_ms", "resp_ms", "elapsed_ms"),
+}
+# a ranking log: both a query and a position column (alone, a `rank` or `query` column may be a feature)
+RANKING_ROLE_CANDIDATES = {
+    "query": ("query_id", "query", "session_id", "search_id", "qid"),
+    "position": ("position", "rank", "pos", "slot"),
 }
 
 
@@ -55,6 +63,9 @@ def _find_roles(log: Log) -> dict[str, str]:
             if candidate in lower:
                 roles[role] = lower[candidate]
                 break
+    ranking = {role: next((lower[c] for c in cands if c in lower), None) for role, cands in RANKING_ROLE_CANDIDATES.items()}
+    if all(ranking.values()):
+        roles.update({role: name for role, name in ranking.items() if name})
     if "timestamp" not in roles:
         for field in log.schema:
             if pa.types.is_timestamp(field.type):
@@ -76,14 +87,14 @@ def infer_policy(reference: Log, model: str | None = None) -> str:
     notes: list[str] = []
     prediction = reference.column(roles["prediction"])
     label = reference.column(roles["label"]) if "label" in roles else None
-    task = infer_task(prediction, label)
+    task = RANKING if "query" in roles else infer_task(prediction, label)
     features, segments = _features(reference, set(roles.values()))
 
     policy: dict[str, Any] = {"version": 1}
     if model:
         policy["model"] = model
     policy["task"] = task
-    policy["columns"] = {role: roles[role] for role in ROLE_CANDIDATES if role in roles}
+    policy["columns"] = {role: roles[role] for role in (*ROLE_CANDIDATES, *RANKING_ROLE_CANDIDATES) if role in roles}
     if segments:
         policy["segments"] = segments
     policy["features"] = features

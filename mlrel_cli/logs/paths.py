@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from mlrel_cli.errors import LogError, first_line
+from mlrel_cli.files import require_regular_file
 
 
 def local_files(text: str, label: str) -> tuple[list[str], str | None]:
@@ -36,6 +37,7 @@ def local_files(text: str, label: str) -> tuple[list[str], str | None]:
         if not files:
             raise LogError(f"{label} directory holds no Parquet files", text)
         return files, str(path)
+    require_regular_file(path, label, LogError)  # a FIFO blocks pyarrow's read for a writer that never comes
     return [str(path)], None
 
 

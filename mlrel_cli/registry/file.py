@@ -142,6 +142,13 @@ class FileRegistry:
         if repair.replayed:
             registry = RegistryFile(models=models)
         for model, record in registry.models.items():
+            twice = record.duplicate_version()
+            if twice:
+                raise RegistryError(
+                    f"registry is invalid at models.{model}.versions: version '{twice}' is listed twice (edited by hand?); "
+                    "left as it is",
+                    self.location,
+                )
             dangling = record.dangling_pointer()
             if dangling:
                 pointer, target = dangling

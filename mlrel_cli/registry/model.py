@@ -111,6 +111,11 @@ class ModelRecord(_Record):
                 return pointer, target
         return None
 
+    def duplicate_version(self) -> str | None:
+        """A version listed twice: which entry a pointer means is ambiguous, another bad hand edit."""
+        names = [v.version for v in self.versions]
+        return next((name for name in names if names.count(name) > 1), None)
+
 
 class RegistryFile(_Record):
     version: Literal[1] = 1

@@ -116,9 +116,12 @@ def _schema_check(gone: list[str]) -> Check:
 
 def _share_check(tally: _Tally, policy: Policy) -> Check:
     limit = policy.drift.max_drifted_share
+    status = Status.FAIL if tally.share > limit else Status.PASS
+    if tally.features and not tally.judged:  # 0 of 0 judged is no evidence of stability
+        status = Status.INCONCLUSIVE
     return Check(
         name="drifted_share",
-        status=Status.FAIL if tally.share > limit else Status.PASS,
+        status=status,
         value=tally.share,
         threshold=limit,
         message=f"{len(tally.drifted)} of {len(tally.judged)} judged features drifted",

@@ -190,7 +190,16 @@ def metric_check(
         bound = bound.for_segment()
     label = f"performance:{name}" + (f"[{segment}]" if segment else "")
     if not np.isfinite(value):
-        return skipped(label, "undefined on these rows (for example one class only)")
+        if bound is None or segment is not None:
+            return skipped(label, "undefined on these rows (for example one class only)")
+        return Check(  # a bound on the whole log and nothing to judge it on: no evidence either way, never a pass
+            name=label,
+            status=Status.INCONCLUSIVE,
+            threshold={"min": bound.min, "max": bound.max},
+            message=f"{name} undefined on these {rows:,} labelled rows (for example one class only): its bound is not judged",
+            details={"segment": segment, "rows": rows},
+            source=ctx.source(f"validate.performance.metrics.{name}"),
+        )
     status = Status.PASS
     threshold: dict[str, float | None] | None = None
     details: dict[str, Any] = {
