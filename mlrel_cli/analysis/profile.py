@@ -72,11 +72,8 @@ def build_profile(engine: Engine, log: Log, policy: Policy, labels: Log | None =
     wanted = [(name, "feature", kind) for name, kind in roles.features.items() if kind != "text"]
     wanted += [(name, role, kind_of_type(source.schema.field(name).type) or "categorical") for name, role in outputs]
     facts = engine.column_facts(source, _plan(wanted, roles.timestamp, f"{log.path}: {roles.timestamp}"))
-    few = {
-        name
-        for name, role, kind in wanted
-        if kind == "numeric" and role != "feature" and (facts[f"distinct:{name}"].count or FEW_VALUES + 1) <= FEW_VALUES
-    }
+    distinct = {name: facts[f"distinct:{name}"].count for name, role, kind in wanted if f"distinct:{name}" in facts}
+    few = {name for name, count in distinct.items() if count is not None and count <= FEW_VALUES}  # classes
     summaries = engine.column_summaries(source, {name: kind for name, _, kind in wanted})
     counts = engine.column_summaries(source, dict.fromkeys(few, "categorical")) if few else None
 
@@ -85,14 +82,14 @@ def build_profile(engine: Engine, log: Log, policy: Policy, labels: Log | None =
         schema = schema.append(source.schema.field(label))
     profile = Profile(meta={}, log_schema=schema)
     for name, role, kind in wanted:
-        entry = ColumnProfile(name, role, str(source.schema.field(name).type), kind, facts[f"rows:{name}"].rows,
-                              facts[f"rows:{name}"].labelled, None)  # fmt: skip
+        counted = facts[f"rows:{name}"]  # rows and non-null values (a LabelCount)
+        entry = ColumnProfile(name, role, str(source.schema.field(name).type), kind, counted.rows, counted.labelled, None)
         summary, _ = summaries(name)
         if kind == "numeric":
             sketch = summary.sketch()
             entry.sketch, entry.numeric = sketch, summary if exact else SketchSummary.of(sketch)
             entry.extremes = (facts[f"numeric:{name}"].low, facts[f"numeric:{name}"].high)
-            entry.distinct = facts[f"distinct:{name}"].count if role != "feature" else None
+            entry.distinct = distinct.get(name)  # counted for the outputs only
         categorical = summary if kind != "numeric" else None
         if counts is not None and name in few:  # a prediction or label of a few classes: compared as classes
             categorical, _ = counts(name)
