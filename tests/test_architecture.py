@@ -163,3 +163,51 @@ def test_no_module_over_600_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert {module: lines for module, lines in long.items() if module not in LONG_MODULES} == {}
+
+
+ENGINE_NAMES = {"local", "dask"}  # engine.ENGINES (the test below checks they are the same)
+
+
+def _engine_branches(source: str) -> list[str]:
+    """Where code asks which engine it runs on: a comparison with an engine's name (``name == "local"``,
+    ``x in ("dask", ...)``, a ``match`` case) or with an engine's ``.name``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            constants = [c for o in operands for c in ([o] if isinstance(o, ast.Constant) else getattr(o, "elts", []))]
+            named = {c.value for c in constants if isinstance(c, ast.Constant)} & ENGINE_NAMES
+            asked = [
+                o for o in operands if isinstance(o, ast.Attribute) and o.attr == "name" and "engine" in ast.unparse(o.value)
+            ]
+            if named or asked:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.MatchValue) and isinstance(node.value, ast.Constant) and node.value.value in ENGINE_NAMES:
+            found.append(f"line {node.lineno}: case {node.value.value!r}")
+    return found
+
+
+def test_the_engine_branch_finder_finds_one() -> None:
+    assert _engine_branches('if name == "local":\n    pass') == ["line 1: name == 'local'"]
+    assert _engine_branches('ok = engine.name in ("dask",)') == ["line 1: engine.name in ('dask',)"]
+    assert _engine_branches('match name:\n    case "dask":\n        pass') == ["line 2: case 'dask'"]
+    assert _engine_branches('if metric.name == "rmse":\n    pass') == []
+
+
+def test_no_analysis_branches_on_the_engine() -> None:
+    """Issue 14: an analysis never asks which engine it runs on (mlrel profile included): no engine's name compared,
+    no engine implementation imported; where the engines differ is inside them, what one refuses is
+    engine.check_engine's."""
+    from mlrel_cli.engine import ENGINES
+
+    assert set(ENGINES) == ENGINE_NAMES
+    analyses = sorted((PACKAGE / "analysis").rglob("*.py"))
+    assert PACKAGE / "analysis" / "profile.py" in analyses
+    branches = {str(p.relative_to(PACKAGE)): found for p in analyses if (found := _engine_branches(p.read_text()))}
+    assert branches == {}
+    graph = _graph()
+    implementations = {"mlrel_cli.engine.local", "mlrel_cli.engine.dask", "mlrel_cli.engine.evidence"}
+    imported = {
+        m: sorted(graph[m] & implementations) for m in graph if m.startswith("mlrel_cli.analysis") and graph[m] & implementations
+    }
+    assert imported == {}

@@ -412,3 +412,73 @@ def test_show_and_merge_say_what_a_file_is_when_it_is_not_a_profile(mlrel: Any, 
             result = mlrel("profile", *args)
             assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.stderr
             assert not (tmp_path / "out").exists()
+
+
+def test_a_local_build_holds_each_columns_exact_facts(samples: Path) -> None:
+    """One build path on every engine; the local engine's answers are exact: each column's counts, its sketch of
+    every sorted value, the prediction's distinct values and the labelled rows' metrics, checked against numpy and
+    scikit-learn on the raw columns."""
+    from sklearn.metrics import roc_auc_score
+
+    from mlrel_cli.analysis.profile import build_profile
+    from mlrel_cli.engine.local import LocalEngine
+    from mlrel_cli.logs import open_log
+    from mlrel_cli.policy import load_policy
+    from mlrel_cli.stats.sketch import QuantileSketch
+
+    policy = load_policy(FRAUD)
+    profile = build_profile(LocalEngine(), open_log(str(samples / "reference.parquet")), policy)
+    table = pq.read_table(samples / "reference.parquet")
+    for name, c in profile.columns.items():
+        column = table.column(name)
+        assert (c.rows, c.present) == (len(column), len(column) - column.null_count), name
+        if c.kind == "numeric":
+            values = column.to_numpy(zero_copy_only=False).astype(float)
+            finite = np.sort(values[np.isfinite(values)])
+            expected = QuantileSketch.from_sorted(finite, int(np.isnan(values).sum()), int(np.isinf(values).sum()))
+            assert c.sketch is not None and _same_sketch(c.sketch, expected), name
+            assert c.extremes == (np.nanmin(values), np.nanmax(values)), name
+    prediction = table.column(policy.columns.prediction).to_numpy(zero_copy_only=False)
+    assert profile.columns[policy.columns.prediction].distinct == len(np.unique(prediction[~np.isnan(prediction)]))
+    labelled = table.filter(pa.compute.is_valid(table.column(policy.columns.label)))
+    truth = labelled.column(policy.columns.label).to_numpy(zero_copy_only=False)
+    score = labelled.column(policy.columns.prediction).to_numpy(zero_copy_only=False)
+    assert profile.meta["labelled"]["rows"] == len(truth)
+    assert profile.meta["labelled"]["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(truth == 1, score), abs=1e-12)
+
+
+def _same_sketch(a: Any, b: Any) -> bool:
+    from dataclasses import fields
+
+    return all(np.array_equal(getattr(a, f.name), getattr(b, f.name), equal_nan=True) for f in fields(a))
+
+
+def test_distinct_counts_are_exact_up_to_the_limit_when_merged() -> None:
+    from mlrel_cli.facts.columns import DistinctCount
+
+    whole = pa.chunked_array([pa.array([1.0, 2.0, None, 2.0]), pa.array([3.0, 4.0, 5.0])])
+    assert DistinctCount.of(whole, limit=3).count == 5  # a whole column: exact past the limit too
+    a, b = DistinctCount.of(pa.array([1, 2, 2]), limit=3), DistinctCount.of(pa.array([2, 3, None]), limit=3)
+    assert a.merge(b).count == 3 and a.merge(b).values == {1, 2, 3}
+    assert a.merge(b).merge(DistinctCount.of(pa.array([4]), limit=3)).count is None  # past the limit: unknown
+    assert DistinctCount.of(pa.array(["x"]).dictionary_encode()).count == 1
+
+
+def test_a_summary_as_a_sketch() -> None:
+    from mlrel_cli.stats.sketch import QuantileSketch
+    from mlrel_cli.stats.summaries import NumericSummary
+
+    values = np.random.default_rng(3).normal(size=5_000)
+    exact = NumericSummary.from_values(np.append(values, [np.nan, np.inf]))
+    assert _same_sketch(exact.sketch(), QuantileSketch.from_sorted(np.sort(values), 1, 1))
+    sketch = QuantileSketch.from_sorted(np.sort(values))
+    assert NumericSummary.from_sketch(sketch).sketch() is sketch  # its sums and extremes, not its points'
+
+
+def test_exact_is_refused_on_dask_by_check_engine() -> None:
+    from mlrel_cli.engine import check_engine
+    from mlrel_cli.errors import MlrelError
+
+    assert check_engine("local", exact=True) == "local"
+    with pytest.raises(MlrelError, match=r"^--exact keeps every value of each column, which the Dask engine"):
+        check_engine("dask", exact=True)

@@ -127,7 +127,11 @@ def test_the_dask_profile_holds_what_a_local_one_holds(profiles: dict[str, Path]
         assert dask.meta[key] == local.meta[key], key
     for name, a in local.columns.items():
         b = dask.columns[name]
-        assert (a.rows, a.kind, a.role) == (b.rows, b.kind, b.role), name
+        assert (a.rows, a.present, a.kind, a.role, a.type) == (b.rows, b.present, b.kind, b.role, b.type), name
+        if a.kind == "categorical" or a.categorical is not None:
+            assert b.distinct == a.distinct, name  # a category column's, a prediction's or label's classes
+        held = [c.numeric if c.numeric is not None else c.categorical for c in (a, b)]
+        assert held[1].null_draws.keys() == held[0].null_draws.keys(), name  # drift's noise drawn when built
         if a.sketch is not None:
             assert b.sketch is not None and (b.sketch.rows, b.sketch.missing) == (a.sketch.rows, a.sketch.missing)
             assert b.sketch.total == pytest.approx(a.sketch.total) and b.extremes == a.extremes, name

@@ -1,12 +1,15 @@
-"""Building a reference profile: drift's own summaries of each column.
+"""Building a reference profile: drift's own summaries of each column, from the engine's facts.
 
-In this process (build_profile) from whole columns, exact or sketched
-(facts.distributions.summarise_column); on an engine (build_profile_on, the Dask
-engine's path) from the summaries the same builders drift uses reduce on the
-workers (drift_summaries, validate's column facts, a seeded sample): only
-summaries travel, so a Dask-built profile is what a Dask drift run would
-have built of the raw reference. The file format, reading it and using it in
-place of a reference are in facts/profile.py.
+One path on every engine (build_profile): each column's distribution summary
+(Engine.column_summaries), its counts and extremes (Engine.column_facts), the
+outputs' sample (Engine.sample), the labelled rows' metrics
+(Engine.labelled_evidence), the labels file joined (Engine.labelled_log) and
+the proxy sums. The engine decides how exact they are: the local engine
+summarises each whole column (exact sorted values, sketched from all of them;
+the exact metrics of every labelled row), the Dask engine merges what the
+workers reduced (sketches, counts, a seeded sample), so a Dask-built profile is
+what a Dask drift run would have built of the raw reference. The file format,
+reading it and using it in place of a reference are in facts/profile.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlrel_cli.engine.interface import Engine
-from mlrel_cli.facts.columns import FEW_VALUES, NumericFacts
+from mlrel_cli.facts.columns import FEW_VALUES
 from mlrel_cli.facts.profile import (
     SCHEMA_VERSION,
     ColumnProfile,
@@ -36,8 +39,8 @@ from mlrel_cli.facts.profile import (
 from mlrel_cli.logs import Log
 from mlrel_cli.policy import Policy
 from mlrel_cli.stats.inference import SE_MAX_ROWS
-from mlrel_cli.stats.sketch import SKETCH_POINTS, QuantileSketch
-from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, TooManyCategories
+from mlrel_cli.stats.sketch import SKETCH_POINTS
+from mlrel_cli.stats.summaries import MAX_CATEGORIES, CategoricalSummary, NumericSummary, capped
 
 
 def profile_log(
@@ -48,98 +51,102 @@ def profile_log(
     engine: str | None = None,
     scheduler: str | None = None,
 ) -> Profile:
-    """``mlrel profile``: in this process, or on the Dask engine (sketch mode only: an exact profile is every
-    value of each column, which is what the cluster exists not to bring to one place)."""
+    """``mlrel profile`` on the engine the policy or --engine names; what it refuses (--exact and --labels on
+    Dask) is refused by engine.check_engine before any row is read."""
     from mlrel_cli.engine import check_engine, open_engine
-    from mlrel_cli.errors import MlrelError
 
-    name = check_engine(engine or policy.engine, labels=labels, scheduler=scheduler)
-    if name == "local":
-        return build_profile(log, policy, labels, exact)
-    if exact:
-        raise MlrelError(
-            "--exact keeps every value of each column, which the Dask engine does not bring to one "
-            "place: build a sketch profile on Dask (drop --exact), or an exact one with --engine local"
-        )
-    with open_engine(name, scheduler, policy.engine_timeout) as cluster:
-        return build_profile_on(cluster, log, policy)
+    name = check_engine(engine or policy.engine, labels=labels, scheduler=scheduler, exact=exact)
+    with open_engine(name, scheduler, policy.engine_timeout) as opened:
+        return build_profile(opened, log, policy, labels, exact)
 
 
-def build_profile(log: Log, policy: Policy, labels: Log | None = None, exact: bool = False) -> Profile:
-    """Summarise the reference as drift does, one column at a time, in this process."""
-    import pyarrow.compute as pc
-
-    from mlrel_cli.facts.distributions import summarise_column
-    from mlrel_cli.logs.labels import join_labels
+def build_profile(engine: Engine, log: Log, policy: Policy, labels: Log | None = None, exact: bool = False) -> Profile:
+    """Summarise the reference as drift does on ``engine``: each profiled column, the labelled cells and their
+    metrics, the time span and the proxy sums."""
     from mlrel_cli.logs.roles import kind_of_type, resolve_roles
-    from mlrel_cli.logs.task import infer_task
-    from mlrel_cli.logs.values import to_timestamps_us
 
     roles = resolve_roles(log, policy, label_from_labels_file=labels is not None)
-    label_column = None
-    if labels is not None:
-        label_column = join_labels(log, roles, labels, policy).labels
-    elif roles.label is not None:
-        label_column = log.column(roles.label).combine_chunks()
+    label = policy.columns.label if labels is not None else roles.label
+    source = engine.labelled_log(log, roles, labels, policy) if labels is not None else log
+    outputs = [(roles.prediction, "prediction")] + ([(label, "label")] if label is not None else [])
     wanted = [(name, "feature", kind) for name, kind in roles.features.items() if kind != "text"]
-    wanted.append((roles.prediction, "prediction", kind_of_type(log.schema.field(roles.prediction).type) or "categorical"))
-    if label_column is not None:
-        wanted.append((policy.columns.label, "label", kind_of_type(label_column.type) or "categorical"))
+    wanted += [(name, role, kind_of_type(source.schema.field(name).type) or "categorical") for name, role in outputs]
+    facts = engine.column_facts(source, _plan(wanted, roles.timestamp, f"{log.path}: {roles.timestamp}"))
+    distinct = {name: facts[f"distinct:{name}"].count for name, role, kind in wanted if f"distinct:{name}" in facts}
+    few = {name for name, count in distinct.items() if count is not None and count <= FEW_VALUES}  # classes
+    summaries = engine.column_summaries(source, {name: kind for name, _, kind in wanted})
+    counts = engine.column_summaries(source, dict.fromkeys(few, "categorical")) if few else None
 
     schema = log.schema
-    if label_column is not None and policy.columns.label not in schema.names:  # from --labels: the reference's label
-        schema = schema.append(pa.field(policy.columns.label, label_column.type))
+    if label is not None and label not in schema.names:  # from --labels: the reference's label
+        schema = schema.append(source.schema.field(label))
     profile = Profile(meta={}, log_schema=schema)
     for name, role, kind in wanted:
-        column = label_column if role == "label" else log.column(name)
-        assert column is not None
-        if pa.types.is_boolean(column.type) or kind is None:
-            kind = kind or "categorical"
-        present = len(column) - column.null_count
-        # drift asks the distinct count of categories (an id?) and of the outputs (classes?), not of numeric features
-        # (unique, not count_distinct: it has no kernel for a dictionary column, what pandas' category writes)
-        distinct = len(pc.drop_null(pc.unique(column))) if kind != "numeric" or role != "feature" else None
-        entry = ColumnProfile(name, role, str(column.type), kind, len(column), present, distinct)
+        counted = facts[f"rows:{name}"]  # rows and non-null values (a LabelCount)
+        entry = ColumnProfile(name, role, str(source.schema.field(name).type), kind, counted.rows, counted.labelled, None)
+        summary, _ = summaries(name)
         if kind == "numeric":
-            exact_summary, _ = summarise_column(partial(_same, column), "numeric", None)
-            assert isinstance(exact_summary, NumericSummary)
-            sorted_values = exact_summary.sorted_values
-            entry.sketch = QuantileSketch.from_sorted(sorted_values, exact_summary.missing, exact_summary.infinite)
-            entry.numeric = exact_summary if exact else SketchSummary.of(entry.sketch)
-            facts = NumericFacts.of(column)
-            entry.extremes = (facts.low, facts.high)
-        if kind == "categorical" or (role != "feature" and distinct is not None and distinct <= FEW_VALUES):
-            counts, _ = summarise_column(partial(_same, column), "categorical", None)
-            assert isinstance(counts, CategoricalSummary)
-            entry.categorical = (
-                TooManyCategories(counts.total, counts.missing) if len(counts.categories) > MAX_CATEGORIES else counts
-            )
-        _draw_noise(entry, exact_summary if kind == "numeric" else entry.categorical, policy)
+            sketch = summary.sketch()
+            entry.sketch, entry.numeric = sketch, summary if exact else SketchSummary.of(sketch)
+            entry.extremes = (facts[f"numeric:{name}"].low, facts[f"numeric:{name}"].high)
+            entry.distinct = distinct.get(name)  # counted for the outputs only
+        categorical = summary if kind != "numeric" else None
+        if counts is not None and name in few:  # a prediction or label of a few classes: compared as classes
+            categorical, _ = counts(name)
+        if categorical is not None:
+            entry.categorical = capped(categorical)
+            entry.distinct = len(categorical.categories) if isinstance(categorical, CategoricalSummary) else MAX_CATEGORIES + 1
+        _draw_noise(entry, summary if kind == "numeric" else entry.categorical, policy)
         profile.columns[name] = entry
 
-    # the labelled cells concept drift scores the reference's metric on
-    task = policy.task or infer_task(log.column(roles.prediction), label_column)
-    if label_column is not None:
-        prediction = log.column(roles.prediction).combine_chunks()
-        keep = pc.and_(pc.is_valid(prediction), pc.is_valid(label_column))
-        cells = (pc.filter(prediction, keep), pc.filter(label_column, keep))
-        labelled: dict[str, Any] = {"rows": len(cells[0]), "metrics": None}
-        if not exact:  # the metrics from every labelled row, a sample of the cells for their standard error
-            labelled["metrics"] = _reference_metrics(task, *cells, policy)
-            cells = sample_cells(cells, 2 * SE_MAX_ROWS)
-        profile.columns[roles.prediction].cells, profile.columns[policy.columns.label].cells = cells
-        profile.meta["labelled"] = labelled
-
-    span = None
-    if roles.timestamp is not None:
-        ts = to_timestamps_us(log.column(roles.timestamp), f"{log.path}: {roles.timestamp}")
-        if len(ts):
-            span = _span(roles.timestamp, int(ts.min()), int(ts.max()))
-    from mlrel_cli.engine.local import LocalEngine
-
-    proxies = proxy_sums(LocalEngine(), log, policy)
-    _finish(profile, log, policy, labels, exact, span, task, proxies)
+    task = _labelled(engine, source, profile, roles.prediction, label, policy, exact)
+    times = facts.get(":time")
+    span = _span(roles.timestamp, times.oldest, times.newest) if roles.timestamp and times and times.count else None
+    _finish(profile, log, policy, labels, exact, span, task, proxy_sums(engine, log, policy))
     return profile
+
+
+def _plan(wanted: list[tuple[str, str, str]], timestamp: str | None, where: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """The column facts a profile keeps: each column's rows and non-null values, a numeric one's extremes, a numeric
+    output's distinct values (classes?), and the time span."""
+    plan: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for name, role, kind in wanted:
+        plan[f"rows:{name}"] = ("labels", name, {})
+        if kind == "numeric":
+            plan[f"numeric:{name}"] = ("numeric", name, {})
+        if kind == "numeric" and role != "feature":
+            plan[f"distinct:{name}"] = ("distinct", name, {})
+    if timestamp is not None:
+        plan[":time"] = ("time", timestamp, {"where": where})
+    return plan
+
+
+def _labelled(
+    engine: Engine, log: Log, profile: Profile, prediction: str, label: str | None, policy: Policy, exact: bool
+) -> str | None:
+    """The task (the policy's, else inferred from the outputs' sample: every row locally) and the labelled cells
+    concept drift scores the reference's metric on: in sketch mode, the metrics of every labelled row the engine
+    reads (Engine.labelled_evidence) and a sample of the cells for their standard error; in exact mode every cell."""
+    import pyarrow.compute as pc
+
+    from mlrel_cli.logs.task import infer_task
+    from mlrel_cli.tasks import row_metrics
+
+    sample = engine.sample(log, [prediction] + ([label] if label is not None else []), 2 * SE_MAX_ROWS)
+    task = policy.task or infer_task(sample.column(prediction), sample.column(label) if label is not None else None)
+    if label is None:
+        return task
+    sample = sample.filter(pc.and_(pc.is_valid(sample.column(prediction)), pc.is_valid(sample.column(label))))
+    cells = (sample.column(prediction).combine_chunks(), sample.column(label).combine_chunks())
+    labelled: dict[str, Any] = {"rows": len(cells[0]), "metrics": None if exact else {}}
+    if not exact and row_metrics(task):
+        assert task is not None
+        labelled = _reference_metrics(engine, log, prediction, label, task, policy)
+    if not exact:
+        cells = sample_cells(cells, 2 * SE_MAX_ROWS)
+    profile.columns[prediction].cells, profile.columns[label].cells = cells
+    profile.meta["labelled"] = labelled
+    return task
 
 
 def _draw_noise(entry: ColumnProfile, source: Any, policy: Policy) -> None:
@@ -250,129 +257,25 @@ def query_proxies(
     return units
 
 
-# ---------------------------------------------------------------- on an engine (Dask): only summaries travel
-
-
-def build_profile_on(engine: Engine, log: Log, policy: Policy) -> Profile:
-    """A sketch profile from summaries reduced by ``engine``: drift_summaries (the Dask drift run's sketches and
-    counts, merged in the same tree), validate's column facts (extremes), the time span, a seeded sample of the
-    outputs (the task and the labelled cells) and the labelled rows' metrics (Engine.labelled_summary)."""
-    from mlrel_cli.facts.concept import labelled_rows
-    from mlrel_cli.logs.roles import kind_of_type, resolve_roles
-    from mlrel_cli.logs.task import infer_task
-    from mlrel_cli.tasks import row_metrics
-
-    roles = resolve_roles(log, policy)
-    outputs = [(roles.prediction, "prediction")] + ([(roles.label, "label")] if roles.label is not None else [])
-    wanted = [(name, "feature", kind) for name, kind in roles.features.items() if kind != "text"]
-    wanted += [(name, role, kind_of_type(log.schema.field(name).type) or "categorical") for name, role in outputs]
-    kinds = {name: kind for name, _, kind in wanted}
-    few = {name for name, _ in outputs if kinds[name] == "numeric" and engine.few_values(log, name, FEW_VALUES)}
-    plan: dict[str, tuple[str, str, dict[str, Any]]] = {
-        name: ("numeric", name, {}) for name, kind in kinds.items() if kind == "numeric"
-    }
-    where = f"{log.path}: {roles.timestamp}"
-    if roles.timestamp is not None:
-        plan[":time"] = ("time", roles.timestamp, {"where": where})
-    sampled = [name for name, _ in outputs]
-    fraction = min(1.0, 2 * SE_MAX_ROWS / max(log.num_rows, 1))  # the sample drift's Dask path infers the task from
-    columns = list(dict.fromkeys([*kinds, *sampled, *([roles.timestamp] if roles.timestamp else [])]))
-    found = engine.reduce(
-        log,
-        columns,
-        partial(
-            profile_facts, kinds=kinds, counts=dict.fromkeys(few, "categorical"), plan=plan, sampled=sampled, fraction=fraction
-        ),
-        seeded=True,
-    )
-
-    profile = Profile(meta={}, log_schema=log.schema)
-    for name, role, kind in wanted:
-        summary = found[name]
-        categorical = found.get(f"counts:{name}", summary if kind == "categorical" else None)
-        if isinstance(summary, QuantileSketch):
-            facts = found[f"facts:{name}"]
-            entry = ColumnProfile(name, role, str(log.schema.field(name).type), kind, facts.rows, facts.present, None)
-            entry.sketch, entry.numeric, entry.extremes = summary, SketchSummary.of(summary), (facts.low, facts.high)
-        else:
-            entry = ColumnProfile(
-                name, role, str(log.schema.field(name).type), kind, summary.total, summary.total - summary.missing, None
-            )
-        if isinstance(categorical, CategoricalSummary):
-            entry.categorical, entry.distinct = categorical, len(categorical.categories)
-        elif isinstance(categorical, TooManyCategories):
-            entry.categorical, entry.distinct = categorical, MAX_CATEGORIES + 1  # a lower bound: more than the cap
-        profile.columns[name] = entry
-
-    sample = found["sample"].table
-    task = policy.task or infer_task(sample.column(roles.prediction), sample.column(roles.label) if roles.label else None)
-    if roles.label is not None:
-        import pyarrow.compute as pc
-
-        cells = sample.filter(pc.and_(pc.is_valid(sample.column(roles.prediction)), pc.is_valid(sample.column(roles.label))))
-        profile.columns[roles.prediction].cells = cells.column(roles.prediction).combine_chunks()
-        profile.columns[roles.label].cells = cells.column(roles.label).combine_chunks()
-        labelled: dict[str, Any] = {"rows": 0, "metrics": {}}
-        if row_metrics(task):  # the metrics concept drift reads from labelled rows (not per query)
-            prepare = partial(
-                labelled_rows,
-                prediction=roles.prediction,
-                label=roles.label,
-                task=task,
-                positive_label=policy.validate_.performance.positive_label,
-            )
-            threshold = policy.validate_.performance.decision_threshold
-            side = engine.labelled_summary(log, [roles.prediction, roles.label], prepare, task, threshold, 2 * SE_MAX_ROWS)
-            metrics = {k: (float(v) if np.isfinite(v) else None) for k, v in side["metrics"].items()}
-            labelled = {"rows": int(side["rows"]), "metrics": metrics}
-        profile.meta["labelled"] = labelled
-    times = found.get("facts::time")
-    span = _span(roles.timestamp, times.oldest, times.newest) if roles.timestamp and times and times.count else None
-    _finish(profile, log, policy, None, False, span, task, proxy_sums(engine, log, policy))
-    return profile
-
-
-def profile_facts(
-    table: pa.Table,
-    seed: int,
-    kinds: dict[str, str],
-    counts: dict[str, str],
-    plan: dict[str, Any],
-    sampled: list[str],
-    fraction: float,
-) -> dict[str, Any]:
-    """Runs on a worker: one row group's summaries, by drift's and validate's own builders, and its seeded sample
-    of the outputs (the rows drift's Dask path samples, the same seed)."""
-    from mlrel_cli.facts.columns import build
-    from mlrel_cli.facts.distributions import drift_summaries
-    from mlrel_cli.facts.merge import sample_rows
-
-    out = dict(drift_summaries(table, kinds))
-    out.update({f"counts:{name}": value for name, value in drift_summaries(table, counts).items()} if counts else {})
-    out.update({f"facts:{name}": value for name, value in build(table, plan).items()})
-    out.update(sample_rows(table, seed, sampled, fraction))
-    return out
-
-
-def _reference_metrics(task: str | None, prediction: pa.Array, label: pa.Array, policy: Policy) -> dict[str, float | None]:
-    """Every metric concept drift may ask of this task, on all labelled rows (as facts/concept.labelled_arrays reads them)."""
-    from mlrel_cli.facts.concept import labelled_arrays
-    from mlrel_cli.stats.metrics import metric_value
+def _reference_metrics(engine: Engine, log: Log, prediction: str, label: str, task: str, policy: Policy) -> dict[str, Any]:
+    """Every metric concept drift may ask of this task over the labelled rows, and how many they are: exact from
+    every row locally, from merged labelled parts on Dask."""
     from mlrel_cli.stats.names import METRIC_BY_NAME
-    from mlrel_cli.tasks import row_metrics
 
-    if task is None or not row_metrics(task):
-        return {}
-    truth, predicted, _ = labelled_arrays(task, prediction, label, policy.validate_.performance.positive_label)
-    threshold = policy.validate_.performance.decision_threshold
-    out: dict[str, float | None] = {}
-    for name, metric in METRIC_BY_NAME.items():
-        if task in metric.tasks:
-            value = float(metric_value(task, name, truth, predicted, threshold))
-            out[name] = value if np.isfinite(value) else None
-    return out
+    performance = policy.validate_.performance
+    rows_of = partial(labelled_pairs, prediction=prediction, label=label, task=task, positive_label=performance.positive_label)
+    evidence = engine.labelled_evidence(
+        log, [prediction, label], rows_of, task, performance.decision_threshold, [], 2 * SE_MAX_ROWS
+    )
+    found = evidence.metrics_of(None)
+    named = [name for name, metric in METRIC_BY_NAME.items() if task in metric.tasks and name in found]
+    return {"rows": evidence.rows, "metrics": {name: float(found[name]) if np.isfinite(found[name]) else None for name in named}}
 
 
-def _same(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """summarise_column's loader for a column already read."""
-    return column
+def labelled_pairs(
+    table: pa.Table, prediction: str, label: str, task: str, positive_label: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs on a worker: the labelled rows of a table as the metric reads them (truth, predicted, their rows)."""
+    from mlrel_cli.facts.concept import labelled_arrays
+
+    return labelled_arrays(task, table.column(prediction).combine_chunks(), table.column(label).combine_chunks(), positive_label)

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 ENGINES = ("local", "dask")
 
 
-def check_engine(name: str, labels: Log | None = None, shadow: bool = False, scheduler: str | None = None) -> str:
-    """The engine's name, once it is known and can do what is asked (before any row is read)."""
+def check_engine(
+    name: str, labels: Log | None = None, shadow: bool = False, scheduler: str | None = None, exact: bool = False
+) -> str:
+    """The engine's name, once it is known and can do what is asked (before any row is read); ``exact``: a profile
+    that keeps every value of each column (mlrel profile --exact)."""
     if name not in ENGINES:
         raise MlrelError(f"--engine: unknown engine '{name}' (expected local or dask)")
     if scheduler is not None and name != "dask":  # else the cluster named is ignored and the run is local, unsaid
@@ -34,6 +37,11 @@ def check_engine(name: str, labels: Log | None = None, shadow: bool = False, sch
         raise LogError(LABELS_NEED_ONE_PLACE, labels.path)
     if name == "dask" and shadow:
         raise MlrelError("shadow mode pairs the models' rows on the id, which needs them in one place: use --engine local")
+    if name == "dask" and exact:
+        raise MlrelError(
+            "--exact keeps every value of each column, which the Dask engine does not bring to one "
+            "place: build a sketch profile on Dask (drop --exact), or an exact one with --engine local"
+        )
     return name
 
 

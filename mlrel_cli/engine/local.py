@@ -60,15 +60,23 @@ class LocalEngine:
         return JoinedLog.of(log, columns)
 
     def column_facts(self, log: Log, plan: Any, done: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """Each fact from its whole column, one column at a time: exact, with every latency value kept."""
+        """Each fact from its whole column, one column at a time (read once for all of its facts): exact, with every
+        latency value kept."""
         from mlrel_cli.facts.columns import BUILDERS
 
+        by_column: dict[str, list[str]] = {}
+        for key, (_, column, _) in plan.items():
+            by_column.setdefault(column, []).append(key)
         found = {}
-        for key, (builder, column, kwargs) in plan.items():
-            found[key] = (every_value if builder == "latency" else BUILDERS[builder])(log.column(column), **kwargs)
-            if done is not None:
-                done(key)
-        return found
+        for column, keys in by_column.items():
+            values = log.column(column)
+            for key in keys:
+                builder, _, kwargs = plan[key]
+                found[key] = (every_value if builder == "latency" else BUILDERS[builder])(values, **kwargs)
+                if done is not None:
+                    done(key)
+            del values
+        return {key: found[key] for key in plan}
 
     def labelled_summary(
         self, log: Log, columns: list[str], prepare: Callable[..., Any], task: str, threshold: float, sample_rows: int

@@ -228,6 +228,30 @@ class LabelCount:
         return LabelCount(self.rows + other.rows, self.labelled + other.labelled)
 
 
+@dataclass(frozen=True)
+class DistinctCount:
+    """How many distinct values a column holds (a numeric output: classes, or scores?). Counted over a whole column
+    it is exact; merged from parts (a cluster's row groups) it is exact up to ``limit`` and None past it, as the
+    values are kept only up to ``limit``."""
+
+    count: int | None
+    values: frozenset[Any] | None
+    limit: int
+
+    @classmethod
+    def of(cls, column: pa.Array | pa.ChunkedArray, limit: int = FEW_VALUES) -> DistinctCount:
+        # unique, not count_distinct: it has no kernel for a dictionary column, what pandas' category writes
+        unique = pc.drop_null(pc.unique(column))
+        return cls(len(unique), frozenset(unique.to_pylist()) if len(unique) <= limit else None, limit)
+
+    def merge(self, other: DistinctCount) -> DistinctCount:
+        if self.values is None or other.values is None:
+            return DistinctCount(None, None, self.limit)
+        values = self.values | other.values
+        kept = len(values) <= self.limit
+        return DistinctCount(len(values) if kept else None, values if kept else None, self.limit)
+
+
 def latency_sketch(column: pa.Array | pa.ChunkedArray) -> QuantileSketch:
     exact = NumericSummary.from_values(to_numpy_float(column).copy(), in_place=True)
     return QuantileSketch.from_sorted(exact.sorted_values, exact.missing, exact.infinite)
@@ -241,6 +265,7 @@ BUILDERS: dict[str, Callable[..., Any]] = {
     "time": TimeFacts.of,
     "windows": WindowCounts.of,
     "labels": LabelCount.of,
+    "distinct": DistinctCount.of,
     "latency": latency_sketch,
 }
 Plan = dict[str, tuple[str, str, dict[str, Any]]]

@@ -188,58 +188,64 @@ def iso_from_us(us: int) -> str:
 
 
 def write_profile(profile: Profile, path: str) -> None:
-    """Written beside the target and renamed over it: a failed write leaves no half a file."""
+    """One row per column (ROW_SCHEMA), the metadata and the log's schema in the footer; written beside the target
+    and renamed over it: a failed write leaves no half a file."""
+    table = pa.Table.from_pylist([_row(c) for c in profile.columns.values()], schema=ROW_SCHEMA)
+    schema_b64 = base64.b64encode(profile.log_schema.serialize().to_pybytes())
+    _replace(table.replace_schema_metadata({META_KEY: json.dumps(profile.meta).encode(), SCHEMA_KEY: schema_b64}), path)
+
+
+def _row(c: ColumnProfile) -> dict[str, Any]:
+    """A column's row of the file: what it holds of each summary, null where it holds none."""
+    row: dict[str, Any] = {
+        "column": c.name,
+        "role": c.role,
+        "type": c.type,
+        "kind": c.kind,
+        "rows": c.rows,
+        "present": c.present,
+        "distinct": c.distinct,
+    }
+    if c.numeric is not None and c.sketch is not None:
+        row.update(
+            values=c.numeric.sorted_values,
+            value_rows=c.numeric.count,
+            missing=c.numeric.missing,
+            infinite=c.numeric.infinite,
+            sum=c.sketch.total,
+            sum_sq=c.sketch.total_sq,
+            low=c.sketch.low,
+            high=c.sketch.high,
+            extreme_low=c.extremes[0],
+            extreme_high=c.extremes[1],
+        )
+    if isinstance(c.categorical, CategoricalSummary):
+        row.update(
+            categories=[str(v) for v in c.categorical.categories],
+            counts=c.categorical.counts,
+            category_missing=c.categorical.missing,
+            too_many_categories=False,
+        )
+    elif isinstance(c.categorical, TooManyCategories):
+        row.update(category_missing=c.categorical.missing, too_many_categories=True)
+    summary = c.numeric if c.numeric is not None else c.categorical
+    draws = summary.null_draws if isinstance(summary, (NumericSummary, CategoricalSummary)) else {}
+    if draws:
+        row["noise_keys"] = [noise_key(key) for key in draws]
+        row["noise"] = np.concatenate(list(draws.values()))
+    if c.cells is not None:
+        numeric = pa.types.is_integer(c.cells.type) or pa.types.is_floating(c.cells.type) or pa.types.is_boolean(c.cells.type)
+        row["cells" if numeric else "cells_text"] = pa.compute.cast(c.cells, pa.float64() if numeric else pa.string())
+    return row
+
+
+def _replace(table: pa.Table, path: str) -> None:
+    """``table`` written to a temporary file in the target's folder, then renamed over the target."""
     import os
     import tempfile
 
     import pyarrow.parquet as pq
 
-    rows: list[dict[str, Any]] = []
-    for c in profile.columns.values():
-        row: dict[str, Any] = {
-            "column": c.name,
-            "role": c.role,
-            "type": c.type,
-            "kind": c.kind,
-            "rows": c.rows,
-            "present": c.present,
-            "distinct": c.distinct,
-        }
-        if c.numeric is not None and c.sketch is not None:
-            row.update(
-                values=c.numeric.sorted_values,
-                value_rows=c.numeric.count,
-                missing=c.numeric.missing,
-                infinite=c.numeric.infinite,
-                sum=c.sketch.total,
-                sum_sq=c.sketch.total_sq,
-                low=c.sketch.low,
-                high=c.sketch.high,
-                extreme_low=c.extremes[0],
-                extreme_high=c.extremes[1],
-            )
-        if isinstance(c.categorical, CategoricalSummary):
-            row.update(
-                categories=[str(v) for v in c.categorical.categories],
-                counts=c.categorical.counts,
-                category_missing=c.categorical.missing,
-                too_many_categories=False,
-            )
-        elif isinstance(c.categorical, TooManyCategories):
-            row.update(category_missing=c.categorical.missing, too_many_categories=True)
-        summary = c.numeric if c.numeric is not None else c.categorical
-        draws = summary.null_draws if isinstance(summary, (NumericSummary, CategoricalSummary)) else {}
-        if draws:
-            row["noise_keys"] = [noise_key(key) for key in draws]
-            row["noise"] = np.concatenate(list(draws.values()))
-        if c.cells is not None:
-            numeric = pa.types.is_integer(c.cells.type) or pa.types.is_floating(c.cells.type) or pa.types.is_boolean(c.cells.type)
-            key = "cells" if numeric else "cells_text"
-            row[key] = pa.compute.cast(c.cells, pa.float64() if numeric else pa.string())
-        rows.append(row)
-    table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
-    schema_b64 = base64.b64encode(profile.log_schema.serialize().to_pybytes())
-    table = table.replace_schema_metadata({META_KEY: json.dumps(profile.meta).encode(), SCHEMA_KEY: schema_b64})
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=".mlrel-profile-", dir=directory)
     os.close(fd)
@@ -277,6 +283,7 @@ def is_profile(path: str) -> bool:
 
 
 def read_profile(path: str) -> Profile:
+    """A profile file as written by write_profile, refused (naming the file) when it is not one this mlrel reads."""
     import pyarrow.parquet as pq
 
     fs, location = filesystem_of(path)
@@ -299,46 +306,41 @@ def read_profile(path: str) -> Profile:
     lists = ("values", "cells", "cells_text", "noise")
     scalars = table.drop_columns(list(lists)).to_pylist()  # the long lists go to numpy, not to Python objects
     arrays = {name: table.column(name).combine_chunks() for name in lists}
-
-    def listed(name: str, i: int) -> pa.Array | None:
-        item = arrays[name][i]
-        return None if not item.is_valid else item.values
-
     for i, row in enumerate(scalars):
-        row.update({name: listed(name, i) for name in lists})
-        entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"], row["distinct"])
-        if row["values"] is not None:
-            values = _float_values(row["values"])
-            entry.sketch = QuantileSketch(
-                values, row["value_rows"], row["missing"], row["infinite"], row["sum"], row["sum_sq"], row["low"], row["high"]
-            )
-            entry.extremes = (row["extreme_low"], row["extreme_high"])
-            if meta["mode"] == "exact":
-                entry.numeric = NumericSummary(values, row["missing"], row["infinite"])
-            else:
-                entry.numeric = SketchSummary.of(entry.sketch)
-        if row["too_many_categories"]:
-            entry.categorical = TooManyCategories(row["rows"], row["category_missing"])
-        elif row["categories"] is not None:
-            entry.categorical = CategoricalSummary.from_counts(
-                row["categories"], np.asarray(row["counts"]), row["category_missing"]
-            )
-        if row["cells"] is not None or row["cells_text"] is not None:
-            log_type = log_schema.field(entry.name).type if entry.name in log_schema.names else None
-            if row["cells"] is not None:
-                cells = row["cells"]
-                entry.cells = cells.cast(log_type) if log_type is not None and not pa.types.is_dictionary(log_type) else cells
-            else:
-                entry.cells = row["cells_text"]
-        if row["noise"] is not None and row["noise_keys"]:
-            from mlrel_cli.stats.drift import NOISE_RESAMPLES
-
-            scores = _float_values(row["noise"]).reshape(len(row["noise_keys"]), NOISE_RESAMPLES)
-            held = entry.numeric if entry.numeric is not None else entry.categorical
-            if isinstance(held, (NumericSummary, CategoricalSummary)):  # stats/drift.null_scores reads them there
-                held.null_draws.update({_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])})
+        row.update({name: arrays[name][i].values if arrays[name][i].is_valid else None for name in lists})
+        entry = _column(row, meta["mode"] == "exact", log_schema)
         profile.columns[entry.name] = entry
     return profile
+
+
+def _column(row: dict[str, Any], exact: bool, log_schema: pa.Schema) -> ColumnProfile:
+    """A column's row of the file (its lists as Arrow arrays) read back into its summaries."""
+    entry = ColumnProfile(row["column"], row["role"], row["type"], row["kind"], row["rows"], row["present"], row["distinct"])
+    if row["values"] is not None:
+        values = _float_values(row["values"])
+        entry.sketch = QuantileSketch(
+            values, row["value_rows"], row["missing"], row["infinite"], row["sum"], row["sum_sq"], row["low"], row["high"]
+        )
+        entry.extremes = (row["extreme_low"], row["extreme_high"])
+        entry.numeric = NumericSummary(values, row["missing"], row["infinite"]) if exact else SketchSummary.of(entry.sketch)
+    if row["too_many_categories"]:
+        entry.categorical = TooManyCategories(row["rows"], row["category_missing"])
+    elif row["categories"] is not None:
+        entry.categorical = CategoricalSummary.from_counts(row["categories"], np.asarray(row["counts"]), row["category_missing"])
+    if row["cells"] is not None:
+        log_type = log_schema.field(entry.name).type if entry.name in log_schema.names else None
+        castable = log_type is not None and not pa.types.is_dictionary(log_type)
+        entry.cells = row["cells"].cast(log_type) if castable else row["cells"]
+    elif row["cells_text"] is not None:
+        entry.cells = row["cells_text"]
+    if row["noise"] is not None and row["noise_keys"]:
+        from mlrel_cli.stats.drift import NOISE_RESAMPLES
+
+        scores = _float_values(row["noise"]).reshape(len(row["noise_keys"]), NOISE_RESAMPLES)
+        held = entry.numeric if entry.numeric is not None else entry.categorical
+        if isinstance(held, (NumericSummary, CategoricalSummary)):  # stats/drift.null_scores reads them there
+            held.null_draws.update({_noise_of(k): scores[i] for i, k in enumerate(row["noise_keys"])})
+    return entry
 
 
 def _float_values(array: pa.Array) -> np.ndarray:

@@ -32,11 +32,19 @@ class NumericSummary:
     null_draws: dict[tuple[str, int, int, int, int], np.ndarray] = field(
         default_factory=dict, compare=False, repr=False, kw_only=True
     )
+    # the sketch whose points these are (from_sketch), with its exact sums and extremes
+    source: QuantileSketch | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     @classmethod
     def from_sketch(cls, sketch: QuantileSketch) -> NumericSummary:
         """A summary whose values are a sketch's points: the same distribution at bounded rank error."""
-        return cls(sketch.points, sketch.missing, sketch.infinite, rows=sketch.rows)
+        return cls(sketch.points, sketch.missing, sketch.infinite, rows=sketch.rows, source=sketch)
+
+    def sketch(self) -> QuantileSketch:
+        """This summary as a quantile sketch: the one it was read from, else one of its exact sorted values."""
+        if self.source is not None:
+            return self.source
+        return QuantileSketch.from_sorted(self.sorted_values, self.missing, self.infinite)
 
     @classmethod
     def from_values(cls, values: np.ndarray, nulls: int = 0, in_place: bool = False) -> NumericSummary:
