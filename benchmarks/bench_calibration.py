@@ -260,6 +260,65 @@ def bench_compare(scale: float, work: Path) -> None:
     table("compare: rejections (A/A: false rejects; 5-point drop: power)", ["scenario", "rows a side", "rejected"], rows)
 
 
+COMPARE_SIZES = (100, 200, 500, 1_000, 5_000)
+COMPARE_SCENARIOS = {  # name: (mode, accuracy points the candidate loses)
+    "A/A canary": ("canary", 0.0),
+    "A/A shadow": ("shadow", 0.0),
+    "canary, 5 points worse": ("canary", 0.05),
+    "shadow, 5 points worse": ("shadow", 0.05),
+    "canary, 15 points worse": ("canary", 0.15),
+    "shadow, 15 points worse": ("shadow", 0.15),
+}
+
+
+def compare_run(r: int, scenario: str, n: int) -> tuple[int, list[str]]:
+    """One compare run at n rows per model: its exit code and the failing checks (which metric rejected)."""
+    mode, drop = COMPARE_SCENARIOS[scenario]
+    rng = np.random.default_rng([7, n, r, list(COMPARE_SCENARIOS).index(scenario)])
+    base = classifier_log(n, rng, "v1")
+    if mode == "shadow":  # the same requests, scored by a second model of the same quality
+        cand = classifier_log(n, rng, "v2", x=base.column("x").to_numpy(), label=base.column("label").to_numpy(),
+                              accuracy_drop=drop)  # fmt: skip
+    else:
+        cand = classifier_log(n, rng, "v2", accuracy_drop=drop)
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(base, Path(tmp) / "base.parquet")
+        pq.write_table(cand, Path(tmp) / "cand.parquet")
+        code, report = cli_json("compare", "--baseline-log", Path(tmp) / "base.parquet", "--candidate-log",
+                                Path(tmp) / "cand.parquet", "--mode", mode)  # fmt: skip
+    return code, sorted(c["name"].split(":", 1)[-1] for c in report["checks"] if c["status"] == "fail")
+
+
+def runs_of(run: Callable[[int], Any], runs: int) -> list[Any]:
+    """Runs 0..runs-1 of one scenario, spread over --jobs processes (each run has its own seed)."""
+    return list(POOL.map(run, range(runs))) if POOL is not None else [run(r) for r in range(runs)]
+
+
+def bench_compare_sizes(scale: float, work: Path) -> None:
+    """Compare's verdicts by rows per model: A/A false rejects, power, and the share inconclusive (exit 3)."""
+    runs_at = {100: 200, 200: 200, 500: 200, 1_000: 100, 5_000: 40}
+    rows, causes = [], []
+    for scenario in COMPARE_SCENARIOS:
+        for n in COMPARE_SIZES:
+            runs = max(5, round(runs_at[n] * scale))
+            t = time.perf_counter()
+            results = runs_of(partial(compare_run, scenario=scenario, n=n), runs)
+            codes = [code for code, _ in results]
+            rows.append([scenario, f"{n:,}", rate(codes.count(1), runs), rate(codes.count(3), runs),
+                         rate(codes.count(0), runs)])  # fmt: skip
+            failing: dict[str, int] = {}
+            for code, names in results:
+                for name in names if code == 1 else []:
+                    failing[name] = failing.get(name, 0) + 1
+            causes.append([scenario, f"{n:,}", ", ".join(f"{k} {v}" for k, v in sorted(failing.items())) or "none"])
+            print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+            print("| " + " | ".join(rows[-1]) + " | " + causes[-1][-1] + " |", flush=True)
+    table("compare by rows per model: rejected (exit 1), inconclusive (exit 3), promoted (exit 0)",
+          ["scenario", "rows per model", "rejected", "inconclusive", "promoted"], rows)  # fmt: skip
+    table("compare by rows per model: the failing checks of the rejected runs", ["scenario", "rows per model", "failing"],
+          causes)  # fmt: skip
+
+
 def bench_validate(scale: float, work: Path) -> None:
     runs, n = max(5, round(30 * scale)), 5_000
     rng = np.random.default_rng(5)
@@ -321,6 +380,7 @@ def bench_postmortem(scale: float, work: Path) -> None:
 
 
 SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift, "compare": bench_compare,
+                                                      "compare-sizes": bench_compare_sizes,
                                                       "validate": bench_validate, "postmortem": bench_postmortem}  # fmt: skip
 
 
