@@ -14,12 +14,21 @@ seeds that were never used to tune mlrel:
   0.2, 0.5 and 1 standard deviation; the share of runs that flag each;
 - compare: false rejects on A/A canaries and shadows (both sides the same
   model), and the power to reject a candidate 5 accuracy points worse;
+- compare-sizes: the same at 100, 200, 500, 1,000 and 5,000 rows per model,
+  and a candidate 15 points worse, with the share inconclusive (exit 3)
+  and promoted, and which checks failed in the rejected runs;
+- weak-segments: validate's slice search on clean logs with segment
+  columns and numeric features, and on logs with one weak segment (country
+  BR, 5 or 20 % of the rows, 10 or 30 % of its scores mirrored); compare's
+  on A/A canaries and shadows and on a candidate worse in that segment;
+- postmortem-segments: segment root causes of an incident caused by one
+  segment vs one that hit every row;
 - postmortem: onset found (and within a window of the truth) on incidents
   of 8 and 96 windows with accuracy down by a third, and false onsets on
   the same logs without an incident;
 - validate: the share of clean logs that pass.
 
-    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both] [--jobs N]
+    python benchmarks/bench_calibration.py [--quick] [--only SECTION,...] [--windows none|8|both] [--jobs N]
 
 ``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
 A rate of k in r runs is printed as k/r with its exact (Clopper-Pearson)
@@ -564,9 +573,9 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
     parser.add_argument("--sizes", default=None, help="drift: comma-separated sizes (rows a side) instead of all")
     parser.add_argument("--power-runs", type=int, default=0, help="drift: power runs per size (80 shows 95 %% power)")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="drift: processes running runs side by side")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running runs side by side")
     args = parser.parse_args()
     global POOL
     if args.jobs > 1:  # spawned, not forked: the parent holds Arrow's and the CLI's threads
