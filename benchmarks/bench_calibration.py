@@ -270,6 +270,7 @@ def bench_compare(scale: float, work: Path) -> None:
 
 
 COMPARE_SIZES = (100, 200, 500, 1_000, 5_000)
+SCENARIOS: tuple[str, ...] = ("",)  # --scenarios: compare-sizes runs the scenarios whose names start so
 COMPARE_SCENARIOS = {  # name: (mode, accuracy points the candidate loses)
     "A/A canary": ("canary", 0.0),
     "A/A shadow": ("shadow", 0.0),
@@ -309,7 +310,7 @@ def bench_compare_sizes(scale: float, work: Path) -> None:
     aa_runs = {100: 200, 200: 200, 500: 200, 1_000: 100, 5_000: 40}
     power_runs = {100: 60, 200: 60, 500: 60, 1_000: 40, 5_000: 20}
     rows, causes = [], []
-    for scenario in COMPARE_SCENARIOS:
+    for scenario in [name for name in COMPARE_SCENARIOS if name.startswith(SCENARIOS)]:
         for n in COMPARE_SIZES:
             runs = max(5, round((aa_runs if scenario.startswith("A/A") else power_runs)[n] * scale))
             t = time.perf_counter()
@@ -571,12 +572,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
     parser.add_argument("--scale", type=float, default=None, help="this share of the runs (overrides --quick)")
     parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
-    parser.add_argument("--sizes", default=None, help="drift: comma-separated sizes (rows a side) instead of all")
+    parser.add_argument("--sizes", default=None, help="drift, compare-sizes: comma-separated sizes (rows a side) instead of all")
     parser.add_argument("--power-runs", type=int, default=0, help="drift: power runs per size (80 shows 95 %% power)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running runs side by side")
+    parser.add_argument("--scenarios", default="", help="compare-sizes: the scenarios whose names start so (comma-separated)")
     args = parser.parse_args()
+    global SCENARIOS
+    SCENARIOS = tuple(args.scenarios.split(","))
     global POOL
     if args.jobs > 1:  # spawned, not forked: the parent holds Arrow's and the CLI's threads
         POOL = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))
@@ -585,6 +589,8 @@ def main() -> None:
     scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
     global SIZES
     SIZES = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else SIZES
+    global COMPARE_SIZES
+    COMPARE_SIZES = SIZES if args.sizes else COMPARE_SIZES
     SIZES = tuple(n for n in SIZES if args.max_rows is None or n <= args.max_rows)
     global POWER_RUNS
     POWER_RUNS = args.power_runs
