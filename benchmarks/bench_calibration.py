@@ -14,12 +14,21 @@ seeds that were never used to tune mlrel:
   0.2, 0.5 and 1 standard deviation; the share of runs that flag each;
 - compare: false rejects on A/A canaries and shadows (both sides the same
   model), and the power to reject a candidate 5 accuracy points worse;
+- compare-sizes: the same at 100, 200, 500, 1,000 and 5,000 rows per model,
+  and a candidate 15 points worse, with the share inconclusive (exit 3)
+  and promoted, and which checks failed in the rejected runs;
+- weak-segments: validate's slice search on clean logs with segment
+  columns and numeric features, and on logs with one weak segment (country
+  BR, 5 or 20 % of the rows, 10 or 30 % of its scores mirrored); compare's
+  on A/A canaries and shadows and on a candidate worse in that segment;
+- postmortem-segments: segment root causes of an incident caused by one
+  segment vs one that hit every row;
 - postmortem: onset found (and within a window of the truth) on incidents
   of 8 and 96 windows with accuracy down by a third, and false onsets on
   the same logs without an incident;
 - validate: the share of clean logs that pass.
 
-    python benchmarks/bench_calibration.py [--quick] [--only drift,compare,validate,postmortem] [--windows none|8|both] [--jobs N]
+    python benchmarks/bench_calibration.py [--quick] [--only SECTION,...] [--windows none|8|both] [--jobs N]
 
 ``--quick`` divides the run counts by 4 (a smoke test, wider error bars).
 A rate of k in r runs is printed as k/r with its exact (Clopper-Pearson)
@@ -260,6 +269,178 @@ def bench_compare(scale: float, work: Path) -> None:
     table("compare: rejections (A/A: false rejects; 5-point drop: power)", ["scenario", "rows a side", "rejected"], rows)
 
 
+COMPARE_SIZES = (100, 200, 500, 1_000, 5_000)
+SCENARIOS: tuple[str, ...] = ("",)  # --scenarios: compare-sizes runs the scenarios whose names start so
+COMPARE_SCENARIOS = {  # name: (mode, accuracy points the candidate loses)
+    "A/A canary": ("canary", 0.0),
+    "A/A shadow": ("shadow", 0.0),
+    "canary, 5 points worse": ("canary", 0.05),
+    "shadow, 5 points worse": ("shadow", 0.05),
+    "canary, 15 points worse": ("canary", 0.15),
+    "shadow, 15 points worse": ("shadow", 0.15),
+}
+
+
+def compare_run(r: int, scenario: str, n: int) -> tuple[int, list[str]]:
+    """One compare run at n rows per model: its exit code and the failing checks (which metric rejected)."""
+    mode, drop = COMPARE_SCENARIOS[scenario]
+    rng = np.random.default_rng([7, n, r, list(COMPARE_SCENARIOS).index(scenario)])
+    base = classifier_log(n, rng, "v1")
+    if mode == "shadow":  # the same requests, scored by a second model of the same quality
+        cand = classifier_log(n, rng, "v2", x=base.column("x").to_numpy(), label=base.column("label").to_numpy(),
+                              accuracy_drop=drop)  # fmt: skip
+    else:
+        cand = classifier_log(n, rng, "v2", accuracy_drop=drop)
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(base, Path(tmp) / "base.parquet")
+        pq.write_table(cand, Path(tmp) / "cand.parquet")
+        code, report = cli_json("compare", "--baseline-log", Path(tmp) / "base.parquet", "--candidate-log",
+                                Path(tmp) / "cand.parquet", "--mode", mode)  # fmt: skip
+    return code, sorted(c["name"].split(":", 1)[-1] for c in report["checks"] if c["status"] == "fail")
+
+
+def runs_of(run: Callable[[int], Any], runs: int) -> list[Any]:
+    """Runs 0..runs-1 of one scenario, spread over --jobs processes (each run has its own seed)."""
+    return list(POOL.map(run, range(runs))) if POOL is not None else [run(r) for r in range(runs)]
+
+
+def bench_compare_sizes(scale: float, work: Path) -> None:
+    """Compare's verdicts by rows per model: A/A false rejects, power, and the share inconclusive (exit 3)."""
+    # A/A: 200 runs tell 5 % from 10 % where the promise is at stake (small n); power needs fewer
+    aa_runs = {100: 200, 200: 200, 500: 200, 1_000: 100, 5_000: 40}
+    power_runs = {100: 60, 200: 60, 500: 60, 1_000: 40, 5_000: 20}
+    rows, causes = [], []
+    for scenario in [name for name in COMPARE_SCENARIOS if name.startswith(SCENARIOS)]:
+        for n in COMPARE_SIZES:
+            runs = max(5, round((aa_runs if scenario.startswith("A/A") else power_runs)[n] * scale))
+            t = time.perf_counter()
+            results = runs_of(partial(compare_run, scenario=scenario, n=n), runs)
+            codes = [code for code, _ in results]
+            rows.append([scenario, f"{n:,}", rate(codes.count(1), runs), rate(codes.count(3), runs),
+                         rate(codes.count(0), runs)])  # fmt: skip
+            failing: dict[str, int] = {}
+            for code, names in results:
+                for name in names if code == 1 else []:
+                    failing[name] = failing.get(name, 0) + 1
+            causes.append([scenario, f"{n:,}", ", ".join(f"{k} {v}" for k, v in sorted(failing.items())) or "none"])
+            print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+            print("| " + " | ".join(rows[-1]) + " | " + causes[-1][-1] + " |", flush=True)
+    table("compare by rows per model: rejected (exit 1), inconclusive (exit 3), promoted (exit 0)",
+          ["scenario", "rows per model", "rejected", "inconclusive", "promoted"], rows)  # fmt: skip
+    table("compare by rows per model: the failing checks of the rejected runs", ["scenario", "rows per model", "failing"],
+          causes)  # fmt: skip
+
+
+COUNTRIES = np.array(["US", "BR", "DE", "FR", "IN", "JP"])
+DEVICES = np.array(["ios", "android", "web"])
+PLANS = np.array(["free", "basic", "pro", "team"])
+
+
+def segmented_log(n: int, rng: np.random.Generator, version: str = "v1", weak_share: float = 0.0,
+                  flip: float = 0.0, base: pa.Table | None = None) -> pa.Table:  # fmt: skip
+    """classifier_log with three segment columns (country, device, plan) and two numeric features the model does
+    not use (f1, f2): ``weak_share`` of the rows have country BR (else 1/6), and ``flip`` of the BR rows get their
+    score mirrored across 0.5 (right turns wrong, wrong turns right: the model is worse there, nowhere else).
+    ``base``: the same requests (shadow mode), scored again by a model of the same quality."""
+    if base is None:
+        table = classifier_log(n, rng, version)
+        others = rng.choice(np.delete(COUNTRIES, 1), n)
+        country = np.where(rng.random(n) < (weak_share or 1 / 6), "BR", others)
+        table = (table.append_column("country", pa.array(country)).append_column("device", pa.array(rng.choice(DEVICES, n)))
+                 .append_column("plan", pa.array(rng.choice(PLANS, n))).append_column("f1", pa.array(rng.normal(0, 1, n)))
+                 .append_column("f2", pa.array(rng.lognormal(0, 0.75, n))))  # fmt: skip
+    else:
+        x, label = base.column("x").to_numpy(), base.column("label").to_numpy()
+        fresh = classifier_log(n, rng, version, x=x, label=label)
+        table = base.set_column(base.schema.get_field_index("prediction"), "prediction", fresh.column("prediction"))
+        table = table.set_column(table.schema.get_field_index("model_version"), "model_version", fresh.column("model_version"))
+        country = table.column("country").to_numpy(zero_copy_only=False)
+    if flip:
+        score = table.column("prediction").to_numpy().copy()
+        weak = np.flatnonzero(country == "BR")
+        chosen = rng.choice(weak, size=round(flip * len(weak)), replace=False)
+        score[chosen] = 1.0 - score[chosen]
+        table = table.set_column(table.schema.get_field_index("prediction"), "prediction", pa.array(score))
+    return table
+
+
+def is_planted(found: dict[str, Any]) -> bool:
+    return any(c["column"] == "country" and c["op"] == "==" and c["value"] == "BR" for c in found["conditions"])
+
+
+def on_x(found: dict[str, Any]) -> bool:
+    """A slice on x, the feature the score rests on: its middle has a truly higher log loss, even on a healthy
+    calibrated model (the outcome is uncertain there, docs/segments.md), so it is no false discovery."""
+    return any(c["column"] == "x" for c in found["conditions"])
+
+
+WEAK_CASES = {  # name: (share of rows in BR, share of BR rows whose score is mirrored)
+    "clean": (0.0, 0.0),
+    "BR 5 % of rows, 10 % flipped": (0.05, 0.10),
+    "BR 5 % of rows, 30 % flipped": (0.05, 0.30),
+    "BR 20 % of rows, 10 % flipped": (0.20, 0.10),
+    "BR 20 % of rows, 30 % flipped": (0.20, 0.30),
+}
+
+
+def validate_slices_run(r: int, case: str, n: int) -> list[dict[str, Any]]:
+    """validate's weak segments on one log of n rows (no policy: every column but the roles is searched)."""
+    share, flip = WEAK_CASES[case]
+    rng = np.random.default_rng([8, n, r, list(WEAK_CASES).index(case)])
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(segmented_log(n, rng, weak_share=share, flip=flip), Path(tmp) / "log.parquet")
+        _, report = cli_json("validate", Path(tmp) / "log.parquet", "--now", "2026-11-23T01:30:00Z")
+    return report["weak_segments"]
+
+
+def compare_slices_run(r: int, case: str, mode: str, n: int) -> list[dict[str, Any]]:
+    """compare's weak segments: the baseline healthy, the candidate worse in BR only (``case``), or the same."""
+    share, flip = WEAK_CASES[case]
+    rng = np.random.default_rng([9, n, r, list(WEAK_CASES).index(case), mode == "shadow"])
+    base = segmented_log(n, rng, weak_share=share)
+    cand = segmented_log(n, rng, "v2", weak_share=share, flip=flip, base=base if mode == "shadow" else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(base, Path(tmp) / "base.parquet")
+        pq.write_table(cand, Path(tmp) / "cand.parquet")
+        _, report = cli_json("compare", "--baseline-log", Path(tmp) / "base.parquet", "--candidate-log",
+                             Path(tmp) / "cand.parquet", "--mode", mode)  # fmt: skip
+    return report["weak_segments"]
+
+
+def slices_row(label: list[str], found: list[list[dict[str, Any]]], truth: bool) -> list[str]:
+    """Runs naming any slice; with a planted one, runs naming it and runs naming another (not on x) too."""
+    runs = len(found)
+    named = sum(bool(f) for f in found)
+    other = sum(any(not is_planted(s) and not on_x(s) for s in f) for f in found)
+    planted = sum(any(is_planted(s) for s in f) for f in found)
+    return [*label, rate(named, runs), rate(planted, runs) if truth else "", rate(other, runs)]
+
+
+def bench_weak_segments(scale: float, work: Path) -> None:
+    """Weak segments: validate's search, compare's (A/A and a candidate worse in one segment), at 5,000 rows."""
+    n = 5_000
+    runs_of_case = {"validate": (100, 40), "canary": (60, 30), "shadow": (40, 20)}  # (clean, planted); shadow is slow
+    rows = []
+    for case in WEAK_CASES:
+        t = time.perf_counter()
+        runs = max(5, round(runs_of_case["validate"][case != "clean"] * scale))
+        found = runs_of(partial(validate_slices_run, case=case, n=n), runs)
+        rows.append(slices_row(["validate", case], found, case != "clean"))
+        print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+    for mode in ("canary", "shadow"):
+        for case in ("clean", "BR 20 % of rows, 30 % flipped", "BR 5 % of rows, 30 % flipped"):
+            t = time.perf_counter()
+            runs = max(5, round(runs_of_case[mode][case != "clean"] * scale))
+            found = runs_of(partial(compare_slices_run, case=case, mode=mode, n=n), runs)
+            label = "A/A" if case == "clean" else f"candidate worse in {case}"
+            rows.append(slices_row([f"compare {mode}", label], found, case != "clean"))
+            print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+            print("| " + " | ".join(rows[-1]) + " |", flush=True)
+    table("weak segments at 5,000 rows (named: runs reporting any slice; other: a slice neither BR nor on x)",
+          ["command", "log", "named any", "named BR", "named another (not on x)"], rows)  # fmt: skip
+
+
 def bench_validate(scale: float, work: Path) -> None:
     runs, n = max(5, round(30 * scale)), 5_000
     rng = np.random.default_rng(5)
@@ -293,6 +474,66 @@ def incident_log(hours: int, rows: int, rng: np.random.Generator, release_hour: 
                      "label": label.astype(np.int8), "prediction_id": [f"r{i}" for i in range(rows)]})  # fmt: skip
 
 
+def segment_incident_run(r: int, cause: str) -> dict[str, Any]:
+    """One 2-hour incident (release after 1 h) with segment columns: the accuracy falls from 0.9 to 0.6 on every
+    row (``global``) or to 0.3 on the BR rows only, a fifth of the traffic (``segment``; the same 0.06 overall).
+    What the post-mortem found and named as root-cause candidates."""
+    rng = np.random.default_rng([10, r, cause == "segment"])
+    rows, release = 4_000, 1.0
+    ts = T0_US + np.sort(rng.integers(0, 2 * HOUR_US, rows))
+    label = rng.integers(0, 2, rows)
+    country = np.where(rng.random(rows) < 0.2, "BR", rng.choice(np.delete(COUNTRIES, 1), rows))
+    bad = ts >= T0_US + release * HOUR_US
+    accuracy = np.where(bad, 0.6, 0.9) if cause == "global" else np.where(bad & (country == "BR"), 0.3, 0.9)
+    right = rng.random(rows) < accuracy
+    score = np.where(right == (label == 1), rng.uniform(0.55, 0.95, rows), rng.uniform(0.05, 0.45, rows))
+    log = pa.table({"timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")), "prediction": score,
+                    "label": label.astype(np.int8), "prediction_id": [f"r{i}" for i in range(rows)],
+                    "country": country, "device": rng.choice(DEVICES, rows), "f1": rng.normal(0, 1, rows)})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        pq.write_table(log, work / "incident.parquet")
+        detected = dt.datetime.fromtimestamp(T0_US / 1e6 + (release + 0.5) * 3600, dt.UTC)
+        (work / "incident.yaml").write_text(f"id: S-{r}\ntitle: bench\ndetected: {detected.isoformat()}\n")
+        (work / "policy.yaml").write_text("segments: [country, device]\n")
+        args = ["--incident", work / "incident.yaml", "--log", work / "incident.parquet", "-p", work / "policy.yaml"]
+        _, report = cli_json("postmortem", *args)
+    found = report["postmortem"]
+    causes = [c for c in found["root_causes"] if c["kind"] in ("segment", "weak_segment")]
+
+    def names_br(c: dict[str, Any]) -> bool:
+        if c["kind"] == "segment":
+            return c["evidence"]["segment"] == "country" and c["evidence"]["value"] == "BR"
+        return is_planted(c["evidence"])
+
+    wrong = sorted({c["kind"] for c in causes if not names_br(c)})
+    return {"onset": found["onset"] is not None, "br": any(map(names_br, causes)), "other": bool(wrong), "kinds": wrong}
+
+
+def bench_postmortem_segments(scale: float, work: Path) -> None:
+    """The post-mortem's segment root causes: an incident caused by one segment vs one that hit every row."""
+    runs = max(5, round(60 * scale))
+    rows = []
+    for cause in ("segment", "global"):
+        t = time.perf_counter()
+        found = runs_of(partial(segment_incident_run, cause=cause), runs)
+        kinds: dict[str, int] = {}
+        for f in found:
+            for kind in f["kinds"]:
+                kinds[kind] = kinds.get(kind, 0) + 1
+        rows.append([
+            "accuracy 0.9 -> 0.3 in BR (a fifth of the rows)" if cause == "segment" else "accuracy 0.9 -> 0.6 everywhere",
+            rate(sum(f["onset"] for f in found), runs),
+            rate(sum(f["br"] for f in found), runs) if cause == "segment" else "",
+            rate(sum(f["other"] for f in found), runs),
+            ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none",
+        ])  # fmt: skip
+        print(f"  ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
+        print("| " + " | ".join(rows[-1]) + " |", flush=True)
+    table("postmortem: segments named as root-cause candidates (2 h, release after 1 h, 4,000 rows)",
+          ["incident", "onset found", "BR named", "another segment or slice named", "kinds named wrongly"], rows)  # fmt: skip
+
+
 def bench_postmortem(scale: float, work: Path) -> None:
     # a 1 % false-onset target needs a few hundred unchanged series to be told from 3 %; they are cheap
     runs, false_runs = max(5, round(60 * scale)), max(5, round(400 * scale))
@@ -321,6 +562,8 @@ def bench_postmortem(scale: float, work: Path) -> None:
 
 
 SECTIONS: dict[str, Callable[[float, Path], None]] = {"drift": bench_drift, "compare": bench_compare,
+                                                      "compare-sizes": bench_compare_sizes, "weak-segments": bench_weak_segments,
+                                                      "postmortem-segments": bench_postmortem_segments,
                                                       "validate": bench_validate, "postmortem": bench_postmortem}  # fmt: skip
 
 
@@ -329,12 +572,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a quarter of the runs")
     parser.add_argument("--scale", type=float, default=None, help="this share of the runs (overrides --quick)")
     parser.add_argument("--max-rows", type=int, default=None, help="drift: sizes up to this many rows a side")
-    parser.add_argument("--sizes", default=None, help="drift: comma-separated sizes (rows a side) instead of all")
+    parser.add_argument("--sizes", default=None, help="drift, compare-sizes: comma-separated sizes (rows a side) instead of all")
     parser.add_argument("--power-runs", type=int, default=0, help="drift: power runs per size (80 shows 95 %% power)")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--windows", choices=sorted(WINDOW_MODES), default="both", help="drift without, with or both")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="drift: processes running runs side by side")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes running runs side by side")
+    parser.add_argument("--scenarios", default="", help="compare-sizes: the scenarios whose names start so (comma-separated)")
     args = parser.parse_args()
+    global SCENARIOS
+    SCENARIOS = tuple(args.scenarios.split(","))
     global POOL
     if args.jobs > 1:  # spawned, not forked: the parent holds Arrow's and the CLI's threads
         POOL = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))
@@ -343,6 +589,8 @@ def main() -> None:
     scale = args.scale if args.scale is not None else 0.25 if args.quick else 1.0
     global SIZES
     SIZES = tuple(int(n) for n in args.sizes.split(",")) if args.sizes else SIZES
+    global COMPARE_SIZES
+    COMPARE_SIZES = SIZES if args.sizes else COMPARE_SIZES
     SIZES = tuple(n for n in SIZES if args.max_rows is None or n <= args.max_rows)
     global POWER_RUNS
     POWER_RUNS = args.power_runs

@@ -1,4 +1,5 @@
-"""Drift verdicts calibrated on both samples: per-run false alarms, power, and a tiny reference."""
+"""Verdicts calibrated on small samples: drift (per-run false alarms, power, a tiny reference) and compare's
+latency percentiles (a distribution-free interval, not a percentile bootstrap)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import T0_US, check
+from conftest import T0_US, binary_log, check
 
 from mlrel_cli.stats.drift import METHOD_BY_NAME, comparison_false_alarm_rate, null_quantile, tail_quantile
+from mlrel_cli.stats.inference import quantile_bounds_from_counts, quantile_ranks
 from mlrel_cli.stats.summaries import CategoricalSummary, NumericSummary
 from mlrel_cli.stats.verdicts import distance_verdict, missing_rate_verdict
 
@@ -229,3 +231,124 @@ def test_a_missing_rate_above_the_threshold_but_within_noise_is_inconclusive(mlr
     found = check(report, "drift:x1")
     assert found["details"]["drift_status"] == "inconclusive", found
     assert "missing rate 10.0% -> 13.0%" in found["message"] and "too few to tell" in found["message"]
+
+
+@pytest.mark.parametrize("n", [5, 20, 100, 150, 200, 500, 1000, 5000])
+def test_quantile_ranks_give_scipys_quantile_interval(n: int) -> None:
+    """The order statistics quantile_ranks names are scipy.stats.quantile_test's interval; a side n values
+    cannot bound (100 values and their 99th percentile from above) is open (scipy: NaN)."""
+    from scipy.stats import quantile_test
+
+    x = np.sort(np.random.default_rng(n).lognormal(3.0, 0.3, n))
+    for p in (0.5, 0.95, 0.99):
+        for confidence in (0.95, 0.975):
+            low, high = quantile_ranks(n, p, confidence)
+            ci = quantile_test(x, p=p).confidence_interval(confidence)
+            assert (x[low - 1] if low >= 1 else np.nan) == pytest.approx(ci.low, nan_ok=True), (p, confidence)
+            assert (x[high - 1] if high <= n else np.nan) == pytest.approx(ci.high, nan_ok=True), (p, confidence)
+    assert quantile_ranks(100, 0.99, 0.975)[1] == 101  # no upper bound for a p99 from 100 rows
+    assert quantile_ranks(1000, 0.99, 0.975)[1] <= 1000
+
+
+def test_quantile_bounds_from_a_histogram_hold_the_exact_interval() -> None:
+    """Read from a histogram, the bounds are the outer edges of the bins holding the order statistics."""
+    x = np.sort(np.random.default_rng(1).lognormal(3.0, 0.3, 2000))
+    edges = np.concatenate([[0.0], np.geomspace(x.min(), x.max(), 200)])
+    counts = np.histogram(x, edges)[0].astype(np.float64)
+    for p in (0.5, 0.99):
+        low, high = quantile_bounds_from_counts(counts, edges, p, 0.975)
+        rank_low, rank_high = quantile_ranks(len(x), p, 0.975)
+        assert low <= x[rank_low - 1] <= high and low <= x[rank_high - 1] <= high
+        assert high - low < x[rank_high - 1] - x[rank_low - 1] + 2 * (edges[-1] / edges[-2] - 1) * x.max()
+
+
+def _canary(n: int, seed: int, slower: float = 1.0) -> dict[str, Any]:
+    cols = binary_log(n, seed)
+    cols["latency_ms"] = cols["latency_ms"] * slower
+    return cols
+
+
+def test_small_aa_canaries_do_not_fail_on_latency_and_a_slower_candidate_does(mlrel, write_log) -> None:
+    """10 A/A canaries of 150 rows: the percentile bootstrap failed latency_p99 in about 1 in 7 of them (19 of
+    100 at 100 rows, 9 of 100 at 200 in benchmarks/bench_calibration.py); 150 rows cannot bound a p99 from
+    above, so none may fail now, and its interval is open below. A candidate twice as slow at 2,000 rows
+    still fails latency_p99 (p50 and p95 too, which do not gate)."""
+    for seed in range(10):
+        base, cand = write_log(_canary(150, 2 * seed)), write_log(_canary(150, 2 * seed + 1))
+        code, report = mlrel.json("compare", "--baseline-log", base, "--candidate-log", cand)
+        p99 = next(c for c in report["checks"] if c["name"].endswith(":latency_p99"))
+        assert p99["status"] != "fail" and p99["details"]["ci"] is None, (seed, p99)
+        assert code == 3 or (code == 1 and "latency" not in report["summary"]), (seed, report["summary"])
+    code, report = mlrel.json("compare", "--baseline-log", write_log(_canary(2000, 1)),
+                              "--candidate-log", write_log(_canary(2000, 2, slower=2.0)))  # fmt: skip
+    classified = {c["name"].split(":", 1)[1]: c["message"] for c in report["checks"]}
+    assert code == 1 and "(fail, gating)" in classified["latency_p99"], classified
+    assert "(fail)" in classified["latency_p50"] and "(fail)" in classified["latency_p95"], classified
+
+
+def _segmented(n: int, seed: int, flip: float = 0.0) -> dict[str, Any]:
+    """A healthy binary log with segment columns and a numeric feature the model does not use; ``flip`` of the
+    rows of country BR (a fifth of them) get their score mirrored across 0.5: the model is worse there only."""
+    rng = np.random.default_rng(seed + 10_000)
+    cols = binary_log(n, seed)
+    cols["country"] = np.where(rng.random(n) < 0.2, "BR", rng.choice(["US", "DE", "FR", "IN"], n))
+    cols["device"] = rng.choice(["ios", "android", "web"], n)
+    cols["f1"] = rng.normal(0, 1, n)
+    score = np.asarray(cols["prediction"]).copy()
+    weak = np.flatnonzero(cols["country"] == "BR")
+    chosen = rng.choice(weak, size=round(flip * len(weak)), replace=False)
+    score[chosen] = 1.0 - score[chosen]
+    cols["prediction"] = score
+    return cols
+
+
+def _names(report: dict[str, Any]) -> list[str]:
+    return [" and ".join(f"{c['column']} {c['op']} {c['value']}" for c in s["conditions"]) for s in report["weak_segments"]]
+
+
+def test_weak_segments_find_a_planted_segment_and_name_no_unrelated_slice_on_clean_logs(mlrel, write_log) -> None:
+    """validate's weak segments at 5,000 rows (benchmarks/bench_calibration.py --only weak-segments at full size):
+    on 4 clean logs no slice off x (the feature the score rests on, whose uncertain middle truly has a higher
+    log loss) is named; a fifth of the rows (country BR) with half its scores mirrored is named every time."""
+    for seed in range(4):
+        _, report = mlrel.json("validate", write_log(_segmented(5000, seed)), "--now", "2026-11-23T01:30:00Z")
+        assert all(name.startswith("x ") or " and x " in name for name in _names(report)), (seed, _names(report))
+        _, report = mlrel.json("validate", write_log(_segmented(5000, seed, flip=0.5)), "--now", "2026-11-23T01:30:00Z")
+        assert any("country == BR" in name for name in _names(report)), (seed, _names(report))
+
+
+def _incident(seed: int, cause: str) -> dict[str, Any]:
+    """2 hours of a binary classifier, accuracy 0.9; after the first hour it falls to 0.6 on every row (global)
+    or to 0.3 on country BR only (a fifth of the rows), as in benchmarks/bench_calibration.py."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    ts = T0_US + np.sort(rng.integers(0, 2 * 3_600_000_000, n))
+    label = rng.integers(0, 2, n)
+    country = np.where(rng.random(n) < 0.2, "BR", rng.choice(["US", "DE", "FR", "IN"], n))
+    bad = ts >= T0_US + 3_600_000_000
+    accuracy = np.where(bad, 0.6, 0.9) if cause == "global" else np.where(bad & (country == "BR"), 0.3, 0.9)
+    right = rng.random(n) < accuracy
+    score = np.where(right == (label == 1), rng.uniform(0.55, 0.95, n), rng.uniform(0.05, 0.45, n))
+    return {"timestamp": pa.array(ts, type=pa.timestamp("us", tz="UTC")), "prediction": score,
+            "label": label.astype(np.int8), "prediction_id": [f"r{i}" for i in range(n)], "country": country,
+            "device": rng.choice(["ios", "android", "web"], n)}  # fmt: skip
+
+
+def test_a_post_mortem_names_the_segment_that_broke_and_none_when_every_row_did(mlrel, write_log, tmp_path) -> None:
+    """Testing each segment's own worsening named segments (and slices) as root causes in every incident of
+    every row (60 of 60 in the benchmark); against the rest of the log's worsening, none, while the segment that
+    broke is still named."""
+    (tmp_path / "incident.yaml").write_text("id: S-1\ntitle: t\ndetected: 2026-11-23T01:30:00+00:00\n")
+    (tmp_path / "policy.yaml").write_text("segments: [country, device]\n")
+    for seed in range(2):
+        for cause in ("global", "segment"):
+            log = write_log(_incident(seed, cause))
+            _, report = mlrel.json("postmortem", "--incident", tmp_path / "incident.yaml", "--log", log,
+                                   "-p", tmp_path / "policy.yaml")  # fmt: skip
+            found = report["postmortem"]
+            named = [c["summary"] for c in found["root_causes"] if c["kind"] in ("segment", "weak_segment")]
+            assert found["onset"] is not None, (seed, cause)
+            if cause == "global":
+                assert named == [], (seed, named)
+            else:
+                assert named and all("country=BR" in s or "country == BR" in s for s in named), (seed, named)

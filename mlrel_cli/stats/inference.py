@@ -43,3 +43,36 @@ def bootstrap_se(
     if len(values) < resamples // 2:
         return float("nan")
     return float(values.std(ddof=1) * np.sqrt(m / (population or n)))
+
+
+def quantile_ranks(n: int, p: float, confidence: float) -> tuple[int, int]:
+    """1-based ranks (l, u) of the order statistics that bound the ``p`` quantile of n values at ``confidence``.
+
+    Distribution-free (the binomial interval of a quantile, as scipy.stats.quantile_test gives): each side
+    misses with probability at most (1 - confidence) / 2 whatever the distribution. ``l`` is 0 where no order
+    statistic is low enough and ``u`` is n + 1 where none is high enough: n values cannot bound the quantile
+    on that side (100 values cannot bound their 99th percentile from above).
+    """
+    from scipy.stats import binom
+
+    if n < 1:
+        return 0, n + 1
+    tail = (1 - confidence) / 2
+    k = binom.ppf(tail, n, p)  # the smallest k with P(B <= k) >= tail, B ~ Binomial(n, p)
+    low = int(k + (binom.cdf(k, n, p) <= tail))
+    high = int(binom.ppf(1 - tail, n, p) + 1)
+    return low, min(high, n + 1)
+
+
+def quantile_bounds_from_counts(counts: np.ndarray, edges: np.ndarray, p: float, confidence: float) -> tuple[float, float]:
+    """The distribution-free interval of the ``p`` quantile of the values a histogram counts (``quantile_ranks``).
+
+    The order statistics are read as the outer edges of the bins holding them, so the interval holds the one
+    of the values themselves; a side n values cannot bound is infinite.
+    """
+    cumulative = np.cumsum(counts)
+    n = int(np.rint(cumulative[-1])) if len(cumulative) else 0
+    low_rank, high_rank = quantile_ranks(n, p, confidence)
+    low = float(edges[np.searchsorted(cumulative, low_rank)]) if low_rank >= 1 else -np.inf
+    high = float(edges[np.searchsorted(cumulative, high_rank) + 1]) if high_rank <= n else np.inf
+    return low, high
