@@ -70,7 +70,7 @@ def check(
         found = _binned(name, kind, values.filter(pa.array(judged)), edges_from, cfg)
         binned.append(found)
     if not binned:
-        why = f" ({', '.join(skipped)} vary within a query)" if skipped else ""
+        why = f" ({', '.join(skipped)} {'varies' if len(skipped) == 1 else 'vary'} within a query)" if skipped else ""
         return Check(weak_segments.NAME, Status.SKIPPED, message=f"no query-level column to slice on{why}")
     result = search(binned, rows.loss[judged], None, weak_segments.config_of(cfg, RANKING))
     edges = "reference" if reference is not None else "log"

@@ -184,15 +184,19 @@ def _rank_key(r: FeatureDrift) -> tuple[int, float]:
     return order, -ratio
 
 
+def _features(n: int) -> str:
+    return f"{n} feature" if n == 1 else f"{n} features"
+
+
 def _summary(tally: _Tally, concept: ConceptDrift | None, max_share: float) -> str:
     features, drifted, critical, share = tally.features, tally.drifted, tally.critical_drifted, tally.share
     parts = []
     if drifted:
         names = ", ".join(r.name + (f" (since {_short(r.onset)})" if r.onset else "") for r in drifted[:4])
         more = f" and {len(drifted) - 4} more" if len(drifted) > 4 else ""
-        parts.append(f"{len(drifted)} of {len(features)} features drifted: {names}{more}")
+        parts.append(f"{len(drifted)} of {_features(len(features))} drifted: {names}{more}")
     else:
-        parts.append(f"no drift in {len(features)} features")
+        parts.append(f"no drift in {_features(len(features))}")
     if critical:
         parts.append("critical: " + ", ".join(r.name for r in critical))
     if share > max_share:
