@@ -164,6 +164,21 @@ def test_no_module_over_600_lines() -> None:
     assert set(LONG_MODULES) <= set(long), "a module listed as long is no longer: take it off the list"
 
 
+MAX_FUNCTION_LINES = 60  # issue 14: no function over about 60 lines without a reason
+
+
+def test_no_function_over_60_lines() -> None:
+    """Long functions are where rules hide: each should read as its steps (a plan, a rule, a rendering)."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.name} ({lines} lines)")
+    assert long == []
+
+
 ENGINE_NAMES = {"local", "dask"}  # engine.ENGINES (the test below checks they are the same)
 
 

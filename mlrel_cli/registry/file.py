@@ -101,20 +101,7 @@ class FileRegistry:
             if missing_ok:
                 return _State(RegistryFile(), 0, Repair(dropped_torn_line=torn), good_bytes)
             raise RegistryError("registry file not found (create it with: mlrel registry register)", self.location)
-        self._refuse_special_file()
-        try:  # no YAML but a ledger: the first change was killed before its view was written; rebuild it
-            text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-            data = yaml.load(text, Loader=_Loader)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RegistryError(f"cannot read registry: {exc}", self.location) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{self.location}:{mark.line + 1}" if mark else self.location
-            problem = getattr(exc, "problem", exc)
-            raise RegistryError(f"registry is not valid YAML ({problem}); left as it is", where) from None
-        data = data or {}
-        if not isinstance(data, dict):
-            raise RegistryError("registry must be a mapping; left as it is", self.location)
+        data = self._read_view()
         seen = data.pop("events", 0)
         if not isinstance(seen, int) or seen > len(events):
             raise RegistryError(
@@ -141,6 +128,30 @@ class FileRegistry:
             repair.replayed.append(f"{model}: {replayed.action} {replayed.to_version or replayed.kind or ''}".rstrip())
         if repair.replayed:
             registry = RegistryFile(models=models)
+        self._refuse_inconsistent(registry)
+        return _State(registry, len(events), repair, good_bytes)
+
+    def _read_view(self) -> dict[str, Any]:
+        """The registry's YAML as a mapping (empty when only the ledger exists: the first change was killed before
+        its view was written, and the view is rebuilt from the ledger)."""
+        self._refuse_special_file()
+        try:
+            text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+            data = yaml.load(text, Loader=_Loader)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"cannot read registry: {exc}", self.location) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{self.location}:{mark.line + 1}" if mark else self.location
+            problem = getattr(exc, "problem", exc)
+            raise RegistryError(f"registry is not valid YAML ({problem}); left as it is", where) from None
+        data = data or {}
+        if not isinstance(data, dict):
+            raise RegistryError("registry must be a mapping; left as it is", self.location)
+        return data
+
+    def _refuse_inconsistent(self, registry: RegistryFile) -> None:
+        """A hand edit the schema cannot see: a version listed twice, a pointer to a version that is not there."""
         for model, record in registry.models.items():
             twice = record.duplicate_version()
             if twice:
@@ -156,7 +167,6 @@ class FileRegistry:
                     f"registry is invalid at models.{model}.{pointer}: no version '{target}' (edited by hand?); left as it is",
                     self.location,
                 )
-        return _State(registry, len(events), repair, good_bytes)
 
     def _validate(self, data: dict[str, Any]) -> RegistryFile:
         try:

@@ -20,7 +20,7 @@ from mlrel_cli.facts.labelled import Scope
 from mlrel_cli.logs.roles import kind_of_type
 from mlrel_cli.logs.values import to_numpy_float
 from mlrel_cli.payloads.validate import SegmentRow
-from mlrel_cli.policy import Policy
+from mlrel_cli.policy import Bound, Policy
 from mlrel_cli.report import Check, Status
 from mlrel_cli.stats.inference import bootstrap_se
 from mlrel_cli.stats.names import METRIC_BY_NAME
@@ -174,6 +174,21 @@ def segment_checks(
     return checks, rows
 
 
+def _undefined(ctx: Context, name: str, label: str, bound: Bound | None, segment: str | None, rows: int) -> Check:
+    """A metric these rows cannot give (one class only): skipped where nothing gates on it; a bound on the whole
+    log with nothing to judge it on is no evidence either way, so inconclusive, never a pass."""
+    if bound is None or segment is not None:
+        return skipped(label, "undefined on these rows (for example one class only)")
+    return Check(
+        name=label,
+        status=Status.INCONCLUSIVE,
+        threshold={"min": bound.min, "max": bound.max},
+        message=f"{name} undefined on these {rows:,} labelled rows (for example one class only): its bound is not judged",
+        details={"segment": segment, "rows": rows},
+        source=ctx.source(f"validate.performance.metrics.{name}"),
+    )
+
+
 def metric_check(
     ctx: Context, name: str, value: float, segment: str | None, rows: int, standard_error: Callable[[], float]
 ) -> Check:
@@ -190,16 +205,7 @@ def metric_check(
         bound = bound.for_segment()
     label = f"performance:{name}" + (f"[{segment}]" if segment else "")
     if not np.isfinite(value):
-        if bound is None or segment is not None:
-            return skipped(label, "undefined on these rows (for example one class only)")
-        return Check(  # a bound on the whole log and nothing to judge it on: no evidence either way, never a pass
-            name=label,
-            status=Status.INCONCLUSIVE,
-            threshold={"min": bound.min, "max": bound.max},
-            message=f"{name} undefined on these {rows:,} labelled rows (for example one class only): its bound is not judged",
-            details={"segment": segment, "rows": rows},
-            source=ctx.source(f"validate.performance.metrics.{name}"),
-        )
+        return _undefined(ctx, name, label, bound, segment, rows)
     status = Status.PASS
     threshold: dict[str, float | None] | None = None
     details: dict[str, Any] = {
