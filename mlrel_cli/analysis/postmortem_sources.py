@@ -1,5 +1,5 @@
 """What the post-mortem reads from another analysis, in one place: drift's typed features and the proxy-metric
-values of facts/proxy.py. When drift's payloads (analysis/drift/payloads.py) change, this file is the one to change.
+values of facts/proxy.py. When drift's payloads (payloads/drift.py) change, this file is the one to change.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def drifted_features(reference: Log, log: Log, policy: Policy, window: dt.timede
 
 
 def _feature(feature: DriftedFeature) -> FeatureDrift:
-    """The post-mortem's view of drift's typed per-feature result (analysis/drift/payloads.FeatureDrift)."""
+    """The post-mortem's view of drift's typed per-feature result (payloads/drift.FeatureDrift)."""
     return FeatureDrift(
         name=feature.name,
         method=feature.method,

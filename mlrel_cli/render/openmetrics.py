@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlrel_cli.errors import MlrelError
+from mlrel_cli.payloads.drift import FeatureDrift
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.report import Check, Report
 
@@ -175,7 +176,7 @@ def capped_checks(report: Report) -> tuple[list[tuple[Check, str, str]], int]:
 
 
 def _drift(report: Report, gauge: Any, base: dict[str, str]) -> Iterator[Any]:
-    rows = [*(report.sections.get("features") or []), *(report.sections.get("outputs") or [])]
+    rows: list[FeatureDrift] = [*(report.sections.get("features") or []), *(report.sections.get("outputs") or [])]
     if report.command != "drift" or not rows:
         return
     score = gauge("mlrel_drift_score", "Drift score of each feature and output against the reference.", ("feature", "method"))
@@ -187,7 +188,7 @@ def _drift(report: Report, gauge: Any, base: dict[str, str]) -> Iterator[Any]:
     onset = gauge(
         "mlrel_drift_onset_timestamp_seconds", "Start of the first drifted window (Unix time).", ("feature",), "seconds"
     )
-    for row in rows:  # drift's FeatureDrift
+    for row in rows:
         labels = [*base.values(), str(row.name), str(row.method)]
         for family, value in ((score, row.score), (noise, row.noise)):
             number = _number(value)

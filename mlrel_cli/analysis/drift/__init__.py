@@ -24,7 +24,6 @@ from typing import Any
 
 from mlrel_cli.analysis.drift.concept import concept_drift
 from mlrel_cli.analysis.drift.judge import breach_verdict, correct_tests, judge_column
-from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT, TEXT_LIKE, ColumnPlan, plan_columns, text_like, window_grid_of
 from mlrel_cli.analysis.drift.proxies import proxy_metrics, with_proxies
 from mlrel_cli.analysis.drift.verdict import drift_report
@@ -34,6 +33,7 @@ from mlrel_cli.errors import LogError
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import resolve_roles
+from mlrel_cli.payloads.drift import ConceptDrift, FeatureDrift, WindowScore
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Report
 from mlrel_cli.stats.summaries import MAX_CATEGORIES, TooManyCategories

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from mlrel_cli.analysis.drift.judge import first_onset, from_us
-from mlrel_cli.analysis.drift.payloads import ConceptDrift, ConceptWindow
 from mlrel_cli.analysis.drift.proxies import beyond_bounds
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.errors import PolicyError
@@ -21,6 +20,7 @@ from mlrel_cli.facts.concept import MetricRows, labelled_rows
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log
 from mlrel_cli.logs.roles import Roles
+from mlrel_cli.payloads.drift import ConceptDrift, ConceptWindow
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.inference import bootstrap_se

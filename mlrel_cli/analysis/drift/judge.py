@@ -10,10 +10,9 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import FeatureDrift, WindowScore
 from mlrel_cli.analysis.drift.plan import ColumnPlan
 from mlrel_cli.facts.windows import WindowGrid
-from mlrel_cli.payloads.drift import NewCategory, Unseen
+from mlrel_cli.payloads.drift import FeatureDrift, NewCategory, Unseen, WindowScore
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Status
 from mlrel_cli.stats.drift import METHOD_BY_NAME, adjust_p_values, null_quantile

@@ -10,12 +10,12 @@ from statistics import NormalDist
 import numpy as np
 
 from mlrel_cli.analysis.drift.judge import first_onset, from_us
-from mlrel_cli.analysis.drift.payloads import ProxyDrift, ProxyWindow
 from mlrel_cli.analysis.reference import LogReference, ProfileReference
 from mlrel_cli.engine.interface import Engine
 from mlrel_cli.facts.proxy import ProxyFacts
 from mlrel_cli.facts.windows import WindowGrid
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.drift import ProxyDrift, ProxyWindow
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlrel_cli.analysis.drift.payloads import ConceptDrift, FeatureDrift
 from mlrel_cli.analysis.drift.plan import MISSING_FROM_CURRENT
 from mlrel_cli.durations import format_duration
 from mlrel_cli.logs import Log
+from mlrel_cli.payloads.drift import ConceptDrift, FeatureDrift
 from mlrel_cli.policy import Policy
 from mlrel_cli.report import Check, Report, Status
 from mlrel_cli.stats.drift import METHOD_BY_NAME

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlrel_cli.payloads.compare import Candidate
+from mlrel_cli.payloads.drift import ConceptDrift, FeatureDrift
 from mlrel_cli.payloads.drill import FaultResult
 from mlrel_cli.payloads.postmortem import Postmortem
 from mlrel_cli.render import segments
@@ -55,7 +56,7 @@ def _filter(table_id: str, statuses: Any) -> str:
 # ---------------------------------------------------------------- drift
 
 
-def _check_for(report: Report, feature: Any) -> Check | None:
+def _check_for(report: Report, feature: FeatureDrift) -> Check | None:
     """The feature's check: its status is the one every format shows (an output's drift may be only a warning)."""
     role = feature.role
     names = [f"drift:{feature.name}"] if role == "feature" else [f"drift:{role}:{feature.name}", f"drift:{role}"]
@@ -64,7 +65,7 @@ def _check_for(report: Report, feature: Any) -> Check | None:
 
 
 def drift_section(report: Report) -> str:
-    features = report.sections.get("features", []) + report.sections.get("outputs", [])
+    features: list[FeatureDrift] = [*report.sections.get("features", []), *report.sections.get("outputs", [])]
     concept = _concept_card(report)
     if not features:
         return concept
@@ -115,7 +116,7 @@ def drift_section(report: Report) -> str:
 
 def _concept_card(report: Report) -> str:
     """The performance metric per window (concept drift with --window): its degradation against the allowed one."""
-    concept = report.sections.get("concept")  # drift's ConceptDrift
+    concept: ConceptDrift | None = report.sections.get("concept")
     if concept is None or not concept.windows:
         return ""
     check = next((c for c in report.checks if c.name == f"concept:{concept.metric}"), None)
@@ -133,7 +134,7 @@ def _concept_card(report: Report) -> str:
     )
 
 
-def _drift_card(f: Any, status: Status, check: Check | None) -> str:
+def _drift_card(f: FeatureDrift, status: Status, check: Check | None) -> str:
     """A drifted feature (drift's FeatureDrift): its score per window and its distributions."""
     chart = ""
     if f.windows:
